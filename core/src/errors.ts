@@ -1,0 +1,145 @@
+// The named errors of the public contract. Each has `name` equal to its class name, says what
+// happened, to which peer, node or app, and what to do next.
+
+export class PeerClusterError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An option or argument was invalid. Names the option and the value it got. */
+export class InvalidOptionsError extends PeerClusterError {
+  readonly option: string;
+  readonly value: unknown;
+  constructor(option: string, value: unknown, problem: string, hint?: string) {
+    super(`Invalid option \`${option}\`: ${problem} (got ${describeValue(value)}).${hint ? ` ${hint}` : ''}`);
+    this.option = option;
+    this.value = value;
+  }
+}
+
+export type BootPhase = 'spawn' | 'config' | 'node' | 'app' | 'ready';
+
+export interface PeerBootErrorDetails {
+  peer: string;
+  phase: BootPhase;
+  app?: string;
+  exitCode?: number | null;
+  signal?: NodeJS.Signals | null;
+  timeout?: number;
+  stderr?: string;
+  cause?: unknown;
+  reason: string;
+}
+
+/** A peer failed to boot: which peer, in which phase, which app, and the tail of its stderr. */
+export class PeerBootError extends PeerClusterError {
+  readonly peer: string;
+  readonly phase: BootPhase;
+  readonly app: string | undefined;
+  readonly exitCode: number | null | undefined;
+  readonly signal: NodeJS.Signals | null | undefined;
+  readonly timeout: number | undefined;
+  readonly stderr: string;
+  constructor(d: PeerBootErrorDetails) {
+    const where = d.app ? `app ${d.app}` : `phase "${d.phase}"`;
+    const tail = d.stderr?.trim() ? `\n--- stderr of ${d.peer} (last lines) ---\n${d.stderr.trimEnd()}` : '';
+    super(`Peer ${d.peer} failed to boot in ${where}: ${d.reason}${tail}`, { cause: d.cause });
+    this.peer = d.peer;
+    this.phase = d.phase;
+    this.app = d.app;
+    this.exitCode = d.exitCode;
+    this.signal = d.signal;
+    this.timeout = d.timeout;
+    this.stderr = d.stderr ?? '';
+  }
+}
+
+/** A call to a peer whose process is gone. Rejects at once, never hangs. */
+export class PeerExitedError extends PeerClusterError {
+  readonly peer: string;
+  constructor(peer: string, what: string, state: string) {
+    super(
+      `Cannot ${what} on peer ${peer}: its process is ${state}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
+    );
+    this.peer = peer;
+  }
+}
+
+/** A node-to-node call whose target went down (or was never linked). */
+export class NodeDownError extends PeerClusterError {
+  readonly node: string;
+  constructor(node: string, method: string, detail = 'went down before it answered') {
+    super(`Call ${method} to node ${node} failed: the node ${detail}.`);
+    this.node = node;
+  }
+}
+
+/** A call that got no answer within its timeout. */
+export class RpcTimeoutError extends PeerClusterError {
+  readonly node: string;
+  readonly method: string;
+  readonly timeout: number;
+  constructor(node: string, method: string, timeout: number) {
+    super(
+      `Call ${method} to ${node} got no answer within ${timeout} ms. The handler may be stuck, or the node paused; pass a longer timeout if it is just slow.`,
+    );
+    this.node = node;
+    this.method = method;
+    this.timeout = timeout;
+  }
+}
+
+/** Thrown by a handler or by evaluated code on the other side; keeps the remote name, message and stack. */
+export class RemoteError extends PeerClusterError {
+  readonly remoteName: string;
+  readonly remoteStack: string | undefined;
+  readonly node: string;
+  constructor(node: string, remote: { name?: string; message?: string; stack?: string }) {
+    super(`${remote.name ?? 'Error'} on ${node}: ${remote.message ?? ''}`);
+    this.node = node;
+    this.remoteName = remote.name ?? 'Error';
+    this.remoteStack = remote.stack;
+    if (remote.stack)
+      this.stack = `${this.name}: ${this.message}\n--- remote stack (${node}) ---\n${remote.stack}`;
+  }
+}
+
+/** A link handshake was refused: wrong cookie, another cluster, or a protocol mismatch. */
+export class HandshakeError extends PeerClusterError {
+  readonly reason: 'cookie' | 'cluster' | 'protocol' | 'name' | 'timeout' | 'closed';
+  readonly address: string;
+  constructor(address: string, reason: HandshakeError['reason'], detail: string) {
+    super(`Link to ${address} refused (${reason}): ${detail}`);
+    this.address = address;
+    this.reason = reason;
+  }
+}
+
+/** Serializable shape of an error, for sending across the control channel or a link. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) return { name: error.name, message: error.message, stack: error.stack };
+  return { name: 'Error', message: String(error) };
+}
+
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return `a function`;
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'object') {
+    try {
+      const s = JSON.stringify(value);
+      return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
+  }
+  return String(value);
+}

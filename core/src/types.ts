@@ -1,0 +1,227 @@
+// The shared types of the public contract (DESIGN.md). Implementation lives next to each concept:
+// link/ (ClusterNode, startNode), healer/ (Healer, strategies), peer/ (Peer, spawnPeer),
+// cluster/ (Cluster, startCluster), registry/ (local registry daemon), harness/ (usePeers).
+
+import type { EventEmitter } from 'node:events';
+
+/** A node address as a strategy gives it: `name@host:port` or `host:port`. */
+export type NodeAddress = string;
+/** A node id: `name@host:port`, confirmed in the link handshake. */
+export type NodeId = string;
+
+export interface NodeInfo {
+  id: NodeId;
+  name: string;
+  host: string;
+  port: number;
+  /** The cluster name this node belongs to. */
+  cluster: string;
+}
+
+export interface HeartbeatOptions {
+  /** How often a node pings each linked node, in ms. @default 1000 (startNode), 250 (harness) */
+  interval?: number;
+  /** A linked node silent for this long is declared down, in ms. @default 5000 (startNode), 1500 (harness) */
+  timeout?: number;
+}
+
+export interface HealerOptions {
+  /** Time between two refreshes, in ms, jittered by ±10 %. @default 5000 (startNode), 1000 (harness) */
+  pollInterval?: number;
+}
+
+export interface NodeOptions {
+  /** The node's name, the part before `@` in its id. */
+  name: string;
+  /** The cluster cookie: links prove it with an HMAC challenge-response. Never logged. */
+  cookie: string;
+  /** The cluster name; links between different clusters are refused. @default 'default' */
+  cluster?: string;
+  /** Address the link listener binds. @default '127.0.0.1' */
+  host?: string;
+  /** Port of the link listener; 0 picks a free one. @default 0 */
+  port?: number;
+  /** How the healer finds the other nodes. Without one, the node only links when told to. */
+  strategy?: Strategy;
+  heartbeat?: HeartbeatOptions;
+  healer?: HealerOptions;
+  /** Largest accepted frame in bytes. @default 64 MiB */
+  maxPayload?: number;
+  /** Where the node reports refused links and other incidents. @default a no-op */
+  log?: (line: string) => void;
+}
+
+/** What a strategy's callbacks receive. */
+export interface StrategyContext {
+  /** The node the healer runs in. */
+  self: NodeInfo;
+  /** The node itself, for strategies that override connect/disconnect/list. */
+  node: ClusterNode;
+  /** Aborted when the refresh that asked times out or the healer shuts down. */
+  signal: AbortSignal;
+  log(line: string): void;
+}
+
+/**
+ * How a strategy built in the test process is re-created inside a peer: the module that exports
+ * the factory (an absolute file URL, set from the factory module's `import.meta.url`), the
+ * export's name and its (structured-cloneable) options.
+ */
+export interface StrategySpec {
+  module: string;
+  export: string;
+  options: unknown;
+}
+
+export interface Strategy {
+  /** Shown in logs and errors. */
+  name: string;
+  /** The addresses of the nodes that should exist (`name@host:port` or `host:port`). */
+  discover(ctx: StrategyContext): NodeAddress[] | Promise<NodeAddress[]>;
+  /** Announce this node; returns how to withdraw it. */
+  register?(ctx: StrategyContext): (() => void | Promise<void>) | Promise<() => void | Promise<void>>;
+  /** Call `onChange` when the set of nodes may have changed; returns how to stop watching. */
+  watch?(ctx: StrategyContext, onChange: () => void): (() => void) | Promise<() => void>;
+  /** Link one address; resolves to the node id. Default: the node's own link. */
+  connect?(ctx: StrategyContext, address: NodeAddress): Promise<NodeId>;
+  /** Unlink one node. Default: the node's own unlink. */
+  disconnect?(ctx: StrategyContext, id: NodeId): Promise<void>;
+  /** The ids this node is linked to. Default: `node.nodes()`. */
+  list?(ctx: StrategyContext): NodeId[] | Promise<NodeId[]>;
+  /** Set by factories so the strategy can be re-created in a peer; absent for inline callbacks. */
+  spec?: StrategySpec;
+}
+
+export interface RefreshResult {
+  /** Addresses the strategy gave. */
+  discovered: NodeAddress[];
+  /** Ids newly linked by this refresh. */
+  connected: NodeId[];
+  /** Addresses that could not be linked, and why (a strategy error has node `'*'`). */
+  failed: { node: string; error: Error }[];
+  /** Ids unlinked because the strategy no longer gives them. */
+  disconnected: NodeId[];
+}
+
+export interface HealerEvents {
+  refresh: [RefreshResult];
+  nodeup: [NodeId];
+  nodedown: [NodeId];
+  pause: [];
+  resume: [];
+  shutdown: [];
+  error: [Error];
+}
+
+export interface Healer extends EventEmitter<HealerEvents> {
+  readonly strategy: Strategy | undefined;
+  readonly state: 'running' | 'paused' | 'shutdown';
+  /** Run one refresh now. @default timeout 5000 */
+  refresh(options?: { timeout?: number }): Promise<RefreshResult>;
+  /** Stop refreshing, for `ms` or until `resume()`. */
+  pause(ms?: number): void;
+  resume(): void;
+  /** Stop for good: unregister, unwatch, no more refreshes. Links stay. */
+  shutdown(): Promise<void>;
+}
+
+export interface ClusterNodeEvents {
+  nodeup: [NodeId];
+  nodedown: [NodeId];
+  message: [from: NodeId, topic: string, payload: unknown];
+}
+
+export interface CallOptions {
+  /** @default 5000 */
+  timeout?: number;
+}
+
+/** A node: a process with a link listener, links to other nodes and a healer. Also `ctx.cluster`. */
+export interface ClusterNode extends EventEmitter<ClusterNodeEvents> {
+  readonly id: NodeId;
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly cluster: string;
+  readonly healer: Healer;
+  /** Ids of linked nodes, itself excluded. */
+  nodes(): NodeId[];
+  /** Call a handler on another node. Values cross as structured clones. */
+  call<T = unknown>(node: NodeId, method: string, ...args: unknown[]): Promise<T>;
+  /** Same, with a timeout. */
+  callWithOptions<T = unknown>(
+    node: NodeId,
+    method: string,
+    args: unknown[],
+    options: CallOptions,
+  ): Promise<T>;
+  /** Fire-and-forget message, delivered as a `message` event on the other node. */
+  send(node: NodeId, topic: string, payload: unknown): void;
+  /** Register a handler that other nodes and the test (`peer.call`) can call. */
+  handle(method: string, fn: (...args: any[]) => unknown): void;
+  /** Run a locally registered handler (what `peer.call` does over the control channel). */
+  invoke(method: string, args: unknown[]): Promise<unknown>;
+  /** Link to an address now; resolves to its id. */
+  connect(address: NodeAddress, options?: { timeout?: number }): Promise<NodeId>;
+  /** Unlink a node now. */
+  disconnect(id: NodeId): Promise<void>;
+  /**
+   * Refuse and cut links to nodes with these names, until `unblock()` (used by
+   * `cluster.partition`); the healer does not relink them meanwhile.
+   */
+  block(names: string[]): void;
+  unblock(names?: string[]): void;
+  /** Leave politely (others do not redial) and close the listener. */
+  stop(): Promise<void>;
+}
+
+/** `ctx.cluster` inside a peer's app. */
+export type AppCluster = Pick<
+  ClusterNode,
+  'nodes' | 'call' | 'send' | 'handle' | 'on' | 'off' | 'once' | 'id'
+>;
+
+/** What an app's `start(ctx)` receives. */
+export interface AppContext {
+  name: string;
+  index: number;
+  /** This peer's node id, `name@host:port`. */
+  node: NodeId;
+  host: string;
+  /** The app port (`PORT`). */
+  port: number;
+  /** Every named port: `{ default, ...ports }`. */
+  ports: Record<string, number>;
+  env: Record<string, string>;
+  cluster: AppCluster;
+  log(...args: unknown[]): void;
+}
+
+export type ClusterEventType =
+  | 'spawn'
+  | 'ready'
+  | 'boot-failed'
+  | 'exit'
+  | 'crash'
+  | 'stop'
+  | 'kill'
+  | 'restart'
+  | 'pause'
+  | 'resume'
+  | 'nodeup'
+  | 'nodedown'
+  | 'partition'
+  | 'heal'
+  | 'mesh';
+
+/** One entry of `cluster.timeline`. */
+export interface ClusterEvent {
+  /** Epoch ms. */
+  at: number;
+  type: ClusterEventType;
+  /** The peer the event is about (or that observed it, for nodeup/nodedown). */
+  peer?: string;
+  /** The other node, for nodeup/nodedown. */
+  node?: string;
+  detail?: string;
+}

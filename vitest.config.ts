@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// The repository's own tests: real processes, real sockets. They import the built packages
+// (`npm test` builds first), so what is tested is what is shipped.
+export default defineConfig({
+  test: {
+    include: ['core/test/**/*.test.ts', 'strategies/*/test/**/*.test.ts', 'plugin-*/test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+    globalSetup: ['./test-support/global-setup.ts'],
+  },
+});
