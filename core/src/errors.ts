@@ -143,3 +143,32 @@ export function describeValue(value: unknown): string {
   }
   return String(value);
 }
+
+/** The local registry daemon speaks another protocol version than this client (an older install). */
+export class RegistryVersionError extends PeerClusterError {
+  readonly address: string;
+  readonly daemonVersion: number;
+  readonly clientVersion: number;
+  readonly pid: number;
+  constructor(address: string, daemonVersion: number, clientVersion: number, pid: number) {
+    super(
+      `The registry at ${address} speaks protocol ${daemonVersion}, this client needs ${clientVersion}: stop the old daemon with \`peer-cluster reap\` or kill pid ${pid}.`,
+    );
+    this.address = address;
+    this.daemonVersion = daemonVersion;
+    this.clientVersion = clientVersion;
+    this.pid = pid;
+  }
+}
+
+/** The local registry could not be reached (or auto-started), or its connection was lost. */
+export class RegistryUnavailableError extends PeerClusterError {
+  readonly address: string;
+  constructor(address: string, detail: string, options?: ErrorOptions) {
+    super(
+      `The peer-cluster registry at ${address} ${detail}. Run \`peer-cluster registry\` to see why it does not start, or point PEER_CLUSTER_REGISTRY=host:port at another one.`,
+      options,
+    );
+    this.address = address;
+  }
+}

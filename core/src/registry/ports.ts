@@ -1,6 +1,9 @@
-// Machine-wide app-port leases. PLACEHOLDER: probes with get-port in this process only; the local
-// registry issue replaces the body with leases from the registry daemon (same signature).
-import getPort from 'get-port';
+// Machine-wide app-port leases from the local registry (DESIGN decision 1): get-port's lock is per
+// process, so parallel test files probing on their own hand out the same ports. The daemon probes
+// for everyone and holds each lease until it is released or this process's connection closes.
+import { InvalidOptionsError } from '../errors.js';
+import { parseRegistryAddress } from './address.js';
+import { sharedRegistryClient } from './shared.js';
 
 export interface PortLease {
   /** The leased ports, in the order of the names asked for. */
@@ -17,9 +20,22 @@ export interface LeaseOptions {
 }
 
 export async function leasePorts(count: number, options: LeaseOptions = {}): Promise<PortLease> {
-  const ports: number[] = [];
-  for (let i = 0; i < count; i++) {
-    ports.push(await getPort({ exclude: [...(options.exclude ?? []), ...ports] }));
-  }
-  return { ports, release: async () => {} };
+  if (!Number.isInteger(count) || count < 0 || count > 64)
+    throw new InvalidOptionsError('count', count, 'expected an integer number of ports in 0..64');
+  if (count === 0) return { ports: [], release: async () => {} };
+  const client = await sharedRegistryClient(
+    options.registry === undefined ? {} : parseRegistryAddress(options.registry, 'registry'),
+  );
+  const ports = await client.lease(count, options.exclude ?? []);
+  let released = false;
+  return {
+    ports,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await client.release(ports).catch(() => {
+        // A lost connection has already released them.
+      });
+    },
+  };
 }

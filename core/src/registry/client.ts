@@ -1,0 +1,293 @@
+// A connection to the local registry. Whatever it registers or leases lives exactly as long as the
+// connection: closing it (or the process dying) withdraws the nodes and frees the ports at once.
+// `connect` starts a daemon when none answers, so the first test file on a machine brings one up.
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PeerClusterError, RegistryUnavailableError, RegistryVersionError } from '../errors.js';
+import { formatRegistryAddress, type RegistryAddressOptions, resolveRegistryAddress } from './address.js';
+import { IDLE_TIMEOUT_ENV } from './daemon.js';
+import {
+  encode,
+  helloSchema,
+  lineSplitter,
+  PROTOCOL_VERSION,
+  pushSchema,
+  type RegisteredNode,
+  type Reply,
+  type RequestBody,
+  replySchema,
+} from './protocol.js';
+
+export interface RegistryClientOptions extends RegistryAddressOptions {
+  /** Start a daemon (detached) when none answers. @default true */
+  autoStart?: boolean;
+  /** The idle timeout of a daemon this client starts, in ms. @default the daemon's (30000) */
+  idleTimeout?: number;
+  /** Give up reaching (or starting) the daemon after this many ms. @default 10000 */
+  connectTimeout?: number;
+}
+
+export interface RegistryClientEvents {
+  /** The connection is gone: everything it registered, watched or leased is gone with it. */
+  close: [];
+}
+
+interface Pending {
+  resolve(reply: Reply): void;
+  reject(error: Error): void;
+}
+
+/** After a spawn, how long refusals are put down to the daemon still starting before spawning again. */
+const RESPAWN_AFTER = 2000;
+
+export class RegistryClient extends EventEmitter<RegistryClientEvents> {
+  /** `host:port` of the daemon. */
+  readonly address: string;
+  /** The daemon's pid, from its hello. */
+  readonly daemonPid: number;
+  #socket: net.Socket;
+  #nextId = 1;
+  #pending = new Map<number, Pending>();
+  #watchers = new Map<string, Set<(nodes: RegisteredNode[]) => void>>();
+  #closed = false;
+
+  private constructor(socket: net.Socket, address: string, daemonPid: number, rest: Buffer) {
+    super();
+    this.#socket = socket;
+    this.address = address;
+    this.daemonPid = daemonPid;
+    const feed = lineSplitter(
+      (line) => this.#onLine(line),
+      () => socket.destroy(),
+    );
+    socket.on('data', feed);
+    socket.on('error', () => {});
+    socket.on('close', () => this.#onClose());
+    // The connection must never keep a process alive (nor show up as an open handle in a test
+    // runner); it is ref'd only while an answer is awaited.
+    socket.unref();
+    if (rest.length > 0) feed(rest);
+  }
+
+  /** Connects to the registry, starting it first when none answers (unless `autoStart: false`). */
+  static async connect(options: RegistryClientOptions = {}): Promise<RegistryClient> {
+    const target = resolveRegistryAddress(options);
+    const address = formatRegistryAddress(target);
+    if (target.port === 0)
+      throw new RegistryUnavailableError(address, 'is not a connectable address (port 0)');
+    const deadline = Date.now() + (options.connectTimeout ?? 10_000);
+    let spawnedAt = 0;
+    let delay = 10;
+    for (;;) {
+      try {
+        const { socket, hello, rest } = await openConnection(target.host, target.port, address, deadline);
+        return new RegistryClient(socket, address, hello.pid, rest);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'ECONNREFUSED' && code !== 'ECONNRESET') throw error;
+        if (options.autoStart === false)
+          throw new RegistryUnavailableError(address, 'is not running (autoStart is off)', { cause: error });
+        if (Date.now() >= deadline)
+          throw new RegistryUnavailableError(address, 'did not come up in time', { cause: error });
+        if (Date.now() - spawnedAt > RESPAWN_AFTER) {
+          spawnDaemon(target.host, target.port, options.idleTimeout);
+          spawnedAt = Date.now();
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 200);
+      }
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Registers `node` in `cluster` until the returned function is called or the connection closes. */
+  async register(cluster: string, node: RegisteredNode): Promise<() => Promise<void>> {
+    await this.#request({ type: 'register', cluster, node: { pid: process.pid, ...node } });
+    return async () => {
+      if (!this.#closed) await this.#request({ type: 'unregister', cluster, node: node.id });
+    };
+  }
+
+  /** The nodes registered in `cluster` right now. */
+  async list(cluster: string): Promise<RegisteredNode[]> {
+    const reply = await this.#request({ type: 'list', cluster });
+    return reply.type === 'nodes' ? reply.nodes : [];
+  }
+
+  /** Calls `onChange` with the cluster's nodes each time one registers or leaves. */
+  async watch(cluster: string, onChange: (nodes: RegisteredNode[]) => void): Promise<() => Promise<void>> {
+    let set = this.#watchers.get(cluster);
+    if (!set) {
+      set = new Set();
+      this.#watchers.set(cluster, set);
+      try {
+        await this.#request({ type: 'watch', cluster });
+      } catch (error) {
+        this.#watchers.delete(cluster);
+        throw error;
+      }
+    }
+    set.add(onChange);
+    return async () => {
+      const current = this.#watchers.get(cluster);
+      if (!current?.delete(onChange) || current.size > 0) return;
+      this.#watchers.delete(cluster);
+      if (!this.#closed) await this.#request({ type: 'unwatch', cluster });
+    };
+  }
+
+  /** Leases `count` free ports, none of `exclude`, until released or the connection closes. */
+  async lease(count: number, exclude: number[] = []): Promise<number[]> {
+    const reply = await this.#request({ type: 'lease', count, exclude });
+    return reply.type === 'ports' ? reply.ports : [];
+  }
+
+  async release(ports: number[]): Promise<void> {
+    if (!this.#closed && ports.length > 0) await this.#request({ type: 'release', ports });
+  }
+
+  /** Closes the connection, withdrawing everything it holds. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    const gone = new Promise<void>((resolve) => this.once('close', resolve));
+    this.#socket.end();
+    this.#socket.destroySoon();
+    await gone;
+  }
+
+  #request(body: RequestBody): Promise<Reply> {
+    if (this.#closed)
+      return Promise.reject(new RegistryUnavailableError(this.address, 'connection is closed'));
+    const id = this.#nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#socket.ref();
+      this.#socket.write(encode({ ...body, id }));
+    }).then((reply) => {
+      if (reply.type === 'error') throw new PeerClusterError(`Registry at ${this.address}: ${reply.message}`);
+      return reply;
+    });
+  }
+
+  #settle(id: number): Pending | undefined {
+    const pending = this.#pending.get(id);
+    this.#pending.delete(id);
+    if (this.#pending.size === 0) this.#socket.unref();
+    return pending;
+  }
+
+  #onLine(line: string) {
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      this.#socket.destroy();
+      return;
+    }
+    const push = pushSchema.safeParse(message);
+    if (push.success) {
+      for (const fn of [...(this.#watchers.get(push.data.cluster) ?? [])]) fn(push.data.nodes);
+      return;
+    }
+    const reply = replySchema.safeParse(message);
+    if (!reply.success) {
+      this.#socket.destroy();
+      return;
+    }
+    this.#settle(reply.data.id)?.resolve(reply.data);
+  }
+
+  #onClose() {
+    if (this.#closed) return;
+    this.#closed = true;
+    const error = new RegistryUnavailableError(this.address, 'closed the connection');
+    for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
+    this.#watchers.clear();
+    this.emit('close');
+  }
+}
+
+/** Opens a socket and waits for the daemon's hello, checking its protocol version. */
+function openConnection(
+  host: string,
+  port: number,
+  address: string,
+  deadline: number,
+): Promise<{ socket: net.Socket; hello: { pid: number }; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    let buffered = Buffer.alloc(0);
+    const timer = setTimeout(
+      () => fail(new RegistryUnavailableError(address, 'accepted the connection but never said hello')),
+      Math.max(deadline - Date.now(), 1000),
+    );
+    function fail(error: Error) {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    }
+    socket.on('error', fail);
+    socket.on('close', () => {
+      const error: NodeJS.ErrnoException = new Error('closed before hello');
+      error.code = 'ECONNRESET';
+      fail(error);
+    });
+    socket.on('data', function onData(chunk: Buffer) {
+      buffered = Buffer.concat([buffered, chunk]);
+      const nl = buffered.indexOf(0x0a);
+      if (nl === -1) {
+        if (buffered.length > 4096) fail(notARegistry(address));
+        return;
+      }
+      let hello: ReturnType<typeof helloSchema.safeParse>;
+      try {
+        hello = helloSchema.safeParse(JSON.parse(buffered.subarray(0, nl).toString('utf8')));
+      } catch {
+        return fail(notARegistry(address));
+      }
+      if (!hello.success) return fail(notARegistry(address));
+      if (hello.data.version !== PROTOCOL_VERSION)
+        return fail(new RegistryVersionError(address, hello.data.version, PROTOCOL_VERSION, hello.data.pid));
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.removeAllListeners('error');
+      socket.removeAllListeners('close');
+      resolve({ socket, hello: hello.data, rest: buffered.subarray(nl + 1) });
+    });
+  });
+}
+
+function notARegistry(address: string): Error {
+  return new RegistryUnavailableError(address, 'is held by something that is not a peer-cluster registry');
+}
+
+/** Where the daemon's entry is: next to this file when built, `dist/` when this runs from source. */
+function daemonEntry(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return `${dirname(here)}/main.js`;
+  return `${dirname(here).replace(/[/\\]src[/\\]registry$/, '')}/dist/registry/main.js`;
+}
+
+function spawnDaemon(host: string, port: number, idleTimeout: number | undefined) {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    // The daemon must never look like a leaked peer, nor inherit a test runner's hooks.
+    if (key === 'PEER_CLUSTER' || key === 'NODE_OPTIONS' || /^(VITEST|JEST)/i.test(key)) continue;
+    env[key] = value;
+  }
+  if (idleTimeout !== undefined) env[IDLE_TIMEOUT_ENV] = String(idleTimeout);
+  const child = spawn(process.execPath, [daemonEntry(), '--host', host, '--port', String(port)], {
+    detached: true,
+    stdio: 'ignore',
+    env,
+    cwd: dirname(daemonEntry()),
+  });
+  child.on('error', () => {});
+  child.unref();
+}

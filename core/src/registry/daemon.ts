@@ -1,0 +1,322 @@
+// The local registry daemon, peer-cluster's EPMD: node registrations scoped by cluster name, pushed
+// to watchers as they change, and the machine-wide broker of app-port leases. Everything a
+// connection holds (registrations, leases, watches) dies with that connection, so a crashed
+// process leaves nothing stale behind.
+import { once } from 'node:events';
+import net from 'node:net';
+import getPort from 'get-port';
+import { InvalidOptionsError } from '../errors.js';
+import { formatRegistryAddress, resolveRegistryAddress } from './address.js';
+import {
+  encode,
+  lineSplitter,
+  PROTOCOL_VERSION,
+  type RegisteredNode,
+  type Request,
+  requestSchema,
+} from './protocol.js';
+
+/** Leased app ports come from here: below Linux's ephemeral range (32768–60999), so port-0 binds never take them. */
+export const LEASE_RANGE: readonly [number, number] = [20000, 32767];
+export const IDLE_TIMEOUT_ENV = 'PEER_CLUSTER_REGISTRY_IDLE_TIMEOUT';
+const DEFAULT_IDLE_TIMEOUT = 30_000;
+/** A watcher that stops reading is cut off rather than buffered for without bound. */
+const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
+
+export interface RegistryOptions {
+  /** Address to bind. @default '127.0.0.1' (or the host of env PEER_CLUSTER_REGISTRY) */
+  host?: string;
+  /** Port to bind; 0 picks a free one. @default 14369 (or the port of env PEER_CLUSTER_REGISTRY) */
+  port?: number;
+  /**
+   * Exit after this many ms with no connection; 0 never exits.
+   * @default env PEER_CLUSTER_REGISTRY_IDLE_TIMEOUT, else 30000
+   */
+  idleTimeout?: number;
+  /** One line per registration, lease and incident. @default a no-op */
+  log?: (line: string) => void;
+}
+
+export interface RegistryHandle {
+  /** `host:port` the daemon listens on. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  /** Resolves once the daemon has stopped, by `close()` or after its idle timeout. */
+  readonly closed: Promise<void>;
+  /** Stop listening and drop every connection (their registrations and leases go with them). */
+  close(): Promise<void>;
+}
+
+interface Connection {
+  socket: net.Socket;
+  label: string;
+  registrations: Map<string, Set<string>>;
+  watching: Set<string>;
+  leases: Set<number>;
+}
+
+/** Starts the daemon; rejects with the listen error (EADDRINUSE when another daemon has the port). */
+export async function runRegistry(options: RegistryOptions = {}): Promise<RegistryHandle> {
+  const { host, port } = resolveRegistryAddress(options);
+  const idleTimeout = options.idleTimeout ?? idleTimeoutFromEnv();
+  if (!Number.isFinite(idleTimeout) || idleTimeout < 0)
+    throw new InvalidOptionsError('idleTimeout', idleTimeout, 'expected a number of ms >= 0 (0: never exit)');
+  const log = options.log ?? (() => {});
+
+  const clusters = new Map<string, Map<string, { node: RegisteredNode; owner: Connection }>>();
+  const watchers = new Map<string, Set<Connection>>();
+  const leased = new Map<number, Connection>();
+  const connections = new Set<Connection>();
+  let nextConnection = 1;
+  let leaseCursor = LEASE_RANGE[0];
+  let leaseQueue: Promise<unknown> = Promise.resolve();
+  let idleTimer: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
+  let markClosed!: () => void;
+  const closed = new Promise<void>((resolve) => {
+    markClosed = resolve;
+  });
+
+  const server = net.createServer({ noDelay: true }, accept);
+  server.on('error', (error) => log(`server error: ${error.message}`));
+  server.listen({ host, port, exclusive: true });
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([error]) => {
+      throw error;
+    }),
+  ]);
+  const bound = server.address() as net.AddressInfo;
+  const address = formatRegistryAddress({ host, port: bound.port });
+  armIdle();
+
+  function armIdle() {
+    clearTimeout(idleTimer);
+    if (idleTimeout > 0 && connections.size === 0) {
+      idleTimer = setTimeout(() => {
+        if (connections.size === 0) {
+          log(`idle for ${idleTimeout} ms, exiting`);
+          void close();
+        }
+      }, idleTimeout);
+    }
+  }
+
+  function accept(socket: net.Socket) {
+    const conn: Connection = {
+      socket,
+      label: `#${nextConnection++}`,
+      registrations: new Map(),
+      watching: new Set(),
+      leases: new Set(),
+    };
+    connections.add(conn);
+    clearTimeout(idleTimer);
+    socket.on('error', () => {});
+    socket.on('close', () => drop(conn));
+    socket.on(
+      'data',
+      lineSplitter(
+        (line) => handleLine(conn, line),
+        () => reject(conn, `sent a line over the size limit`),
+      ),
+    );
+    send(conn, { type: 'hello', version: PROTOCOL_VERSION, pid: process.pid });
+  }
+
+  function reject(conn: Connection, why: string) {
+    log(`connection ${conn.label} ${why}: closing it`);
+    conn.socket.destroy();
+  }
+
+  function send(conn: Connection, message: object) {
+    if (conn.socket.destroyed) return;
+    if (conn.socket.writableLength > MAX_BACKLOG_BYTES) return reject(conn, 'stopped reading');
+    conn.socket.write(encode(message));
+  }
+
+  function handleLine(conn: Connection, line: string) {
+    if (line.trim() === '') return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return reject(conn, 'sent a line that is not JSON');
+    }
+    const result = requestSchema.safeParse(parsed);
+    if (!result.success) return reject(conn, `sent an invalid message (${result.error.issues[0]?.message})`);
+    const request = result.data;
+    try {
+      handleRequest(conn, request);
+    } catch (error) {
+      send(conn, { type: 'error', id: request.id, message: (error as Error).message });
+    }
+  }
+
+  function handleRequest(conn: Connection, request: Request) {
+    switch (request.type) {
+      case 'register': {
+        const members = clusters.get(request.cluster) ?? new Map();
+        clusters.set(request.cluster, members);
+        const previous = members.get(request.node.id);
+        if (previous && previous.owner !== conn)
+          previous.owner.registrations.get(request.cluster)?.delete(request.node.id);
+        members.set(request.node.id, { node: request.node, owner: conn });
+        const mine = conn.registrations.get(request.cluster) ?? new Set();
+        conn.registrations.set(request.cluster, mine);
+        mine.add(request.node.id);
+        log(
+          `register ${request.node.id} in cluster ${request.cluster}${pidOf(request.node)} (${conn.label})`,
+        );
+        send(conn, { type: 'ok', id: request.id });
+        notify(request.cluster);
+        return;
+      }
+      case 'unregister': {
+        const members = clusters.get(request.cluster);
+        const entry = members?.get(request.node);
+        if (entry && entry.owner === conn) {
+          removeMember(request.cluster, request.node);
+          conn.registrations.get(request.cluster)?.delete(request.node);
+          log(`unregister ${request.node} from cluster ${request.cluster} (${conn.label})`);
+          notify(request.cluster);
+        }
+        send(conn, { type: 'ok', id: request.id });
+        return;
+      }
+      case 'list':
+        send(conn, { type: 'nodes', id: request.id, nodes: members(request.cluster) });
+        return;
+      case 'watch': {
+        const set = watchers.get(request.cluster) ?? new Set();
+        watchers.set(request.cluster, set);
+        set.add(conn);
+        conn.watching.add(request.cluster);
+        send(conn, { type: 'ok', id: request.id });
+        return;
+      }
+      case 'unwatch':
+        unwatch(conn, request.cluster);
+        send(conn, { type: 'ok', id: request.id });
+        return;
+      case 'lease': {
+        // Leases are probed one request at a time so two requests never pick the same port.
+        const { id, count, exclude } = request;
+        leaseQueue = leaseQueue
+          .then(() => lease(conn, count, exclude))
+          .then(
+            (ports) => {
+              if (conn.socket.destroyed) {
+                for (const p of ports) leased.delete(p);
+                return;
+              }
+              log(`lease ${ports.join(',')} (${conn.label})`);
+              send(conn, { type: 'ports', id, ports });
+            },
+            (error: Error) => send(conn, { type: 'error', id, message: `lease failed: ${error.message}` }),
+          );
+        return;
+      }
+      case 'release': {
+        const released = request.ports.filter((p) => leased.get(p) === conn);
+        for (const p of released) {
+          leased.delete(p);
+          conn.leases.delete(p);
+        }
+        if (released.length > 0) log(`release ${released.join(',')} (${conn.label})`);
+        send(conn, { type: 'ok', id: request.id });
+        return;
+      }
+    }
+  }
+
+  async function lease(conn: Connection, count: number, exclude: number[]): Promise<number[]> {
+    const ports: number[] = [];
+    const skip = new Set([...exclude, bound.port]);
+    for (let i = 0; i < count; i++) {
+      const [lo, hi] = LEASE_RANGE;
+      const start = leaseCursor;
+      const candidates = function* () {
+        for (let p = start; p <= hi; p++) yield p;
+        for (let p = lo; p < start; p++) yield p;
+      };
+      const port = await getPort({ port: candidates(), exclude: [...skip, ...leased.keys()] });
+      // Rotating the start keeps a just-released port (whose holder may still be exiting) out of reach.
+      leaseCursor = port >= lo && port < hi ? port + 1 : lo;
+      leased.set(port, conn);
+      conn.leases.add(port);
+      ports.push(port);
+    }
+    return ports;
+  }
+
+  function members(cluster: string): RegisteredNode[] {
+    return [...(clusters.get(cluster)?.values() ?? [])].map((e) => e.node);
+  }
+
+  function removeMember(cluster: string, id: string) {
+    const set = clusters.get(cluster);
+    set?.delete(id);
+    if (set?.size === 0) clusters.delete(cluster);
+  }
+
+  function notify(cluster: string) {
+    const set = watchers.get(cluster);
+    if (!set) return;
+    const message = { type: 'change', cluster, nodes: members(cluster) };
+    for (const conn of set) send(conn, message);
+  }
+
+  function unwatch(conn: Connection, cluster: string) {
+    conn.watching.delete(cluster);
+    const set = watchers.get(cluster);
+    set?.delete(conn);
+    if (set?.size === 0) watchers.delete(cluster);
+  }
+
+  function drop(conn: Connection) {
+    if (!connections.delete(conn)) return;
+    for (const cluster of [...conn.watching]) unwatch(conn, cluster);
+    for (const [cluster, ids] of conn.registrations) {
+      let changed = false;
+      for (const id of ids) {
+        if (clusters.get(cluster)?.get(id)?.owner !== conn) continue;
+        removeMember(cluster, id);
+        log(`gone ${id} from cluster ${cluster} (${conn.label} closed)`);
+        changed = true;
+      }
+      if (changed) notify(cluster);
+    }
+    const released = [...conn.leases].filter((p) => leased.get(p) === conn);
+    for (const p of released) leased.delete(p);
+    if (released.length > 0) log(`release ${released.join(',')} (${conn.label} closed)`);
+    if (!closing) armIdle();
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      clearTimeout(idleTimer);
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const conn of connections) conn.socket.destroy();
+      await stopped;
+      markClosed();
+    })();
+    return closing;
+  }
+
+  return { address, host, port: bound.port, closed, close };
+}
+
+function pidOf(node: RegisteredNode): string {
+  return node.pid ? ` (pid ${node.pid})` : '';
+}
+
+function idleTimeoutFromEnv(): number {
+  const raw = process.env[IDLE_TIMEOUT_ENV];
+  if (raw === undefined || raw === '') return DEFAULT_IDLE_TIMEOUT;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0)
+    throw new InvalidOptionsError(IDLE_TIMEOUT_ENV, raw, 'expected a number of ms >= 0 (0: never exit)');
+  return value;
+}

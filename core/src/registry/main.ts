@@ -1,0 +1,68 @@
+// The registry daemon in the foreground: what a client's auto-start spawns (detached) and what
+// `peer-cluster registry` runs. Losing the bind race to another daemon is the expected outcome
+// when many clients start one at once, so EADDRINUSE exits 0.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { runRegistry } from './daemon.js';
+
+/** Runs the daemon until it is idle or signalled; resolves to the exit code. */
+export async function registryMain(args: string[] = process.argv.slice(2)): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const log = values.quiet
+    ? () => {}
+    : (line: string) =>
+        process.stdout.write(`${new Date().toISOString()} [registry ${process.pid}] ${line}\n`);
+  let registry: Awaited<ReturnType<typeof runRegistry>>;
+  try {
+    registry = await runRegistry({
+      ...(values.host !== undefined && { host: values.host }),
+      ...(values.port !== undefined && { port: Number(values.port) }),
+      ...(values['idle-timeout'] !== undefined && { idleTimeout: Number(values['idle-timeout']) }),
+      log,
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      log('another registry already listens on this port, leaving it be');
+      return 0;
+    }
+    process.stderr.write(`peer-cluster registry: ${(error as Error).message}\n`);
+    return 1;
+  }
+  log(`listening on ${registry.address}`);
+  const stop = () => void registry.close();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await registry.closed;
+  process.off('SIGINT', stop);
+  process.off('SIGTERM', stop);
+  return 0;
+}
+
+function isEntry(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
+  registryMain().then(
+    (code) => process.exit(code),
+    (error) => {
+      process.stderr.write(`peer-cluster registry: ${(error as Error).stack ?? error}\n`);
+      process.exit(1);
+    },
+  );
+}

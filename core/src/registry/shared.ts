@@ -1,0 +1,26 @@
+// One registry connection per process and registry address, opened on first use and reopened after
+// it is lost. Its socket is unref'd while idle, so it never keeps a process alive.
+import { formatRegistryAddress, resolveRegistryAddress } from './address.js';
+import { RegistryClient, type RegistryClientOptions } from './client.js';
+
+const clients = new Map<string, Promise<RegistryClient>>();
+
+export function sharedRegistryClient(options: RegistryClientOptions = {}): Promise<RegistryClient> {
+  const key = formatRegistryAddress(resolveRegistryAddress(options));
+  const cached = clients.get(key);
+  if (cached) return cached;
+  const opening = RegistryClient.connect(options).then(
+    (client) => {
+      client.once('close', () => {
+        if (clients.get(key) === opening) clients.delete(key);
+      });
+      return client;
+    },
+    (error) => {
+      clients.delete(key);
+      throw error;
+    },
+  );
+  clients.set(key, opening);
+  return opening;
+}

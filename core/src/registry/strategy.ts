@@ -1,0 +1,123 @@
+/**
+ * The local-registry strategy: nodes on this machine find each other through the registry daemon,
+ * the way BEAM nodes find each other through EPMD. The default strategy of `startCluster`.
+ *
+ * Options:
+ * - `host` — the registry's address. @default the host of env PEER_CLUSTER_REGISTRY, else '127.0.0.1'
+ * - `port` — the registry's port. @default the port of env PEER_CLUSTER_REGISTRY, else 14369
+ *
+ * `register` announces the node for as long as its process keeps the registry connection (a crash
+ * withdraws it at once); `discover` lists the node's own cluster; `watch` makes the healer refresh
+ * the moment a node registers or leaves instead of waiting for the next poll. If the daemon goes
+ * away, the strategy starts a new one, registers again and triggers a refresh.
+ *
+ * @example
+ * const node = await startNode({ name: 'a', cookie, cluster: 'orders', strategy: localRegistryStrategy() });
+ */
+import { z } from 'zod';
+import { InvalidOptionsError } from '../errors.js';
+import type { Strategy, StrategyContext } from '../types.js';
+import type { RegistryClient } from './client.js';
+import { sharedRegistryClient } from './shared.js';
+
+export interface LocalRegistryOptions {
+  /** @default the host of env PEER_CLUSTER_REGISTRY, else '127.0.0.1' */
+  host?: string;
+  /** @default the port of env PEER_CLUSTER_REGISTRY, else 14369 */
+  port?: number;
+}
+
+const optionsSchema = z
+  .object({
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+  })
+  .strict();
+
+/** How long to wait between two attempts to reach a registry that went away. */
+const RETRY_DELAY = 500;
+
+export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strategy {
+  const parsed = optionsSchema.safeParse(options ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const key = issue?.path[0] ?? (issue?.code === 'unrecognized_keys' ? issue.keys[0] : undefined);
+    const option = typeof key === 'string' ? key : 'options';
+    const value = typeof key === 'string' ? (options as Record<string, unknown>)[key] : options;
+    throw new InvalidOptionsError(`localRegistry.${option}`, value, issue?.message ?? 'invalid');
+  }
+  const clientOptions = { ...parsed.data };
+  const client = () => sharedRegistryClient(clientOptions);
+
+  return {
+    name: 'local-registry',
+    spec: { module: import.meta.url, export: 'localRegistryStrategy', options: clientOptions },
+
+    async discover(ctx) {
+      const nodes = await (await client()).list(ctx.self.cluster);
+      return nodes.filter((n) => n.id !== ctx.self.id).map((n) => n.id);
+    },
+
+    async register(ctx) {
+      const { id, name, host, port, cluster } = ctx.self;
+      let unregister: (() => Promise<void>) | undefined;
+      const stop = await keepAttached(ctx, client, async (c) => {
+        unregister = await c.register(cluster, { id, name, host, port });
+      });
+      return async () => {
+        stop();
+        await unregister?.().catch(() => {});
+      };
+    },
+
+    async watch(ctx, onChange) {
+      let unwatch: (() => Promise<void>) | undefined;
+      let first = true;
+      const stop = await keepAttached(ctx, client, async (c) => {
+        unwatch = await c.watch(ctx.self.cluster, () => onChange());
+        // After a reconnect the cluster may have changed while nobody was watching.
+        if (!first) onChange();
+        first = false;
+      });
+      return () => {
+        stop();
+        void unwatch?.().catch(() => {});
+      };
+    },
+  };
+}
+
+/**
+ * Runs `attach` on the shared client now (failing if it fails), and again on a new connection each
+ * time the connection is lost, until the returned function is called.
+ */
+async function keepAttached(
+  ctx: StrategyContext,
+  client: () => Promise<RegistryClient>,
+  attach: (client: RegistryClient) => Promise<void>,
+): Promise<() => void> {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+  const once = async () => {
+    const c = await client();
+    await attach(c);
+    c.once('close', () => {
+      if (!stopped) reattach();
+    });
+  };
+  const reattach = () => {
+    if (stopped) return;
+    once().catch((error: Error) => {
+      if (stopped) return;
+      ctx.log(`local registry: ${error.message}; retrying`);
+      timer = setTimeout(reattach, RETRY_DELAY);
+      timer.unref();
+    });
+  };
+  await once();
+  return stop;
+}
