@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// `peer-cluster`: up, registry, ls, reap. Each subcommand lives in its own file.
+import { reapCommand } from './reap.js';
+import { type Command, parse, UsageError } from './usage.js';
+
+const commands: Command[] = [reapCommand];
+
+const help = `Usage: peer-cluster <command> [options]
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join('\n')}
+
+Run \`peer-cluster <command> --help\` for a command's options.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`, help);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(command.help);
+    return 0;
+  }
+  const { values, positionals } = parse(command, rest);
+  return command.run(values, positionals);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      console.error(`peer-cluster: ${error.message}\n\n${error.help}`);
+      process.exitCode = 2;
+    } else if (error instanceof Error && error.name !== 'Error') {
+      // Our named errors already say what went wrong and what to do; the stack adds nothing.
+      console.error(`peer-cluster: ${error.name}: ${error.message}`);
+      process.exitCode = 1;
+    } else {
+      console.error(error);
+      process.exitCode = 1;
+    }
+  },
+);

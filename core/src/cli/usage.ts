@@ -1,0 +1,38 @@
+// Command-line parsing shared by the `peer-cluster` subcommands: a bad argument is a usage error
+// that names the argument and shows the command's help, never a stack trace.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly help: string,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  help: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+export function parse(command: Command, argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: command.options, allowPositionals: true, strict: true });
+  } catch (error) {
+    // node:util's messages name the offending flag; keep them, drop the code prefix.
+    throw new UsageError((error as Error).message.replace(/^TypeError \[\w+\]: /, ''), command.help);
+  }
+}
+
+export function integerOption(name: string, raw: unknown, help: string, min = 1): number {
+  const value = Number(raw);
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw.trim()) || value < min) {
+    throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`, help);
+  }
+  return value;
+}
