@@ -106,9 +106,22 @@ export class RemoteError extends PeerClusterError {
   }
 }
 
-/** A link handshake was refused: wrong cookie, another cluster, or a protocol mismatch. */
+/**
+ * A link handshake was refused: wrong cookie, another cluster, or a protocol mismatch. Also
+ * 'blocked' (one end blocks the other's name, see `node.block`), 'self' (the address is the node
+ * itself) and 'duplicate' (the two nodes dialed each other at once and kept the other link).
+ */
 export class HandshakeError extends PeerClusterError {
-  readonly reason: 'cookie' | 'cluster' | 'protocol' | 'name' | 'timeout' | 'closed';
+  readonly reason:
+    | 'cookie'
+    | 'cluster'
+    | 'protocol'
+    | 'name'
+    | 'timeout'
+    | 'closed'
+    | 'blocked'
+    | 'self'
+    | 'duplicate';
   readonly address: string;
   constructor(address: string, reason: HandshakeError['reason'], detail: string) {
     super(`Link to ${address} refused (${reason}): ${detail}`);
