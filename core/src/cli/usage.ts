@@ -1,6 +1,6 @@
 // Command-line parsing shared by the `peer-cluster` subcommands: a bad argument is a usage error
 // that names the argument and shows the command's help, never a stack trace.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 export class UsageError extends Error {
   constructor(
