@@ -35,6 +35,17 @@ export interface RegistryClientEvents {
   close: [];
 }
 
+export interface RegistryStatus {
+  /** The daemon's pid. */
+  pid: number;
+  /** Registered nodes by cluster name. */
+  clusters: Record<string, RegisteredNode[]>;
+  /** Every leased port, ascending. */
+  leases: number[];
+  /** Open connections, this one included. */
+  connections: number;
+}
+
 interface Pending {
   resolve(reply: Reply): void;
   reject(error: Error): void;
@@ -150,6 +161,15 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
 
   async release(ports: number[]): Promise<void> {
     if (!this.#closed && ports.length > 0) await this.#request({ type: 'release', ports });
+  }
+
+  /** Everything the daemon holds: every cluster's nodes, the leased ports, its pid. */
+  async status(): Promise<RegistryStatus> {
+    const reply = await this.#request({ type: 'status' });
+    if (reply.type !== 'status')
+      throw new PeerClusterError(`Registry at ${this.address}: unexpected ${reply.type}`);
+    const { type: _type, id: _id, ...status } = reply;
+    return status;
   }
 
   /** Closes the connection, withdrawing everything it holds. */

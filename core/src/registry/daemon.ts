@@ -114,6 +114,9 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
     connections.add(conn);
     clearTimeout(idleTimer);
     socket.on('error', () => {});
+    // Dropping on `end` (before our FIN goes back) means a client whose close() resolved is gone
+    // from every later answer.
+    socket.on('end', () => drop(conn));
     socket.on('close', () => drop(conn));
     socket.on(
       'data',
@@ -218,6 +221,16 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
           );
         return;
       }
+      case 'status':
+        send(conn, {
+          type: 'status',
+          id: request.id,
+          pid: process.pid,
+          clusters: Object.fromEntries([...clusters.keys()].map((name) => [name, members(name)])),
+          leases: [...leased.keys()].sort((a, b) => a - b),
+          connections: connections.size,
+        });
+        return;
       case 'release': {
         const released = request.ports.filter((p) => leased.get(p) === conn);
         for (const p of released) {

@@ -39,6 +39,7 @@ export const requestSchema = z.discriminatedUnion('type', [
     exclude: z.array(port).max(4096).default([]),
   }),
   z.object({ type: z.literal('release'), id: z.number().int(), ports: z.array(port).max(4096) }),
+  z.object({ type: z.literal('status'), id: z.number().int() }),
 ]);
 
 export type Request = z.infer<typeof requestSchema>;
@@ -60,6 +61,14 @@ export const replySchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('nodes'), id: z.number().int(), nodes: z.array(registeredNodeSchema.loose()) }),
   z.object({ type: z.literal('ports'), id: z.number().int(), ports: z.array(port) }),
   z.object({ type: z.literal('error'), id: z.number().int(), message: z.string() }),
+  z.object({
+    type: z.literal('status'),
+    id: z.number().int(),
+    pid: z.number().int(),
+    clusters: z.record(z.string(), z.array(registeredNodeSchema.loose())),
+    leases: z.array(port),
+    connections: z.number().int(),
+  }),
 ]);
 
 export const pushSchema = z.object({

@@ -1,0 +1,101 @@
+// The registry as the machine sees it: separate processes racing to auto-start it, leasing from it
+// at once, and dying while holding registrations and leases.
+import { RegistryClient } from '@peer-cluster/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freeRegistryPort, killAll, startChild, stopDaemon } from './fixtures/registry/children.js';
+
+let port: number;
+let env: Record<string, string>;
+const daemons = new Set<number>();
+
+beforeAll(async () => {
+  port = await freeRegistryPort();
+  env = { PEER_CLUSTER_REGISTRY: `127.0.0.1:${port}` };
+});
+afterEach(killAll);
+afterAll(async () => {
+  await Promise.all([...daemons].map(stopDaemon));
+});
+
+describe('auto-started registry', () => {
+  it('four processes starting at once share one daemon and get unique leases', async () => {
+    const children = Array.from({ length: 4 }, () =>
+      startChild<{ pid: number; daemonPid: number; ports: number[] }>('lease.mjs', ['6'], env),
+    );
+    const ready = await Promise.all(children.map((c) => c.ready));
+    for (const r of ready) daemons.add(r.daemonPid);
+
+    expect(new Set(ready.map((r) => r.daemonPid)).size).toBe(1);
+    const all = ready.flatMap((r) => r.ports);
+    expect(all).toHaveLength(24);
+    expect(new Set(all).size).toBe(24);
+
+    const observer = await RegistryClient.connect({ port, autoStart: false });
+    try {
+      expect(observer.daemonPid).toBe(ready[0]!.daemonPid);
+      expect((await observer.status()).leases).toEqual(expect.arrayContaining(all));
+
+      // A holder that dies releases its leases with its connection.
+      children[0]!.process.kill('SIGKILL');
+      await children[0]!.exited;
+      await expect
+        .poll(async () => (await observer.status()).leases, { timeout: 5000 })
+        .not.toEqual(expect.arrayContaining(ready[0]!.ports));
+      const leases = (await observer.status()).leases;
+      for (const p of ready[0]!.ports) expect(leases).not.toContain(p);
+      expect(leases).toEqual(expect.arrayContaining(ready.slice(1).flatMap((r) => r.ports)));
+    } finally {
+      await observer.close();
+    }
+  });
+
+  it('a process killed while registered vanishes at once, pushed to watchers', async () => {
+    const watcher = await RegistryClient.connect({ port, idleTimeout: 5000 });
+    daemons.add(watcher.daemonPid);
+    try {
+      const changes: string[][] = [];
+      let waiting: ((ids: string[]) => void) | undefined;
+      await watcher.watch('crashy', (nodes) => {
+        const ids = nodes.map((n) => n.id).sort();
+        changes.push(ids);
+        waiting?.(ids);
+      });
+      const next = (predicate: (ids: string[]) => boolean) =>
+        new Promise<string[]>((resolve) => {
+          const last = changes.at(-1);
+          if (last && predicate(last)) return resolve(last);
+          waiting = (ids) => predicate(ids) && resolve(ids);
+        });
+
+      const a = startChild<{ ids: string[] }>('register.mjs', ['crashy', 'a1', 'a2'], env);
+      const b = startChild<{ ids: string[] }>('register.mjs', ['crashy', 'b1'], env);
+      const [ra, rb] = await Promise.all([a.ready, b.ready]);
+      await next((ids) => ids.length === 3);
+
+      a.process.kill('SIGKILL');
+      // Event-driven: the watch fires when the connection drops, with no poll to wait for.
+      expect(await next((ids) => ids.length === 1)).toEqual(rb.ids);
+      expect((await watcher.list('crashy')).map((n) => n.id)).toEqual(rb.ids);
+      expect(ra.ids.every((id) => !changes.at(-1)!.includes(id))).toBe(true);
+    } finally {
+      await watcher.close();
+    }
+  });
+
+  it('an idle daemon exits by itself', async () => {
+    const idlePort = await freeRegistryPort();
+    const client = await RegistryClient.connect({ port: idlePort, idleTimeout: 200 });
+    const pid = client.daemonPid;
+    daemons.add(pid);
+    await client.close();
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await expect.poll(alive, { timeout: 10_000, interval: 50 }).toBe(false);
+  });
+});

@@ -1,0 +1,212 @@
+import { once } from 'node:events';
+import net from 'node:net';
+import {
+  InvalidOptionsError,
+  leasePorts,
+  localRegistryStrategy,
+  REGISTRY_PROTOCOL_VERSION,
+  type RegisteredNode,
+  RegistryClient,
+  type RegistryHandle,
+  RegistryVersionError,
+  runRegistry,
+} from '@peer-cluster/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let registry: RegistryHandle;
+const lines: string[] = [];
+const clients: RegistryClient[] = [];
+
+beforeAll(async () => {
+  registry = await runRegistry({ port: 0, idleTimeout: 0, log: (line) => lines.push(line) });
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await registry.close();
+});
+
+async function connect(): Promise<RegistryClient> {
+  const client = await RegistryClient.connect({ port: registry.port, autoStart: false });
+  clients.push(client);
+  return client;
+}
+
+function node(name: string, port: number): RegisteredNode {
+  return { id: `${name}@127.0.0.1:${port}`, name, host: '127.0.0.1', port };
+}
+
+/** A raw socket to the daemon, with its hello already read. */
+async function raw(): Promise<net.Socket> {
+  const socket = net.connect({ host: '127.0.0.1', port: registry.port });
+  await once(socket, 'data');
+  return socket;
+}
+
+describe('registry daemon', () => {
+  it('keeps clusters apart and pushes every change to watchers', async () => {
+    const a = await connect();
+    const b = await connect();
+    const seen: string[][] = [];
+    await a.watch('red', (nodes) => seen.push(nodes.map((n) => n.name).sort()));
+    await a.register('red', node('r1', 1001));
+    const unregister = await b.register('red', node('r2', 1002));
+    await b.register('blue', node('b1', 1003));
+
+    expect((await a.list('red')).map((n) => n.id).sort()).toEqual(['r1@127.0.0.1:1001', 'r2@127.0.0.1:1002']);
+    expect((await a.list('blue')).map((n) => n.id)).toEqual(['b1@127.0.0.1:1003']);
+    expect(await a.list('green')).toEqual([]);
+
+    await unregister();
+    expect((await b.list('red')).map((n) => n.name)).toEqual(['r1']);
+    // The `blue` registration never reached a `red` watcher.
+    expect(seen).toEqual([['r1'], ['r1', 'r2'], ['r1']]);
+  });
+
+  it('withdraws a connection’s nodes the moment it closes', async () => {
+    const watcher = await connect();
+    const holder = await connect();
+    await holder.register('gone', node('g1', 2001));
+    let onChange!: (nodes: RegisteredNode[]) => void;
+    const changed = new Promise<RegisteredNode[]>((resolve) => {
+      onChange = resolve;
+    });
+    await watcher.watch('gone', onChange);
+    await holder.close();
+    expect(await changed).toEqual([]);
+    expect(await watcher.list('gone')).toEqual([]);
+  });
+
+  it('never leases the same port twice and frees a closed connection’s leases', async () => {
+    const a = await connect();
+    const b = await connect();
+    const [x, y] = await Promise.all([a.lease(20), b.lease(20)]);
+    const all = [...x, ...y];
+    expect(new Set(all).size).toBe(40);
+    for (const port of all) {
+      expect(port).toBeGreaterThanOrEqual(20000);
+      expect(port).toBeLessThan(32768);
+    }
+    expect((await a.status()).leases).toEqual(expect.arrayContaining(all));
+    await b.close();
+    const leases = (await a.status()).leases;
+    expect(leases).toEqual(expect.arrayContaining(x));
+    for (const port of y) expect(leases).not.toContain(port);
+    await a.release(x);
+    for (const port of x) expect((await a.status()).leases).not.toContain(port);
+  });
+
+  it('skips excluded ports and ports that are not bindable', async () => {
+    const a = await connect();
+    const [first] = await a.lease(1);
+    await a.release([first!]);
+    const busy = net.createServer().listen(first! + 1, '127.0.0.1');
+    await once(busy, 'listening');
+    try {
+      const ports = await a.lease(3, [first!]);
+      expect(ports).not.toContain(first);
+      expect(ports).not.toContain(first! + 1);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('closes only the connection that sends malformed input', async () => {
+    const good = await connect();
+    for (const garbage of [
+      'not json\n',
+      '{"type":"register","id":1}\n',
+      '{"type":"lease","id":1,"count":1000000}\n',
+      '[1,2,3]\n',
+      `${'x'.repeat(100_000)}`,
+    ]) {
+      const socket = await raw();
+      socket.on('error', () => {});
+      socket.write(garbage);
+      await once(socket, 'close');
+    }
+    expect(lines.some((l) => l.includes('over the size limit'))).toBe(true);
+    expect(lines.some((l) => l.includes('not JSON'))).toBe(true);
+    await good.register('after', node('ok', 3001));
+    expect((await good.list('after')).map((n) => n.name)).toEqual(['ok']);
+  });
+
+  it('answers requests split across packets and batched in one', async () => {
+    const socket = await raw();
+    const replies: string[] = [];
+    socket.on('data', (d) => replies.push(...String(d).split('\n').filter(Boolean)));
+    socket.write('{"type":"list","id":7,');
+    await new Promise((r) => setTimeout(r, 20));
+    socket.write('"cluster":"none"}\n{"type":"list","id":8,"cluster":"none"}\n');
+    await expect.poll(() => replies.length).toBe(2);
+    expect(replies.map((r) => JSON.parse(r).id)).toEqual([7, 8]);
+    socket.destroy();
+  });
+});
+
+describe('registry client', () => {
+  it('refuses a daemon speaking another protocol version', async () => {
+    const old = net.createServer((socket) => socket.write('{"type":"hello","version":0,"pid":4242}\n'));
+    old.listen(0, '127.0.0.1');
+    await once(old, 'listening');
+    const port = (old.address() as net.AddressInfo).port;
+    try {
+      const error = await RegistryClient.connect({ port, autoStart: false }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RegistryVersionError);
+      expect((error as Error).name).toBe('RegistryVersionError');
+      expect((error as Error).message).toContain(
+        `speaks protocol 0, this client needs ${REGISTRY_PROTOCOL_VERSION}`,
+      );
+      expect((error as Error).message).toContain('peer-cluster reap');
+      expect((error as Error).message).toContain('pid 4242');
+    } finally {
+      old.close();
+    }
+  });
+
+  it('refuses something that is not a registry', async () => {
+    const http = net.createServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const port = (http.address() as net.AddressInfo).port;
+    try {
+      await expect(RegistryClient.connect({ port, autoStart: false })).rejects.toThrow(
+        /not a peer-cluster registry/,
+      );
+    } finally {
+      http.close();
+    }
+  });
+
+  it('rejects an invalid PEER_CLUSTER_REGISTRY with InvalidOptionsError', async () => {
+    const saved = process.env.PEER_CLUSTER_REGISTRY;
+    process.env.PEER_CLUSTER_REGISTRY = 'localhost';
+    try {
+      await expect(RegistryClient.connect({ autoStart: false })).rejects.toThrow(InvalidOptionsError);
+      await expect(leasePorts(1)).rejects.toThrow(/PEER_CLUSTER_REGISTRY/);
+    } finally {
+      if (saved === undefined) delete process.env.PEER_CLUSTER_REGISTRY;
+      else process.env.PEER_CLUSTER_REGISTRY = saved;
+    }
+  });
+
+  it('leases through leasePorts with an explicit registry', async () => {
+    const lease = await leasePorts(3, { registry: registry.address });
+    expect(new Set(lease.ports).size).toBe(3);
+    const status = await (await connect()).status();
+    expect(status.leases).toEqual(expect.arrayContaining(lease.ports));
+    await lease.release();
+    const after = await (await connect()).status();
+    for (const port of lease.ports) expect(after.leases).not.toContain(port);
+  });
+
+  it('validates the local-registry strategy options', () => {
+    expect(() => localRegistryStrategy({ port: 70000 })).toThrow(InvalidOptionsError);
+    expect(() => localRegistryStrategy({ hots: 'x' } as never)).toThrow(/hots/);
+    const strategy = localRegistryStrategy({ port: registry.port });
+    expect(strategy.spec).toMatchObject({
+      export: 'localRegistryStrategy',
+      options: { port: registry.port },
+    });
+    expect(strategy.spec?.module).toMatch(/^file:.*registry\/strategy\.js$/);
+  });
+});
