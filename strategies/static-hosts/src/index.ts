@@ -1,1 +1,113 @@
-export {};
+/**
+ * `staticHosts` — a fixed list of nodes, or a hosts file re-read on every refresh (like Erlang's
+ * `.hosts.erlang`), so nodes can be added or removed without restarting anything.
+ *
+ * Options (one of):
+ * - `string[]` — entries `name@host:port` or `host:port` (IPv6 in brackets: `[::1]:4000`); the name,
+ *   when given, is confirmed in the link handshake.
+ * - `{ file }` — a path (relative to the current directory when the strategy is created) to a file
+ *   with one entry per line; `#` starts a comment, blank lines are ignored. A missing file or a bad
+ *   line fails that refresh (the healer reports it and tries again on the next one).
+ *
+ * Bad entries throw `InvalidOptionsError` naming the entry (and, for a file, the file and line).
+ * The node's own address may be listed: it is left out of what the node discovers.
+ *
+ * @example
+ * import { startNode } from '@peer-cluster/core';
+ * import { staticHosts } from '@peer-cluster/strategy-static-hosts';
+ *
+ * await startNode({ name: 'a', cookie, port: 4001, strategy: staticHosts(['b@127.0.0.1:4002', '127.0.0.1:4003']) });
+ * await startNode({ name: 'b', cookie, port: 4002, strategy: staticHosts({ file: './cluster.hosts' }) });
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { InvalidOptionsError, type Strategy, type StrategyContext } from '@peer-cluster/core';
+
+export type StaticHostsOptions = string[] | { file: string };
+
+export function staticHosts(hosts: StaticHostsOptions): Strategy {
+  if (Array.isArray(hosts)) {
+    const entries = hosts.map((entry, i) => checkEntry(entry, `staticHosts[${i}]`));
+    return {
+      name: 'static-hosts',
+      spec: { module: import.meta.url, export: 'staticHosts', options: [...hosts] },
+      discover: (ctx) => withoutSelf(ctx, entries),
+    };
+  }
+  if (typeof hosts !== 'object' || hosts === null || typeof hosts.file !== 'string' || hosts.file === '') {
+    throw new InvalidOptionsError(
+      'staticHosts',
+      hosts,
+      'expected an array of "name@host:port" / "host:port" entries or { file: path }',
+    );
+  }
+  // Resolved now, so a peer with another working directory reads the same file.
+  const file = resolve(hosts.file);
+  return {
+    name: 'static-hosts',
+    spec: { module: import.meta.url, export: 'staticHosts', options: { file } },
+    async discover(ctx) {
+      const text = await readFile(file, 'utf8');
+      return withoutSelf(ctx, parseHostsFile(text, file));
+    },
+  };
+}
+
+/** Parses a hosts file's text: one entry per line, `#` comments, blank lines ignored. */
+export function parseHostsFile(text: string, file = 'hosts file'): string[] {
+  const entries: string[] = [];
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (line === '') continue;
+    const problem = entryProblem(line);
+    if (problem)
+      throw new InvalidOptionsError('staticHosts.file', line, `line ${i + 1} of ${file}: ${problem}`);
+    entries.push(line);
+  }
+  return entries;
+}
+
+function checkEntry(entry: unknown, option: string): string {
+  const problem = typeof entry === 'string' ? entryProblem(entry.trim()) : 'not a string';
+  if (problem)
+    throw new InvalidOptionsError(
+      option,
+      entry,
+      problem,
+      'Write entries as "name@host:port" or "host:port".',
+    );
+  return (entry as string).trim();
+}
+
+const ENTRY = /^(?:([^@\s/]+)@)?(\[[0-9a-fA-F:.]+\]|[^\s@[\]:/]+):(\d{1,5})$/;
+
+/** Why an entry is not `name@host:port` or `host:port`, or undefined when it is. */
+function entryProblem(entry: string): string | undefined {
+  const match = ENTRY.exec(entry);
+  if (!match) {
+    if (!/:\d+$/.test(entry)) return 'missing ":port"';
+    return 'expected "name@host:port" or "host:port"';
+  }
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return `${match[3]} is not a port (1-65535)`;
+  return undefined;
+}
+
+function withoutSelf(ctx: StrategyContext, entries: string[]): string[] {
+  const self = endpoint(ctx.self.host, ctx.self.port);
+  const unique = new Set<string>();
+  for (const entry of entries) {
+    const at = entry.indexOf('@');
+    if (endpoint(...hostPort(at === -1 ? entry : entry.slice(at + 1))) !== self) unique.add(entry);
+  }
+  return [...unique];
+}
+
+function hostPort(text: string): [string, number] {
+  const colon = text.lastIndexOf(':');
+  return [text.slice(0, colon).replace(/^\[|\]$/g, ''), Number(text.slice(colon + 1))];
+}
+
+function endpoint(host: string, port: number): string {
+  return `${host}:${port}`;
+}
