@@ -1,4 +1,12 @@
 export * from './errors.js';
+export { type CustomStrategyCallbacks, customStrategy } from './healer/custom-strategy.js';
+export { runOnce } from './healer/run-once.js';
+export { type ParsedAddress, parseAddress } from './link/address.js';
+export { LinkError } from './link/dial.js';
+export { FrameError } from './link/frame.js';
+export { startNode } from './link/node.js';
+export { NODE_DEFAULTS } from './link/options.js';
+export { UnknownMethodError } from './link/rpc.js';
 export { DEFAULT_REGISTRY_PORT } from './registry/address.js';
 export { RegistryClient, type RegistryClientOptions, type RegistryStatus } from './registry/client.js';
 export { type RegistryHandle, type RegistryOptions, runRegistry } from './registry/daemon.js';

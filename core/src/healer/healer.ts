@@ -1,0 +1,177 @@
+// The healer: the loop in every node that asks its strategy which nodes should exist and links
+// them (healer/refresh.ts). It refreshes every `pollInterval` (±10 % jitter, so a cluster's
+// nodes do not poll in lockstep), at once when the strategy's watch says something changed, and
+// when asked. At most one refresh runs and at most one more waits behind it.
+
+import { EventEmitter } from 'node:events';
+import type { Node } from '../link/node.js';
+import type { Healer, HealerEvents, NodeId, RefreshResult, Strategy } from '../types.js';
+import { refreshOnce, strategyContext } from './refresh.js';
+
+/** @default timeout of `healer.refresh()` and of each automatic refresh, in ms. */
+export const DEFAULT_REFRESH_TIMEOUT = 5000;
+
+export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
+  readonly strategy: Strategy | undefined;
+  #state: 'running' | 'paused' | 'shutdown' = 'running';
+  readonly #node: Node;
+  readonly #pollInterval: number;
+  /** Nodes this healer linked itself: the only ones it may unlink. */
+  readonly #mine = new Set<NodeId>();
+  readonly #controllers = new Set<AbortController>();
+  #poll: NodeJS.Timeout | undefined;
+  #pauseTimer: NodeJS.Timeout | undefined;
+  #running: Promise<RefreshResult> | undefined;
+  #queued: Promise<RefreshResult> | undefined;
+  #unregister: (() => void | Promise<void>) | undefined;
+  #unwatch: (() => void) | undefined;
+
+  constructor(
+    node: Node,
+    strategy: Strategy | undefined,
+    pollInterval: number,
+    _log: (line: string) => void,
+  ) {
+    super();
+    this.#node = node;
+    this.strategy = strategy;
+    this.#pollInterval = pollInterval;
+    node.on('nodeup', (id) => this.emit('nodeup', id));
+    node.on('nodedown', (id) => this.emit('nodedown', id));
+  }
+
+  get state(): 'running' | 'paused' | 'shutdown' {
+    return this.#state;
+  }
+
+  /** Register with the strategy, watch it, and run the first refresh (not awaited). */
+  async start(): Promise<void> {
+    const strategy = this.strategy;
+    if (!strategy) return;
+    const controller = this.#controller();
+    const ctx = strategyContext(this.#node, strategy, controller.signal);
+    if (strategy.register) this.#unregister = await strategy.register(ctx);
+    if (strategy.watch) this.#unwatch = await strategy.watch(ctx, () => this.trigger());
+    this.trigger();
+  }
+
+  /** Refresh soon, unless paused or shut down; errors become `error` events. */
+  trigger(): void {
+    if (!this.strategy || this.#state !== 'running') return;
+    void this.#enqueue(DEFAULT_REFRESH_TIMEOUT);
+  }
+
+  refresh(options: { timeout?: number } = {}): Promise<RefreshResult> {
+    if (this.#state === 'shutdown') {
+      return Promise.reject(
+        new Error(`The healer of ${this.#node.id} is shut down; start a new node to heal again.`),
+      );
+    }
+    if (!this.strategy)
+      return Promise.resolve({ discovered: [], connected: [], failed: [], disconnected: [] });
+    return this.#enqueue(options.timeout ?? DEFAULT_REFRESH_TIMEOUT);
+  }
+
+  pause(ms?: number): void {
+    if (this.#state === 'shutdown') return;
+    clearTimeout(this.#poll);
+    clearTimeout(this.#pauseTimer);
+    if (ms !== undefined) {
+      this.#pauseTimer = setTimeout(() => this.resume(), ms);
+      this.#pauseTimer.unref();
+    }
+    if (this.#state === 'paused') return;
+    this.#state = 'paused';
+    this.emit('pause');
+  }
+
+  resume(): void {
+    if (this.#state !== 'paused') return;
+    clearTimeout(this.#pauseTimer);
+    this.#state = 'running';
+    this.emit('resume');
+    this.trigger();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#state === 'shutdown') return;
+    this.#state = 'shutdown';
+    clearTimeout(this.#poll);
+    clearTimeout(this.#pauseTimer);
+    for (const controller of this.#controllers) controller.abort(new Error('the healer shut down'));
+    try {
+      this.#unwatch?.();
+      await this.#unregister?.();
+    } catch (error) {
+      this.#report(error);
+    }
+    this.emit('shutdown');
+  }
+
+  #enqueue(timeout: number): Promise<RefreshResult> {
+    if (!this.#running) return this.#start(timeout);
+    this.#queued ??= this.#running.then(() => {
+      this.#queued = undefined;
+      return this.#start(timeout);
+    });
+    return this.#queued;
+  }
+
+  #start(timeout: number): Promise<RefreshResult> {
+    const run: Promise<RefreshResult> = this.#run(timeout).finally(() => {
+      if (this.#running === run) this.#running = undefined;
+    });
+    this.#running = run;
+    return run;
+  }
+
+  async #run(timeout: number): Promise<RefreshResult> {
+    const strategy = this.strategy!;
+    const controller = this.#controller();
+    const timer = setTimeout(
+      () =>
+        controller.abort(new Error(`Refresh with strategy "${strategy.name}" timed out after ${timeout} ms`)),
+      timeout,
+    );
+    try {
+      const { result, strategyError } = await refreshOnce(
+        this.#node,
+        strategy,
+        this.#mine,
+        controller.signal,
+        Date.now() + timeout,
+      );
+      if (strategyError) this.#report(strategyError);
+      this.emit('refresh', result);
+      return result;
+    } finally {
+      clearTimeout(timer);
+      this.#controllers.delete(controller);
+      this.#arm();
+    }
+  }
+
+  #arm(): void {
+    clearTimeout(this.#poll);
+    if (this.#state !== 'running' || !this.strategy) return;
+    const jittered = this.#pollInterval * (0.9 + Math.random() * 0.2);
+    this.#poll = setTimeout(() => this.trigger(), jittered);
+    this.#poll.unref();
+  }
+
+  #controller(): AbortController {
+    const controller = new AbortController();
+    this.#controllers.add(controller);
+    return controller;
+  }
+
+  /** An `error` event when someone listens; otherwise the node's log (an unheard error would throw). */
+  #report(error: unknown): void {
+    const e = error instanceof Error ? error : new Error(String(error));
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+    else
+      this.#node.log(
+        `peer-cluster: healer of ${this.#node.id} (strategy "${this.strategy?.name}"): ${e.message}`,
+      );
+  }
+}

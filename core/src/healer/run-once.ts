@@ -1,0 +1,34 @@
+// runOnce: one refresh of a node with a strategy, without a loop (Barnacle's run-once). It starts
+// with no links of its own, so it connects what is missing and never disconnects anything.
+
+import { InvalidOptionsError } from '../errors.js';
+import { Node } from '../link/node.js';
+import type { ClusterNode, RefreshResult, Strategy } from '../types.js';
+import { DEFAULT_REFRESH_TIMEOUT } from './healer.js';
+import { refreshOnce } from './refresh.js';
+
+export async function runOnce(
+  node: ClusterNode,
+  strategy: Strategy,
+  options: { timeout?: number } = {},
+): Promise<RefreshResult> {
+  if (!(node instanceof Node)) {
+    throw new InvalidOptionsError('node', node, 'runOnce needs a node from startNode()');
+  }
+  if (typeof strategy?.discover !== 'function') {
+    throw new InvalidOptionsError('strategy', strategy, 'expected a strategy with a discover(ctx) function');
+  }
+  const timeout = options.timeout ?? DEFAULT_REFRESH_TIMEOUT;
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () =>
+      controller.abort(new Error(`runOnce with strategy "${strategy.name}" timed out after ${timeout} ms`)),
+    timeout,
+  );
+  try {
+    const { result } = await refreshOnce(node, strategy, new Set(), controller.signal, Date.now() + timeout);
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
+}

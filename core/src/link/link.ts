@@ -1,0 +1,259 @@
+// One authenticated link to another node: frames in and out, calls, heartbeats. A link goes down
+// when its socket closes (at once) or when the other node stays silent for `heartbeat.timeout`
+// (a SIGSTOPped process keeps its sockets open but answers nothing).
+
+import type { WebSocket } from 'ws';
+import { serializeError } from '../errors.js';
+import {
+  decode,
+  encodeCall,
+  encodeMessage,
+  encodeReply,
+  encodeReplyError,
+  type Frame,
+  FrameType,
+  LEAVING,
+  PING,
+  PONG,
+} from './frame.js';
+import type { PeerIdentity } from './handshake.js';
+import { type Handlers, PendingCalls } from './rpc.js';
+
+export const CLOSE_LEAVING = 4003;
+export const CLOSE_BLOCKED = 4004;
+export const CLOSE_DUPLICATE = 4005;
+export const CLOSE_DOWN = 4006;
+export const CLOSE_BAD_FRAME = 4007;
+
+/** What a link needs from its node. */
+export interface LinkOwner {
+  readonly handlers: Handlers;
+  linkDown(link: Link, detail: string): void;
+  linkLeaving(link: Link): void;
+  message(from: string, topic: string, payload: unknown): void;
+  log(line: string): void;
+}
+
+export class Link {
+  readonly peer: PeerIdentity;
+  /** Whether this node dialed the link (simultaneous dials keep the one the smaller id dialed). */
+  readonly dialed: boolean;
+  /** The peer announced it leaves: do not redial it. */
+  leaving = false;
+  down = false;
+  /** Replaced by another link to the same node; closes once its calls have settled. */
+  retired = false;
+  readonly #ws: WebSocket;
+  readonly #owner: LinkOwner;
+  readonly #pending: PendingCalls;
+  readonly #timeout: number;
+  readonly #interval: number;
+  readonly #heartbeat: NodeJS.Timeout;
+  #seen = true;
+  #lastSeen = Date.now();
+  #lastTick = Date.now();
+  #inbound = 0;
+
+  constructor(
+    ws: WebSocket,
+    peer: PeerIdentity,
+    dialed: boolean,
+    owner: LinkOwner,
+    heartbeat: { interval: number; timeout: number },
+  ) {
+    this.#ws = ws;
+    this.peer = peer;
+    this.dialed = dialed;
+    this.#owner = owner;
+    this.#pending = new PendingCalls(peer.id);
+    this.#interval = heartbeat.interval;
+    this.#timeout = heartbeat.timeout;
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(data, isBinary));
+    ws.on('close', (code: number, reason: Buffer) => {
+      const why = this.leaving
+        ? 'left the cluster'
+        : `closed the link (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`;
+      this.#goDown(why);
+    });
+    this.#heartbeat = setInterval(tick, this.#interval, this);
+    this.#heartbeat.unref();
+  }
+
+  get id(): string {
+    return this.peer.id;
+  }
+
+  call(method: string, args: unknown[], timeout: number): Promise<unknown> {
+    return this.#pending.add(method, timeout, (id) => this.#ws.send(encodeCall(id, method, args)));
+  }
+
+  send(topic: string, payload: unknown): void {
+    this.#ws.send(encodeMessage(topic, payload));
+  }
+
+  /** Tell the other node this one leaves, then close. */
+  leave(): Promise<void> {
+    if (this.down) return Promise.resolve();
+    this.#ws.send(LEAVING);
+    return this.close(CLOSE_LEAVING, 'leaving', 'was left by this node');
+  }
+
+  /** Close the link now; resolves when the socket is closed (or after 1 s). */
+  close(code: number, reason: string, detail: string): Promise<void> {
+    const ws = this.#ws;
+    const closed = new Promise<void>((resolve) => {
+      if (ws.readyState === ws.CLOSED) return resolve();
+      const timer = setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 1000);
+      timer.unref();
+      ws.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    if (ws.readyState === ws.OPEN) ws.close(code, reason);
+    this.#goDown(detail);
+    return closed;
+  }
+
+  /** Another link to the same node replaced this one: let in-flight calls finish, then close. */
+  retire(): void {
+    this.retired = true;
+    const started = Date.now();
+    const check = setInterval(() => {
+      if (
+        (this.#pending.size === 0 && this.#inbound === 0 && Date.now() - started > 200) ||
+        this.down ||
+        Date.now() - started > 10_000
+      ) {
+        clearInterval(check);
+        void this.close(CLOSE_DUPLICATE, 'duplicate', 'was replaced by a simultaneous link');
+      }
+    }, 50);
+    check.unref();
+  }
+
+  /** Declare the link down because of heartbeats (also used when this process was stalled). */
+  tick(now: number): void {
+    if (this.down) return;
+    // A late tick means this process itself was stalled (paused, blocked loop): give the other
+    // end's frames a chance to be read before judging it.
+    const stalled = now - this.#lastTick > this.#timeout / 2;
+    this.#lastTick = now;
+    if (this.#seen || stalled) {
+      this.#seen = false;
+      this.#lastSeen = now;
+    } else if (now - this.#lastSeen >= this.#timeout) {
+      this.#owner.log(
+        `peer-cluster: ${this.peer.id} silent for ${now - this.#lastSeen} ms, declaring it down`,
+      );
+      this.#ws.terminate();
+      this.#goDown(`was silent for more than ${this.#timeout} ms (heartbeat timeout)`);
+      return;
+    }
+    this.#ws.send(PING);
+  }
+
+  #goDown(detail: string): void {
+    if (this.down) return;
+    this.down = true;
+    clearInterval(this.#heartbeat);
+    this.#pending.failAll(detail);
+    this.#owner.linkDown(this, detail);
+  }
+
+  #receive(data: Buffer, isBinary: boolean): void {
+    if (this.down) return;
+    this.#seen = true;
+    let frame: Frame;
+    try {
+      if (!isBinary) throw new Error('a text message after the handshake');
+      frame = decode(data);
+    } catch (error) {
+      this.#owner.log(`peer-cluster: closing the link to ${this.peer.id}: ${(error as Error).message}`);
+      this.#ws.terminate();
+      this.#goDown(`sent a malformed frame`);
+      return;
+    }
+    switch (frame.type) {
+      case FrameType.Call:
+        this.#serve(frame.id, frame.method, frame.args);
+        return;
+      case FrameType.Reply:
+        this.#pending.resolve(frame.id, frame.value);
+        return;
+      case FrameType.ReplyError:
+        this.#pending.reject(frame.id, frame.error);
+        return;
+      case FrameType.Message:
+        this.#owner.message(this.peer.id, frame.topic, frame.payload);
+        return;
+      case FrameType.Ping:
+        this.#ws.send(PONG);
+        return;
+      case FrameType.Pong:
+        return;
+      case FrameType.Leaving:
+        this.leaving = true;
+        this.#owner.linkLeaving(this);
+        return;
+    }
+  }
+
+  #serve(id: number, method: string, args: unknown[]): void {
+    let result: unknown;
+    try {
+      result = this.#owner.handlers.get(method)(...args);
+    } catch (error) {
+      this.#replyError(id, error);
+      return;
+    }
+    if (
+      result !== null &&
+      typeof result === 'object' &&
+      typeof (result as Promise<unknown>).then === 'function'
+    ) {
+      this.#inbound++;
+      (result as Promise<unknown>).then(
+        (value) => {
+          this.#inbound--;
+          this.#reply(id, value);
+        },
+        (error) => {
+          this.#inbound--;
+          this.#replyError(id, error);
+        },
+      );
+      return;
+    }
+    this.#reply(id, result);
+  }
+
+  #reply(id: number, value: unknown): void {
+    if (this.down) return;
+    let frame: Buffer;
+    try {
+      frame = encodeReply(id, value);
+    } catch (error) {
+      this.#replyError(
+        id,
+        new TypeError(
+          `the handler's result cannot be sent as a structured clone: ${(error as Error).message}`,
+        ),
+      );
+      return;
+    }
+    this.#ws.send(frame);
+  }
+
+  #replyError(id: number, error: unknown): void {
+    if (this.down) return;
+    this.#ws.send(encodeReplyError(id, serializeError(error)));
+  }
+}
+
+function tick(link: Link): void {
+  link.tick(Date.now());
+}

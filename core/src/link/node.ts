@@ -1,0 +1,425 @@
+// A node: the link listener, the table of links (one per other node), calls and messages over
+// them, and the healer. Which of two simultaneous links survives is decided here, the same way
+// on both ends: the one dialed by the node with the smaller id.
+
+import { EventEmitter } from 'node:events';
+import type { WebSocket } from 'ws';
+import { HandshakeError, InvalidOptionsError, NodeDownError } from '../errors.js';
+import { NodeHealer } from '../healer/healer.js';
+import type {
+  CallOptions,
+  ClusterNode,
+  ClusterNodeEvents,
+  NodeAddress,
+  NodeId,
+  NodeInfo,
+  NodeOptions,
+} from '../types.js';
+import { endpointKey, formatId, nameOf, parseAddress } from './address.js';
+import { openSocket } from './dial.js';
+import {
+  type HandshakeParams,
+  handshake,
+  newIncarnation,
+  type PeerIdentity,
+  type Refusal,
+} from './handshake.js';
+import { CLOSE_BLOCKED, CLOSE_DOWN, Link, type LinkOwner } from './link.js';
+import { type Listener, listen } from './listener.js';
+import { type ResolvedNodeOptions, resolveNodeOptions } from './options.js';
+import { DEFAULT_CALL_TIMEOUT, type Handler, Handlers } from './rpc.js';
+
+/** Start a node: its link listener, and its healer if a strategy is given. */
+export async function startNode(options: NodeOptions): Promise<ClusterNode> {
+  const o = resolveNodeOptions(options);
+  const node = new Node(o);
+  await node.listen();
+  try {
+    await node.healer.start();
+  } catch (error) {
+    await node.stop();
+    throw error;
+  }
+  return node;
+}
+
+export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode, LinkOwner {
+  id = '';
+  readonly name: string;
+  readonly host: string;
+  port = 0;
+  readonly cluster: string;
+  readonly healer: NodeHealer;
+  readonly handlers: Handlers;
+  readonly incarnation = newIncarnation();
+  readonly #o: ResolvedNodeOptions;
+  readonly #links = new Map<NodeId, Link>();
+  /** host:port → id of the linked node there. */
+  readonly #byEndpoint = new Map<string, NodeId>();
+  /** host:port → the dial in progress there. */
+  readonly #dialing = new Map<string, Promise<NodeId>>();
+  readonly #handshaking = new Set<WebSocket>();
+  readonly #blocked = new Set<string>();
+  /** host:port → incarnation of a node that left politely; the healer does not redial it. */
+  readonly #left = new Map<string, string>();
+  #listener: Listener | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(o: ResolvedNodeOptions) {
+    super();
+    this.#o = o;
+    this.name = o.name;
+    this.host = o.host;
+    this.cluster = o.cluster;
+    this.handlers = new Handlers(() => this.id);
+    this.healer = new NodeHealer(this, o.strategy, o.healer.pollInterval, o.log);
+  }
+
+  async listen(): Promise<void> {
+    this.#listener = await listen({
+      host: this.#o.host,
+      port: this.#o.port,
+      maxPayload: this.#o.maxPayload,
+      onSocket: (ws, remote) => this.#accept(ws, remote),
+    });
+    this.port = this.#listener.port;
+    this.id = formatId(this.name, this.host, this.port);
+  }
+
+  get endpoint(): string {
+    return endpointKey(this.host, this.port);
+  }
+
+  get info(): NodeInfo {
+    return { id: this.id, name: this.name, host: this.host, port: this.port, cluster: this.cluster };
+  }
+
+  log(line: string): void {
+    this.#o.log(line);
+  }
+
+  nodes(): NodeId[] {
+    return [...this.#links.keys()];
+  }
+
+  call<T = unknown>(node: NodeId, method: string, ...args: unknown[]): Promise<T> {
+    return this.callWithOptions<T>(node, method, args, {});
+  }
+
+  callWithOptions<T = unknown>(
+    node: NodeId,
+    method: string,
+    args: unknown[],
+    options: CallOptions,
+  ): Promise<T> {
+    const link = this.#links.get(node) ?? this.#linkAt(node);
+    if (link === undefined) {
+      return Promise.reject(new NodeDownError(node, method, this.#notLinked(node)));
+    }
+    return link.call(method, args, options.timeout ?? DEFAULT_CALL_TIMEOUT) as Promise<T>;
+  }
+
+  /** Fire-and-forget: to a node that is not linked, the message is dropped (like Erlang's send). */
+  send(node: NodeId, topic: string, payload: unknown): void {
+    (this.#links.get(node) ?? this.#linkAt(node))?.send(topic, payload);
+  }
+
+  handle(method: string, fn: Handler): void {
+    if (typeof method !== 'string' || method.length === 0) {
+      throw new InvalidOptionsError('method', method, 'expected a non-empty string');
+    }
+    if (typeof fn !== 'function')
+      throw new InvalidOptionsError('fn', fn, `the handler for "${method}" must be a function`);
+    this.handlers.set(method, fn);
+  }
+
+  invoke(method: string, args: unknown[]): Promise<unknown> {
+    return this.handlers.invoke(method, args);
+  }
+
+  connect(address: NodeAddress, options: { timeout?: number } = {}): Promise<NodeId> {
+    let parsed: ReturnType<typeof parseAddress>;
+    try {
+      parsed = parseAddress(address);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const timeout = options.timeout ?? this.#o.handshakeTimeout;
+    const endpoint = endpointKey(parsed.host, parsed.port);
+    const named = (id: NodeId) => {
+      if (parsed.name !== undefined && nameOf(id) !== parsed.name) {
+        throw new HandshakeError(
+          address,
+          'name',
+          `the address names "${parsed.name}" but the node there is ${id}`,
+        );
+      }
+      return id;
+    };
+    if (this.#stopping)
+      return Promise.reject(new HandshakeError(address, 'closed', `node ${this.id} is stopping`));
+    if (endpoint === this.endpoint) {
+      return Promise.reject(new HandshakeError(address, 'self', `${address} is node ${this.id} itself`));
+    }
+    if (parsed.name !== undefined && this.#blocked.has(parsed.name)) {
+      return Promise.reject(
+        new HandshakeError(address, 'blocked', `this node blocks "${parsed.name}" (unblock it first)`),
+      );
+    }
+    const linked = this.#byEndpoint.get(endpoint);
+    if (linked !== undefined) {
+      try {
+        return Promise.resolve(named(linked));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    let dial = this.#dialing.get(endpoint);
+    if (dial === undefined) {
+      dial = this.#dial(address, parsed.host, parsed.port, parsed.name, timeout).finally(() => {
+        this.#dialing.delete(endpoint);
+      });
+      this.#dialing.set(endpoint, dial);
+    }
+    return dial.then(named);
+  }
+
+  async disconnect(id: NodeId): Promise<void> {
+    const link = this.#links.get(id) ?? this.#linkAt(id);
+    await link?.close(1000, 'disconnect', `was unlinked by ${this.id}`);
+  }
+
+  block(names: string[]): void {
+    if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) {
+      throw new InvalidOptionsError('names', names, 'expected an array of node names');
+    }
+    for (const name of names) this.#blocked.add(name);
+    for (const link of [...this.#links.values()]) {
+      if (this.#blocked.has(link.peer.name))
+        void link.close(CLOSE_BLOCKED, 'blocked', `was blocked by ${this.id}`);
+    }
+  }
+
+  unblock(names?: string[]): void {
+    if (names === undefined) this.#blocked.clear();
+    else for (const name of names) this.#blocked.delete(name);
+    this.healer.trigger();
+  }
+
+  isBlocked(name: string): boolean {
+    return this.#blocked.has(name);
+  }
+
+  /** Whether the node at host:port left politely and has not come back since. */
+  hasLeft(endpoint: string): boolean {
+    return this.#left.has(endpoint);
+  }
+
+  /**
+   * A node that left and is no longer discovered has unregistered: when a strategy gives it
+   * again, it registered anew, so the healer may dial it.
+   */
+  forgetLeftExcept(discovered: Map<string, unknown>): void {
+    for (const endpoint of this.#left.keys()) if (!discovered.has(endpoint)) this.#left.delete(endpoint);
+  }
+
+  /** The id linked at host:port, if any. */
+  linkedAt(endpoint: string): NodeId | undefined {
+    return this.#byEndpoint.get(endpoint);
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    await this.healer.shutdown();
+    for (const ws of this.#handshaking) ws.terminate();
+    this.#handshaking.clear();
+    await Promise.all([...this.#links.values()].map((link) => link.leave()));
+    await this.#listener?.close();
+  }
+
+  // ---- LinkOwner ----
+
+  linkDown(link: Link, detail: string): void {
+    if (this.#links.get(link.id) !== link) return; // a retired duplicate
+    this.#links.delete(link.id);
+    this.#byEndpoint.delete(endpointOfId(link.id));
+    if (link.leaving) this.#left.set(endpointOfId(link.id), link.peer.incarnation);
+    this.#o.log(`peer-cluster: ${this.id} lost its link to ${link.id}: it ${detail}`);
+    this.emit('nodedown', link.id);
+  }
+
+  linkLeaving(link: Link): void {
+    this.#left.set(endpointOfId(link.id), link.peer.incarnation);
+  }
+
+  message(from: NodeId, topic: string, payload: unknown): void {
+    this.emit('message', from, topic, payload);
+  }
+
+  // ---- links ----
+
+  #linkAt(address: string): Link | undefined {
+    try {
+      const { host, port } = parseAddress(address);
+      const id = this.#byEndpoint.get(endpointKey(host, port));
+      return id === undefined ? undefined : this.#links.get(id);
+    } catch {
+      return undefined;
+    }
+  }
+
+  #notLinked(_node: string): string {
+    const linked = this.nodes();
+    return `is not linked to ${this.id} (linked: ${linked.length ? linked.join(', ') : 'none'})`;
+  }
+
+  #params(address: string, expectedName?: string): HandshakeParams {
+    return {
+      local: { id: this.id, cluster: this.cluster, incarnation: this.incarnation },
+      cookie: this.#o.cookie,
+      timeout: this.#o.handshakeTimeout,
+      address,
+      expectedName,
+      check: (peer) => this.#check(peer),
+      settle: (peer) => this.#settle(peer),
+      log: this.#o.log,
+    };
+  }
+
+  #check(peer: PeerIdentity): Refusal | undefined {
+    if (this.#stopping) return { reason: 'closed', detail: `node ${this.id} is stopping` };
+    if (peer.incarnation === this.incarnation || peer.id === this.id) {
+      return { reason: 'self', detail: `that is node ${this.id} itself` };
+    }
+    if (this.#blocked.has(peer.name)) return { reason: 'blocked', detail: `"${peer.name}" is blocked` };
+    return undefined;
+  }
+
+  /**
+   * Acceptor side, once the dialer is authenticated: keep one link per pair of nodes. When both
+   * dialed, the link dialed by the smaller id wins; a node that dials again while an older link
+   * it dialed is still here has dropped that one, so the new link wins.
+   */
+  #settle(peer: PeerIdentity): Refusal | undefined {
+    const existing = this.#links.get(peer.id);
+    const sameProcess = existing !== undefined && existing.peer.incarnation === peer.incarnation;
+    const competing = sameProcess ? existing.dialed : this.#dialing.has(endpointOfId(peer.id));
+    if (competing && !(peer.id < this.id)) {
+      return { reason: 'duplicate', detail: `${this.id} keeps the link it dialed to ${peer.id}` };
+    }
+    return undefined;
+  }
+
+  #accept(ws: WebSocket, remote: string): void {
+    ws.on('error', ignore);
+    if (this.#stopping) {
+      ws.terminate();
+      return;
+    }
+    this.#handshaking.add(ws);
+    handshake(ws, 'acceptor', this.#params(remote), (error, peer) => {
+      this.#handshaking.delete(ws);
+      if (error || !peer) return;
+      this.#install(ws, peer, false);
+    });
+  }
+
+  #dial(
+    address: string,
+    host: string,
+    port: number,
+    name: string | undefined,
+    timeout: number,
+  ): Promise<NodeId> {
+    const started = Date.now();
+    return openSocket(address, host, port, { timeout, maxPayload: this.#o.maxPayload }).then(
+      (ws) =>
+        new Promise<NodeId>((resolve, reject) => {
+          if (this.#stopping) {
+            ws.terminate();
+            return reject(new HandshakeError(address, 'closed', `node ${this.id} is stopping`));
+          }
+          const params = this.#params(address, name);
+          params.timeout = Math.max(1, timeout - (Date.now() - started));
+          params.settle = undefined;
+          this.#handshaking.add(ws);
+          handshake(ws, 'dialer', params, (error, peer) => {
+            this.#handshaking.delete(ws);
+            if (error?.reason === 'duplicate' && peer) {
+              // The other end kept the link it dialed itself: ours is the one to wait for.
+              return this.#whenLinked(peer.id, params.timeout, address).then(resolve, reject);
+            }
+            if (error || !peer) return reject(error);
+            this.#install(ws, peer, true);
+            resolve(peer.id);
+          });
+        }),
+    );
+  }
+
+  #whenLinked(id: NodeId, timeout: number, address: string): Promise<NodeId> {
+    if (this.#links.has(id)) return Promise.resolve(id);
+    return new Promise((resolve, reject) => {
+      const onUp = (up: NodeId) => {
+        if (up !== id) return;
+        clearTimeout(timer);
+        this.off('nodeup', onUp);
+        resolve(id);
+      };
+      const timer = setTimeout(() => {
+        this.off('nodeup', onUp);
+        reject(
+          new HandshakeError(
+            address,
+            'duplicate',
+            `${id} kept its own link to this node, which did not complete within ${timeout} ms`,
+          ),
+        );
+      }, timeout);
+      this.on('nodeup', onUp);
+    });
+  }
+
+  #install(ws: WebSocket, peer: PeerIdentity, dialed: boolean): void {
+    const link = new Link(ws, peer, dialed, this, this.#o.heartbeat);
+    if (this.#stopping || this.#blocked.has(peer.name)) {
+      void link.close(CLOSE_BLOCKED, this.#stopping ? 'stopping' : 'blocked', 'was refused');
+      return;
+    }
+    const endpoint = endpointOfId(peer.id);
+    const existing = this.#links.get(peer.id);
+    let swap = false;
+    if (existing !== undefined) {
+      if (existing.peer.incarnation !== peer.incarnation) {
+        // The node restarted before this one noticed the old process was gone.
+        void existing.close(CLOSE_DOWN, 'restarted', 'was replaced by a new process with the same id');
+      } else {
+        // biome-ignore lint/complexity/useMathMinMax: ids are strings
+        const winner = peer.id < this.id ? peer.id : this.id;
+        const newDialer = dialed ? this.id : peer.id;
+        const oldDialer = existing.dialed ? this.id : peer.id;
+        if (newDialer !== oldDialer && newDialer !== winner) {
+          link.retire();
+          return;
+        }
+        this.#links.delete(peer.id);
+        existing.retire();
+        swap = true;
+      }
+    }
+    this.#links.set(peer.id, link);
+    this.#byEndpoint.set(endpoint, peer.id);
+    this.#left.delete(endpoint);
+    if (!swap) this.emit('nodeup', peer.id);
+  }
+}
+
+function endpointOfId(id: NodeId): string {
+  return id.slice(id.indexOf('@') + 1);
+}
+
+function ignore(): void {}

@@ -1,0 +1,125 @@
+// Calls between nodes: the handlers a node offers, and the calls it waits on. A call is one frame
+// out and one frame back, correlated by id; the pending entry holds the promise's settle
+// functions so the reply path allocates nothing but the decoded value.
+
+import {
+  NodeDownError,
+  PeerClusterError,
+  RemoteError,
+  RpcTimeoutError,
+  type SerializedError,
+} from '../errors.js';
+
+/** The default time a call waits for its reply, in ms. */
+export const DEFAULT_CALL_TIMEOUT = 5000;
+
+/** A call named a method no handler was registered for. Lists the ones that are. */
+export class UnknownMethodError extends PeerClusterError {
+  readonly method: string;
+  readonly node: string;
+  readonly registered: string[];
+  constructor(node: string, method: string, registered: string[]) {
+    super(
+      `No handler "${method}" on node ${node}. Registered: ${registered.length ? registered.map((m) => `"${m}"`).join(', ') : 'none'}. Register it with handle("${method}", fn) (ctx.cluster.handle in an app) before calling it.`,
+    );
+    this.method = method;
+    this.node = node;
+    this.registered = registered;
+  }
+}
+
+export type Handler = (...args: any[]) => unknown;
+
+export class Handlers {
+  readonly #map = new Map<string, Handler>();
+  readonly #node: () => string;
+
+  constructor(node: () => string) {
+    this.#node = node;
+  }
+
+  set(method: string, fn: Handler): void {
+    this.#map.set(method, fn);
+  }
+
+  /** The handler for `method`, or throws an UnknownMethodError. */
+  get(method: string): Handler {
+    const fn = this.#map.get(method);
+    if (fn === undefined) throw new UnknownMethodError(this.#node(), method, [...this.#map.keys()]);
+    return fn;
+  }
+
+  async invoke(method: string, args: unknown[]): Promise<unknown> {
+    return this.get(method)(...args);
+  }
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+  method: string;
+}
+
+let lastId = 0;
+
+/** The calls one link is waiting on. */
+export class PendingCalls {
+  readonly #map = new Map<number, Pending>();
+  readonly #node: string;
+
+  constructor(node: string) {
+    this.#node = node;
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** Register a call; `send(id)` puts it on the wire (and may throw, e.g. a DataCloneError). */
+  add(method: string, timeout: number, send: (id: number) => void): Promise<unknown> {
+    lastId = (lastId + 1) >>> 0;
+    const id = lastId;
+    return new Promise((resolve, reject) => {
+      send(id);
+      const timer = setTimeout(expire, timeout, this, id, timeout);
+      this.#map.set(id, { resolve, reject, timer, method });
+    });
+  }
+
+  resolve(id: number, value: unknown): void {
+    const p = this.#map.get(id);
+    if (p === undefined) return; // it timed out already
+    this.#map.delete(id);
+    clearTimeout(p.timer);
+    p.resolve(value);
+  }
+
+  reject(id: number, error: SerializedError): void {
+    const p = this.#map.get(id);
+    if (p === undefined) return;
+    this.#map.delete(id);
+    clearTimeout(p.timer);
+    p.reject(new RemoteError(this.#node, error));
+  }
+
+  expire(id: number, timeout: number): void {
+    const p = this.#map.get(id);
+    if (p === undefined) return;
+    this.#map.delete(id);
+    p.reject(new RpcTimeoutError(this.#node, p.method, timeout));
+  }
+
+  /** The link went down: every waiting call fails with a NodeDownError. */
+  failAll(detail: string): void {
+    for (const p of this.#map.values()) {
+      clearTimeout(p.timer);
+      p.reject(new NodeDownError(this.#node, p.method, detail));
+    }
+    this.#map.clear();
+  }
+}
+
+function expire(calls: PendingCalls, id: number, timeout: number): void {
+  calls.expire(id, timeout);
+}
