@@ -1,0 +1,101 @@
+// A real dnsmasq (Debian's dnsmasq-base) on a free loopback port, unprivileged-friendly: no
+// daemonizing, no config file, no /etc/hosts, no upstream, answers only for the zone it is given.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import net from 'node:net';
+
+export function dnsmasqPath(): string | undefined {
+  for (const candidate of ['dnsmasq', '/usr/sbin/dnsmasq', '/sbin/dnsmasq']) {
+    try {
+      execFileSync(candidate, ['--version'], { stdio: 'ignore' });
+      return candidate;
+    } catch {}
+  }
+  return undefined;
+}
+
+export interface Dnsmasq {
+  address: string;
+  stop(): Promise<void>;
+}
+
+/** A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both). */
+async function freeDnsPort(): Promise<number> {
+  for (;;) {
+    const udp = dgram.createSocket('udp4');
+    udp.bind(0, '127.0.0.1');
+    await once(udp, 'listening');
+    const port = udp.address().port;
+    const tcp = net.createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((r) => udp.close(() => r()));
+    if (ok) {
+      await new Promise<void>((r) => tcp.close(() => r()));
+      return port;
+    }
+  }
+}
+
+/** Starts dnsmasq with `--host-record`/`--srv-host` arguments for `zone`, resolving once it answers. */
+export async function startDnsmasq(binary: string, zone: string, records: string[]): Promise<Dnsmasq> {
+  const port = await freeDnsPort();
+  const child: ChildProcess = spawn(
+    binary,
+    [
+      '--no-daemon',
+      `--port=${port}`,
+      '--listen-address=127.0.0.1',
+      '--bind-interfaces',
+      '--no-resolv',
+      '--no-hosts',
+      '--conf-file=/dev/null',
+      '--pid-file=',
+      `--local=/${zone}/`,
+      ...records,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = once(child, 'exit');
+  // dnsmasq prints "started" to syslog, not to us: its bound UDP port is the readiness signal.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`dnsmasq exited (${child.exitCode}): ${stderr}`);
+    if (await answers(port)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`dnsmasq did not answer on port ${port}: ${stderr}`);
+    }
+  }
+  return {
+    address: `127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
+
+async function answers(port: number): Promise<boolean> {
+  const { Resolver } = await import('node:dns/promises');
+  const resolver = new Resolver({ timeout: 100, tries: 1 });
+  resolver.setServers([`127.0.0.1:${port}`]);
+  try {
+    await resolver.resolve4('readiness.probe.invalid');
+    return true;
+  } catch (error) {
+    return (
+      (error as NodeJS.ErrnoException).code !== 'ETIMEOUT' &&
+      (error as NodeJS.ErrnoException).code !== 'ECONNREFUSED'
+    );
+  }
+}
