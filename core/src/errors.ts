@@ -185,3 +185,12 @@ export class RegistryUnavailableError extends PeerClusterError {
     this.address = address;
   }
 }
+
+/** A wait (`waitForMesh`, `waitForNodes`, a partition taking effect) did not come true in time. */
+export class WaitTimeoutError extends PeerClusterError {
+  readonly timeout: number;
+  constructor(what: string, timeout: number, detail: string) {
+    super(`${what} did not happen within ${timeout} ms: ${detail}. Check the peers' logs(), or pass a longer timeout.`);
+    this.timeout = timeout;
+  }
+}

@@ -1,3 +1,4 @@
+export { Cluster, startCluster } from './cluster/cluster.js';
 export * from './errors.js';
 export { type CustomStrategyCallbacks, customStrategy } from './healer/custom-strategy.js';
 export { runOnce } from './healer/run-once.js';
@@ -7,6 +8,8 @@ export { FrameError } from './link/frame.js';
 export { startNode } from './link/node.js';
 export { NODE_DEFAULTS } from './link/options.js';
 export { UnknownMethodError } from './link/rpc.js';
+export type { ClusterOptions, EnvValue, LogsMode, PeerEnv, PeerOptions, PeerSetup } from './options.js';
+export { type LogLine, Peer, type PeerEvents, type PeerState, spawnPeer } from './peer/peer.js';
 export { DEFAULT_REGISTRY_PORT } from './registry/address.js';
 export { RegistryClient, type RegistryClientOptions, type RegistryStatus } from './registry/client.js';
 export { type RegistryHandle, type RegistryOptions, runRegistry } from './registry/daemon.js';

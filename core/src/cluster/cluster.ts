@@ -1,0 +1,298 @@
+// A cluster: peers started together under one name and cookie, meshed by their healers, with a
+// timeline of everything that happened to them.
+import { InvalidOptionsError, WaitTimeoutError } from '../errors.js';
+import {
+  type ClusterOptions,
+  type PeerSetup,
+  type ResolvedSetup,
+  resolveClusterOptions,
+  validateAddOptions,
+  validateCount,
+} from '../options.js';
+import { cookieFor, Peer, uniqueClusterName } from '../peer/peer.js';
+import type { ClusterEvent, NodeId, Strategy } from '../types.js';
+import { defaultStrategy } from './defaults.js';
+
+/** How long `waitForMesh`, `partition` and `heal` wait by default, in ms. */
+const MESH_TIMEOUT = 15_000;
+
+type Setup = ResolvedSetup & { strategy: Strategy | undefined };
+
+export class Cluster {
+  /** The cluster name (`PEER_CLUSTER` in every peer). */
+  readonly name: string;
+  /** The peers, in the order they were added (removed ones are gone from it). */
+  readonly peers: Peer[] = [];
+  /** Every lifecycle event, oldest first. */
+  readonly timeline: ClusterEvent[] = [];
+
+  #setup: Setup;
+  #cookie: string;
+  #waitForMesh: boolean;
+  #next = 0;
+  #stopped: Promise<void> | undefined;
+
+  /** @internal Use startCluster(). */
+  constructor(name: string, cookie: string, setup: Setup, waitForMesh: boolean) {
+    this.name = name;
+    this.#cookie = cookie;
+    this.#setup = setup;
+    this.#waitForMesh = waitForMesh;
+  }
+
+  /** A peer by name (`'peer-2'`) or by index (`peer.index`, 0 for the first peer started). */
+  peer(nameOrIndex: string | number): Peer {
+    const found = this.peers.find(
+      (p) => (typeof nameOrIndex === 'number' ? p.index : p.name) === nameOrIndex,
+    );
+    if (!found) {
+      throw new InvalidOptionsError(
+        'peer(nameOrIndex)',
+        nameOrIndex,
+        `no such peer in cluster ${this.name}`,
+        `Its peers: ${this.peers.map((p) => `${p.name} (index ${p.index})`).join(', ') || 'none'}.`,
+      );
+    }
+    return found;
+  }
+
+  /**
+   * Starts `count` more peers (with `options` overriding the cluster's for them) and resolves
+   * once they run and, unless `waitForMesh: false`, the mesh is complete again.
+   */
+  async add(count = 1, options?: Omit<PeerSetup, 'cookie'>): Promise<Peer[]> {
+    this.#assertOpen('add()');
+    validateCount(count, 'add(count)');
+    const overrides = options === undefined ? {} : validateAddOptions(options);
+    const setup: Setup = {
+      ...this.#setup,
+      ...(Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<Setup>),
+      heartbeat: { ...this.#setup.heartbeat, ...overrides.heartbeat },
+      healer: { ...this.#setup.healer, ...overrides.healer },
+      cookie: this.#cookie,
+    };
+    const peers: Peer[] = [];
+    for (let i = 0; i < count; i++) {
+      const index = this.#next++;
+      peers.push(
+        new Peer({
+          name: `peer-${index + 1}`,
+          index,
+          cluster: this.name,
+          cookie: this.#cookie,
+          setup,
+          releaseOnStop: false,
+          record: (event) => this.#record(event),
+        }),
+      );
+    }
+    // In `peers` from the start, so a stop() meanwhile stops them too.
+    this.peers.push(...peers);
+    let failure: unknown;
+    await Promise.all(
+      peers.map((peer) =>
+        peer.boot().catch((error) => {
+          // The first failure stops the others; their "stopped while booting" is not the news.
+          if (failure === undefined) {
+            failure = error;
+            for (const other of peers) if (other !== peer) void other.stop().catch(() => {});
+          }
+        }),
+      ),
+    );
+    if (failure !== undefined) {
+      for (const p of peers) this.peers.splice(this.peers.indexOf(p), 1);
+      await Promise.all(
+        peers.map(async (p) => {
+          await p.stop().catch(() => {});
+          await p.releasePorts().catch(() => {});
+        }),
+      );
+      throw failure;
+    }
+    if (this.#waitForMesh) await this.waitForMesh();
+    return peers;
+  }
+
+  /** Stops a peer and takes it out of the cluster (its name is never given again). */
+  async remove(peerOrName: Peer | string | number): Promise<void> {
+    const peer = peerOrName instanceof Peer ? peerOrName : this.peer(peerOrName);
+    const at = this.peers.indexOf(peer);
+    if (at === -1)
+      throw new InvalidOptionsError('remove(peer)', peer.name, `is not a peer of cluster ${this.name}`);
+    this.peers.splice(at, 1);
+    await peer.stop();
+    await peer.releasePorts();
+  }
+
+  /** Resolves when every running peer is linked to every other running peer. */
+  async waitForMesh(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = options.timeout ?? MESH_TIMEOUT;
+    await this.#waitFor(
+      () => (this.#missingLinks().length === 0 ? true : undefined),
+      timeout,
+      () =>
+        new WaitTimeoutError(
+          `The mesh of cluster ${this.name}`,
+          timeout,
+          `missing links ${this.#missingLinks()
+            .slice(0, 10)
+            .map(([a, b]) => `${a} → ${b}`)
+            .join(', ')}`,
+        ),
+    );
+    this.#record({ type: 'mesh', detail: `${this.#running().length} peers` });
+  }
+
+  /**
+   * Cuts every link between peers of different groups (peers in no group form one more group)
+   * and keeps them cut (the healers do not relink) until `heal()`. Resolves when the links are cut.
+   */
+  async partition(...groups: Peer[][]): Promise<void> {
+    this.#assertOpen('partition()');
+    const groupOf = new Map<Peer, number>();
+    groups.forEach((group, g) => {
+      if (!Array.isArray(group))
+        throw new InvalidOptionsError(`partition(groups[${g}])`, group, 'must be an array of peers');
+      for (const peer of group) {
+        if (!this.peers.includes(peer)) {
+          throw new InvalidOptionsError(
+            `partition(groups[${g}])`,
+            (peer as Peer)?.name ?? peer,
+            `is not a peer of cluster ${this.name}`,
+          );
+        }
+        groupOf.set(peer, g);
+      }
+    });
+    const live = this.#running();
+    const blockedFor = (peer: Peer) =>
+      live
+        .filter((other) => (groupOf.get(other) ?? -1) !== (groupOf.get(peer) ?? -1))
+        .map((other) => other.name);
+    await Promise.all(live.map((peer) => peer.control('block', [blockedFor(peer)])));
+    this.#record({
+      type: 'partition',
+      detail: groups.map((g) => `[${g.map((p) => p.name).join(', ')}]`).join(' '),
+    });
+    const timeout = MESH_TIMEOUT;
+    await Promise.all(
+      live.map((peer) => {
+        const blocked = new Set(blockedFor(peer));
+        return peer.waitFor(
+          () => (peer.linked().some((id) => blocked.has(nameOf(id))) ? undefined : true),
+          timeout,
+          () =>
+            new WaitTimeoutError(
+              `The partition of ${peer.name}`,
+              timeout,
+              `it is still linked to [${peer.linked().join(', ')}]`,
+            ),
+        );
+      }),
+    );
+  }
+
+  /** Lifts every partition, lets the healers relink at once, and resolves when the mesh is whole. */
+  async heal(options: { timeout?: number } = {}): Promise<void> {
+    this.#assertOpen('heal()');
+    const live = this.#running();
+    await Promise.all(live.map((peer) => peer.control('unblock', [])));
+    this.#record({ type: 'heal' });
+    await Promise.all(live.map((peer) => peer.control('refresh', []).catch(() => {})));
+    await this.waitForMesh(options);
+  }
+
+  /** Stops every peer (in parallel) and gives their ports back. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      await Promise.all(
+        [...this.peers].map(async (peer) => {
+          await peer.stop().catch(() => {});
+          await peer.releasePorts().catch(() => {});
+        }),
+      );
+    })();
+    return this.#stopped;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  #running(): Peer[] {
+    return this.peers.filter((p) => p.state === 'running');
+  }
+
+  #missingLinks(): [string, string][] {
+    const live = this.#running();
+    const missing: [string, string][] = [];
+    for (const peer of live) {
+      const linked = new Set(peer.linked());
+      for (const other of live)
+        if (other !== peer && !linked.has(other.node)) missing.push([peer.name, other.name]);
+    }
+    return missing;
+  }
+
+  #waitFor<T>(check: () => T | undefined, timeout: number, onTimeout: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const offs: (() => void)[] = [];
+      const finish = () => {
+        clearTimeout(timer);
+        for (const off of offs) off();
+      };
+      const test = () => {
+        const value = check();
+        if (value !== undefined) {
+          finish();
+          resolve(value);
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(onTimeout());
+      }, timeout);
+      for (const peer of this.peers) offs.push(peer.onChange(test));
+      test();
+    });
+  }
+
+  #assertOpen(what: string): void {
+    if (this.#stopped)
+      throw new InvalidOptionsError(what, this.name, 'the cluster was stopped', 'Start a new one.');
+  }
+
+  #record(event: Omit<ClusterEvent, 'at'>): void {
+    this.timeline.push({ at: Date.now(), ...event });
+  }
+}
+
+function nameOf(id: NodeId): string {
+  const at = id.lastIndexOf('@');
+  return at === -1 ? id : id.slice(0, at);
+}
+
+/**
+ * Starts a cluster of `count` peers in parallel; resolves when every peer is running and, unless
+ * `waitForMesh: false`, every peer is linked to every other. A failed boot stops the peers
+ * already started and rejects with a PeerBootError.
+ */
+export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  const o = resolveClusterOptions(options);
+  const name = o.name ?? uniqueClusterName();
+  const cookie = o.cookie ?? cookieFor(name);
+  const cluster = new Cluster(
+    name,
+    cookie,
+    { ...o, strategy: o.strategy ?? defaultStrategy() },
+    o.waitForMesh,
+  );
+  try {
+    await cluster.add(o.count);
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
+}

@@ -1,0 +1,41 @@
+// Inside a peer: load the declared apps in order and stop them in reverse. An app exporting
+// `start(ctx)` is awaited; its returned `{ stop }` or an exported `stop(ctx)` runs on graceful
+// stop. A module without `start` is a side-effect app (e.g. a server listening on PORT).
+import type { AppContext } from '../types.js';
+import type { BootApp } from './protocol.js';
+
+export interface RunningApp {
+  name: string;
+  stop: (() => unknown) | undefined;
+}
+
+type AppModule = { start?: (ctx: AppContext) => unknown; stop?: (ctx: AppContext) => unknown };
+
+export async function startApp(app: BootApp, ctx: AppContext): Promise<RunningApp> {
+  const mod = (await import(app.url)) as AppModule & { default?: AppModule };
+  // CommonJS apps and `export default { start }` keep their functions on the default export.
+  const api: AppModule = typeof mod.start !== 'function' && isApp(mod.default) ? mod.default : mod;
+  let stop: (() => unknown) | undefined = typeof api.stop === 'function' ? () => api.stop!(ctx) : undefined;
+  if (typeof api.start === 'function') {
+    const started = (await api.start(ctx)) as { stop?: () => unknown } | undefined;
+    if (started && typeof started.stop === 'function') stop = () => started.stop!();
+  }
+  return { name: app.name, stop };
+}
+
+function isApp(value: unknown): value is AppModule {
+  return typeof value === 'object' && value !== null && typeof (value as AppModule).start === 'function';
+}
+
+/** Stops the apps in reverse order; an app whose stop throws is reported and the others still stop. */
+export async function stopApps(apps: RunningApp[]): Promise<void> {
+  for (const app of [...apps].reverse()) {
+    try {
+      await app.stop?.();
+    } catch (error) {
+      process.stderr.write(
+        `peer-cluster: app ${app.name} failed to stop: ${(error as Error)?.stack ?? error}\n`,
+      );
+    }
+  }
+}

@@ -1,0 +1,76 @@
+// Request/response with ids over one message pipe; used on both ends of the control channel.
+import { type Request, type Response, toWireError, type WireError } from './protocol.js';
+
+type Pending = { op: string; resolve: (value: unknown) => void; reject: (error: Error) => void };
+
+export class Channel {
+  #next = 1;
+  #pending = new Map<number, Pending>();
+  #closed: (() => Error) | undefined;
+
+  constructor(
+    private readonly post: (message: Request | Response) => void,
+    private readonly serve: (op: string, args: unknown[]) => unknown,
+    private readonly toError: (error: WireError, op: string) => Error,
+  ) {}
+
+  request(op: string, args: unknown[] = []): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closed());
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { op, resolve, reject });
+      try {
+        this.post({ t: 'req', id, op, args });
+      } catch (error) {
+        this.#pending.delete(id);
+        reject(error);
+      }
+    });
+  }
+
+  /** Handles a request or response; returns false for any other message. */
+  receive(message: { t: string }): boolean {
+    if (message.t === 'res') {
+      const res = message as Response;
+      const pending = this.#pending.get(res.id);
+      if (!pending) return true;
+      this.#pending.delete(res.id);
+      if (res.ok) pending.resolve(res.value);
+      else pending.reject(this.toError(res.error, pending.op));
+      return true;
+    }
+    if (message.t === 'req') {
+      void this.#answer(message as Request);
+      return true;
+    }
+    return false;
+  }
+
+  async #answer(req: Request): Promise<void> {
+    let res: Response;
+    try {
+      res = { t: 'res', id: req.id, ok: true, value: await this.serve(req.op, req.args) };
+    } catch (error) {
+      res = { t: 'res', id: req.id, ok: false, error: toWireError(error) };
+    }
+    if (this.#closed) return;
+    try {
+      this.post(res);
+    } catch (error) {
+      // Typically a value that cannot be structured-cloned (a function, a socket…).
+      const reason = toWireError(error);
+      reason.message = `${req.op}: the result could not be sent back (${reason.message}). Return plain data: values cross as structured clones.`;
+      try {
+        this.post({ t: 'res', id: req.id, ok: false, error: reason });
+      } catch {}
+    }
+  }
+
+  /** Rejects every pending request, and every later one, with the error `reason()` makes. */
+  close(reason: () => Error): void {
+    if (this.#closed) return;
+    this.#closed = reason;
+    for (const pending of this.#pending.values()) pending.reject(reason());
+    this.#pending.clear();
+  }
+}

@@ -1,0 +1,39 @@
+// Inside a peer: run the source of a function the test passed to `peer.evaluate(fn, arg)`.
+// Only the source travels (like Playwright's page.evaluate), so a name the function captured
+// from the test's scope is not defined here; the error says so instead of a bare ReferenceError.
+import type { AppContext } from '../types.js';
+
+function compile(source: string): unknown {
+  try {
+    return new Function(`return (${source}\n);`)();
+  } catch (first) {
+    // A method shorthand (`run(ctx) { … }`) is not an expression on its own.
+    try {
+      const holder = new Function(`return ({ ${source}\n });`)() as Record<string, unknown>;
+      return Object.values(holder)[0];
+    } catch {
+      const error = new SyntaxError(
+        `evaluate() could not compile the function's source (${(first as Error).message}). Pass an arrow function or a function expression.`,
+      );
+      throw error;
+    }
+  }
+}
+
+export async function evaluate(source: string, ctx: AppContext, arg: unknown): Promise<unknown> {
+  const fn = compile(source);
+  if (typeof fn !== 'function')
+    throw new TypeError('evaluate() needs a function: peer.evaluate((ctx, arg) => …, arg)');
+  try {
+    return await fn(ctx, arg);
+  } catch (error) {
+    const name =
+      error instanceof ReferenceError ? /^(\S+) is not defined$/.exec(error.message)?.[1] : undefined;
+    if (name && error instanceof ReferenceError) {
+      error.message =
+        `evaluate() sends the function's source, not its closure: \`${name}\` is not defined in the peer; ` +
+        `pass it as the argument: peer.evaluate((ctx, ${name}) => …, ${name}).`;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,77 @@
+// A peer's stdout and stderr, line by line with timestamps, in a ring buffer. The pipes are
+// always drained, whatever the mode: a peer flooding stdout must never stall on a full pipe.
+import type { Readable } from 'node:stream';
+import type { LogsMode } from '../options.js';
+
+export interface LogLine {
+  /** Epoch ms when the parent read the line. */
+  at: number;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+/** Lines kept per peer. */
+const KEEP = 2000;
+/** Longest line kept whole; a longer one is cut (a runaway line must not eat the parent's memory). */
+const MAX_LINE = 16 * 1024;
+
+export class PeerLogs {
+  #lines: LogLine[] = [];
+  #start = 0;
+  // Kept in every mode, even 'silent': a boot error must be able to show why.
+  #stderr: string[] = [];
+
+  constructor(
+    private readonly name: string,
+    private readonly mode: LogsMode,
+    private readonly onLine: (line: LogLine) => void,
+  ) {}
+
+  attach(stream: Readable, kind: 'stdout' | 'stderr'): void {
+    stream.setEncoding('utf8');
+    let partial = '';
+    stream.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop()!;
+      if (partial.length > MAX_LINE) {
+        this.add(kind, partial);
+        partial = '';
+      }
+      for (const line of parts) this.add(kind, line);
+    });
+    stream.on('end', () => {
+      if (partial) this.add(kind, partial);
+      partial = '';
+    });
+    stream.on('error', () => {});
+  }
+
+  /** Also used for the harness's own notes about the peer. */
+  add(stream: 'stdout' | 'stderr', text: string): void {
+    const line = text.length > MAX_LINE ? `${text.slice(0, MAX_LINE)}… (${text.length} chars)` : text;
+    const entry: LogLine = { at: Date.now(), stream, line: line.endsWith('\r') ? line.slice(0, -1) : line };
+    if (stream === 'stderr') {
+      this.#stderr.push(entry.line);
+      if (this.#stderr.length > 40) this.#stderr.shift();
+    }
+    this.onLine(entry);
+    if (this.mode === 'silent') return;
+    if (this.#lines.length < KEEP) this.#lines.push(entry);
+    else {
+      this.#lines[this.#start] = entry;
+      this.#start = (this.#start + 1) % KEEP;
+    }
+    if (this.mode === 'inherit') {
+      (stream === 'stderr' ? process.stderr : process.stdout).write(`[${this.name}] ${entry.line}\n`);
+    }
+  }
+
+  lines(): LogLine[] {
+    return [...this.#lines.slice(this.#start), ...this.#lines.slice(0, this.#start)];
+  }
+
+  /** The last `count` stderr lines, for boot errors. */
+  stderrTail(count = 20): string {
+    return this.#stderr.slice(-count).join('\n');
+  }
+}

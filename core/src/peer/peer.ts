@@ -1,0 +1,672 @@
+// A peer: one isolated Node.js child process running the peer runtime (its node and its apps),
+// controlled from the test process over its control channel.
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { defaultStrategy } from '../cluster/defaults.js';
+import {
+  type BootPhase,
+  InvalidOptionsError,
+  PeerBootError,
+  PeerExitedError,
+  RemoteError,
+  WaitTimeoutError,
+} from '../errors.js';
+import {
+  type EnvRecord,
+  type PeerOptions,
+  type ResolvedSetup,
+  resolvePeerOptions,
+  validateEnvResult,
+} from '../options.js';
+import { leasePorts, type PortLease } from '../registry/ports.js';
+import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
+import { resolveApps } from './app-modules.js';
+import { Channel } from './channel.js';
+import { peerEnv } from './env.js';
+import { signalGroup } from './kill.js';
+import { type LogLine, PeerLogs } from './logs.js';
+import type { BootConfig, BootStrategy, BootTimings, FromPeer, ToPeer, WireError } from './protocol.js';
+import { spawnRuntime } from './spawn.js';
+import { StrategyHost, strategyCaps } from './strategy-host.js';
+
+export type { LogLine } from './logs.js';
+
+export type PeerState = 'booting' | 'running' | 'paused' | 'stopped' | 'crashed';
+
+export interface PeerEvents {
+  /** The process exited (after stop, kill or a crash). */
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+  /** This peer linked to a node. */
+  nodeup: [NodeId];
+  /** This peer lost its link to a node. */
+  nodedown: [NodeId];
+  /** A line the peer wrote to stdout or stderr. */
+  log: [LogLine];
+}
+
+/** How long `waitForNodes` waits by default, in ms. */
+const WAIT_TIMEOUT = 15_000;
+/** How many times a boot that hit EADDRINUSE on an app port is retried with new ports. */
+const PORT_RETRIES = 3;
+
+/** Everything a peer is made of, resolved. @internal */
+export interface PeerConfig {
+  name: string;
+  index: number;
+  cluster: string;
+  cookie: string;
+  setup: ResolvedSetup & { strategy: Strategy | undefined };
+  /** Where lifecycle events go (the cluster's timeline). */
+  record?: (event: Omit<ClusterEvent, 'at'>) => void;
+  /** A lone peer gives its ports back when stopped; a cluster's peer keeps them until removed. */
+  releaseOnStop: boolean;
+}
+
+type Booting = { resolve: () => void; reject: (error: Error) => void; failure?: PeerBootError };
+
+export class Peer extends EventEmitter<PeerEvents> {
+  readonly name: string;
+  readonly index: number;
+  /** The cluster name (`PEER_CLUSTER`). */
+  readonly cluster: string;
+  /** Where the peer's apps and its node listen. */
+  readonly host = '127.0.0.1';
+  /** How long the last boot took, as the runtime measured it. */
+  timings: BootTimings | undefined;
+
+  #config: PeerConfig;
+  #env: EnvRecord;
+  #state: PeerState = 'booting';
+  #child: ChildProcess | undefined;
+  #channel: Channel | undefined;
+  #strategyHost: StrategyHost | undefined;
+  #lease: PortLease | undefined;
+  #ports: Record<string, number> = {};
+  #nodeId = '';
+  #linkPort = 0;
+  #linked = new Set<NodeId>();
+  #logs: PeerLogs;
+  #exited: Promise<void> = Promise.resolve();
+  #stopping = false;
+  #everReady = false;
+  #booting: Booting | undefined;
+  #phase: BootPhase = 'spawn';
+  #app: string | undefined;
+  /** Fires on every change a wait may be waiting for (links, state). */
+  #changes = new EventEmitter();
+
+  /** @internal Use spawnPeer() or startCluster(). */
+  constructor(config: PeerConfig) {
+    super();
+    this.#config = config;
+    this.name = config.name;
+    this.index = config.index;
+    this.cluster = config.cluster;
+    const env = config.setup.env;
+    this.#env =
+      typeof env === 'function'
+        ? validateEnvResult(env({ index: this.index, name: this.name }), this.name)
+        : env;
+    this.#logs = new PeerLogs(this.name, config.setup.logs, (line) => this.emit('log', line));
+    this.#changes.setMaxListeners(0);
+  }
+
+  /** The node id, `name@host:port`. */
+  get node(): NodeId {
+    return this.#nodeId;
+  }
+  /** The app port (`PORT`). */
+  get port(): number {
+    return this.#ports.default ?? 0;
+  }
+  /** Every app port by name: `{ default, ...ports }`. */
+  get ports(): Record<string, number> {
+    return { ...this.#ports };
+  }
+  /** The port of the node's link listener. */
+  get linkPort(): number {
+    return this.#linkPort;
+  }
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+  get state(): PeerState {
+    return this.#state;
+  }
+
+  /** `http://127.0.0.1:<PORT><path>`. */
+  url(path = '/'): string {
+    return `http://${this.host}:${this.port}${path.startsWith('/') ? path : `/${path}`}`;
+  }
+
+  /** The peer's stdout and stderr lines so far (the last 2000). */
+  logs(): LogLine[] {
+    return this.#logs.lines();
+  }
+
+  /**
+   * Runs `fn(ctx, arg)` inside the peer. Only the function's source travels, not its closure:
+   * pass what it needs as `arg`. Values cross as structured clones.
+   */
+  async evaluate<T, A = undefined>(
+    fn: (ctx: AppContext, arg: A) => T | Promise<T>,
+    arg?: A,
+  ): Promise<Awaited<T>> {
+    if (typeof fn !== 'function') throw new InvalidOptionsError('evaluate(fn)', fn, 'must be a function');
+    const channel = this.#live('evaluate()');
+    try {
+      return (await channel.request('evaluate', [fn.toString(), arg])) as Awaited<T>;
+    } catch (error) {
+      if ((error as Error).name === 'DataCloneError') {
+        throw new InvalidOptionsError(
+          'evaluate(fn, arg)',
+          arg,
+          `cannot be sent to the peer (${(error as Error).message})`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Calls a handler the peer registered with `ctx.cluster.handle(method, fn)`. */
+  async call<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
+    return (await this.#live(`call(${method})`).request('call', [method, args])) as T;
+  }
+
+  /** The node ids this peer is linked to, itself excluded (asked from the peer). */
+  async nodes(): Promise<NodeId[]> {
+    return (await this.#live('nodes()').request('nodes')) as NodeId[];
+  }
+
+  /** The ids this peer is linked to, as it last reported them. */
+  linked(): NodeId[] {
+    return [...this.#linked];
+  }
+
+  /** Resolves when exactly `n` nodes (or the predicate) hold for this peer's links. */
+  waitForNodes(
+    n: number | ((nodes: NodeId[]) => boolean),
+    options: { timeout?: number } = {},
+  ): Promise<NodeId[]> {
+    if (typeof n === 'number' && !(Number.isInteger(n) && n >= 0)) {
+      return Promise.reject(
+        new InvalidOptionsError('waitForNodes(n)', n, 'must be a whole number of nodes, or a predicate'),
+      );
+    }
+    const test = typeof n === 'number' ? (nodes: NodeId[]) => nodes.length === n : n;
+    const timeout = options.timeout ?? WAIT_TIMEOUT;
+    return this.#waitFor(
+      () => {
+        const nodes = this.linked();
+        return test(nodes) ? nodes : undefined;
+      },
+      timeout,
+      () =>
+        new WaitTimeoutError(
+          `${this.name}.waitForNodes(${typeof n === 'number' ? n : 'predicate'})`,
+          timeout,
+          `it is linked to [${this.linked().join(', ')}]`,
+        ),
+    );
+  }
+
+  /** Gracefully stops the peer (apps in reverse order, then its node); SIGKILL after `stopTimeout`. */
+  async stop(): Promise<void> {
+    if (this.#alive()) {
+      this.#stopping = true;
+      this.#record('stop');
+      await this.#terminate();
+    }
+    if (this.#config.releaseOnStop) await this.releasePorts();
+  }
+
+  /** Sends `signal` to the peer's process group; for SIGKILL, resolves once the process is reaped. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.#child;
+    if (!child || !this.#alive()) throw new PeerExitedError(this.name, `kill(${signal})`, this.#state);
+    this.#record('kill', signal);
+    signalGroup(child.pid!, signal);
+    if (signal === 'SIGKILL') await this.#exited;
+  }
+
+  /** Stops the peer and boots it again with the same name, ports and env (and, if free, the same node id). */
+  async restart(): Promise<void> {
+    if (this.#alive()) {
+      this.#stopping = true;
+      await this.#terminate();
+    }
+    this.#record('restart');
+    await this.boot();
+  }
+
+  /** SIGSTOP to the peer's process group: it stays linked until heartbeats declare it down. */
+  async pause(): Promise<void> {
+    this.#live('pause()');
+    const child = this.#child!;
+    if (this.#state === 'paused') return;
+    signalGroup(child.pid!, 'SIGSTOP');
+    this.#setState('paused');
+    this.#record('pause');
+  }
+
+  /** SIGCONT to the peer's process group. */
+  async resume(): Promise<void> {
+    this.#live('resume()');
+    const child = this.#child!;
+    if (this.#state !== 'paused') return;
+    signalGroup(child.pid!, 'SIGCONT');
+    this.#setState('running');
+    this.#record('resume');
+  }
+
+  /** @internal A control request to the runtime (block, unblock, refresh, connect…). */
+  control(op: string, args: unknown[] = []): Promise<unknown> {
+    return this.#live(op).request(op, args);
+  }
+
+  /** @internal Gives the app ports back (the cluster does it on remove and stop). */
+  async releasePorts(): Promise<void> {
+    const lease = this.#lease;
+    this.#lease = undefined;
+    await lease?.release();
+  }
+
+  /** @internal Starts the process and resolves when it is ready; rejects with PeerBootError. */
+  async boot(): Promise<void> {
+    const setup = this.#config.setup;
+    let exclude: number[] = [];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const [apps] = await Promise.all([
+          resolveApps(setup.apps, setup.root, this.name),
+          this.#lease ?? this.#leasePorts(exclude),
+        ]);
+        await this.#start(apps);
+        return;
+      } catch (error) {
+        const e = error as PeerBootError & { remoteCode?: string; remotePort?: number };
+        if (!(e instanceof PeerBootError) || e.remoteCode !== 'EADDRINUSE' || attempt >= PORT_RETRIES) {
+          // A peer that never ran is dropped by its owner; one that did keeps its ports for a restart.
+          if (this.#config.releaseOnStop || !this.#everReady) await this.releasePorts();
+          throw error;
+        }
+        // Someone outside the registry took an app port between the lease and the listen.
+        exclude = [...exclude, ...Object.values(this.#ports), ...(e.remotePort ? [e.remotePort] : [])];
+        this.#logs.add('stderr', `peer-cluster: ${this.name} hit EADDRINUSE, retrying with new ports`);
+        await this.releasePorts();
+      }
+    }
+  }
+
+  async #leasePorts(exclude: number[]): Promise<PortLease> {
+    const names = ['default', ...this.#config.setup.ports];
+    const lease = await leasePorts(names.length, { exclude });
+    this.#lease = lease;
+    this.#ports = Object.fromEntries(names.map((name, i) => [name, lease.ports[i]!]));
+    return lease;
+  }
+
+  #start(apps: BootConfig['apps']): Promise<void> {
+    const { setup, cluster, cookie } = this.#config;
+    const env = peerEnv({
+      name: this.name,
+      index: this.index,
+      cluster,
+      ports: this.#ports,
+      declared: this.#env,
+      inheritEnv: setup.inheritEnv,
+    });
+    this.#stopping = false;
+    this.#linked.clear();
+    this.#phase = 'spawn';
+    this.#app = undefined;
+    this.#setState('booting');
+    const child = spawnRuntime({ env, nodeArgs: setup.nodeArgs, cwd: setup.root });
+    this.#child = child;
+    this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    // Closed stdio, after exit: the last lines of stderr are in.
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    this.#logs.attach(child.stdout!, 'stdout');
+    this.#logs.attach(child.stderr!, 'stderr');
+    // Our end of stdin stays open for the peer's life: its EOF tells the peer that we died.
+    child.stdin!.on('error', () => {});
+    const strategy = setup.strategy;
+    const host = strategy && !strategy.spec ? new StrategyHost(strategy, this.#strategyPeer()) : undefined;
+    this.#strategyHost = host;
+    const channel = new Channel(
+      (message) => {
+        child.send(message);
+      },
+      (op, args) => {
+        if (op === 'strategy' && host) return host.serve(args);
+        throw new Error(`unknown request ${op} from the peer`);
+      },
+      (wire) => this.#remoteError(wire),
+    );
+    this.#channel = channel;
+    child.on('error', (error) => {
+      // Spawn failures (no such executable) and IPC writes after the peer died land here.
+      if (this.#booting && !this.#child?.pid) this.#failBoot('spawn', error.message, { cause: error });
+    });
+    child.on('message', (message: FromPeer) => this.#onMessage(message));
+    child.once('exit', (code, signal) => this.#onExit(child, code, signal, closed));
+    this.#record('spawn', `pid ${child.pid}`);
+
+    return new Promise<void>((resolve, reject) => {
+      this.#booting = { resolve, reject };
+      const timer = setTimeout(() => {
+        if (!this.#booting) return;
+        this.#failBoot(
+          this.#phase,
+          `it did not become ready within bootTimeout (${setup.bootTimeout} ms)${
+            this.#app ? `: app ${this.#app} is still starting` : ` (still in phase "${this.#phase}")`
+          }`,
+          { timeout: setup.bootTimeout },
+        );
+      }, setup.bootTimeout);
+      const done = () => clearTimeout(timer);
+      this.#booting.resolve = () => {
+        done();
+        resolve();
+      };
+      this.#booting.reject = (error) => {
+        done();
+        reject(error);
+      };
+      const config: BootConfig = {
+        name: this.name,
+        index: this.index,
+        cluster,
+        cookie,
+        host: this.host,
+        linkPort: this.#linkPort,
+        apps,
+        ports: this.#ports,
+        heartbeat: setup.heartbeat,
+        healer: setup.healer,
+        strategy: bootStrategy(strategy),
+      };
+      try {
+        child.send({ t: 'boot', config } satisfies ToPeer);
+      } catch (error) {
+        this.#failBoot('config', `the boot config could not be sent (${(error as Error).message})`, {
+          cause: error,
+        });
+      }
+    });
+  }
+
+  #onMessage(message: FromPeer): void {
+    if (this.#channel?.receive(message)) return;
+    switch (message.t) {
+      case 'node':
+        this.#nodeId = message.id;
+        this.#linkPort = message.port;
+        this.#phase = 'node';
+        break;
+      case 'phase':
+        this.#phase = message.phase;
+        this.#app = message.app;
+        break;
+      case 'ready': {
+        this.timings = message.timings;
+        this.#phase = 'ready';
+        this.#app = undefined;
+        const booting = this.#booting;
+        this.#booting = undefined;
+        this.#everReady = true;
+        this.#setState('running');
+        this.#record('ready', `${Math.round(message.timings.total)} ms`);
+        booting?.resolve();
+        break;
+      }
+      case 'boot-failed':
+        this.#phase = message.phase;
+        this.#app = message.app;
+        this.#failBoot(message.phase, `${message.error.name}: ${message.error.message}`, {
+          error: message.error,
+        });
+        break;
+      case 'nodeup':
+        if (this.#linked.has(message.node)) break;
+        this.#linked.add(message.node);
+        this.#record('nodeup', undefined, message.node);
+        this.emit('nodeup', message.node);
+        this.#changes.emit('change');
+        break;
+      case 'nodedown':
+        if (!this.#linked.delete(message.node)) break;
+        this.#record('nodedown', undefined, message.node);
+        this.emit('nodedown', message.node);
+        this.#changes.emit('change');
+        break;
+    }
+  }
+
+  /**
+   * Fails the boot in progress: kills the process, then (once it is reaped and its stderr read)
+   * rejects the boot with a PeerBootError carrying the phase, the app and the stderr tail.
+   */
+  #failBoot(
+    phase: BootPhase,
+    reason: string,
+    extra: {
+      error?: WireError;
+      timeout?: number;
+      cause?: unknown;
+      exitCode?: number | null;
+      signal?: NodeJS.Signals | null;
+    } = {},
+  ): void {
+    const booting = this.#booting;
+    if (!booting || booting.failure) return;
+    const app = phase === 'app' ? this.#app : undefined;
+    const failure = new PeerBootError({
+      peer: this.name,
+      phase,
+      ...(app ? { app } : {}),
+      reason,
+      ...(extra.timeout ? { timeout: extra.timeout } : {}),
+      ...(extra.exitCode !== undefined ? { exitCode: extra.exitCode } : {}),
+      ...(extra.signal !== undefined ? { signal: extra.signal } : {}),
+      cause: extra.cause ?? (extra.error ? this.#remoteError(extra.error) : undefined),
+    });
+    Object.assign(failure, { remoteCode: extra.error?.code, remotePort: extra.error?.port });
+    booting.failure = failure;
+    this.#record('boot-failed', reason);
+    if (this.#child?.pid && this.#child.exitCode === null && this.#child.signalCode === null) {
+      // The rejection waits for the exit, and for the stderr the runtime wrote before reporting.
+      signalGroup(this.#child.pid, 'SIGKILL');
+    } else if (!this.#child?.pid) {
+      this.#booting = undefined;
+      this.#setState('crashed');
+      booting.reject(failure);
+    }
+  }
+
+  #onExit(
+    child: ChildProcess,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    closed: Promise<void>,
+  ): void {
+    if (child !== this.#child) return;
+    const pid = child.pid!;
+    // Whatever the apps spawned goes with the peer.
+    signalGroup(pid, 'SIGKILL');
+    const reason = () => new PeerExitedError(this.name, 'do that', this.#state);
+    this.#channel?.close(reason);
+    void this.#strategyHost?.close();
+    const wasStopping = this.#stopping;
+    this.#setState(wasStopping ? 'stopped' : 'crashed');
+    this.#linked.clear();
+    this.#changes.emit('change');
+    this.#record(wasStopping ? 'exit' : 'crash', signal ? `signal ${signal}` : `code ${code}`);
+    this.emit('exit', code, signal);
+
+    const booting = this.#booting;
+    if (!booting) return;
+    this.#booting = undefined;
+    if (!booting.failure) {
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      booting.failure = new PeerBootError({
+        peer: this.name,
+        phase: this.#phase,
+        ...(this.#phase === 'app' && this.#app ? { app: this.#app } : {}),
+        reason: wasStopping ? `it was stopped while booting` : `the process ${how} while booting`,
+        exitCode: code,
+        signal,
+      });
+    }
+    const failure = booting.failure;
+    // Wait (briefly: a grandchild may hold the pipes) for the last stderr lines.
+    void Promise.race([closed, new Promise((r) => setTimeout(r, 200))]).then(() => {
+      const tail = this.#logs.stderrTail();
+      Object.defineProperty(failure, 'stderr', { value: tail });
+      if (tail.trim()) failure.message += `\n--- stderr of ${this.name} (last lines) ---\n${tail.trimEnd()}`;
+      if (failure.exitCode === undefined) Object.defineProperty(failure, 'exitCode', { value: code });
+      if (failure.signal === undefined) Object.defineProperty(failure, 'signal', { value: signal });
+      booting.reject(failure);
+    });
+  }
+
+  /** Graceful stop of the process in place: ask the runtime, SIGKILL the group after stopTimeout. */
+  async #terminate(): Promise<void> {
+    const child = this.#child!;
+    if (this.#state === 'paused') signalGroup(child.pid!, 'SIGCONT');
+    if (this.#state === 'booting') {
+      // A boot in progress cannot stop gracefully (its apps are not all there).
+      signalGroup(child.pid!, 'SIGKILL');
+    } else {
+      this.#channel?.request('stop').catch(() => {});
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.#exited.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), this.#config.setup.stopTimeout);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.#logs.add('stderr', `peer-cluster: ${this.name} did not stop within stopTimeout, killing it`);
+      signalGroup(child.pid!, 'SIGKILL');
+      await this.#exited;
+    }
+  }
+
+  #alive(): boolean {
+    return this.#state === 'booting' || this.#state === 'running' || this.#state === 'paused';
+  }
+
+  #live(what: string): Channel {
+    if (!this.#alive() || !this.#channel) throw new PeerExitedError(this.name, what, this.#state);
+    return this.#channel;
+  }
+
+  #remoteError(wire: WireError): Error {
+    return new RemoteError(this.#nodeId || this.name, wire);
+  }
+
+  #setState(state: PeerState): void {
+    this.#state = state;
+    this.#changes.emit('change');
+  }
+
+  #record(type: ClusterEvent['type'], detail?: string, node?: string): void {
+    this.#config.record?.({
+      type,
+      peer: this.name,
+      ...(node ? { node } : {}),
+      ...(detail ? { detail } : {}),
+    });
+  }
+
+  #strategyPeer() {
+    return {
+      linked: () => this.linked(),
+      request: (op: string, args: unknown[]) => this.#live(op).request(op, args),
+      notify: (watch: number) => {
+        if (this.#child?.connected) this.#child.send({ t: 'watch', watch } satisfies ToPeer);
+      },
+      log: (line: string) => this.#logs.add('stdout', line),
+    };
+  }
+
+  /** @internal Resolves when `check` returns a value; re-checked on every link or state change. */
+  waitFor<T>(check: () => T | undefined, timeout: number, onTimeout: () => Error): Promise<T> {
+    return this.#waitFor(check, timeout, onTimeout);
+  }
+
+  /** @internal Subscribe to link and state changes; returns the unsubscribe. */
+  onChange(fn: () => void): () => void {
+    this.#changes.on('change', fn);
+    return () => this.#changes.off('change', fn);
+  }
+
+  #waitFor<T>(check: () => T | undefined, timeout: number, onTimeout: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const test = () => {
+        if (!this.#alive()) {
+          finish();
+          reject(new PeerExitedError(this.name, 'wait for nodes', this.#state));
+          return;
+        }
+        const value = check();
+        if (value !== undefined) {
+          finish();
+          resolve(value);
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(onTimeout());
+      }, timeout);
+      const finish = () => {
+        clearTimeout(timer);
+        this.#changes.off('change', test);
+      };
+      this.#changes.on('change', test);
+      test();
+    });
+  }
+}
+
+function bootStrategy(strategy: Strategy | undefined): BootStrategy {
+  if (!strategy) return { kind: 'none' };
+  if (strategy.spec) return { kind: 'spec', spec: strategy.spec };
+  return { kind: 'inline', name: strategy.name, caps: strategyCaps(strategy) };
+}
+
+const clusterCookies = new Map<string, string>();
+
+/** One cookie per cluster name in this process, so lone peers of the same cluster can link. */
+export function cookieFor(cluster: string): string {
+  let cookie = clusterCookies.get(cluster);
+  if (!cookie) {
+    cookie = randomBytes(24).toString('base64url');
+    clusterCookies.set(cluster, cookie);
+  }
+  return cookie;
+}
+
+export function uniqueClusterName(): string {
+  return `pc-${randomBytes(5).toString('hex')}`;
+}
+
+/** Spawns one peer and resolves when it is running (its node started and every app started). */
+export async function spawnPeer(options: PeerOptions = {}): Promise<Peer> {
+  const o = resolvePeerOptions(options);
+  const cluster = o.cluster ?? uniqueClusterName();
+  const peer = new Peer({
+    name: o.name ?? `peer-${o.index + 1}`,
+    index: o.index,
+    cluster,
+    cookie: o.cookie ?? cookieFor(cluster),
+    setup: { ...o, strategy: o.strategy ?? defaultStrategy() },
+    releaseOnStop: true,
+  });
+  await peer.boot();
+  return peer;
+}

@@ -1,0 +1,90 @@
+// The control channel between the test process and a peer (Node's IPC with serialization
+// 'advanced', so values cross as structured clones). Separate from node links on purpose: a
+// peer stays controllable while its links are cut, paused or partitioned.
+import type { BootPhase } from '../errors.js';
+import type { HealerOptions, HeartbeatOptions, StrategySpec } from '../types.js';
+
+/** Which optional callbacks an inline strategy (one that runs in the test process) has. */
+export interface StrategyCaps {
+  register: boolean;
+  watch: boolean;
+  connect: boolean;
+  disconnect: boolean;
+  list: boolean;
+}
+
+export type BootStrategy =
+  | { kind: 'none' }
+  | { kind: 'spec'; spec: StrategySpec }
+  | { kind: 'inline'; name: string; caps: StrategyCaps };
+
+export interface BootApp {
+  /** As the user wrote it, for errors and timings. */
+  name: string;
+  /** What the runtime imports (a file URL; compiled JS for TypeScript apps). */
+  url: string;
+}
+
+export interface BootConfig {
+  name: string;
+  index: number;
+  cluster: string;
+  cookie: string;
+  host: string;
+  /** 0 on first boot; the previous port on restart, so the node id stays the same. */
+  linkPort: number;
+  apps: BootApp[];
+  ports: Record<string, number>;
+  heartbeat: HeartbeatOptions;
+  healer: HealerOptions;
+  strategy: BootStrategy;
+}
+
+/** An error as it crosses the channel (custom names, codes and ports survive, unlike a clone). */
+export interface WireError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+  port?: number;
+}
+
+export interface BootTimings {
+  /** ms from the runtime's first line to the boot config. */
+  config: number;
+  /** ms to start the node (listener, strategy). */
+  node: number;
+  /** ms per app, in boot order. */
+  apps: { app: string; ms: number }[];
+  /** ms from the runtime's first line to ready. */
+  total: number;
+}
+
+export type Request = { t: 'req'; id: number; op: string; args: unknown[] };
+export type Response =
+  | { t: 'res'; id: number; ok: true; value: unknown }
+  | { t: 'res'; id: number; ok: false; error: WireError };
+
+export type ToPeer = { t: 'boot'; config: BootConfig } | { t: 'watch'; watch: number } | Request | Response;
+
+export type FromPeer =
+  | { t: 'node'; id: string; port: number }
+  | { t: 'phase'; phase: BootPhase; app?: string }
+  | { t: 'ready'; timings: BootTimings }
+  | { t: 'boot-failed'; phase: BootPhase; app?: string; error: WireError }
+  | { t: 'nodeup'; node: string }
+  | { t: 'nodedown'; node: string }
+  | Request
+  | Response;
+
+export function toWireError(error: unknown): WireError {
+  if (error instanceof Error) {
+    const e = error as NodeJS.ErrnoException & { port?: unknown };
+    const wire: WireError = { name: e.name, message: e.message };
+    if (e.stack) wire.stack = e.stack;
+    if (typeof e.code === 'string') wire.code = e.code;
+    if (typeof e.port === 'number') wire.port = e.port;
+    return wire;
+  }
+  return { name: 'Error', message: String(error) };
+}

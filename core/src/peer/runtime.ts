@@ -1,0 +1,197 @@
+// The peer runtime: the entry of every peer process. It gets its boot config over the control
+// channel (never argv or env: the cookie is in it), starts its node, then its apps in order (so
+// `ctx.cluster` is live in `start(ctx)`), and reports `ready`. Its import graph stays tiny: every
+// millisecond here is paid once per peer.
+import { performance } from 'node:perf_hooks';
+import { format } from 'node:util';
+import type { BootPhase } from '../errors.js';
+import type { AppContext, ClusterNode, NodeOptions, Strategy } from '../types.js';
+import { type RunningApp, startApp, stopApps } from './apps.js';
+import { Channel } from './channel.js';
+import { evaluate } from './evaluate.js';
+import { type BootConfig, type FromPeer, type ToPeer, toWireError, type WireError } from './protocol.js';
+import { proxyStrategy } from './strategy-proxy.js';
+
+// A peer dies with its parent, however the parent dies: the IPC channel closes, stdin hits EOF.
+// (On Linux the parent also starts us under `setpriv --pdeathsig SIGKILL`, which works even
+// when this event loop is blocked.)
+process.on('disconnect', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();
+
+if (!process.send) {
+  process.stderr.write(
+    'peer-cluster: the peer runtime must be started by spawnPeer/startCluster (no IPC channel).\n',
+  );
+  process.exit(2);
+}
+
+// Start loading the link layer while the boot config is on its way.
+type LinkModule = { startNode(options: NodeOptions): Promise<ClusterNode> };
+const linkModule = import(new URL('../link/node.js', import.meta.url).href) as Promise<LinkModule>;
+linkModule.catch(() => {});
+
+function send(message: FromPeer, done?: () => void): void {
+  if (!process.connected) return;
+  process.send!(message, undefined, undefined, done);
+}
+
+const watchers = new Map<number, () => void>();
+let node: ClusterNode | undefined;
+let ctx: AppContext | undefined;
+const apps: RunningApp[] = [];
+let booted: Promise<void> | undefined;
+let stopping: Promise<void> | undefined;
+
+const channel = new Channel(
+  (m) => send(m),
+  async (op, args) => {
+    if (op !== 'stop') await booted;
+    return serve(op, args);
+  },
+  (e) => Object.assign(new Error(e.message), { name: e.name, stack: e.stack }),
+);
+
+process.on('message', (message: ToPeer) => {
+  if (channel.receive(message)) return;
+  if (message.t === 'boot') {
+    booted = boot(message.config);
+    booted.catch(() => {});
+  } else if (message.t === 'watch') watchers.get(message.watch)?.();
+});
+
+async function serve(op: string, args: unknown[]): Promise<unknown> {
+  const n = node!;
+  switch (op) {
+    case 'evaluate':
+      return evaluate(args[0] as string, ctx!, args[1]);
+    case 'call':
+      return n.invoke(args[0] as string, args[1] as unknown[]);
+    case 'nodes':
+      return n.nodes();
+    case 'connect':
+      return n.connect(args[0] as string);
+    case 'disconnect':
+      return n.disconnect(args[0] as string);
+    case 'block':
+      return n.block(args[0] as string[]);
+    case 'unblock':
+      return n.unblock(args[0] as string[] | undefined);
+    case 'refresh':
+      return n.healer.refresh();
+    case 'stop':
+      await stop();
+      process.exit(0);
+      break;
+    default:
+      throw new Error(`unknown control request ${op}`);
+  }
+}
+
+function stop(): Promise<void> {
+  stopping ??= (async () => {
+    await booted?.catch(() => {});
+    await stopApps(apps);
+    await node?.stop();
+  })();
+  return stopping;
+}
+
+let phase: BootPhase = 'config';
+let currentApp: string | undefined;
+
+function fail(error: unknown): void {
+  const wire: WireError = toWireError(error);
+  process.stderr.write(`${wire.stack ?? `${wire.name}: ${wire.message}`}\n`);
+  const exit = () => process.exit(1);
+  // Give the report a moment to leave, but never hang on it.
+  setTimeout(exit, 1000).unref();
+  send({ t: 'boot-failed', phase, ...(currentApp ? { app: currentApp } : {}), error: wire }, exit);
+}
+
+async function boot(config: BootConfig): Promise<void> {
+  const t0 = performance.now();
+  // Until ready, anything thrown asynchronously (a side-effect app whose server hits
+  // EADDRINUSE) is a boot failure of the app being started.
+  process.on('uncaughtException', fail);
+  process.on('unhandledRejection', fail);
+  try {
+    phase = 'node';
+    const tNode = performance.now();
+    let strategy: Strategy | undefined;
+    if (config.strategy.kind === 'spec') {
+      const { spec } = config.strategy;
+      const factory = (await import(spec.module))[spec.export] as (options: unknown) => Strategy;
+      if (typeof factory !== 'function')
+        throw new Error(`strategy module ${spec.module} has no export ${spec.export}`);
+      strategy = factory(spec.options);
+    } else if (config.strategy.kind === 'inline') {
+      strategy = proxyStrategy(channel, config.strategy.name, config.strategy.caps, watchers);
+    }
+    const { startNode } = await linkModule;
+    const options: NodeOptions = {
+      name: config.name,
+      cookie: config.cookie,
+      cluster: config.cluster,
+      host: config.host,
+      port: config.linkPort,
+      heartbeat: config.heartbeat,
+      healer: config.healer,
+      log: (line) => process.stdout.write(`[node] ${line}\n`),
+    };
+    if (strategy) options.strategy = strategy;
+    try {
+      node = await startNode(options);
+    } catch (error) {
+      // On restart the previous link port may be gone; a new id beats no peer.
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || config.linkPort === 0) throw error;
+      node = await startNode({ ...options, port: 0 });
+    }
+    node.on('nodeup', (id) => send({ t: 'nodeup', node: id }));
+    node.on('nodedown', (id) => send({ t: 'nodedown', node: id }));
+    // The links formed while startNode ran were not reported yet.
+    for (const id of node.nodes()) send({ t: 'nodeup', node: id });
+    send({ t: 'node', id: node.id, port: node.port });
+    const nodeMs = performance.now() - tNode;
+
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    ctx = {
+      name: config.name,
+      index: config.index,
+      node: node.id,
+      host: config.host,
+      port: config.ports.default ?? 0,
+      ports: config.ports,
+      env,
+      cluster: node,
+      log: (...args) => process.stdout.write(`${format(...args)}\n`),
+    };
+
+    phase = 'app';
+    const appTimings: { app: string; ms: number }[] = [];
+    for (const app of config.apps) {
+      currentApp = app.name;
+      send({ t: 'phase', phase: 'app', app: app.name });
+      const tApp = performance.now();
+      apps.push(await startApp(app, ctx));
+      appTimings.push({ app: app.name, ms: performance.now() - tApp });
+    }
+    // A server's listen error is emitted on a later tick; let it surface before `ready`.
+    if (config.apps.length > 0) await new Promise((r) => setImmediate(r));
+    currentApp = undefined;
+    phase = 'ready';
+    process.off('uncaughtException', fail);
+    process.off('unhandledRejection', fail);
+    const now = performance.now();
+    send({
+      t: 'ready',
+      timings: { config: t0, node: nodeMs, apps: appTimings, total: now },
+    });
+  } catch (error) {
+    fail(error);
+    // Requests waiting for the boot get the boot's error.
+    throw error;
+  }
+}

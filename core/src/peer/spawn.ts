@@ -1,0 +1,57 @@
+// Starting a peer process: `node <nodeArgs> runtime.js`, its own process group (so kills reach
+// whatever its apps spawned), stdio piped plus the IPC control channel, the parent's execArgv never
+// passed down (Vitest workers carry their own loader flags).
+//
+// On Linux it runs under `setpriv --pdeathsig SIGKILL` when available: the kernel kills the peer
+// when its parent dies, even if the peer's event loop is blocked. setpriv execs node in place, so
+// the pid, the process group and the IPC fd stay the same. Note that pdeathsig fires when the
+// parent *thread* that spawned the peer exits: a peer spawned from a worker thread (Vitest
+// `pool: 'threads'`) dies with that worker, which is the lifetime a test file's cluster has anyway.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const RUNTIME = fileURLToPath(new URL('./runtime.js', import.meta.url));
+
+let setpriv: string | null | undefined;
+
+/** The path of a `setpriv` that supports `--pdeathsig`, or null. Probed once per process. */
+export function pdeathsigHelper(): string | null {
+  if (setpriv !== undefined) return setpriv;
+  setpriv = null;
+  if (process.platform !== 'linux') return setpriv;
+  const dirs = ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter)];
+  for (const dir of dirs) {
+    const candidate = join(dir, 'setpriv');
+    try {
+      accessSync(candidate, constants.X_OK);
+    } catch {
+      continue;
+    }
+    const help = spawnSync(candidate, ['--help'], { encoding: 'utf8', timeout: 2000 });
+    if (`${help.stdout}${help.stderr}`.includes('--pdeathsig')) setpriv = candidate;
+    break;
+  }
+  return setpriv;
+}
+
+export function spawnRuntime(options: {
+  env: Record<string, string>;
+  nodeArgs: string[];
+  cwd: string;
+}): ChildProcess {
+  const nodeArgv = [...options.nodeArgs, RUNTIME];
+  const helper = pdeathsigHelper();
+  const [command, args] = helper
+    ? [helper, ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...nodeArgv]]
+    : [process.execPath, nodeArgv];
+  return spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
+    serialization: 'advanced',
+    detached: true,
+    windowsHide: true,
+  });
+}
