@@ -11,6 +11,8 @@ export function sharedRegistryClient(options: RegistryClientOptions = {}): Promi
   if (cached) return cached;
   const opening = RegistryClient.connect(options).then(
     (client) => {
+      // Every node of the process, and every lease, may hold a listener on it.
+      client.setMaxListeners(0);
       client.once('close', () => {
         if (clients.get(key) === opening) clients.delete(key);
       });

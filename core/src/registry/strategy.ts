@@ -98,16 +98,23 @@ async function keepAttached(
 ): Promise<() => void> {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let attached: RegistryClient | undefined;
+  const onClose = () => {
+    attached = undefined;
+    if (!stopped) reattach();
+  };
   const stop = () => {
     stopped = true;
     clearTimeout(timer);
+    attached?.off('close', onClose);
   };
   const once = async () => {
     const c = await client();
     await attach(c);
-    c.once('close', () => {
-      if (!stopped) reattach();
-    });
+    if (c.closed) throw new Error('the registry connection closed');
+    if (stopped) return;
+    attached = c;
+    c.once('close', onClose);
   };
   const reattach = () => {
     if (stopped) return;

@@ -1,0 +1,166 @@
+// Nodes meshing through the local registry: many at once through one auto-started daemon, event
+// driven (poll intervals of a minute, so only the registry's watch can link them in time).
+import { readdirSync, readFileSync } from 'node:fs';
+import { type ClusterNode, localRegistryStrategy, RegistryClient, startNode } from '@peer-cluster/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freeRegistryPort, killAll, startChild, stopDaemon } from './fixtures/registry/children.js';
+
+const cookie = 'registry-nodes-cookie';
+const POLL = 60_000;
+let port: number;
+let env: Record<string, string>;
+const daemons = new Set<number>();
+const nodes: ClusterNode[] = [];
+
+beforeAll(async () => {
+  port = await freeRegistryPort();
+  env = { PEER_CLUSTER_REGISTRY: `127.0.0.1:${port}` };
+});
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((n) => n.stop()));
+  await killAll();
+});
+afterAll(async () => {
+  await Promise.all([...daemons].map(stopDaemon));
+});
+
+/** Daemon processes serving `port` (auto-started ones carry it in their argv). */
+function daemonProcesses(): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'latin1').split('\0');
+      if (argv.some((a) => a.endsWith('registry/main.js')) && argv.includes(String(port)))
+        found.push(Number(entry));
+    } catch {}
+  }
+  return found;
+}
+
+function node(name: string, cluster: string) {
+  return startNode({
+    name,
+    cookie,
+    cluster,
+    strategy: localRegistryStrategy({ port }),
+    healer: { pollInterval: POLL },
+  }).then((n) => {
+    nodes.push(n);
+    return n;
+  });
+}
+
+describe('nodes through the local registry', () => {
+  it('8 nodes in 4 processes starting at once mesh through one auto-started daemon', async () => {
+    const children = Array.from({ length: 4 }, () =>
+      startChild<{ daemonPid: number; ids: string[] }>('nodes.mjs', [], env),
+    );
+    children.forEach((child, i) => {
+      const config = { cluster: 'eight', cookie, names: [`n${i}a`, `n${i}b`], expect: 7, pollInterval: POLL };
+      child.process.stdin!.write(`${JSON.stringify(config)}\n`);
+    });
+    const ready = await Promise.all(children.map((c) => c.ready));
+    for (const r of ready) daemons.add(r.daemonPid);
+    expect(new Set(ready.map((r) => r.daemonPid)).size).toBe(1);
+
+    const ids = ready.flatMap((r) => r.ids).sort();
+    const meshed = await Promise.all(
+      children.map((c) => c.line<{ nodes: Record<string, string[]> }>((m) => m.event === 'meshed')),
+    );
+    for (const { nodes: seen } of meshed)
+      for (const [id, linked] of Object.entries(seen))
+        expect(linked).toEqual(ids.filter((other) => other !== id));
+
+    // The losers of the bind race have exited; one daemon serves the port.
+    await expect.poll(daemonProcesses, { timeout: 5000 }).toEqual([ready[0]!.daemonPid]);
+  }, 30_000);
+
+  it('a node that registers is linked by the others at once, not at the next poll', async () => {
+    const a = await node('first', 'push');
+    const b = await node('second', 'push');
+    const linked = new Promise<string>((resolve) => a.once('nodeup', resolve));
+    const c = await node('third', 'push');
+    expect([b.id, c.id]).toContain(await linked);
+    await Promise.all(
+      [a, b, c].map(
+        (n) =>
+          n.nodes().length === 2 ||
+          new Promise<void>((resolve) => n.on('nodeup', () => n.nodes().length === 2 && resolve())),
+      ),
+    );
+    expect(a.nodes().sort()).toEqual([b.id, c.id].sort());
+  }, 15_000);
+
+  it('keeps two clusters apart on one registry', async () => {
+    const red = [await node('r1', 'red'), await node('r2', 'red')];
+    const blue = [await node('b1', 'blue'), await node('b2', 'blue')];
+    for (const [x, y] of [red, blue] as const) {
+      if (x.nodes().length === 0) await new Promise((resolve) => x.once('nodeup', resolve));
+      expect(x.nodes()).toEqual([y.id]);
+    }
+    const result = await red[0]!.healer.refresh();
+    expect(result.discovered).toEqual([red[1]!.id]);
+    expect(red[0]!.nodes()).toEqual([red[1]!.id]);
+    expect(blue[0]!.nodes()).toEqual([blue[1]!.id]);
+  }, 15_000);
+
+  it('a killed process’s nodes leave the registry at once', async () => {
+    const watcher = await RegistryClient.connect({ port });
+    try {
+      const local = await node('observer', 'crash');
+      const child = startChild<{ ids: string[] }>('nodes.mjs', [], env);
+      child.process.stdin!.write(
+        `${JSON.stringify({ cluster: 'crash', cookie, names: ['victim'], expect: 1 })}\n`,
+      );
+      const { ids } = await child.ready;
+      await child.line((m) => m.event === 'meshed');
+      expect(local.nodes()).toEqual(ids);
+
+      let onChange!: (ids: string[]) => void;
+      const left = new Promise<string[]>((resolve) => {
+        onChange = resolve;
+      });
+      await watcher.watch('crash', (registered) => onChange(registered.map((n) => n.id)));
+      const down = new Promise<string>((resolve) => local.once('nodedown', resolve));
+      child.process.kill('SIGKILL');
+      expect(await left).toEqual([local.id]);
+      expect(await down).toBe(ids[0]);
+      const result = await local.healer.refresh();
+      expect(result.discovered).toEqual([]);
+      expect(result.failed).toEqual([]);
+    } finally {
+      await watcher.close();
+    }
+  }, 15_000);
+
+  it('nodes register again with a new daemon when theirs dies, and keep being pushed changes', async () => {
+    const a = await node('phoenix-a', 'phoenix');
+    const b = await node('phoenix-b', 'phoenix');
+    if (a.nodes().length === 0) await new Promise((resolve) => a.once('nodeup', resolve));
+    const first = await RegistryClient.connect({ port, autoStart: false });
+    const oldPid = first.daemonPid;
+    daemons.add(oldPid);
+    await first.close();
+    process.kill(oldPid, 'SIGKILL');
+
+    // The strategy reconnects (starting a daemon) and registers both nodes again.
+    await expect
+      .poll(
+        async () => {
+          const c = await RegistryClient.connect({ port, autoStart: false }).catch(() => undefined);
+          if (!c) return [];
+          daemons.add(c.daemonPid);
+          const ids = (await c.list('phoenix')).map((n) => n.id).sort();
+          await c.close();
+          return ids;
+        },
+        { timeout: 10_000, interval: 100 },
+      )
+      .toEqual([a.id, b.id].sort());
+
+    const up = new Promise<string>((resolve) => a.on('nodeup', resolve));
+    const c = await node('phoenix-c', 'phoenix');
+    expect(await up).toBe(c.id);
+  }, 15_000);
+});
