@@ -1,0 +1,163 @@
+// What a failed test's report shows about its cluster: the peers, the timeline around the
+// failure and the peers' last log lines, name-prefixed and on one clock (relative to the
+// test's start), so a reader sees which peer said what, when, next to what happened.
+import type { ClusterEvent } from '../types.js';
+
+/** The parts of a Cluster the report reads (a stopped cluster still has them). */
+export interface ReportedCluster {
+  readonly name: string;
+  readonly peers: readonly ReportedPeer[];
+  readonly timeline: readonly ClusterEvent[];
+}
+
+export interface ReportedPeer {
+  readonly name: string;
+  readonly state: string;
+  readonly node?: string;
+  readonly pid?: number | undefined;
+  logs(): readonly { at: number; stream: string; line: string }[];
+}
+
+export interface FailureReportOptions {
+  /** Epoch ms the failed test started: times are shown relative to it. @default now */
+  since?: number;
+  /** Log lines shown, the most recent across all peers. @default 40 */
+  lines?: number;
+  /** Timeline events shown: those since the test started, plus a few before for context. @default 30 */
+  events?: number;
+}
+
+/** Events from before the test that are still shown, for context. */
+const EVENTS_BEFORE = 5;
+
+export function formatFailureReport(cluster: ReportedCluster, options: FailureReportOptions = {}): string {
+  const since = options.since ?? Date.now();
+  const maxLines = options.lines ?? 40;
+  const maxEvents = options.events ?? 30;
+  const peers = [...cluster.peers];
+  const out: string[] = [];
+
+  out.push(`cluster ${cluster.name}: ${peers.length} peer${peers.length === 1 ? '' : 's'}`);
+  out.push(
+    ...indent(
+      table([
+        ['peer', 'state', 'node', 'pid'],
+        ...peers.map((p) => [p.name, p.state, p.node ?? '-', p.pid === undefined ? '-' : String(p.pid)]),
+      ]),
+    ),
+  );
+
+  const timeline = [...cluster.timeline];
+  const firstDuring = timeline.findIndex((e) => e.at >= since);
+  const from =
+    firstDuring === -1
+      ? Math.max(0, timeline.length - EVENTS_BEFORE)
+      : Math.max(0, firstDuring - EVENTS_BEFORE);
+  let events = timeline.slice(from);
+  const hiddenEvents = from + Math.max(0, events.length - maxEvents);
+  events = events.slice(-maxEvents);
+  out.push(
+    '',
+    `timeline (time relative to the test's start${hiddenEvents ? `; ${hiddenEvents} earlier events not shown` : ''}):`,
+  );
+  if (events.length === 0) out.push('  (no events)');
+  out.push(
+    ...indent(
+      table(
+        events.map((e) => [
+          relative(e.at, since),
+          e.type,
+          e.peer ?? '',
+          [e.node, e.detail].filter(Boolean).join(' '),
+        ]),
+      ),
+    ),
+  );
+
+  const logs = peers
+    .flatMap((peer) => safeLogs(peer).map((entry) => ({ peer: peer.name, ...entry })))
+    .sort((a, b) => a.at - b.at);
+  const shown = logs.slice(-maxLines);
+  const hiddenLines = logs.length - shown.length;
+  out.push(
+    '',
+    `logs (last ${shown.length} lines of the peers' output${hiddenLines ? `, ${hiddenLines} earlier` : ''}; ! marks stderr):`,
+  );
+  if (shown.length === 0) out.push('  (the peers wrote nothing)');
+  const width = Math.max(0, ...shown.map((l) => l.peer.length));
+  for (const entry of shown) {
+    const mark = entry.stream === 'stderr' ? '!' : '|';
+    out.push(`  ${relative(entry.at, since).padStart(9)}  ${entry.peer.padEnd(width)} ${mark} ${entry.line}`);
+  }
+  return out.join('\n');
+}
+
+/** The reports of several clusters, or undefined when there is none. */
+export function formatFailureReports(
+  clusters: Iterable<ReportedCluster>,
+  options: FailureReportOptions = {},
+): string | undefined {
+  const reports: string[] = [];
+  for (const cluster of clusters) {
+    try {
+      reports.push(formatFailureReport(cluster, options));
+    } catch (error) {
+      // A report is a courtesy: it must never hide the test's own failure.
+      reports.push(
+        `cluster ${safeName(cluster)}: no report (${error instanceof Error ? error.message : String(error)})`,
+      );
+    }
+  }
+  if (reports.length === 0) return undefined;
+  return `peer-cluster: what the peers did around this failure\n\n${reports.join('\n\n')}`;
+}
+
+/**
+ * The report as an error object that runners print beside the test's own errors: the name says
+ * what it is, and it has no stack frames of its own.
+ */
+export function failureReportError(text: string): Error {
+  const error = new Error(text);
+  error.name = 'PeerClusterReport';
+  error.stack = `${error.name}: ${text}`;
+  return error;
+}
+
+function safeLogs(peer: ReportedPeer): readonly { at: number; stream: string; line: string }[] {
+  try {
+    return peer.logs();
+  } catch {
+    return [];
+  }
+}
+
+function safeName(cluster: ReportedCluster): string {
+  try {
+    return cluster.name;
+  } catch {
+    return '?';
+  }
+}
+
+function relative(at: number, since: number): string {
+  const ms = at - since;
+  const sign = ms < 0 ? '-' : '+';
+  return `${sign}${(Math.abs(ms) / 1000).toFixed(3)}s`;
+}
+
+function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
+  }
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+function indent(lines: string[]): string[] {
+  return lines.map((line) => `  ${line}`);
+}

@@ -1,0 +1,24 @@
+// The runner-neutral harness behind `vitest-environment-peer-cluster` and
+// `jest-environment-peer-cluster`: usePeers, the shared state, teardown and failure reports.
+// Each plugin only adapts it to its runner's hooks.
+export {
+  type FailureReportOptions,
+  failureReportError,
+  formatFailureReport,
+  formatFailureReports,
+  type ReportedCluster,
+  type ReportedPeer,
+} from './failure-report.js';
+export { type ClusterHandle, ClusterUnavailableError, createClusterHandle } from './handle.js';
+export { type PeerClusterOptions, resolveClusterOptions } from './options.js';
+export {
+  HARNESS_KEY,
+  type HarnessState,
+  harnessState,
+  type RunnerHooks,
+  shareHarnessState,
+  stopTrackedClusters,
+  type TrackedCluster,
+} from './state.js';
+export { hookTimeouts, type ProvisionRequest, startTracked, stopTracked, trackCluster } from './tracked.js';
+export { createUsePeers, type HarnessAdapter, trackedFailureReport, type UsePeers } from './use-peers.js';

@@ -1,0 +1,84 @@
+// The harness's shared state lives on the test's global under one well-known symbol, never in a
+// module singleton: the runner may load the environment and the test file's import of the same
+// package as different module instances (Vitest's environment loader, its vm pools, Jest's
+// sandbox), and the environment's teardown must see every cluster a test started.
+import type { Cluster } from '../index.js';
+import type { PeerClusterOptions } from './options.js';
+
+export const HARNESS_KEY: unique symbol = Symbol.for('peer-cluster') as any;
+
+/** A cluster that `usePeers` started (or is starting) and has not stopped yet. */
+export interface TrackedCluster {
+  /** How the test asked for it, for messages: `usePeers(3)`. */
+  readonly label: string;
+  cluster: Cluster | undefined;
+  /** Settles when `startCluster` does; the cluster is tracked from the moment it is asked for. */
+  starting: Promise<unknown> | undefined;
+  /** Set when its scope ended while it was still starting: stop it the moment it is up. */
+  abandoned: boolean;
+}
+
+export interface HarnessState {
+  /** `environmentOptions['peer-cluster']` (Vitest) or `testEnvironmentOptions['peer-cluster']` (Jest). */
+  options: PeerClusterOptions | undefined;
+  /** The project root `apps` resolve from, when the environment knows it. */
+  root: string | undefined;
+  readonly clusters: Set<TrackedCluster>;
+  /**
+   * Set by an environment whose harness lives outside the test's realm (Jest): the package's
+   * `usePeers` shim calls it with the test's own hooks.
+   */
+  usePeers?: (
+    count: number | undefined,
+    options: PeerClusterOptions | undefined,
+    hooks: RunnerHooks,
+  ) => Cluster;
+}
+
+/** The runner's suite hooks, as the test file sees them. */
+export interface RunnerHooks {
+  beforeAll(fn: () => Promise<void>, timeout?: number): unknown;
+  afterAll(fn: () => Promise<void>, timeout?: number): unknown;
+}
+
+/** The state on `global`, created on first use. */
+export function harnessState(global: object = globalThis): HarnessState {
+  const holder = global as { [HARNESS_KEY]?: HarnessState };
+  let state = holder[HARNESS_KEY];
+  if (!state) {
+    state = { options: undefined, root: undefined, clusters: new Set() };
+    // Not enumerable: runners copy or print enumerable globals.
+    Object.defineProperty(holder, HARNESS_KEY, { value: state, configurable: true, writable: true });
+  }
+  return state;
+}
+
+/** Put an existing state on another global (a vm context) so both realms share it. */
+export function shareHarnessState(global: object, state: HarnessState): void {
+  Object.defineProperty(global, HARNESS_KEY, { value: state, configurable: true, writable: true });
+}
+
+/**
+ * Stop every cluster still tracked: what an environment's teardown calls, so a suite whose
+ * afterAll never ran (a timeout, a bail, a hook that threw) leaves nothing behind. Clusters still
+ * starting are stopped as soon as they are up. Resolves with the errors, never rejects.
+ */
+export async function stopTrackedClusters(state: HarnessState): Promise<Error[]> {
+  const errors: Error[] = [];
+  const tracked = [...state.clusters];
+  await Promise.all(
+    tracked.map(async (entry) => {
+      entry.abandoned = true;
+      try {
+        await entry.starting;
+        await entry.cluster?.stop();
+      } catch (error) {
+        // A cluster that failed to start was already reported by its beforeAll.
+        if (entry.cluster) errors.push(error instanceof Error ? error : new Error(String(error)));
+      } finally {
+        state.clusters.delete(entry);
+      }
+    }),
+  );
+  return errors;
+}

@@ -1,0 +1,75 @@
+// Starting and stopping a cluster on behalf of a test scope (usePeers, a fixture), tracked in the
+// shared state from the moment it is asked for until it has stopped, so that the environment's
+// teardown can stop whatever a scope left behind — even a cluster that was still booting.
+import { type Cluster, startCluster } from '../index.js';
+import { type PeerClusterOptions, resolveClusterOptions } from './options.js';
+import type { HarnessState, TrackedCluster } from './state.js';
+
+export interface ProvisionRequest {
+  /** How the test asked for it, for messages: `usePeers(3)`. */
+  label: string;
+  count: number | undefined;
+  options: PeerClusterOptions | undefined;
+  /** Where `apps` resolve from when neither option set gives `root`. */
+  projectRoot: string;
+}
+
+export function trackCluster(label: string): TrackedCluster {
+  return { label, cluster: undefined, starting: undefined, abandoned: false };
+}
+
+/** Start the cluster; if its scope was abandoned meanwhile, stop it and resolve undefined. */
+export async function startTracked(
+  state: HarnessState,
+  entry: TrackedCluster,
+  request: ProvisionRequest,
+): Promise<Cluster | undefined> {
+  const options = resolveClusterOptions({
+    count: request.count,
+    environment: state.options,
+    suite: request.options,
+    projectRoot: state.root ?? request.projectRoot,
+  });
+  state.clusters.add(entry);
+  const starting = startCluster(options);
+  entry.starting = starting.catch(() => {});
+  let cluster: Cluster;
+  try {
+    cluster = await starting;
+  } catch (error) {
+    state.clusters.delete(entry);
+    throw error;
+  }
+  entry.cluster = cluster;
+  if (entry.abandoned) {
+    // The scope ended (a hook timeout) while the peers were booting: nothing may outlive it.
+    await stopTracked(state, entry);
+    return undefined;
+  }
+  return cluster;
+}
+
+export async function stopTracked(state: HarnessState, entry: TrackedCluster): Promise<void> {
+  entry.abandoned = true;
+  const cluster = entry.cluster;
+  if (!cluster) return;
+  try {
+    await cluster.stop();
+  } finally {
+    state.clusters.delete(entry);
+  }
+}
+
+/** Hook timeouts that fit the options: the peers' own timeouts fire first and explain themselves. */
+export function hookTimeouts(state: HarnessState, options: PeerClusterOptions | undefined) {
+  const known = { ...state.options, ...options };
+  const boot = positive(known.bootTimeout, 30_000);
+  const stop = positive(known.stopTimeout, 5_000);
+  return { beforeAll: boot + SLACK, afterAll: stop * 2 + SLACK };
+}
+
+const SLACK = 15_000;
+
+function positive(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback;
+}

@@ -1,0 +1,70 @@
+// usePeers: one cluster per scope. The cluster is started in the enclosing scope's beforeAll and
+// stopped in its afterAll — per-suite cleanup hangs on that afterAll, not on the environment's
+// teardown, because a runner may set an environment up once for many files (Vitest with
+// `isolate: false`). The environment's teardown only stops what an afterAll did not get to.
+import type { Cluster } from '../index.js';
+import { formatFailureReports } from './failure-report.js';
+import { createClusterHandle } from './handle.js';
+import type { PeerClusterOptions } from './options.js';
+import type { HarnessState, RunnerHooks } from './state.js';
+import { hookTimeouts, startTracked, stopTracked, trackCluster } from './tracked.js';
+
+/** What a runner plugin gives the harness. */
+export interface HarnessAdapter extends RunnerHooks {
+  /** The shared state: environment options and the clusters to stop at teardown. */
+  state(): HarnessState;
+  /** The runner's project root, where `apps` resolve from unless `root` is given. */
+  projectRoot(): string;
+  /**
+   * For each test of the scope being collected, call `report(testStart)` when the test fails
+   * and show the text with the test's failure. Absent when the environment attaches reports
+   * itself (Jest's `handleTestEvent`).
+   */
+  onTestFailed?(report: (since: number) => string | undefined): void;
+}
+
+export type UsePeers = (count?: number, options?: PeerClusterOptions) => Cluster;
+
+export function createUsePeers(adapter: HarnessAdapter): UsePeers {
+  return function usePeers(count?: number, options?: PeerClusterOptions): Cluster {
+    const state = adapter.state();
+    const label = `usePeers(${count ?? ''})`;
+    const { handle, provision, retire, fail } = createClusterHandle(label);
+    const entry = trackCluster(label);
+    const timeouts = hookTimeouts(state, options);
+
+    adapter.beforeAll(async () => {
+      try {
+        const cluster = await startTracked(state, entry, {
+          label,
+          count,
+          options,
+          projectRoot: adapter.projectRoot(),
+        });
+        if (cluster) provision(cluster);
+      } catch (error) {
+        fail(error);
+        throw error;
+      }
+    }, timeouts.beforeAll);
+
+    adapter.afterAll(async () => {
+      retire();
+      await stopTracked(state, entry);
+    }, timeouts.afterAll);
+
+    adapter.onTestFailed?.((since) => {
+      if (!entry.cluster || entry.abandoned) return undefined;
+      return formatFailureReports([entry.cluster], { since });
+    });
+
+    return handle;
+  };
+}
+
+/** The report for every cluster a state tracks: what an environment attaches on a failed test. */
+export function trackedFailureReport(state: HarnessState, since: number): string | undefined {
+  const clusters: Cluster[] = [];
+  for (const entry of state.clusters) if (entry.cluster && !entry.abandoned) clusters.push(entry.cluster);
+  return formatFailureReports(clusters, { since });
+}

@@ -1,0 +1,89 @@
+// `testEnvironment: 'peer-cluster'`: jest-environment-node plus the harness. Jest loads this
+// class outside the test's sandbox, with `require`; the harness (ESM, in core) is imported in
+// setup() and put on the test's global under one key, where the package's `usePeers` shim finds
+// it from CommonJS and ESM test files alike. Peers are spawned only by usePeers' beforeAll.
+import type { EnvironmentContext, JestEnvironmentConfig } from '@jest/environment';
+import type { Circus } from '@jest/types';
+import type { HarnessState, PeerClusterOptions, RunnerHooks } from '@peer-cluster/core/harness';
+import { TestEnvironment } from 'jest-environment-node';
+
+type Harness = typeof import('@peer-cluster/core/harness');
+type Core = typeof import('@peer-cluster/core');
+
+export default class PeerClusterEnvironment extends TestEnvironment {
+  readonly #options: unknown;
+  readonly #root: string;
+  #harness: Harness | undefined;
+  #state: HarnessState | undefined;
+  #testStart = Date.now();
+
+  constructor(config: JestEnvironmentConfig, context: EnvironmentContext) {
+    super(config, context);
+    // NodeEnvironment copied every option onto the global; ours stay under their one key.
+    this.#options = config.projectConfig.testEnvironmentOptions['peer-cluster'];
+    this.#root = config.projectConfig.rootDir;
+  }
+
+  override async setup(): Promise<void> {
+    await super.setup();
+    const [harness, core] = await Promise.all([
+      import('@peer-cluster/core/harness') as Promise<Harness>,
+      import('@peer-cluster/core') as Promise<Core>,
+    ]);
+    const state = harness.harnessState(this.global);
+    state.options = validOptions(this.#options, core);
+    state.root = this.#root;
+    const root = this.#root;
+    state.usePeers = (count, options, hooks: RunnerHooks) =>
+      harness.createUsePeers({
+        // The test's own hooks, so the cluster belongs to the describe block being collected.
+        beforeAll: (fn, timeout) => hooks.beforeAll(fn, timeout),
+        afterAll: (fn, timeout) => hooks.afterAll(fn, timeout),
+        state: () => state,
+        projectRoot: () => root,
+      })(count, options);
+    this.#harness = harness;
+    this.#state = state;
+  }
+
+  async handleTestEvent(event: Circus.Event, _state: Circus.State): Promise<void> {
+    if (event.name === 'test_start') {
+      this.#testStart = Date.now();
+    } else if (event.name === 'test_done' && event.test.errors.length > 0 && this.#harness && this.#state) {
+      // Only the test's enclosing scopes have clusters up now: a sibling describe's afterAll
+      // has already stopped its own.
+      const text = this.#harness.trackedFailureReport(this.#state, this.#testStart);
+      if (text) event.test.errors.push(this.#harness.failureReportError(text));
+    }
+  }
+
+  override async teardown(): Promise<void> {
+    try {
+      if (this.#harness && this.#state) {
+        // Jest runs teardown after failures and timeouts too: nothing an afterAll missed survives.
+        const errors = await this.#harness.stopTrackedClusters(this.#state);
+        if (errors.length > 0) {
+          throw new AggregateError(
+            errors,
+            `peer-cluster: ${errors.length} cluster(s) failed to stop at environment teardown`,
+          );
+        }
+      }
+    } finally {
+      await super.teardown();
+    }
+  }
+}
+
+function validOptions(value: unknown, core: Core): PeerClusterOptions | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new core.InvalidOptionsError(
+      "testEnvironmentOptions['peer-cluster']",
+      value,
+      'must be an object of cluster options',
+      "Set it in testEnvironmentOptions of your Jest config, or with a file's @jest-environment-options comment.",
+    );
+  }
+  return value as PeerClusterOptions;
+}

@@ -1,0 +1,45 @@
+// The usePeers that test files import. It runs inside Jest's sandbox, which cannot `require` an
+// ES module, so it is a tiny CommonJS shim (ESM files get it re-exported): the harness itself
+// was put on the test's global by the environment, and this calls it with the test's hooks.
+import type { Cluster } from '@peer-cluster/core';
+import type { HarnessState, PeerClusterOptions, RunnerHooks } from '@peer-cluster/core/harness';
+
+const HARNESS_KEY = Symbol.for('peer-cluster');
+
+/** usePeers was called in a test file that does not run in the peer-cluster environment. */
+export class MissingEnvironmentError extends Error {
+  constructor() {
+    super(
+      "usePeers() from jest-environment-peer-cluster needs its test environment: set testEnvironment: 'peer-cluster' in your Jest config, or put /** @jest-environment peer-cluster */ at the top of this test file.",
+    );
+    this.name = 'MissingEnvironmentError';
+  }
+}
+
+/**
+ * A cluster for the enclosing `describe` (or file): started in its `beforeAll`, stopped in its
+ * `afterAll`. Options merge over `testEnvironmentOptions['peer-cluster']`, which merge over the
+ * defaults. Use the returned handle inside tests and hooks; when a test fails, the peers' recent
+ * logs and the cluster timeline are added to its report.
+ *
+ * @example
+ * const cluster = usePeers(3, { apps: ['./src/server.js'] });
+ * test('replicates', async () => {
+ *   await cluster.peer(0).call('put', 'k', 'v');
+ * });
+ */
+export function usePeers(count?: number, options?: PeerClusterOptions): Cluster {
+  const state = (globalThis as { [HARNESS_KEY]?: HarnessState })[HARNESS_KEY];
+  if (!state?.usePeers) throw new MissingEnvironmentError();
+  return state.usePeers(count, options, runnerHooks());
+}
+
+function runnerHooks(): RunnerHooks {
+  const global = globalThis as Partial<RunnerHooks>;
+  if (typeof global.beforeAll === 'function' && typeof global.afterAll === 'function') {
+    return { beforeAll: global.beforeAll, afterAll: global.afterAll };
+  }
+  // With `injectGlobals: false` the hooks only exist on @jest/globals, which Jest's module
+  // registry provides to the sandbox.
+  return require('@jest/globals') as RunnerHooks;
+}

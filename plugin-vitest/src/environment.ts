@@ -1,0 +1,104 @@
+// `environment: 'peer-cluster'`: Vitest's node environment plus the harness's shared state.
+// It spawns nothing: peers start in the beforeAll of the scope that calls usePeers (a worker's
+// start-up is capped at 60 s, and a filtered-out suite must cost nothing). Its teardown stops
+// whatever an afterAll did not get to.
+import { createRequire } from 'node:module';
+import { runInContext } from 'node:vm';
+import { InvalidOptionsError } from '@peer-cluster/core';
+import {
+  type HarnessState,
+  harnessState,
+  type PeerClusterOptions,
+  stopTrackedClusters,
+} from '@peer-cluster/core/harness';
+import type { Environment } from 'vitest/environments';
+
+const vitestMajor = Number.parseInt(
+  (createRequire(import.meta.url)('vitest/package.json') as { version: string }).version,
+  10,
+);
+
+const environment: Environment = {
+  name: 'peer-cluster',
+  // Vitest 4 fails every file of an environment that names no Vite environment.
+  viteEnvironment: 'ssr',
+  // Vitest 3 requires it; Vitest 4 warns about it on every file, so it is only set for 3.
+  ...(vitestMajor < 4 ? { transformMode: 'ssr' as const } : {}),
+
+  async setup(global, options) {
+    const node = await nodeEnvironment();
+    const base = await node.setup(global, options);
+    const state = harnessState(global);
+    state.options = peerClusterOptions(options);
+    return {
+      async teardown(global) {
+        try {
+          await stopLeftovers(state);
+        } finally {
+          await base.teardown(global);
+        }
+      },
+    };
+  },
+
+  // vmThreads and vmForks: each file runs in its own vm context, whose global gets the state.
+  async setupVM(options) {
+    const node = await nodeEnvironment();
+    if (!node.setupVM)
+      throw new Error("Vitest's node environment has no setupVM: this is a bug in peer-cluster.");
+    const vm = await node.setupVM(options);
+    const context = vm.getVmContext();
+    const state = harnessState(runInContext('globalThis', context));
+    state.options = peerClusterOptions(options);
+    return {
+      getVmContext: () => context,
+      async teardown() {
+        try {
+          await stopLeftovers(state);
+        } finally {
+          await vm.teardown();
+        }
+      },
+    };
+  },
+};
+
+export default environment;
+
+async function nodeEnvironment(): Promise<Environment> {
+  // `vitest/runtime` has it from 4.1 on; `vitest/environments` before (4.1 warns when it is imported).
+  const runtime = (await import('vitest/runtime').catch(() => undefined)) as
+    | { builtinEnvironments?: Record<string, Environment> }
+    | undefined;
+  const builtins =
+    runtime?.builtinEnvironments ??
+    ((await import('vitest/environments')) as { builtinEnvironments: Record<string, Environment> })
+      .builtinEnvironments;
+  const node = builtins.node;
+  if (!node) throw new Error('Vitest has no built-in node environment: this is a bug in peer-cluster.');
+  return node;
+}
+
+function peerClusterOptions(options: Record<string, unknown> | undefined): PeerClusterOptions | undefined {
+  const value = options?.['peer-cluster'];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidOptionsError(
+      "environmentOptions['peer-cluster']",
+      value,
+      'must be an object of cluster options',
+      "Set it in test.environmentOptions of your Vitest config, or with a file's @vitest-environment-options comment.",
+    );
+  }
+  return value as PeerClusterOptions;
+}
+
+async function stopLeftovers(state: HarnessState): Promise<void> {
+  const errors = await stopTrackedClusters(state);
+  if (errors.length > 0) {
+    throw new AggregateError(
+      errors,
+      `peer-cluster: ${errors.length} cluster(s) failed to stop at environment teardown`,
+    );
+  }
+}

@@ -1,0 +1,113 @@
+// The fixture form, for suites that prefer `test.extend` to hooks: setup and teardown of the
+// cluster live in one function, and a test only pays for peers when it names the fixture.
+import type { Cluster } from '@peer-cluster/core';
+import {
+  failureReportError,
+  formatFailureReports,
+  harnessState,
+  type PeerClusterOptions,
+  startTracked,
+  stopTracked,
+  trackCluster,
+} from '@peer-cluster/core/harness';
+import { test as baseTest, type TestAPI, type TestContext } from 'vitest';
+import { attachToFailedTest, projectRoot } from './runner.js';
+
+export interface PeersFixtureOptions extends PeerClusterOptions {
+  /**
+   * `'test'`: a fresh cluster for every test that uses the fixture. `'file'`: one cluster shared
+   * by the file's tests that use it, started by the first of them.
+   * @default 'test'
+   */
+  scope?: 'test' | 'file';
+}
+
+type FixtureFn = (context: any, use: (cluster: Cluster) => Promise<void>) => Promise<void>;
+
+/**
+ * A test-scoped `peers` fixture to put in your own `test.extend`: each test that uses it gets a
+ * fresh cluster, stopped after the test; a failed test's report shows the peers' logs and the
+ * cluster timeline.
+ *
+ * @example
+ * const test = baseTest.extend<{ peers: Cluster }>({ peers: peersFixture(3, { apps: ['./app.js'] }) });
+ */
+export function peersFixture(count?: number, options?: PeerClusterOptions): [FixtureFn, { scope: 'test' }] {
+  const label = `peersFixture(${count ?? ''})`;
+  // Vitest reads the fixtures a fixture depends on from its first parameter, which must be a
+  // destructuring pattern: `task` is the test itself, not a fixture.
+  const fixture: FixtureFn = async ({ task }: TestContext, use) => {
+    const state = harnessState(globalThis);
+    const entry = trackCluster(label);
+    const since = Date.now();
+    const cluster = await startTracked(state, entry, { label, count, options, projectRoot: projectRoot() });
+    if (!cluster) throw new Error(`${label}: the test ended while its cluster was starting.`);
+    try {
+      await use(cluster);
+    } finally {
+      // Fixtures are torn down before onTestFailed runs, so the report is taken here.
+      if (task.result?.state === 'fail') {
+        const text = formatFailureReports([cluster], { since });
+        if (text) attachToFailedTest(task, failureReportError(text));
+      }
+      await stopTracked(state, entry);
+    }
+  };
+  return [fixture, { scope: 'test' }];
+}
+
+/**
+ * `test` with a `peers` fixture: a cluster of `count` peers for each test that names it (or one
+ * per file with `scope: 'file'`).
+ *
+ * @example
+ * const test = createPeersTest(3, { apps: ['./app.js'] });
+ * test('talks', async ({ peers }) => {
+ *   expect(await peers.peer(0).nodes()).toHaveLength(2);
+ * });
+ */
+export function createPeersTest(
+  count?: number,
+  options: PeersFixtureOptions = {},
+): TestAPI<{ peers: Cluster }> {
+  const { scope = 'test', ...clusterOptions } = options;
+  if (scope === 'test') {
+    return baseTest.extend<{ peers: Cluster }>({ peers: peersFixture(count, clusterOptions) as any });
+  }
+  const label = `createPeersTest(${count ?? ''}, { scope: 'file' })`;
+  let current: Cluster | undefined;
+  // Vitest requires a destructuring pattern even when the fixture depends on nothing.
+  // biome-ignore lint/correctness/noEmptyPattern: see above
+  const filePeers: FixtureFn = async ({}, use) => {
+    const state = harnessState(globalThis);
+    const entry = trackCluster(label);
+    const cluster = await startTracked(state, entry, {
+      label,
+      count,
+      options: clusterOptions,
+      projectRoot: projectRoot(),
+    });
+    if (!cluster) throw new Error(`${label}: the file ended while its cluster was starting.`);
+    current = cluster;
+    try {
+      await use(cluster);
+    } finally {
+      current = undefined;
+      await stopTracked(state, entry);
+    }
+  };
+  // A file-scoped fixture sees no test; this automatic test fixture does, and reports on the
+  // file's cluster when one is up, without starting it for tests that do not use it.
+  const report = async ({ task, onTestFailed }: TestContext, use: (value: undefined) => Promise<void>) => {
+    const since = Date.now();
+    onTestFailed(() => {
+      const text = current && formatFailureReports([current], { since });
+      if (text) attachToFailedTest(task, failureReportError(text));
+    });
+    await use(undefined);
+  };
+  return baseTest.extend<{ peers: Cluster; peersFailureReport: undefined }>({
+    peers: [filePeers, { scope: 'file' }] as any,
+    peersFailureReport: [report, { auto: true }] as any,
+  }) as unknown as TestAPI<{ peers: Cluster }>;
+}

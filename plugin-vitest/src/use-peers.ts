@@ -1,0 +1,35 @@
+// usePeers for Vitest: the harness's usePeers on Vitest's hooks. It imports the hooks from
+// 'vitest' in the test's own realm (the vm pools evaluate this module inside the file's
+// context), and finds the environment's state on that realm's global.
+import { createUsePeers, failureReportError, harnessState, type UsePeers } from '@peer-cluster/core/harness';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { attachToFailedTest, projectRoot } from './runner.js';
+
+/**
+ * A cluster for the enclosing `describe` (or file): started in its `beforeAll`, stopped in its
+ * `afterAll`. Options merge over `environmentOptions['peer-cluster']`, which merge over the
+ * defaults. Use the returned handle inside tests and hooks; when a test fails, the peers' recent
+ * logs and the cluster timeline are added to its report.
+ *
+ * @example
+ * const cluster = usePeers(3, { apps: ['./src/server.js'] });
+ * test('replicates', async () => {
+ *   await cluster.peer(0).call('put', 'k', 'v');
+ * });
+ */
+export const usePeers: UsePeers = createUsePeers({
+  beforeAll: (fn, timeout) => beforeAll(fn, timeout),
+  afterAll: (fn, timeout) => afterAll(fn, timeout),
+  state: () => harnessState(globalThis),
+  projectRoot,
+  onTestFailed(report) {
+    beforeEach((context) => {
+      const since = Date.now();
+      // context.annotate cannot be called from onTestFailed; an extra error on the task can.
+      context.onTestFailed(() => {
+        const text = report(since);
+        if (text) attachToFailedTest(context.task, failureReportError(text));
+      });
+    });
+  },
+});

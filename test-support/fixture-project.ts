@@ -1,0 +1,163 @@
+// A fixture project for the end-to-end tests: a copy of `<plugin>/test/fixtures/<name>/` under
+// `.e2e/`, with the packed packages installed the way a user would install them, and the real
+// runner CLIs run in it. Vitest and Jest themselves resolve from the repository's node_modules
+// (`.e2e/` is inside the repository), so only our packages and their dependencies are installed.
+// One install per content (fixture files + packs), reused by every test and every later run.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
+import { E2E_DIR, npmEnv, type PackageName, pack, REPO, walk } from './pack.js';
+
+const run = promisify(execFile);
+
+export const VITEST_BIN = join(REPO, 'node_modules/vitest/vitest.mjs');
+export const JEST_BIN = join(REPO, 'node_modules/jest/bin/jest.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved as they arrived. */
+  output: string;
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  /** Everything written so far, stdout and stderr interleaved. */
+  output(): string;
+  /** Resolves when the CLI has exited (never rejects). */
+  done: Promise<CliResult>;
+  /** SIGKILL the CLI's whole process group (the runner and its workers; never the peers, which have their own). */
+  killGroup(): void;
+}
+
+export interface FixtureProject {
+  dir: string;
+  /** A fresh directory inside the project where the fixture tests write what they observed. */
+  outDir(label: string): string;
+  /** Start `node <args>` in the project, in its own process group. */
+  start(args: string[], options?: { env?: Record<string, string>; nodeArgs?: string[] }): RunningCli;
+  /** Run `node <args>` in the project to completion; kills it after `timeout` ms. */
+  run(
+    args: string[],
+    options?: { env?: Record<string, string>; nodeArgs?: string[]; timeout?: number },
+  ): Promise<CliResult>;
+}
+
+/**
+ * Install the fixture `source` (an absolute directory) with the given packed packages, or reuse
+ * an identical install. Its package.json, if any, is kept and gets the tarballs as dependencies.
+ */
+export async function fixtureProject(source: string, packages: PackageName[]): Promise<FixtureProject> {
+  const packs = await pack();
+  const files = walk(source).filter((f) => !f.includes('/node_modules/'));
+  const hash = createHash('sha256').update(packs.hash);
+  for (const file of files) hash.update(`${relative(source, file)}\0`).update(readFileSync(file));
+  const name = source.split('/').pop()!;
+  const dir = join(E2E_DIR, `${name}-${hash.digest('hex').slice(0, 12)}`);
+
+  if (!existsSync(join(dir, 'node_modules', '.installed'))) {
+    mkdirSync(E2E_DIR, { recursive: true });
+    const tmp = await mkdtemp(join(E2E_DIR, `${name}-tmp-`));
+    cpSync(source, tmp, { recursive: true });
+    const manifestPath = join(tmp, 'package.json');
+    const manifest = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : {};
+    manifest.name ??= `e2e-${name}`;
+    manifest.private = true;
+    manifest.dependencies = {
+      ...manifest.dependencies,
+      ...Object.fromEntries(packages.map((p) => [p, `file:${packs.tarballs[p]}`])),
+    };
+    writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    // --legacy-peer-deps: vitest and jest are peers, resolved from the repository, not reinstalled.
+    await run(
+      'npm',
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        '--ignore-scripts',
+        '--legacy-peer-deps',
+        '--no-package-lock',
+        '--loglevel=error',
+      ],
+      { cwd: tmp, env: npmEnv(), timeout: 180_000 },
+    );
+    writeFileSync(join(tmp, 'node_modules', '.installed'), `${new Date().toISOString()}\n`);
+    try {
+      await rename(tmp, dir);
+    } catch {
+      // A parallel test file installed the same content first.
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  let outs = 0;
+  const project: FixtureProject = {
+    dir,
+    outDir(label) {
+      const out = join(dir, 'out', `${label}-${process.pid}-${++outs}`);
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out, { recursive: true });
+      return out;
+    },
+    start(args, options = {}) {
+      return startCli(dir, [...(options.nodeArgs ?? []), ...args], options.env ?? {});
+    },
+    async run(args, options = {}) {
+      const cli = project.start(args, options);
+      const timer = setTimeout(() => cli.killGroup(), options.timeout ?? 120_000);
+      try {
+        return await cli.done;
+      } finally {
+        clearTimeout(timer);
+        // Whatever the runner left in its group (a stuck worker) goes with it.
+        cli.killGroup();
+      }
+    },
+  };
+  return project;
+}
+
+function startCli(cwd: string, args: string[], extraEnv: Record<string, string>): RunningCli {
+  const env = { ...npmEnv(), NO_COLOR: '1', FORCE_COLOR: '0', CI: '1', ...extraEnv };
+  delete env.TERM;
+  const child = spawn(process.execPath, args, {
+    cwd,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    output += chunk;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    output += chunk;
+  });
+  const done = new Promise<CliResult>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, output }));
+    child.on('error', (error) =>
+      resolve({ code: null, signal: null, stdout, stderr: `${stderr}${error.message}`, output }),
+    );
+  });
+  return {
+    child,
+    output: () => output,
+    done,
+    killGroup() {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+    },
+  };
+}
