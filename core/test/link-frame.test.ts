@@ -1,0 +1,113 @@
+// Frame decoding is what an authenticated but broken (or hostile) peer reaches: whatever bytes
+// arrive, decode returns a frame or throws a FrameError, never anything else.
+
+import v8 from 'node:v8';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  decode,
+  encodeCall,
+  encodeMessage,
+  encodeReply,
+  encodeReplyError,
+  FrameError,
+  FrameType,
+  LEAVING,
+  PING,
+  PONG,
+} from '../dist/link/frame.js';
+
+function decodesOrFrameError(bytes: Uint8Array): void {
+  try {
+    const frame = decode(bytes);
+    expect(Object.values(FrameType)).toContain(frame.type);
+  } catch (error) {
+    if (!(error instanceof FrameError)) throw error;
+  }
+}
+
+describe('frame decode', () => {
+  it('round-trips every frame type', () => {
+    expect(decode(PING)).toEqual({ type: FrameType.Ping });
+    expect(decode(PONG)).toEqual({ type: FrameType.Pong });
+    expect(decode(LEAVING)).toEqual({ type: FrameType.Leaving });
+    const args = [new Map([[1, new Set(['x'])]]), 10n, new Date(0), new Uint16Array([7])];
+    expect(decode(encodeCall(42, 'm', args))).toEqual({ type: FrameType.Call, id: 42, method: 'm', args });
+    expect(decode(encodeReply(2 ** 32 - 1, { a: [1] }))).toEqual({
+      type: FrameType.Reply,
+      id: 2 ** 32 - 1,
+      value: { a: [1] },
+    });
+    const error = { name: 'E', message: 'm', stack: 's' };
+    expect(decode(encodeReplyError(3, error))).toEqual({ type: FrameType.ReplyError, id: 3, error });
+    expect(decode(encodeMessage('t', null))).toEqual({ type: FrameType.Message, topic: 't', payload: null });
+  });
+
+  it('round-trips arbitrary values (property)', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 2 ** 32 - 1 }), fc.string(), fc.array(fc.jsonValue()), (id, method, args) => {
+        const frame = decode(encodeCall(id, method, args));
+        expect(frame).toEqual({ type: FrameType.Call, id, method, args: JSON.parse(JSON.stringify(args)) });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('random bytes never throw anything but FrameError (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => decodesOrFrameError(bytes)),
+      {
+        numRuns: 5000,
+      },
+    );
+  });
+
+  it('random bytes after a valid header never throw anything but FrameError (property)', () => {
+    const header = encodeCall(1, 'm', []).subarray(0, 4);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 256 }), (tail) =>
+        decodesOrFrameError(Buffer.concat([header, tail])),
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('corrupted and truncated valid frames never throw anything but FrameError (property)', () => {
+    const samples = [
+      encodeCall(7, 'method', [{ a: new Map([[1, 2n]]) }, new Float32Array([1.5]), 'text']),
+      encodeReply(9, { deep: [[[new Date(1)]]] }),
+      encodeReplyError(1, { name: 'Error', message: 'x' }),
+      encodeMessage('topic', new Set([1, 'a'])),
+    ];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...samples),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 6 }),
+        fc.nat(),
+        (sample, flips, cut) => {
+          const bytes = Buffer.from(sample);
+          for (const [at, value] of flips) bytes[at % bytes.length] = value;
+          decodesOrFrameError(bytes);
+          decodesOrFrameError(bytes.subarray(0, cut % (bytes.length + 1)));
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('rejects well-formed clones of the wrong shape', () => {
+    const frame = (type: number, value: unknown) => {
+      const ser = new v8.DefaultSerializer();
+      ser.writeHeader();
+      ser.writeUint32(type);
+      ser.writeUint32(0);
+      ser.writeValue(value);
+      return ser.releaseBuffer();
+    };
+    expect(() => decode(frame(FrameType.Call, 'not an array'))).toThrow(FrameError);
+    expect(() => decode(frame(FrameType.Call, [1, []]))).toThrow(FrameError);
+    expect(() => decode(frame(FrameType.ReplyError, { name: 1 }))).toThrow(FrameError);
+    expect(() => decode(frame(FrameType.Message, ['t']))).toThrow(FrameError);
+    expect(() => decode(frame(99, null))).toThrow(/Unknown frame type/);
+  });
+});

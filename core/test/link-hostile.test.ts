@@ -1,0 +1,225 @@
+// Hostile input on the link port closes that one connection; the node keeps running and keeps
+// serving its other links.
+
+import { connect as tcpConnect } from 'node:net';
+import { type ClusterNode, customStrategy } from '@peer-cluster/core';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { encodeCall } from '../dist/link/frame.js';
+import { handshake, newIncarnation } from '../dist/link/handshake.js';
+import { COOKIE, nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
+
+afterEach(stopAll);
+
+/** A target node with one healthy link, to check after each attack. */
+async function target(options: { maxPayload?: number } = {}) {
+  const logs: string[] = [];
+  const t = await node({ name: 'target', log: (l) => logs.push(l), ...options });
+  const friend = await node({ name: 'friend' });
+  t.handle('ping', () => 'pong');
+  await friend.connect(t.id);
+  await waitForNodes(t, 1);
+  const stillServes = async () => {
+    expect(t.nodes()).toEqual([friend.id]);
+    expect(await friend.call(t.id, 'ping')).toBe('pong');
+  };
+  return { t, friend, logs, stillServes };
+}
+
+function rawTcp(port: number, bytes: Buffer | string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1', () => socket.write(bytes));
+    let got = '';
+    socket.on('data', (d) => {
+      got += d.toString();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(got));
+  });
+}
+
+/** Open a raw WebSocket to the node, run `act`, resolve with the close code. */
+function rawWs(t: ClusterNode, act: (ws: WebSocket) => void, maxPayload?: number): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${t.port}/`, { perMessageDeflate: false, maxPayload });
+    ws.on('error', () => {});
+    ws.on('open', () => act(ws));
+    ws.on('close', (code) => resolve(code));
+  });
+}
+
+const validHello = () => ({
+  t: 'hello',
+  protocol: 1,
+  cluster: 'default',
+  id: 'intruder@127.0.0.1:1',
+  incarnation: newIncarnation(),
+  nonce: newIncarnation(),
+});
+
+describe('hostile input on the link port', () => {
+  it('drops garbage bytes and answers plain HTTP with 426', async () => {
+    const { t, stillServes } = await target();
+    await rawTcp(t.port, Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10]));
+    await rawTcp(t.port, 'GARBAGE / NOT-HTTP\r\n\r\n');
+    const http = await rawTcp(t.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(http).toMatch(/^HTTP\/1.1 426/);
+    const badUpgrade = await rawTcp(
+      t.port,
+      'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    );
+    expect(badUpgrade).toMatch(/^HTTP\/1.1 400/);
+    await stillServes();
+  });
+
+  it('closes connections that send frames before or instead of the handshake', async () => {
+    const { t, stillServes } = await target();
+    // A call frame, unauthenticated.
+    expect(await rawWs(t, (ws) => ws.send(encodeCall(1, 'ping', [])))).toBe(4001);
+    // Not JSON, wrong shape, an unknown protocol.
+    expect(await rawWs(t, (ws) => ws.send('{not json'))).toBe(4001);
+    expect(await rawWs(t, (ws) => ws.send(JSON.stringify({ ...validHello(), extra: 1 })))).toBe(4001);
+    expect(await rawWs(t, (ws) => ws.send(JSON.stringify({ ...validHello(), protocol: 2 })))).toBe(4001);
+    // A valid hello, then a binary frame instead of the response.
+    expect(
+      await rawWs(t, (ws) => {
+        ws.send(JSON.stringify(validHello()));
+        ws.once('message', () => ws.send(encodeCall(1, 'ping', [])));
+      }),
+    ).toBe(4001);
+    // A valid hello, then a forged proof.
+    expect(
+      await rawWs(t, (ws) => {
+        ws.send(JSON.stringify(validHello()));
+        ws.once('message', () => ws.send(JSON.stringify({ t: 'response', proof: `${'A'.repeat(43)}=` })));
+      }),
+    ).toBe(4001);
+    await stillServes();
+  });
+
+  it('closes a connection whose frame exceeds maxPayload', async () => {
+    const { t, stillServes } = await target({ maxPayload: 4096 });
+    expect(await rawWs(t, (ws) => ws.send(Buffer.alloc(10_000)))).toBe(1009);
+    await stillServes();
+  });
+
+  it('closes an authenticated link whose frames are malformed or too large, and only that link', async () => {
+    const { t, logs, stillServes } = await target({ maxPayload: 64 * 1024 });
+    const other = await node({ name: 'other' });
+    // Malformed frame after a genuine handshake: only this link goes down.
+    await other.connect(t.id);
+    await waitForNodes(t, 2);
+    const down = nextEvent(t, 'nodedown', other.id);
+    // A link speaks frames; we get at the raw socket through a second, hand-made dialer.
+    const ws = await authenticatedSocket(t);
+    ws.send(Buffer.from([0xff, 0x0f, 0x99, 0x99]));
+    const closed = await new Promise<number>((resolve) => ws.on('close', resolve));
+    expect(closed).toBe(1006);
+    expect(logs.join('\n')).toMatch(/malformed|Malformed/);
+    // The other link, made by `other`, was not touched by the hand-made one.
+    await other.disconnect(t.id);
+    await down;
+    await stillServes();
+    // Over maxPayload from a genuine node: its link goes down, the node survives.
+    const big = await node({ name: 'big' });
+    big.handle('noop', () => 0);
+    await big.connect(t.id);
+    const bigDown = nextEvent(t, 'nodedown', big.id);
+    await expect(big.call(t.id, 'ping', Buffer.alloc(200_000))).rejects.toThrow();
+    await bigDown;
+    await stillServes();
+  });
+
+  it('closes connections that never authenticate, after the handshake timeout', async () => {
+    const { t, stillServes } = await target();
+    const started = Date.now();
+    const [silentWs, silentTcp] = await Promise.all([
+      rawWs(t, () => {}),
+      rawTcp(t.port, 'GET / HTTP/1.1\r\n'),
+    ]);
+    expect(silentWs).toBe(4001);
+    expect(silentTcp).toBeDefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4500);
+    await stillServes();
+  }, 20_000);
+
+  it('survives fuzzed handshake messages (property), then still serves its link', async () => {
+    const { t, stillServes } = await target();
+    const field = fc.oneof(
+      fc.string(),
+      fc.integer(),
+      fc.constant(null),
+      fc.constant(1),
+      fc.constant('default'),
+      fc.constant(t.id),
+      fc.string({ unit: 'binary', maxLength: 100 }),
+    );
+    const message = fc.oneof(
+      fc.jsonValue(),
+      fc.record(
+        {
+          t: fc.constantFrom('hello', 'response', 'refuse', 'challenge', 'welcome', 'x'),
+          protocol: field,
+          cluster: field,
+          id: field,
+          incarnation: field,
+          nonce: field,
+          proof: field,
+          reason: field,
+          detail: field,
+        },
+        { requiredKeys: [] },
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 3 }), async (messages) => {
+        const code = await rawWs(t, (ws) => {
+          for (const m of messages) ws.send(JSON.stringify(m));
+          // Make sure a connection that is still waiting ends quickly.
+          setTimeout(() => ws.terminate(), 200);
+        });
+        expect([4001, 1005, 1006]).toContain(code);
+      }),
+      { numRuns: 60 },
+    );
+    expect(t.nodes()).toHaveLength(1);
+    await stillServes();
+  }, 60_000);
+
+  it('keeps a strategy-made mesh through an attack', async () => {
+    const list: string[] = [];
+    const strategy = customStrategy({ discover: () => list });
+    const a = await node({ name: 'a', strategy });
+    const b = await node({ name: 'b', strategy });
+    list.push(a.id, b.id);
+    await a.healer.refresh();
+    await waitForNodes(b, 1);
+    await rawTcp(a.port, Buffer.alloc(1000, 0x41));
+    expect(await a.healer.refresh()).toMatchObject({ failed: [], connected: [] });
+    expect(a.nodes()).toEqual([b.id]);
+  });
+});
+
+/** Complete a genuine handshake by hand (as a dialer) and return the raw socket. */
+function authenticatedSocket(t: ClusterNode): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${t.port}/`, { perMessageDeflate: false });
+    ws.on('error', () => {});
+    ws.on('open', () =>
+      handshake(
+        ws,
+        'dialer',
+        {
+          local: { id: 'handmade@127.0.0.1:1', cluster: 'default', incarnation: newIncarnation() },
+          cookie: COOKIE,
+          timeout: 5000,
+          address: t.id,
+          check: () => undefined,
+          log: () => {},
+        },
+        (error: Error | null) => (error ? reject(error) : resolve(ws)),
+      ),
+    );
+  });
+}

@@ -1,0 +1,301 @@
+import {
+  customStrategy,
+  HandshakeError,
+  InvalidOptionsError,
+  NodeDownError,
+  parseAddress,
+  RemoteError,
+  RpcTimeoutError,
+  UnknownMethodError,
+} from '@peer-cluster/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { COOKIE, nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
+
+afterEach(stopAll);
+
+describe('startNode', () => {
+  it('listens on 127.0.0.1 and a free port, and names itself name@host:port', async () => {
+    const a = await node({ name: 'a' });
+    expect(a.host).toBe('127.0.0.1');
+    expect(a.port).toBeGreaterThan(0);
+    expect(a.id).toBe(`a@127.0.0.1:${a.port}`);
+    expect(a.cluster).toBe('default');
+    expect(a.nodes()).toEqual([]);
+    expect(a.healer.state).toBe('running');
+    expect(await a.healer.refresh()).toEqual({ discovered: [], connected: [], failed: [], disconnected: [] });
+  });
+
+  it('rejects invalid options by name, without echoing the cookie', async () => {
+    await expect(node({ name: 'a@b' })).rejects.toThrow(InvalidOptionsError);
+    await expect(node({ name: 'a', port: -1 })).rejects.toThrow(/`port`/);
+    await expect(node({ name: 'a', heartbeat: { interval: 1000, timeout: 500 } })).rejects.toThrow(
+      /heartbeat/,
+    );
+    const error = await node({ name: 'a', cookie: 12 as never }).catch((e) => e);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.option).toBe('cookie');
+  });
+});
+
+describe('parseAddress', () => {
+  it('parses name@host:port and host:port', () => {
+    expect(parseAddress('a@127.0.0.1:4000')).toEqual({ name: 'a', host: '127.0.0.1', port: 4000 });
+    expect(parseAddress('localhost:80')).toEqual({ host: 'localhost', port: 80 });
+    expect(parseAddress('b@[::1]:9')).toEqual({ name: 'b', host: '::1', port: 9 });
+  });
+  it('throws InvalidOptionsError on anything else', () => {
+    for (const bad of ['', 'a@', 'host', 'host:', 'host:0', 'host:70000', '@h:1', 'a b@h:1', ':80', 'h:8x']) {
+      expect(() => parseAddress(bad), bad).toThrow(InvalidOptionsError);
+    }
+  });
+});
+
+describe('mesh via customStrategy', () => {
+  for (const count of [2, 3, 10]) {
+    it(`links ${count} nodes into a full mesh`, async () => {
+      const list: string[] = [];
+      const strategy = customStrategy({ discover: () => list });
+      const nodes = await Promise.all(
+        Array.from({ length: count }, (_, i) => node({ name: `m${i}`, strategy })),
+      );
+      list.push(...nodes.map((n) => n.id));
+      await Promise.all(nodes.map((n) => n.healer.refresh()));
+      await Promise.all(nodes.map((n) => waitForNodes(n, count - 1)));
+      for (const n of nodes) {
+        expect(n.nodes().sort()).toEqual(list.filter((id) => id !== n.id).sort());
+      }
+    });
+  }
+});
+
+describe('handshake', () => {
+  it('refuses a wrong cookie, logs it on both sides without the cookie, and reports it in failed', async () => {
+    const logsA: string[] = [];
+    const logsB: string[] = [];
+    const a = await node({ name: 'a', cookie: 'cookie-of-a', log: (l) => logsA.push(l) });
+    const b = await node({
+      name: 'b',
+      cookie: 'cookie-of-b',
+      log: (l) => logsB.push(l),
+      strategy: customStrategy({ discover: () => [a.id] }),
+    });
+    const result = await b.healer.refresh();
+    expect(result.connected).toEqual([]);
+    expect(result.failed).toHaveLength(1);
+    expect(result.failed[0]!.node).toBe(a.id);
+    expect(result.failed[0]!.error).toBeInstanceOf(HandshakeError);
+    expect((result.failed[0]!.error as HandshakeError).reason).toBe('cookie');
+    expect(logsA.join('\n')).toMatch(/refused link from b@.*cookie/);
+    expect(logsB.join('\n')).toMatch(/link to a@.*refused.*cookie/);
+    for (const line of [...logsA, ...logsB]) expect(line).not.toMatch(/cookie-of/);
+    expect(a.nodes()).toEqual([]);
+    expect(b.nodes()).toEqual([]);
+  });
+
+  it('refuses another cluster, on both sides', async () => {
+    const logsA: string[] = [];
+    const a = await node({ name: 'a', cluster: 'one', log: (l) => logsA.push(l) });
+    const b = await node({ name: 'b', cluster: 'two', strategy: customStrategy({ discover: () => [a.id] }) });
+    const result = await b.healer.refresh();
+    expect((result.failed[0]?.error as HandshakeError).reason).toBe('cluster');
+    expect(logsA.join('\n')).toMatch(/cluster "two"/);
+  });
+
+  it('confirms the name an address promises', async () => {
+    const a = await node({ name: 'a' });
+    const b = await node({ name: 'b' });
+    const error = await b.connect(`zed@127.0.0.1:${a.port}`).catch((e) => e);
+    expect(error).toBeInstanceOf(HandshakeError);
+    expect(error.reason).toBe('name');
+    expect(await b.connect(`127.0.0.1:${a.port}`)).toBe(a.id);
+    // An existing link answers at once, and still checks the name.
+    expect(await b.connect(a.id)).toBe(a.id);
+    await expect(b.connect(`zed@127.0.0.1:${a.port}`)).rejects.toMatchObject({ reason: 'name' });
+  });
+
+  it('does not link a node to itself', async () => {
+    const a = await node({ name: 'a' });
+    await expect(a.connect(a.id)).rejects.toMatchObject({ reason: 'self' });
+    await expect(a.connect(`localhost:${a.port}`)).rejects.toMatchObject({ reason: 'self' });
+  });
+
+  it('settles simultaneous dials on one link, every time', async () => {
+    const a = await node({ name: 'a' });
+    const b = await node({ name: 'b' });
+    for (let round = 0; round < 20; round++) {
+      const [x, y] = await Promise.all([a.connect(b.id), b.connect(a.id)]);
+      expect([x, y]).toEqual([b.id, a.id]);
+      expect(a.nodes()).toEqual([b.id]);
+      expect(b.nodes()).toEqual([a.id]);
+      // The one link carries calls both ways.
+      a.handle('who', () => 'a');
+      b.handle('who', () => 'b');
+      expect(await a.call(b.id, 'who')).toBe('b');
+      expect(await b.call(a.id, 'who')).toBe('a');
+      const downs = Promise.all([nextEvent(a, 'nodedown', b.id), nextEvent(b, 'nodedown', a.id)]);
+      await (round % 2 ? a.disconnect(b.id) : b.disconnect(a.id));
+      await downs;
+    }
+  });
+});
+
+describe('calls and messages', () => {
+  async function pair() {
+    const a = await node({ name: 'a' });
+    const b = await node({ name: 'b' });
+    await a.connect(b.id);
+    await waitForNodes(b, 1);
+    return { a, b };
+  }
+
+  it('passes structured clones both ways', async () => {
+    const { a, b } = await pair();
+    b.handle('echo', (...args: unknown[]) => args);
+    const value = {
+      map: new Map<unknown, unknown>([['k', new Set([1, 2])]]),
+      date: new Date(1_700_000_000_000),
+      big: 2n ** 70n,
+      bytes: new Uint8Array([1, 2, 3]),
+      floats: new Float64Array([0.5]),
+      nested: [undefined, null, -0, Number.NaN, 'ü'],
+    };
+    const [echoed, second] = await a.call<unknown[]>(b.id, 'echo', value, 'two');
+    expect(echoed).toEqual(value);
+    expect(second).toBe('two');
+    expect((echoed as typeof value).map.get('k')).toBeInstanceOf(Set);
+  });
+
+  it('awaits async handlers and runs local handlers with invoke', async () => {
+    const { a, b } = await pair();
+    b.handle('add', async (x: number, y: number) => x + y);
+    expect(await a.call(b.id, 'add', 2, 3)).toBe(5);
+    expect(await b.invoke('add', [4, 5])).toBe(9);
+    await expect(b.invoke('missing', [])).rejects.toThrow(UnknownMethodError);
+    await expect(b.invoke('missing', [])).rejects.toThrow(/Registered: "add"/);
+  });
+
+  it('rejects with a RemoteError that keeps the remote name, message and stack', async () => {
+    const { a, b } = await pair();
+    b.handle('fail', function failingHandler() {
+      throw new TypeError('it broke over there');
+    });
+    const error = await a.call(b.id, 'fail').catch((e) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error.name).toBe('RemoteError');
+    expect(error.remoteName).toBe('TypeError');
+    expect(error.node).toBe(b.id);
+    expect(error.message).toContain('it broke over there');
+    expect(error.remoteStack).toContain('failingHandler');
+    expect(error.stack).toContain('remote stack');
+    const unknown = await a.call(b.id, 'nope').catch((e) => e);
+    expect(unknown.remoteName).toBe('UnknownMethodError');
+    expect(unknown.message).toContain('Registered: "fail"');
+  });
+
+  it('reports a result that cannot be cloned', async () => {
+    const { a, b } = await pair();
+    b.handle('fn', () => () => 1);
+    await expect(a.call(b.id, 'fn')).rejects.toThrow(/structured clone/);
+    await expect(a.call(b.id, 'fn', () => 1)).rejects.toThrow(/could not be cloned/);
+  });
+
+  it('times out with RpcTimeoutError', async () => {
+    const { a, b } = await pair();
+    b.handle('hang', () => new Promise(() => {}));
+    const error = await a.callWithOptions(b.id, 'hang', [], { timeout: 100 }).catch((e) => e);
+    expect(error).toBeInstanceOf(RpcTimeoutError);
+    expect(error.timeout).toBe(100);
+    expect(error.method).toBe('hang');
+  });
+
+  it('rejects calls to a node that is not linked with NodeDownError, at once', async () => {
+    const { a, b } = await pair();
+    await expect(a.call('ghost@127.0.0.1:1', 'x')).rejects.toThrow(NodeDownError);
+    await expect(a.call('ghost@127.0.0.1:1', 'x')).rejects.toThrow(/not linked.*linked: b@/);
+    // host:port of a linked node works too.
+    b.handle('ok', () => 'ok');
+    expect(await a.call(`127.0.0.1:${b.port}`, 'ok')).toBe('ok');
+  });
+
+  it('rejects pending calls with NodeDownError when the target stops', async () => {
+    const { a, b } = await pair();
+    b.handle('hang', () => new Promise(() => {}));
+    const pending = a.call(b.id, 'hang').catch((e) => e);
+    await b.stop();
+    const error = await pending;
+    expect(error).toBeInstanceOf(NodeDownError);
+    expect(error.node).toBe(b.id);
+  });
+
+  it('delivers send() as a message event', async () => {
+    const { a, b } = await pair();
+    const got = new Promise<unknown[]>((resolve) => b.once('message', (...args) => resolve(args)));
+    a.send(b.id, 'topic', { when: new Date(5) });
+    expect(await got).toEqual([a.id, 'topic', { when: new Date(5) }]);
+    // To a node that is not linked, a message is dropped.
+    expect(() => a.send('ghost@127.0.0.1:1', 't', 1)).not.toThrow();
+  });
+
+  it('mirrors nodeup and nodedown on the healer', async () => {
+    const a = await node({ name: 'a' });
+    const b = await node({ name: 'b' });
+    const up = new Promise((resolve) => a.healer.once('nodeup', resolve));
+    await a.connect(b.id);
+    expect(await up).toBe(b.id);
+    const down = new Promise((resolve) => a.healer.once('nodedown', resolve));
+    await b.disconnect(a.id);
+    expect(await down).toBe(b.id);
+  });
+});
+
+describe('stop() and block()', () => {
+  it('leaves politely: the others do not redial a node that left', async () => {
+    const list: string[] = [];
+    const strategy = customStrategy({ discover: () => list });
+    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((name) => node({ name, strategy })));
+    list.push(a!.id, b!.id, c!.id);
+    await Promise.all([a!, b!, c!].map((n) => n.healer.refresh()));
+    await Promise.all([a!, b!, c!].map((n) => waitForNodes(n, 2)));
+    const downs = Promise.all([nextEvent(a!, 'nodedown', c!.id), nextEvent(b!, 'nodedown', c!.id)]);
+    await c!.stop();
+    await downs;
+    // c is still discovered (its registration is stale), but it left: no redial, no failure.
+    const [ra, rb] = await Promise.all([a!.healer.refresh(), b!.healer.refresh()]);
+    expect(ra.failed).toEqual([]);
+    expect(rb.failed).toEqual([]);
+    expect(ra.connected).toEqual([]);
+    // A new process with that id is linked again: it dials, the others accept.
+    const again = await node({ name: 'c', port: c!.port, strategy });
+    expect(again.id).toBe(c!.id);
+    await again.healer.refresh();
+    await waitForNodes(again, 2);
+    await waitForNodes(a!, 2);
+  });
+
+  it('blocks names: cuts links, refuses dials both ways, healer skips them quietly, until unblocked', async () => {
+    const list: string[] = [];
+    const strategy = customStrategy({ discover: () => list });
+    const a = await node({ name: 'a', strategy });
+    const b = await node({ name: 'b', strategy });
+    list.push(a.id, b.id);
+    await a.healer.refresh();
+    await waitForNodes(b, 1);
+    const down = nextEvent(b, 'nodedown', a.id);
+    a.block(['b']);
+    await down;
+    expect(a.nodes()).toEqual([]);
+    // b (not blocking) dials a: refused quietly; a's own refresh skips b.
+    const rb = await b.healer.refresh();
+    expect(rb.connected).toEqual([]);
+    expect(rb.failed).toEqual([]);
+    const ra = await a.healer.refresh();
+    expect(ra).toMatchObject({ connected: [], failed: [] });
+    await expect(a.connect(b.id)).rejects.toMatchObject({ reason: 'blocked' });
+    await expect(b.connect(a.id)).rejects.toMatchObject({ reason: 'blocked' });
+    expect(b.nodes()).toEqual([]);
+    // unblock() heals at once (it triggers a refresh).
+    const up = nextEvent(a, 'nodeup', b.id);
+    a.unblock();
+    await up;
+  });
+});
