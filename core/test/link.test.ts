@@ -9,7 +9,7 @@ import {
   UnknownMethodError,
 } from '@peer-cluster/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { COOKIE, nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
+import { nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
 afterEach(stopAll);
 
@@ -97,7 +97,7 @@ describe('handshake', () => {
     const a = await node({ name: 'a', cluster: 'one', log: (l) => logsA.push(l) });
     const b = await node({ name: 'b', cluster: 'two', strategy: customStrategy({ discover: () => [a.id] }) });
     const result = await b.healer.refresh();
-    expect((result.failed[0]?.error as HandshakeError).reason).toBe('cluster');
+    expect((result.failed[0]!.error as HandshakeError).reason).toBe('cluster');
     expect(logsA.join('\n')).toMatch(/cluster "two"/);
   });
 
