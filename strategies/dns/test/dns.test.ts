@@ -1,7 +1,7 @@
-import type { StrategyContext } from '@peer-cluster/core';
-import { InvalidOptionsError } from '@peer-cluster/core';
+import type { ClusterNode, Strategy, StrategyContext } from '@peer-cluster/core';
+import { InvalidOptionsError, runOnce, startNode } from '@peer-cluster/core';
 import { DnsQueryError, dns } from '@peer-cluster/strategy-dns';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DnsServer, startDnsServer } from '../../../test-support/dns-server.js';
 import { type Dnsmasq, dnsmasqPath, startDnsmasq } from './dnsmasq.js';
 
@@ -161,5 +161,135 @@ describe.skipIf(!dnsmasq)('dns strategy against a real dnsmasq', () => {
       name: 'DnsQueryError',
       code: 'EREFUSED',
     });
+  });
+});
+
+describe('dns driving real nodes', () => {
+  const cookie = 'dns-cookie';
+  const started: ClusterNode[] = [];
+  let server: DnsServer;
+  beforeAll(async () => {
+    server = await startDnsServer();
+  });
+  afterAll(() => server.close());
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((n) => n.stop()));
+  });
+  async function node(options: { name: string; host?: string; port?: number; strategy?: Strategy }) {
+    const n = await startNode({ cookie, cluster: 'dns', healer: { pollInterval: 60_000 }, ...options });
+    started.push(n);
+    return n;
+  }
+
+  it('links many hosts on one port found by A records (a headless service)', async () => {
+    const first = await node({ name: 'app', host: '127.0.0.2' });
+    const port = first.port;
+    server.setZone({ 'app.peer.test': { A: ['127.0.0.2', '127.0.0.3', '127.0.0.4'] } });
+    const strategy = dns({ query: 'app.peer.test', basename: 'app', port, servers: [server.address] });
+    const others = [
+      await node({ name: 'app', host: '127.0.0.3', port }),
+      await node({ name: 'app', host: '127.0.0.4', port }),
+    ];
+    const all = [first, ...others];
+    for (const n of all) {
+      const result = await runOnce(n, strategy);
+      expect(result.failed).toEqual([]);
+    }
+    for (const n of all)
+      expect(n.nodes().sort()).toEqual(
+        all
+          .filter((o) => o !== n)
+          .map((o) => o.id)
+          .sort(),
+      );
+    expect(all.map((n) => n.id)).toEqual([
+      `app@127.0.0.2:${port}`,
+      `app@127.0.0.3:${port}`,
+      `app@127.0.0.4:${port}`,
+    ]);
+  });
+
+  it('links the nodes that SRV records point at', async () => {
+    const b = await node({ name: 'b' });
+    const c = await node({ name: 'c' });
+    server.setZone({
+      '_cluster._tcp.peer.test': {
+        SRV: [
+          { target: 'b.peer.test', port: b.port },
+          { target: 'c.peer.test', port: c.port },
+        ],
+      },
+      'b.peer.test': { A: ['127.0.0.1'] },
+      'c.peer.test': { A: ['127.0.0.1'] },
+    });
+    const a = await node({
+      name: 'a',
+      strategy: dns({ query: '_cluster._tcp.peer.test', type: 'SRV', servers: [server.address] }),
+    });
+    // The healer's first refresh runs at start; this one waits behind it.
+    const result = await a.healer.refresh();
+    expect(result.discovered.sort()).toEqual([`127.0.0.1:${b.port}`, `127.0.0.1:${c.port}`].sort());
+    expect(a.nodes().sort()).toEqual([b.id, c.id].sort());
+  });
+
+  it('turns DNS failures into failed refreshes with their codes, never crashes', async () => {
+    server.setZone({ 'refused.peer.test': 'REFUSED', 'silent.peer.test': 'TIMEOUT' });
+    const a = await node({ name: 'a' });
+    for (const [query, code] of [
+      ['missing.peer.test', 'ENOTFOUND'],
+      ['refused.peer.test', 'EREFUSED'],
+      ['silent.peer.test', 'ETIMEOUT'],
+    ] as const) {
+      const result = await runOnce(a, dns({ query, port: 4000, servers: [server.address], timeout: 200 }));
+      expect(result.failed).toHaveLength(1);
+      expect(result.failed[0]!.node).toBe('*');
+      expect(result.failed[0]!.error).toMatchObject({ name: 'DnsQueryError', code });
+    }
+    const errors: Error[] = [];
+    const b = await node({
+      name: 'b',
+      strategy: dns({ query: 'missing.peer.test', port: 4000, servers: [server.address] }),
+    });
+    b.healer.on('error', (e) => errors.push(e));
+    const result = await b.healer.refresh();
+    expect(result.failed[0]!.error).toMatchObject({ code: 'ENOTFOUND' });
+    expect(b.healer.state).toBe('running');
+  });
+});
+
+describe.skipIf(!dnsmasq)('dns driving real nodes through dnsmasq', () => {
+  const started: ClusterNode[] = [];
+  let server: Dnsmasq | undefined;
+  afterAll(async () => {
+    await Promise.all(started.map((n) => n.stop()));
+    await server?.stop();
+  });
+
+  it('links nodes found by A and SRV records', async () => {
+    const start = (name: string, host: string, port = 0) =>
+      startNode({ name, cookie: 'dnsmasq-cookie', cluster: 'dnsmasq', host, port }).then((n) => {
+        started.push(n);
+        return n;
+      });
+    const x = await start('app', '127.0.0.2');
+    const y = await start('app', '127.0.0.3', x.port);
+    const z = await start('z', '127.0.0.1');
+    server = await startDnsmasq(dnsmasq!, 'mesh.test', [
+      '--host-record=app.mesh.test,127.0.0.2',
+      '--host-record=app.mesh.test,127.0.0.3',
+      '--host-record=z.mesh.test,127.0.0.1',
+      `--srv-host=_z._tcp.mesh.test,z.mesh.test,${z.port}`,
+    ]);
+    const byA = await runOnce(
+      x,
+      dns({ query: 'app.mesh.test', basename: 'app', port: x.port, servers: [server.address] }),
+    );
+    expect(byA.connected).toEqual([y.id]);
+    const bySrv = await runOnce(
+      x,
+      dns({ query: '_z._tcp.mesh.test', type: 'SRV', servers: [server.address] }),
+    );
+    expect(bySrv.connected).toEqual([z.id]);
+    expect(x.nodes().sort()).toEqual([y.id, z.id].sort());
   });
 });

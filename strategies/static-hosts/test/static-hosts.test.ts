@@ -1,10 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StrategyContext } from '@peer-cluster/core';
-import { InvalidOptionsError } from '@peer-cluster/core';
+import type { ClusterNode, StrategyContext } from '@peer-cluster/core';
+import { InvalidOptionsError, runOnce, startNode } from '@peer-cluster/core';
 import { parseHostsFile, staticHosts } from '@peer-cluster/strategy-static-hosts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 function context(host = '127.0.0.1', port = 4000): StrategyContext {
   return {
@@ -81,5 +81,57 @@ describe('staticHosts with a file', () => {
     await expect(staticHosts({ file: join(dir, 'absent.hosts') }).discover(context())).rejects.toMatchObject({
       code: 'ENOENT',
     });
+  });
+});
+
+describe('staticHosts driving real nodes', () => {
+  const cookie = 'static-hosts-cookie';
+  const started: ClusterNode[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((n) => n.stop()));
+  });
+  async function node(name: string, strategy?: ReturnType<typeof staticHosts>) {
+    const n = await startNode({
+      name,
+      cookie,
+      cluster: 'static',
+      strategy,
+      healer: { pollInterval: 60_000 },
+    });
+    started.push(n);
+    return n;
+  }
+
+  it('links the listed nodes with runOnce', async () => {
+    const b = await node('b');
+    const c = await node('c');
+    const a = await node('a');
+    const result = await runOnce(a, staticHosts([b.id, `127.0.0.1:${c.port}`]));
+    expect(result.connected.sort()).toEqual([b.id, c.id].sort());
+    expect(result.failed).toEqual([]);
+    expect(a.nodes().sort()).toEqual([b.id, c.id].sort());
+  });
+
+  it('links a node added to the hosts file while running, without a restart', async () => {
+    const file = join(dir, 'live.hosts');
+    const b = await node('b');
+    await writeFile(file, `# live cluster\n${b.id}\n`);
+    const a = await node('a', staticHosts({ file }));
+    await a.healer.refresh();
+    expect(a.nodes()).toEqual([b.id]);
+
+    const c = await node('c');
+    await writeFile(file, `# live cluster\n${b.id}\n${c.id}   # added while a runs\n`);
+    const result = await a.healer.refresh();
+    expect(result.connected).toEqual([c.id]);
+    expect(a.nodes().sort()).toEqual([b.id, c.id].sort());
+
+    // A bad line fails that refresh, naming the file and line, and the links stay.
+    await writeFile(file, `${b.id}\n${c.id}\nnot-an-entry\n`);
+    const failed = await a.healer.refresh();
+    expect(failed.failed).toHaveLength(1);
+    expect(failed.failed[0]!.error).toBeInstanceOf(InvalidOptionsError);
+    expect(failed.failed[0]!.error.message).toContain(`line 3 of ${file}`);
+    expect(a.nodes().sort()).toEqual([b.id, c.id].sort());
   });
 });
