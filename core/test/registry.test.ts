@@ -11,6 +11,7 @@ import {
   RegistryVersionError,
   runRegistry,
 } from '@peer-cluster/core';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let registry: RegistryHandle;
@@ -128,6 +129,28 @@ describe('registry daemon', () => {
     expect(lines.some((l) => l.includes('not JSON'))).toBe(true);
     await good.register('after', node('ok', 3001));
     expect((await good.list('after')).map((n) => n.name)).toEqual(['ok']);
+  });
+
+  it('survives arbitrary bytes and arbitrary JSON from a client', async () => {
+    const good = await connect();
+    const hostile = fc.oneof(
+      fc.uint8Array({ maxLength: 512 }).map((b) => Buffer.from(b)),
+      fc.jsonValue().map((v) => Buffer.from(`${JSON.stringify(v)}\n`)),
+      fc
+        .record({ type: fc.constantFrom('register', 'lease', 'release', 'watch', 'list'), id: fc.anything() })
+        .map((v) => Buffer.from(`${JSON.stringify(v) ?? 'null'}\n`)),
+    );
+    await fc.assert(
+      fc.asyncProperty(hostile, async (bytes) => {
+        const socket = await raw();
+        socket.on('error', () => {});
+        socket.write(bytes);
+        socket.end();
+        await once(socket, 'close');
+      }),
+      { numRuns: 60 },
+    );
+    expect((await good.status()).pid).toBe(process.pid);
   });
 
   it('answers requests split across packets and batched in one', async () => {

@@ -13,6 +13,7 @@ import {
   encode,
   helloSchema,
   lineSplitter,
+  MAX_REPLY_BYTES,
   PROTOCOL_VERSION,
   pushSchema,
   type RegisteredNode,
@@ -71,6 +72,7 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
     this.address = address;
     this.daemonPid = daemonPid;
     const feed = lineSplitter(
+      MAX_REPLY_BYTES,
       (line) => this.#onLine(line),
       () => socket.destroy(),
     );

@@ -10,6 +10,7 @@ import { formatRegistryAddress, resolveRegistryAddress } from './address.js';
 import {
   encode,
   lineSplitter,
+  MAX_REQUEST_BYTES,
   PROTOCOL_VERSION,
   type RegisteredNode,
   type Request,
@@ -121,6 +122,7 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
     socket.on(
       'data',
       lineSplitter(
+        MAX_REQUEST_BYTES,
         (line) => handleLine(conn, line),
         () => reject(conn, `sent a line over the size limit`),
       ),

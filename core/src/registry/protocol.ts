@@ -8,8 +8,10 @@ import { z } from 'zod';
 /** Bumped whenever a message changes shape; a client refuses a daemon speaking another version. */
 export const PROTOCOL_VERSION = 1;
 
-/** A line longer than this closes the connection: nothing legitimate comes close. */
-export const MAX_LINE_BYTES = 64 * 1024;
+/** A request line longer than this closes the connection: nothing legitimate comes close. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+/** Answers list whole clusters, so a client accepts much longer lines than the daemon does. */
+export const MAX_REPLY_BYTES = 16 * 1024 * 1024;
 
 const name = z.string().min(1).max(256);
 const port = z.number().int().min(1).max(65535);
@@ -82,10 +84,10 @@ export type Reply = z.infer<typeof replySchema>;
 export type Push = z.infer<typeof pushSchema>;
 
 /**
- * Splits a byte stream into lines, refusing any line over `MAX_LINE_BYTES`. `onLine` gets each
+ * Splits a byte stream into lines, refusing any line over `limit` bytes. `onLine` gets each
  * complete line; `onOversize` is called once and the splitter stops.
  */
-export function lineSplitter(onLine: (line: string) => void, onOversize: () => void) {
+export function lineSplitter(limit: number, onLine: (line: string) => void, onOversize: () => void) {
   let buffered: Buffer[] = [];
   let size = 0;
   let dead = false;
@@ -96,7 +98,7 @@ export function lineSplitter(onLine: (line: string) => void, onOversize: () => v
       const nl = chunk.indexOf(0x0a, start);
       if (nl === -1) break;
       const piece = chunk.subarray(start, nl);
-      if (size + piece.length > MAX_LINE_BYTES) {
+      if (size + piece.length > limit) {
         dead = true;
         onOversize();
         return;
@@ -111,7 +113,7 @@ export function lineSplitter(onLine: (line: string) => void, onOversize: () => v
     const rest = chunk.subarray(start);
     if (rest.length === 0) return;
     size += rest.length;
-    if (size > MAX_LINE_BYTES) {
+    if (size > limit) {
       dead = true;
       onOversize();
       return;
