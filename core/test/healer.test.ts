@@ -1,0 +1,362 @@
+import {
+  customStrategy,
+  HandshakeError,
+  runOnce,
+  type Strategy,
+  type StrategyContext,
+} from '@peer-cluster/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
+
+afterEach(stopAll);
+
+const SLOW = { healer: { pollInterval: 60_000 } };
+
+/**
+ * A node whose healer discovers `list`, once its first (automatic) refresh has run over an
+ * empty list: later refresh() results then show exactly what that refresh did.
+ */
+async function healed(name: string, list: string[], options: Partial<Strategy> = {}) {
+  const contents = list.splice(0);
+  const n = await node({ name, ...SLOW, strategy: customStrategy({ discover: () => list, ...options }) });
+  await n.healer.refresh();
+  list.push(...contents);
+  return n;
+}
+
+describe('healer', () => {
+  it('connects what is discovered, in parallel, and reports it', async () => {
+    const [b, c] = await Promise.all([node({ name: 'b' }), node({ name: 'c' })]);
+    const list = [b.id, `127.0.0.1:${c.port}`];
+    const a = await healed('a', list);
+    const result = await a.healer.refresh();
+    expect(result.discovered).toEqual(list);
+    expect(result.connected.sort()).toEqual([b.id, c.id].sort());
+    expect(result).toMatchObject({ failed: [], disconnected: [] });
+    // Nothing new on the next refresh.
+    expect(await a.healer.refresh()).toMatchObject({ connected: [], failed: [], disconnected: [] });
+  });
+
+  it('skips its own address, under any name or host form', async () => {
+    const list: string[] = [];
+    const a = await node({ name: 'a', ...SLOW, strategy: customStrategy({ discover: () => list }) });
+    list.push(a.id, `127.0.0.1:${a.port}`, `other@127.0.0.1:${a.port}`, `localhost:${a.port}`);
+    expect(await a.healer.refresh()).toMatchObject({ connected: [], failed: [], disconnected: [] });
+  });
+
+  it('reports unreachable and invalid addresses in failed, and still links the rest', async () => {
+    const b = await node({ name: 'b' });
+    const ghost = await node({ name: 'ghost' });
+    const ghostId = ghost.id;
+    await ghost.stop();
+    const a = await healed('a', [b.id, ghostId, 'not an address']);
+    const result = await a.healer.refresh();
+    expect(result.connected).toEqual([b.id]);
+    expect(result.failed.map((f) => f.node).sort()).toEqual([ghostId, 'not an address'].sort());
+    expect(result.failed.find((f) => f.node === ghostId)!.error.message).toMatch(/Cannot link to ghost@/);
+  });
+
+  it('relinks a node that came back, on its own poll', async () => {
+    const list: string[] = [];
+    const a = await node({ name: 'a', strategy: customStrategy({ discover: () => list }) });
+    const b = await node({ name: 'b' });
+    list.push(b.id);
+    await waitForNodes(a, 1);
+    const port = b.port;
+    await b.stop(); // left politely: not redialed...
+    await waitForNodes(a, 0);
+    // ...until a new process with that id appears and the strategy stops and restarts listing it
+    // (a re-registration), or the new process dials itself.
+    list.length = 0;
+    await a.healer.refresh();
+    const b2 = await node({ name: 'b', port });
+    list.push(b2.id);
+    await waitForNodes(a, [b2.id].length);
+    expect(a.nodes()).toEqual([b2.id]);
+  });
+
+  it('unlinks only nodes it linked itself and no longer discovers, even when connects fail', async () => {
+    const [b, c, d] = await Promise.all(['b', 'c', 'd'].map((name) => node({ name })));
+    const list = [b!.id, c!.id];
+    const a = await healed('a', list);
+    expect((await a.healer.refresh()).connected.sort()).toEqual([b!.id, c!.id].sort());
+    // d links to a by itself: a foreign link.
+    await d!.connect(a.id);
+    await waitForNodes(a, 3);
+    // c disappears from discovery, an unreachable address appears.
+    list.splice(0, list.length, b!.id, 'nobody@127.0.0.1:1');
+    const result = await a.healer.refresh();
+    expect(result.disconnected).toEqual([c!.id]);
+    expect(result.failed.map((f) => f.node)).toEqual(['nobody@127.0.0.1:1']);
+    expect(a.nodes().sort()).toEqual([b!.id, d!.id].sort());
+    // Even with nothing discovered, the foreign link stays.
+    list.length = 0;
+    expect((await a.healer.refresh()).disconnected).toEqual([b!.id]);
+    expect(a.nodes()).toEqual([d!.id]);
+  });
+
+  it('never unlinks anything when the strategy fails, and reports the error', async () => {
+    const b = await node({ name: 'b' });
+    let fail = false;
+    const a = await node({
+      name: 'a',
+      ...SLOW,
+      strategy: customStrategy({
+        name: 'flaky',
+        discover: () => {
+          if (fail) throw new Error('registry unreachable');
+          return [b.id];
+        },
+      }),
+    });
+    await a.healer.refresh();
+    expect(a.nodes()).toEqual([b.id]);
+    fail = true;
+    const errors: Error[] = [];
+    a.healer.on('error', (e) => errors.push(e));
+    const result = await a.healer.refresh();
+    expect(result.failed).toEqual([
+      { node: '*', error: expect.objectContaining({ message: 'registry unreachable' }) },
+    ]);
+    expect(result.disconnected).toEqual([]);
+    expect(errors.map((e) => e.message)).toEqual(['registry unreachable']);
+    expect(a.nodes()).toEqual([b.id]);
+  });
+
+  it('does not crash on a strategy error nobody listens for (it goes to the log)', async () => {
+    const logs: string[] = [];
+    const a = await node({
+      name: 'a',
+      log: (l) => logs.push(l),
+      healer: { pollInterval: 50 },
+      strategy: customStrategy({
+        discover: async () => {
+          throw new Error('boom in discover');
+        },
+      }),
+    });
+    const refreshed = new Promise((resolve) => a.healer.once('refresh', resolve));
+    await refreshed;
+    expect(logs.join('\n')).toContain('boom in discover');
+    expect((await a.healer.refresh()).failed[0]!.node).toBe('*');
+  });
+
+  it('aborts a stuck strategy through ctx.signal when refresh times out', async () => {
+    let signal: AbortSignal | undefined;
+    const a = await node({
+      name: 'a',
+      ...SLOW,
+      strategy: customStrategy({
+        discover: (ctx) => {
+          signal = ctx.signal;
+          return new Promise<string[]>(() => {});
+        },
+      }),
+    });
+    // The first (automatic) refresh runs with the default timeout; ask for our own, queued behind it.
+    a.healer.pause();
+    const result = await a.healer.refresh({ timeout: 100 });
+    expect(result.failed[0]!.node).toBe('*');
+    expect(result.failed[0]!.error.message).toMatch(/timed out after \d+ ms/);
+    expect(signal?.aborted).toBe(true);
+  });
+
+  it('coalesces triggers: one running refresh and at most one queued', async () => {
+    let calls = 0;
+    let release: () => void = () => {};
+    const a = await node({
+      name: 'a',
+      ...SLOW,
+      strategy: customStrategy({
+        discover: async () => {
+          calls++;
+          await new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          return [];
+        },
+      }),
+    });
+    // start() already began one refresh.
+    const many = Array.from({ length: 10 }, () => a.healer.refresh());
+    expect(calls).toBe(1);
+    release();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(calls).toBe(2);
+    release();
+    await Promise.all(many);
+    expect(calls).toBe(2);
+  });
+
+  it('refreshes at once when the strategy watch fires', async () => {
+    const b = await node({ name: 'b' });
+    const list: string[] = [];
+    let onChange: () => void = () => {};
+    let unwatched = false;
+    const a = await node({
+      name: 'a',
+      ...SLOW,
+      strategy: customStrategy({
+        discover: () => list,
+        watch: (_ctx, fire) => {
+          onChange = fire;
+          return () => {
+            unwatched = true;
+          };
+        },
+      }),
+    });
+    await a.healer.refresh();
+    list.push(b.id);
+    onChange();
+    await waitForNodes(a, 1);
+    await a.healer.shutdown();
+    expect(unwatched).toBe(true);
+  });
+
+  it('registers at start and unregisters on stop', async () => {
+    const seen: StrategyContext[] = [];
+    const events: string[] = [];
+    const strategy: Strategy = {
+      name: 'registering',
+      discover: () => [],
+      register: (ctx) => {
+        seen.push(ctx);
+        events.push(`register ${ctx.self.id}`);
+        return () => {
+          events.push('unregister');
+        };
+      },
+    };
+    const a = await node({ name: 'a', ...SLOW, strategy });
+    expect(events).toEqual([`register ${a.id}`]);
+    expect(seen[0]!.self).toEqual({
+      id: a.id,
+      name: 'a',
+      host: '127.0.0.1',
+      port: a.port,
+      cluster: 'default',
+    });
+    expect(seen[0]!.node).toBe(a);
+    await a.stop();
+    expect(events).toEqual([`register ${a.id}`, 'unregister']);
+    expect(seen[0]!.signal.aborted).toBe(true);
+  });
+
+  it('pauses, resumes (also after ms) and shuts down, with events', async () => {
+    const a = await node({ name: 'a', ...SLOW, strategy: customStrategy({ discover: () => [] }) });
+    const events: string[] = [];
+    for (const e of ['pause', 'resume', 'shutdown', 'refresh'] as const) a.healer.on(e, () => events.push(e));
+    await a.healer.refresh();
+    a.healer.pause();
+    expect(a.healer.state).toBe('paused');
+    a.healer.resume();
+    expect(a.healer.state).toBe('running');
+    const resumed = new Promise((resolve) => a.healer.once('resume', resolve));
+    a.healer.pause(50);
+    await resumed;
+    expect(a.healer.state).toBe('running');
+    await a.healer.shutdown();
+    expect(a.healer.state).toBe('shutdown');
+    await expect(a.healer.refresh()).rejects.toThrow(/shut down/);
+    expect(events.filter((e) => e !== 'refresh')).toEqual(['pause', 'resume', 'pause', 'resume', 'shutdown']);
+    // Links stay after a shutdown; the node still works.
+    const b = await node({ name: 'b' });
+    await a.connect(b.id);
+    expect(a.nodes()).toEqual([b.id]);
+  });
+
+  it('does not poll while paused', async () => {
+    let calls = 0;
+    const a = await node({
+      name: 'a',
+      healer: { pollInterval: 20 },
+      strategy: customStrategy({
+        discover: () => {
+          calls++;
+          return [];
+        },
+      }),
+    });
+    await new Promise((resolve) => a.healer.once('refresh', resolve));
+    a.healer.pause();
+    await new Promise((r) => setTimeout(r, 30)); // let a refresh in flight finish
+    const before = calls;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(calls).toBe(before);
+    const refreshed = new Promise((resolve) => a.healer.once('refresh', resolve));
+    a.healer.resume();
+    await refreshed;
+    expect(calls).toBeGreaterThan(before);
+  });
+
+  it('uses the strategy connect, disconnect and list overrides', async () => {
+    const b = await node({ name: 'b' });
+    const calls: string[] = [];
+    let list = [b.id];
+    const a = await node({
+      name: 'a',
+      ...SLOW,
+      strategy: customStrategy({
+        discover: () => list,
+        connect: async (ctx, address) => {
+          calls.push(`connect ${address}`);
+          return ctx.node.connect(address);
+        },
+        disconnect: async (ctx, id) => {
+          calls.push(`disconnect ${id}`);
+          await ctx.node.disconnect(id);
+        },
+        list: (ctx) => {
+          calls.push('list');
+          return ctx.node.nodes();
+        },
+      }),
+    });
+    await a.healer.refresh();
+    list = [];
+    await a.healer.refresh();
+    expect(calls).toEqual(expect.arrayContaining(['list', `connect ${b.id}`, `disconnect ${b.id}`]));
+    expect(a.nodes()).toEqual([]);
+  });
+
+  it('reports a wrong cookie as a HandshakeError in failed', async () => {
+    const b = await node({ name: 'b', cookie: 'other' });
+    const a = await node({ name: 'a', ...SLOW, strategy: customStrategy({ discover: () => [b.id] }) });
+    const { failed } = await a.healer.refresh();
+    expect(failed[0]!.error).toBeInstanceOf(HandshakeError);
+  });
+});
+
+describe('runOnce', () => {
+  it('runs one refresh with any strategy, without a loop, and never disconnects', async () => {
+    const [b, c] = await Promise.all([node({ name: 'b' }), node({ name: 'c' })]);
+    const a = await node({ name: 'a' });
+    const result = await runOnce(a, customStrategy({ discover: () => [b.id, c.id] }));
+    expect(result.connected.sort()).toEqual([b.id, c.id].sort());
+    const again = await runOnce(a, customStrategy({ discover: () => [] }));
+    expect(again).toEqual({ discovered: [], connected: [], failed: [], disconnected: [] });
+    expect(a.nodes().sort()).toEqual([b.id, c.id].sort());
+    const failed = await runOnce(
+      a,
+      customStrategy({
+        discover: () => {
+          throw new Error('nope');
+        },
+      }),
+    );
+    expect(failed.failed[0]).toMatchObject({ node: '*', error: { message: 'nope' } });
+  });
+});
+
+describe('customStrategy', () => {
+  it('needs discover, and functions for the rest', () => {
+    expect(() => customStrategy({} as never)).toThrow(/discover/);
+    expect(() => customStrategy({ discover: () => [], connect: 1 as never })).toThrow(/connect/);
+    const s = customStrategy({ discover: () => [] });
+    expect(s.name).toBe('custom');
+    expect(s.spec).toBeUndefined();
+    expect(customStrategy({ name: 'mine', discover: () => [] }).name).toBe('mine');
+  });
+});
