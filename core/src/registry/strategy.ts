@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import { InvalidOptionsError } from '../errors.js';
+import { resolveRegistryAddress } from './address.js';
 import type { Strategy, StrategyContext } from '../types.js';
 import type { RegistryClient } from './client.js';
 import { sharedRegistryClient } from './shared.js';
@@ -46,7 +47,9 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
     const value = typeof key === 'string' ? (options as Record<string, unknown>)[key] : options;
     throw new InvalidOptionsError(`localRegistry.${option}`, value, issue?.message ?? 'invalid');
   }
-  const clientOptions = { ...parsed.data };
+  // Resolved now: a peer re-creating this strategy from its spec does not inherit the env that
+  // may name the registry (PEER_CLUSTER_REGISTRY).
+  const clientOptions = resolveRegistryAddress(parsed.data);
   const client = () => sharedRegistryClient(clientOptions);
 
   return {

@@ -25,7 +25,7 @@ describe('localRegistry', () => {
     expect(strategy.spec).toEqual({
       module: expect.stringMatching(/^file:.*strategies\/local-registry\/dist\/index\.js$/),
       export: 'localRegistry',
-      options: { port: registry.port },
+      options: { host: '127.0.0.1', port: registry.port },
     });
     const module = await import(strategy.spec!.module);
     const again = module[strategy.spec!.export](strategy.spec!.options);
