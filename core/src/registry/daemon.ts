@@ -70,7 +70,9 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   const leased = new Map<number, Connection>();
   const connections = new Set<Connection>();
   let nextConnection = 1;
-  let leaseCursor = LEASE_RANGE[0];
+  // A random start keeps two daemons (say, one per test suite on its own port) from handing out
+  // the same ports in the same order.
+  let leaseCursor = LEASE_RANGE[0] + Math.floor(Math.random() * (LEASE_RANGE[1] - LEASE_RANGE[0]));
   let leaseQueue: Promise<unknown> = Promise.resolve();
   let idleTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
@@ -80,7 +82,6 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   });
 
   const server = net.createServer({ noDelay: true }, accept);
-  server.on('error', (error) => log(`server error: ${error.message}`));
   server.listen({ host, port, exclusive: true });
   await Promise.race([
     once(server, 'listening'),
@@ -88,6 +89,7 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
       throw error;
     }),
   ]);
+  server.on('error', (error) => log(`server error: ${error.message}`));
   const bound = server.address() as net.AddressInfo;
   const address = formatRegistryAddress({ host, port: bound.port });
   armIdle();

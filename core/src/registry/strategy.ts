@@ -16,8 +16,8 @@
  */
 import { z } from 'zod';
 import { InvalidOptionsError } from '../errors.js';
-import { resolveRegistryAddress } from './address.js';
 import type { Strategy, StrategyContext } from '../types.js';
+import { resolveRegistryAddress } from './address.js';
 import type { RegistryClient } from './client.js';
 import { sharedRegistryClient } from './shared.js';
 
