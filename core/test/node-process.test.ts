@@ -1,0 +1,113 @@
+// Nodes in real child processes: what a crash, a SIGSTOP and a death mid-call look like to the
+// others. Children carry PEER_CLUSTER in their env so the leak check sees them, and are killed
+// after each test.
+
+import { customStrategy, NodeDownError } from '@peer-cluster/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { childNode, killChildren, nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
+
+afterEach(async () => {
+  await killChildren();
+  await stopAll();
+});
+
+describe('nodes in child processes', () => {
+  it('links with the test process both ways and answers calls', async () => {
+    const list: string[] = [];
+    const here = await node({ name: 'here', strategy: customStrategy({ discover: () => list }) });
+    const child = await childNode({ name: 'child', peers: [here.id] });
+    list.push(child.id);
+    await waitForNodes(here, 1);
+    expect(here.nodes()).toEqual([child.id]);
+    expect(await here.call(child.id, 'pid')).toBe(child.pid);
+    expect(await here.call(child.id, 'echo', new Map([[1, 2n]]))).toEqual(new Map([[1, 2n]]));
+    expect(await child.command({ type: 'nodes' })).toEqual([here.id]);
+  });
+
+  it('sees a SIGKILLed node down at once', async () => {
+    const logs: string[] = [];
+    const here = await node({
+      name: 'here',
+      log: (l) => logs.push(l),
+      heartbeat: { interval: 1000, timeout: 60_000 },
+    });
+    const child = await childNode({ name: 'victim' });
+    await here.connect(child.id);
+    const down = nextEvent(here, 'nodedown', child.id);
+    child.proc.kill('SIGKILL');
+    await down;
+    // Not the heartbeat (a minute here): the closed socket said it.
+    expect(logs.join('\n')).toMatch(/lost its link to victim@.*closed the link/);
+  });
+
+  it('declares a SIGSTOPped node down by heartbeat, and the healer relinks it after SIGCONT', async () => {
+    const list: string[] = [];
+    const logs: string[] = [];
+    const here = await node({
+      name: 'here',
+      log: (l) => logs.push(l),
+      strategy: customStrategy({ discover: () => list }),
+    });
+    const child = await childNode({ name: 'sleeper', peers: [here.id] });
+    list.push(child.id);
+    await waitForNodes(here, 1);
+    const down = nextEvent(here, 'nodedown', child.id);
+    child.proc.kill('SIGSTOP');
+    await down;
+    // The socket stayed open: only the heartbeat could tell.
+    expect(logs.join('\n')).toMatch(/lost its link to sleeper@.*heartbeat timeout/);
+    const up = nextEvent(here, 'nodeup', child.id, 20_000);
+    child.proc.kill('SIGCONT');
+    await up;
+    expect(await here.call(child.id, 'pid')).toBe(child.pid);
+  }, 30_000);
+
+  it('rejects a call whose target process dies mid-call with NodeDownError', async () => {
+    const here = await node({ name: 'here' });
+    const child = await childNode({ name: 'doomed' });
+    await here.connect(child.id);
+    const call = here.call(child.id, 'sleep', 60_000).catch((e) => e);
+    // Make sure the call reached the child before killing it.
+    expect(await here.call(child.id, 'echo', 'still there')).toBe('still there');
+    child.proc.kill('SIGKILL');
+    const error = await call;
+    expect(error).toBeInstanceOf(NodeDownError);
+    expect(error.node).toBe(child.id);
+  });
+
+  it('relinks a restarted process with the same id, and does not redial one that stopped', async () => {
+    const list: string[] = [];
+    const here = await node({ name: 'here', strategy: customStrategy({ discover: () => list }) });
+    const first = await childNode({ name: 'phoenix', peers: [here.id] });
+    list.push(first.id);
+    await waitForNodes(here, 1);
+    // A polite stop: here does not redial it although the strategy still lists it.
+    const down = nextEvent(here, 'nodedown', first.id);
+    await first.command({ type: 'stop' });
+    await down;
+    const refreshed = await here.healer.refresh();
+    expect(refreshed).toMatchObject({ connected: [], failed: [] });
+    // A crash-restart on the same port: the new process dials in and is linked again.
+    const port = Number(first.id.split(':').pop());
+    const second = await childNode({ name: 'phoenix', peers: [here.id], port });
+    expect(second.id).toBe(first.id);
+    await waitForNodes(here, 1);
+    expect(await here.call(second.id, 'pid')).toBe(second.pid);
+  });
+
+  it('forms a mesh of child processes and the test process', async () => {
+    const here = await node({ name: 'here' });
+    const children = await Promise.all(
+      ['c1', 'c2', 'c3'].map((name) => childNode({ name, peers: [here.id] })),
+    );
+    const ids = [here.id, ...children.map((c) => c.id)];
+    await Promise.all(children.map((c) => c.command({ type: 'peers', peers: ids })));
+    await waitForNodes(here, 3);
+    const meshes = await Promise.all(
+      children.map((c) => c.command<string[]>({ type: 'waitNodes', count: 3 })),
+    );
+    children.forEach((c, i) => {
+      expect(meshes[i]!.sort()).toEqual(ids.filter((id) => id !== c.id).sort());
+    });
+  });
+});
