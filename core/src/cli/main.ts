@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // `peer-cluster`: up, registry, ls, reap. Each subcommand lives in its own file.
+import { lsCommand } from './ls.js';
 import { reapCommand } from './reap.js';
-import { type Command, parse, UsageError } from './usage.js';
+import { registryCommand } from './registry.js';
+import { upCommand } from './up.js';
+import { type Command, UsageError } from './usage.js';
 
-const commands: Command[] = [reapCommand];
+const commands: Command[] = [upCommand, registryCommand, lsCommand, reapCommand];
 
 const help = `Usage: peer-cluster <command> [options]
 
@@ -24,8 +27,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(command.help);
     return 0;
   }
-  const { values, positionals } = parse(command, rest);
-  return command.run(values, positionals);
+  return command.run(rest);
 }
 
 main(process.argv.slice(2)).then(

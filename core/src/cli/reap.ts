@@ -1,7 +1,7 @@
 // `peer-cluster reap`: the last resort after a machine crash or a runner that died without
 // teardown. Finds processes whose environment carries PEER_CLUSTER= and kills their process group.
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Command } from './usage.js';
+import { type Command, parse } from './usage.js';
 
 export interface PeerProcess {
   pid: number;
@@ -71,7 +71,8 @@ machine or a runner killed without teardown), with its process group, and says w
 Options:
   --dry-run   list them without killing`,
   options: { 'dry-run': { type: 'boolean' } },
-  async run(values) {
+  async run(argv) {
+    const { values } = parse(reapCommand, argv);
     const peers = values['dry-run'] ? findPeerProcesses() : reap();
     if (peers.length === 0) {
       console.log('No peer processes found.');

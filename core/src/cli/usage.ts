@@ -17,12 +17,12 @@ export interface Command {
   summary: string;
   help: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+  run(argv: string[]): Promise<number>;
 }
 
 export function parse(command: Command, argv: string[]) {
   try {
-    return parseArgs({ args: argv, options: command.options, allowPositionals: true, strict: true });
+    return parseArgs({ args: argv, options: command.options, allowPositionals: false, strict: true });
   } catch (error) {
     // node:util's messages name the offending flag; keep them, drop the code prefix.
     throw new UsageError((error as Error).message.replace(/^TypeError \[\w+\]: /, ''), command.help);

@@ -1,0 +1,44 @@
+// `peer-cluster ls`: what the local registry knows, per cluster.
+import { RegistryClient } from '../registry/client.js';
+import { type Command, parse } from './usage.js';
+
+export const lsCommand: Command = {
+  name: 'ls',
+  summary: 'list the nodes registered with the local registry, per cluster',
+  help: `Usage: peer-cluster ls [--json]
+
+Asks the local registry (PEER_CLUSTER_REGISTRY or 127.0.0.1 at the well-known port) which nodes are
+registered, per cluster, and which app ports are leased. Does not start a registry.
+
+Options:
+  --json   print the raw status as JSON`,
+  options: { json: { type: 'boolean' } },
+  async run(argv) {
+    const { values } = parse(lsCommand, argv);
+    let client: RegistryClient;
+    try {
+      client = await RegistryClient.connect({ autoStart: false, connectTimeout: 2000 });
+    } catch (error) {
+      console.log(`No local registry is running (${(error as Error).message}).`);
+      return 0;
+    }
+    try {
+      const status = await client.status();
+      if (values.json) {
+        console.log(JSON.stringify(status, null, 2));
+        return 0;
+      }
+      const clusters = Object.entries(status.clusters);
+      console.log(
+        `registry ${client.address} (pid ${status.pid}): ${clusters.length} cluster(s), ${status.leases.length} leased port(s)`,
+      );
+      for (const [name, nodes] of clusters) {
+        console.log(`  ${name}`);
+        for (const node of nodes) console.log(`    ${node.id}`);
+      }
+      return 0;
+    } finally {
+      client.close();
+    }
+  },
+};

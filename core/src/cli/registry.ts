@@ -1,0 +1,30 @@
+// `peer-cluster registry`: the local registry daemon in the foreground.
+import { DEFAULT_REGISTRY_PORT } from '../registry/address.js';
+import { registryMain } from '../registry/main.js';
+import { type Command, parse } from './usage.js';
+
+export const registryCommand: Command = {
+  name: 'registry',
+  summary: 'run the local registry daemon in the foreground',
+  help: `Usage: peer-cluster registry [--host H] [--port P] [--idle-timeout MS] [--quiet]
+
+Runs the local registry (node registrations and machine-wide port leases) in the foreground, logging
+one line per registration and lease. Clients start one by themselves when none answers; run it by
+hand to watch what happens. Ctrl-C stops it.
+
+Options:
+  --host H           address to listen on (default 127.0.0.1)
+  --port P           port to listen on (default ${DEFAULT_REGISTRY_PORT}, or PEER_CLUSTER_REGISTRY)
+  --idle-timeout MS  exit after this long with no connections (default: never in the foreground)
+  --quiet            log nothing`,
+  options: {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'idle-timeout': { type: 'string' },
+    quiet: { type: 'boolean' },
+  },
+  async run(argv) {
+    parse(registryCommand, argv);
+    return registryMain(argv);
+  },
+};
