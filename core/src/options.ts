@@ -104,9 +104,20 @@ const setupShape = {
     error: 'must be an array of module paths',
   }),
   root: z.string({ error: 'must be a directory path' }).min(1, { error: 'must not be empty' }),
-  env: z.union([envRecord, z.function()], {
-    error: 'must be an object of string/number/boolean values, or a function of { index, name }',
-  }),
+  env: z.unknown().superRefine((value, ctx) => {
+    if (typeof value === 'function') return;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be an object of string/number/boolean values, or a function of { index, name }',
+      });
+      return;
+    }
+    // Checked here rather than in a union, so the error names the variable (`env.FOO`).
+    for (const issue of envRecord.safeParse(value).error?.issues ?? []) {
+      ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+    }
+  }) as z.ZodType<PeerEnv>,
   inheritEnv: z.union([z.boolean(), z.array(z.string())], {
     error: 'must be true, false or an array of variable names',
   }),
@@ -174,22 +185,33 @@ function validate<T>(schema: z.ZodType<T>, input: unknown, prefix = ''): T {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
+  let value: any = input;
+  for (const key of issue.path) value = value?.[key as any];
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0]!;
     throw new InvalidOptionsError(
       [prefix, ...issue.path.map(String), key].filter(Boolean).join('.'),
-      (input as Record<string, unknown>)[key],
+      value?.[key],
       'is not an option',
-      `Known options: ${Object.keys((schema as any).shape ?? (schema as any).def?.shape ?? {}).join(', ')}.`,
+      issue.path.length === 0
+        ? `Known options: ${Object.keys((schema as any).shape ?? {}).join(', ')}.`
+        : undefined,
     );
   }
-  let value: any = input;
-  for (const key of issue.path) value = value?.[key as any];
   const option = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
   throw new InvalidOptionsError(option || 'options', value, issue.message);
 }
 
 function resolveSetup(o: PeerSetup): ResolvedSetup {
+  const heartbeat = { ...defaults.heartbeat, ...o.heartbeat };
+  if (heartbeat.timeout <= heartbeat.interval) {
+    throw new InvalidOptionsError(
+      'heartbeat.timeout',
+      heartbeat.timeout,
+      `must be longer than heartbeat.interval (${heartbeat.interval} ms)`,
+      'A node is declared down after missing a few heartbeats.',
+    );
+  }
   return {
     apps: o.apps ?? [],
     root: o.root ?? process.cwd(),
@@ -199,7 +221,7 @@ function resolveSetup(o: PeerSetup): ResolvedSetup {
     strategy: o.strategy,
     bootTimeout: o.bootTimeout ?? defaults.bootTimeout,
     stopTimeout: o.stopTimeout ?? defaults.stopTimeout,
-    heartbeat: { ...defaults.heartbeat, ...o.heartbeat },
+    heartbeat,
     healer: { ...defaults.healer, ...o.healer },
     logs: o.logs ?? defaults.logs,
     nodeArgs: o.nodeArgs ?? [],

@@ -1,15 +1,28 @@
 // Inside a peer: run the source of a function the test passed to `peer.evaluate(fn, arg)`.
 // Only the source travels (like Playwright's page.evaluate), so a name the function captured
 // from the test's scope is not defined here; the error says so instead of a bare ReferenceError.
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { AppContext } from '../types.js';
+
+// Test runners rewrite parts of the test's source before it runs, and `fn.toString()` shows the
+// rewritten code: Vitest turns `import()` into `__vite_ssr_dynamic_import__()`, CommonJS
+// transforms (Jest) turn it into `require()`. Give the function what those rewrites expect.
+const require = createRequire(join(process.cwd(), 'noop.js'));
+const scope = {
+  __vite_ssr_dynamic_import__: (specifier: string) => import(specifier),
+  require,
+};
 
 function compile(source: string): unknown {
   try {
-    return new Function(`return (${source}\n);`)();
+    return new Function(...Object.keys(scope), `return (${source}\n);`)(...Object.values(scope));
   } catch (first) {
     // A method shorthand (`run(ctx) { … }`) is not an expression on its own.
     try {
-      const holder = new Function(`return ({ ${source}\n });`)() as Record<string, unknown>;
+      const holder = new Function(...Object.keys(scope), `return ({ ${source}\n });`)(
+        ...Object.values(scope),
+      ) as Record<string, unknown>;
       return Object.values(holder)[0];
     } catch {
       const error = new SyntaxError(

@@ -3,6 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { defaultStrategy } from '../cluster/defaults.js';
 import {
   type BootPhase,
@@ -246,6 +247,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const child = this.#child!;
     if (this.#state === 'paused') return;
     signalGroup(child.pid!, 'SIGSTOP');
+    await stoppedBySignal(child.pid!);
     this.#setState('paused');
     this.#record('pause');
   }
@@ -630,6 +632,25 @@ export class Peer extends EventEmitter<PeerEvents> {
       this.#changes.on('change', test);
       test();
     });
+  }
+}
+
+/**
+ * A signal is delivered asynchronously; on Linux, wait (briefly) until the kernel shows the
+ * process stopped, so that pause() resolving means paused. No event exists for this.
+ */
+async function stoppedBySignal(pid: number): Promise<void> {
+  if (process.platform !== 'linux') return;
+  const deadline = Date.now() + 1000;
+  while (Date.now() < deadline) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      // The state follows the command name, which is in parentheses and may contain spaces.
+      if (/^[tT]/.test(stat.slice(stat.lastIndexOf(')') + 2))) return;
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
 

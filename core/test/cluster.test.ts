@@ -1,0 +1,272 @@
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import {
+  type Cluster,
+  type ClusterOptions,
+  customStrategy,
+  InvalidOptionsError,
+  PeerBootError,
+  startCluster,
+} from '@peer-cluster/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
+
+const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
+const clusters: Cluster[] = [];
+
+async function cluster(options: ClusterOptions = {}): Promise<Cluster> {
+  const c = await startCluster({ root, ...options });
+  clusters.push(c);
+  return c;
+}
+
+afterEach(async () => {
+  await Promise.all(clusters.splice(0).map((c) => c.stop()));
+});
+
+function meshed(c: Cluster): void {
+  const running = c.peers.filter((p) => p.state === 'running');
+  for (const p of running) {
+    expect(p.linked().sort()).toEqual(
+      running
+        .filter((o) => o !== p)
+        .map((o) => o.node)
+        .sort(),
+    );
+  }
+}
+
+describe('startCluster', () => {
+  it.each([2, 3, 10])('starts %i peers in parallel and resolves once they are meshed', async (count) => {
+    const c = await cluster({ count, apps: ['counter.mjs'] });
+    expect(c.peers.map((p) => p.name)).toEqual(Array.from({ length: count }, (_, i) => `peer-${i + 1}`));
+    expect(c.peers.map((p) => p.index)).toEqual(Array.from({ length: count }, (_, i) => i));
+    expect(c.peers.every((p) => p.state === 'running')).toBe(true);
+    meshed(c);
+    for (const p of c.peers) expect((await p.nodes()).length).toBe(count - 1);
+    expect(new Set(c.peers.map((p) => p.port)).size).toBe(count);
+    expect(peerProcesses(c.name)).toHaveLength(count);
+    expect(c.name).toMatch(/^pc-[0-9a-f]+$/);
+  });
+
+  it('ctx.cluster is live in start(ctx): an app can call another node', async () => {
+    const c = await cluster({ count: 2, apps: ['counter.mjs'] });
+    const [a, b] = c.peers as [any, any];
+    const answer = await a.evaluate((ctx: any, target: string) => ctx.cluster.call(target, 'whoami'), b.node);
+    expect(answer).toEqual({ name: b.name, index: b.index, node: b.node });
+  });
+
+  it('names peers with a counter that is never reused; add and remove', async () => {
+    const c = await cluster({ count: 2, env: ({ name }) => ({ WHO: name }) });
+    await c.remove(c.peer('peer-2'));
+    expect(c.peers.map((p) => p.name)).toEqual(['peer-1']);
+    const added = await c.add(2);
+    expect(added.map((p) => p.name)).toEqual(['peer-3', 'peer-4']);
+    expect(c.peer(3).name).toBe('peer-4');
+    expect(await c.peer('peer-4').evaluate(() => process.env.WHO)).toBe('peer-4');
+    meshed(c);
+    await waitForNoPeers({ cluster: c.name, timeout: 100 }).then(
+      () => {
+        throw new Error('peers vanished');
+      },
+      () => {},
+    );
+    expect(peerProcesses(c.name)).toHaveLength(3);
+    expect(() => c.peer('peer-2')).toThrow(InvalidOptionsError);
+    expect(() => c.peer(9)).toThrow(/no such peer/);
+  });
+
+  it('add() takes per-peer overrides', async () => {
+    const c = await cluster({ count: 1, env: { ROLE: 'base' } });
+    const [extra] = await c.add(1, { env: { ROLE: 'extra' }, apps: ['counter.mjs'] });
+    expect(await extra!.evaluate(() => process.env.ROLE)).toBe('extra');
+    expect(await extra!.call('inc', 2)).toBe(2);
+    expect(await c.peers[0]!.evaluate(() => process.env.ROLE)).toBe('base');
+    await expect(c.add(0)).rejects.toThrow(InvalidOptionsError);
+    await expect(c.add(1, { count: 3 } as never)).rejects.toThrow(/not an option/);
+  });
+
+  it('stop() ends every peer, is idempotent, and [Symbol.asyncDispose] stops too', async () => {
+    const c = await cluster({ count: 3 });
+    await Promise.all([c.stop(), c.stop()]);
+    expect(c.peers.every((p) => p.state === 'stopped')).toBe(true);
+    await waitForNoPeers({ cluster: c.name });
+    let name = '';
+    {
+      await using d = await startCluster({ count: 1 });
+      name = d.name;
+      expect(peerProcesses(name)).toHaveLength(1);
+    }
+    await waitForNoPeers({ cluster: name });
+  });
+
+  it('with waitForMesh: false, resolves once every peer runs', async () => {
+    const c = await cluster({ count: 3, waitForMesh: false });
+    expect(c.peers.every((p) => p.state === 'running')).toBe(true);
+    await c.waitForMesh();
+    meshed(c);
+  });
+
+  it('an inline customStrategy runs in the test process and answers the peers', async () => {
+    const asked = new Set<string>();
+    let known: string[] = [];
+    const strategy = customStrategy({
+      discover: (ctx) => {
+        asked.add(ctx.self.name);
+        return known;
+      },
+    });
+    const c = await cluster({ count: 3, strategy, waitForMesh: false });
+    known = c.peers.map((p) => p.node);
+    await Promise.all(c.peers.map((p) => p.control('refresh')));
+    await c.waitForMesh();
+    expect([...asked].sort()).toEqual(['peer-1', 'peer-2', 'peer-3']);
+  });
+});
+
+describe('faults', () => {
+  it('a killed peer is seen down by the others at once; restart relinks it with the same id', async () => {
+    const c = await cluster({ count: 3, apps: ['counter.mjs'] });
+    const [victim, a, b] = c.peers as [any, any, any];
+    const before = { node: victim.node, ports: victim.ports, pid: victim.pid };
+    const downA = once(a, 'nodedown');
+    const downB = once(b, 'nodedown');
+    await victim.kill();
+    expect(await downA).toEqual([before.node]);
+    expect(await downB).toEqual([before.node]);
+    expect(victim.state).toBe('crashed');
+    await expect(victim.call('inc')).rejects.toThrow(/crashed/);
+    await victim.restart();
+    expect(victim.node).toBe(before.node);
+    expect(victim.ports).toEqual(before.ports);
+    expect(victim.pid).not.toBe(before.pid);
+    await c.waitForMesh();
+    meshed(c);
+    const types = c.timeline.filter((e) => e.peer === 'peer-1').map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['spawn', 'ready', 'kill', 'crash', 'restart']));
+    expect(
+      c.timeline.some((e) => e.type === 'nodedown' && e.peer === 'peer-2' && e.node === before.node),
+    ).toBe(true);
+  });
+
+  it('a paused peer is declared down through heartbeats, and relinked after resume', async () => {
+    const c = await cluster({ count: 3, heartbeat: { interval: 100, timeout: 600 } });
+    const [sleeper, a] = c.peers as [any, any];
+    await sleeper.pause();
+    expect(sleeper.state).toBe('paused');
+    await a.waitForNodes((nodes: string[]) => !nodes.includes(sleeper.node), { timeout: 10_000 });
+    await sleeper.resume();
+    await c.waitForMesh({ timeout: 15_000 });
+    meshed(c);
+    expect(c.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['pause', 'resume', 'nodedown']));
+  });
+
+  it('partition() cuts links across groups and keeps them cut until heal()', async () => {
+    const c = await cluster({ count: 4, healer: { pollInterval: 200 } });
+    const [p1, p2, p3, p4] = c.peers as [any, any, any, any];
+    await c.partition([p1, p2], [p3]);
+    expect(p1.linked()).toEqual([p2.node]);
+    expect(p3.linked()).toEqual([]);
+    expect(p4.linked()).toEqual([]);
+    // Several healer rounds later, still cut.
+    await new Promise((r) => setTimeout(r, 800));
+    expect(p1.linked()).toEqual([p2.node]);
+    expect((await p3.nodes()).length).toBe(0);
+    expect(await p4.nodes()).toEqual([]);
+    await c.heal();
+    meshed(c);
+    expect(c.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['partition', 'heal', 'mesh']));
+  });
+
+  it('waitForMesh and waitForNodes time out with a named error', async () => {
+    const c = await cluster({ count: 2 });
+    await c.partition([c.peers[0]!], [c.peers[1]!]);
+    await expect(c.waitForMesh({ timeout: 300 })).rejects.toThrow(/missing links peer-1 → peer-2/);
+    await expect(c.peers[0]!.waitForNodes(1, { timeout: 300 })).rejects.toMatchObject({
+      name: 'WaitTimeoutError',
+    });
+  });
+
+  it('the timeline records every lifecycle event with a timestamp', async () => {
+    const t0 = Date.now();
+    const c = await cluster({ count: 2 });
+    await c.peers[0]!.restart();
+    await c.waitForMesh();
+    await c.stop();
+    for (const e of c.timeline) expect(e.at).toBeGreaterThanOrEqual(t0);
+    const types = new Set(c.timeline.map((e) => e.type));
+    for (const t of ['spawn', 'ready', 'nodeup', 'nodedown', 'restart', 'stop', 'exit', 'mesh'] as const) {
+      expect(types, t).toContain(t);
+    }
+  });
+});
+
+describe('boot failures', () => {
+  it('a failed boot stops the peers already started and throws PeerBootError', async () => {
+    const failure = await startCluster({
+      root,
+      count: 3,
+      name: 'half-broken',
+      apps: ['counter.mjs', 'throws-if-broken.mjs'],
+      env: ({ index }) => ({ BROKEN: index === 1 }),
+    }).catch((e) => e);
+    expect(failure).toBeInstanceOf(PeerBootError);
+    expect(failure.peer).toBe('peer-2');
+    expect(failure.app).toBe('throws-if-broken.mjs');
+    expect(failure.message).toContain('peer-2 is configured broken');
+    await waitForNoPeers({ cluster: 'half-broken' });
+  });
+
+  it('a failed boot on every peer throws one PeerBootError and leaves no process', async () => {
+    const failure = await startCluster({ root, count: 3, name: 'broken', apps: ['throws.mjs'] }).catch(
+      (e) => e,
+    );
+    expect(failure).toBeInstanceOf(PeerBootError);
+    expect(failure.app).toBe('throws.mjs');
+    await waitForNoPeers({ cluster: 'broken' });
+  });
+
+  it('a hanging app fails the cluster after bootTimeout and leaves no process', async () => {
+    const failure = await startCluster({
+      root,
+      count: 2,
+      name: 'hanging',
+      apps: ['hangs.mjs'],
+      bootTimeout: 800,
+    }).catch((e) => e);
+    expect(failure).toBeInstanceOf(PeerBootError);
+    expect(failure.timeout).toBe(800);
+    expect(failure.app).toBe('hangs.mjs');
+    await waitForNoPeers({ cluster: 'hanging' });
+  });
+
+  it('rejects bad counts and options with InvalidOptionsError naming the option and value', async () => {
+    const cases: [unknown, string, RegExp][] = [
+      [{ count: 0 }, 'count', /at least 1/],
+      [{ count: -2 }, 'count', /at least 1/],
+      [{ count: 1.5 }, 'count', /whole number/],
+      [{ count: Number.NaN }, 'count', /number of peers/],
+      [{ count: '3' }, 'count', /number of peers/],
+      [{ env: { A: { b: 1 } } }, 'env.A', /string, a number or a boolean/],
+      [{ env: 'A=1' }, 'env', /object/],
+      [{ logs: 'verbose' }, 'logs', /'buffer', 'inherit' or 'silent'/],
+      [{ waitForMesh: 'yes' }, 'waitForMesh', /true or false/],
+      [{ stopTimeout: 0 }, 'stopTimeout', /positive/],
+      [{ healer: { pollInterval: -1 } }, 'healer.pollInterval', /positive/],
+      [{ healer: { poll: 1 } }, 'healer.poll', /not an option/],
+      [{ nodeArgs: '--inspect' }, 'nodeArgs', /array/],
+      [{ name: 'has space' }, 'name', /letters/],
+      [{ ports: ['a', 'a'] }, 'ports', /unique/],
+    ];
+    for (const [options, option, problem] of cases) {
+      const error = await startCluster(options as never).catch((e) => e);
+      expect(error, JSON.stringify(options)).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option, JSON.stringify(options)).toBe(option);
+      expect(error.value, JSON.stringify(options)).toEqual(
+        option.split('.').reduce((v: any, k) => v?.[k], options),
+      );
+      expect(error.message, JSON.stringify(options)).toMatch(problem);
+    }
+    await expect(startCluster('3' as never)).rejects.toThrow(InvalidOptionsError);
+  });
+});

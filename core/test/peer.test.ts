@@ -1,0 +1,384 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  InvalidOptionsError,
+  type Peer,
+  PeerBootError,
+  PeerExitedError,
+  RemoteError,
+  spawnPeer,
+} from '@peer-cluster/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
+
+const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
+const peers: Peer[] = [];
+
+async function peer(options: Parameters<typeof spawnPeer>[0] = {}): Promise<Peer> {
+  const p = await spawnPeer({ root, ...options });
+  peers.push(p);
+  return p;
+}
+
+afterEach(async () => {
+  await Promise.all(peers.splice(0).map((p) => p.stop()));
+});
+
+describe('spawnPeer', () => {
+  it('runs the apps in an isolated process and reports its ports and node id', async () => {
+    const p = await peer({ apps: ['counter.mjs'], ports: ['admin'], name: 'solo', cluster: 'peer-basics' });
+    expect(p.state).toBe('running');
+    expect(p.name).toBe('solo');
+    expect(p.pid).toBeGreaterThan(0);
+    expect(p.port).toBeGreaterThan(0);
+    expect(p.ports).toEqual({ default: p.port, admin: expect.any(Number) });
+    expect(p.ports.admin).not.toBe(p.port);
+    expect(p.node).toMatch(/^solo@127\.0\.0\.1:\d+$/);
+    expect(p.url('/x')).toBe(`http://127.0.0.1:${p.port}/x`);
+    const body = await (await fetch(p.url())).json();
+    expect(body).toEqual({ name: 'solo', count: 1 });
+    expect(p.timings?.apps.map((a) => a.app)).toEqual(['counter.mjs']);
+    expect(peerProcesses('peer-basics').map((x) => x.pid)).toEqual([p.pid]);
+  });
+
+  it('gives the peer only the allowlist, the declared env and the harness variables', async () => {
+    process.env.VITEST_PEER_CLUSTER_PROBE = 'leak';
+    process.env.JEST_PEER_CLUSTER_PROBE = 'leak';
+    process.env.SOME_PARENT_SECRET = 'leak';
+    try {
+      const p = await peer({
+        env: ({ name, index }) => ({ GREETING: `hi ${name}`, N: index, FLAG: true }),
+        ports: ['metrics-http'],
+        index: 4,
+        cluster: 'env-check',
+      });
+      const env = await p.evaluate((ctx) => ({ process: { ...process.env }, ctx: ctx.env }));
+      expect(env.process.GREETING).toBe('hi peer-5');
+      expect(env.process.N).toBe('4');
+      expect(env.process.FLAG).toBe('true');
+      expect(env.process.PORT).toBe(String(p.port));
+      expect(env.process.PORT_METRICS_HTTP).toBe(String(p.ports['metrics-http']));
+      expect(env.process.PEER_NAME).toBe('peer-5');
+      expect(env.process.PEER_INDEX).toBe('4');
+      expect(env.process.PEER_CLUSTER).toBe('env-check');
+      expect(env.process.PATH).toBe(process.env.PATH);
+      expect(env.process.VITEST_PEER_CLUSTER_PROBE).toBeUndefined();
+      expect(env.process.JEST_PEER_CLUSTER_PROBE).toBeUndefined();
+      expect(env.process.SOME_PARENT_SECRET).toBeUndefined();
+      expect(Object.keys(env.process).filter((k) => /^(VITEST|JEST)/.test(k))).toEqual([]);
+      expect(env.ctx).toEqual(env.process);
+
+      const inheriting = await peer({ inheritEnv: true, name: 'inheriting' });
+      const inherited = await inheriting.evaluate(() => ({ ...process.env }));
+      expect(inherited.SOME_PARENT_SECRET).toBe('leak');
+      expect(inherited.VITEST_PEER_CLUSTER_PROBE).toBeUndefined();
+      expect(inherited.JEST_PEER_CLUSTER_PROBE).toBeUndefined();
+      expect(inherited.NODE_OPTIONS).toBeUndefined();
+
+      const picking = await peer({
+        inheritEnv: ['SOME_PARENT_SECRET', 'VITEST_PEER_CLUSTER_PROBE'],
+        name: 'picking',
+      });
+      const picked = await picking.evaluate(() => ({ ...process.env }));
+      expect(picked.SOME_PARENT_SECRET).toBe('leak');
+      expect(picked.VITEST_PEER_CLUSTER_PROBE).toBeUndefined();
+    } finally {
+      delete process.env.VITEST_PEER_CLUSTER_PROBE;
+      delete process.env.JEST_PEER_CLUSTER_PROBE;
+      delete process.env.SOME_PARENT_SECRET;
+    }
+  });
+
+  it('never puts the cookie in the argv or the env of the peer', async () => {
+    const cookie = 'cookie-that-must-stay-secret-4f9a';
+    const p = await peer({ cookie, apps: ['counter.mjs'] });
+    expect(readFileSync(`/proc/${p.pid}/environ`, 'latin1')).not.toContain(cookie);
+    expect(readFileSync(`/proc/${p.pid}/cmdline`, 'latin1')).not.toContain(cookie);
+    expect(readFileSync(`/proc/${p.pid}/environ`, 'latin1')).toContain('PEER_CLUSTER=');
+    expect(p.logs().some((l) => l.line.includes(cookie))).toBe(false);
+  });
+
+  it('compiles a TypeScript app that imports another local TypeScript file', async () => {
+    const p = await peer({ apps: ['ts-app.ts'] });
+    expect(await p.call('greet')).toEqual({ text: `hello from ${p.name}`, from: p.name, mode: 'ready' });
+  });
+
+  it('runs a side-effect app (no start) that listens on PORT', async () => {
+    const p = await peer({ apps: ['side-effect-server.mjs'] });
+    expect(await (await fetch(p.url())).text()).toBe(`side-effect ${p.name}`);
+  });
+
+  it('retries the boot with new ports when an app port is taken (EADDRINUSE)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-collide-'));
+    try {
+      const marker = join(dir, 'first-port');
+      const p = await peer({ apps: ['collides-once.mjs'], name: 'retrier', env: { COLLIDE_MARKER: marker } });
+      const first = Number(await readFile(marker, 'utf8'));
+      expect(p.port).not.toBe(first);
+      expect(await (await fetch(p.url())).text()).toBe('collided-once retrier');
+      expect(p.logs().some((l) => /EADDRINUSE, retrying with new ports/.test(l.line))).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('control channel', () => {
+  it('evaluate() runs the function in the peer with structured-clone values both ways', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    const arg = { when: new Date(0), big: 10n, set: new Set([1, 2]), bytes: new Uint8Array([1, 2, 3]) };
+    const result = await p.evaluate(
+      (ctx, a) => ({
+        name: ctx.name,
+        pid: process.pid,
+        when: a.when.getTime(),
+        big: a.big * 2n,
+        set: new Set([...a.set, 3]),
+        map: new Map([['k', a.bytes.length]]),
+        error: new RangeError('kept'),
+        count: (globalThis as any).counterApp.count,
+      }),
+      arg,
+    );
+    expect(result.name).toBe(p.name);
+    expect(result.pid).toBe(p.pid);
+    expect(result.when).toBe(0);
+    expect(result.big).toBe(20n);
+    expect(result.set).toEqual(new Set([1, 2, 3]));
+    expect(result.map).toEqual(new Map([['k', 3]]));
+    expect(result.error).toBeInstanceOf(Error);
+    expect(result.error.message).toBe('kept');
+    expect(result.count).toBe(0);
+    expect(await p.evaluate(async () => (await import('node:os')).platform())).toBe(process.platform);
+  });
+
+  it('evaluate() explains that a captured variable does not travel', async () => {
+    const p = await peer();
+    const secret = 42;
+    const error = await p.evaluate(() => secret).catch((e) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error.message).toContain("evaluate() sends the function's source, not its closure");
+    expect(error.message).toContain('`secret` is not defined in the peer');
+    expect(await p.evaluate((_ctx, s) => s + 1, secret)).toBe(43);
+  });
+
+  it('evaluate() rethrows remote errors as RemoteError with the remote stack', async () => {
+    const p = await peer();
+    const error = await p
+      .evaluate(() => {
+        throw new TypeError('nope');
+      })
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error.remoteName).toBe('TypeError');
+    expect(error.message).toContain('nope');
+    expect(error.stack).toContain('remote stack');
+    const unclonable = await p.evaluate(() => () => 1).catch((e) => e);
+    expect(unclonable).toBeInstanceOf(RemoteError);
+    expect(unclonable.message).toMatch(/structured clones/);
+  });
+
+  it('call() runs a handler the app registered with ctx.cluster.handle', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    expect(await p.call('inc', 2)).toBe(2);
+    expect(await p.call('inc')).toBe(3);
+    expect(await p.call('whoami')).toEqual({ name: p.name, index: 0, node: p.node });
+    await expect(p.call('missing')).rejects.toThrow(/missing/);
+  });
+
+  it('nodes() and waitForNodes() follow the links of a lone peer', async () => {
+    const a = await peer({ cluster: 'pair', name: 'a' });
+    expect(await a.nodes()).toEqual([]);
+    const b = await peer({ cluster: 'pair', name: 'b' });
+    expect(await a.waitForNodes(1)).toEqual([b.node]);
+    expect(await b.waitForNodes((nodes) => nodes.includes(a.node))).toEqual([a.node]);
+    expect(await a.nodes()).toEqual([b.node]);
+  });
+
+  it('logs() keeps stdout and stderr line by line with timestamps', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    const seen: string[] = [];
+    p.on('log', (l) => seen.push(l.line));
+    await p.evaluate((ctx) => {
+      ctx.log('via ctx.log', { a: 1 });
+      console.error('on stderr');
+    });
+    await expect.poll(() => p.logs().map((l) => l.line)).toContain('on stderr');
+    const lines = p.logs();
+    expect(lines).toContainEqual({
+      at: expect.any(Number),
+      stream: 'stdout',
+      line: `counter listening on ${p.port}`,
+    });
+    expect(lines).toContainEqual({ at: expect.any(Number), stream: 'stdout', line: 'via ctx.log { a: 1 }' });
+    expect(lines).toContainEqual({ at: expect.any(Number), stream: 'stderr', line: 'on stderr' });
+    expect(seen).toContain('on stderr');
+  });
+
+  it('a peer flooding stdout does not stall, and the ring buffer keeps the last lines', async () => {
+    const p = await peer({ apps: ['flood.mjs'] });
+    await expect.poll(() => p.logs().at(-1)?.line, { timeout: 10_000 }).toBe('flood done');
+    expect(p.logs().length).toBe(2000);
+    expect(await p.evaluate(() => 1 + 1)).toBe(2);
+  });
+});
+
+describe('lifecycle', () => {
+  it('stop() stops the apps in reverse order, then exits; calls after it throw PeerExitedError at once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-stop-'));
+    try {
+      const file = join(dir, 'order.log');
+      const p = await peer({ apps: ['stop-order.mjs', 'stop-order-second.mjs'], env: { STOP_LOG: file } });
+      const exited = once(p, 'exit');
+      await p.stop();
+      expect(p.state).toBe('stopped');
+      expect(await exited).toEqual([0, null]);
+      expect((await readFile(file, 'utf8')).trim().split('\n')).toEqual([
+        'start first',
+        'start second',
+        'stop second',
+        'stop first',
+      ]);
+      await expect(p.evaluate(() => 1)).rejects.toThrow(PeerExitedError);
+      await expect(p.call('x')).rejects.toThrow(PeerExitedError);
+      await expect(p.nodes()).rejects.toThrow(PeerExitedError);
+      await expect(p.pause()).rejects.toThrow(PeerExitedError);
+      await p.stop(); // idempotent
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stop() kills a peer whose apps do not stop within stopTimeout', async () => {
+    const p = await peer({ stopTimeout: 300 });
+    await p.evaluate((ctx) => {
+      // A stop that never finishes: the node's stop is made to hang.
+      (ctx.cluster as any).stop = () => new Promise(() => {});
+    });
+    const started = Date.now();
+    await p.stop();
+    expect(p.state).toBe('stopped');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+  });
+
+  it('kill() ends the process group at once; pending requests reject with PeerExitedError', async () => {
+    const p = await peer();
+    const pending = p.evaluate(() => new Promise(() => {}));
+    await p.kill();
+    expect(p.state).toBe('crashed');
+    await expect(pending).rejects.toThrow(PeerExitedError);
+    await expect(p.kill()).rejects.toThrow(PeerExitedError);
+  });
+
+  it('an exit of its own is a crash, with the exit event', async () => {
+    const p = await peer();
+    const exited = once(p, 'exit');
+    p.evaluate(() => {
+      setTimeout(() => process.exit(7), 10);
+    });
+    expect(await exited).toEqual([7, null]);
+    expect(p.state).toBe('crashed');
+  });
+
+  it('restart() keeps the name, ports, env and node id', async () => {
+    const p = await peer({ apps: ['counter.mjs'], ports: ['extra'], env: { K: 'v' } });
+    const before = { pid: p.pid, ports: p.ports, node: p.node };
+    await p.call('inc', 5);
+    await p.restart();
+    expect(p.state).toBe('running');
+    expect(p.pid).not.toBe(before.pid);
+    expect(p.ports).toEqual(before.ports);
+    expect(p.node).toBe(before.node);
+    expect(await p.call('inc')).toBe(1);
+    expect(await p.evaluate(() => process.env.K)).toBe('v');
+    await p.kill();
+    await p.restart();
+    expect(p.state).toBe('running');
+    expect(p.node).toBe(before.node);
+  });
+
+  it('pause() and resume() stop and continue the process', async () => {
+    const p = await peer();
+    await p.pause();
+    expect(p.state).toBe('paused');
+    expect(readFileSync(`/proc/${p.pid}/stat`, 'latin1').split(' ')[2]).toBe('T');
+    const answer = p.evaluate(() => 'late');
+    await p.resume();
+    expect(p.state).toBe('running');
+    expect(await answer).toBe('late');
+  });
+});
+
+describe('boot failures', () => {
+  it('a missing app names the path and the root', async () => {
+    const error = await peer({ apps: ['nope/missing.mjs'] }).catch((e) => e);
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.app).toBe('nope/missing.mjs');
+    expect(error.message).toContain(join(root, 'nope/missing.mjs'));
+    expect(error.message).toContain(`root ${root}`);
+  });
+
+  it('an app that throws gives its message and the stderr tail', async () => {
+    const error = await peer({ apps: ['counter.mjs', 'throws.mjs'], name: 'thrower' }).catch((e) => e);
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.peer).toBe('thrower');
+    expect(error.phase).toBe('app');
+    expect(error.app).toBe('throws.mjs');
+    expect(error.message).toContain('boom: DATABASE_URL is missing');
+    expect(error.stderr).toContain('about to fail: the database is not configured');
+    expect(error.message).toContain('about to fail');
+  });
+
+  it('an app that never resolves fails after bootTimeout, naming the phase and the app', async () => {
+    const error = await peer({ apps: ['hangs.mjs'], bootTimeout: 1000 }).catch((e) => e);
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.phase).toBe('app');
+    expect(error.app).toBe('hangs.mjs');
+    expect(error.timeout).toBe(1000);
+    expect(error.message).toMatch(/bootTimeout \(1000 ms\)/);
+  });
+
+  it('an app that exits during boot gives the exit code', async () => {
+    const error = await peer({ apps: ['exits.mjs'] }).catch((e) => e);
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.exitCode).toBe(3);
+    expect(error.app).toBe('exits.mjs');
+    expect(error.message).toContain('exited with code 3');
+    expect(error.stderr).toContain('giving up');
+  });
+
+  it('leaves no process behind after boot failures', async () => {
+    await peer({ apps: ['throws.mjs'], cluster: 'failing-boots' }).catch(() => {});
+    await peer({ apps: ['hangs.mjs'], cluster: 'failing-boots', bootTimeout: 500 }).catch(() => {});
+    await waitForNoPeers({ cluster: 'failing-boots' });
+  });
+
+  it('rejects bad options with InvalidOptionsError naming the option and value', async () => {
+    const cases: [unknown, string, RegExp][] = [
+      [{ env: { A: { nested: true } } }, 'env.A', /string, a number or a boolean/],
+      [{ env: () => ({ A: [1] }) }, 'env(peer-1).A', /string, a number or a boolean/],
+      [{ logs: 'loud' }, 'logs', /'buffer', 'inherit' or 'silent'/],
+      [{ apps: 'a.js' }, 'apps', /array/],
+      [{ ports: ['default'] }, 'ports.0', /PORT itself/],
+      [{ ports: ['a b'] }, 'ports.0', /letters/],
+      [{ bootTimeout: -5 }, 'bootTimeout', /positive/],
+      [{ heartbeat: { interval: 0 } }, 'heartbeat.interval', /positive/],
+      [{ heartbeat: { interval: 1000, timeout: 500 } }, 'heartbeat.timeout', /interval/],
+      [{ strategy: { discover: 1 } }, 'strategy', /strategy/],
+      [{ name: 'a@b' }, 'name', /letters/],
+      [{ inheritEnv: 'yes' }, 'inheritEnv', /true, false/],
+      [{ cookie: '' }, 'cookie', /empty/],
+      [{ bogus: 1 }, 'bogus', /not an option/],
+    ];
+    for (const [options, option, problem] of cases) {
+      const error = await spawnPeer(options as never).catch((e) => e);
+      expect(error, JSON.stringify(options)).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option, JSON.stringify(options)).toBe(option);
+      expect(error.message).toMatch(problem);
+    }
+  });
+});
