@@ -1,7 +1,7 @@
-// The strategy a cluster uses when none is given. One function, so switching the default is one line.
+// The strategy a cluster uses when none is given: the local registry, like EPMD for Erlang nodes.
+import { localRegistryStrategy } from '../registry/strategy.js';
 import type { Strategy } from '../types.js';
-import { harnessStrategy } from './harness-strategy.js';
 
 export function defaultStrategy(): Strategy {
-  return harnessStrategy();
+  return localRegistryStrategy();
 }

@@ -1,0 +1,126 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
+
+const bin = createRequire(import.meta.url)
+  .resolve('@peer-cluster/core/package.json')
+  .replace(/package\.json$/, 'dist/cli/main.js');
+const fixtures = fileURLToPath(new URL('./fixtures/cli/', import.meta.url));
+const children: ChildProcess[] = [];
+
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+function cli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}) {
+  const child = spawn(process.execPath, [bin, ...args], {
+    cwd: fixtures,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = once(child, 'exit').then(([code]) => ({ code: code as number | null, out }));
+  /** Resolves when the output so far matches. */
+  const until = (pattern: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(out);
+        if (match) {
+          child.stdout!.off('data', check);
+          resolve(match[0]);
+        }
+      };
+      child.stdout!.on('data', check);
+      exited.then(() =>
+        pattern.test(out) ? resolve(out) : reject(new Error(`exited without ${pattern}:\n${out}`)),
+      );
+      check();
+    });
+  return { child, exited, until, output: () => out };
+}
+
+describe('peer-cluster CLI', () => {
+  it.each(['up', 'registry', 'ls', 'reap'])('prints help for %s', async (command) => {
+    const { code, out } = await cli([command, '--help']).exited;
+    expect(code).toBe(0);
+    expect(out).toContain(`Usage: peer-cluster ${command}`);
+  });
+
+  it.each([
+    [['bogus'], /unknown command "bogus"/],
+    [['up', '--count', 'zero', '--app', 'app.js'], /--count must be an integer ≥ 1, got "zero"/],
+    [['up', '--count', '2'], /give at least one --app PATH/],
+    [['up', '--app', 'app.js', '--env', 'NOEQUALS'], /--env takes K=V, got "NOEQUALS"/],
+    [['reap', '--force'], /Unknown option '--force'/],
+    [['ls', 'extra'], /Unexpected argument 'extra'/],
+  ])('rejects %j with a usage error, not a stack trace', async (args, message) => {
+    const { code, out } = await cli(args).exited;
+    expect(code).toBe(2);
+    expect(out).toMatch(message);
+    expect(out).toContain('Usage: peer-cluster');
+    expect(out).not.toMatch(/\n\s+at /);
+  });
+
+  it('up starts a cluster, prints its table and logs, and Ctrl-C stops every peer', async () => {
+    const name = `cli-up-${process.pid}`;
+    const up = cli(['up', '--count', '2', '--app', 'app.js', '--env', 'GREETING=you', '--name', name]);
+    await up.until(/\[peer-1\] cli app peer-1 greets you/);
+    await up.until(/\[peer-2\] cli app peer-2 greets you/);
+    await up.until(/peer-2@127\.0\.0\.1:\d+/);
+    expect(peerProcesses(name)).toHaveLength(2);
+    up.child.kill('SIGINT');
+    const { code, out } = await up.exited;
+    expect(code).toBe(0);
+    expect(out).toContain('All peers stopped.');
+    await waitForNoPeers({ cluster: name, timeout: 3000 });
+  });
+
+  it('up fails with the named boot error when an app is missing', async () => {
+    const { code, out } = await cli(['up', '--count', '1', '--app', 'missing.js']).exited;
+    expect(code).toBe(1);
+    expect(out).toMatch(/PeerBootError|InvalidOptionsError/);
+    expect(out).toContain('missing.js');
+  });
+
+  it('reap kills leftover peers and says what it killed', async () => {
+    const cluster = `cli-reap-${process.pid}`;
+    // An orphan as a crashed runner would leave it: its own process group, nobody waiting on it.
+    const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
+      detached: true,
+      stdio: 'ignore',
+      env: { PATH: process.env.PATH, PEER_CLUSTER: cluster, PEER_NAME: 'peer-9' },
+    });
+    orphan.unref();
+    await once(orphan, 'spawn');
+    const { code, out } = await cli(['reap']).exited;
+    expect(code).toBe(0);
+    expect(out).toContain(`pid ${orphan.pid}  ${cluster}/peer-9`);
+    await waitForNoPeers({ cluster, timeout: 3000 });
+  });
+
+  it('ls lists the nodes registered per cluster', async () => {
+    const registry = `127.0.0.1:${await freePort()}`;
+    const env = { PEER_CLUSTER_REGISTRY: registry };
+    const name = `cli-ls-${process.pid}`;
+    const up = cli(['up', '--count', '2', '--app', 'app.js', '--name', name], { env });
+    await up.until(/peer-2@127\.0\.0\.1:\d+/);
+    const { code, out } = await cli(['ls'], { env }).exited;
+    expect(code).toBe(0);
+    expect(out).toContain(name);
+    expect(out).toMatch(/peer-1@127\.0\.0\.1:\d+/);
+    up.child.kill('SIGINT');
+    await up.exited;
+    await waitForNoPeers({ cluster: name });
+  });
+});
+
+async function freePort(): Promise<number> {
+  const { default: getPort } = await import('get-port');
+  return getPort();
+}
