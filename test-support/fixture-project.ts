@@ -5,8 +5,8 @@
 // One install per content (fixture files + packs), reused by every test and every later run.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { mkdtemp, rename } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { E2E_DIR, npmEnv, type PackageName, pack, REPO, walk } from './pack.js';
@@ -57,14 +57,13 @@ export async function fixtureProject(source: string, packages: PackageName[]): P
   const files = walk(source).filter((f) => !f.includes('/node_modules/'));
   const hash = createHash('sha256').update(packs.hash);
   for (const file of files) hash.update(`${relative(source, file)}\0`).update(readFileSync(file));
-  const name = source.split('/').pop()!;
+  // `plugin-vitest-project` for plugin-vitest/test/fixtures/project.
+  const name = `${relative(REPO, source).split('/')[0]}-${source.split('/').pop()}`;
   const dir = join(E2E_DIR, `${name}-${hash.digest('hex').slice(0, 12)}`);
 
-  if (!existsSync(join(dir, 'node_modules', '.installed'))) {
-    mkdirSync(E2E_DIR, { recursive: true });
-    const tmp = await mkdtemp(join(E2E_DIR, `${name}-tmp-`));
-    cpSync(source, tmp, { recursive: true });
-    const manifestPath = join(tmp, 'package.json');
+  await installOnce(dir, async (into) => {
+    cpSync(source, into, { recursive: true });
+    const manifestPath = join(into, 'package.json');
     const manifest = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : {};
     manifest.name ??= `e2e-${name}`;
     manifest.private = true;
@@ -86,16 +85,9 @@ export async function fixtureProject(source: string, packages: PackageName[]): P
         '--no-package-lock',
         '--loglevel=error',
       ],
-      { cwd: tmp, env: npmEnv(), timeout: 180_000 },
+      { cwd: into, env: npmEnv(), timeout: 180_000 },
     );
-    writeFileSync(join(tmp, 'node_modules', '.installed'), `${new Date().toISOString()}\n`);
-    try {
-      await rename(tmp, dir);
-    } catch {
-      // A parallel test file installed the same content first.
-      await rm(tmp, { recursive: true, force: true });
-    }
-  }
+  });
 
   let outs = 0;
   const project: FixtureProject = {
@@ -122,6 +114,111 @@ export async function fixtureProject(source: string, packages: PackageName[]): P
     },
   };
   return project;
+}
+
+const installed = (dir: string) => existsSync(join(dir, 'node_modules', '.installed'));
+
+/**
+ * Run `install` into a temporary directory and rename it to `dir`, once: parallel test files
+ * wanting the same install wait for the first one (a lock directory holding its pid).
+ */
+async function installOnce(dir: string, install: (into: string) => Promise<void>): Promise<void> {
+  mkdirSync(E2E_DIR, { recursive: true });
+  const lock = `${dir}.lock`;
+  for (;;) {
+    if (installed(dir)) return;
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch {
+      if (lockIsStale(lock)) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      await changeIn(E2E_DIR, 200_000);
+    }
+  }
+  try {
+    if (installed(dir)) return;
+    const tmp = await mkdtemp(`${dir}-tmp-`);
+    await install(tmp);
+    writeFileSync(join(tmp, 'node_modules', '.installed'), `${new Date().toISOString()}\n`);
+    rmSync(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function lockIsStale(lock: string): boolean {
+  try {
+    process.kill(Number(readFileSync(join(lock, 'pid'), 'utf8')), 0);
+    return false;
+  } catch (error) {
+    // ENOENT: the lock was just created and has no pid yet, or was just removed.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** Resolves on the next change in `dir` (or after `timeout` ms, for a lock owner that died). */
+function changeIn(dir: string, timeout: number): Promise<void> {
+  return new Promise((resolve) => {
+    const watcher = watch(dir, () => done());
+    const timer = setTimeout(() => done(), timeout);
+    function done() {
+      clearTimeout(timer);
+      watcher.close();
+      resolve();
+    }
+  });
+}
+
+/**
+ * Resolves with the parsed `<name>.json` records once all exist in `out`; rejects if the CLI
+ * exits first or `timeout` ms pass, with its output (the reason is usually there).
+ */
+export function waitForRecords<T = Record<string, any>>(
+  out: string,
+  names: string[],
+  cli: RunningCli,
+  timeout = 60_000,
+): Promise<T[]> {
+  const paths = names.map((n) => join(out, `${n}.json`));
+  const read = (): T[] | undefined => {
+    try {
+      return paths.map((p) => JSON.parse(readFileSync(p, 'utf8')) as T);
+    } catch {
+      // Missing, or caught half-written: wait for the next change.
+      return undefined;
+    }
+  };
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (error?: Error, value?: T[]) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      watcher.close();
+      if (error) reject(error);
+      else resolve(value!);
+    };
+    const check = () => {
+      const records = read();
+      if (records) finish(undefined, records);
+    };
+    const watcher = watch(out, check);
+    const timer = setTimeout(
+      () =>
+        finish(new Error(`No ${names.join(', ')} in ${out} after ${timeout} ms. Output:\n${cli.output()}`)),
+      timeout,
+    );
+    void cli.done.then(() => {
+      check();
+      finish(new Error(`The CLI exited before writing ${names.join(', ')}. Output:\n${cli.output()}`));
+    });
+    check();
+  });
 }
 
 function startCli(cwd: string, args: string[], extraEnv: Record<string, string>): RunningCli {

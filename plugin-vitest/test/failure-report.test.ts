@@ -1,0 +1,29 @@
+// A failed test's report shows what its peers did: their recent log lines, name-prefixed, and the
+// cluster timeline around the failure. A passing test in the same suite shows nothing.
+import { beforeAll, expect, test } from 'vitest';
+import type { FixtureProject } from '../../test-support/fixture-project.js';
+import { VITEST_BIN, vitestProject } from './project.js';
+
+let project: FixtureProject;
+beforeAll(async () => {
+  project = await vitestProject();
+}, 240_000);
+
+test('a failing test shows its peers’ logs and the timeline', { timeout: 120_000 }, async () => {
+  const out = project.outDir('fail');
+  const result = await project.run([VITEST_BIN, 'run'], { env: { E2E_SUITE: 'fail', E2E_OUT: out } });
+  expect(result.code).toBe(1);
+  const output = result.output;
+  expect(output).toContain("expected 'the answer' to be 'another answer'");
+  // Exactly one report: the failing test's, not the passing one's.
+  expect(
+    output.match(/PeerClusterReport: peer-cluster: what the peers did around this failure/g),
+  ).toHaveLength(1);
+  // The peers' own lines, prefixed with their names (stdout with |, stderr with !).
+  expect(output).toMatch(/peer-1 \| shout: loud-marker/);
+  expect(output).toMatch(/peer-1 ! complaint: loud-marker/);
+  expect(output).toMatch(/peer-\d \| peer-\d listening on \d+/);
+  // The timeline around the failure, as a table relative to the test's start.
+  expect(output).toMatch(/\+\d\.\d{3}s\s+kill\s+peer-2\s+SIGKILL/);
+  expect(output).toMatch(/peer-2\s+crashed\s+peer-2@127\.0\.0\.1:\d+/);
+});
