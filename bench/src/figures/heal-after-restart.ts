@@ -1,8 +1,9 @@
 // heal-after-restart: ms from `peer.restart()` resolving to the moment every other peer of the
-// cluster has linked to the restarted one (their `nodeup`), with the default local registry. A
+// cluster has linked to the restarted one (their `nodeup`), discovered through the local registry. A
 // link that is up before restart() resolves counts as 0. No floor: the goal is a latency.
 import { performance } from 'node:perf_hooks';
 import { type Cluster, startCluster } from '@peer-cluster/core';
+import { localRegistry } from '@peer-cluster/strategy-local-registry';
 import { whenEach } from '../events.js';
 import type { Figure } from '../figure.js';
 import { clusterName } from '../names.js';
@@ -20,7 +21,13 @@ export function healAfterRestart(options: {
     what: `ms from restart() resolving to every other peer of ${options.count} linked to it (local registry)`,
     goalValue: options.goalValue,
     runs: options.runs,
-    setup: () => startCluster({ count: options.count, name: clusterName('heal'), apps: [fixture('app.js')] }),
+    setup: () =>
+      startCluster({
+        count: options.count,
+        name: clusterName('heal'),
+        apps: [fixture('app.js')],
+        strategy: localRegistry(),
+      }),
     async value(cluster) {
       const victim = cluster.peers[run++ % cluster.peers.length]!;
       const others = cluster.peers.filter((p) => p !== victim);
