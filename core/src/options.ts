@@ -8,7 +8,10 @@ export type EnvValue = string | number | boolean;
 export type EnvRecord = Record<string, EnvValue>;
 /** Declared env: a record, or a function of the peer (called once per peer, and again on restart). */
 export type PeerEnv = EnvRecord | ((peer: { index: number; name: string }) => EnvRecord);
-/** `buffer` keeps each peer's lines for `peer.logs()`; `inherit` also echoes them, prefixed with the peer name; `silent` keeps nothing. */
+/**
+ * `buffer` keeps each peer's last lines for `peer.logs()`; `inherit` also echoes them, prefixed
+ * with the peer name; `silent` keeps none (a boot error still shows the stderr tail).
+ */
 export type LogsMode = 'buffer' | 'inherit' | 'silent';
 
 /** What every peer of a cluster (or a single spawned peer) is made of. */

@@ -219,6 +219,29 @@ describe('control channel', () => {
     expect(seen).toContain('on stderr');
   });
 
+  it("logs: 'inherit' echoes each line prefixed with the peer name; 'silent' keeps none", async () => {
+    const echoed: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: any[]) => {
+      echoed.push(String(chunk));
+      return write.call(process.stdout, chunk, ...rest);
+    }) as typeof process.stdout.write;
+    try {
+      const loud = await peer({ logs: 'inherit', name: 'loud' });
+      await loud.evaluate((ctx) => ctx.log('hello from loud'));
+      await expect.poll(() => echoed).toContain('[loud] hello from loud\n');
+      expect(loud.logs().map((l) => l.line)).toContain('hello from loud');
+    } finally {
+      process.stdout.write = write;
+    }
+    const quiet = await peer({ logs: 'silent', name: 'quiet' });
+    const seen: string[] = [];
+    quiet.on('log', (l) => seen.push(l.line));
+    await quiet.evaluate((ctx) => ctx.log('hush'));
+    await expect.poll(() => seen).toContain('hush');
+    expect(quiet.logs()).toEqual([]);
+  });
+
   it('a peer flooding stdout does not stall, and the ring buffer keeps the last lines', async () => {
     const p = await peer({ apps: ['flood.mjs'] });
     await expect.poll(() => p.logs().at(-1)?.line, { timeout: 10_000 }).toBe('flood done');

@@ -31,6 +31,8 @@ export class Cluster {
   #waitForMesh: boolean;
   #next = 0;
   #stopped: Promise<void> | undefined;
+  /** Peer name → group, while a partition is in force. */
+  #groups: Map<string, number> | undefined;
 
   /** @internal Use startCluster(). */
   constructor(name: string, cookie: string, setup: Setup, waitForMesh: boolean) {
@@ -83,11 +85,16 @@ export class Cluster {
           setup,
           releaseOnStop: false,
           record: (event) => this.#record(event),
+          blocked: () => this.#blockedFor(`peer-${index + 1}`),
         }),
       );
     }
     // In `peers` from the start, so a stop() meanwhile stops them too.
     this.peers.push(...peers);
+    // During a partition, newcomers are in no group: the peers in groups must refuse them.
+    if (this.#groups) {
+      await Promise.all(this.#running().map((p) => p.control('set-blocked', [this.#blockedFor(p.name)])));
+    }
     let failure: unknown;
     await Promise.all(
       peers.map((peer) =>
@@ -125,7 +132,10 @@ export class Cluster {
     await peer.releasePorts();
   }
 
-  /** Resolves when every running peer is linked to every other running peer. */
+  /**
+   * Resolves when every running peer is linked to every other running peer (during a partition:
+   * to every other running peer on its side).
+   */
   async waitForMesh(options: { timeout?: number } = {}): Promise<void> {
     const timeout = options.timeout ?? MESH_TIMEOUT;
     await this.#waitFor(
@@ -150,7 +160,7 @@ export class Cluster {
    */
   async partition(...groups: Peer[][]): Promise<void> {
     this.#assertOpen('partition()');
-    const groupOf = new Map<Peer, number>();
+    const groupOf = new Map<string, number>();
     groups.forEach((group, g) => {
       if (!Array.isArray(group))
         throw new InvalidOptionsError(`partition(groups[${g}])`, group, 'must be an array of peers');
@@ -162,15 +172,12 @@ export class Cluster {
             `is not a peer of cluster ${this.name}`,
           );
         }
-        groupOf.set(peer, g);
+        groupOf.set(peer.name, g);
       }
     });
+    this.#groups = groupOf;
     const live = this.#running();
-    const blockedFor = (peer: Peer) =>
-      live
-        .filter((other) => (groupOf.get(other) ?? -1) !== (groupOf.get(peer) ?? -1))
-        .map((other) => other.name);
-    await Promise.all(live.map((peer) => peer.control('block', [blockedFor(peer)])));
+    await Promise.all(live.map((peer) => peer.control('set-blocked', [this.#blockedFor(peer.name)])));
     this.#record({
       type: 'partition',
       detail: groups.map((g) => `[${g.map((p) => p.name).join(', ')}]`).join(' '),
@@ -178,7 +185,7 @@ export class Cluster {
     const timeout = MESH_TIMEOUT;
     await Promise.all(
       live.map((peer) => {
-        const blocked = new Set(blockedFor(peer));
+        const blocked = new Set(this.#blockedFor(peer.name));
         return peer.waitFor(
           () => (peer.linked().some((id) => blocked.has(nameOf(id))) ? undefined : true),
           timeout,
@@ -193,13 +200,13 @@ export class Cluster {
     );
   }
 
-  /** Lifts every partition, lets the healers relink at once, and resolves when the mesh is whole. */
+  /** Lifts the partition, lets the healers relink at once, and resolves when the mesh is whole. */
   async heal(options: { timeout?: number } = {}): Promise<void> {
     this.#assertOpen('heal()');
-    const live = this.#running();
-    await Promise.all(live.map((peer) => peer.control('unblock', [])));
+    this.#groups = undefined;
+    // Unblocking makes each healer refresh at once.
+    await Promise.all(this.#running().map((peer) => peer.control('set-blocked', [[]])));
     this.#record({ type: 'heal' });
-    await Promise.all(live.map((peer) => peer.control('refresh', []).catch(() => {})));
     await this.waitForMesh(options);
   }
 
@@ -220,6 +227,14 @@ export class Cluster {
     await this.stop();
   }
 
+  /** The peers `name` must not link with under the partition in force (none without one). */
+  #blockedFor(name: string): string[] {
+    const groups = this.#groups;
+    if (!groups) return [];
+    const mine = groups.get(name) ?? -1;
+    return this.peers.filter((p) => (groups.get(p.name) ?? -1) !== mine).map((p) => p.name);
+  }
+
   #running(): Peer[] {
     return this.peers.filter((p) => p.state === 'running');
   }
@@ -229,8 +244,12 @@ export class Cluster {
     const missing: [string, string][] = [];
     for (const peer of live) {
       const linked = new Set(peer.linked());
-      for (const other of live)
-        if (other !== peer && !linked.has(other.node)) missing.push([peer.name, other.name]);
+      const blocked = new Set(this.#blockedFor(peer.name));
+      for (const other of live) {
+        if (other !== peer && !blocked.has(other.name) && !linked.has(other.node)) {
+          missing.push([peer.name, other.name]);
+        }
+      }
     }
     return missing;
   }

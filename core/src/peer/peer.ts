@@ -60,6 +60,8 @@ export interface PeerConfig {
   setup: ResolvedSetup & { strategy: Strategy | undefined };
   /** Where lifecycle events go (the cluster's timeline). */
   record?: (event: Omit<ClusterEvent, 'at'>) => void;
+  /** Names this peer must not link with when it boots (a partition in force). */
+  blocked?: () => string[];
   /** A lone peer gives its ports back when stopped; a cluster's peer keeps them until removed. */
   releaseOnStop: boolean;
 }
@@ -388,6 +390,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         heartbeat: setup.heartbeat,
         healer: setup.healer,
         strategy: bootStrategy(strategy),
+        blocked: this.#config.blocked?.() ?? [],
       };
       try {
         child.send({ t: 'boot', config } satisfies ToPeer);

@@ -38,6 +38,8 @@ export interface BootConfig {
   heartbeat: HeartbeatOptions;
   healer: HealerOptions;
   strategy: BootStrategy;
+  /** Names of nodes not to link with (a cluster partition in force when this peer boots). */
+  blocked: string[];
 }
 
 /** An error as it crosses the channel (custom names, codes and ports survive, unlike a clone). */

@@ -74,10 +74,8 @@ async function serve(op: string, args: unknown[]): Promise<unknown> {
       return n.connect(args[0] as string);
     case 'disconnect':
       return n.disconnect(args[0] as string);
-    case 'block':
-      return n.block(args[0] as string[]);
-    case 'unblock':
-      return n.unblock(args[0] as string[] | undefined);
+    case 'set-blocked':
+      return setBlocked(n, args[0] as string[]);
     case 'refresh':
       return n.healer.refresh();
     case 'stop':
@@ -87,6 +85,12 @@ async function serve(op: string, args: unknown[]): Promise<unknown> {
     default:
       throw new Error(`unknown control request ${op}`);
   }
+}
+
+/** Replaces the set of blocked names in one tick, so the healer never sees a gap to relink in. */
+function setBlocked(n: ClusterNode, names: string[]): void {
+  n.unblock();
+  if (names.length > 0) n.block(names);
 }
 
 function stop(): Promise<void> {
@@ -148,6 +152,7 @@ async function boot(config: BootConfig): Promise<void> {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || config.linkPort === 0) throw error;
       node = await startNode({ ...options, port: 0 });
     }
+    if (config.blocked.length > 0) node.block(config.blocked);
     node.on('nodeup', (id) => send({ t: 'nodeup', node: id }));
     node.on('nodedown', (id) => send({ t: 'nodedown', node: id }));
     // The links formed while startNode ran were not reported yet.
