@@ -63,13 +63,48 @@ describe('frame decode', () => {
   });
 
   it('random bytes after a valid header never throw anything but FrameError (property)', () => {
-    const header = encodeCall(1, 'm', []).subarray(0, 4);
+    const headers = [1, 2, 3].map((body) => Buffer.from([4, body, 1, 0, 0, 0]));
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 256 }), (tail) =>
+      fc.property(fc.constantFrom(...headers), fc.uint8Array({ maxLength: 256 }), (header, tail) =>
         decodesOrFrameError(Buffer.concat([header, tail])),
       ),
       { numRuns: 5000 },
     );
+  });
+
+  it('round-trips anything structured clone can carry, exactly as structuredClone would (property)', () => {
+    const value = fc.anything({
+      withMap: true,
+      withSet: true,
+      withDate: true,
+      withBigInt: true,
+      withTypedArray: true,
+      withSparseArray: true,
+      withNullPrototype: true,
+      withBoxedValues: false,
+      withObjectString: true,
+    });
+    fc.assert(
+      fc.property(value, (v) => {
+        const frame = decode(encodeReply(1, v));
+        expect(frame).toEqual({ type: FrameType.Reply, id: 1, value: structuredClone(v) });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('keeps shared references, -0, undefined and holes as structured clones do', () => {
+    const shared = { x: 1 };
+    // biome-ignore lint/suspicious/noSparseArray: the hole is what is tested
+    const holey = [1, , 3];
+    const frame = decode(encodeCall(1, 'm', [shared, shared, -0, undefined, holey, { u: undefined }]));
+    const args = (frame as { args: unknown[] }).args;
+    expect(args[0]).toBe(args[1]);
+    expect(Object.is(args[2], -0)).toBe(true);
+    expect(args).toHaveLength(6);
+    expect(3 in args).toBe(true);
+    expect(1 in (args[4] as unknown[])).toBe(false);
+    expect(Object.hasOwn(args[5] as object, 'u')).toBe(true);
   });
 
   it('corrupted and truncated valid frames never throw anything but FrameError (property)', () => {
@@ -95,19 +130,18 @@ describe('frame decode', () => {
     );
   });
 
-  it('rejects well-formed clones of the wrong shape', () => {
-    const frame = (type: number, value: unknown) => {
-      const ser = new v8.DefaultSerializer();
-      ser.writeHeader();
-      ser.writeUint32(type);
-      ser.writeUint32(0);
-      ser.writeValue(value);
-      return ser.releaseBuffer();
-    };
-    expect(() => decode(frame(FrameType.Call, 'not an array'))).toThrow(FrameError);
-    expect(() => decode(frame(FrameType.Call, [1, []]))).toThrow(FrameError);
-    expect(() => decode(frame(FrameType.ReplyError, { name: 1 }))).toThrow(FrameError);
-    expect(() => decode(frame(FrameType.Message, ['t']))).toThrow(FrameError);
-    expect(() => decode(frame(99, null))).toThrow(/Unknown frame type/);
+  it('rejects well-formed bodies of the wrong shape', () => {
+    const json = (type: number, value: unknown) =>
+      Buffer.concat([Buffer.from([type, 1, 0, 0, 0, 0]), Buffer.from(JSON.stringify(value))]);
+    const clone = (type: number, value: unknown) =>
+      Buffer.concat([Buffer.from([type, 2, 0, 0, 0, 0]), v8.serialize(value)]);
+    expect(() => decode(json(FrameType.Call, 'not an array'))).toThrow(FrameError);
+    expect(() => decode(clone(FrameType.Call, [1, []]))).toThrow(FrameError);
+    expect(() => decode(json(FrameType.ReplyError, { name: 1 }))).toThrow(FrameError);
+    expect(() => decode(clone(FrameType.Message, ['t']))).toThrow(FrameError);
+    expect(() => decode(json(99, null))).toThrow(/Unknown frame type/);
+    expect(() => decode(Buffer.from([1, 0, 0, 0, 0, 0, 9]))).toThrow(/control frame/);
+    expect(() => decode(Buffer.from([5, 3, 0, 0, 0, 0, 9]))).toThrow(FrameError);
+    expect(() => decode(Buffer.from([5, 7, 0, 0, 0, 0]))).toThrow(/encoding/);
   });
 });

@@ -1,7 +1,12 @@
 // The frames two linked nodes exchange once the handshake is done. Each is one binary WebSocket
-// message: a V8 serialization header, the frame type and a call id as varints, then (for calls,
-// replies and messages) one structured clone. Writing the header with the same serializer as
-// the value avoids a concat per frame on the call path.
+// message: a 6-byte header (type, body encoding, call id as uint32 LE) and a body.
+//
+// Bodies are structured clones. Most values that cross are small plain data, for which V8's
+// serializer costs several times JSON (a serializer object per frame, a host-object hook), so a
+// value that JSON round-trips *exactly* (plain objects and arrays, finite numbers other than -0,
+// strings, booleans, null; no undefined, no shared or cyclic references) is sent as JSON, and
+// anything else (Map, Set, Date, BigInt, typed arrays, Error, undefined...) as a V8 clone. The
+// receiver cannot tell the difference.
 
 import v8 from 'node:v8';
 import { PeerClusterError, type SerializedError } from '../errors.js';
@@ -16,6 +21,15 @@ export enum FrameType {
   Message = 7,
 }
 
+enum Body {
+  None = 0,
+  Json = 1,
+  V8 = 2,
+  Undefined = 3,
+}
+
+const HEADER = 6;
+
 export type Frame =
   | { type: FrameType.Ping | FrameType.Pong | FrameType.Leaving }
   | { type: FrameType.Call; id: number; method: string; args: unknown[] }
@@ -26,58 +40,120 @@ export type Frame =
 /** A frame that could not be decoded: the peer is broken or hostile; its link is closed. */
 export class FrameError extends PeerClusterError {}
 
-function encode(type: FrameType, id: number, value: unknown, hasValue: boolean): Buffer {
-  const ser = new v8.DefaultSerializer();
-  ser.writeHeader();
-  ser.writeUint32(type);
-  ser.writeUint32(id);
-  if (hasValue) ser.writeValue(value);
-  return ser.releaseBuffer();
+function header(buffer: Buffer, type: FrameType, body: Body, id: number): Buffer {
+  buffer[0] = type;
+  buffer[1] = body;
+  buffer.writeUInt32LE(id, 2);
+  return buffer;
 }
 
-export const PING: Buffer = encode(FrameType.Ping, 0, undefined, false);
-export const PONG: Buffer = encode(FrameType.Pong, 0, undefined, false);
-export const LEAVING: Buffer = encode(FrameType.Leaving, 0, undefined, false);
+function encode(type: FrameType, id: number, value: unknown): Buffer {
+  if (value === undefined) return header(Buffer.allocUnsafe(HEADER), type, Body.Undefined, id);
+  if (exactJson(value, 0, undefined)) {
+    const json = JSON.stringify(value);
+    const buffer = Buffer.allocUnsafe(HEADER + Buffer.byteLength(json));
+    buffer.write(json, HEADER);
+    return header(buffer, type, Body.Json, id);
+  }
+  const body = v8.serialize(value);
+  const buffer = Buffer.allocUnsafe(HEADER + body.length);
+  body.copy(buffer, HEADER);
+  return header(buffer, type, Body.V8, id);
+}
+
+const MAX_DEPTH = 16;
+
+/** Whether JSON round-trips `value` exactly as a structured clone would. */
+function exactJson(value: unknown, depth: number, seen: Set<object> | undefined): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case 'object': {
+      if (value === null) return true;
+      if (depth > MAX_DEPTH) return false;
+      if (depth > 0) {
+        seen ??= new Set();
+        if (seen.has(value)) return false; // a shared reference: JSON would duplicate it
+        seen.add(value);
+      }
+      if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+        for (let i = 0; i < value.length; i++) {
+          const item = value[i];
+          if (item === undefined || !exactJson(item, depth + 1, seen)) return false;
+        }
+        return Object.keys(value).length === value.length;
+      }
+      if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) return false;
+        const item = (value as Record<string, unknown>)[key];
+        if (item === undefined || !exactJson(item, depth + 1, seen)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+function control(type: FrameType): Buffer {
+  return header(Buffer.alloc(HEADER), type, Body.None, 0);
+}
+
+export const PING: Buffer = control(FrameType.Ping);
+export const PONG: Buffer = control(FrameType.Pong);
+export const LEAVING: Buffer = control(FrameType.Leaving);
 
 /** Throws a DataCloneError when an argument cannot be cloned (a function, a socket...). */
 export function encodeCall(id: number, method: string, args: unknown[]): Buffer {
-  return encode(FrameType.Call, id, [method, args], true);
+  return encode(FrameType.Call, id, [method, args]);
 }
 
 export function encodeReply(id: number, value: unknown): Buffer {
-  return encode(FrameType.Reply, id, value, true);
+  return encode(FrameType.Reply, id, value);
 }
 
 export function encodeReplyError(id: number, error: SerializedError): Buffer {
-  return encode(FrameType.ReplyError, id, error, true);
+  return encode(FrameType.ReplyError, id, error);
 }
 
 export function encodeMessage(topic: string, payload: unknown): Buffer {
-  return encode(FrameType.Message, 0, [topic, payload], true);
+  return encode(FrameType.Message, 0, [topic, payload]);
 }
 
 /** Decode one frame; anything malformed throws a FrameError and nothing else. */
-export function decode(data: Uint8Array): Frame {
-  let type: number;
-  let id: number;
+export function decode(bytes: Uint8Array): Frame {
+  const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (data.length < HEADER) throw new FrameError(`Frame too short (${data.length} bytes)`);
+  const type = data[0]!;
+  const body = data[1]!;
+  const id = data.readUInt32LE(2);
+  if (type === FrameType.Ping || type === FrameType.Pong || type === FrameType.Leaving) {
+    if (body !== Body.None || data.length !== HEADER)
+      throw new FrameError(`Malformed control frame (type ${type})`);
+    return { type };
+  }
+  if (type < FrameType.Call || type > FrameType.Message) throw new FrameError(`Unknown frame type ${type}`);
   let value: unknown;
-  let der: v8.Deserializer;
   try {
-    der = new v8.DefaultDeserializer(data);
-    der.readHeader();
-    type = der.readUint32();
-    id = der.readUint32();
-  } catch (error) {
-    throw new FrameError(`Malformed frame header: ${(error as Error)?.message ?? error}`);
-  }
-  switch (type) {
-    case FrameType.Ping:
-    case FrameType.Pong:
-    case FrameType.Leaving:
-      return { type };
-  }
-  try {
-    value = der.readValue();
+    switch (body) {
+      case Body.Json:
+        value = JSON.parse(data.toString('utf8', HEADER));
+        break;
+      case Body.V8:
+        value = v8.deserialize(data.subarray(HEADER));
+        break;
+      case Body.Undefined:
+        if (data.length !== HEADER) throw new Error('trailing bytes');
+        value = undefined;
+        break;
+      default:
+        throw new Error(`unknown body encoding ${body}`);
+    }
   } catch (error) {
     throw new FrameError(`Malformed frame body (type ${type}): ${(error as Error)?.message ?? error}`);
   }
@@ -97,8 +173,6 @@ export function decode(data: Uint8Array): Frame {
         return { type, topic: value[0], payload: value[1] };
       }
       break;
-    default:
-      throw new FrameError(`Unknown frame type ${type}`);
   }
   throw new FrameError(`Malformed frame body (type ${type})`);
 }
