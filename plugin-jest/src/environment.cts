@@ -16,6 +16,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   #harness: Harness | undefined;
   #state: HarnessState | undefined;
   #testStart = Date.now();
+  #unwatch: (() => void) | undefined;
 
   constructor(config: JestEnvironmentConfig, context: EnvironmentContext) {
     super(config, context);
@@ -44,6 +45,8 @@ export default class PeerClusterEnvironment extends TestEnvironment {
       })(count, options);
     this.#harness = harness;
     this.#state = state;
+    // Jest's workers outlive a killed or interrupted Jest: the peers must not.
+    this.#unwatch = harness.killClustersWhenRunnerDies(state);
   }
 
   async handleTestEvent(event: Circus.Event, _state: Circus.State): Promise<void> {
@@ -58,6 +61,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   }
 
   override async teardown(): Promise<void> {
+    this.#unwatch?.();
     try {
       if (this.#harness && this.#state) {
         // Jest runs teardown after failures and timeouts too: nothing an afterAll missed survives.

@@ -8,6 +8,7 @@ import { InvalidOptionsError } from '@peer-cluster/core';
 import {
   type HarnessState,
   harnessState,
+  killClustersWhenRunnerDies,
   type PeerClusterOptions,
   stopTrackedClusters,
 } from '@peer-cluster/core/harness';
@@ -30,8 +31,10 @@ const environment: Environment = {
     const base = await node.setup(global, options);
     const state = harnessState(global);
     state.options = peerClusterOptions(options);
+    const unwatch = killClustersWhenRunnerDies(state);
     return {
       async teardown(global) {
+        unwatch();
         try {
           await stopLeftovers(state);
         } finally {
@@ -50,9 +53,11 @@ const environment: Environment = {
     const context = vm.getVmContext();
     const state = harnessState(runInContext('globalThis', context));
     state.options = peerClusterOptions(options);
+    const unwatch = killClustersWhenRunnerDies(state);
     return {
       getVmContext: () => context,
       async teardown() {
+        unwatch();
         try {
           await stopLeftovers(state);
         } finally {

@@ -15,6 +15,8 @@ export {
   HARNESS_KEY,
   type HarnessState,
   harnessState,
+  killClustersWhenRunnerDies,
+  killTrackedClusters,
   type RunnerHooks,
   shareHarnessState,
   stopTrackedClusters,

@@ -24,6 +24,8 @@ export interface HarnessState {
   /** The project root `apps` resolve from, when the environment knows it. */
   root: string | undefined;
   readonly clusters: Set<TrackedCluster>;
+  /** The runner's main process is gone: clusters are killed, not stopped gracefully. */
+  runnerGone?: boolean;
   /**
    * Set by an environment whose harness lives outside the test's realm (Jest): the package's
    * `usePeers` shim calls it with the test's own hooks.
@@ -81,4 +83,33 @@ export async function stopTrackedClusters(state: HarnessState): Promise<Error[]>
     }),
   );
   return errors;
+}
+
+/** SIGKILL every peer of every tracked cluster now; a cluster still starting is killed once up. */
+export function killTrackedClusters(state: HarnessState): void {
+  state.runnerGone = true;
+  for (const entry of state.clusters) {
+    entry.abandoned = true;
+    if (entry.cluster) killCluster(entry.cluster);
+  }
+}
+
+export function killCluster(cluster: Cluster): void {
+  for (const peer of cluster.peers) {
+    // The signal is sent synchronously; the promise only waits for the reaping.
+    peer.kill('SIGKILL').catch(() => {});
+  }
+}
+
+/**
+ * A runner worker that is a child process (Vitest's forks, Jest's workers) loses its IPC channel
+ * when the runner's main process dies (SIGKILL, SIGINT, a bail that exits). Jest's workers do not
+ * exit then, and the peers' pipes would keep a worker whose test hangs alive forever, so the
+ * peers are killed the moment the channel goes. Returns how to stop watching.
+ */
+export function killClustersWhenRunnerDies(state: HarnessState): () => void {
+  if (typeof process.send !== 'function') return () => {};
+  const onDisconnect = () => killTrackedClusters(state);
+  process.once('disconnect', onDisconnect);
+  return () => process.off('disconnect', onDisconnect);
 }

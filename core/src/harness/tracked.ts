@@ -3,7 +3,7 @@
 // teardown can stop whatever a scope left behind — even a cluster that was still booting.
 import { type Cluster, startCluster } from '../index.js';
 import { type PeerClusterOptions, resolveClusterOptions } from './options.js';
-import type { HarnessState, TrackedCluster } from './state.js';
+import { type HarnessState, killCluster, type TrackedCluster } from './state.js';
 
 export interface ProvisionRequest {
   /** How the test asked for it, for messages: `usePeers(3)`. */
@@ -42,7 +42,9 @@ export async function startTracked(
   }
   entry.cluster = cluster;
   if (entry.abandoned) {
-    // The scope ended (a hook timeout) while the peers were booting: nothing may outlive it.
+    // The scope ended (a hook timeout, the runner's death) while the peers were booting:
+    // nothing may outlive it.
+    if (state.runnerGone) killCluster(cluster);
     await stopTracked(state, entry);
     return undefined;
   }

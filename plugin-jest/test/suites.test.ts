@@ -1,0 +1,89 @@
+// The real jest CLI on a fixture project that installed the packed packages: CommonJS and ESM
+// test files, several describes and files, a docblock's options; in workers and in band, with
+// --detectOpenHandles finding nothing of ours.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+import type { FixtureProject } from '../../test-support/fixture-project.js';
+import { waitForNoPeers } from '../../test-support/procs.js';
+import { JEST, jestProject } from './project.js';
+
+interface ClusterRecord {
+  cluster: string;
+  names: string[];
+  answers: string[];
+  nodeIds: string[];
+  links: string[][];
+  worker: string;
+  tracked: number;
+  since: number;
+  at: number;
+}
+
+let project: FixtureProject;
+beforeAll(async () => {
+  project = await jestProject();
+}, 240_000);
+
+function records(out: string): Record<string, ClusterRecord> {
+  return Object.fromEntries(
+    readdirSync(out).map((f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(join(out, f), 'utf8'))]),
+  );
+}
+
+const runs: [string, string[]][] = [
+  ['in workers', []],
+  ['in band, with --detectOpenHandles', ['--runInBand', '--detectOpenHandles']],
+];
+
+describe.each(runs)('jest %s', (label, args) => {
+  test('passes, and every cluster kept to itself', { timeout: 180_000 }, async () => {
+    const out = project.outDir('pass');
+    const result = await project.run([...JEST, ...args], { env: { E2E_SUITE: 'pass', E2E_OUT: out } });
+    expect(result.output).toMatch(/Tests:\s+9 passed, 9 total/);
+    expect(result.code, result.output).toBe(0);
+    expect(result.output).not.toContain('PeerClusterReport');
+    if (args.includes('--detectOpenHandles')) {
+      expect(result.output).not.toMatch(/open handle/i);
+    }
+
+    const seen = records(out);
+    expect(Object.keys(seen).sort()).toEqual([
+      'cjs-describes-first',
+      'cjs-describes-second',
+      'cjs-file',
+      'cjs-file-inner',
+      'docblock',
+      'esm',
+    ]);
+    for (const [name, r] of Object.entries(seen)) {
+      expect(r.answers, name).toEqual(r.names);
+      for (const [i, links] of r.links.entries()) {
+        expect(links.sort(), `${name} ${r.names[i]}`).toEqual(r.nodeIds.filter((_, j) => j !== i).sort());
+      }
+      expect(r.tracked, name).toBeLessThanOrEqual(2);
+    }
+    const all = Object.values(seen);
+    if (label === 'in workers') {
+      expect(
+        all.some((a) => all.some((b) => a.worker !== b.worker && a.since <= b.at && b.since <= a.at)),
+      ).toBe(true);
+    }
+    for (const { cluster } of all) await waitForNoPeers({ cluster, timeout: 3000 });
+  });
+});
+
+test('a failing test shows its peers’ logs and the timeline', { timeout: 120_000 }, async () => {
+  const out = project.outDir('fail');
+  const result = await project.run([...JEST], { env: { E2E_SUITE: 'fail', E2E_OUT: out } });
+  expect(result.code).toBe(1);
+  const output = result.output;
+  expect(output).toContain('Expected: "another answer"');
+  expect(
+    output.match(/PeerClusterReport: peer-cluster: what the peers did around this failure/g),
+  ).toHaveLength(1);
+  expect(output).toMatch(/peer-1 \| shout: loud-marker/);
+  expect(output).toMatch(/peer-1 ! complaint: loud-marker/);
+  expect(output).toMatch(/\+\d\.\d{3}s\s+kill\s+peer-2\s+SIGKILL/);
+  expect(output).toMatch(/peer-2\s+crashed\s+peer-2@127\.0\.0\.1:\d+/);
+});
