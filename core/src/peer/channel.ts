@@ -6,7 +6,7 @@ type Pending = { op: string; resolve: (value: unknown) => void; reject: (error: 
 export class Channel {
   #next = 1;
   #pending = new Map<number, Pending>();
-  #closed: (() => Error) | undefined;
+  #closed: ((op: string) => Error) | undefined;
 
   constructor(
     private readonly post: (message: Request | Response) => void,
@@ -15,7 +15,7 @@ export class Channel {
   ) {}
 
   request(op: string, args: unknown[] = []): Promise<unknown> {
-    if (this.#closed) return Promise.reject(this.#closed());
+    if (this.#closed) return Promise.reject(this.#closed(op));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { op, resolve, reject });
@@ -66,11 +66,11 @@ export class Channel {
     }
   }
 
-  /** Rejects every pending request, and every later one, with the error `reason()` makes. */
-  close(reason: () => Error): void {
+  /** Rejects every pending request, and every later one, with the error `reason(op)` makes. */
+  close(reason: (op: string) => Error): void {
     if (this.#closed) return;
     this.#closed = reason;
-    for (const pending of this.#pending.values()) pending.reject(reason());
+    for (const pending of this.#pending.values()) pending.reject(reason(pending.op));
     this.#pending.clear();
   }
 }

@@ -500,11 +500,12 @@ export class Peer extends EventEmitter<PeerEvents> {
     const pid = child.pid!;
     // Whatever the apps spawned goes with the peer.
     signalGroup(pid, 'SIGKILL');
-    const reason = () => new PeerExitedError(this.name, 'do that', this.#state);
+    const reason = (op: string) =>
+      new PeerExitedError(this.name, `${op === 'call' ? 'call a handler' : op}()`, this.#state);
+    const wasStopping = this.#stopping;
+    this.#state = wasStopping ? 'stopped' : 'crashed';
     this.#channel?.close(reason);
     void this.#strategyHost?.close();
-    const wasStopping = this.#stopping;
-    this.#setState(wasStopping ? 'stopped' : 'crashed');
     this.#linked.clear();
     this.#changes.emit('change');
     this.#record(wasStopping ? 'exit' : 'crash', signal ? `signal ${signal}` : `code ${code}`);
