@@ -47,7 +47,7 @@ describe('frame decode', () => {
     fc.assert(
       fc.property(fc.nat({ max: 2 ** 32 - 1 }), fc.string(), fc.array(fc.jsonValue()), (id, method, args) => {
         const frame = decode(encodeCall(id, method, args));
-        expect(frame).toEqual({ type: FrameType.Call, id, method, args: JSON.parse(JSON.stringify(args)) });
+        expect(frame).toEqual({ type: FrameType.Call, id, method, args: structuredClone(args) });
       }),
       { numRuns: 300 },
     );

@@ -26,12 +26,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   #unregister: (() => void | Promise<void>) | undefined;
   #unwatch: (() => void) | undefined;
 
-  constructor(
-    node: Node,
-    strategy: Strategy | undefined,
-    pollInterval: number,
-    _log: (line: string) => void,
-  ) {
+  constructor(node: Node, strategy: Strategy | undefined, pollInterval: number) {
     super();
     this.#node = node;
     this.strategy = strategy;

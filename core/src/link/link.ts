@@ -84,7 +84,15 @@ export class Link {
   }
 
   call(method: string, args: unknown[], timeout: number): Promise<unknown> {
-    return this.#pending.add(method, timeout, (id) => this.#ws.send(encodeCall(id, method, args)));
+    const id = this.#pending.nextId();
+    let frame: Buffer;
+    try {
+      frame = encodeCall(id, method, args);
+    } catch (error) {
+      return Promise.reject(error); // an argument that cannot be cloned
+    }
+    this.#ws.send(frame);
+    return this.#pending.wait(id, method, timeout);
   }
 
   send(topic: string, payload: unknown): void {

@@ -76,12 +76,15 @@ export class PendingCalls {
     return this.#map.size;
   }
 
-  /** Register a call; `send(id)` puts it on the wire (and may throw, e.g. a DataCloneError). */
-  add(method: string, timeout: number, send: (id: number) => void): Promise<unknown> {
+  /** A fresh call id. */
+  nextId(): number {
     lastId = (lastId + 1) >>> 0;
-    const id = lastId;
+    return lastId;
+  }
+
+  /** Wait for the reply to call `id`, already on the wire. */
+  wait(id: number, method: string, timeout: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      send(id);
       const timer = setTimeout(expire, timeout, this, id, timeout);
       this.#map.set(id, { resolve, reject, timer, method });
     });
