@@ -28,6 +28,7 @@ import { peerEnv } from './env.js';
 import { signalGroup } from './kill.js';
 import { type LogLine, PeerLogs } from './logs.js';
 import type { BootConfig, BootStrategy, BootTimings, FromPeer, ToPeer, WireError } from './protocol.js';
+import { runtimeEntry } from './runtime-bundle.js';
 import { spawnRuntime } from './spawn.js';
 import { StrategyHost, strategyCaps } from './strategy-host.js';
 
@@ -46,6 +47,8 @@ export interface PeerEvents {
   log: [LogLine];
 }
 
+/** core's dist folder, as the runtime's strategy specs name it. */
+const CORE_URL = new URL('../', import.meta.url).href;
 /** How long `waitForNodes` waits by default, in ms. */
 const WAIT_TIMEOUT = 15_000;
 /** How many times a boot that hit EADDRINUSE on an app port is retried with new ports. */
@@ -282,11 +285,12 @@ export class Peer extends EventEmitter<PeerEvents> {
     let exclude: number[] = [];
     for (let attempt = 0; ; attempt++) {
       try {
-        const [apps] = await Promise.all([
+        const [apps, entry] = await Promise.all([
           resolveApps(setup.apps, setup.root, this.name),
+          runtimeEntry(),
           this.#lease ?? this.#leasePorts(exclude),
         ]);
-        await this.#start(apps);
+        await this.#start(apps, entry);
         return;
       } catch (error) {
         const e = error as PeerBootError & { remoteCode?: string; remotePort?: number };
@@ -311,7 +315,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     return lease;
   }
 
-  #start(apps: BootConfig['apps']): Promise<void> {
+  #start(apps: BootConfig['apps'], entry: string): Promise<void> {
     const { setup, cluster, cookie } = this.#config;
     const env = peerEnv({
       name: this.name,
@@ -326,7 +330,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#phase = 'spawn';
     this.#app = undefined;
     this.#setState('booting');
-    const child = spawnRuntime({ env, nodeArgs: setup.nodeArgs, cwd: setup.root });
+    const child = spawnRuntime({ entry, env, nodeArgs: setup.nodeArgs, cwd: setup.root });
     this.#child = child;
     this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
     // Closed stdio, after exit: the last lines of stderr are in.
@@ -390,6 +394,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         heartbeat: setup.heartbeat,
         healer: setup.healer,
         strategy: bootStrategy(strategy),
+        coreUrl: CORE_URL,
         blocked: this.#config.blocked?.() ?? [],
       };
       try {

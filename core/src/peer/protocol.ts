@@ -38,6 +38,8 @@ export interface BootConfig {
   heartbeat: HeartbeatOptions;
   healer: HealerOptions;
   strategy: BootStrategy;
+  /** The URL of core's dist folder (ending in `/`): strategy specs under it load from the runtime's own copy. */
+  coreUrl: string;
   /** Names of nodes not to link with (a cluster partition in force when this peer boots). */
   blocked: string[];
 }

@@ -27,10 +27,20 @@ if (!process.send) {
   process.exit(2);
 }
 
-// Start loading the link layer while the boot config is on its way.
-type LinkModule = { startNode(options: NodeOptions): Promise<ClusterNode> };
-const linkModule = import(new URL('../link/node.js', import.meta.url).href) as Promise<LinkModule>;
+// Start loading the link layer while the boot config is on its way. (Literal specifiers, so the
+// runtime bundle (runtime-bundle.ts) carries these modules.)
+const linkModule = import('../link/node.js');
 linkModule.catch(() => {});
+
+/** Strategy modules of core itself, imported from the bundle rather than again from dist. */
+const coreStrategies: Record<string, () => Promise<Record<string, unknown>>> = {
+  'registry/strategy.js': () => import('../registry/strategy.js'),
+};
+
+function importStrategyModule(module: string, coreUrl: string): Promise<Record<string, unknown>> {
+  const own = module.startsWith(coreUrl) ? coreStrategies[module.slice(coreUrl.length)] : undefined;
+  return own ? own() : import(module);
+}
 
 function send(message: FromPeer, done?: () => void): void {
   if (!process.connected) return;
@@ -126,7 +136,9 @@ async function boot(config: BootConfig): Promise<void> {
     let strategy: Strategy | undefined;
     if (config.strategy.kind === 'spec') {
       const { spec } = config.strategy;
-      const factory = (await import(spec.module))[spec.export] as (options: unknown) => Strategy;
+      const factory = (await importStrategyModule(spec.module, config.coreUrl))[spec.export] as (
+        options: unknown,
+      ) => Strategy;
       if (typeof factory !== 'function')
         throw new Error(`strategy module ${spec.module} has no export ${spec.export}`);
       strategy = factory(spec.options);

@@ -10,9 +10,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const RUNTIME = fileURLToPath(new URL('./runtime.js', import.meta.url));
 
 let setpriv: string | null | undefined;
 
@@ -37,11 +34,13 @@ export function pdeathsigHelper(): string | null {
 }
 
 export function spawnRuntime(options: {
+  /** The runtime file (see runtime-bundle.ts). */
+  entry: string;
   env: Record<string, string>;
   nodeArgs: string[];
   cwd: string;
 }): ChildProcess {
-  const nodeArgv = [...options.nodeArgs, RUNTIME];
+  const nodeArgv = [...options.nodeArgs, options.entry];
   const helper = pdeathsigHelper();
   const [command, args] = helper
     ? [helper, ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...nodeArgv]]
