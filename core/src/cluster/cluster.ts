@@ -215,7 +215,7 @@ export class Cluster {
     this.#stopped ??= (async () => {
       await Promise.all(
         [...this.peers].map(async (peer) => {
-          await peer.stop().catch(() => {});
+          await peer.shutdown(false).catch(() => {});
           await peer.releasePorts().catch(() => {});
         }),
       );

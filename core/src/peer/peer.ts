@@ -219,10 +219,18 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /** Gracefully stops the peer (apps in reverse order, then its node); SIGKILL after `stopTimeout`. */
   async stop(): Promise<void> {
+    await this.shutdown(true);
+  }
+
+  /**
+   * @internal stop(), where `leave: false` skips the node's polite leave: when the whole cluster
+   * stops, nobody is left to redial anyone, and process exit closes the links anyway.
+   */
+  async shutdown(leave: boolean): Promise<void> {
     if (this.#alive()) {
       this.#stopping = true;
       this.#record('stop');
-      await this.#terminate();
+      await this.#terminate(leave);
     }
     if (this.#config.releaseOnStop) await this.releasePorts();
   }
@@ -543,14 +551,14 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   /** Graceful stop of the process in place: ask the runtime, SIGKILL the group after stopTimeout. */
-  async #terminate(): Promise<void> {
+  async #terminate(leave = true): Promise<void> {
     const child = this.#child!;
     if (this.#state === 'paused') signalGroup(child.pid!, 'SIGCONT');
     if (this.#state === 'booting') {
       // A boot in progress cannot stop gracefully (its apps are not all there).
       signalGroup(child.pid!, 'SIGKILL');
     } else {
-      this.#channel?.request('stop').catch(() => {});
+      this.#channel?.request('stop', [leave]).catch(() => {});
     }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([

@@ -89,7 +89,7 @@ async function serve(op: string, args: unknown[]): Promise<unknown> {
     case 'refresh':
       return n.healer.refresh();
     case 'stop':
-      await stop();
+      await stop(args[0] !== false);
       process.exit(0);
       break;
     default:
@@ -103,11 +103,12 @@ function setBlocked(n: ClusterNode, names: string[]): void {
   if (names.length > 0) n.block(names);
 }
 
-function stop(): Promise<void> {
+/** Stops the apps in reverse order, then the node; `leave: false` skips the polite goodbye. */
+function stop(leave: boolean): Promise<void> {
   stopping ??= (async () => {
     await booted?.catch(() => {});
     await stopApps(apps);
-    await node?.stop();
+    if (leave) await node?.stop();
   })();
   return stopping;
 }
