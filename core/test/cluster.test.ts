@@ -118,6 +118,52 @@ describe('startCluster', () => {
   });
 });
 
+describe('inline strategies', () => {
+  it('register, watch, connect and list run in the test process for every peer', async () => {
+    const registered = new Set<string>();
+    const watchers = new Set<() => void>();
+    const connects: string[] = [];
+    const lists = new Set<string>();
+    const strategy = customStrategy({
+      name: 'in-test',
+      register: (ctx) => {
+        registered.add(ctx.self.id);
+        for (const w of watchers) w();
+        return () => {
+          registered.delete(ctx.self.id);
+          for (const w of watchers) w();
+        };
+      },
+      watch: (_ctx, onChange) => {
+        watchers.add(onChange);
+        return () => watchers.delete(onChange);
+      },
+      discover: (ctx) => [...registered].filter((id) => id !== ctx.self.id),
+      connect: async (ctx, address) => {
+        connects.push(`${ctx.self.name}->${address}`);
+        return ctx.node.connect(address);
+      },
+      list: (ctx) => {
+        lists.add(ctx.self.name);
+        return ctx.node.nodes();
+      },
+    });
+    const c = await cluster({ count: 3, strategy });
+    meshed(c);
+    expect([...registered].sort()).toEqual(c.peers.map((p) => p.node).sort());
+    expect(connects.length).toBeGreaterThanOrEqual(3);
+    expect(connects.every((line) => /^peer-\d->peer-\d@127\.0\.0\.1:\d+$/.test(line))).toBe(true);
+    expect(lists.size).toBeGreaterThan(0);
+    // A peer that dies is withdrawn: its registration ends with its process.
+    const [gone] = c.peers as [any];
+    await gone.kill();
+    await expect.poll(() => registered.has(gone.node)).toBe(false);
+    await c.stop();
+    await expect.poll(() => registered.size).toBe(0);
+    expect(watchers.size).toBe(0);
+  });
+});
+
 describe('faults', () => {
   it('a killed peer is seen down by the others at once; restart relinks it with the same id', async () => {
     const c = await cluster({ count: 3, apps: ['counter.mjs'] });

@@ -117,7 +117,8 @@ export class Cluster {
       );
       throw failure;
     }
-    if (this.#waitForMesh) await this.waitForMesh();
+    // A big cluster on a busy machine may take a while to mesh: allow it what a boot gets.
+    if (this.#waitForMesh) await this.waitForMesh({ timeout: setup.bootTimeout });
     return peers;
   }
 

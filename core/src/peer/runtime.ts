@@ -53,11 +53,17 @@ let ctx: AppContext | undefined;
 const apps: RunningApp[] = [];
 let booted: Promise<void> | undefined;
 let stopping: Promise<void> | undefined;
+/** Settles once the node runs: requests about links need no more (an app may wait on them). */
+let nodeStarted: (value: ClusterNode) => void;
+const started = new Promise<ClusterNode>((resolve) => {
+  nodeStarted = resolve;
+});
 
 const channel = new Channel(
   (m) => send(m),
   async (op, args) => {
-    if (op !== 'stop') await booted;
+    if (op === 'evaluate' || op === 'call') await booted;
+    else if (op !== 'stop') await Promise.race([started, booted]);
     return serve(op, args);
   },
   (e) => Object.assign(new Error(e.message), { name: e.name, stack: e.stack }),
@@ -166,6 +172,7 @@ async function boot(config: BootConfig): Promise<void> {
       node = await startNode({ ...options, port: 0 });
     }
     if (config.blocked.length > 0) node.block(config.blocked);
+    nodeStarted(node);
     node.on('nodeup', (id) => send({ t: 'nodeup', node: id }));
     node.on('nodedown', (id) => send({ t: 'nodedown', node: id }));
     // The links formed while startNode ran were not reported yet.
