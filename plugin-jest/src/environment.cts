@@ -4,11 +4,10 @@
 // it from CommonJS and ESM test files alike. Peers are spawned only by usePeers' beforeAll.
 import type { EnvironmentContext, JestEnvironmentConfig } from '@jest/environment';
 import type { Circus } from '@jest/types';
-import type { HarnessState, PeerClusterOptions, RunnerHooks } from '@peer-cluster/core/harness';
+import type { HarnessState, RunnerHooks } from '@peer-cluster/core/harness';
 import { TestEnvironment } from 'jest-environment-node';
 
 type Harness = typeof import('@peer-cluster/core/harness');
-type Core = typeof import('@peer-cluster/core');
 
 export default class PeerClusterEnvironment extends TestEnvironment {
   readonly #options: unknown;
@@ -27,12 +26,13 @@ export default class PeerClusterEnvironment extends TestEnvironment {
 
   override async setup(): Promise<void> {
     await super.setup();
-    const [harness, core] = await Promise.all([
-      import('@peer-cluster/core/harness') as Promise<Harness>,
-      import('@peer-cluster/core') as Promise<Core>,
-    ]);
+    const harness = (await import('@peer-cluster/core/harness')) as Harness;
     const state = harness.harnessState(this.global);
-    state.options = validOptions(this.#options, core);
+    state.options = harness.environmentClusterOptions(
+      this.#options,
+      "testEnvironmentOptions['peer-cluster']",
+      "Set it in testEnvironmentOptions of your Jest config, or with a file's @jest-environment-options comment.",
+    );
     state.root = this.#root;
     const root = this.#root;
     state.usePeers = (count, options, hooks: RunnerHooks) =>
@@ -77,17 +77,4 @@ export default class PeerClusterEnvironment extends TestEnvironment {
       await super.teardown();
     }
   }
-}
-
-function validOptions(value: unknown, core: Core): PeerClusterOptions | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new core.InvalidOptionsError(
-      "testEnvironmentOptions['peer-cluster']",
-      value,
-      'must be an object of cluster options',
-      "Set it in testEnvironmentOptions of your Jest config, or with a file's @jest-environment-options comment.",
-    );
-  }
-  return value as PeerClusterOptions;
 }

@@ -4,8 +4,8 @@
 // whatever an afterAll did not get to.
 import { createRequire } from 'node:module';
 import { runInContext } from 'node:vm';
-import { InvalidOptionsError } from '@peer-cluster/core';
 import {
+  environmentClusterOptions,
   type HarnessState,
   harnessState,
   killClustersWhenRunnerDies,
@@ -85,17 +85,11 @@ async function nodeEnvironment(): Promise<Environment> {
 }
 
 function peerClusterOptions(options: Record<string, unknown> | undefined): PeerClusterOptions | undefined {
-  const value = options?.['peer-cluster'];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new InvalidOptionsError(
-      "environmentOptions['peer-cluster']",
-      value,
-      'must be an object of cluster options',
-      "Set it in test.environmentOptions of your Vitest config, or with a file's @vitest-environment-options comment.",
-    );
-  }
-  return value as PeerClusterOptions;
+  return environmentClusterOptions(
+    options?.['peer-cluster'],
+    "environmentOptions['peer-cluster']",
+    "Set it in test.environmentOptions of your Vitest config, or with a file's @vitest-environment-options comment.",
+  );
 }
 
 async function stopLeftovers(state: HarnessState): Promise<void> {

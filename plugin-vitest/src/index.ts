@@ -1,16 +1,10 @@
 // vitest-environment-peer-cluster: `environment: 'peer-cluster'` in a Vitest config (or
 // `// @vitest-environment peer-cluster` in a file) and `usePeers` in its tests.
-import type { PeerClusterOptions } from '@peer-cluster/core/harness';
-import type {} from 'vitest/node';
-
+//
+// Vitest's EnvironmentOptions cannot be augmented from outside: its declaration lives in a
+// hash-named chunk and `vitest/node` only re-exports it. Type the options with
+// `{ 'peer-cluster': { ... } satisfies PeerClusterOptions }` instead.
+export type { PeerClusterOptions } from '@peer-cluster/core/harness';
 export { default } from './environment.js';
 export { createPeersTest, type PeersFixtureOptions, peersFixture } from './fixture.js';
 export { usePeers } from './use-peers.js';
-export type { PeerClusterOptions };
-
-declare module 'vitest/node' {
-  interface EnvironmentOptions {
-    /** Cluster options for every usePeers in the project; usePeers' own options override them. */
-    'peer-cluster'?: PeerClusterOptions;
-  }
-}

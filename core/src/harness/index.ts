@@ -10,7 +10,7 @@ export {
   type ReportedPeer,
 } from './failure-report.js';
 export { type ClusterHandle, ClusterUnavailableError, createClusterHandle } from './handle.js';
-export { type PeerClusterOptions, resolveClusterOptions } from './options.js';
+export { environmentClusterOptions, type PeerClusterOptions, resolveClusterOptions } from './options.js';
 export {
   HARNESS_KEY,
   type HarnessState,

@@ -2,6 +2,7 @@
 // options, then the options given to usePeers. Nested objects merge one level so that an
 // environment can set `heartbeat.interval` and a suite only `heartbeat.timeout`.
 import { isAbsolute, resolve } from 'node:path';
+import { InvalidOptionsError } from '../errors.js';
 import type { ClusterOptions } from '../index.js';
 
 /**
@@ -45,4 +46,20 @@ function resolveFrom(base: string, path: string): string {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The `'peer-cluster'` entry of a runner's environment options, checked to be an object (its
+ * fields are validated by startCluster, which names each one). `where` names the option for
+ * the error, `hint` says where it is set.
+ */
+export function environmentClusterOptions(
+  value: unknown,
+  where: string,
+  hint: string,
+): PeerClusterOptions | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isPlainObject(value))
+    throw new InvalidOptionsError(where, value, 'must be an object of cluster options', hint);
+  return value as PeerClusterOptions;
 }

@@ -1,7 +1,7 @@
 // Starting and stopping a cluster on behalf of a test scope (usePeers, a fixture), tracked in the
 // shared state from the moment it is asked for until it has stopped, so that the environment's
 // teardown can stop whatever a scope left behind — even a cluster that was still booting.
-import { type Cluster, startCluster } from '../index.js';
+import type { Cluster } from '../index.js';
 import { type PeerClusterOptions, resolveClusterOptions } from './options.js';
 import { type HarnessState, killCluster, type TrackedCluster } from './state.js';
 
@@ -31,6 +31,8 @@ export async function startTracked(
     projectRoot: state.root ?? request.projectRoot,
   });
   state.clusters.add(entry);
+  // Loaded on first use: an environment whose tests never spawn does not pay for core's graph.
+  const { startCluster } = await import('../cluster/cluster.js');
   const starting = startCluster(options);
   entry.starting = starting.catch(() => {});
   let cluster: Cluster;
