@@ -1,0 +1,153 @@
+// The runner-neutral harness through its own adapter interface, with real clusters: what both
+// plugins build on. The "runner" here is the adapter contract itself — hooks collected and run
+// in the order a runner would run them.
+import { Cluster } from '@peer-cluster/core';
+import {
+  createUsePeers,
+  formatFailureReport,
+  type HarnessState,
+  harnessState,
+  resolveClusterOptions,
+  stopTrackedClusters,
+} from '@peer-cluster/core/harness';
+import { afterEach, describe, expect, test } from 'vitest';
+import { waitForNoPeers } from '../../test-support/procs.js';
+
+const APP = new URL('./fixtures/project/app.js', import.meta.url).pathname;
+
+function scope() {
+  const state: HarnessState = harnessState({});
+  const hooks = { beforeAll: [] as (() => Promise<void>)[], afterAll: [] as (() => Promise<void>)[] };
+  const reports: ((since: number) => string | undefined)[] = [];
+  const usePeers = createUsePeers({
+    beforeAll: (fn) => hooks.beforeAll.push(fn),
+    afterAll: (fn) => hooks.afterAll.push(fn),
+    onTestFailed: (report) => reports.push(report),
+    state: () => state,
+    projectRoot: () => '/',
+  });
+  return {
+    state,
+    usePeers,
+    reports,
+    beforeAll: () => Promise.all(hooks.beforeAll.map((fn) => fn())),
+    afterAll: () => Promise.all(hooks.afterAll.map((fn) => fn())),
+  };
+}
+
+const states: HarnessState[] = [];
+afterEach(async () => {
+  for (const state of states.splice(0)) await stopTrackedClusters(state);
+});
+
+describe('usePeers', () => {
+  test('a handle that becomes the cluster in beforeAll and refuses use outside its scope', async () => {
+    const s = scope();
+    states.push(s.state);
+    const cluster = s.usePeers(2, { apps: [APP] });
+
+    expect(() => cluster.peers).toThrowError(
+      /usePeers\(2\) returns a handle that is provisioned in beforeAll; use it inside a test or a hook, not at collection time/,
+    );
+    expect(() => cluster.peers).toThrowError(expect.objectContaining({ name: 'ClusterUnavailableError' }));
+    // Probing the handle (as runners and printers do) is harmless.
+    expect((cluster as any).then).toBeUndefined();
+    expect(String(Object.keys(cluster))).toBe('');
+
+    await s.beforeAll();
+    expect(cluster).toBeInstanceOf(Cluster);
+    expect(cluster.peers).toHaveLength(2);
+    expect(await cluster.peer(0).nodes()).toEqual([cluster.peer(1).node]);
+    expect(cluster.stop).toBe(cluster.stop);
+    expect(s.state.clusters.size).toBe(1);
+
+    const since = Date.now();
+    await cluster.peer(0).call('shout', 'in-the-report');
+    const report = s.reports[0]!(since);
+    expect(report).toContain(`cluster ${cluster.name}: 2 peers`);
+    expect(report).toMatch(/\+\d\.\d{3}s {2}peer-1 \| shout: in-the-report/);
+    expect(report).toMatch(/peer-1 ! complaint: in-the-report/);
+
+    const name = cluster.name;
+    await s.afterAll();
+    expect(s.state.clusters.size).toBe(0);
+    await waitForNoPeers({ cluster: name, timeout: 3000 });
+    expect(() => cluster.peers).toThrowError(/was already stopped by the afterAll/);
+    expect(s.reports[0]!(since)).toBeUndefined();
+  });
+
+  test('a cluster that fails to start explains itself through the handle', async () => {
+    const s = scope();
+    states.push(s.state);
+    const cluster = s.usePeers(1, { apps: ['./no-such-app.js'] });
+    await expect(s.beforeAll()).rejects.toThrowError(/no-such-app/);
+    expect(() => cluster.name).toThrowError(/starting it in beforeAll failed/);
+    expect(s.state.clusters.size).toBe(0);
+  });
+
+  test("the environment's teardown stops what an afterAll never reached", async () => {
+    const s = scope();
+    const cluster = s.usePeers(2, { apps: [APP] });
+    await s.beforeAll();
+    const name = cluster.name;
+    expect(await stopTrackedClusters(s.state)).toEqual([]);
+    expect(s.state.clusters.size).toBe(0);
+    await waitForNoPeers({ cluster: name, timeout: 3000 });
+  });
+
+  test('a scope that ends while its cluster is starting leaves nothing behind', async () => {
+    const s = scope();
+    s.usePeers(2, { apps: [APP] });
+    const starting = s.beforeAll();
+    // The hook timed out: the runner moves on to afterAll and teardown.
+    await s.afterAll();
+    await stopTrackedClusters(s.state);
+    await starting;
+    expect(s.state.clusters.size).toBe(0);
+  });
+});
+
+describe('options', () => {
+  test('usePeers options over environment options over defaults; nested objects and env merge', () => {
+    const options = resolveClusterOptions({
+      count: 4,
+      environment: {
+        apps: ['./a.js'],
+        env: { A: '1', B: '1' },
+        heartbeat: { interval: 100 },
+        logs: 'silent',
+      },
+      suite: { env: { B: '2' }, heartbeat: { timeout: 900 }, root: 'sub' },
+      projectRoot: '/project',
+    });
+    expect(options).toEqual({
+      count: 4,
+      apps: ['./a.js'],
+      env: { A: '1', B: '2' },
+      heartbeat: { interval: 100, timeout: 900 },
+      logs: 'silent',
+      root: '/project/sub',
+    });
+  });
+
+  test('apps resolve from the project root unless a root is given', () => {
+    expect(
+      resolveClusterOptions({ count: undefined, environment: undefined, suite: {}, projectRoot: '/p' }),
+    ).toEqual({
+      root: '/p',
+    });
+  });
+});
+
+test('a report with no logs and no events still reads', () => {
+  const text = formatFailureReport(
+    {
+      name: 'pc-x',
+      peers: [{ name: 'peer-1', state: 'running', node: 'peer-1@127.0.0.1:1', logs: () => [] }],
+      timeline: [],
+    },
+    { since: 0 },
+  );
+  expect(text).toContain('(no events)');
+  expect(text).toContain('(the peers wrote nothing)');
+});
