@@ -88,19 +88,40 @@ describe('peer-cluster CLI', () => {
     expect(out).toContain('missing.js');
   });
 
-  it('reap kills leftover peers and says what it killed', async () => {
+  it('reap kills orphaned peers, says what it killed, and leaves live ones alone', async () => {
     const cluster = `cli-reap-${process.pid}`;
-    // An orphan as a crashed runner would leave it: its own process group, nobody waiting on it.
-    const orphan = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
+    const env = { PATH: process.env.PATH, PEER_CLUSTER: cluster, PEER_NAME: 'peer-9' };
+    // An orphan as a crashed runner leaves it: its parent exits, init adopts it.
+    const parent = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const c = require('child_process').spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'],
+           { detached: true, stdio: 'ignore' }); c.unref(); console.log(c.pid);`,
+      ],
+      { env, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let printed = '';
+    parent.stdout!.on('data', (d) => (printed += d));
+    await once(parent, 'exit');
+    const orphan = Number(printed.trim());
+    // A peer whose parent (this test) is alive: reap must not touch it without --all.
+    const live = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
       detached: true,
       stdio: 'ignore',
-      env: { PATH: process.env.PATH, PEER_CLUSTER: cluster, PEER_NAME: 'peer-9' },
+      env: { ...env, PEER_NAME: 'peer-10' },
     });
-    orphan.unref();
-    await once(orphan, 'spawn');
-    const { code, out } = await cli(['reap']).exited;
+    children.push(live);
+    await once(live, 'spawn');
+
+    const { code, out } = await cli(['reap', '--cluster', cluster]).exited;
     expect(code).toBe(0);
-    expect(out).toContain(`pid ${orphan.pid}  ${cluster}/peer-9`);
+    expect(out).toContain(`pid ${orphan}  ${cluster}/peer-9`);
+    expect(out).not.toContain('peer-10');
+    expect(peerProcesses(cluster).map((p) => p.pid)).toEqual([live.pid]);
+
+    const all = await cli(['reap', '--all', '--cluster', cluster]).exited;
+    expect(all.out).toContain(`pid ${live.pid}  ${cluster}/peer-10`);
     await waitForNoPeers({ cluster, timeout: 3000 });
   });
 

@@ -5,9 +5,13 @@ import { type Command, parse } from './usage.js';
 
 export interface PeerProcess {
   pid: number;
+  /** The parent pid; 1 once the parent died and init adopted the peer. */
+  ppid: number;
   cluster: string;
   name: string;
   command: string;
+  /** Its parent is gone: nobody will ever stop it. */
+  orphaned: boolean;
 }
 
 /** Peer processes of this machine (Linux: read from /proc). Zombies and this process are left out. */
@@ -29,7 +33,18 @@ export function findPeerProcesses(): PeerProcess[] {
     );
     const command = readProc(pid, 'cmdline')?.replaceAll('\0', ' ').trim();
     if (!vars.has('PEER_CLUSTER') || !command) continue;
-    found.push({ pid, cluster: vars.get('PEER_CLUSTER')!, name: vars.get('PEER_NAME') ?? '?', command });
+    // Field 4 of /proc/<pid>/stat, counted after the parenthesised command name (which may hold spaces).
+    const stat = readProc(pid, 'stat') ?? '';
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const orphaned = ppid === 1 || readProc(ppid, 'stat') === undefined;
+    found.push({
+      pid,
+      ppid,
+      cluster: vars.get('PEER_CLUSTER')!,
+      name: vars.get('PEER_NAME') ?? '?',
+      command,
+      orphaned,
+    });
   }
   return found;
 }
@@ -42,10 +57,26 @@ function readProc(pid: number, file: string): string | undefined {
   }
 }
 
-/** Kill every peer process (and its process group); returns what was killed. */
-export function reap(): PeerProcess[] {
+export interface ReapOptions {
+  /** Also kill peers whose parent is alive (a running test's peers). @default false */
+  all?: boolean;
+  /** Only peers of this cluster. */
+  cluster?: string;
+  /** List, do not kill. @default false */
+  dryRun?: boolean;
+}
+
+/** Peers that `reap(options)` would kill. */
+export function reapable(options: ReapOptions = {}): PeerProcess[] {
+  return findPeerProcesses().filter(
+    (p) => (options.all || p.orphaned) && (options.cluster === undefined || p.cluster === options.cluster),
+  );
+}
+
+/** Kill orphaned peer processes (and their process groups); returns what was killed. */
+export function reap(options: ReapOptions = {}): PeerProcess[] {
   const killed: PeerProcess[] = [];
-  for (const peer of findPeerProcesses()) {
+  for (const peer of reapable(options)) {
     try {
       process.kill(-peer.pid, 'SIGKILL');
     } catch {
@@ -63,19 +94,31 @@ export function reap(): PeerProcess[] {
 export const reapCommand: Command = {
   name: 'reap',
   summary: 'kill leftover peer processes of this machine',
-  help: `Usage: peer-cluster reap [--dry-run]
+  help: `Usage: peer-cluster reap [--all] [--cluster NAME] [--dry-run]
 
-Kills every process whose environment carries PEER_CLUSTER= (peers left behind by a crashed
-machine or a runner killed without teardown), with its process group, and says what it killed.
+Kills orphaned peers: processes whose environment carries PEER_CLUSTER= and whose parent is gone
+(left behind by a crashed machine or a runner killed without teardown), with their process groups,
+and says what it killed. Peers of a test that is still running are left alone unless --all.
 
 Options:
-  --dry-run   list them without killing`,
-  options: { 'dry-run': { type: 'boolean' } },
+  --all           also kill peers whose parent is alive
+  --cluster NAME  only peers of this cluster
+  --dry-run       list them without killing`,
+  options: { all: { type: 'boolean' }, cluster: { type: 'string' }, 'dry-run': { type: 'boolean' } },
   async run(argv) {
     const { values } = parse(reapCommand, argv);
-    const peers = values['dry-run'] ? findPeerProcesses() : reap();
+    const options: ReapOptions = {
+      all: values.all === true,
+      ...(typeof values.cluster === 'string' && { cluster: values.cluster }),
+    };
+    const peers = values['dry-run'] ? reapable(options) : reap(options);
     if (peers.length === 0) {
-      console.log('No peer processes found.');
+      const alive = findPeerProcesses().length;
+      console.log(
+        alive > 0 && !options.all
+          ? `No orphaned peer processes (${alive} peer(s) still have a live parent; --all kills them too).`
+          : 'No peer processes found.',
+      );
       return 0;
     }
     const verb = values['dry-run'] ? 'Would kill' : 'Killed';
