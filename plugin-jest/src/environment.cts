@@ -42,6 +42,8 @@ export default class PeerClusterEnvironment extends TestEnvironment {
         afterAll: (fn, timeout) => hooks.afterAll(fn, timeout),
         state: () => state,
         projectRoot: () => root,
+        stoppedHint:
+          'Jest runs afterAll hooks in the order they are declared: declare an afterAll that uses the cluster before calling usePeers.',
       })(count, options);
     this.#harness = harness;
     this.#state = state;

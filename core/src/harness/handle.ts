@@ -42,7 +42,8 @@ export interface ClusterHandle {
   fail(error: unknown): void;
 }
 
-export function createClusterHandle(label: string): ClusterHandle {
+/** `stoppedHint` is added to the error for a handle used after its scope ended (runner specific). */
+export function createClusterHandle(label: string, stoppedHint = ''): ClusterHandle {
   let cluster: Cluster | undefined;
   let state: ClusterUnavailableError['reason'] = 'not-provisioned';
   let failure: unknown;

@@ -21,6 +21,8 @@ export interface HarnessAdapter extends RunnerHooks {
    * itself (Jest's `handleTestEvent`).
    */
   onTestFailed?(report: (since: number) => string | undefined): void;
+  /** Added to the error for a handle used after its afterAll, e.g. how the runner orders afterAll hooks. */
+  stoppedHint?: string;
 }
 
 export type UsePeers = (count?: number, options?: PeerClusterOptions) => Cluster;
@@ -29,7 +31,7 @@ export function createUsePeers(adapter: HarnessAdapter): UsePeers {
   return function usePeers(count?: number, options?: PeerClusterOptions): Cluster {
     const state = adapter.state();
     const label = `usePeers(${count ?? ''})`;
-    const { handle, provision, retire, fail } = createClusterHandle(label);
+    const { handle, provision, retire, fail } = createClusterHandle(label, adapter.stoppedHint);
     const entry = trackCluster(label);
     const timeouts = hookTimeouts(state, options);
 
