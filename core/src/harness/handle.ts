@@ -54,7 +54,7 @@ export function createClusterHandle(label: string, stoppedHint = ''): ClusterHan
     if (state === 'stopped') {
       throw new ClusterUnavailableError(
         'stopped',
-        `${label} was already stopped by the afterAll of the describe block (or file) it was called in, so ${what} cannot be used any more. Use the handle inside that scope's tests and hooks.`,
+        `${label} was already stopped by the afterAll of the describe block (or file) it was called in, so ${what} cannot be used any more. Use the handle inside that scope's tests and hooks.${stoppedHint ? ` ${stoppedHint}` : ''}`,
       );
     }
     if (state === 'failed') {
