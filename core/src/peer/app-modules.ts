@@ -1,11 +1,13 @@
-// In the test process: turn the declared app paths into what a peer imports, before it is
-// spawned, so a missing app fails fast with the path and the root it was resolved from.
+// In the test process: turn the declared app paths (and the strategy's module) into what a peer
+// imports, before it is spawned, so a missing app fails fast with the path and the root it was resolved from.
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PeerBootError } from '../errors.js';
-import type { BootApp } from './protocol.js';
+import type { Strategy } from '../types.js';
+import type { BootApp, BootStrategy } from './protocol.js';
+import { strategyCaps } from './strategy-host.js';
 import { compileTypeScript, TYPESCRIPT } from './typescript.js';
 
 const EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
@@ -59,4 +61,27 @@ export async function resolveApps(apps: string[], root: string, peer: string): P
       }
     }),
   );
+}
+
+/**
+ * How the peer gets the cluster's strategy: re-created from its spec, or answered by the test
+ * process. A spec module written in TypeScript (a strategy factory in a test helper, loaded through
+ * Vitest's transform) is compiled like an app, since the peer imports plain JS.
+ */
+export async function bootStrategy(strategy: Strategy | undefined, peer: string): Promise<BootStrategy> {
+  if (!strategy) return { kind: 'none' };
+  if (!strategy.spec) return { kind: 'inline', name: strategy.name, caps: strategyCaps(strategy) };
+  const { spec } = strategy;
+  if (!spec.module.startsWith('file:') || !TYPESCRIPT.test(spec.module)) return { kind: 'spec', spec };
+  const file = fileURLToPath(spec.module);
+  try {
+    return { kind: 'spec', spec: { ...spec, module: pathToFileURL(await compileTypeScript(file)).href } };
+  } catch (error) {
+    throw new PeerBootError({
+      peer,
+      phase: 'node',
+      reason: `the TypeScript module of strategy "${strategy.name}" (${file}) could not be compiled: ${(error as Error).message}`,
+      cause: error,
+    });
+  }
 }

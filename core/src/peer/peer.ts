@@ -22,7 +22,7 @@ import {
 } from '../options.js';
 import { leasePorts, type PortLease } from '../registry/ports.js';
 import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
-import { resolveApps } from './app-modules.js';
+import { bootStrategy, resolveApps } from './app-modules.js';
 import { Channel } from './channel.js';
 import { peerEnv } from './env.js';
 import { signalGroup } from './kill.js';
@@ -30,7 +30,7 @@ import { type LogLine, PeerLogs } from './logs.js';
 import type { BootConfig, BootStrategy, BootTimings, FromPeer, ToPeer, WireError } from './protocol.js';
 import { runtimeEntry } from './runtime-bundle.js';
 import { spawnRuntime } from './spawn.js';
-import { StrategyHost, strategyCaps } from './strategy-host.js';
+import { StrategyHost } from './strategy-host.js';
 
 export type { LogLine } from './logs.js';
 
@@ -293,12 +293,13 @@ export class Peer extends EventEmitter<PeerEvents> {
     let exclude: number[] = [];
     for (let attempt = 0; ; attempt++) {
       try {
-        const [apps, entry] = await Promise.all([
+        const [apps, entry, , strategy] = await Promise.all([
           resolveApps(setup.apps, setup.root, this.name),
           runtimeEntry(),
           this.#lease ?? this.#leasePorts(exclude),
+          bootStrategy(setup.strategy, this.name),
         ]);
-        await this.#start(apps, entry);
+        await this.#start(apps, entry, strategy);
         return;
       } catch (error) {
         const e = error as PeerBootError & { remoteCode?: string; remotePort?: number };
@@ -323,7 +324,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     return lease;
   }
 
-  #start(apps: BootConfig['apps'], entry: string): Promise<void> {
+  #start(apps: BootConfig['apps'], entry: string, bootStrategy: BootStrategy): Promise<void> {
     const { setup, cluster, cookie } = this.#config;
     const env = peerEnv({
       name: this.name,
@@ -401,7 +402,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         ports: this.#ports,
         heartbeat: setup.heartbeat,
         healer: setup.healer,
-        strategy: bootStrategy(strategy),
+        strategy: bootStrategy,
         coreUrl: CORE_URL,
         blocked: this.#config.blocked?.() ?? [],
       };
@@ -669,12 +670,6 @@ async function stoppedBySignal(pid: number): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
-}
-
-function bootStrategy(strategy: Strategy | undefined): BootStrategy {
-  if (!strategy) return { kind: 'none' };
-  if (strategy.spec) return { kind: 'spec', spec: strategy.spec };
-  return { kind: 'inline', name: strategy.name, caps: strategyCaps(strategy) };
 }
 
 const clusterCookies = new Map<string, string>();

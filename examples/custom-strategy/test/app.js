@@ -1,0 +1,3 @@
+export function start(ctx) {
+  ctx.cluster.handle('whoami', () => ctx.name);
+}
