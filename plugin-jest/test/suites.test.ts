@@ -40,7 +40,7 @@ describe.each(runs)('jest %s', (label, args) => {
   test('passes, and every cluster kept to itself', { timeout: 180_000 }, async () => {
     const out = project.outDir('pass');
     const result = await project.run([...JEST, ...args], { env: { E2E_SUITE: 'pass', E2E_OUT: out } });
-    expect(result.output).toMatch(/Tests:\s+9 passed, 9 total/);
+    expect(result.output).toMatch(/Tests:\s+11 passed, 11 total/);
     expect(result.code, result.output).toBe(0);
     expect(result.output).not.toContain('PeerClusterReport');
     if (args.includes('--detectOpenHandles')) {
