@@ -4,7 +4,12 @@ import { defineConfig } from 'vitest/config';
 // (`npm test` builds first), so what is tested is what is shipped.
 export default defineConfig({
   test: {
-    include: ['core/test/**/*.test.ts', 'strategies/*/test/**/*.test.ts', 'plugin-*/test/**/*.test.ts'],
+    include: [
+      'test/**/*.test.ts',
+      'core/test/**/*.test.ts',
+      'strategies/*/test/**/*.test.ts',
+      'plugin-*/test/**/*.test.ts',
+    ],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
