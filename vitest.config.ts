@@ -10,6 +10,7 @@ export default defineConfig({
       'strategies/*/test/**/*.test.ts',
       'plugin-*/test/**/*.test.ts',
     ],
+    exclude: ['**/node_modules/**', '**/fixtures/**', '.e2e/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
