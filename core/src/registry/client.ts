@@ -3,8 +3,10 @@
 // `connect` starts a daemon when none answers, so the first test file on a machine brings one up.
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PeerClusterError, RegistryUnavailableError, RegistryVersionError } from '../errors.js';
 import { formatRegistryAddress, type RegistryAddressOptions, resolveRegistryAddress } from './address.js';
@@ -289,11 +291,23 @@ function notARegistry(address: string): Error {
   return new RegistryUnavailableError(address, 'is held by something that is not a peer-cluster registry');
 }
 
-/** Where the daemon's entry is: next to this file when built, `dist/` when this runs from source. */
+/**
+ * Where the daemon's entry is: next to this file when built, `dist/` when this runs from source.
+ * Inside a peer this module is part of the bundled runtime, a file in a cache folder with no
+ * main.js beside it: there, the daemon is found through the installed package.
+ */
 function daemonEntry(): string {
   const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return `${dirname(here)}/main.js`;
-  return `${dirname(here).replace(/[/\\]src[/\\]registry$/, '')}/dist/registry/main.js`;
+  const sibling = join(dirname(here), 'main.js');
+  if (here.endsWith('.js') && existsSync(sibling)) return sibling;
+  if (here.endsWith('.ts'))
+    return `${dirname(here).replace(/[/\\]src[/\\]registry$/, '')}/dist/registry/main.js`;
+  try {
+    const pkg = createRequire(here).resolve('@peer-cluster/core/package.json');
+    return join(dirname(pkg), 'dist', 'registry', 'main.js');
+  } catch {
+    return sibling;
+  }
 }
 
 function spawnDaemon(host: string, port: number, idleTimeout: number | undefined) {

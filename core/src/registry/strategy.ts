@@ -37,6 +37,31 @@ const optionsSchema = z
 
 /** How long to wait between two attempts to reach a registry that went away. */
 const RETRY_DELAY = 500;
+/** After the daemon is replaced, how long the nodes the old one listed still count as discovered. */
+const REREGISTER_GRACE = 10_000;
+
+/**
+ * A daemon that replaces a dead one starts empty, and the nodes register with it one by one as
+ * they notice. A healer refreshing meanwhile would unlink every node not back yet: links that
+ * never broke would flap. So for a grace period after a replacement, the nodes the old daemon
+ * listed are still discovered (a dead one among them just fails to link until the grace ends).
+ */
+class DaemonReplacements {
+  readonly #last = new Map<string, { pid: number; ids: string[]; replacedBy?: number; at?: number }>();
+
+  discovered(self: string, pid: number, ids: string[]): string[] {
+    const last = this.#last.get(self);
+    if (last && last.pid !== pid) {
+      if (last.replacedBy !== pid) {
+        last.replacedBy = pid;
+        last.at = Date.now();
+      }
+      if (Date.now() - last.at! < REREGISTER_GRACE) return [...new Set([...ids, ...last.ids])];
+    }
+    this.#last.set(self, { pid, ids });
+    return ids;
+  }
+}
 
 export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strategy {
   const parsed = optionsSchema.safeParse(options ?? {});
@@ -51,14 +76,16 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
   // may name the registry (PEER_CLUSTER_REGISTRY).
   const clientOptions = resolveRegistryAddress(parsed.data);
   const client = () => sharedRegistryClient(clientOptions);
+  const replacements = new DaemonReplacements();
 
   return {
     name: 'local-registry',
     spec: { module: import.meta.url, export: 'localRegistryStrategy', options: clientOptions },
 
     async discover(ctx) {
-      const nodes = await (await client()).list(ctx.self.cluster);
-      return nodes.filter((n) => n.id !== ctx.self.id).map((n) => n.id);
+      const c = await client();
+      const ids = (await c.list(ctx.self.cluster)).filter((n) => n.id !== ctx.self.id).map((n) => n.id);
+      return replacements.discovered(ctx.self.id, c.daemonPid, ids);
     },
 
     async register(ctx) {
