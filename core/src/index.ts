@@ -8,7 +8,15 @@ export { FrameError } from './link/frame.js';
 export { startNode } from './link/node.js';
 export { NODE_DEFAULTS } from './link/options.js';
 export { UnknownMethodError } from './link/rpc.js';
-export type { ClusterOptions, EnvValue, LogsMode, PeerEnv, PeerOptions, PeerSetup } from './options.js';
+export type {
+  ClusterOptions,
+  EnvValue,
+  LogsMode,
+  PeerEnv,
+  PeerHost,
+  PeerOptions,
+  PeerSetup,
+} from './options.js';
 export { type LogLine, Peer, type PeerEvents, type PeerState, spawnPeer } from './peer/peer.js';
 export { DEFAULT_REGISTRY_PORT } from './registry/address.js';
 export { RegistryClient, type RegistryClientOptions, type RegistryStatus } from './registry/client.js';

@@ -8,6 +8,8 @@ export type EnvValue = string | number | boolean;
 export type EnvRecord = Record<string, EnvValue>;
 /** Declared env: a record, or a function of the peer (called once per peer, and again on restart). */
 export type PeerEnv = EnvRecord | ((peer: { index: number; name: string }) => EnvRecord);
+/** A peer's listen address: one for all, or a function of the peer (e.g. 127.0.0.2, 127.0.0.3…). */
+export type PeerHost = string | ((peer: { index: number; name: string }) => string);
 /**
  * `buffer` keeps each peer's last lines for `peer.logs()`; `inherit` also echoes them, prefixed
  * with the peer name; `silent` keeps none (a boot error still shows the stderr tail).
@@ -24,6 +26,12 @@ export interface PeerSetup {
   env?: PeerEnv;
   /** Also pass the parent's env (`true`) or these variables of it. `VITEST*`, `JEST*`, `NODE_OPTIONS` never pass. @default false */
   inheritEnv?: boolean | string[];
+  /**
+   * The address each peer's node and apps listen on (`ctx.host`, `peer.host`): a loopback address,
+   * or a function of `{ index, name }` to give each peer its own (Linux routes all of 127.0.0.0/8 to
+   * loopback), the way pods look behind a headless service. @default '127.0.0.1'
+   */
+  host?: PeerHost;
   /** Extra named app ports, each leased and given as `PORT_<NAME>` (and `ctx.ports[name]`). `PORT` is always given. @default [] */
   ports?: string[];
   /** How the peers' healers find each other. @default the local registry (`defaultStrategy()`) */
@@ -79,6 +87,7 @@ export interface ResolvedSetup {
   root: string;
   env: PeerEnv;
   inheritEnv: boolean | string[];
+  host: PeerHost;
   ports: string[];
   strategy: Strategy | undefined;
   bootTimeout: number;
@@ -124,6 +133,13 @@ const setupShape = {
   inheritEnv: z.union([z.boolean(), z.array(z.string())], {
     error: 'must be true, false or an array of variable names',
   }),
+  host: z.union(
+    [z.ipv4(), z.ipv6(), z.literal('localhost'), z.custom<PeerHost>((v) => typeof v === 'function')],
+    {
+      error:
+        'must be an IP address to listen on (e.g. 127.0.0.2), or a function of { index, name } returning one',
+    },
+  ),
   ports: z
     .array(
       z
@@ -220,6 +236,7 @@ function resolveSetup(o: PeerSetup): ResolvedSetup {
     root: o.root ?? process.cwd(),
     env: o.env ?? {},
     inheritEnv: o.inheritEnv ?? false,
+    host: o.host ?? '127.0.0.1',
     ports: o.ports ?? [],
     strategy: o.strategy,
     bootTimeout: o.bootTimeout ?? defaults.bootTimeout,
@@ -262,6 +279,15 @@ export function resolvePeerOptions(input: unknown): ResolvedPeerOptions {
 /** `cluster.add(count, options)`: per-peer overrides of the cluster's setup. */
 export function validateAddOptions(input: unknown): PeerSetup {
   return validate(addSchema, input, 'add options') as PeerSetup;
+}
+
+/** The address a function-valued `host` returned for one peer, validated. */
+export function validateHostResult(value: unknown, peer: string): string {
+  return validate(
+    z.strictObject({ host: setupShape.host.refine((v) => typeof v === 'string') }),
+    { host: value },
+    `host(${peer})`,
+  ).host as string;
 }
 
 /** The env a function-valued `env` returned for one peer, validated. */

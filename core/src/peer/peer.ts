@@ -19,6 +19,7 @@ import {
   type ResolvedSetup,
   resolvePeerOptions,
   validateEnvResult,
+  validateHostResult,
 } from '../options.js';
 import { leasePorts, type PortLease } from '../registry/ports.js';
 import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
@@ -77,7 +78,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** The cluster name (`PEER_CLUSTER`). */
   readonly cluster: string;
   /** Where the peer's apps and its node listen. */
-  readonly host = '127.0.0.1';
+  readonly host: string;
   /** How long the last boot took, as the runtime measured it. */
   timings: BootTimings | undefined;
 
@@ -114,6 +115,11 @@ export class Peer extends EventEmitter<PeerEvents> {
       typeof env === 'function'
         ? validateEnvResult(env({ index: this.index, name: this.name }), this.name)
         : env;
+    const host = config.setup.host;
+    this.host =
+      typeof host === 'function'
+        ? validateHostResult(host({ index: this.index, name: this.name }), this.name)
+        : host;
     this.#logs = new PeerLogs(this.name, config.setup.logs, (line) => this.emit('log', line));
     this.#changes.setMaxListeners(0);
   }
@@ -188,6 +194,11 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** The ids this peer is linked to, as it last reported them. */
   linked(): NodeId[] {
     return [...this.#linked];
+  }
+
+  /** @internal Whether this peer last reported a link to `node` (no copy, unlike linked()). */
+  isLinkedTo(node: NodeId): boolean {
+    return this.#linked.has(node);
   }
 
   /** Resolves when exactly `n` nodes (or the predicate) hold for this peer's links. */
