@@ -140,7 +140,7 @@ export class Cluster {
   async waitForMesh(options: { timeout?: number } = {}): Promise<void> {
     const timeout = options.timeout ?? MESH_TIMEOUT;
     await this.#waitFor(
-      () => (this.#missingLinks().length === 0 ? true : undefined),
+      () => (this.#missingLinks(1).length === 0 ? true : undefined),
       timeout,
       () =>
         new WaitTimeoutError(
@@ -240,16 +240,20 @@ export class Cluster {
     return this.peers.filter((p) => p.state === 'running');
   }
 
-  #missingLinks(): [string, string][] {
+  /**
+   * Pairs of running peers not linked yet, at most `limit` of them. Checked on every nodeup of
+   * every peer (N² of them while a cluster forms), so it allocates nothing per pair and stops at
+   * the first `limit` found.
+   */
+  #missingLinks(limit = Number.POSITIVE_INFINITY): [string, string][] {
     const live = this.#running();
     const missing: [string, string][] = [];
     for (const peer of live) {
-      const linked = new Set(peer.linked());
-      const blocked = new Set(this.#blockedFor(peer.name));
+      const blocked = this.#groups ? new Set(this.#blockedFor(peer.name)) : undefined;
       for (const other of live) {
-        if (other !== peer && !blocked.has(other.name) && !linked.has(other.node)) {
-          missing.push([peer.name, other.name]);
-        }
+        if (other === peer || blocked?.has(other.name) || peer.isLinkedTo(other.node)) continue;
+        missing.push([peer.name, other.name]);
+        if (missing.length >= limit) return missing;
       }
     }
     return missing;
