@@ -1,0 +1,317 @@
+// Hostile and invalid input: every bad option, app, strategy setting, startNode option and CLI
+// argument gets its own named error that names the option and the value; an oversized message
+// closes only the link it came over; a peer flooding stdout does not stall the test process.
+// (Option cases already in cluster.test.ts and peer.test.ts are not repeated here.)
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type Cluster,
+  customStrategy,
+  InvalidOptionsError,
+  localRegistryStrategy,
+  type Peer,
+  PeerBootError,
+  spawnPeer,
+  startCluster,
+  startNode,
+} from '@peer-cluster/core';
+import { dns } from '@peer-cluster/strategy-dns';
+import { staticHosts } from '@peer-cluster/strategy-static-hosts';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { waitForNoPeers } from '../../test-support/procs.js';
+import { reliabilityDir, stopRegistry, usePrivateRegistry } from './fixtures/reliability/support.js';
+
+const registry = await usePrivateRegistry();
+afterAll(() => stopRegistry(registry.port));
+const clusters: Cluster[] = [];
+afterEach(async () => {
+  await Promise.all(clusters.splice(0).map((c) => c.stop()));
+});
+
+const cookie = 'invalid-input-cookie';
+
+/** Runs `act`, expecting it to throw (or reject with) an error of class `type`. */
+async function caught(act: () => unknown): Promise<any> {
+  try {
+    await act();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error, got none');
+}
+
+describe('invalid options, each with its named error', () => {
+  // [what, call, option named, value it carries]
+  const cases: [string, () => unknown, string, unknown][] = [
+    // startCluster / spawnPeer
+    ['apps with an empty path', () => startCluster({ apps: [''] }), 'apps.0', ''],
+    ['root that is empty', () => startCluster({ root: '' }), 'root', ''],
+    ['a cookie that is a number', () => startCluster({ cookie: 42 as never }), 'cookie', 42],
+    [
+      'count: Infinity',
+      () => startCluster({ count: Number.POSITIVE_INFINITY }),
+      'count',
+      Number.POSITIVE_INFINITY,
+    ],
+    ['bootTimeout: NaN', () => startCluster({ bootTimeout: Number.NaN }), 'bootTimeout', Number.NaN],
+    [
+      'heartbeat.timeout equal to the interval',
+      () => startCluster({ heartbeat: { interval: 100, timeout: 100 } }),
+      'heartbeat.timeout',
+      100,
+    ],
+    [
+      'an unknown heartbeat key',
+      () => startCluster({ heartbeat: { every: 1 } as never }),
+      'heartbeat.every',
+      1,
+    ],
+    ['inheritEnv with a number', () => startCluster({ inheritEnv: [1] as never }), 'inheritEnv', [1]],
+    ['ports as a string', () => startCluster({ ports: 'admin' as never }), 'ports', 'admin'],
+    ['an env value of null', () => startCluster({ env: { A: null } as never }), 'env.A', null],
+    ['a strategy given by name', () => startCluster({ strategy: 'local' as never }), 'strategy', 'local'],
+    ['an empty cluster name', () => startCluster({ name: '' }), 'name', ''],
+    ['nodeArgs with a number', () => startCluster({ nodeArgs: [1] as never }), 'nodeArgs.0', 1],
+    ['options that are null', () => startCluster(null as never), 'options', null],
+    ['a negative peer index', () => spawnPeer({ index: -1 }), 'index', -1],
+    ['a cluster name with a slash', () => spawnPeer({ cluster: 'a/b' }), 'cluster', 'a/b'],
+    // strategies
+    [
+      'a static host without a port',
+      () => staticHosts(['not-an-address']),
+      'staticHosts[0]',
+      'not-an-address',
+    ],
+    [
+      'a static host port out of range',
+      () => staticHosts(['a@127.0.0.1:99999']),
+      'staticHosts[0]',
+      'a@127.0.0.1:99999',
+    ],
+    [
+      'a hosts file that is not a path',
+      () => staticHosts({ file: 123 as never }),
+      'staticHosts',
+      { file: 123 },
+    ],
+    ['dns without a query', () => dns({} as never), 'dns.query', undefined],
+    ['dns with an MX type', () => dns({ query: 'x.test', type: 'MX' as never, port: 1 }), 'dns.type', 'MX'],
+    ['dns with a negative timeout', () => dns({ query: 'x.test', port: 1, timeout: -1 }), 'dns.timeout', -1],
+    [
+      'dns servers that are not addresses',
+      () => dns({ query: 'x.test', port: 1, servers: ['nope'] }),
+      'dns.servers',
+      ['nope'],
+    ],
+    [
+      'localRegistry port out of range',
+      () => localRegistryStrategy({ port: 70_000 }),
+      'localRegistry.port',
+      70_000,
+    ],
+    [
+      'localRegistry unknown option',
+      () => localRegistryStrategy({ hots: 'x' } as never),
+      'localRegistry.hots',
+      'x',
+    ],
+    ['customStrategy without discover', () => customStrategy({} as never), 'discover', undefined],
+    [
+      'customStrategy connect that is not a function',
+      () => customStrategy({ discover: () => [], connect: 5 as never }),
+      'connect',
+      5,
+    ],
+    // startNode
+    ['a node name with a space', () => startNode({ name: 'a b', cookie }), 'name', 'a b'],
+    ['a node port out of range', () => startNode({ name: 'a', cookie, port: 70_000 }), 'port', 70_000],
+    ['a node maxPayload of 0', () => startNode({ name: 'a', cookie, maxPayload: 0 }), 'maxPayload', 0],
+    [
+      'a node heartbeat timeout under its interval',
+      () => startNode({ name: 'a', cookie, heartbeat: { interval: 10, timeout: 5 } }),
+      'heartbeat.timeout',
+      5,
+    ],
+    ['startNode without options', () => startNode(undefined as never), 'options', undefined],
+  ];
+
+  it(`rejects ${cases.length} invalid inputs with InvalidOptionsError naming the option and the value`, async () => {
+    expect(cases.length).toBeGreaterThanOrEqual(25);
+    for (const [what, act, option, value] of cases) {
+      const error = await caught(act);
+      expect(error, what).toBeInstanceOf(InvalidOptionsError);
+      expect(error.name, what).toBe('InvalidOptionsError');
+      expect(error.option, what).toBe(option);
+      expect(error.value, what).toEqual(value);
+      expect(error.message, what).toContain(`\`${option}\``);
+    }
+  });
+
+  it('never echoes a cookie in an error, even a cookie given next to a bad option', async () => {
+    const secret = 'cookie-never-in-errors-7d1e';
+    for (const act of [
+      () => startCluster({ cookie: secret, count: 0 }),
+      () => startCluster({ cookie: secret, bogus: 1 } as never),
+      () => startNode({ name: 'x y', cookie: secret }),
+      () => startNode({ name: 'x', cookie: secret, port: -1 }),
+    ]) {
+      const error = await caught(act);
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect(`${error.message} ${JSON.stringify(error.value)}`).not.toContain(secret);
+    }
+  });
+});
+
+describe('apps that cannot boot, each with PeerBootError', () => {
+  it('an app module that is missing names the path and the root', async () => {
+    const error = await caught(() =>
+      startCluster({ count: 2, root: reliabilityDir, apps: ['no-such-app.mjs'], name: 'bad-app-missing' }),
+    );
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.app).toBe('no-such-app.mjs');
+    expect(error.message).toContain(reliabilityDir);
+    await waitForNoPeers({ cluster: 'bad-app-missing' });
+  });
+
+  it('an app that throws a non-Error names what it threw', async () => {
+    const error = await caught(() =>
+      startCluster({ count: 1, root: reliabilityDir, apps: ['throws-string.mjs'], name: 'bad-app-string' }),
+    );
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.app).toBe('throws-string.mjs');
+    expect(error.message).toContain('a plain string, not an Error');
+    await waitForNoPeers({ cluster: 'bad-app-string' });
+  });
+
+  it('an app that does not parse gives the SyntaxError and the app', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-syntax-'));
+    try {
+      await writeFile(join(dir, 'broken.mjs'), 'export function start( {\n');
+      const error = await caught(() =>
+        spawnPeer({ root: dir, apps: ['broken.mjs'], cluster: 'bad-app-syntax' }),
+      );
+      expect(error).toBeInstanceOf(PeerBootError);
+      expect(error.app).toBe('broken.mjs');
+      expect(error.message).toMatch(/SyntaxError/);
+      await waitForNoPeers({ cluster: 'bad-app-syntax' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('CLI arguments', () => {
+  const bin = createRequire(import.meta.url)
+    .resolve('@peer-cluster/core/package.json')
+    .replace(/package\.json$/, 'dist/cli/main.js');
+  async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: reliabilityDir,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const [code] = await once(child, 'exit');
+    return { code: code as number, out };
+  }
+
+  it.each([
+    [['up', '--count', '2.5', '--app', 'storm-app.mjs'], 2, /--count must be an integer ≥ 1, got "2.5"/],
+    [['up', '--count', '-1', '--app', 'storm-app.mjs'], 2, /--count|-1/],
+    [['up', '--app', 'storm-app.mjs', '--env', '=V'], 2, /--env takes K=V, got "=V"/],
+    [['up', '--app'], 2, /--app/],
+    [['up', '--bogus'], 2, /--bogus/],
+    [['ls', '--json=1'], 2, /--json/],
+    [['registry', '--port', '99999'], 1, /`port`.*99999|99999.*port/],
+  ] as [string[], number, RegExp][])(
+    'rejects %j naming the argument, without a stack trace',
+    async (args, code, message) => {
+      const result = await cli(args);
+      expect(result.code, result.out).toBe(code);
+      expect(result.out).toMatch(message);
+      expect(result.out).not.toMatch(/\n\s+at /);
+    },
+  );
+
+  it('an invalid PEER_CLUSTER_REGISTRY is named, not taken for a missing registry', async () => {
+    const result = await cli(['ls'], { PEER_CLUSTER_REGISTRY: 'not-an-address' });
+    expect(result.out).toContain('PEER_CLUSTER_REGISTRY');
+    expect(result.out).toContain('not-an-address');
+  });
+});
+
+describe('oversized messages and floods', () => {
+  it('a message over maxPayload closes only the link it came over; the mesh re-forms', async () => {
+    const c = await startCluster({
+      count: 3,
+      root: reliabilityDir,
+      apps: ['storm-app.mjs'],
+      healer: { pollInterval: 300 },
+    });
+    clusters.push(c);
+    const [a, b, other] = c.peers as [Peer, Peer, Peer];
+    const t0 = Date.now();
+    // 65 MiB against the default maxPayload of 64 MiB.
+    const outcome = await a.evaluate(
+      (ctx, target: string) =>
+        ctx.cluster.call(target, 'echo', new Uint8Array(65 * 1024 * 1024)).then(
+          () => 'delivered',
+          (error: Error) => error.name,
+        ),
+      b.node,
+    );
+    expect(outcome).toBe('NodeDownError');
+    const downs = c.timeline.filter((e) => e.type === 'nodedown' && e.at >= t0);
+    const pair = new Set([a.node, b.node]);
+    const aName = a.name;
+    const bName = b.name;
+    for (const e of downs) {
+      expect([aName, bName], JSON.stringify(e)).toContain(e.peer);
+      expect(pair.has(e.node!), JSON.stringify(e)).toBe(true);
+    }
+    expect(a.state).toBe('running');
+    expect(b.state).toBe('running');
+    expect(other.linked().sort()).toEqual([a.node, b.node].sort());
+    await c.waitForMesh({ timeout: 15_000 });
+    expect(await a.call('relay', b.node, 'small again', 5000)).toBe('small again');
+  }, 60_000);
+
+  it('a peer flooding stdout does not stall the test process: it and the others answer promptly', async () => {
+    const c = await startCluster({ count: 2, root: reliabilityDir, apps: ['storm-app.mjs'] });
+    clusters.push(c);
+    const [calm] = c.peers as [Peer];
+    const [flood] = await c.add(1, { apps: ['storm-app.mjs', 'flood-forever.mjs'] });
+    let worstLag = 0;
+    let last = performance.now();
+    const lag = setInterval(() => {
+      const now = performance.now();
+      worstLag = Math.max(worstLag, now - last - 20);
+      last = now;
+    }, 20);
+    try {
+      let slowest = 0;
+      for (let i = 0; i < 20; i++) {
+        const started = performance.now();
+        expect(await flood!.call('echo', i)).toBe(i);
+        expect(await calm.call('echo', i)).toBe(i);
+        expect(await calm.call('relay', flood!.node, i, 5000)).toBe(i);
+        slowest = Math.max(slowest, performance.now() - started);
+      }
+      const written = await flood!.call<number>('written');
+      // Proof that the flood was real: many MiB went through the pipe meanwhile.
+      expect(written).toBeGreaterThan(8 * 1024 * 1024);
+      expect(flood!.logs().length).toBe(2000);
+      // Bounds that only a stall breaks (this machine is shared and noisy).
+      expect(slowest, `slowest round of 3 calls: ${Math.round(slowest)} ms`).toBeLessThan(5000);
+      expect(worstLag, `worst event-loop lag: ${Math.round(worstLag)} ms`).toBeLessThan(2000);
+    } finally {
+      clearInterval(lag);
+    }
+  }, 60_000);
+});
