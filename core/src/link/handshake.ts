@@ -11,7 +11,7 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { HandshakeError } from '../errors.js';
 import { isValidNodeName, nameOf, parseAddress } from './address.js';
 
@@ -53,19 +53,20 @@ export interface HandshakeParams {
   log(line: string): void;
 }
 
-const nonce = z.string().regex(/^[A-Za-z0-9+/]{32}$/);
-const nodeId = z
-  .string()
-  .max(600)
-  .refine((id) => {
+// zod/mini (see link/options.ts): this module is in every peer's import graph.
+const nonce = z.string().check(z.regex(/^[A-Za-z0-9+/]{32}$/));
+const nodeId = z.string().check(
+  z.maxLength(600),
+  z.refine((id) => {
     try {
       const parsed = parseAddress(id);
       return parsed.name !== undefined && isValidNodeName(parsed.name);
     } catch {
       return false;
     }
-  }, 'not a node id');
-const proof = z.string().regex(/^[A-Za-z0-9+/]{43}=$/);
+  }, 'not a node id'),
+);
+const proof = z.string().check(z.regex(/^[A-Za-z0-9+/]{43}=$/));
 const reasons = z.enum([
   'cookie',
   'cluster',
@@ -79,7 +80,7 @@ const reasons = z.enum([
 ]);
 const introduction = {
   protocol: z.literal(PROTOCOL),
-  cluster: z.string().max(200),
+  cluster: z.string().check(z.maxLength(200)),
   id: nodeId,
   incarnation: nonce,
   nonce,
@@ -88,7 +89,11 @@ const Hello = z.strictObject({ t: z.literal('hello'), ...introduction });
 const Challenge = z.strictObject({ t: z.literal('challenge'), ...introduction });
 const Response = z.strictObject({ t: z.literal('response'), proof });
 const Welcome = z.strictObject({ t: z.literal('welcome'), proof });
-const Refuse = z.strictObject({ t: z.literal('refuse'), reason: reasons, detail: z.string().max(500) });
+const Refuse = z.strictObject({
+  t: z.literal('refuse'),
+  reason: reasons,
+  detail: z.string().check(z.maxLength(500)),
+});
 
 type Step = 'hello' | 'challenge' | 'response' | 'welcome';
 

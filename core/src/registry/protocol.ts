@@ -3,7 +3,7 @@
 // On accept the daemon sends `hello` (its protocol version and pid) before anything else, so a
 // client can tell an old daemon apart before it sends a request. Requests carry an `id` that the
 // answer repeats; `change` messages are pushed to watchers without an id.
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** Bumped whenever a message changes shape; a client refuses a daemon speaking another version. */
 export const PROTOCOL_VERSION = 1;
@@ -13,35 +13,40 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Answers list whole clusters, so a client accepts much longer lines than the daemon does. */
 export const MAX_REPLY_BYTES = 16 * 1024 * 1024;
 
-const name = z.string().min(1).max(256);
-const port = z.number().int().min(1).max(65535);
+// zod/mini (see link/options.ts): the registry client runs inside every peer.
+const name = z.string().check(z.minLength(1), z.maxLength(256));
+const port = z.int().check(z.minimum(1), z.maximum(65535));
+const int = z.int();
 
-export const registeredNodeSchema = z.object({
+const registeredNodeShape = {
   id: name,
   name,
   host: name,
   port,
   /** The registering process, shown by `peer-cluster ls`. */
-  pid: z.number().int().optional(),
-});
+  pid: z.optional(int),
+};
+export const registeredNodeSchema = z.object(registeredNodeShape);
+/** Answers keep fields a newer daemon may add. */
+const listedNode = z.looseObject(registeredNodeShape);
 
 /** A node as the registry holds it. */
 export type RegisteredNode = z.infer<typeof registeredNodeSchema>;
 
 export const requestSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('register'), id: z.number().int(), cluster: name, node: registeredNodeSchema }),
-  z.object({ type: z.literal('unregister'), id: z.number().int(), cluster: name, node: name }),
-  z.object({ type: z.literal('list'), id: z.number().int(), cluster: name }),
-  z.object({ type: z.literal('watch'), id: z.number().int(), cluster: name }),
-  z.object({ type: z.literal('unwatch'), id: z.number().int(), cluster: name }),
+  z.object({ type: z.literal('register'), id: int, cluster: name, node: registeredNodeSchema }),
+  z.object({ type: z.literal('unregister'), id: int, cluster: name, node: name }),
+  z.object({ type: z.literal('list'), id: int, cluster: name }),
+  z.object({ type: z.literal('watch'), id: int, cluster: name }),
+  z.object({ type: z.literal('unwatch'), id: int, cluster: name }),
   z.object({
     type: z.literal('lease'),
-    id: z.number().int(),
-    count: z.number().int().min(1).max(64),
-    exclude: z.array(port).max(4096).default([]),
+    id: int,
+    count: z.int().check(z.minimum(1), z.maximum(64)),
+    exclude: z._default(z.array(port).check(z.maxLength(4096)), []),
   }),
-  z.object({ type: z.literal('release'), id: z.number().int(), ports: z.array(port).max(4096) }),
-  z.object({ type: z.literal('status'), id: z.number().int() }),
+  z.object({ type: z.literal('release'), id: int, ports: z.array(port).check(z.maxLength(4096)) }),
+  z.object({ type: z.literal('status'), id: int }),
 ]);
 
 export type Request = z.infer<typeof requestSchema>;
@@ -54,29 +59,29 @@ export type RequestBody = Request extends infer R
 
 export const helloSchema = z.object({
   type: z.literal('hello'),
-  version: z.number().int(),
-  pid: z.number().int(),
+  version: int,
+  pid: int,
 });
 
 export const replySchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('ok'), id: z.number().int() }),
-  z.object({ type: z.literal('nodes'), id: z.number().int(), nodes: z.array(registeredNodeSchema.loose()) }),
-  z.object({ type: z.literal('ports'), id: z.number().int(), ports: z.array(port) }),
-  z.object({ type: z.literal('error'), id: z.number().int(), message: z.string() }),
+  z.object({ type: z.literal('ok'), id: int }),
+  z.object({ type: z.literal('nodes'), id: int, nodes: z.array(listedNode) }),
+  z.object({ type: z.literal('ports'), id: int, ports: z.array(port) }),
+  z.object({ type: z.literal('error'), id: int, message: z.string() }),
   z.object({
     type: z.literal('status'),
-    id: z.number().int(),
-    pid: z.number().int(),
-    clusters: z.record(z.string(), z.array(registeredNodeSchema.loose())),
+    id: int,
+    pid: int,
+    clusters: z.record(z.string(), z.array(listedNode)),
     leases: z.array(port),
-    connections: z.number().int(),
+    connections: int,
   }),
 ]);
 
 export const pushSchema = z.object({
   type: z.literal('change'),
   cluster: name,
-  nodes: z.array(registeredNodeSchema.loose()),
+  nodes: z.array(listedNode),
 });
 
 export type Hello = z.infer<typeof helloSchema>;

@@ -14,7 +14,7 @@
  * @example
  * const node = await startNode({ name: 'a', cookie, cluster: 'orders', strategy: localRegistryStrategy() });
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { InvalidOptionsError } from '../errors.js';
 import type { Strategy, StrategyContext } from '../types.js';
 import { resolveRegistryAddress } from './address.js';
@@ -28,12 +28,18 @@ export interface LocalRegistryOptions {
   port?: number;
 }
 
-const optionsSchema = z
-  .object({
-    host: z.string().min(1).optional(),
-    port: z.number().int().min(1).max(65535).optional(),
-  })
-  .strict();
+// zod/mini (see link/options.ts): peers re-create this strategy from its spec.
+const optionsSchema = z.strictObject({
+  host: z.optional(z.string().check(z.minLength(1, 'expected a non-empty host name or address'))),
+  port: z.optional(
+    z
+      .int({ error: 'expected a whole number from 1 to 65535' })
+      .check(
+        z.minimum(1, 'expected a whole number from 1 to 65535'),
+        z.maximum(65535, 'expected a whole number from 1 to 65535'),
+      ),
+  ),
+});
 
 /** How long to wait between two attempts to reach a registry that went away. */
 const RETRY_DELAY = 500;
