@@ -19,12 +19,12 @@ afterAll(async () => {
 });
 
 describe('localRegistry', () => {
-  it('records a spec that re-creates it in another process', async () => {
+  it("records core's spec, which peers re-create from their bundled runtime", async () => {
     const strategy = localRegistry({ port: registry.port });
     expect(strategy.name).toBe('local-registry');
     expect(strategy.spec).toEqual({
-      module: expect.stringMatching(/^file:.*strategies\/local-registry\/dist\/index\.js$/),
-      export: 'localRegistry',
+      module: expect.stringMatching(/^file:.*core\/dist\/registry\/strategy\.js$/),
+      export: 'localRegistryStrategy',
       options: { host: '127.0.0.1', port: registry.port },
     });
     const module = await import(strategy.spec!.module);
