@@ -61,7 +61,7 @@ describe('README', () => {
         const source = readFileSync(join(repo, block.marker.path), 'utf8');
         if (block.marker.kind === 'file') expect(block.body).toBe(source);
         // The formatter may re-indent an excerpt; compare its lines without leading blanks.
-      else expect(trimmedLines(source)).toContain(trimmedLines(block.body));
+        else expect(trimmedLines(source)).toContain(trimmedLines(block.body));
         return;
       }
       expect(block.lang, 'a code block that is not a shell block needs a file: or excerpt: marker').toBe(

@@ -190,7 +190,9 @@ export class RegistryUnavailableError extends PeerClusterError {
 export class WaitTimeoutError extends PeerClusterError {
   readonly timeout: number;
   constructor(what: string, timeout: number, detail: string) {
-    super(`${what} did not happen within ${timeout} ms: ${detail}. Check the peers' logs(), or pass a longer timeout.`);
+    super(
+      `${what} did not happen within ${timeout} ms: ${detail}. Check the peers' logs(), or pass a longer timeout.`,
+    );
     this.timeout = timeout;
   }
 }

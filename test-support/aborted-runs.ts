@@ -1,0 +1,74 @@
+// Runs that never get to their afterAll: the runner's main process interrupted or killed, a worker
+// killed, --bail. Whatever happens to the runner, no peer survives it by more than 3 seconds. The
+// same four cases for Vitest and Jest, each on its own fixture project (suites `abort` and `bail`).
+import { beforeAll, expect, test } from 'vitest';
+import { type FixtureProject, waitForRecords } from './fixture-project.js';
+import { waitForNoPeers } from './procs.js';
+
+interface Held {
+  cluster: string;
+  workerPid: number;
+}
+
+export interface AbortedRunsOptions {
+  runner: string;
+  project(): Promise<FixtureProject>;
+  /** The CLI as `node` arguments. */
+  command: string[];
+  bail: string;
+}
+
+export function abortedRunTests({ runner, project: install, command, bail }: AbortedRunsOptions): void {
+  let project: FixtureProject;
+  beforeAll(async () => {
+    project = await install();
+  }, 240_000);
+
+  async function holdPeers(label: string) {
+    const out = project.outDir(label);
+    const cli = project.start(command, { env: { E2E_SUITE: 'abort', E2E_OUT: out } });
+    const held = await waitForRecords<Held>(out, ['hang-a', 'hang-b'], cli);
+    return { cli, held };
+  }
+
+  const expectNoPeers = (held: Held[]) =>
+    Promise.all(held.map((h) => waitForNoPeers({ cluster: h.cluster, timeout: 3000 })));
+
+  for (const signal of ['SIGINT', 'SIGKILL'] as const) {
+    test(`${signal} to the ${runner} main process`, { timeout: 120_000 }, async () => {
+      const { cli, held } = await holdPeers(signal.toLowerCase());
+      try {
+        process.kill(cli.child.pid!, signal);
+        await expectNoPeers(held);
+      } finally {
+        cli.killGroup();
+      }
+    });
+  }
+
+  test('SIGKILL to a worker', { timeout: 120_000 }, async () => {
+    const { cli, held } = await holdPeers('sigkill-worker');
+    try {
+      const [victim, other] = held as [Held, Held];
+      expect(victim.workerPid).not.toBe(other.workerPid);
+      process.kill(victim.workerPid, 'SIGKILL');
+      await waitForNoPeers({ cluster: victim.cluster, timeout: 3000 });
+    } finally {
+      cli.killGroup();
+    }
+    await expectNoPeers(held);
+  });
+
+  test('--bail with another file in flight', { timeout: 120_000 }, async () => {
+    const out = project.outDir('bail');
+    const cli = project.start([...command, bail], { env: { E2E_SUITE: 'bail', E2E_OUT: out } });
+    try {
+      const [held] = await waitForRecords<Held>(out, ['bail-hang'], cli);
+      const result = await cli.done;
+      expect(result.code).not.toBe(0);
+      await expectNoPeers([held!]);
+    } finally {
+      cli.killGroup();
+    }
+  });
+}
