@@ -6,10 +6,11 @@
 //
 // Short version in `npm test`; `npm run stress` runs STORM_STEPS (default 200 there). A failure
 // prints the seed: replay it with STORM_SEED=<seed>.
-import { type Cluster, leasePorts, type Peer, startCluster } from '@peer-cluster/core';
+import { type Cluster, type Peer, startCluster } from '@peer-cluster/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 import {
+  childProcesses,
   describeSockets,
   eventually,
   openHandles,
@@ -65,8 +66,9 @@ describe('kill storm', () => {
         failures.push(`${what} [seed ${SEED}, after: ${history.slice(-5).join(' | ')}]`);
       };
 
-      // Open the process's shared registry connection before counting what it holds.
-      await (await leasePorts(1)).release();
+      // A one-peer cluster first, so what a process keeps for its lifetime (the shared registry
+      // connection, esbuild's service when it had to bundle the runtime) is in the baseline.
+      await (await startCluster({ count: 1, root: reliabilityDir, apps: ['storm-app.mjs'] })).stop();
       const before = openHandles();
       const beforeList = describeSockets();
 
@@ -329,7 +331,7 @@ describe('kill storm', () => {
         },
         10_000,
         () =>
-          `sockets or pipes leaked: before ${JSON.stringify(before)}:\n${beforeList.join('\n')}\nafter ${JSON.stringify(openHandles())}:\n${describeSockets().join('\n')}`,
+          `sockets or pipes leaked: before ${JSON.stringify(before)}:\n${beforeList.join('\n')}\nafter ${JSON.stringify(openHandles())}:\n${describeSockets().join('\n')}\nchildren: ${childProcesses().join(', ')}`,
       );
       await eventually(
         async () => {
