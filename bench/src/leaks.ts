@@ -1,5 +1,5 @@
 // The bench must leave nothing behind: every peer it starts is in a `bench-…` cluster and every
-// bare child of a floor has PEER_CLUSTER=bench-floor, so one scan of /proc finds any leak.
+// bare child of a floor has PEER_CLUSTER=bench-<pid>-floor, so one scan of /proc finds any leak.
 // Other clusters on the machine (other suites running at the same time) are not ours to judge.
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
