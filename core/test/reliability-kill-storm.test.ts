@@ -29,7 +29,6 @@ afterAll(() => stopRegistry(registry.port));
 const STEPS = sized('STORM_STEPS', 25);
 const SEED = seedFromEnv();
 const PEERS = 5;
-const PAUSED_PARTITIONS = process.env.STORM_PAUSED_PARTITIONS === '1';
 /** How long the mesh of the running peers may take to re-form after a step. */
 const MESH_BOUND = 30_000;
 /** How long a call may take to settle, counted from when it started or its peers last resumed. */
@@ -179,10 +178,8 @@ describe('kill storm', () => {
           { kind: 'restart', weight: down.length > 0 ? 4 : 1 },
           { kind: 'pause', weight: running.length > 2 && paused.length < 2 ? 2 : 0 },
           { kind: 'resume', weight: paused.length > 0 ? 3 : 0 },
-          // Not while a peer is paused: it misses the new blocks (known bug, see the it.fails below);
-          // STORM_PAUSED_PARTITIONS=1 lifts this once it is fixed.
-          { kind: 'partition', weight: paused.length === 0 || PAUSED_PARTITIONS ? 1 : 0 },
-          { kind: 'heal', weight: partitioned && (paused.length === 0 || PAUSED_PARTITIONS) ? 2 : 0 },
+          { kind: 'partition', weight: 1 },
+          { kind: 'heal', weight: partitioned ? 2 : 0 },
         ];
         const { kind } = random.weighted(options);
         switch (kind) {
@@ -347,13 +344,8 @@ describe('kill storm', () => {
 });
 
 describe('partitions and pauses', () => {
-  // BUG (core/src/cluster/cluster.ts, core/src/peer/peer.ts): partition() and heal() tell only
-  // the running peers whom to block. A peer paused across heal() keeps blocking the other side
-  // after resume(), so the mesh never re-forms. Proposed fix: Peer.resume() re-sends
-  // `set-blocked` with `config.blocked()` after SIGCONT (or partition/heal also post it, without
-  // awaiting, to paused peers, whose IPC delivers it on resume). Remove `.fails` once fixed, and
-  // let the storm mix them (STORM_PAUSED_PARTITIONS=1).
-  it.fails('a peer paused across heal() relinks after resume()', async () => {
+  // partition() and heal() reach only the running peers; resume() brings a paused one up to date.
+  it('a peer paused across heal() relinks after resume()', async () => {
     const c = await startCluster({
       count: 3,
       root: reliabilityDir,

@@ -284,6 +284,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     signalGroup(child.pid!, 'SIGCONT');
     this.#setState('running');
     this.#record('resume');
+    // A partition or heal while it was stopped only reached the running peers: bring its blocks up to date.
+    if (this.#config.blocked) await this.control('set-blocked', [this.#config.blocked()]);
   }
 
   /** @internal A control request to the runtime (block, unblock, refresh, connect…). */
