@@ -241,8 +241,10 @@ describe('CLI arguments', () => {
 
   it('an invalid PEER_CLUSTER_REGISTRY is named, not taken for a missing registry', async () => {
     const result = await cli(['ls'], { PEER_CLUSTER_REGISTRY: 'not-an-address' });
+    expect(result.out).toContain('InvalidOptionsError');
     expect(result.out).toContain('PEER_CLUSTER_REGISTRY');
     expect(result.out).toContain('not-an-address');
+    expect(result.code).toBe(1);
   });
 });
 

@@ -1,4 +1,5 @@
 // `peer-cluster ls`: what the local registry knows, per cluster.
+import { InvalidOptionsError } from '../errors.js';
 import { RegistryClient } from '../registry/client.js';
 import { type Command, parse } from './usage.js';
 
@@ -19,6 +20,8 @@ Options:
     try {
       client = await RegistryClient.connect({ autoStart: false, connectTimeout: 2000 });
     } catch (error) {
+      // A bad PEER_CLUSTER_REGISTRY is the user's to fix, not an empty registry.
+      if (error instanceof InvalidOptionsError) throw error;
       console.log(`No local registry is running (${(error as Error).message}).`);
       return 0;
     }
