@@ -10,7 +10,7 @@ const hasPdeathsig = existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv'
 let parent: ChildProcess | undefined;
 
 /** Starts the fixture parent and resolves with what it reports once its cluster is up. */
-async function startParent(args: string[]): Promise<{ cluster: string; pids: number[] }> {
+async function startParent(args: string[]): Promise<{ cluster: string; pids: number[]; children: number[] }> {
   parent = spawn(process.execPath, [parentScript, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: parent.stdout! });
   for await (const line of lines) {
@@ -38,6 +38,19 @@ describe('peers die with their parent', () => {
 
   it('when the parent is SIGKILLed while its event loop is blocked', async () => {
     const { cluster } = await startParent(['2', '--block']);
+    parent!.kill('SIGKILL');
+    await waitForNoPeers({ cluster, timeout: 3000 });
+  });
+
+  it("with the apps' own child processes, even when the apps ignore SIGTERM", async () => {
+    const { cluster, pids, children } = await startParent(['2', '--app-children']);
+    expect(children).toHaveLength(2);
+    // The apps' children inherit the peer's env, so the leak check sees them as the cluster's.
+    expect(
+      peerProcesses(cluster)
+        .map((p) => p.pid)
+        .sort(),
+    ).toEqual([...pids, ...children].sort());
     parent!.kill('SIGKILL');
     await waitForNoPeers({ cluster, timeout: 3000 });
   });

@@ -9,6 +9,7 @@ import type { AppContext, ClusterNode, NodeOptions, Strategy } from '../types.js
 import { type RunningApp, startApp, stopApps } from './apps.js';
 import { Channel } from './channel.js';
 import { evaluate } from './evaluate.js';
+import { watchProcessGroup } from './group-watchdog.js';
 import { type BootConfig, type FromPeer, type ToPeer, toWireError, type WireError } from './protocol.js';
 import { proxyStrategy } from './strategy-proxy.js';
 
@@ -214,6 +215,7 @@ async function boot(config: BootConfig): Promise<void> {
       t: 'ready',
       timings: { config: t0, node: nodeMs, apps: appTimings, total: now },
     });
+    setImmediate(watchProcessGroup);
   } catch (error) {
     fail(error);
     // Requests waiting for the boot get the boot's error.
