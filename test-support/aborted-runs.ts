@@ -1,6 +1,8 @@
-// Runs that never get to their afterAll: the runner's main process interrupted or killed, a worker
-// killed, --bail. Whatever happens to the runner, no peer survives it by more than 3 seconds. The
-// same four cases for Vitest and Jest, each on its own fixture project (suites `abort` and `bail`).
+// Runs that never get to their afterAll (the runner's main process interrupted or killed, a worker
+// killed, --bail) or get there the hard way (a test timeout, apps that ignore SIGTERM and start
+// children of their own). Whatever happens to the runner, no peer and no child of a peer's app
+// survives it by more than 3 seconds. The same cases for Vitest and Jest, each on its own fixture
+// project (suites `abort`, `timeout`, `bail`).
 import { beforeAll, expect, test } from 'vitest';
 import { type FixtureProject, waitForRecords } from './fixture-project.js';
 import { waitForNoPeers } from './procs.js';
@@ -57,6 +59,23 @@ export function abortedRunTests({ runner, project: install, command, bail }: Abo
       cli.killGroup();
     }
     await expectNoPeers(held);
+  });
+
+  test('a test timeout, with apps that ignore SIGTERM and start children of their own', {
+    timeout: 120_000,
+  }, async () => {
+    const out = project.outDir('timeout');
+    const cli = project.start(command, { env: { E2E_SUITE: 'timeout', E2E_OUT: out } });
+    try {
+      const [held] = await waitForRecords<Held & { children: number[] }>(out, ['timeout'], cli);
+      expect(held!.children).toHaveLength(2);
+      const result = await cli.done;
+      expect(result.code).not.toBe(0);
+      expect(result.output).toMatch(/timed out|Exceeded timeout/i);
+      await expectNoPeers([held!]);
+    } finally {
+      cli.killGroup();
+    }
   });
 
   test('--bail with another file in flight', { timeout: 120_000 }, async () => {
