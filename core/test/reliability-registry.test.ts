@@ -63,6 +63,16 @@ describe('registry faults', () => {
           }
           const after = await registryStatus(registry.port);
           expect(after.pid).not.toBe(before.pid);
+          // The app ports are leased again from the new daemon, so nobody else gets one of them.
+          const appPorts = clusters.flatMap((c) => c.peers.map((p) => p.port));
+          await eventually(
+            async () => {
+              const { leases } = await registryStatus(registry.port);
+              return appPorts.every((p) => leases.includes(p));
+            },
+            10_000,
+            async () => `leases ${(await registryStatus(registry.port)).leases} lack some of ${appPorts}`,
+          );
 
           // Not one link went down meanwhile, as the peers themselves see it.
           clusters.forEach((c, i) => {

@@ -163,6 +163,12 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
     return reply.type === 'ports' ? reply.ports : [];
   }
 
+  /** Take back ports held with a previous daemon; resolves to those nobody else holds now. */
+  async claim(ports: number[]): Promise<number[]> {
+    const reply = await this.#request({ type: 'claim', ports });
+    return reply.type === 'ports' ? reply.ports : [];
+  }
+
   async release(ports: number[]): Promise<void> {
     if (!this.#closed && ports.length > 0) await this.#request({ type: 'release', ports });
   }

@@ -235,6 +235,17 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
           connections: connections.size,
         });
         return;
+      case 'claim': {
+        // No probe: the holder's apps may be listening on them right now.
+        const claimed = request.ports.filter((p) => !leased.has(p) || leased.get(p) === conn);
+        for (const p of claimed) {
+          leased.set(p, conn);
+          conn.leases.add(p);
+        }
+        if (claimed.length > 0) log(`claim ${claimed.join(',')} (${conn.label})`);
+        send(conn, { type: 'ports', id: request.id, ports: claimed });
+        return;
+      }
       case 'release': {
         const released = request.ports.filter((p) => leased.get(p) === conn);
         for (const p of released) {

@@ -2,7 +2,8 @@
 // process, so parallel test files probing on their own hand out the same ports. The daemon probes
 // for everyone and holds each lease until it is released or this process's connection closes.
 import { InvalidOptionsError } from '../errors.js';
-import { parseRegistryAddress } from './address.js';
+import { formatRegistryAddress, parseRegistryAddress, resolveRegistryAddress } from './address.js';
+import type { RegistryClient, RegistryClientOptions } from './client.js';
 import { sharedRegistryClient } from './shared.js';
 
 export interface PortLease {
@@ -19,23 +20,54 @@ export interface LeaseOptions {
   registry?: string;
 }
 
+/** Ports this process holds, by registry: claimed again from a daemon that replaces a lost one. */
+const held = new Map<string, Set<number>>();
+const watched = new WeakSet<RegistryClient>();
+
 export async function leasePorts(count: number, options: LeaseOptions = {}): Promise<PortLease> {
   if (!Number.isInteger(count) || count < 0 || count > 64)
     throw new InvalidOptionsError('count', count, 'expected an integer number of ports in 0..64');
   if (count === 0) return { ports: [], release: async () => {} };
-  const client = await sharedRegistryClient(
-    options.registry === undefined ? {} : parseRegistryAddress(options.registry, 'registry'),
-  );
+  const address = options.registry === undefined ? {} : parseRegistryAddress(options.registry, 'registry');
+  const key = formatRegistryAddress(resolveRegistryAddress(address));
+  const client = await leaseClient(key, address);
   const ports = await client.lease(count, options.exclude ?? []);
+  const mine = held.get(key) ?? new Set<number>();
+  held.set(key, mine);
+  for (const p of ports) mine.add(p);
   let released = false;
   return {
     ports,
     release: async () => {
       if (released) return;
       released = true;
-      await client.release(ports).catch(() => {
+      for (const p of ports) mine.delete(p);
+      const current = await sharedRegistryClient(address).catch(() => undefined);
+      await current?.release(ports).catch(() => {
         // A lost connection has already released them.
       });
     },
   };
+}
+
+/**
+ * The shared connection, watched: if the daemon goes away while this process holds leases, a new
+ * one is started at once and the leases claimed from it, so that nobody else gets a port a peer of
+ * ours will listen on again after a restart.
+ */
+async function leaseClient(key: string, address: RegistryClientOptions): Promise<RegistryClient> {
+  const client = await sharedRegistryClient(address);
+  if (watched.has(client)) return client;
+  watched.add(client);
+  client.once('close', () => {
+    const mine = held.get(key);
+    if (!mine || mine.size === 0) return;
+    leaseClient(key, address).then(
+      (next) => next.claim([...mine]),
+      () => {
+        // No registry to be had: the next lease says so.
+      },
+    );
+  });
+  return client;
 }

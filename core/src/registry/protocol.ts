@@ -46,6 +46,8 @@ export const requestSchema = z.discriminatedUnion('type', [
     exclude: z._default(z.array(port).check(z.maxLength(4096)), []),
   }),
   z.object({ type: z.literal('release'), id: int, ports: z.array(port).check(z.maxLength(4096)) }),
+  // Ports this connection held with a daemon that went away: taken back where nobody else holds them.
+  z.object({ type: z.literal('claim'), id: int, ports: z.array(port).check(z.maxLength(4096)) }),
   z.object({ type: z.literal('status'), id: int }),
 ]);
 
