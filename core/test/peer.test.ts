@@ -207,7 +207,7 @@ describe('control channel', () => {
       ctx.log('via ctx.log', { a: 1 });
       console.error('on stderr');
     });
-    await expect.poll(() => p.logs().map((l) => l.line)).toContain('on stderr');
+    // Lines written before an answer are read before the answer resolves: no polling needed.
     const lines = p.logs();
     expect(lines).toContainEqual({
       at: expect.any(Number),
@@ -217,6 +217,23 @@ describe('control channel', () => {
     expect(lines).toContainEqual({ at: expect.any(Number), stream: 'stdout', line: 'via ctx.log { a: 1 }' });
     expect(lines).toContainEqual({ at: expect.any(Number), stream: 'stderr', line: 'on stderr' });
     expect(seen).toContain('on stderr');
+  });
+
+  it('a line written just before an answer is in logs() when the answer resolves', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    for (let i = 0; i < 30; i++) {
+      await p.evaluate((_ctx, n) => {
+        // Enough to fill the pipe, so the answer overtakes the output unless the parent waits.
+        console.log(`${'x'.repeat(100_000)}`);
+        console.log(`out ${n}`);
+        console.error(`err ${n}`);
+      }, i);
+      const last = p
+        .logs()
+        .slice(-2)
+        .map((l) => `${l.stream} ${l.line}`);
+      expect(last).toEqual(expect.arrayContaining([`stdout out ${i}`, `stderr err ${i}`]));
+    }
   });
 
   it("logs: 'inherit' echoes each line prefixed with the peer name; 'silent' keeps none", async () => {

@@ -1,5 +1,12 @@
 // Request/response with ids over one message pipe; used on both ends of the control channel.
-import { type Request, type Response, toWireError, type WireError } from './protocol.js';
+import { type OutputMark, type Request, type Response, toWireError, type WireError } from './protocol.js';
+
+export interface ChannelOutput {
+  /** Answering side: how much output it has written so far, sent with every answer. */
+  mark?: () => OutputMark;
+  /** Asking side: a promise when the output up to `mark` has not been read yet. */
+  settle?: (mark: OutputMark) => Promise<void> | undefined;
+}
 
 type Pending = { op: string; resolve: (value: unknown) => void; reject: (error: Error) => void };
 
@@ -12,6 +19,7 @@ export class Channel {
     private readonly post: (message: Request | Response) => void,
     private readonly serve: (op: string, args: unknown[]) => unknown,
     private readonly toError: (error: WireError, op: string) => Error,
+    private readonly output: ChannelOutput = {},
   ) {}
 
   request(op: string, args: unknown[] = []): Promise<unknown> {
@@ -35,8 +43,13 @@ export class Channel {
       const pending = this.#pending.get(res.id);
       if (!pending) return true;
       this.#pending.delete(res.id);
-      if (res.ok) pending.resolve(res.value);
-      else pending.reject(this.toError(res.error, pending.op));
+      const deliver = () => {
+        if (res.ok) pending.resolve(res.value);
+        else pending.reject(this.toError(res.error, pending.op));
+      };
+      const behind = res.out && this.output.settle?.(res.out);
+      if (behind) behind.then(deliver);
+      else deliver();
       return true;
     }
     if (message.t === 'req') {
@@ -54,6 +67,7 @@ export class Channel {
       res = { t: 'res', id: req.id, ok: false, error: toWireError(error) };
     }
     if (this.#closed) return;
+    if (this.output.mark) res.out = this.output.mark();
     try {
       this.post(res);
     } catch (error) {

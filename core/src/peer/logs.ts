@@ -15,8 +15,14 @@ const KEEP = 2000;
 /** Longest line kept whole; a longer one is cut (a runaway line must not eat the parent's memory). */
 const MAX_LINE = 16 * 1024;
 
+/** Longest a control answer waits for the output written before it (a stuck pipe must not hang it). */
+const SETTLE_TIMEOUT = 1000;
+
 export class PeerLogs {
   #lines: LogLine[] = [];
+  /** Bytes read so far from [stdout, stderr], and who waits for more. */
+  #read: [number, number] = [0, 0];
+  #waiting = new Set<() => void>();
   #start = 0;
   // Kept in every mode, even 'silent': a boot error must be able to show why.
   #stderr: string[] = [];
@@ -29,8 +35,11 @@ export class PeerLogs {
 
   attach(stream: Readable, kind: 'stdout' | 'stderr'): void {
     stream.setEncoding('utf8');
+    const slot = kind === 'stdout' ? 0 : 1;
+    this.#read[slot] = 0;
     let partial = '';
     stream.on('data', (chunk: string) => {
+      this.#read[slot] += Buffer.byteLength(chunk);
       const parts = (partial + chunk).split('\n');
       partial = parts.pop()!;
       if (partial.length > MAX_LINE) {
@@ -38,12 +47,37 @@ export class PeerLogs {
         partial = '';
       }
       for (const line of parts) this.add(kind, line);
+      this.#wake();
     });
     stream.on('end', () => {
       if (partial) this.add(kind, partial);
       partial = '';
+      this.#read[slot] = Number.POSITIVE_INFINITY;
+      this.#wake();
     });
     stream.on('error', () => {});
+  }
+
+  /** Undefined when everything up to `mark` was read; else a promise of it (or of a timeout). */
+  settle([out, err]: [number, number]): Promise<void> | undefined {
+    const caughtUp = () => this.#read[0] >= out && this.#read[1] >= err;
+    if (caughtUp()) return undefined;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiting.delete(check);
+        resolve();
+      };
+      const check = () => {
+        if (caughtUp()) done();
+      };
+      const timer = setTimeout(done, SETTLE_TIMEOUT);
+      this.#waiting.add(check);
+    });
+  }
+
+  #wake(): void {
+    for (const check of [...this.#waiting]) check();
   }
 
   /** Also used for the harness's own notes about the peer. */

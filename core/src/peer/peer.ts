@@ -373,6 +373,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         throw new Error(`unknown request ${op} from the peer`);
       },
       (wire) => this.#remoteError(wire),
+      { settle: (mark) => this.#logs.settle(mark) },
     );
     this.#channel = channel;
     child.on('error', (error) => {

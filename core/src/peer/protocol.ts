@@ -65,9 +65,17 @@ export interface BootTimings {
 }
 
 export type Request = { t: 'req'; id: number; op: string; args: unknown[] };
+/**
+ * `out`: bytes the peer had written to its stdout and stderr when it answered, so the parent can
+ * hold the answer until it has read that far (IPC and the pipes are separate channels, and a
+ * line logged just before answering must be in `peer.logs()` when the answer arrives).
+ */
 export type Response =
-  | { t: 'res'; id: number; ok: true; value: unknown }
-  | { t: 'res'; id: number; ok: false; error: WireError };
+  | { t: 'res'; id: number; ok: true; value: unknown; out?: OutputMark }
+  | { t: 'res'; id: number; ok: false; error: WireError; out?: OutputMark };
+
+/** Bytes written so far to [stdout, stderr]. */
+export type OutputMark = [number, number];
 
 export type ToPeer = { t: 'boot'; config: BootConfig } | { t: 'watch'; watch: number } | Request | Response;
 

@@ -60,6 +60,24 @@ const started = new Promise<ClusterNode>((resolve) => {
   nodeStarted = resolve;
 });
 
+// What this process has written to stdout and stderr, sent with every answer to the parent (see
+// OutputMark): a line an app logs just before answering is in `peer.logs()` by the time the
+// answer resolves.
+const written: [number, number] = [0, 0];
+for (const [slot, stream] of [
+  [0, process.stdout],
+  [1, process.stderr],
+] as const) {
+  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    written[slot] +=
+      typeof chunk === 'string'
+        ? Buffer.byteLength(chunk, typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8')
+        : chunk.byteLength;
+    return write(chunk, ...rest);
+  }) as typeof stream.write;
+}
+
 const channel = new Channel(
   (m) => send(m),
   async (op, args) => {
@@ -68,6 +86,7 @@ const channel = new Channel(
     return serve(op, args);
   },
   (e) => Object.assign(new Error(e.message), { name: e.name, stack: e.stack }),
+  { mark: () => [written[0], written[1]] },
 );
 
 process.on('message', (message: ToPeer) => {
