@@ -299,3 +299,19 @@ describe('stop() and block()', () => {
     await up;
   });
 });
+
+describe('heartbeats', () => {
+  it('keep nodes with different heartbeat settings linked (a PING is answered when nothing else went out)', async () => {
+    const fast = await node({ name: 'fast', heartbeat: { interval: 50, timeout: 200 } });
+    const slow = await node({ name: 'slow', heartbeat: { interval: 2000, timeout: 8000 } });
+    let downs = 0;
+    fast.on('nodedown', () => downs++);
+    slow.on('nodedown', () => downs++);
+    await fast.connect(slow.id);
+    await waitForNodes(slow, 1);
+    // Absence of an event over time: five of the fast node's timeouts, with no traffic but heartbeats.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(downs).toBe(0);
+    expect(fast.nodes()).toEqual([slow.id]);
+  });
+});

@@ -179,8 +179,10 @@ export function handshake(
     } catch {
       return fail('protocol', 'sent a handshake message that is not JSON', true);
     }
-    const refused = Refuse.safeParse(message);
-    if (refused.success) {
+    // A schema that fails costs an error object and its issues: try Refuse only on what claims to be one.
+    const refused =
+      (message as { t?: unknown } | null)?.t === 'refuse' ? Refuse.safeParse(message) : undefined;
+    if (refused?.success) {
       const { reason, detail } = refused.data;
       if (reason !== 'blocked' && reason !== 'duplicate')
         p.log(

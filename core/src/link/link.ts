@@ -53,6 +53,9 @@ export class Link {
   #lastSeen = Date.now();
   #lastTick = Date.now();
   #inbound = 0;
+  /** Whether a frame went out since the last tick, and since the last PING came in. */
+  #sentSinceTick = false;
+  #sentSincePing = false;
 
   constructor(
     ws: WebSocket,
@@ -91,18 +94,18 @@ export class Link {
     } catch (error) {
       return Promise.reject(error); // an argument that cannot be cloned
     }
-    this.#ws.send(frame);
+    this.#write(frame);
     return this.#pending.wait(id, method, timeout);
   }
 
   send(topic: string, payload: unknown): void {
-    this.#ws.send(encodeMessage(topic, payload));
+    this.#write(encodeMessage(topic, payload));
   }
 
   /** Tell the other node this one leaves, then close. */
   leave(): Promise<void> {
     if (this.down) return Promise.resolve();
-    this.#ws.send(LEAVING);
+    this.#write(LEAVING);
     return this.close(CLOSE_LEAVING, 'leaving', 'was left by this node');
   }
 
@@ -161,7 +164,15 @@ export class Link {
       this.#goDown(`was silent for more than ${this.#timeout} ms (heartbeat timeout)`);
       return;
     }
-    this.#ws.send(PING);
+    // Any frame proves this node alive to the other end: a PING only when nothing else went out.
+    if (!this.#sentSinceTick) this.#write(PING);
+    this.#sentSinceTick = false;
+  }
+
+  #write(frame: Buffer): void {
+    this.#sentSinceTick = true;
+    this.#sentSincePing = true;
+    this.#ws.send(frame);
   }
 
   #goDown(detail: string): void {
@@ -199,7 +210,10 @@ export class Link {
         this.#owner.message(this.peer.id, frame.topic, frame.payload);
         return;
       case FrameType.Ping:
-        this.#ws.send(PONG);
+        // The other end needs a frame from this one between two of its PINGs; usually this end's
+        // own PING (or a call) already was one. (Heartbeat settings may differ between nodes.)
+        if (!this.#sentSincePing) this.#write(PONG);
+        this.#sentSincePing = false;
         return;
       case FrameType.Pong:
         return;
@@ -253,12 +267,12 @@ export class Link {
       );
       return;
     }
-    this.#ws.send(frame);
+    this.#write(frame);
   }
 
   #replyError(id: number, error: unknown): void {
     if (this.down) return;
-    this.#ws.send(encodeReplyError(id, serializeError(error)));
+    this.#write(encodeReplyError(id, serializeError(error)));
   }
 }
 
