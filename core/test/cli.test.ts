@@ -72,7 +72,7 @@ describe('peer-cluster CLI', () => {
     const up = cli(['up', '--count', '2', '--app', 'app.js', '--env', 'GREETING=you', '--name', name]);
     await up.until(/\[peer-1\] cli app peer-1 greets you/);
     await up.until(/\[peer-2\] cli app peer-2 greets you/);
-    await up.until(/peer-2@127\.0\.0\.1:\d+/);
+    await up.until(new RegExp(`cluster ${name}\\n[^]*'peer-2'[^]*└`));
     expect(peerProcesses(name)).toHaveLength(2);
     up.child.kill('SIGINT');
     const { code, out } = await up.exited;
@@ -130,7 +130,7 @@ describe('peer-cluster CLI', () => {
     const env = { PEER_CLUSTER_REGISTRY: registry };
     const name = `cli-ls-${process.pid}`;
     const up = cli(['up', '--count', '2', '--app', 'app.js', '--name', name], { env });
-    await up.until(/peer-2@127\.0\.0\.1:\d+/);
+    await up.until(new RegExp(`cluster ${name}\\n[^]*'peer-2'[^]*└`));
     const { code, out } = await cli(['ls'], { env }).exited;
     expect(code).toBe(0);
     expect(out).toContain(name);

@@ -36,6 +36,11 @@ Options:
       if (eq <= 0) throw new UsageError(`--env takes K=V, got ${JSON.stringify(pair)}`, upCommand.help);
       env[pair.slice(0, eq)] = pair.slice(eq + 1);
     }
+    // Ctrl-C at any time, even while the peers boot, ends in a clean stop.
+    const interrupted = new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
     const cluster = await startCluster({
       count,
       apps,
@@ -58,10 +63,7 @@ Options:
     for (const peer of cluster.peers) {
       peer.on('nodeup', reprint).on('nodedown', reprint).on('exit', reprint);
     }
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    await interrupted;
     stopping = true;
     console.log('\nStopping…');
     await cluster.stop();
