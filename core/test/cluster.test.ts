@@ -1,4 +1,7 @@
 import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type Cluster,
@@ -78,6 +81,32 @@ describe('startCluster', () => {
     expect(await c.peers[0]!.evaluate(() => process.env.ROLE)).toBe('base');
     await expect(c.add(0)).rejects.toThrow(InvalidOptionsError);
     await expect(c.add(1, { count: 3 } as never)).rejects.toThrow(/not an option/);
+  });
+
+  it("stop() runs every peer's app stops in reverse order before ending it; a peer without any ends at once", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-cluster-stop-'));
+    try {
+      const c = await cluster({
+        count: 2,
+        apps: ['stop-order.mjs', 'stop-order-second.mjs'],
+        env: ({ index }) => ({ STOP_LOG: join(dir, `peer-${index}.log`) }),
+      });
+      const plain = await c.add(1, { apps: [] });
+      await c.stop();
+      expect(c.peers.every((p) => p.state === 'stopped')).toBe(true);
+      for (const index of [0, 1]) {
+        expect((await readFile(join(dir, `peer-${index}.log`), 'utf8')).trim().split('\n')).toEqual([
+          'start first',
+          'start second',
+          'stop second',
+          'stop first',
+        ]);
+      }
+      expect(plain[0]!.state).toBe('stopped');
+      await waitForNoPeers({ cluster: c.name });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('stop() ends every peer, is idempotent, and [Symbol.asyncDispose] stops too', async () => {

@@ -97,6 +97,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   #exited: Promise<void> = Promise.resolve();
   #stopping = false;
   #everReady = false;
+  /** Whether an app of the running process has a stop to run (as the runtime reported at ready). */
+  #appStops = true;
   #booting: Booting | undefined;
   #phase: BootPhase = 'spawn';
   #app: string | undefined;
@@ -444,6 +446,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         break;
       case 'ready': {
         this.timings = message.timings;
+        this.#appStops = message.appStops;
         this.#phase = 'ready';
         this.#app = undefined;
         const booting = this.#booting;
@@ -572,6 +575,19 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.#state === 'booting') {
       // A boot in progress cannot stop gracefully (its apps are not all there).
       signalGroup(child.pid!, 'SIGKILL');
+    } else if (!leave && !this.#writesAtExit() && !this.#appStops) {
+      // The whole cluster stops and no app has a stop to run: nothing the process would do on
+      // its way out (closing links the others then react to, tearing down its heap) is worth it.
+      signalGroup(child.pid!, 'SIGKILL');
+    } else if (!leave && !this.#writesAtExit()) {
+      // The same once the apps have stopped.
+      const pid = child.pid!;
+      this.#channel?.request('stop', [false, false]).then(
+        () => {
+          if (this.#child === child) signalGroup(pid, 'SIGKILL');
+        },
+        () => {},
+      );
     } else {
       this.#channel?.request('stop', [leave]).catch(() => {});
     }
@@ -588,6 +604,15 @@ export class Peer extends EventEmitter<PeerEvents> {
       signalGroup(child.pid!, 'SIGKILL');
       await this.#exited;
     }
+  }
+
+  /** Whether the peer writes something when it exits (a CPU profile, V8 coverage), so must not be killed. */
+  #writesAtExit(): boolean {
+    return (
+      this.#config.setup.nodeArgs.some((arg) => /^--(cpu-prof|heap-prof|prof$)/.test(arg)) ||
+      'NODE_V8_COVERAGE' in this.#env ||
+      (this.#config.setup.inheritEnv !== false && process.env.NODE_V8_COVERAGE !== undefined)
+    );
   }
 
   #alive(): boolean {

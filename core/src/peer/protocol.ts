@@ -82,7 +82,8 @@ export type ToPeer = { t: 'boot'; config: BootConfig } | { t: 'watch'; watch: nu
 export type FromPeer =
   | { t: 'node'; id: string; port: number }
   | { t: 'phase'; phase: BootPhase; app?: string }
-  | { t: 'ready'; timings: BootTimings }
+  /** `appStops`: whether any app has a stop to run (if none, a whole-cluster stop just kills). */
+  | { t: 'ready'; timings: BootTimings; appStops: boolean }
   | { t: 'boot-failed'; phase: BootPhase; app?: string; error: WireError }
   | { t: 'nodeup'; node: string }
   | { t: 'nodedown'; node: string }

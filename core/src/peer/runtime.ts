@@ -116,6 +116,12 @@ async function serve(op: string, args: unknown[]): Promise<unknown> {
       return n.healer.refresh();
     case 'stop':
       await stop(args[0] !== false);
+      // `exit: false`: the parent kills the process group on this answer (a whole cluster
+      // stopping); the exit below is only for a parent that is gone meanwhile.
+      if (args[1] === false) {
+        setTimeout(() => process.exit(0), 1000);
+        return;
+      }
       process.exit(0);
       break;
     default:
@@ -232,6 +238,7 @@ async function boot(config: BootConfig): Promise<void> {
     const now = performance.now();
     send({
       t: 'ready',
+      appStops: apps.some((app) => app.stop !== undefined),
       timings: { config: t0, node: nodeMs, apps: appTimings, total: now },
     });
     setImmediate(watchProcessGroup);
