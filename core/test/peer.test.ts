@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +105,24 @@ describe('spawnPeer', () => {
   it('compiles a TypeScript app that imports another local TypeScript file', async () => {
     const p = await peer({ apps: ['ts-app.ts'] });
     expect(await p.call('greet')).toEqual({ text: `hello from ${p.name}`, from: p.name, mode: 'ready' });
+  });
+
+  it('fails the boot of a TypeScript app that does not compile with the app, phase and esbuild error, leaving no process', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-ts-broken-'));
+    try {
+      await writeFile(join(dir, 'broken.ts'), 'export function start(ctx: {) {}\n');
+      const error = await spawnPeer({ root: dir, apps: ['broken.ts'], cluster: 'ts-broken' }).then(
+        () => undefined,
+        (e: unknown) => e as PeerBootError,
+      );
+      expect(error).toBeInstanceOf(PeerBootError);
+      expect(error!.phase).toBe('app');
+      expect(error!.app).toBe('broken.ts');
+      expect(error!.message).toMatch(/could not be compiled/);
+      await waitForNoPeers({ cluster: 'ts-broken' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('runs a side-effect app (no start) that listens on PORT', async () => {

@@ -308,12 +308,19 @@ export class Peer extends EventEmitter<PeerEvents> {
     let exclude: number[] = [];
     for (let attempt = 0; ; attempt++) {
       try {
-        const [apps, entry, , strategy] = await Promise.all([
-          resolveApps(setup.apps, setup.root, this.name),
+        // TypeScript apps compile while the process starts (esbuild's first build costs about
+        // what a Node start does); a missing app still fails before anything is spawned.
+        let appsFailed: { error: unknown } | undefined;
+        const apps = resolveApps(setup.apps, setup.root, this.name);
+        apps.catch((error) => {
+          appsFailed = { error };
+        });
+        const [entry, , strategy] = await Promise.all([
           runtimeEntry(),
           this.#lease ?? this.#leasePorts(exclude),
           bootStrategy(setup.strategy, this.name),
         ]);
+        if (appsFailed) throw appsFailed.error;
         await this.#start(apps, entry, strategy);
         return;
       } catch (error) {
@@ -339,7 +346,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     return lease;
   }
 
-  #start(apps: BootConfig['apps'], entry: string, bootStrategy: BootStrategy): Promise<void> {
+  #start(apps: Promise<BootConfig['apps']>, entry: string, bootStrategy: BootStrategy): Promise<void> {
     const { setup, cluster, cookie } = this.#config;
     const env = peerEnv({
       name: this.name,
@@ -407,28 +414,42 @@ export class Peer extends EventEmitter<PeerEvents> {
         done();
         reject(error);
       };
-      const config: BootConfig = {
-        name: this.name,
-        index: this.index,
-        cluster,
-        cookie,
-        host: this.host,
-        linkPort: this.#linkPort,
-        apps,
-        ports: this.#ports,
-        heartbeat: setup.heartbeat,
-        healer: setup.healer,
-        strategy: bootStrategy,
-        coreUrl: CORE_URL,
-        blocked: this.#config.blocked?.() ?? [],
-      };
-      try {
-        child.send({ t: 'boot', config } satisfies ToPeer);
-      } catch (error) {
-        this.#failBoot('config', `the boot config could not be sent (${(error as Error).message})`, {
-          cause: error,
-        });
-      }
+      const booting = this.#booting;
+      apps.then(
+        (resolved) => {
+          if (this.#booting !== booting || this.#child !== child) return; // the boot ended meanwhile
+          const config: BootConfig = {
+            name: this.name,
+            index: this.index,
+            cluster,
+            cookie,
+            host: this.host,
+            linkPort: this.#linkPort,
+            apps: resolved,
+            ports: this.#ports,
+            heartbeat: setup.heartbeat,
+            healer: setup.healer,
+            strategy: bootStrategy,
+            coreUrl: CORE_URL,
+            blocked: this.#config.blocked?.() ?? [],
+          };
+          try {
+            child.send({ t: 'boot', config } satisfies ToPeer);
+          } catch (error) {
+            this.#failBoot('config', `the boot config could not be sent (${(error as Error).message})`, {
+              cause: error,
+            });
+          }
+        },
+        (error) => {
+          // The app could not be compiled: that error (phase, app, reason) is the boot's.
+          if (this.#booting !== booting) return;
+          this.#booting = undefined;
+          if (!child.pid) return booting.reject(error as Error);
+          signalGroup(child.pid, 'SIGKILL');
+          void this.#exited.then(() => booting.reject(error as Error));
+        },
+      );
     });
   }
 
