@@ -8,7 +8,7 @@
  *
  * `register` announces the node for as long as its process keeps the registry connection (a crash
  * withdraws it at once); `discover` lists the node's own cluster; `watch` makes the healer refresh
- * the moment a node registers or leaves instead of waiting for the next poll. If the daemon goes
+ * shortly after a node registers or leaves instead of waiting for the next poll. If the daemon goes
  * away, the strategy starts a new one, registers again and triggers a refresh.
  *
  * @example
@@ -41,6 +41,14 @@ const optionsSchema = z.strictObject({
   ),
 });
 
+/**
+ * A push (a node registered or left) makes the healer refresh this much later, once for every push
+ * meanwhile, in ms. A node that registers dials every node it finds itself at once (it registers
+ * before it lists, so of two nodes registering together at least one finds the other), so the
+ * others need not rush: refreshing at every push made every node dial every newcomer while the
+ * newcomer dialed them (N² refreshes and duplicate links while a cluster forms).
+ */
+const PUSH_DELAY = 250;
 /** How long to wait between two attempts to reach a registry that went away. */
 const RETRY_DELAY = 500;
 /** After the daemon is replaced, how long the nodes the old one listed still count as discovered. */
@@ -109,14 +117,23 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
     async watch(ctx, onChange) {
       let unwatch: (() => Promise<void>) | undefined;
       let first = true;
+      let pending: NodeJS.Timeout | undefined;
+      const pushed = () => {
+        pending ??= setTimeout(() => {
+          pending = undefined;
+          onChange();
+        }, PUSH_DELAY);
+        pending.unref();
+      };
       const stop = await keepAttached(ctx, client, async (c) => {
-        unwatch = await c.watch(ctx.self.cluster, () => onChange());
+        unwatch = await c.watch(ctx.self.cluster, pushed);
         // After a reconnect the cluster may have changed while nobody was watching.
         if (!first) onChange();
         first = false;
       });
       return () => {
         stop();
+        clearTimeout(pending);
         void unwatch?.().catch(() => {});
       };
     },
