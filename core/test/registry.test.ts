@@ -63,6 +63,39 @@ describe('registry daemon', () => {
     expect(seen).toEqual([['r1'], ['r1', 'r2'], ['r1']]);
   });
 
+  it('answers list() from the pushes while watching, the same as the daemon does', async () => {
+    const watcher = await connect();
+    const other = await connect();
+    const pushes: string[][] = [];
+    const pushed = () => new Promise<void>((resolve) => waiting.push(resolve));
+    const waiting: (() => void)[] = [];
+    const unwatch = await watcher.watch('cached', (nodes) => {
+      pushes.push(nodes.map((n) => n.name));
+      waiting.shift()?.();
+    });
+    const ids = async (c: RegistryClient) => (await c.list('cached')).map((n) => n.name).sort();
+    expect(await ids(watcher)).toEqual([]);
+    for (const [name, port] of [
+      ['c1', 2001],
+      ['c2', 2002],
+    ] as const) {
+      const next = pushed();
+      await other.register('cached', node(name, port));
+      await next;
+      expect(await ids(watcher)).toEqual(await ids(other));
+    }
+    const gone = pushed();
+    await other.close();
+    await gone;
+    expect(await ids(watcher)).toEqual([]);
+    expect(pushes).toEqual([['c1'], ['c1', 'c2'], []]);
+    // No longer watched: asked from the daemon again.
+    await unwatch();
+    const again = await connect();
+    await again.register('cached', node('c3', 2003));
+    expect(await ids(watcher)).toEqual(['c3']);
+  });
+
   it('withdraws a connection’s nodes the moment it closes', async () => {
     const watcher = await connect();
     const holder = await connect();

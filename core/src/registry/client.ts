@@ -66,6 +66,12 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
   #nextId = 1;
   #pending = new Map<number, Pending>();
   #watchers = new Map<string, Set<(nodes: RegisteredNode[]) => void>>();
+  /**
+   * Cluster → its nodes as the newest push or list answer said, while watched. Answers and pushes
+   * arrive in the order the daemon handled them, so this is what a list would answer: a healer
+   * refreshing on every push needs no round trip (and no daemon work) for it.
+   */
+  #known = new Map<string, RegisteredNode[]>();
   #closed = false;
 
   private constructor(socket: net.Socket, address: string, daemonPid: number, rest: Buffer) {
@@ -131,8 +137,14 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
 
   /** The nodes registered in `cluster` right now. */
   async list(cluster: string): Promise<RegisteredNode[]> {
+    const known = this.#known.get(cluster);
+    if (known) return [...known];
+    // Watched already: the watch request went out before this one, so every later change is pushed.
+    const watched = this.#watchers.has(cluster);
     const reply = await this.#request({ type: 'list', cluster });
-    return reply.type === 'nodes' ? reply.nodes : [];
+    const nodes = reply.type === 'nodes' ? reply.nodes : [];
+    if (watched && this.#watchers.has(cluster)) this.#known.set(cluster, nodes);
+    return [...nodes];
   }
 
   /** Calls `onChange` with the cluster's nodes each time one registers or leaves. */
@@ -145,6 +157,7 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
         await this.#request({ type: 'watch', cluster });
       } catch (error) {
         this.#watchers.delete(cluster);
+        this.#known.delete(cluster);
         throw error;
       }
     }
@@ -153,6 +166,7 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
       const current = this.#watchers.get(cluster);
       if (!current?.delete(onChange) || current.size > 0) return;
       this.#watchers.delete(cluster);
+      this.#known.delete(cluster);
       if (!this.#closed) await this.#request({ type: 'unwatch', cluster });
     };
   }
@@ -220,9 +234,13 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
       this.#socket.destroy();
       return;
     }
-    const push = pushSchema.safeParse(message);
-    if (push.success) {
-      for (const fn of [...(this.#watchers.get(push.data.cluster) ?? [])]) fn(push.data.nodes);
+    // A schema that fails costs an error object: try the push schema only on what claims to be one.
+    const push =
+      (message as { type?: unknown } | null)?.type === 'change' ? pushSchema.safeParse(message) : undefined;
+    if (push?.success) {
+      const { cluster, nodes } = push.data;
+      if (this.#watchers.has(cluster)) this.#known.set(cluster, [...nodes]);
+      for (const fn of [...(this.#watchers.get(cluster) ?? [])]) fn(nodes);
       return;
     }
     const reply = replySchema.safeParse(message);
@@ -239,6 +257,7 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
     const error = new RegistryUnavailableError(this.address, 'closed the connection');
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
     this.#watchers.clear();
+    this.#known.clear();
     this.emit('close');
   }
 }
