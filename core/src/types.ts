@@ -19,10 +19,7 @@ export interface NodeInfo {
 }
 
 export interface HeartbeatOptions {
-  /**
-   * How often a node checks each link, in ms; a link that carried nothing for a third of `timeout`
-   * gets a ping then. @default 1000 (startNode), 250 (harness)
-   */
+  /** How often a node pings each linked node, in ms. @default 1000 (startNode), 250 (harness) */
   interval?: number;
   /** A linked node silent for this long is declared down, in ms. @default 5000 (startNode), 1500 (harness) */
   timeout?: number;

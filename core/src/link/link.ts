@@ -56,8 +56,6 @@ export class Link {
   /** Whether a frame went out since the last tick, and since the last PING came in. */
   #sentSinceTick = false;
   #sentSincePing = false;
-  /** When a frame last went out, as of the last tick. */
-  #lastSent = Date.now();
 
   constructor(
     ws: WebSocket,
@@ -166,14 +164,8 @@ export class Link {
       this.#goDown(`was silent for more than ${this.#timeout} ms (heartbeat timeout)`);
       return;
     }
-    // Any frame proves this node alive to the other end, and a third of the timeout between two is
-    // enough: a PING only on a link that carried nothing else for that long. (Pinging every
-    // interval made an idle 50-peer mesh burn two cores on heartbeats alone.)
-    if (this.#sentSinceTick) this.#lastSent = now;
-    else if (now - this.#lastSent >= this.#timeout / 3 - this.#interval / 2) {
-      this.#write(PING);
-      this.#lastSent = now;
-    }
+    // Any frame proves this node alive to the other end: a PING only when nothing else went out.
+    if (!this.#sentSinceTick) this.#write(PING);
     this.#sentSinceTick = false;
   }
 
