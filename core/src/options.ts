@@ -40,7 +40,7 @@ export interface PeerSetup {
   bootTimeout?: number;
   /** Time a graceful stop has before the peer's process group is SIGKILLed, in ms. @default 5000 */
   stopTimeout?: number;
-  /** @default { interval: 250, timeout: 1500 } */
+  /** @default { interval: 500, timeout: 2000 } */
   heartbeat?: HeartbeatOptions;
   /** @default { pollInterval: 1000 } */
   healer?: HealerOptions;
@@ -75,7 +75,7 @@ export const defaults = {
   count: 3,
   bootTimeout: 30_000,
   stopTimeout: 5_000,
-  heartbeat: { interval: 250, timeout: 1_500 },
+  heartbeat: { interval: 500, timeout: 2_000 },
   healer: { pollInterval: 1_000 },
   logs: 'buffer' as LogsMode,
   waitForMesh: true,

@@ -19,9 +19,9 @@ export interface NodeInfo {
 }
 
 export interface HeartbeatOptions {
-  /** How often a node pings each linked node, in ms. @default 1000 (startNode), 250 (harness) */
+  /** How often a node pings each linked node, in ms. @default 1000 (startNode), 500 (harness) */
   interval?: number;
-  /** A linked node silent for this long is declared down, in ms. @default 5000 (startNode), 1500 (harness) */
+  /** A linked node silent for this long is declared down, in ms. @default 5000 (startNode), 2000 (harness) */
   timeout?: number;
 }
 
