@@ -10,6 +10,7 @@ import {
   validateCount,
 } from '../options.js';
 import { cookieFor, Peer, uniqueClusterName } from '../peer/peer.js';
+import { waitUntil } from '../peer/wait.js';
 import type { ClusterEvent, NodeId, Strategy } from '../types.js';
 import { defaultStrategy } from './defaults.js';
 
@@ -260,25 +261,16 @@ export class Cluster {
   }
 
   #waitFor<T>(check: () => T | undefined, timeout: number, onTimeout: () => Error): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const offs: (() => void)[] = [];
-      const finish = () => {
-        clearTimeout(timer);
-        for (const off of offs) off();
-      };
-      const test = () => {
-        const value = check();
-        if (value !== undefined) {
-          finish();
-          resolve(value);
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(onTimeout());
-      }, timeout);
-      for (const peer of this.peers) offs.push(peer.onChange(test));
-      test();
+    return waitUntil({
+      check,
+      subscribe: (test) => {
+        const offs = this.peers.map((peer) => peer.onChange(test));
+        return () => {
+          for (const off of offs) off();
+        };
+      },
+      timeout,
+      onTimeout,
     });
   }
 

@@ -32,6 +32,7 @@ import type { BootConfig, BootStrategy, BootTimings, FromPeer, ToPeer, WireError
 import { runtimeEntry } from './runtime-bundle.js';
 import { spawnRuntime } from './spawn.js';
 import { StrategyHost } from './strategy-host.js';
+import { waitUntil } from './wait.js';
 
 export type { LogLine } from './logs.js';
 
@@ -686,29 +687,14 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   #waitFor<T>(check: () => T | undefined, timeout: number, onTimeout: () => Error): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const test = () => {
-        if (!this.#alive()) {
-          finish();
-          reject(new PeerExitedError(this.name, 'wait for nodes', this.#state));
-          return;
-        }
-        const value = check();
-        if (value !== undefined) {
-          finish();
-          resolve(value);
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(onTimeout());
-      }, timeout);
-      const finish = () => {
-        clearTimeout(timer);
-        this.#changes.off('change', test);
-      };
-      this.#changes.on('change', test);
-      test();
+    return waitUntil({
+      check: () => {
+        if (!this.#alive()) throw new PeerExitedError(this.name, 'wait for nodes', this.#state);
+        return check();
+      },
+      subscribe: (test) => this.onChange(test),
+      timeout,
+      onTimeout,
     });
   }
 }
