@@ -52,17 +52,24 @@ export interface FixtureProject {
  * Install the fixture `source` (an absolute directory) with the given packed packages, or reuse
  * an identical install. Its package.json, if any, is kept and gets the tarballs as dependencies.
  */
+/** Apps copied into every fixture project's root, so Vitest's and Jest's fixtures share one copy. */
+const SHARED_APPS = join(REPO, 'test-support', 'fixture-apps');
+
 export async function fixtureProject(source: string, packages: PackageName[]): Promise<FixtureProject> {
   const packs = await pack();
   const files = walk(source).filter((f) => !f.includes('/node_modules/'));
   const hash = createHash('sha256').update(packs.hash);
   for (const file of files) hash.update(`${relative(source, file)}\0`).update(readFileSync(file));
+  for (const file of walk(SHARED_APPS))
+    hash.update(`shared/${relative(SHARED_APPS, file)}\0`).update(readFileSync(file));
   // `plugin-vitest-project` for plugin-vitest/test/fixtures/project.
   const name = `${relative(REPO, source).split('/')[0]}-${source.split('/').pop()}`;
   const dir = join(E2E_DIR, `${name}-${hash.digest('hex').slice(0, 12)}`);
 
   await installOnce(dir, async (into) => {
     cpSync(source, into, { recursive: true });
+    // Apps every fixture project has, whatever its runner (at the project's root).
+    cpSync(SHARED_APPS, into, { recursive: true });
     const manifestPath = join(into, 'package.json');
     const manifest = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : {};
     manifest.name ??= `e2e-${name}`;
@@ -222,7 +229,7 @@ export function waitForRecords<T = Record<string, any>>(
 }
 
 function startCli(cwd: string, args: string[], extraEnv: Record<string, string>): RunningCli {
-  const env = { ...npmEnv(), NO_COLOR: '1', FORCE_COLOR: '0', CI: '1', ...extraEnv };
+  const env: NodeJS.ProcessEnv = { ...npmEnv(), NO_COLOR: '1', FORCE_COLOR: '0', CI: '1', ...extraEnv };
   delete env.TERM;
   const child = spawn(process.execPath, args, {
     cwd,

@@ -253,7 +253,7 @@ describe('healer', () => {
     expect(a.healer.state).toBe('paused');
     a.healer.resume();
     expect(a.healer.state).toBe('running');
-    const resumed = new Promise((resolve) => a.healer.once('resume', resolve));
+    const resumed = new Promise<void>((resolve) => a.healer.once('resume', () => resolve()));
     a.healer.pause(50);
     await resumed;
     expect(a.healer.state).toBe('running');

@@ -31,7 +31,7 @@ describe('startNode', () => {
     await expect(node({ name: 'a', heartbeat: { interval: 1000, timeout: 500 } })).rejects.toThrow(
       /heartbeat/,
     );
-    const error = await node({ name: 'a', cookie: 12 as never }).catch((e) => e);
+    const error: any = await node({ name: 'a', cookie: 12 as never }).catch((e) => e);
     expect(error).toBeInstanceOf(InvalidOptionsError);
     expect(error.option).toBe('cookie');
   });
@@ -104,7 +104,7 @@ describe('handshake', () => {
   it('confirms the name an address promises', async () => {
     const a = await node({ name: 'a' });
     const b = await node({ name: 'b' });
-    const error = await b.connect(`zed@127.0.0.1:${a.port}`).catch((e) => e);
+    const error: any = await b.connect(`zed@127.0.0.1:${a.port}`).catch((e) => e);
     expect(error).toBeInstanceOf(HandshakeError);
     expect(error.reason).toBe('name');
     expect(await b.connect(`127.0.0.1:${a.port}`)).toBe(a.id);
@@ -179,7 +179,7 @@ describe('calls and messages', () => {
     b.handle('fail', function failingHandler() {
       throw new TypeError('it broke over there');
     });
-    const error = await a.call(b.id, 'fail').catch((e) => e);
+    const error: any = await a.call(b.id, 'fail').catch((e) => e);
     expect(error).toBeInstanceOf(RemoteError);
     expect(error.name).toBe('RemoteError');
     expect(error.remoteName).toBe('TypeError');
@@ -187,7 +187,7 @@ describe('calls and messages', () => {
     expect(error.message).toContain('it broke over there');
     expect(error.remoteStack).toContain('failingHandler');
     expect(error.stack).toContain('remote stack');
-    const unknown = await a.call(b.id, 'nope').catch((e) => e);
+    const unknown: any = await a.call(b.id, 'nope').catch((e) => e);
     expect(unknown.remoteName).toBe('UnknownMethodError');
     expect(unknown.message).toContain('Registered: "fail"');
   });
@@ -202,7 +202,7 @@ describe('calls and messages', () => {
   it('times out with RpcTimeoutError', async () => {
     const { a, b } = await pair();
     b.handle('hang', () => new Promise(() => {}));
-    const error = await a.callWithOptions(b.id, 'hang', [], { timeout: 100 }).catch((e) => e);
+    const error: any = await a.callWithOptions(b.id, 'hang', [], { timeout: 100 }).catch((e) => e);
     expect(error).toBeInstanceOf(RpcTimeoutError);
     expect(error.timeout).toBe(100);
     expect(error.method).toBe('hang');
@@ -222,7 +222,7 @@ describe('calls and messages', () => {
     b.handle('hang', () => new Promise(() => {}));
     const pending = a.call(b.id, 'hang').catch((e) => e);
     await b.stop();
-    const error = await pending;
+    const error: any = await pending;
     expect(error).toBeInstanceOf(NodeDownError);
     expect(error.node).toBe(b.id);
   });

@@ -70,7 +70,7 @@ describe('nodes in child processes', () => {
     // Make sure the call reached the child before killing it.
     expect(await here.call(child.id, 'echo', 'still there')).toBe('still there');
     child.proc.kill('SIGKILL');
-    const error = await call;
+    const error: any = await call;
     expect(error).toBeInstanceOf(NodeDownError);
     expect(error.node).toBe(child.id);
   });

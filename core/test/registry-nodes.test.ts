@@ -95,7 +95,7 @@ describe('nodes through the local registry', () => {
   it('keeps two clusters apart on one registry', async () => {
     const red = [await node('r1', 'red'), await node('r2', 'red')];
     const blue = [await node('b1', 'blue'), await node('b2', 'blue')];
-    for (const [x, y] of [red, blue] as const) {
+    for (const [x, y] of [red, blue] as [ClusterNode, ClusterNode][]) {
       if (x.nodes().length === 0) await new Promise((resolve) => x.once('nodeup', resolve));
       expect(x.nodes()).toEqual([y.id]);
     }

@@ -101,7 +101,7 @@ describe('links through startCluster', () => {
     const c = await cluster({ count: 1, cookie: 'right-cookie-55aa' });
     const intruder = await startNode({ name: 'intruder', cookie: 'wrong-cookie-55aa', cluster: c.name });
     nodes.push(intruder);
-    const error = await intruder.connect(c.peers[0]!.node).catch((e) => e);
+    const error: any = await intruder.connect(c.peers[0]!.node).catch((e) => e);
     expect(error).toBeInstanceOf(HandshakeError);
     expect(error.reason).toBe('cookie');
     expect(await c.peers[0]!.nodes()).toEqual([]);
@@ -170,7 +170,7 @@ describe('no code evaluation from the network', () => {
     nodes.push(caller);
     await caller.connect(peer.node);
     for (const method of [...controlOps, ...objectKeys]) {
-      const error = await caller.call(peer.node, method, source, [source]).catch((e) => e);
+      const error: any = await caller.call(peer.node, method, source, [source]).catch((e) => e);
       expect(error.name, method).toBe('RemoteError');
       expect(error.remoteName, method).toBe('UnknownMethodError');
     }

@@ -1,10 +1,18 @@
+import type { Peer } from '@peer-cluster/core';
 import { expect, test } from 'vitest';
 import { usePeers } from 'vitest-environment-peer-cluster';
 
 const cluster = usePeers(3, { env: { GREETING: 'hi' } });
 
+interface Reply {
+  name: string;
+  greeting: string;
+  hits: number;
+}
+const get = async (peer: Peer): Promise<Reply> => (await fetch(peer.url('/'))).json() as Promise<Reply>;
+
 test('every peer serves its own name on its own port', async () => {
-  const replies = await Promise.all(cluster.peers.map(async (peer) => (await fetch(peer.url('/'))).json()));
+  const replies = await Promise.all(cluster.peers.map(get));
   expect(replies.map((reply) => reply.name)).toEqual(cluster.peers.map((peer) => peer.name));
   expect(replies.every((reply) => reply.greeting === 'hi')).toBe(true);
 });
@@ -18,5 +26,5 @@ test('a peer that crashes comes back on the same port', async () => {
   const port = peer.port;
   await peer.restart();
   expect(peer.port).toBe(port);
-  expect((await (await fetch(peer.url('/'))).json()).hits).toBe(1);
+  expect((await get(peer)).hits).toBe(1);
 });
