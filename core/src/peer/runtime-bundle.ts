@@ -22,7 +22,8 @@ export function runtimeEntry(): Promise<string> {
 }
 
 async function bundle(): Promise<string> {
-  const target = join(cacheDir(), `runtime-${inputsKey()}.mjs`);
+  const key = inputsKey();
+  const target = join(cacheDir(), `runtime-${key}.mjs`);
   if (existsSync(target)) return target;
   const esbuild = await import('esbuild');
   const out = await esbuild.build({
@@ -42,6 +43,8 @@ async function bundle(): Promise<string> {
       js: "import { createRequire as __pcRequire } from 'node:module'; const require = __pcRequire(import.meta.url);",
     },
   });
+  // Core's dist changed while we bundled (a rebuild): this bundle is of neither state, keep none.
+  if (inputsKey() !== key) return PLAIN_RUNTIME;
   await mkdir(dirname(target), { recursive: true });
   const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
   await writeFile(temp, out.outputFiles[0]!.text);
