@@ -12,10 +12,13 @@ export class PeerClusterError extends Error {
 export class InvalidOptionsError extends PeerClusterError {
   readonly option: string;
   readonly value: unknown;
+  /** What is wrong with the value, without the option's name (to restate it elsewhere). */
+  readonly problem: string;
   constructor(option: string, value: unknown, problem: string, hint?: string) {
     super(`Invalid option \`${option}\`: ${problem} (got ${describeValue(value)}).${hint ? ` ${hint}` : ''}`);
     this.option = option;
     this.value = value;
+    this.problem = problem;
   }
 }
 

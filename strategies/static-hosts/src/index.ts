@@ -21,7 +21,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { InvalidOptionsError, type Strategy, type StrategyContext } from '@peer-cluster/core';
+import { InvalidOptionsError, parseAddress, type Strategy, type StrategyContext } from '@peer-cluster/core';
 
 export type StaticHostsOptions = string[] | { file: string };
 
@@ -59,55 +59,30 @@ export function parseHostsFile(text: string, file = 'hosts file'): string[] {
   for (const [i, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.replace(/#.*/, '').trim();
     if (line === '') continue;
-    const problem = entryProblem(line);
-    if (problem)
+    try {
+      parseAddress(line, 'staticHosts.file');
+    } catch (error) {
+      const problem = error instanceof InvalidOptionsError ? error.problem : String(error);
       throw new InvalidOptionsError('staticHosts.file', line, `line ${i + 1} of ${file}: ${problem}`);
+    }
     entries.push(line);
   }
   return entries;
 }
 
 function checkEntry(entry: unknown, option: string): string {
-  const problem = typeof entry === 'string' ? entryProblem(entry.trim()) : 'not a string';
-  if (problem)
-    throw new InvalidOptionsError(
-      option,
-      entry,
-      problem,
-      'Write entries as "name@host:port" or "host:port".',
-    );
-  return (entry as string).trim();
-}
-
-const ENTRY = /^(?:([^@\s/]+)@)?(\[[0-9a-fA-F:.]+\]|[^\s@[\]:/]+):(\d{1,5})$/;
-
-/** Why an entry is not `name@host:port` or `host:port`, or undefined when it is. */
-function entryProblem(entry: string): string | undefined {
-  const match = ENTRY.exec(entry);
-  if (!match) {
-    if (!/:\d+$/.test(entry)) return 'missing ":port"';
-    return 'expected "name@host:port" or "host:port"';
-  }
-  const port = Number(match[3]);
-  if (port < 1 || port > 65535) return `${match[3]} is not a port (1-65535)`;
-  return undefined;
+  const text = typeof entry === 'string' ? entry.trim() : entry;
+  // Core's own parser: the same rules as every other address a strategy gives.
+  parseAddress(text as string, option);
+  return text as string;
 }
 
 function withoutSelf(ctx: StrategyContext, entries: string[]): string[] {
-  const self = endpoint(ctx.self.host, ctx.self.port);
+  const self = `${ctx.self.host}:${ctx.self.port}`;
   const unique = new Set<string>();
   for (const entry of entries) {
-    const at = entry.indexOf('@');
-    if (endpoint(...hostPort(at === -1 ? entry : entry.slice(at + 1))) !== self) unique.add(entry);
+    const { host, port } = parseAddress(entry);
+    if (`${host}:${port}` !== self) unique.add(entry);
   }
   return [...unique];
-}
-
-function hostPort(text: string): [string, number] {
-  const colon = text.lastIndexOf(':');
-  return [text.slice(0, colon).replace(/^\[|\]$/g, ''), Number(text.slice(colon + 1))];
-}
-
-function endpoint(host: string, port: number): string {
-  return `${host}:${port}`;
 }
