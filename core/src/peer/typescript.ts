@@ -1,11 +1,12 @@
-// TypeScript apps without a `tsx` start per peer (+150–220 ms each): each app is bundled once per
-// test process with esbuild (local files bundled, packages left as imports) into a content-hash
-// file under the nearest node_modules/.cache, so bare imports still resolve from the project and
-// the peers just import JS.
+// TypeScript apps without a `tsx` start per peer (+150–220 ms each): each app is bundled with
+// esbuild (local files bundled, packages left as imports) into a content-hash file under the
+// nearest node_modules/.cache, so bare imports still resolve from the project and the peers just
+// import JS. Beside each build, a manifest lists the files it was made of with their mtime and
+// size: a later test process whose inputs are unchanged reuses the build without loading esbuild.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
@@ -18,7 +19,7 @@ export async function compileTypeScript(file: string): Promise<string> {
   const key = `${file}\0${mtimeMs}\0${size}`;
   let result = compiled.get(key);
   if (!result) {
-    result = build(file);
+    result = cached(file).then((hit) => hit ?? build(file));
     compiled.set(key, result);
     result.catch(() => compiled.delete(key));
   }
@@ -43,6 +44,7 @@ async function build(file: string): Promise<string> {
     target: `node${process.versions.node.split('.')[0]}`,
     sourcemap: 'inline',
     write: false,
+    metafile: true,
     logLevel: 'silent',
     // The build lives in the cache, but the app's `new URL('./data.json', import.meta.url)` means
     // its own folder. (Every bundled file sees the entry's location.)
@@ -56,14 +58,58 @@ async function build(file: string): Promise<string> {
   const hash = createHash('sha256').update(file).update('\0').update(code).digest('hex').slice(0, 16);
   const dir = join(cacheRoot(dirname(file)), 'node_modules', '.cache', 'peer-cluster');
   const target = join(dir, `${hash}.mjs`);
-  if (!existsSync(target)) {
-    await mkdir(dir, { recursive: true });
-    // Other test processes may build the same file at once: rename so no one imports half of it.
-    const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    await writeFile(temp, code);
-    await rename(temp, target);
-  }
+  if (!existsSync(target)) await writeAtomically(target, code);
+  const inputs = await Promise.all(
+    Object.keys(out.metafile!.inputs).map(async (input) => {
+      const path = resolve(input);
+      const { mtimeMs, size } = await stat(path);
+      return { path, mtimeMs, size };
+    }),
+  );
+  await writeAtomically(manifestPath(file), JSON.stringify({ output: target, inputs } satisfies Manifest));
   return target;
+}
+
+interface Manifest {
+  output: string;
+  inputs: { path: string; mtimeMs: number; size: number }[];
+}
+
+function manifestPath(file: string): string {
+  const key = createHash('sha256')
+    .update(`${file}\0${process.versions.node.split('.')[0]}`)
+    .digest('hex');
+  return join(
+    cacheRoot(dirname(file)),
+    'node_modules',
+    '.cache',
+    'peer-cluster',
+    `${key.slice(0, 16)}.inputs.json`,
+  );
+}
+
+/** The build of an earlier process, if none of the files it was made of changed since. */
+async function cached(file: string): Promise<string | undefined> {
+  try {
+    const manifest = JSON.parse(await readFile(manifestPath(file), 'utf8')) as Manifest;
+    const unchanged = await Promise.all(
+      manifest.inputs.map(async (input) => {
+        const now = await stat(input.path);
+        return now.mtimeMs === input.mtimeMs && now.size === input.size;
+      }),
+    );
+    return unchanged.every(Boolean) && existsSync(manifest.output) ? manifest.output : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeAtomically(target: string, text: string): Promise<void> {
+  await mkdir(dirname(target), { recursive: true });
+  // Other test processes may write the same file at once: rename so no one reads half of it.
+  const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(temp, text);
+  await rename(temp, target);
 }
 
 /** The nearest ancestor with a node_modules folder (so the build's bare imports resolve), else `from`. */
