@@ -300,17 +300,19 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   }
 
   /**
-   * Acceptor side, once the dialer is authenticated: keep one link per pair of nodes. When both
-   * dialed, the link dialed by the smaller id wins; a node that dials again while an older link
-   * it dialed is still here has dropped that one, so the new link wins.
+   * Acceptor side, once the dialer is authenticated: keep one link per pair of nodes. A link this
+   * node dialed that is already up stays (replacing it would show the other node a link going
+   * down and up again); when both dials are still in flight, the one dialed by the smaller id
+   * wins; a node that dials again while an older link it dialed is still here has dropped that
+   * one, so the new link wins.
    */
   #settle(peer: PeerIdentity): Refusal | undefined {
     const existing = this.#links.get(peer.id);
     const sameProcess = existing !== undefined && existing.peer.incarnation === peer.incarnation;
-    const competing = sameProcess ? existing.dialed : this.#dialing.has(endpointOfId(peer.id));
-    if (competing && !(peer.id < this.id)) {
-      return { reason: 'duplicate', detail: `${this.id} keeps the link it dialed to ${peer.id}` };
-    }
+    const keep = sameProcess
+      ? existing.dialed
+      : this.#dialing.has(endpointOfId(peer.id)) && !(peer.id < this.id);
+    if (keep) return { reason: 'duplicate', detail: `${this.id} keeps the link it dialed to ${peer.id}` };
     return undefined;
   }
 
