@@ -5,7 +5,16 @@
 // One install per content (fixture files + packs), reused by every test and every later run.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rename } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -264,4 +273,28 @@ function startCli(cwd: string, args: string[], extraEnv: Record<string, string>)
       } catch {}
     },
   };
+}
+
+/** What a fixture test records about its cluster (see the fixture projects' record.ts / record.cjs). */
+export interface ClusterRecord {
+  cluster: string;
+  names: string[];
+  ports: number[];
+  answers: string[];
+  nodeIds: string[];
+  links: string[][];
+  /** `pid/threadId` of the worker that ran the file. */
+  worker: string;
+  workerPid: number;
+  tracked: number;
+  /** The cluster was live from `since` (its first event) at least until `at`. */
+  since: number;
+  at: number;
+}
+
+/** Every record a run wrote into `out`, by name. */
+export function readRecords(out: string): Record<string, ClusterRecord> {
+  return Object.fromEntries(
+    readdirSync(out).map((f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(join(out, f), 'utf8'))]),
+  );
 }

@@ -1,35 +1,15 @@
 // The real jest CLI on a fixture project that installed the packed packages: CommonJS and ESM
 // test files, several describes and files, a docblock's options; in workers and in band, with
 // --detectOpenHandles finding nothing of ours.
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { FixtureProject } from '../../test-support/fixture-project.js';
+import { type FixtureProject, readRecords } from '../../test-support/fixture-project.js';
 import { waitForNoPeers } from '../../test-support/procs.js';
 import { JEST, jestProject } from './project.js';
-
-interface ClusterRecord {
-  cluster: string;
-  names: string[];
-  answers: string[];
-  nodeIds: string[];
-  links: string[][];
-  worker: string;
-  tracked: number;
-  since: number;
-  at: number;
-}
 
 let project: FixtureProject;
 beforeAll(async () => {
   project = await jestProject();
 }, 240_000);
-
-function records(out: string): Record<string, ClusterRecord> {
-  return Object.fromEntries(
-    readdirSync(out).map((f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(join(out, f), 'utf8'))]),
-  );
-}
 
 const runs: [string, string[]][] = [
   ['in workers', []],
@@ -47,7 +27,7 @@ describe.each(runs)('jest %s', (label, args) => {
       expect(result.output).not.toMatch(/open handle/i);
     }
 
-    const seen = records(out);
+    const seen = readRecords(out);
     expect(Object.keys(seen).sort()).toEqual([
       'cjs-describes-first',
       'cjs-describes-second',

@@ -13,7 +13,7 @@ import {
 import { afterEach, describe, expect, test } from 'vitest';
 import { waitForNoPeers } from '../../test-support/procs.js';
 
-const APP = new URL('./fixtures/project/app.js', import.meta.url).pathname;
+const APP = new URL('../../test-support/fixture-apps/app.mjs', import.meta.url).pathname;
 
 function scope() {
   const state: HarnessState = harnessState({});

@@ -5,20 +5,17 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RegistryClient } from '@peer-cluster/core';
 import { beforeAll, expect, test } from 'vitest';
-import { type FixtureProject, waitForRecords } from '../../test-support/fixture-project.js';
+import {
+  type ClusterRecord,
+  type FixtureProject,
+  waitForRecords,
+} from '../../test-support/fixture-project.js';
 import { waitForNoPeers } from '../../test-support/procs.js';
 import { VITEST_BIN, vitestProject } from './project.js';
 
 const FILES = 8;
 const PEERS = 5;
 const REPEAT = Number(process.env.PARALLEL_SUITES_REPEAT ?? 1);
-
-interface ClusterRecord {
-  cluster: string;
-  ports: number[];
-  nodeIds: string[];
-  links: string[][];
-}
 
 let project: FixtureProject;
 beforeAll(async () => {

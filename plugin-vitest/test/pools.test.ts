@@ -1,38 +1,15 @@
 // The real vitest CLI on a fixture project that installed the packed packages: several files and
 // describes with usePeers at file level and in describes, the fixture form, a docblock's options;
 // under every pool, and with isolation off.
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import type { FixtureProject } from '../../test-support/fixture-project.js';
+import { type FixtureProject, readRecords } from '../../test-support/fixture-project.js';
 import { waitForNoPeers } from '../../test-support/procs.js';
 import { VITEST_BIN, vitestProject } from './project.js';
-
-interface ClusterRecord {
-  cluster: string;
-  names: string[];
-  ports: number[];
-  answers: string[];
-  nodeIds: string[];
-  links: string[][];
-  /** `pid/threadId` of the worker that ran the file. */
-  worker: string;
-  tracked: number;
-  /** The cluster was live from `since` (its first event) at least until `at`. */
-  since: number;
-  at: number;
-}
 
 let project: FixtureProject;
 beforeAll(async () => {
   project = await vitestProject();
 }, 240_000);
-
-function records(out: string): Record<string, ClusterRecord> {
-  return Object.fromEntries(
-    readdirSync(out).map((f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(join(out, f), 'utf8'))]),
-  );
-}
 
 const runs: [string, string[]][] = [
   ['forks (the default pool)', []],
@@ -52,7 +29,7 @@ describe.each(runs)('vitest run, %s', (_label, args) => {
     // Passing tests stay quiet.
     expect(result.output).not.toContain('PeerClusterReport');
 
-    const seen = records(out);
+    const seen = readRecords(out);
     expect(Object.keys(seen).sort()).toEqual([
       'describes-first',
       'describes-second',
