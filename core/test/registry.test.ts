@@ -219,6 +219,38 @@ describe('registry client', () => {
     }
   });
 
+  it('drops a daemon that answers with malformed lines, failing what waited on it', async () => {
+    const bad = [
+      '{"type":"nodes","id":1,"nodes":[{"id":"a@127.0.0.1:1","name":"a","host":"127.0.0.1","port":0}]}',
+      '{"type":"ports","id":1,"ports":[1.5]}',
+      '{"type":"change","cluster":"c","nodes":"all of them"}',
+      '{"type":"ok"}',
+      '{"type":"status","id":1,"pid":1,"clusters":{"c":[{}]},"leases":[],"connections":1}',
+      '[1,2,3]',
+      'not json',
+    ];
+    for (const line of bad) {
+      const fake = net.createServer((socket) => {
+        socket.write(`{"type":"hello","version":${REGISTRY_PROTOCOL_VERSION},"pid":4242}\n`);
+        socket.once('data', () => socket.write(`${line}\n`));
+      });
+      fake.listen(0, '127.0.0.1');
+      await once(fake, 'listening');
+      try {
+        const client = await RegistryClient.connect({
+          port: (fake.address() as net.AddressInfo).port,
+          autoStart: false,
+        });
+        const closed = once(client, 'close');
+        await expect(client.list('c'), line).rejects.toThrow(/closed the connection/);
+        await closed;
+        expect(client.closed).toBe(true);
+      } finally {
+        fake.close();
+      }
+    }
+  });
+
   it('refuses something that is not a registry', async () => {
     const http = net.createServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
     http.listen(0, '127.0.0.1');

@@ -13,15 +13,16 @@ import { formatRegistryAddress, type RegistryAddressOptions, resolveRegistryAddr
 import { IDLE_TIMEOUT_ENV } from './daemon.js';
 import {
   encode,
-  helloSchema,
+  type Hello,
   lineSplitter,
   MAX_REPLY_BYTES,
   PROTOCOL_VERSION,
-  pushSchema,
   type RegisteredNode,
   type Reply,
   type RequestBody,
-  replySchema,
+  readHello,
+  readPush,
+  readReply,
 } from './protocol.js';
 
 export interface RegistryClientOptions extends RegistryAddressOptions {
@@ -154,7 +155,10 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
       set = new Set();
       this.#watchers.set(cluster, set);
       try {
-        await this.#request({ type: 'watch', cluster });
+        const reply = await this.#request({ type: 'watch', cluster });
+        // A daemon answers a watch with the members as of then (an older one only with ok).
+        if (reply.type === 'nodes' && this.#watchers.get(cluster) === set)
+          this.#known.set(cluster, reply.nodes);
       } catch (error) {
         this.#watchers.delete(cluster);
         this.#known.delete(cluster);
@@ -234,21 +238,19 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
       this.#socket.destroy();
       return;
     }
-    // A schema that fails costs an error object: try the push schema only on what claims to be one.
-    const push =
-      (message as { type?: unknown } | null)?.type === 'change' ? pushSchema.safeParse(message) : undefined;
-    if (push?.success) {
-      const { cluster, nodes } = push.data;
+    const push = readPush(message);
+    if (push) {
+      const { cluster, nodes } = push;
       if (this.#watchers.has(cluster)) this.#known.set(cluster, [...nodes]);
       for (const fn of [...(this.#watchers.get(cluster) ?? [])]) fn(nodes);
       return;
     }
-    const reply = replySchema.safeParse(message);
-    if (!reply.success) {
+    const reply = readReply(message);
+    if (!reply) {
       this.#socket.destroy();
       return;
     }
-    this.#settle(reply.data.id)?.resolve(reply.data);
+    this.#settle(reply.id)?.resolve(reply);
   }
 
   #onClose() {
@@ -294,20 +296,20 @@ function openConnection(
         if (buffered.length > 4096) fail(notARegistry(address));
         return;
       }
-      let hello: ReturnType<typeof helloSchema.safeParse>;
+      let hello: Hello | undefined;
       try {
-        hello = helloSchema.safeParse(JSON.parse(buffered.subarray(0, nl).toString('utf8')));
+        hello = readHello(JSON.parse(buffered.subarray(0, nl).toString('utf8')));
       } catch {
         return fail(notARegistry(address));
       }
-      if (!hello.success) return fail(notARegistry(address));
-      if (hello.data.version !== PROTOCOL_VERSION)
-        return fail(new RegistryVersionError(address, hello.data.version, PROTOCOL_VERSION, hello.data.pid));
+      if (!hello) return fail(notARegistry(address));
+      if (hello.version !== PROTOCOL_VERSION)
+        return fail(new RegistryVersionError(address, hello.version, PROTOCOL_VERSION, hello.pid));
       clearTimeout(timer);
       socket.off('data', onData);
       socket.removeAllListeners('error');
       socket.removeAllListeners('close');
-      resolve({ socket, hello: hello.data, rest: buffered.subarray(nl + 1) });
+      resolve({ socket, hello, rest: buffered.subarray(nl + 1) });
     });
   });
 }

@@ -138,9 +138,13 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   }
 
   function send(conn: Connection, message: object) {
+    sendLine(conn, encode(message));
+  }
+
+  function sendLine(conn: Connection, line: string) {
     if (conn.socket.destroyed) return;
     if (conn.socket.writableLength > MAX_BACKLOG_BYTES) return reject(conn, 'stopped reading');
-    conn.socket.write(encode(message));
+    conn.socket.write(line);
   }
 
   function handleLine(conn: Connection, line: string) {
@@ -200,7 +204,8 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
         watchers.set(request.cluster, set);
         set.add(conn);
         conn.watching.add(request.cluster);
-        send(conn, { type: 'ok', id: request.id });
+        // The members as of now: the watcher needs no list request, every later change is pushed.
+        send(conn, { type: 'nodes', id: request.id, nodes: members(request.cluster) });
         return;
       }
       case 'unwatch':
@@ -292,8 +297,9 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   function notify(cluster: string) {
     const set = watchers.get(cluster);
     if (!set) return;
-    const message = { type: 'change', cluster, nodes: members(cluster) };
-    for (const conn of set) send(conn, message);
+    // Encoded once: every watcher of the cluster gets the same line.
+    const line = encode({ type: 'change', cluster, nodes: members(cluster) });
+    for (const conn of set) sendLine(conn, line);
   }
 
   function unwatch(conn: Connection, cluster: string) {
