@@ -3,6 +3,7 @@
 // nearest node_modules/.cache, so bare imports still resolve from the project and the peers just
 // import JS. Beside each build, a manifest lists the files it was made of with their mtime and
 // size: a later test process whose inputs are unchanged reuses the build without loading esbuild.
+// A build during which one of its files changed gets no manifest (it may hold the old text).
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -35,6 +36,8 @@ async function build(file: string): Promise<string> {
     if ((process.features as { typescript?: unknown }).typescript) return file;
     throw error;
   }
+  // Coarse file-system clocks stamp a write up to a tick (≤10 ms) early: a little margin.
+  const started = Date.now() - 20;
   const out = await esbuild.build({
     entryPoints: [file],
     bundle: true,
@@ -66,7 +69,11 @@ async function build(file: string): Promise<string> {
       return { path, mtimeMs, size };
     }),
   );
-  await writeAtomically(manifestPath(file), JSON.stringify({ output: target, inputs } satisfies Manifest));
+  // A file changed while esbuild read the sources: this build may hold the old text under the new
+  // mtime, so no manifest: the next process builds again.
+  if (inputs.every((input) => input.mtimeMs < started)) {
+    await writeAtomically(manifestPath(file), JSON.stringify({ output: target, inputs } satisfies Manifest));
+  }
   return target;
 }
 
