@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { encodeCall } from '../dist/link/frame.js';
-import { handshake, newIncarnation } from '../dist/link/handshake.js';
+import { DialerHandshake, HELLO_HEADER, newIncarnation } from '../dist/link/handshake.js';
 import { COOKIE, nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
 afterEach(stopAll);
@@ -39,24 +39,32 @@ function rawTcp(port: number, bytes: Buffer | string): Promise<string> {
   });
 }
 
-/** Open a raw WebSocket to the node, run `act`, resolve with the close code. */
-function rawWs(t: ClusterNode, act: (ws: WebSocket) => void, maxPayload?: number): Promise<number> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${t.port}/`, { perMessageDeflate: false, maxPayload });
-    ws.on('error', () => {});
-    ws.on('open', () => act(ws));
-    ws.on('close', (code) => resolve(code));
-  });
-}
-
 const validHello = () => ({
-  t: 'hello',
-  protocol: 1,
+  protocol: 2,
   cluster: 'default',
   id: 'intruder@127.0.0.1:1',
   incarnation: newIncarnation(),
   nonce: newIncarnation(),
 });
+
+/** An introduction as the upgrade header carries it. */
+const header = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+/**
+ * Open a raw WebSocket to the node (its upgrade says `hello`, a valid one unless given; null for
+ * no hello header at all), run `act`, resolve with the close code.
+ */
+function rawWs(t: ClusterNode, act: (ws: WebSocket) => void, hello: string | null = header(validHello())) {
+  return new Promise<number>((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${t.port}/`, {
+      perMessageDeflate: false,
+      headers: hello === null ? {} : { [HELLO_HEADER]: hello },
+    });
+    ws.on('error', () => {});
+    ws.on('open', () => act(ws));
+    ws.on('close', (code) => resolve(code));
+  });
+}
 
 describe('hostile input on the link port', () => {
   it('drops garbage bytes and answers plain HTTP with 426', async () => {
@@ -75,25 +83,23 @@ describe('hostile input on the link port', () => {
 
   it('closes connections that send frames before or instead of the handshake', async () => {
     const { t, stillServes } = await target();
-    // A call frame, unauthenticated.
+    // No hello in the upgrade: refused at once, whatever follows.
+    expect(await rawWs(t, () => {}, null)).toBe(4001);
+    expect(await rawWs(t, (ws) => ws.send(encodeCall(1, 'ping', [])), null)).toBe(4001);
+    // A hello that is not base64url, not JSON, of the wrong shape, of an unknown protocol.
+    expect(await rawWs(t, () => {}, '{not base64}')).toBe(4001);
+    expect(await rawWs(t, () => {}, Buffer.from('{not json').toString('base64url'))).toBe(4001);
+    expect(await rawWs(t, () => {}, header({ ...validHello(), extra: 1 }))).toBe(4001);
+    expect(await rawWs(t, () => {}, header({ ...validHello(), id: 'no-name' }))).toBe(4001);
+    expect(await rawWs(t, () => {}, header({ ...validHello(), nonce: 'short' }))).toBe(4001);
+    expect(await rawWs(t, () => {}, header({ ...validHello(), protocol: 1 }))).toBe(4001);
+    expect(await rawWs(t, () => {}, header([validHello()]))).toBe(4001);
+    // A valid hello, then a call frame, unauthenticated, instead of the response.
     expect(await rawWs(t, (ws) => ws.send(encodeCall(1, 'ping', [])))).toBe(4001);
-    // Not JSON, wrong shape, an unknown protocol.
+    // A valid hello, then not JSON, then a forged proof.
     expect(await rawWs(t, (ws) => ws.send('{not json'))).toBe(4001);
-    expect(await rawWs(t, (ws) => ws.send(JSON.stringify({ ...validHello(), extra: 1 })))).toBe(4001);
-    expect(await rawWs(t, (ws) => ws.send(JSON.stringify({ ...validHello(), protocol: 2 })))).toBe(4001);
-    // A valid hello, then a binary frame instead of the response.
     expect(
-      await rawWs(t, (ws) => {
-        ws.send(JSON.stringify(validHello()));
-        ws.once('message', () => ws.send(encodeCall(1, 'ping', [])));
-      }),
-    ).toBe(4001);
-    // A valid hello, then a forged proof.
-    expect(
-      await rawWs(t, (ws) => {
-        ws.send(JSON.stringify(validHello()));
-        ws.once('message', () => ws.send(JSON.stringify({ t: 'response', proof: `${'A'.repeat(43)}=` })));
-      }),
+      await rawWs(t, (ws) => ws.send(JSON.stringify({ t: 'response', proof: `${'A'.repeat(43)}=` }))),
     ).toBe(4001);
     await stillServes();
   });
@@ -101,6 +107,8 @@ describe('hostile input on the link port', () => {
   it('closes a connection whose frame exceeds maxPayload', async () => {
     const { t, stillServes } = await target({ maxPayload: 4096 });
     expect(await rawWs(t, (ws) => ws.send(Buffer.alloc(10_000)))).toBe(1009);
+    // Also before any hello was read (the refusal may not even be sent yet).
+    expect([1009, 4001]).toContain(await rawWs(t, (ws) => ws.send(Buffer.alloc(10_000)), null));
     await stillServes();
   });
 
@@ -155,16 +163,27 @@ describe('hostile input on the link port', () => {
       fc.constant(t.id),
       fc.string({ unit: 'binary', maxLength: 100 }),
     );
+    const intro = fc.record(
+      {
+        protocol: fc.oneof(field, fc.constant(2)),
+        cluster: field,
+        id: field,
+        incarnation: field,
+        nonce: field,
+      },
+      { requiredKeys: [] },
+    );
+    const hello = fc.oneof(
+      intro.map(header),
+      fc.jsonValue().map(header),
+      fc.string({ unit: fc.constantFrom(...'AZaz09-_'), maxLength: 200 }),
+      fc.constant(header(validHello())),
+    );
     const message = fc.oneof(
       fc.jsonValue(),
       fc.record(
         {
           t: fc.constantFrom('hello', 'response', 'refuse', 'challenge', 'welcome', 'x'),
-          protocol: field,
-          cluster: field,
-          id: field,
-          incarnation: field,
-          nonce: field,
           proof: field,
           reason: field,
           detail: field,
@@ -173,12 +192,16 @@ describe('hostile input on the link port', () => {
       ),
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 3 }), async (messages) => {
-        const code = await rawWs(t, (ws) => {
-          for (const m of messages) ws.send(JSON.stringify(m));
-          // Make sure a connection that is still waiting ends quickly.
-          setTimeout(() => ws.terminate(), 200);
-        });
+      fc.asyncProperty(hello, fc.array(message, { maxLength: 3 }), async (h, messages) => {
+        const code = await rawWs(
+          t,
+          (ws) => {
+            for (const m of messages) ws.send(JSON.stringify(m));
+            // Make sure a connection that is still waiting ends quickly.
+            setTimeout(() => ws.terminate(), 200);
+          },
+          h,
+        );
         expect([4001, 1005, 1006]).toContain(code);
       }),
       { numRuns: 60 },
@@ -203,23 +226,26 @@ describe('hostile input on the link port', () => {
 
 /** Complete a genuine handshake by hand (as a dialer) and return the raw socket. */
 function authenticatedSocket(t: ClusterNode): Promise<WebSocket> {
+  const hs = new DialerHandshake({
+    local: { id: 'handmade@127.0.0.1:1', cluster: 'default', incarnation: newIncarnation() },
+    cookie: COOKIE,
+    timeout: 5000,
+    address: t.id,
+    check: () => undefined,
+    log: () => {},
+  });
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${t.port}/`, { perMessageDeflate: false });
+    const ws = new WebSocket(`ws://127.0.0.1:${t.port}/`, {
+      perMessageDeflate: false,
+      headers: { [HELLO_HEADER]: hs.hello },
+    });
+    let challenge: string | string[] | undefined;
+    ws.on('upgrade', (res) => {
+      challenge = res.headers['x-peer-cluster-challenge'];
+    });
     ws.on('error', () => {});
     ws.on('open', () =>
-      handshake(
-        ws,
-        'dialer',
-        {
-          local: { id: 'handmade@127.0.0.1:1', cluster: 'default', incarnation: newIncarnation() },
-          cookie: COOKIE,
-          timeout: 5000,
-          address: t.id,
-          check: () => undefined,
-          log: () => {},
-        },
-        (error: Error | null) => (error ? reject(error) : resolve(ws)),
-      ),
+      hs.run(ws, challenge, (error: Error | null) => (error ? reject(error) : resolve(ws))),
     );
   });
 }

@@ -6,10 +6,16 @@
 import { EventEmitter } from 'node:events';
 import type { Node } from '../link/node.js';
 import type { Healer, HealerEvents, NodeId, RefreshResult, Strategy } from '../types.js';
-import { refreshOnce, strategyContext } from './refresh.js';
+import { DialGrace, refreshOnce, strategyContext } from './refresh.js';
 
 /** @default timeout of `healer.refresh()` and of each automatic refresh, in ms. */
 export const DEFAULT_REFRESH_TIMEOUT = 5000;
+/**
+ * How long an automatic refresh leaves a discovered node to dial this one (see refresh.ts), at
+ * most, in ms: the other end hears of this one within its poll interval, or sooner when its
+ * strategy watches (the local registry pushes a change within ~250 ms).
+ */
+const MAX_DIAL_GRACE = 1000;
 
 export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   readonly strategy: Strategy | undefined;
@@ -21,8 +27,13 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   readonly #controllers = new Set<AbortController>();
   #poll: NodeJS.Timeout | undefined;
   #pauseTimer: NodeJS.Timeout | undefined;
+  readonly #grace: DialGrace;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #graceDue = Number.POSITIVE_INFINITY;
   #running: Promise<RefreshResult> | undefined;
   #queued: Promise<RefreshResult> | undefined;
+  /** Whether the queued refresh was asked for (it dials everything at once). */
+  #queuedAsked = false;
   #unregister: (() => void | Promise<void>) | undefined;
   #unwatch: (() => void) | undefined;
 
@@ -31,6 +42,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     this.#node = node;
     this.strategy = strategy;
     this.#pollInterval = pollInterval;
+    this.#grace = new DialGrace(Math.min(pollInterval, MAX_DIAL_GRACE));
     node.on('nodeup', (id) => this.emit('nodeup', id));
     node.on('nodedown', (id) => this.emit('nodedown', id));
   }
@@ -53,7 +65,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   /** Refresh soon, unless paused or shut down; errors become `error` events. */
   trigger(): void {
     if (!this.strategy || this.#state !== 'running') return;
-    void this.#enqueue(DEFAULT_REFRESH_TIMEOUT);
+    void this.#enqueue(DEFAULT_REFRESH_TIMEOUT, false);
   }
 
   refresh(options: { timeout?: number } = {}): Promise<RefreshResult> {
@@ -64,13 +76,14 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     }
     if (!this.strategy)
       return Promise.resolve({ discovered: [], connected: [], failed: [], disconnected: [] });
-    return this.#enqueue(options.timeout ?? DEFAULT_REFRESH_TIMEOUT);
+    return this.#enqueue(options.timeout ?? DEFAULT_REFRESH_TIMEOUT, true);
   }
 
   pause(ms?: number): void {
     if (this.#state === 'shutdown') return;
     clearTimeout(this.#poll);
     clearTimeout(this.#pauseTimer);
+    this.#clearGrace();
     if (ms !== undefined) {
       this.#pauseTimer = setTimeout(() => this.resume(), ms);
       this.#pauseTimer.unref();
@@ -93,6 +106,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     this.#state = 'shutdown';
     clearTimeout(this.#poll);
     clearTimeout(this.#pauseTimer);
+    this.#clearGrace();
     for (const controller of this.#controllers) controller.abort(new Error('the healer shut down'));
     try {
       this.#unwatch?.();
@@ -103,24 +117,27 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     this.emit('shutdown');
   }
 
-  #enqueue(timeout: number): Promise<RefreshResult> {
-    if (!this.#running) return this.#start(timeout);
+  #enqueue(timeout: number, asked: boolean): Promise<RefreshResult> {
+    if (!this.#running) return this.#start(timeout, asked);
+    this.#queuedAsked ||= asked;
     this.#queued ??= this.#running.then(() => {
       this.#queued = undefined;
-      return this.#start(timeout);
+      const queuedAsked = this.#queuedAsked;
+      this.#queuedAsked = false;
+      return this.#start(timeout, queuedAsked);
     });
     return this.#queued;
   }
 
-  #start(timeout: number): Promise<RefreshResult> {
-    const run: Promise<RefreshResult> = this.#run(timeout).finally(() => {
+  #start(timeout: number, asked: boolean): Promise<RefreshResult> {
+    const run: Promise<RefreshResult> = this.#run(timeout, asked).finally(() => {
       if (this.#running === run) this.#running = undefined;
     });
     this.#running = run;
     return run;
   }
 
-  async #run(timeout: number): Promise<RefreshResult> {
+  async #run(timeout: number, asked: boolean): Promise<RefreshResult> {
     const strategy = this.strategy!;
     const controller = this.#controller();
     const timer = setTimeout(
@@ -135,6 +152,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
         this.#mine,
         controller.signal,
         Date.now() + timeout,
+        asked ? undefined : this.#grace,
       );
       if (strategyError) this.#report(strategyError);
       this.emit('refresh', result);
@@ -152,6 +170,26 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     const jittered = this.#pollInterval * (0.9 + Math.random() * 0.2);
     this.#poll = setTimeout(() => this.trigger(), jittered);
     this.#poll.unref();
+    // A node left to the other end to dial: refresh again when its grace ends.
+    const due = this.#grace.next();
+    if (due === undefined || due >= this.#graceDue) return;
+    clearTimeout(this.#graceTimer);
+    this.#graceDue = due;
+    this.#graceTimer = setTimeout(
+      () => {
+        this.#graceTimer = undefined;
+        this.#graceDue = Number.POSITIVE_INFINITY;
+        this.trigger();
+      },
+      Math.max(0, due - Date.now()),
+    );
+    this.#graceTimer.unref();
+  }
+
+  #clearGrace(): void {
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    this.#graceDue = Number.POSITIVE_INFINITY;
   }
 
   #controller(): AbortController {

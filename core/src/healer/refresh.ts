@@ -3,6 +3,15 @@
 //   removed = mine − discovered           → disconnect them, even when some connects failed
 // where `mine` is what this healer linked itself: a link another node made is never removed.
 // Addresses are compared by host:port, since a strategy may give `host:port` without a name.
+//
+// One dialer per pair: a handshake costs both ends about as much CPU as a second of heartbeats,
+// and when both ends of a pair dial each other (both discover the other at about the same time:
+// a newcomer finds the others while their watch tells them about the newcomer) one of the two
+// links is thrown away. So an automatic refresh dials a node at once only when this node is the
+// pair's designated dialer (designatedDialer: a rule both ends agree on); it leaves the other
+// nodes to dial it, and dials them itself only once they stayed unlinked for a grace period (the
+// other end may not discover this one, may be paused, or its dial may have failed). A refresh
+// asked for (healer.refresh(), runOnce) dials everything at once.
 
 import { HandshakeError, InvalidOptionsError } from '../errors.js';
 import { endpointKey, parseAddress } from '../link/address.js';
@@ -24,12 +33,59 @@ export interface RefreshOutcome {
   strategyError?: Error;
 }
 
+/**
+ * Whether the node at endpoint `self` dials first when it and the node at `other` discover each
+ * other. Both ends compute the same answer; a hash, not plain order, so that in a mesh every node
+ * dials about half of the others (no node dials all of them while another dials none).
+ */
+export function designatedDialer(self: string, other: string): boolean {
+  const [lo, hi] = self < other ? [self, other] : [other, self];
+  let h = 0x811c9dc5; // FNV-1a
+  const key = `${lo}\n${hi}`;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return ((h >>> 0) & 1) === 0 ? self === lo : self === hi;
+}
+
+/** For automatic refreshes: since when each node left to the other end to dial was unlinked. */
+export class DialGrace {
+  readonly ms: number;
+  readonly #since = new Map<string, number>();
+
+  constructor(ms: number) {
+    this.ms = ms;
+  }
+
+  /** Whether to dial the unlinked node at `endpoint` now. */
+  due(self: string, endpoint: string, now: number): boolean {
+    if (designatedDialer(self, endpoint)) return true;
+    const since = this.#since.get(endpoint);
+    if (since === undefined) this.#since.set(endpoint, now);
+    return since !== undefined && now - since >= this.ms;
+  }
+
+  /** Forget the nodes that are no longer unlinked (or no longer discovered). */
+  retain(unlinked: Set<string>): void {
+    for (const endpoint of this.#since.keys()) if (!unlinked.has(endpoint)) this.#since.delete(endpoint);
+  }
+
+  /** When the next node left to the other end becomes due, if any. */
+  next(): number | undefined {
+    let next: number | undefined;
+    for (const since of this.#since.values()) if (next === undefined || since < next) next = since;
+    return next === undefined ? undefined : next + this.ms;
+  }
+}
+
 export async function refreshOnce(
   node: Node,
   strategy: Strategy,
   mine: Set<NodeId>,
   signal: AbortSignal,
   deadline: number,
+  grace?: DialGrace,
 ): Promise<RefreshOutcome> {
   const result: RefreshResult = { discovered: [], connected: [], failed: [], disconnected: [] };
   const ctx = strategyContext(node, strategy, signal);
@@ -71,7 +127,12 @@ export async function refreshOnce(
   }
   node.forgetLeftExcept(wanted);
 
-  const added = [...wanted].filter(([endpoint]) => !linked.has(endpoint) && !node.hasLeft(endpoint));
+  let added = [...wanted].filter(([endpoint]) => !linked.has(endpoint) && !node.hasLeft(endpoint));
+  if (grace) {
+    grace.retain(new Set(added.map(([endpoint]) => endpoint)));
+    const now = Date.now();
+    added = added.filter(([endpoint]) => grace.due(node.endpoint, endpoint, now));
+  }
   const settled = await Promise.allSettled(
     added.map(([, address]) => {
       const timeout = Math.max(1, deadline - Date.now());

@@ -1,24 +1,34 @@
-// The link handshake: JSON text messages, before anything else is accepted on a connection.
+// The link handshake, before anything else is accepted on a connection. The two introductions
+// travel in the WebSocket upgrade itself (a request header and a response header), the proofs as
+// the first two JSON text messages:
 //
-//   dialer   → hello     { protocol, cluster, id, incarnation, nonce: nD }
-//   acceptor → challenge { protocol, cluster, id, incarnation, nonce: nA }   (or refuse)
+//   dialer   → upgrade request, header x-peer-cluster-hello     { protocol, cluster, id, incarnation, nonce: nD }
+//   acceptor → 101 response,    header x-peer-cluster-challenge { protocol, cluster, id, incarnation, nonce: nA }
+//                                                                  (no header: a refuse message follows)
 //   dialer   → response  { proof: HMAC(cookie, dialer, nA, nD, ids) }       (or refuse)
 //   acceptor → welcome   { proof: HMAC(cookie, acceptor, nA, nD, ids) }      (or refuse)
 //
 // The dialer proves the cookie first, so an unauthenticated dialer never gets a proof to grind
 // offline. Both proofs bind both nonces and both ids, so none can be replayed on another link.
 // The incarnation (random per process) tells a restarted node from a second link of the same one.
+// An introduction header is base64url of a JSON object (node and cluster names may be any text).
+// Carrying the introductions in the upgrade saves a round trip and two messages per link (every
+// message is a write and a read: most of a link's CPU cost).
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import * as z from 'zod/mini';
 import { HandshakeError } from '../errors.js';
 import { isValidNodeName, nameOf, parseAddress } from './address.js';
 
-export const PROTOCOL = 1;
+export const PROTOCOL = 2;
+/** The upgrade request header that carries the dialer's introduction. */
+export const HELLO_HEADER = 'x-peer-cluster-hello';
+/** The 101 response header that carries the acceptor's introduction. */
+export const CHALLENGE_HEADER = 'x-peer-cluster-challenge';
 /** Close code of a connection refused during the handshake; the reason is in the close reason. */
 export const CLOSE_REFUSED = 4001;
 const MAX_HANDSHAKE_MESSAGE = 4096;
+const MAX_INTRODUCTION = 4096;
 
 export type RefusalReason = HandshakeError['reason'];
 export interface Refusal {
@@ -53,21 +63,21 @@ export interface HandshakeParams {
   log(line: string): void;
 }
 
-// zod/mini (see link/options.ts): this module is in every peer's import graph.
-const nonce = z.string().check(z.regex(/^[A-Za-z0-9+/]{32}$/));
-const nodeId = z.string().check(
-  z.maxLength(600),
-  z.refine((id) => {
-    try {
-      const parsed = parseAddress(id);
-      return parsed.name !== undefined && isValidNodeName(parsed.name);
-    } catch {
-      return false;
-    }
-  }, 'not a node id'),
-);
-const proof = z.string().check(z.regex(/^[A-Za-z0-9+/]{43}=$/));
-const reasons = z.enum([
+type Done = (error: HandshakeError | null, peer?: PeerIdentity) => void;
+
+interface Introduction {
+  protocol: number;
+  cluster: string;
+  id: string;
+  incarnation: string;
+  nonce: string;
+}
+
+const NONCE = /^[A-Za-z0-9+/]{32}$/;
+const PROOF = /^[A-Za-z0-9+/]{43}=$/;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const INTRODUCTION_KEYS = 5;
+const REASONS = new Set<string>([
   'cookie',
   'cluster',
   'protocol',
@@ -78,24 +88,71 @@ const reasons = z.enum([
   'self',
   'duplicate',
 ]);
-const introduction = {
-  protocol: z.literal(PROTOCOL),
-  cluster: z.string().check(z.maxLength(200)),
-  id: nodeId,
-  incarnation: nonce,
-  nonce,
-};
-const Hello = z.strictObject({ t: z.literal('hello'), ...introduction });
-const Challenge = z.strictObject({ t: z.literal('challenge'), ...introduction });
-const Response = z.strictObject({ t: z.literal('response'), proof });
-const Welcome = z.strictObject({ t: z.literal('welcome'), proof });
-const Refuse = z.strictObject({
-  t: z.literal('refuse'),
-  reason: reasons,
-  detail: z.string().check(z.maxLength(500)),
-});
 
-type Step = 'hello' | 'challenge' | 'response' | 'welcome';
+/** The header value that introduces `local`. */
+function introduce(local: LocalIdentity, nonce: string): string {
+  const intro: Introduction = {
+    protocol: PROTOCOL,
+    cluster: local.cluster,
+    id: local.id,
+    incarnation: local.incarnation,
+    nonce,
+  };
+  return Buffer.from(JSON.stringify(intro)).toString('base64url');
+}
+
+/** An introduction header, checked field by field; a string says what is wrong with it. */
+function readIntroduction(header: string | string[] | undefined, what: string): Introduction | string {
+  if (header === undefined)
+    return `sent no ${what} (link protocol ${PROTOCOL} introduces nodes in the upgrade)`;
+  if (typeof header !== 'string' || header.length > MAX_INTRODUCTION || !BASE64URL.test(header)) {
+    return `sent a malformed ${what}`;
+  }
+  let m: unknown;
+  try {
+    m = JSON.parse(Buffer.from(header, 'base64url').toString());
+  } catch {
+    return `sent a ${what} that is not JSON`;
+  }
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return `sent a ${what} that is not an object`;
+  const o = m as Record<string, unknown>;
+  if (o.protocol !== PROTOCOL) {
+    return `speaks link protocol ${String(o.protocol)}, this node speaks ${PROTOCOL}`;
+  }
+  const bad = (field: string) => `sent an invalid ${what} (${field})`;
+  if (typeof o.cluster !== 'string' || o.cluster.length > 200) return bad('cluster');
+  if (typeof o.id !== 'string' || o.id.length > 600 || !isNodeId(o.id)) return bad('id: not a node id');
+  if (typeof o.incarnation !== 'string' || !NONCE.test(o.incarnation)) return bad('incarnation');
+  if (typeof o.nonce !== 'string' || !NONCE.test(o.nonce)) return bad('nonce');
+  if (Object.keys(o).length !== INTRODUCTION_KEYS) return bad('unknown fields');
+  return o as unknown as Introduction;
+}
+
+function isNodeId(id: string): boolean {
+  try {
+    const parsed = parseAddress(id);
+    return parsed.name !== undefined && isValidNodeName(parsed.name);
+  } catch {
+    return false;
+  }
+}
+
+/** The proof of a `{ t, proof }` message, or undefined when it is anything else. */
+function proofIn(message: unknown, t: 'response' | 'welcome'): string | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  const m = message as Record<string, unknown>;
+  if (m.t !== t || typeof m.proof !== 'string' || !PROOF.test(m.proof)) return undefined;
+  return Object.keys(m).length === 2 ? m.proof : undefined;
+}
+
+/** The reason and detail of a `{ t: 'refuse', reason, detail }` message, or undefined. */
+function refusalIn(message: unknown): Refusal | undefined {
+  const m = message as Record<string, unknown> | null;
+  if (m?.t !== 'refuse' || typeof m !== 'object' || Array.isArray(m)) return undefined;
+  if (typeof m.reason !== 'string' || !REASONS.has(m.reason)) return undefined;
+  if (typeof m.detail !== 'string' || m.detail.length > 500 || Object.keys(m).length !== 3) return undefined;
+  return { reason: m.reason as RefusalReason, detail: m.detail };
+}
 
 function sign(
   cookie: string,
@@ -117,154 +174,215 @@ function sameProof(a: string, b: string): boolean {
 }
 
 /**
- * Run the handshake on an open WebSocket. `done` is called exactly once, synchronously with the
- * last handshake message, so the caller can take over the socket before any frame that follows.
+ * One side of a handshake. The dialer's starts before its socket exists (`hello` goes into the
+ * upgrade request); the acceptor's reads that hello before the upgrade is answered, so that
+ * `headers` (its challenge) go into the 101 response. Then `run` takes the open socket; `done` is
+ * called exactly once, synchronously with the last handshake message, so the caller can take
+ * over the socket before any frame that follows.
  */
-export function handshake(
-  ws: WebSocket,
-  role: 'dialer' | 'acceptor',
-  p: HandshakeParams,
-  done: (error: HandshakeError | null, peer?: PeerIdentity) => void,
-): void {
-  const ownNonce = randomBytes(24).toString('base64');
-  let peer: PeerIdentity | undefined;
-  let peerNonce = '';
-  let expecting: Step = role === 'dialer' ? 'challenge' : 'hello';
-  let finished = false;
+abstract class Side {
+  protected readonly p: HandshakeParams;
+  protected readonly role: 'dialer' | 'acceptor';
+  protected readonly ownNonce = randomBytes(24).toString('base64');
+  protected peer: PeerIdentity | undefined;
+  protected peerNonce = '';
+  #ws: WebSocket | undefined;
+  #done: Done | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #finished = false;
 
-  const finish = (error: HandshakeError | null) => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    ws.off('message', onMessage);
-    ws.off('close', onClose);
-    done(error, peer);
-  };
-  const fail = (reason: RefusalReason, detail: string, tell: boolean) => {
-    if (finished) return;
+  constructor(role: 'dialer' | 'acceptor', p: HandshakeParams) {
+    this.role = role;
+    this.p = p;
+  }
+
+  /** The other end, once it introduced itself. */
+  get claimed(): PeerIdentity | undefined {
+    return this.peer;
+  }
+
+  protected start(ws: WebSocket, done: Done): void {
+    this.#ws = ws;
+    this.#done = done;
+    this.#timer = setTimeout(
+      () => this.fail('timeout', `no complete handshake within ${this.p.timeout} ms`, true),
+      this.p.timeout,
+    );
+    ws.on('message', this.#onMessage);
+    ws.on('close', this.#onClose);
+  }
+
+  /** Take the other end's introduction; a string or a refusal when it cannot be linked. */
+  protected introduced(intro: Introduction | string): Refusal | undefined {
+    if (typeof intro === 'string') return { reason: 'protocol', detail: intro };
+    this.peer = { id: intro.id, name: nameOf(intro.id), incarnation: intro.incarnation };
+    this.peerNonce = intro.nonce;
+    if (intro.cluster !== this.p.local.cluster) {
+      return {
+        reason: 'cluster',
+        detail: `it belongs to cluster "${intro.cluster}", this node to "${this.p.local.cluster}"`,
+      };
+    }
+    if (this.p.expectedName !== undefined && this.peer.name !== this.p.expectedName) {
+      return {
+        reason: 'name',
+        detail: `the address names "${this.p.expectedName}" but the node there is ${this.peer.id}`,
+      };
+    }
+    return this.p.check(this.peer);
+  }
+
+  protected abstract receive(message: unknown): void;
+
+  protected send(message: object): void {
+    this.#ws!.send(JSON.stringify(message));
+  }
+
+  protected finish(error: HandshakeError | null): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#timer);
+    this.#ws!.off('message', this.#onMessage);
+    this.#ws!.off('close', this.#onClose);
+    this.#done!(error, this.peer);
+  }
+
+  protected fail(reason: RefusalReason, detail: string, tell: boolean): void {
+    if (this.#finished) return;
+    const ws = this.#ws!;
     const quiet = reason === 'blocked' || reason === 'duplicate';
-    if (!quiet) p.log(`peer-cluster: refused link ${role === 'dialer' ? 'to' : 'from'} ${who()}: ${detail}`);
+    if (!quiet) this.p.log(`peer-cluster: refused link ${this.#direction()} ${this.#who()}: ${detail}`);
     if (tell && ws.readyState === ws.OPEN) {
       ws.send(JSON.stringify({ t: 'refuse', reason, detail }));
       ws.close(CLOSE_REFUSED, reason);
     } else {
       ws.terminate();
     }
-    finish(new HandshakeError(p.address, reason, detail));
-  };
-  const who = () => (peer && peer.id !== p.address ? `${peer.id} (${p.address})` : p.address);
-  const timer = setTimeout(
-    () => fail('timeout', `no complete handshake within ${p.timeout} ms`, true),
-    p.timeout,
-  );
+    this.finish(new HandshakeError(this.p.address, reason, detail));
+  }
 
-  const onClose = (code: number, reason: Buffer) => {
-    finish(
+  #direction(): string {
+    return this.role === 'dialer' ? 'to' : 'from';
+  }
+
+  #who(): string {
+    const peer = this.peer;
+    return peer && peer.id !== this.p.address ? `${peer.id} (${this.p.address})` : this.p.address;
+  }
+
+  readonly #onClose = (code: number, reason: Buffer): void => {
+    this.finish(
       new HandshakeError(
-        p.address,
+        this.p.address,
         'closed',
         `the connection closed during the handshake (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`,
       ),
     );
   };
 
-  const onMessage = (data: Buffer, isBinary: boolean) => {
-    if (finished) return;
+  readonly #onMessage = (data: Buffer, isBinary: boolean) => {
+    if (this.#finished) return;
     if (isBinary || data.length > MAX_HANDSHAKE_MESSAGE) {
-      return fail('protocol', 'sent a binary or oversized message before the handshake completed', true);
+      return this.fail('protocol', 'sent a binary or oversized message before the handshake completed', true);
     }
     let message: unknown;
     try {
       message = JSON.parse(data.toString());
     } catch {
-      return fail('protocol', 'sent a handshake message that is not JSON', true);
+      return this.fail('protocol', 'sent a handshake message that is not JSON', true);
     }
-    // A schema that fails costs an error object and its issues: try Refuse only on what claims to be one.
-    const refused =
-      (message as { t?: unknown } | null)?.t === 'refuse' ? Refuse.safeParse(message) : undefined;
-    if (refused?.success) {
-      const { reason, detail } = refused.data;
+    const refused = refusalIn(message);
+    if (refused) {
+      const { reason, detail } = refused;
       if (reason !== 'blocked' && reason !== 'duplicate')
-        p.log(
-          `peer-cluster: link ${role === 'dialer' ? 'to' : 'from'} ${who()} refused by the other end (${reason}): ${detail}`,
+        this.p.log(
+          `peer-cluster: link ${this.#direction()} ${this.#who()} refused by the other end (${reason}): ${detail}`,
         );
-      ws.close(CLOSE_REFUSED, reason);
-      return finish(new HandshakeError(p.address, reason, `refused by the other end: ${detail}`));
+      this.#ws!.close(CLOSE_REFUSED, reason);
+      return this.finish(new HandshakeError(this.p.address, reason, `refused by the other end: ${detail}`));
     }
-    switch (expecting) {
-      case 'hello':
-      case 'challenge': {
-        const m = message as Record<string, unknown> | null;
-        if (m?.t === expecting && m.protocol !== PROTOCOL) {
-          return fail(
-            'protocol',
-            `speaks link protocol ${String(m.protocol)}, this node speaks ${PROTOCOL}`,
-            true,
-          );
-        }
-        const parsed = (expecting === 'hello' ? Hello : Challenge).safeParse(message);
-        if (!parsed.success) return fail('protocol', `sent an invalid ${expecting} message`, true);
-        const intro = parsed.data;
-        peer = { id: intro.id, name: nameOf(intro.id), incarnation: intro.incarnation };
-        peerNonce = intro.nonce;
-        if (intro.cluster !== p.local.cluster) {
-          return fail(
-            'cluster',
-            `it belongs to cluster "${intro.cluster}", this node to "${p.local.cluster}"`,
-            true,
-          );
-        }
-        if (p.expectedName !== undefined && peer.name !== p.expectedName) {
-          return fail('name', `the address names "${p.expectedName}" but the node there is ${peer.id}`, true);
-        }
-        const refusal = p.check(peer);
-        if (refusal) return fail(refusal.reason, refusal.detail, true);
-        if (role === 'acceptor') {
-          expecting = 'response';
-          ws.send(JSON.stringify({ t: 'challenge', ...introOf(p.local, ownNonce) }));
-        } else {
-          expecting = 'welcome';
-          const proof = sign(p.cookie, 'dialer', peerNonce, ownNonce, p.local.id, peer.id);
-          ws.send(JSON.stringify({ t: 'response', proof }));
-        }
-        return;
-      }
-      case 'response': {
-        const parsed = Response.safeParse(message);
-        if (!parsed.success || !peer) return fail('protocol', 'sent an invalid response message', true);
-        const expected = sign(p.cookie, 'dialer', ownNonce, peerNonce, peer.id, p.local.id);
-        if (!sameProof(parsed.data.proof, expected)) {
-          return fail('cookie', 'it does not know the cluster cookie', true);
-        }
-        const refusal = p.settle?.(peer);
-        if (refusal) return fail(refusal.reason, refusal.detail, true);
-        ws.send(
-          JSON.stringify({
-            t: 'welcome',
-            proof: sign(p.cookie, 'acceptor', ownNonce, peerNonce, peer.id, p.local.id),
-          }),
-        );
-        return finish(null);
-      }
-      case 'welcome': {
-        const parsed = Welcome.safeParse(message);
-        if (!parsed.success || !peer) return fail('protocol', 'sent an invalid welcome message', true);
-        const expected = sign(p.cookie, 'acceptor', peerNonce, ownNonce, p.local.id, peer.id);
-        if (!sameProof(parsed.data.proof, expected)) {
-          return fail('cookie', 'it does not know the cluster cookie', true);
-        }
-        return finish(null);
-      }
-    }
+    this.receive(message);
   };
-
-  ws.on('message', onMessage);
-  ws.on('close', onClose);
-  if (role === 'dialer') ws.send(JSON.stringify({ t: 'hello', ...introOf(p.local, ownNonce) }));
 }
 
-function introOf(local: LocalIdentity, nonce: string) {
-  return { protocol: PROTOCOL, cluster: local.cluster, id: local.id, incarnation: local.incarnation, nonce };
+/** The dialing side: `hello` goes into the upgrade request, `run` once the socket is open. */
+export class DialerHandshake extends Side {
+  /** The value of the HELLO_HEADER request header. */
+  readonly hello: string;
+
+  constructor(p: HandshakeParams) {
+    super('dialer', p);
+    this.hello = introduce(p.local, this.ownNonce);
+  }
+
+  /** `challenge`: the CHALLENGE_HEADER of the 101 response (absent when a refusal follows). */
+  run(ws: WebSocket, challenge: string | string[] | undefined, done: Done) {
+    this.start(ws, done);
+    if (challenge === undefined) return; // the acceptor refused the hello: its refuse message follows
+    const refusal = this.introduced(readIntroduction(challenge, 'challenge'));
+    if (refusal) return this.fail(refusal.reason, refusal.detail, true);
+    const proof = sign(
+      this.p.cookie,
+      'dialer',
+      this.peerNonce,
+      this.ownNonce,
+      this.p.local.id,
+      this.peer!.id,
+    );
+    this.send({ t: 'response', proof });
+  }
+
+  protected receive(message: unknown) {
+    const proof = this.peer ? proofIn(message, 'welcome') : undefined;
+    if (proof === undefined) {
+      const what = this.peer ? 'an invalid welcome message' : 'no challenge in its upgrade response';
+      return this.fail('protocol', `sent ${what}`, true);
+    }
+    const expected = sign(
+      this.p.cookie,
+      'acceptor',
+      this.peerNonce,
+      this.ownNonce,
+      this.p.local.id,
+      this.peer!.id,
+    );
+    if (!sameProof(proof, expected)) return this.fail('cookie', 'it does not know the cluster cookie', true);
+    this.finish(null);
+  }
+}
+
+/** The accepting side: built from the upgrade request's hello, `run` once the socket is open. */
+export class AcceptorHandshake extends Side {
+  /** Headers for the 101 response: the challenge, or none when the hello is refused. */
+  readonly headers: string[];
+  readonly #refusal: Refusal | undefined;
+
+  constructor(p: HandshakeParams, hello: string | string[] | undefined) {
+    super('acceptor', p);
+    this.#refusal = this.introduced(readIntroduction(hello, 'hello'));
+    this.headers = this.#refusal ? [] : [`${CHALLENGE_HEADER}: ${introduce(p.local, this.ownNonce)}`];
+  }
+
+  run(ws: WebSocket, done: Done): void {
+    this.start(ws, done);
+    const refusal = this.#refusal;
+    if (refusal) this.fail(refusal.reason, refusal.detail, true);
+  }
+
+  protected receive(message: unknown) {
+    const proof = proofIn(message, 'response');
+    const peer = this.peer!;
+    if (proof === undefined) return this.fail('protocol', 'sent an invalid response message', true);
+    const expected = sign(this.p.cookie, 'dialer', this.ownNonce, this.peerNonce, peer.id, this.p.local.id);
+    if (!sameProof(proof, expected)) return this.fail('cookie', 'it does not know the cluster cookie', true);
+    const refusal = this.p.settle?.(peer);
+    if (refusal) return this.fail(refusal.reason, refusal.detail, true);
+    this.send({
+      t: 'welcome',
+      proof: sign(this.p.cookie, 'acceptor', this.ownNonce, this.peerNonce, peer.id, this.p.local.id),
+    });
+    this.finish(null);
+  }
 }
 
 export function newIncarnation(): string {

@@ -1,6 +1,14 @@
 // One authenticated link to another node: frames in and out, calls, heartbeats. A link goes down
 // when its socket closes (at once) or when the other node stays silent for `heartbeat.timeout`
 // (a SIGSTOPped process keeps its sockets open but answers nothing).
+//
+// Heartbeats: any frame proves its sender alive. The node that dialed a link PINGs it every
+// `heartbeat.interval` when nothing else went out meanwhile; the other end answers each PING
+// with a PONG (unless something else went out since the last PING) and PINGs on its own only when
+// it heard nothing for one of its own intervals (heartbeat settings may differ between nodes). So
+// an idle link carries one PING and one PONG per interval, the PONG right behind its PING (one
+// wakeup less than two independent PINGs, and the PONG carries the TCP ACK). One timer per node
+// ticks all its links, so a node's PINGs leave together and their PONGs come back together.
 
 import type { WebSocket } from 'ws';
 import { serializeError } from '../errors.js';
@@ -46,31 +54,22 @@ export class Link {
   readonly #ws: WebSocket;
   readonly #owner: LinkOwner;
   readonly #pending: PendingCalls;
-  readonly #timeout: number;
-  readonly #interval: number;
-  readonly #heartbeat: NodeJS.Timeout;
-  #seen = true;
-  #lastSeen = Date.now();
-  #lastTick = Date.now();
+  readonly #heartbeats: Heartbeats;
+  /** Whether a frame came in since the last tick. */
+  #heard = true;
+  #lastHeard = Date.now();
   #inbound = 0;
   /** Whether a frame went out since the last tick, and since the last PING came in. */
-  #sentSinceTick = false;
+  #sentSinceTick = true; // the handshake just went out
   #sentSincePing = false;
 
-  constructor(
-    ws: WebSocket,
-    peer: PeerIdentity,
-    dialed: boolean,
-    owner: LinkOwner,
-    heartbeat: { interval: number; timeout: number },
-  ) {
+  constructor(ws: WebSocket, peer: PeerIdentity, dialed: boolean, owner: LinkOwner, heartbeats: Heartbeats) {
     this.#ws = ws;
     this.peer = peer;
     this.dialed = dialed;
     this.#owner = owner;
     this.#pending = new PendingCalls(peer.id);
-    this.#interval = heartbeat.interval;
-    this.#timeout = heartbeat.timeout;
+    this.#heartbeats = heartbeats;
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(data, isBinary));
     ws.on('close', (code: number, reason: Buffer) => {
       const why = this.leaving
@@ -78,8 +77,7 @@ export class Link {
         : `closed the link (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`;
       this.#goDown(why);
     });
-    this.#heartbeat = setInterval(tick, this.#interval, this);
-    this.#heartbeat.unref();
+    heartbeats.add(this);
   }
 
   get id(): string {
@@ -146,26 +144,26 @@ export class Link {
     check.unref();
   }
 
-  /** Declare the link down because of heartbeats (also used when this process was stalled). */
-  tick(now: number): void {
+  /**
+   * One heartbeat: declare the link down when the other node was silent for the timeout, PING
+   * when due. `stalled`: this process itself was stalled (paused, blocked loop) since the last
+   * tick, so the other end's frames may not have been read yet: do not judge it this time.
+   */
+  tick(now: number, stalled: boolean): void {
     if (this.down) return;
-    // A late tick means this process itself was stalled (paused, blocked loop): give the other
-    // end's frames a chance to be read before judging it.
-    const stalled = now - this.#lastTick > this.#timeout / 2;
-    this.#lastTick = now;
-    if (this.#seen || stalled) {
-      this.#seen = false;
-      this.#lastSeen = now;
-    } else if (now - this.#lastSeen >= this.#timeout) {
+    const heard = this.#heard;
+    this.#heard = false;
+    if (heard || stalled) {
+      this.#lastHeard = now;
+    } else if (now - this.#lastHeard >= this.#heartbeats.timeout) {
       this.#owner.log(
-        `peer-cluster: ${this.peer.id} silent for ${now - this.#lastSeen} ms, declaring it down`,
+        `peer-cluster: ${this.peer.id} silent for ${now - this.#lastHeard} ms, declaring it down`,
       );
       this.#ws.terminate();
-      this.#goDown(`was silent for more than ${this.#timeout} ms (heartbeat timeout)`);
+      this.#goDown(`was silent for more than ${this.#heartbeats.timeout} ms (heartbeat timeout)`);
       return;
     }
-    // Any frame proves this node alive to the other end: a PING only when nothing else went out.
-    if (!this.#sentSinceTick) this.#write(PING);
+    if (!this.#sentSinceTick && (this.dialed || !heard)) this.#write(PING);
     this.#sentSinceTick = false;
   }
 
@@ -178,14 +176,14 @@ export class Link {
   #goDown(detail: string): void {
     if (this.down) return;
     this.down = true;
-    clearInterval(this.#heartbeat);
+    this.#heartbeats.delete(this);
     this.#pending.failAll(detail);
     this.#owner.linkDown(this, detail);
   }
 
   #receive(data: Buffer, isBinary: boolean): void {
     if (this.down) return;
-    this.#seen = true;
+    this.#heard = true;
     let frame: Frame;
     try {
       if (!isBinary) throw new Error('a text message after the handshake');
@@ -210,8 +208,8 @@ export class Link {
         this.#owner.message(this.peer.id, frame.topic, frame.payload);
         return;
       case FrameType.Ping:
-        // The other end needs a frame from this one between two of its PINGs; usually this end's
-        // own PING (or a call) already was one. (Heartbeat settings may differ between nodes.)
+        // The other end needs a frame from this one between two of its PINGs, unless a call or
+        // a reply (or this end's own PING) already was one.
         if (!this.#sentSincePing) this.#write(PONG);
         this.#sentSincePing = false;
         return;
@@ -276,6 +274,44 @@ export class Link {
   }
 }
 
-function tick(link: Link): void {
-  link.tick(Date.now());
+/** One timer per node for the heartbeats of all its links; it runs while there are links. */
+export class Heartbeats {
+  readonly interval: number;
+  readonly timeout: number;
+  readonly #links = new Set<Link>();
+  #timer: NodeJS.Timeout | undefined;
+  #lastTick = 0;
+
+  constructor(options: { interval: number; timeout: number }) {
+    this.interval = options.interval;
+    this.timeout = options.timeout;
+  }
+
+  add(link: Link): void {
+    this.#links.add(link);
+    if (this.#timer === undefined) {
+      this.#lastTick = Date.now();
+      this.#timer = setInterval(tickAll, this.interval, this);
+      this.#timer.unref();
+    }
+  }
+
+  delete(link: Link): void {
+    this.#links.delete(link);
+    if (this.#links.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  tick(now: number): void {
+    // A late tick means this process itself was stalled: see Link.tick.
+    const stalled = now - this.#lastTick > this.timeout / 2;
+    this.#lastTick = now;
+    for (const link of this.#links) link.tick(now, stalled);
+  }
+}
+
+function tickAll(heartbeats: Heartbeats): void {
+  heartbeats.tick(Date.now());
 }

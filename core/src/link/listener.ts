@@ -2,7 +2,7 @@
 // (plain HTTP, garbage bytes, a slow client that never finishes its headers) gets that one
 // connection answered or dropped; the node and its other links never notice.
 
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 
@@ -12,11 +12,23 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+export interface Accepting {
+  headers: string[];
+  open(ws: WebSocket): void;
+}
+
+const ACCEPTING = Symbol('accepting');
+type Upgrade = IncomingMessage & { [ACCEPTING]?: Accepting };
+
 export async function listen(options: {
   host: string;
   port: number;
   maxPayload: number;
-  onSocket(ws: WebSocket, remote: string): void;
+  /**
+   * Called with each upgrade request before it is answered: `headers` go into the 101 response,
+   * `open` gets the socket once upgraded (never called when the upgrade fails).
+   */
+  accept(req: IncomingMessage): Accepting;
 }): Promise<Listener> {
   const server = createServer(
     { connectionsCheckingInterval: 1000, headersTimeout: 5000, requestTimeout: 5000 },
@@ -33,11 +45,15 @@ export async function listen(options: {
     maxPayload: options.maxPayload,
     clientTracking: false,
   });
-  server.on('upgrade', (req, socket: Socket, head) => {
+  wss.on('headers', (headers: string[], req: Upgrade) => {
+    const accepting = req[ACCEPTING];
+    if (accepting) for (const header of accepting.headers) headers.push(header);
+  });
+  server.on('upgrade', (req: Upgrade, socket: Socket, head) => {
     socket.on('error', ignore);
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      options.onSocket(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
-    });
+    const accepting = options.accept(req);
+    req[ACCEPTING] = accepting;
+    wss.handleUpgrade(req, socket, head, (ws) => accepting.open(ws));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

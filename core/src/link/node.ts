@@ -3,6 +3,7 @@
 // on both ends: the one dialed by the node with the smaller id.
 
 import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { HandshakeError, InvalidOptionsError, NodeDownError } from '../errors.js';
 import { NodeHealer } from '../healer/healer.js';
@@ -18,14 +19,17 @@ import type {
 import { endpointKey, formatId, nameOf, parseAddress } from './address.js';
 import { openSocket } from './dial.js';
 import {
+  AcceptorHandshake,
+  CHALLENGE_HEADER,
+  DialerHandshake,
   type HandshakeParams,
-  handshake,
+  HELLO_HEADER,
   newIncarnation,
   type PeerIdentity,
   type Refusal,
 } from './handshake.js';
-import { CLOSE_BLOCKED, CLOSE_DOWN, Link, type LinkOwner } from './link.js';
-import { type Listener, listen } from './listener.js';
+import { CLOSE_BLOCKED, CLOSE_DOWN, Heartbeats, Link, type LinkOwner } from './link.js';
+import { type Accepting, type Listener, listen } from './listener.js';
 import { type ResolvedNodeOptions, resolveNodeOptions } from './options.js';
 import { DEFAULT_CALL_TIMEOUT, type Handler, Handlers } from './rpc.js';
 
@@ -53,11 +57,14 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   readonly handlers: Handlers;
   readonly incarnation = newIncarnation();
   readonly #o: ResolvedNodeOptions;
+  readonly #heartbeats: Heartbeats;
   readonly #links = new Map<NodeId, Link>();
   /** host:port → id of the linked node there. */
   readonly #byEndpoint = new Map<string, NodeId>();
   /** host:port → the dial in progress there. */
   readonly #dialing = new Map<string, Promise<NodeId>>();
+  /** host:port → settles when the handshake of a link dialed from there (by its claim) ends. */
+  readonly #inbound = new Map<string, Promise<void>>();
   readonly #handshaking = new Set<WebSocket>();
   readonly #blocked = new Set<string>();
   /** host:port → incarnation of a node that left politely; the healer does not redial it. */
@@ -68,6 +75,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   constructor(o: ResolvedNodeOptions) {
     super();
     this.#o = o;
+    this.#heartbeats = new Heartbeats(o.heartbeat);
     this.name = o.name;
     this.host = o.host;
     this.cluster = o.cluster;
@@ -80,7 +88,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
       host: this.#o.host,
       port: this.#o.port,
       maxPayload: this.#o.maxPayload,
-      onSocket: (ws, remote) => this.#accept(ws, remote),
+      accept: (req) => this.#accept(req),
     });
     this.port = this.#listener.port;
     this.id = formatId(this.name, this.host, this.port);
@@ -176,10 +184,22 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     }
     let dial = this.#dialing.get(endpoint);
     if (dial === undefined) {
-      dial = this.#dial(address, parsed.host, parsed.port, parsed.name, timeout).finally(() => {
-        this.#dialing.delete(endpoint);
-      });
-      this.#dialing.set(endpoint, dial);
+      const dialNow = () => {
+        const id = this.#byEndpoint.get(endpoint);
+        if (id !== undefined) return Promise.resolve(id);
+        let d = this.#dialing.get(endpoint);
+        if (d === undefined) {
+          d = this.#dial(address, parsed.host, parsed.port, parsed.name, timeout).finally(() => {
+            this.#dialing.delete(endpoint);
+          });
+          this.#dialing.set(endpoint, d);
+        }
+        return d;
+      };
+      // The node there is dialing this one right now: its link is as good as a new one, and a
+      // second handshake would only be thrown away. Dial only if that one fails.
+      const inbound = this.#inbound.get(endpoint);
+      dial = inbound ? inbound.then(dialNow) : dialNow();
     }
     return dial.then(named);
   }
@@ -316,18 +336,43 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     return undefined;
   }
 
-  #accept(ws: WebSocket, remote: string): void {
-    ws.on('error', ignore);
-    if (this.#stopping) {
-      ws.terminate();
-      return;
-    }
-    this.#handshaking.add(ws);
-    handshake(ws, 'acceptor', this.#params(remote), (error, peer) => {
-      this.#handshaking.delete(ws);
-      if (error || !peer) return;
-      this.#install(ws, peer, false);
+  #accept(req: IncomingMessage): Accepting {
+    const params = this.#params('');
+    // The remote address costs a syscall: only a log line or an error needs it.
+    Object.defineProperty(params, 'address', {
+      get: () => `${req.socket.remoteAddress}:${req.socket.remotePort}`,
     });
+    const hs = new AcceptorHandshake(params, req.headers[HELLO_HEADER]);
+    return {
+      headers: hs.headers,
+      open: (ws) => {
+        ws.on('error', ignore);
+        if (this.#stopping) {
+          ws.terminate();
+          return;
+        }
+        this.#handshaking.add(ws);
+        // While a node that claims to be at host:port dials this one, connect() there waits for it.
+        let ended = ignore;
+        if (hs.claimed !== undefined && hs.headers.length > 0) {
+          const claimed = endpointOfId(hs.claimed.id);
+          let resolve = ignore;
+          const inbound = new Promise<void>((r) => {
+            resolve = r;
+          });
+          this.#inbound.set(claimed, inbound);
+          ended = () => {
+            if (this.#inbound.get(claimed) === inbound) this.#inbound.delete(claimed);
+            resolve();
+          };
+        }
+        hs.run(ws, (error, peer) => {
+          this.#handshaking.delete(ws);
+          if (!error && peer) this.#install(ws, peer, false);
+          ended();
+        });
+      },
+    };
   }
 
   #dial(
@@ -338,29 +383,32 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     timeout: number,
   ): Promise<NodeId> {
     const started = Date.now();
-    return openSocket(address, host, port, { timeout, maxPayload: this.#o.maxPayload }).then(
-      (ws) =>
-        new Promise<NodeId>((resolve, reject) => {
-          if (this.#stopping) {
-            ws.terminate();
-            return reject(new HandshakeError(address, 'closed', `node ${this.id} is stopping`));
+    const params = this.#params(address, name);
+    params.settle = undefined;
+    const hs = new DialerHandshake(params);
+    const options = { timeout, maxPayload: this.#o.maxPayload, headers: { [HELLO_HEADER]: hs.hello } };
+    return new Promise<NodeId>((resolve, reject) => {
+      openSocket(address, host, port, options, (failure, socket) => {
+        if (failure || !socket) return reject(failure);
+        const { ws, headers } = socket;
+        if (this.#stopping) {
+          ws.terminate();
+          return reject(new HandshakeError(address, 'closed', `node ${this.id} is stopping`));
+        }
+        params.timeout = Math.max(1, timeout - (Date.now() - started));
+        this.#handshaking.add(ws);
+        hs.run(ws, headers[CHALLENGE_HEADER], (error, peer) => {
+          this.#handshaking.delete(ws);
+          if (error?.reason === 'duplicate' && peer) {
+            // The other end kept the link it dialed itself: ours is the one to wait for.
+            return this.#whenLinked(peer.id, params.timeout, address).then(resolve, reject);
           }
-          const params = this.#params(address, name);
-          params.timeout = Math.max(1, timeout - (Date.now() - started));
-          params.settle = undefined;
-          this.#handshaking.add(ws);
-          handshake(ws, 'dialer', params, (error, peer) => {
-            this.#handshaking.delete(ws);
-            if (error?.reason === 'duplicate' && peer) {
-              // The other end kept the link it dialed itself: ours is the one to wait for.
-              return this.#whenLinked(peer.id, params.timeout, address).then(resolve, reject);
-            }
-            if (error || !peer) return reject(error);
-            this.#install(ws, peer, true);
-            resolve(peer.id);
-          });
-        }),
-    );
+          if (error || !peer) return reject(error);
+          this.#install(ws, peer, true);
+          resolve(peer.id);
+        });
+      });
+    });
   }
 
   #whenLinked(id: NodeId, timeout: number, address: string): Promise<NodeId> {
@@ -387,7 +435,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   }
 
   #install(ws: WebSocket, peer: PeerIdentity, dialed: boolean): void {
-    const link = new Link(ws, peer, dialed, this, this.#o.heartbeat);
+    const link = new Link(ws, peer, dialed, this, this.#heartbeats);
     if (this.#stopping || this.#blocked.has(peer.name)) {
       void link.close(CLOSE_BLOCKED, this.#stopping ? 'stopping' : 'blocked', 'was refused');
       return;
