@@ -11,6 +11,7 @@ import {
 } from '../options.js';
 import { cookieFor, Peer, uniqueClusterName } from '../peer/peer.js';
 import { waitUntil } from '../peer/wait.js';
+import { leasePortGroups } from '../registry/ports.js';
 import type { ClusterEvent, NodeId, Strategy } from '../types.js';
 import { defaultStrategy } from './defaults.js';
 
@@ -96,10 +97,12 @@ export class Cluster {
     if (this.#groups) {
       await Promise.all(this.#running().map((p) => p.control('set-blocked', [this.#blockedFor(p.name)])));
     }
+    // One registry request for the app ports of every new peer, not one per peer.
+    const leases = leasePortGroups(peers.map(() => 1 + setup.ports.length));
     let failure: unknown;
     await Promise.all(
-      peers.map((peer) =>
-        peer.boot().catch((error) => {
+      peers.map((peer, i) =>
+        peer.boot(leases.then((all) => all[i]!)).catch((error) => {
           // The first failure stops the others; their "stopped while booting" is not the news.
           if (failure === undefined) {
             failure = error;

@@ -35,18 +35,32 @@ function locate(app: string, root: string): string | undefined {
   return undefined;
 }
 
-export async function resolveApps(apps: string[], root: string, peer: string): Promise<BootApp[]> {
+export interface LocatedApp {
+  /** As the user wrote it. */
+  name: string;
+  file: string;
+}
+
+/** Finds every app's file, synchronously: a missing app fails before anything is spawned. */
+export function locateApps(apps: string[], root: string, peer: string): LocatedApp[] {
+  return apps.map((name) => {
+    const file = locate(name, root);
+    if (!file) {
+      throw new PeerBootError({
+        peer,
+        phase: 'app',
+        app: name,
+        reason: `the app module was not found: ${resolve(root, name)} (resolved "${name}" from root ${root}). Check the path, or set \`root\`.`,
+      });
+    }
+    return { name, file };
+  });
+}
+
+/** What the runtime imports for each app: the file itself, or its compiled JS for TypeScript. */
+export async function resolveApps(apps: LocatedApp[], peer: string): Promise<BootApp[]> {
   return Promise.all(
-    apps.map(async (name) => {
-      const file = locate(name, root);
-      if (!file) {
-        throw new PeerBootError({
-          peer,
-          phase: 'app',
-          app: name,
-          reason: `the app module was not found: ${resolve(root, name)} (resolved "${name}" from root ${root}). Check the path, or set \`root\`.`,
-        });
-      }
+    apps.map(async ({ name, file }) => {
       if (!TYPESCRIPT.test(file)) return { name, url: pathToFileURL(file).href };
       try {
         return { name, url: pathToFileURL(await compileTypeScript(file)).href };

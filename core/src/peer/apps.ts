@@ -2,7 +2,7 @@
 // `start(ctx)` is awaited; its returned `{ stop }` or an exported `stop(ctx)` runs on graceful
 // stop. A module without `start` is a side-effect app (e.g. a server listening on PORT).
 import type { AppContext } from '../types.js';
-import type { BootApp } from './protocol.js';
+import { type BootApp, importModule } from './protocol.js';
 
 export interface RunningApp {
   name: string;
@@ -12,7 +12,7 @@ export interface RunningApp {
 type AppModule = { start?: (ctx: AppContext) => unknown; stop?: (ctx: AppContext) => unknown };
 
 export async function startApp(app: BootApp, ctx: AppContext): Promise<RunningApp> {
-  const mod = (await import(app.url)) as AppModule & { default?: AppModule };
+  const mod = (await importModule(app.url)) as AppModule & { default?: AppModule };
   // CommonJS apps and `export default { start }` keep their functions on the default export.
   const api: AppModule = typeof mod.start !== 'function' && isApp(mod.default) ? mod.default : mod;
   let stop: (() => unknown) | undefined = typeof api.stop === 'function' ? () => api.stop!(ctx) : undefined;

@@ -23,12 +23,20 @@ import {
 } from '../options.js';
 import { leasePorts, type PortLease } from '../registry/ports.js';
 import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
-import { bootStrategy, resolveApps } from './app-modules.js';
+import { bootStrategy, locateApps, resolveApps } from './app-modules.js';
 import { Channel } from './channel.js';
-import { peerEnv } from './env.js';
+import { peerEnv, portVariable } from './env.js';
 import { signalGroup } from './kill.js';
 import { type LogLine, PeerLogs } from './logs.js';
-import type { BootConfig, BootStrategy, BootTimings, FromPeer, ToPeer, WireError } from './protocol.js';
+import type {
+  BootApp,
+  BootConfig,
+  BootStrategy,
+  BootTimings,
+  FromPeer,
+  ToPeer,
+  WireError,
+} from './protocol.js';
 import { runtimeEntry } from './runtime-bundle.js';
 import { spawnRuntime } from './spawn.js';
 import { StrategyHost } from './strategy-host.js';
@@ -90,6 +98,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   #channel: Channel | undefined;
   #strategyHost: StrategyHost | undefined;
   #lease: PortLease | undefined;
+  /** A lease on its way for the boot in progress. */
+  #leasing: Promise<PortLease> | undefined;
   #ports: Record<string, number> = {};
   #nodeId = '';
   #linkPort = 0;
@@ -298,31 +308,41 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /** @internal Gives the app ports back (the cluster does it on remove and stop). */
   async releasePorts(): Promise<void> {
+    // A lease still on its way is given back when it arrives (see #useLease).
+    this.#leasing = undefined;
     const lease = this.#lease;
     this.#lease = undefined;
     await lease?.release();
   }
 
-  /** @internal Starts the process and resolves when it is ready; rejects with PeerBootError. */
-  async boot(): Promise<void> {
+  /**
+   * @internal Starts the process and resolves when it is ready; rejects with PeerBootError.
+   * `lease`: this peer's app ports, leased by the cluster together with its other new peers'.
+   */
+  async boot(lease?: Promise<PortLease>): Promise<void> {
     const setup = this.#config.setup;
+    // Taken first, so that any failure below gives it back.
+    let pending = lease && !this.#lease ? this.#useLease(lease) : undefined;
     let exclude: number[] = [];
     for (let attempt = 0; ; attempt++) {
       try {
-        // TypeScript apps compile while the process starts (esbuild's first build costs about
-        // what a Node start does); a missing app still fails before anything is spawned.
-        let appsFailed: { error: unknown } | undefined;
-        const apps = resolveApps(setup.apps, setup.root, this.name);
-        apps.catch((error) => {
-          appsFailed = { error };
-        });
-        const [entry, , strategy] = await Promise.all([
-          runtimeEntry(),
-          this.#lease ?? this.#leasePorts(exclude),
+        // A missing app fails before anything is spawned.
+        const located = locateApps(setup.apps, setup.root, this.name);
+        const entry = await runtimeEntry();
+        // The process starts at once; what its boot config needs is prepared while it does:
+        // the port lease (a registry round trip), TypeScript apps compiled (esbuild's first build
+        // costs about what a Node start does) and the strategy's module.
+        const ports = this.#lease
+          ? Promise.resolve(this.#lease)
+          : (pending ?? this.#useLease(this.#requestLease(exclude)));
+        pending = undefined;
+        const prepared = Promise.all([
+          resolveApps(located, this.name),
+          ports,
           bootStrategy(setup.strategy, this.name),
-        ]);
-        if (appsFailed) throw appsFailed.error;
-        await this.#start(apps, entry, strategy);
+        ]).then(([apps, , strategy]) => ({ apps, strategy }));
+        prepared.catch(() => {});
+        await this.#start(prepared, entry);
         return;
       } catch (error) {
         const e = error as PeerBootError & { remoteCode?: string; remotePort?: number };
@@ -339,24 +359,41 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
   }
 
-  async #leasePorts(exclude: number[]): Promise<PortLease> {
-    const names = ['default', ...this.#config.setup.ports];
-    const lease = await leasePorts(names.length, { exclude });
-    this.#lease = lease;
-    this.#ports = Object.fromEntries(names.map((name, i) => [name, lease.ports[i]!]));
-    return lease;
+  #requestLease(exclude: number[]): Promise<PortLease> {
+    return leasePorts(1 + this.#config.setup.ports.length, { exclude });
   }
 
-  #start(apps: Promise<BootConfig['apps']>, entry: string, bootStrategy: BootStrategy): Promise<void> {
+  /** Resolves once the lease arrived and is this peer's (its ports set); one that arrives after the boot it was for is given back. */
+  #useLease(pending: Promise<PortLease>): Promise<PortLease> {
+    const leasing: Promise<PortLease> = pending.then((lease) => {
+      if (this.#leasing !== leasing) {
+        void lease.release().catch(() => {});
+        return lease;
+      }
+      this.#leasing = undefined;
+      this.#lease = lease;
+      const names = ['default', ...this.#config.setup.ports];
+      this.#ports = Object.fromEntries(names.map((name, i) => [name, lease.ports[i]!]));
+      return lease;
+    });
+    leasing.catch(() => {});
+    this.#leasing = leasing;
+    return leasing;
+  }
+
+  #start(prepared: Promise<{ apps: BootApp[]; strategy: BootStrategy }>, entry: string): Promise<void> {
     const { setup, cluster, cookie } = this.#config;
+    // The app ports are not leased yet: they travel in the boot config, and the runtime sets
+    // PORT and PORT_<NAME> before it imports anything of the user's.
     const env = peerEnv({
       name: this.name,
       index: this.index,
       cluster,
-      ports: this.#ports,
+      ports: {},
       declared: this.#env,
       inheritEnv: setup.inheritEnv,
     });
+    for (const name of ['default', ...setup.ports]) delete env[portVariable(name)];
     this.#stopping = false;
     this.#linked.clear();
     this.#phase = 'spawn';
@@ -416,8 +453,8 @@ export class Peer extends EventEmitter<PeerEvents> {
         reject(error);
       };
       const booting = this.#booting;
-      apps.then(
-        (resolved) => {
+      prepared.then(
+        ({ apps, strategy }) => {
           if (this.#booting !== booting || this.#child !== child) return; // the boot ended meanwhile
           const config: BootConfig = {
             name: this.name,
@@ -426,11 +463,11 @@ export class Peer extends EventEmitter<PeerEvents> {
             cookie,
             host: this.host,
             linkPort: this.#linkPort,
-            apps: resolved,
+            apps,
             ports: this.#ports,
             heartbeat: setup.heartbeat,
             healer: setup.healer,
-            strategy: bootStrategy,
+            strategy,
             coreUrl: CORE_URL,
             blocked: this.#config.blocked?.() ?? [],
           };
@@ -443,7 +480,8 @@ export class Peer extends EventEmitter<PeerEvents> {
           }
         },
         (error) => {
-          // The app could not be compiled: that error (phase, app, reason) is the boot's.
+          // No ports could be leased, an app or the strategy's module could not be compiled:
+          // that error (for an app: its phase, app and reason) is the boot's, once the process is gone.
           if (this.#booting !== booting) return;
           this.#booting = undefined;
           if (!child.pid) return booting.reject(error as Error);

@@ -4,6 +4,27 @@
 import type { BootPhase } from '../errors.js';
 import type { HealerOptions, HeartbeatOptions, StrategySpec } from '../types.js';
 
+/** The global (Symbol.for) where the bundled runtime's loader offers its services (runtime-bundle.ts). */
+export const LOADER_HOOK = 'peer-cluster.runtime-loader';
+
+export interface LoaderHook {
+  /** `import()` for code running from a V8 code cache, which cannot import() itself on Node 20. */
+  import(specifier: string): Promise<unknown>;
+  /** The runtime is ready: the loader may write its code cache. */
+  ready(): void;
+}
+
+/** Inside a peer: the loader of the bundled runtime, if that is how this process started. */
+export function loaderHook(): LoaderHook | undefined {
+  return (globalThis as { [key: symbol]: LoaderHook | undefined })[Symbol.for(LOADER_HOOK)];
+}
+
+/** `import()` that works in the bundled runtime as well as in the plain one. */
+export function importModule(specifier: string): Promise<unknown> {
+  const hook = loaderHook();
+  return hook ? hook.import(specifier) : import(specifier);
+}
+
 /** Which optional callbacks an inline strategy (one that runs in the test process) has. */
 export interface StrategyCaps {
   register: boolean;

@@ -3,19 +3,59 @@
 // does, and it is paid once per peer. So the test process bundles the runtime once with esbuild
 // into a content-keyed cache file (shared by every test process of the machine), and peers start
 // from that. Any trouble building it falls back to the plain `dist/peer/runtime.js`.
+//
+// The bundle is a CommonJS function run by a tiny generated loader (`runtime-<key>.cjs`, the file a
+// peer process starts) through `vm.Script` with a V8 code cache: no ES module loader on the way,
+// and no compiling of what the first peer already compiled. The cache is written by the first
+// peer once it is ready (so it holds every function the boot ran), beside the bundle; a cache V8
+// rejects is only slower, and is replaced.
+//
+// Node 20 drops a script's dynamic-import callback when the script comes from a code cache, so
+// nothing in the cached bundle may run `import()` itself: apps and strategy modules are imported
+// through the loader (a real CommonJS file, see loaderHook in protocol.ts), and evaluate(), whose
+// functions may `import()`, is a second small bundle the loader requires on first use.
+//
+// ws loads https, tls and zlib when it loads; links are plain ws:// without permessage-deflate,
+// so in the bundle those builtins load on first use instead. Its optional native add-ons
+// (bufferutil) are looked for at load, a search through every node_modules up the tree: when they
+// are not installed where the bundle is built, the bundle knows it already.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { LOADER_HOOK } from './protocol.js';
 
 export const PLAIN_RUNTIME = fileURLToPath(new URL('./runtime.js', import.meta.url));
+const EVALUATE = fileURLToPath(new URL('./evaluate.js', import.meta.url));
 const DIST = fileURLToPath(new URL('../', import.meta.url));
+
+/** Builtins ws requires at load and links never use. */
+const LAZY_BUILTINS = ['https', 'tls', 'zlib'];
+/** ws's optional native add-ons. */
+const OPTIONAL_ADDONS = ['bufferutil', 'utf-8-validate'];
+
+/** Which of ws's optional add-ons resolve from ws (part of the bundle's key). */
+function installedAddons(): string[] {
+  try {
+    const fromWs = createRequire(createRequire(import.meta.url).resolve('ws'));
+    return OPTIONAL_ADDONS.filter((name) => {
+      try {
+        fromWs.resolve(name);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return OPTIONAL_ADDONS;
+  }
+}
 
 let entry: Promise<string> | undefined;
 
-/** The file a peer process runs: the bundled runtime, or the plain one. */
+/** The file a peer process runs: the bundled runtime's loader, or the plain runtime. */
 export function runtimeEntry(): Promise<string> {
   entry ??= bundle().catch(() => PLAIN_RUNTIME);
   return entry;
@@ -23,13 +63,18 @@ export function runtimeEntry(): Promise<string> {
 
 async function bundle(): Promise<string> {
   const key = inputsKey();
-  const target = join(cacheDir(), `runtime-${key}.mjs`);
+  const dir = cacheDir();
+  const target = join(dir, `runtime-${key}.cjs`);
+  const body = join(dir, `runtime-${key}.bundle.js`);
+  const evaluate = join(dir, `runtime-${key}.evaluate.cjs`);
+  // The loader is written last: if it is there, so is the rest.
   if (existsSync(target)) return target;
   const esbuild = await import('esbuild');
   const out = await esbuild.build({
-    entryPoints: [PLAIN_RUNTIME],
+    entryPoints: { runtime: PLAIN_RUNTIME, evaluate: EVALUATE },
+    outdir: dir,
     bundle: true,
-    format: 'esm',
+    format: 'cjs',
     platform: 'node',
     target: `node${process.versions.node.split('.')[0]}`,
     write: false,
@@ -37,19 +82,169 @@ async function bundle(): Promise<string> {
     // Less to parse in every peer; identifiers stay, so stack traces still read.
     minifyWhitespace: true,
     minifySyntax: true,
-    // ws's optional native add-ons stay optional; CommonJS inside the bundle may still require().
-    external: ['bufferutil', 'utf-8-validate'],
-    banner: {
-      js: "import { createRequire as __pcRequire } from 'node:module'; const require = __pcRequire(import.meta.url);",
-    },
+    // ws's optional native add-ons stay optional (see optionalAddons); CommonJS inside the bundle may still require().
+    external: [...OPTIONAL_ADDONS, evaluate],
+    // As in an ES module bundle, `import.meta.url` is the bundle's own URL.
+    define: { 'import.meta.url': '__pcMetaUrl' },
+    plugins: [lazyBuiltins(), optionalAddons(), separateEvaluate(evaluate)],
   });
   // Core's dist changed while we bundled (a rebuild): this bundle is of neither state, keep none.
   if (inputsKey() !== key) return PLAIN_RUNTIME;
-  await mkdir(dirname(target), { recursive: true });
-  const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(temp, out.outputFiles[0]!.text);
-  await rename(temp, target);
+  const output = (name: string) => out.outputFiles.find((f) => f.path === join(dir, `${name}.js`))!.text;
+  await mkdir(dir, { recursive: true });
+  await writeAtomically(evaluate, output('evaluate'));
+  await writeAtomically(body, `(function (require, __pcMetaUrl) {${output('runtime')}\n})`);
+  await writeAtomically(target, loaderSource(body));
   return target;
+}
+
+/** An esbuild plugin: an optional add-on that is not installed fails to load at once, without a search. */
+function optionalAddons() {
+  const missing = OPTIONAL_ADDONS.filter((name) => !installedAddons().includes(name));
+  return {
+    name: 'peer-cluster-optional-addons',
+    setup(build: PluginBuild) {
+      if (missing.length === 0) return;
+      build.onResolve({ filter: new RegExp(`^(${missing.join('|')})$`) }, (args) => ({
+        path: args.path,
+        namespace: 'missing-addon',
+      }));
+      build.onLoad({ filter: /.*/, namespace: 'missing-addon' }, (args) => ({
+        loader: 'js',
+        contents: `throw Object.assign(new Error(${JSON.stringify(`Cannot find module '${args.path}'`)}), { code: 'MODULE_NOT_FOUND' });`,
+      }));
+    },
+  };
+}
+
+/** An esbuild plugin: the runtime's evaluate module is the second bundle, required on first use. */
+function separateEvaluate(file: string) {
+  return {
+    name: 'peer-cluster-separate-evaluate',
+    setup(build: PluginBuild) {
+      build.onResolve({ filter: /^\.\/evaluate\.js$/ }, (args) =>
+        args.kind === 'entry-point' ? undefined : { path: 'evaluate', namespace: 'separate' },
+      );
+      build.onLoad({ filter: /.*/, namespace: 'separate' }, () => ({
+        loader: 'js',
+        contents: `let m;
+exports.evaluate = (...args) => (m ??= require(${JSON.stringify(file)})).evaluate(...args);`,
+      }));
+    },
+  };
+}
+
+/** The part of esbuild's plugin API used here (esbuild itself is imported only when bundling). */
+interface PluginBuild {
+  onResolve(
+    options: { filter: RegExp },
+    callback: (args: { path: string; kind: string }) => { path: string; namespace: string } | undefined,
+  ): void;
+  onLoad(
+    options: { filter: RegExp; namespace: string },
+    callback: (args: { path: string }) => { contents: string; loader: 'js' },
+  ): void;
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(temp, text);
+  await rename(temp, path);
+}
+
+/** An esbuild plugin: `require('https')` and the like give an object that loads the builtin on first use. */
+function lazyBuiltins() {
+  return {
+    name: 'peer-cluster-lazy-builtins',
+    setup(build: PluginBuild) {
+      const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
+      build.onResolve({ filter }, (args) => ({
+        path: args.path.replace(/^node:/, ''),
+        namespace: 'lazy-builtin',
+      }));
+      build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+        loader: 'js',
+        contents: `let m;
+const load = () => (m ??= require(${JSON.stringify(`node:${args.path}`)}));
+module.exports = new Proxy({}, {
+  get: (_, k) => load()[k],
+  has: (_, k) => k in load(),
+  ownKeys: () => Reflect.ownKeys(load()),
+  getOwnPropertyDescriptor: (_, k) => {
+    const d = Object.getOwnPropertyDescriptor(load(), k);
+    return d && { ...d, configurable: true };
+  },
+});`,
+      }));
+    },
+  };
+}
+
+/**
+ * The file a peer starts: reads the bundle and its code cache, runs it, and writes the cache once
+ * the runtime is ready if there was none (or V8 rejected it). Falls back to the plain runtime when
+ * the bundle cannot be read or compiled. Only builtins, and no crypto: a string hash keys the cache
+ * by node flags, which V8 checks a cache against.
+ */
+function loaderSource(body: string): string {
+  return `'use strict';
+// Generated by @peer-cluster/core (runtime-bundle.ts): starts the bundled peer runtime.
+const fs = require('fs');
+const vm = require('vm');
+const body = ${JSON.stringify(body)};
+let flags = 0;
+for (const c of process.execArgv.join('\\0')) flags = (Math.imul(flags, 31) + c.charCodeAt(0)) | 0;
+const cacheFile = body.replace(/\\.bundle\\.js$/, '') + (flags ? '-' + (flags >>> 0).toString(36) : '') + '.v8cache';
+let script;
+let cached;
+let run;
+try {
+  try {
+    cached = fs.readFileSync(cacheFile);
+  } catch {}
+  script = new vm.Script(fs.readFileSync(body, 'utf8'), { filename: body, cachedData: cached });
+  run = script.runInThisContext();
+} catch {}
+if (run) {
+  const fresh = cached === undefined || script.cachedDataRejected;
+  globalThis[Symbol.for(${JSON.stringify(LOADER_HOOK)})] = {
+    // A script from a code cache cannot import() on Node 20: this file imports for it.
+    import: (specifier) => import(specifier),
+    ready() {
+      if (fresh) setImmediate(save);
+    },
+  };
+  run(require, ${JSON.stringify(pathToFileURL(body).href)});
+} else {
+  import(${JSON.stringify(pathToFileURL(PLAIN_RUNTIME).href)});
+}
+
+/** Writes the code cache (one peer at a time: the lock is a file created exclusively). */
+function save() {
+  const lock = cacheFile + '.lock';
+  let fd;
+  try {
+    fd = fs.openSync(lock, 'wx');
+  } catch {
+    // Another peer is writing it, or one died doing so a while ago.
+    try {
+      if (Date.now() - fs.statSync(lock).mtimeMs > 10000) fs.unlinkSync(lock);
+    } catch {}
+    return;
+  }
+  try {
+    const temp = cacheFile + '.' + process.pid;
+    fs.writeFileSync(temp, script.createCachedData());
+    fs.renameSync(temp, cacheFile);
+  } catch {
+  } finally {
+    fs.closeSync(fd);
+    try {
+      fs.unlinkSync(lock);
+    } catch {}
+  }
+}
+`;
 }
 
 /** A hash of what goes into the bundle: core's compiled files and the bundled packages' versions. */
@@ -78,6 +273,7 @@ function inputsKey(): string {
       }
     } catch {}
   }
+  hash.update(installedAddons().join(','));
   hash.update(process.version);
   return hash.digest('hex').slice(0, 16);
 }

@@ -2,15 +2,22 @@
 // channel (never argv or env: the cookie is in it), starts its node, then its apps in order (so
 // `ctx.cluster` is live in `start(ctx)`), and reports `ready`. Its import graph stays tiny: every
 // millisecond here is paid once per peer.
-import { performance } from 'node:perf_hooks';
 import { format } from 'node:util';
 import type { BootPhase } from '../errors.js';
 import type { AppContext, ClusterNode, NodeOptions, Strategy } from '../types.js';
 import { type RunningApp, startApp, stopApps } from './apps.js';
 import { Channel } from './channel.js';
+import { portVariable } from './env.js';
 import { evaluate } from './evaluate.js';
-import { watchProcessGroup } from './group-watchdog.js';
-import { type BootConfig, type FromPeer, type ToPeer, toWireError, type WireError } from './protocol.js';
+import {
+  type BootConfig,
+  type FromPeer,
+  importModule,
+  loaderHook,
+  type ToPeer,
+  toWireError,
+  type WireError,
+} from './protocol.js';
 import { proxyStrategy } from './strategy-proxy.js';
 
 // A peer dies with its parent, however the parent dies: the IPC channel closes, stdin hits EOF.
@@ -20,6 +27,9 @@ process.on('disconnect', () => process.exit(0));
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('error', () => process.exit(0));
 process.stdin.resume();
+
+/** ms since the process started (perf_hooks is a dozen modules more to load). */
+const now = () => process.uptime() * 1000;
 
 if (!process.send) {
   process.stderr.write(
@@ -40,7 +50,7 @@ const coreStrategies: Record<string, () => Promise<Record<string, unknown>>> = {
 
 function importStrategyModule(module: string, coreUrl: string): Promise<Record<string, unknown>> {
   const own = module.startsWith(coreUrl) ? coreStrategies[module.slice(coreUrl.length)] : undefined;
-  return own ? own() : import(module);
+  return own ? own() : (importModule(module) as Promise<Record<string, unknown>>);
 }
 
 function send(message: FromPeer, done?: () => void): void {
@@ -158,14 +168,17 @@ function fail(error: unknown): void {
 }
 
 async function boot(config: BootConfig): Promise<void> {
-  const t0 = performance.now();
+  const t0 = now();
   // Until ready, anything thrown asynchronously (a side-effect app whose server hits
   // EADDRINUSE) is a boot failure of the app being started.
   process.on('uncaughtException', fail);
   process.on('unhandledRejection', fail);
   try {
+    // The app ports were leased while this process started: in the env before anything of the
+    // user's (strategy modules, apps) is imported.
+    for (const [name, port] of Object.entries(config.ports)) process.env[portVariable(name)] = String(port);
     phase = 'node';
-    const tNode = performance.now();
+    const tNode = now();
     let strategy: Strategy | undefined;
     if (config.strategy.kind === 'spec') {
       const { spec } = config.strategy;
@@ -204,7 +217,7 @@ async function boot(config: BootConfig): Promise<void> {
     // The links formed while startNode ran were not reported yet.
     for (const id of node.nodes()) send({ t: 'nodeup', node: id });
     send({ t: 'node', id: node.id, port: node.port });
-    const nodeMs = performance.now() - tNode;
+    const nodeMs = now() - tNode;
 
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
@@ -225,9 +238,9 @@ async function boot(config: BootConfig): Promise<void> {
     for (const app of config.apps) {
       currentApp = app.name;
       send({ t: 'phase', phase: 'app', app: app.name });
-      const tApp = performance.now();
+      const tApp = now();
       apps.push(await startApp(app, ctx));
-      appTimings.push({ app: app.name, ms: performance.now() - tApp });
+      appTimings.push({ app: app.name, ms: now() - tApp });
     }
     // A server's listen error is emitted on a later tick; let it surface before `ready`.
     if (config.apps.length > 0) await new Promise((r) => setImmediate(r));
@@ -235,13 +248,13 @@ async function boot(config: BootConfig): Promise<void> {
     phase = 'ready';
     process.off('uncaughtException', fail);
     process.off('unhandledRejection', fail);
-    const now = performance.now();
     send({
       t: 'ready',
       appStops: apps.some((app) => app.stop !== undefined),
-      timings: { config: t0, node: nodeMs, apps: appTimings, total: now },
+      timings: { config: t0, node: nodeMs, apps: appTimings, total: now() },
     });
-    setImmediate(watchProcessGroup);
+    // The bundled runtime's loader writes its code cache now, if it has none yet (runtime-bundle.ts).
+    loaderHook()?.ready();
   } catch (error) {
     fail(error);
     // Requests waiting for the boot get the boot's error.

@@ -7,9 +7,13 @@
 // the pid, the process group and the IPC fd stay the same. Note that pdeathsig fires when the
 // parent *thread* that spawned the peer exits: a peer spawned from a worker thread (Vitest
 // `pool: 'threads'`) dies with that worker, which is the lifetime a test file's cluster has anyway.
+// The command starts through the group watchdog's shell (group-watchdog.ts), which execs it in place
+// too: the peer's parent is still the test process.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import type { Socket } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { WATCHDOG_FD, withGroupWatchdog } from './group-watchdog.js';
 
 let setpriv: string | null | undefined;
 
@@ -42,15 +46,19 @@ export function spawnRuntime(options: {
 }): ChildProcess {
   const nodeArgv = [...options.nodeArgs, options.entry];
   const helper = pdeathsigHelper();
-  const [command, args] = helper
+  const [command, args]: [string, string[]] = helper
     ? [helper, ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...nodeArgv]]
     : [process.execPath, nodeArgv];
-  return spawn(command, args, {
+  const watched = withGroupWatchdog(command, args);
+  const child = spawn(...(watched ?? [command, args]), {
     cwd: options.cwd,
     env: options.env,
-    stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
+    // The watchdog's pipe (WATCHDOG_FD) follows the IPC channel; only the watchdog holds its far end.
+    stdio: ['pipe', 'pipe', 'pipe', 'ipc', ...(watched ? (['pipe'] as const) : [])],
     serialization: 'advanced',
     detached: true,
     windowsHide: true,
   });
+  (child.stdio[WATCHDOG_FD] as Socket | undefined)?.on('error', () => {});
+  return child;
 }

@@ -25,29 +25,64 @@ const held = new Map<string, Set<number>>();
 const watched = new WeakSet<RegistryClient>();
 
 export async function leasePorts(count: number, options: LeaseOptions = {}): Promise<PortLease> {
-  if (!Number.isInteger(count) || count < 0 || count > 64)
-    throw new InvalidOptionsError('count', count, 'expected an integer number of ports in 0..64');
-  if (count === 0) return { ports: [], release: async () => {} };
+  if (!Number.isInteger(count) || count < 0 || count > MAX_COUNT)
+    throw new InvalidOptionsError('count', count, `expected an integer number of ports in 0..${MAX_COUNT}`);
+  const [lease] = await leasePortGroups([count], options);
+  return lease!;
+}
+
+/** How many ports one lease request to the registry may ask for. */
+const MAX_COUNT = 64;
+
+/**
+ * Leases a group of ports per entry of `sizes` (one group per peer of a cluster), asking the
+ * registry for all of them at once (in requests of at most 64 ports) instead of once per group.
+ * Each group is released on its own. If any request fails, whatever the others got is given
+ * back and the error is thrown.
+ */
+export async function leasePortGroups(sizes: number[], options: LeaseOptions = {}): Promise<PortLease[]> {
+  for (const size of sizes) {
+    if (!Number.isInteger(size) || size < 0)
+      throw new InvalidOptionsError('sizes', size, 'expected integer numbers of ports');
+  }
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  if (total === 0) return sizes.map(() => ({ ports: [], release: async () => {} }));
   const address = options.registry === undefined ? {} : parseRegistryAddress(options.registry, 'registry');
   const key = formatRegistryAddress(resolveRegistryAddress(address));
   const client = await leaseClient(key, address);
-  const ports = await client.lease(count, options.exclude ?? []);
+  const exclude = options.exclude ?? [];
+  const chunks: number[] = [];
+  for (let left = total; left > 0; left -= MAX_COUNT) chunks.push(Math.min(left, MAX_COUNT));
+  const settled = await Promise.allSettled(chunks.map((count) => client.lease(count, exclude)));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    const got = settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
+    await client.release(got).catch(() => {});
+    throw failed.reason;
+  }
+  const all = settled.flatMap((s) => (s as PromiseFulfilledResult<number[]>).value);
   const mine = held.get(key) ?? new Set<number>();
   held.set(key, mine);
-  for (const p of ports) mine.add(p);
-  let released = false;
-  return {
-    ports,
-    release: async () => {
-      if (released) return;
-      released = true;
-      for (const p of ports) mine.delete(p);
-      const current = await sharedRegistryClient(address).catch(() => undefined);
-      await current?.release(ports).catch(() => {
-        // A lost connection has already released them.
-      });
-    },
-  };
+  for (const p of all) mine.add(p);
+  let at = 0;
+  return sizes.map((size) => {
+    const ports = all.slice(at, at + size);
+    at += size;
+    let released = false;
+    return {
+      ports,
+      release: async () => {
+        if (released) return;
+        released = true;
+        for (const p of ports) mine.delete(p);
+        if (ports.length === 0) return;
+        const current = await sharedRegistryClient(address).catch(() => undefined);
+        await current?.release(ports).catch(() => {
+          // A lost connection has already released them.
+        });
+      },
+    };
+  });
 }
 
 /**

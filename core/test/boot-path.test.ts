@@ -1,0 +1,145 @@
+// The peer boot path: the process starts before its ports are leased, a cluster leases all its
+// new peers' ports in one request, the runtime runs from a bundle with a V8 code cache, and the
+// group watchdog is started with the process.
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  customStrategy,
+  InvalidOptionsError,
+  type Peer,
+  type RegistryHandle,
+  runRegistry,
+  spawnPeer,
+  startCluster,
+} from '@peer-cluster/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
+import { runtimeEntry } from '../dist/peer/runtime-bundle.js';
+import { leasePortGroups } from '../dist/registry/ports.js';
+
+const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
+const peers: Peer[] = [];
+
+afterEach(async () => {
+  await Promise.all(peers.splice(0).map((p) => p.stop()));
+});
+
+describe('port leases', () => {
+  let registry: RegistryHandle;
+  beforeAll(async () => {
+    registry = await runRegistry({ port: 0, idleTimeout: 0, log: () => {} });
+  });
+  afterAll(async () => {
+    await registry.close();
+  });
+
+  it('leases a group of ports per entry in requests of at most 64, each group released on its own', async () => {
+    const leases = await leasePortGroups([30, 0, 50, 1], { registry: registry.address });
+    expect(leases.map((l) => l.ports.length)).toEqual([30, 0, 50, 1]);
+    const all = leases.flatMap((l) => l.ports);
+    expect(new Set(all).size).toBe(81);
+    await leases[2]!.release();
+    const status = await registryStatus(registry);
+    for (const p of leases[2]!.ports) expect(status).not.toContain(p);
+    for (const p of [...leases[0]!.ports, ...leases[3]!.ports]) expect(status).toContain(p);
+    await Promise.all(leases.map((l) => l.release()));
+    expect(await registryStatus(registry)).toEqual([]);
+  });
+
+  it('rejects sizes that are not whole numbers', async () => {
+    await expect(leasePortGroups([1, -1], { registry: registry.address })).rejects.toThrow(
+      InvalidOptionsError,
+    );
+  });
+});
+
+async function registryStatus(registry: RegistryHandle): Promise<number[]> {
+  const { RegistryClient } = await import('@peer-cluster/core');
+  const client = await RegistryClient.connect({ port: registry.port, autoStart: false });
+  try {
+    return (await client.status()).leases;
+  } finally {
+    await client.close();
+  }
+}
+
+describe('boot', () => {
+  it('sets PORT and PORT_<NAME> before the apps run, though they were leased while the process started', async () => {
+    const p = await spawnPeer({ root, apps: ['counter.mjs'], ports: ['admin-http'], cluster: 'boot-ports' });
+    peers.push(p);
+    const env = await p.evaluate(() => ({ PORT: process.env.PORT, ADMIN: process.env.PORT_ADMIN_HTTP }));
+    expect(env).toEqual({ PORT: String(p.port), ADMIN: String(p.ports['admin-http']) });
+    expect(((await (await fetch(p.url())).json()) as { name: string }).name).toBe(p.name);
+    // A restart keeps them.
+    const ports = p.ports;
+    await p.restart();
+    expect(p.ports).toEqual(ports);
+    expect(await p.evaluate(() => process.env.PORT)).toBe(String(ports.default));
+  });
+
+  it('a lease that fails fails the boot with its own error and kills the process already started', async () => {
+    const saved = process.env.PEER_CLUSTER_REGISTRY;
+    process.env.PEER_CLUSTER_REGISTRY = 'localhost';
+    try {
+      const error = await spawnPeer({
+        root,
+        apps: ['counter.mjs'],
+        cluster: 'boot-lease-fails',
+        strategy: customStrategy({ discover: () => [] }),
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect((error as Error).message).toMatch(/PEER_CLUSTER_REGISTRY/);
+      // Rejected only once the process is gone.
+      expect(peerProcesses('boot-lease-fails')).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.PEER_CLUSTER_REGISTRY;
+      else process.env.PEER_CLUSTER_REGISTRY = saved;
+    }
+  });
+
+  it('a cluster whose leases fail leaves no process', async () => {
+    const saved = process.env.PEER_CLUSTER_REGISTRY;
+    process.env.PEER_CLUSTER_REGISTRY = 'localhost';
+    try {
+      await expect(
+        startCluster({
+          count: 3,
+          name: 'boot-cluster-lease-fails',
+          root,
+          apps: ['counter.mjs'],
+          strategy: customStrategy({ discover: () => [] }),
+        }),
+      ).rejects.toThrow(/PEER_CLUSTER_REGISTRY/);
+      await waitForNoPeers({ cluster: 'boot-cluster-lease-fails', timeout: 3000 });
+    } finally {
+      if (saved === undefined) delete process.env.PEER_CLUSTER_REGISTRY;
+      else process.env.PEER_CLUSTER_REGISTRY = saved;
+    }
+  });
+});
+
+describe('runtime bundle', () => {
+  it('runs from a bundle whose V8 code cache the first ready peer writes; a bad cache is replaced', async () => {
+    const entry = await runtimeEntry();
+    expect(entry).toMatch(/runtime-[0-9a-f]{16}\.cjs$/);
+    const cache = entry.replace(/\.cjs$/, '.v8cache');
+    writeFileSync(cache, 'not a code cache');
+    const p = await spawnPeer({ root, apps: ['counter.mjs'], cluster: 'boot-cache' });
+    peers.push(p);
+    // The runtime runs from the bundle, and what it imports still works: apps, and import() in evaluate().
+    expect(await p.evaluate(() => new Error('where').stack)).toContain('.cjs');
+    expect(await p.evaluate(async () => (await import('node:os')).platform())).toBe(process.platform);
+    const deadline = Date.now() + 5000;
+    while (statSync(cache).size < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(statSync(cache).size).toBeGreaterThan(1000);
+    expect(existsSync(`${cache}.lock`)).toBe(false);
+    // The next peer starts from it.
+    const q = await spawnPeer({ root, apps: ['counter.mjs'], cluster: 'boot-cache' });
+    peers.push(q);
+    expect(await q.call('inc', 2)).toBe(2);
+    expect(readFileSync(cache).length).toBeGreaterThan(1000);
+  });
+});
