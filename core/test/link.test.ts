@@ -309,9 +309,15 @@ describe('heartbeats', () => {
     slow.on('nodedown', () => downs++);
     await fast.connect(slow.id);
     await waitForNodes(slow, 1);
-    // Absence of an event over time: five of the fast node's timeouts, with no traffic but heartbeats.
+    // The other way round: the slow node dials, so PINGs come every 2 s unless the fast one asks.
+    const fast2 = await node({ name: 'fast2', heartbeat: { interval: 50, timeout: 200 } });
+    fast2.on('nodedown', () => downs++);
+    await slow.connect(fast2.id);
+    await waitForNodes(fast2, 1);
+    // Absence of an event over time: five of the fast nodes' timeouts, with no traffic but heartbeats.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(downs).toBe(0);
     expect(fast.nodes()).toEqual([slow.id]);
+    expect(fast2.nodes()).toEqual([slow.id]);
   });
 });

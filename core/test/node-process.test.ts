@@ -62,6 +62,25 @@ describe('nodes in child processes', () => {
     expect(await here.call(child.id, 'pid')).toBe(child.pid);
   }, 30_000);
 
+  it('declares a SIGSTOPped node down within the timeout, whether it dialed the link or was dialed', async () => {
+    // The dialer of a link PINGs it and the other end only answers: both ends must still judge.
+    const heartbeat = { interval: 200, timeout: 1000 };
+    const here = await node({ name: 'here', heartbeat });
+    const dialer = await childNode({ name: 'dialer', heartbeat, peers: [here.id] });
+    const dialed = await childNode({ name: 'dialed', heartbeat });
+    await here.connect(dialed.id);
+    await waitForNodes(here, 2);
+    for (const child of [dialer, dialed]) {
+      const down = nextEvent(here, 'nodedown', child.id);
+      const stopped = Date.now();
+      child.proc.kill('SIGSTOP');
+      await down;
+      // The timeout, plus at most one tick of the check, plus slack for a loaded machine.
+      expect(Date.now() - stopped).toBeLessThan(heartbeat.timeout + heartbeat.interval + 1500);
+      expect(Date.now() - stopped).toBeGreaterThanOrEqual(heartbeat.timeout - heartbeat.interval);
+    }
+  }, 20_000);
+
   it('rejects a call whose target process dies mid-call with NodeDownError', async () => {
     const here = await node({ name: 'here' });
     const child = await childNode({ name: 'doomed' });

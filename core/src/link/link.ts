@@ -8,7 +8,10 @@
 // it heard nothing for one of its own intervals (heartbeat settings may differ between nodes). So
 // an idle link carries one PING and one PONG per interval, the PONG right behind its PING (one
 // wakeup less than two independent PINGs, and the PONG carries the TCP ACK). One timer per node
-// ticks all its links, so a node's PINGs leave together and their PONGs come back together.
+// ticks all its links, so a node's PINGs leave together and their PONGs come back together, and
+// it ticks on multiples of the interval in wall-clock time, so the nodes of a machine tick
+// together and each reads the PINGs of many links per wakeup: most of an idle link's cost is
+// the wakeups, not the bytes (200 idle links: half the CPU on both ends).
 
 import type { WebSocket } from 'ws';
 import { serializeError } from '../errors.js';
@@ -274,7 +277,10 @@ export class Link {
   }
 }
 
-/** One timer per node for the heartbeats of all its links; it runs while there are links. */
+/**
+ * One timer per node for the heartbeats of all its links; it runs while there are links, and
+ * ticks when the wall clock is a multiple of the interval (see the top of this file).
+ */
 export class Heartbeats {
   readonly interval: number;
   readonly timeout: number;
@@ -291,15 +297,14 @@ export class Heartbeats {
     this.#links.add(link);
     if (this.#timer === undefined) {
       this.#lastTick = Date.now();
-      this.#timer = setInterval(tickAll, this.interval, this);
-      this.#timer.unref();
+      this.#schedule(this.#lastTick);
     }
   }
 
   delete(link: Link): void {
     this.#links.delete(link);
     if (this.#links.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
+      clearTimeout(this.#timer);
       this.#timer = undefined;
     }
   }
@@ -309,6 +314,15 @@ export class Heartbeats {
     const stalled = now - this.#lastTick > this.timeout / 2;
     this.#lastTick = now;
     for (const link of this.#links) link.tick(now, stalled);
+    if (this.#links.size > 0) this.#schedule(now);
+    else this.#timer = undefined;
+  }
+
+  #schedule(now: number): void {
+    const interval = this.interval;
+    const next = (Math.floor(now / interval) + 1) * interval;
+    this.#timer = setTimeout(tickAll, next - now, this);
+    this.#timer.unref();
   }
 }
 
