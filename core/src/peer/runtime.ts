@@ -72,12 +72,11 @@ const started = new Promise<ClusterNode>((resolve) => {
 
 // What this process has written to stdout and stderr, sent with every answer to the parent (see
 // OutputMark): a line an app logs just before answering is in `peer.logs()` by the time the
-// answer resolves.
+// answer resolves. Each stream is counted from its creation: Node creates process.stdout and
+// process.stderr on first use, which a peer whose apps never log need not pay for at boot.
 const written: [number, number] = [0, 0];
-for (const [slot, stream] of [
-  [0, process.stdout],
-  [1, process.stderr],
-] as const) {
+
+function countWrites(slot: 0 | 1, stream: NodeJS.WriteStream): void {
   const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
   stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
     written[slot] +=
@@ -86,6 +85,29 @@ for (const [slot, stream] of [
         : chunk.byteLength;
     return write(chunk, ...rest);
   }) as typeof stream.write;
+}
+
+for (const [slot, name] of [
+  [0, 'stdout'],
+  [1, 'stderr'],
+] as const) {
+  const own = Object.getOwnPropertyDescriptor(process, name);
+  if (!own?.get || !own.configurable) {
+    countWrites(slot, process[name]);
+    continue;
+  }
+  const create = own.get;
+  Object.defineProperty(process, name, {
+    configurable: true,
+    enumerable: own.enumerable,
+    get() {
+      const stream = create.call(process) as NodeJS.WriteStream;
+      countWrites(slot, stream);
+      // Node's own getter keeps returning this stream.
+      Object.defineProperty(process, name, own);
+      return stream;
+    },
+  });
 }
 
 const channel = new Channel(
