@@ -5,8 +5,10 @@ import {
   type Strategy,
   type StrategyContext,
 } from '@peer-cluster/core';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
+import { designatedDialer } from '../dist/healer/refresh.js';
+import { nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
 afterEach(stopAll);
 
@@ -326,6 +328,101 @@ describe('healer', () => {
     const a = await node({ name: 'a', ...SLOW, strategy: customStrategy({ discover: () => [b.id] }) });
     const { failed } = await a.healer.refresh();
     expect(failed[0]!.error).toBeInstanceOf(HandshakeError);
+  });
+});
+
+describe('one dialer per pair', () => {
+  const endpoint = (id: string) => id.slice(id.indexOf('@') + 1);
+
+  it('designates one end of every pair, the same seen from both ends, about half each', () => {
+    const address = fc
+      .tuple(
+        fc.constantFrom('127.0.0.1', '127.0.0.2', 'localhost', '[::1]'),
+        fc.integer({ min: 1, max: 65535 }),
+      )
+      .map(([host, port]) => `${host}:${port}`);
+    fc.assert(
+      fc.property(address, address, (x, y) => {
+        fc.pre(x !== y);
+        expect(designatedDialer(x, y)).toBe(!designatedDialer(y, x));
+      }),
+    );
+    // One node among 1000 others dials about half of them.
+    let dials = 0;
+    for (let port = 1; port <= 1000; port++)
+      if (designatedDialer('127.0.0.1:40000', `127.0.0.1:${port}`)) dials++;
+    expect(dials).toBeGreaterThan(400);
+    expect(dials).toBeLessThan(600);
+  });
+
+  /** A strategy that discovers `list`, counts its connects and watches through `fire`. */
+  function watched(list: string[], dials: string[]) {
+    let fire: () => void = () => {};
+    const strategy = customStrategy({
+      discover: () => list,
+      connect: (ctx, address) => {
+        dials.push(ctx.self.id);
+        return ctx.node.connect(address);
+      },
+      watch: (_ctx, onChange) => {
+        fire = onChange;
+        return () => {};
+      },
+    });
+    return { strategy, fire: () => fire() };
+  }
+
+  it('when both ends discover each other, only the designated one dials; the other counts the link as its own', async () => {
+    const dials: string[] = [];
+    const la: string[] = [];
+    const lb: string[] = [];
+    const wa = watched(la, dials);
+    const wb = watched(lb, dials);
+    const a = await node({ name: 'a', ...SLOW, strategy: wa.strategy });
+    const b = await node({ name: 'b', ...SLOW, strategy: wb.strategy });
+    const [dialer, other, otherList, otherWatch] = designatedDialer(endpoint(a.id), endpoint(b.id))
+      ? [a, b, lb, wb]
+      : [b, a, la, wa];
+    la.push(b.id);
+    lb.push(a.id);
+    // The other end refreshes first (the worst case): it leaves the pair to the designated one.
+    const fired = Date.now();
+    otherWatch.fire();
+    (otherWatch === wa ? wb : wa).fire();
+    await waitForNodes(a, 1);
+    await waitForNodes(b, 1);
+    // Past the other end's grace (min(pollInterval, 1 s)) it refreshes again, finds the link and
+    // dials nothing.
+    while (Date.now() - fired < 950) await new Promise((resolve) => other.healer.once('refresh', resolve));
+    expect(dials).toEqual([dialer.id]);
+    // It wanted that link: when it no longer discovers the dialer, it unlinks it.
+    otherList.length = 0;
+    const down = nextEvent(other, 'nodedown', dialer.id);
+    otherWatch.fire();
+    await down;
+  });
+
+  it('dials itself when the designated end did not dial within the grace period', async () => {
+    const a = await node({ name: 'a' });
+    // A node that leaves the pair to a, which has no strategy and never dials.
+    let b = await node({ name: 'b', ...SLOW });
+    while (!designatedDialer(endpoint(a.id), endpoint(b.id))) {
+      await b.stop();
+      b = await node({ name: 'b', ...SLOW });
+    }
+    await b.stop();
+    const dials: string[] = [];
+    const w = watched([a.id], dials);
+    const started = Date.now();
+    const c = await node({ name: 'b', ...SLOW, port: b.port, strategy: w.strategy });
+    await waitForNodes(c, 1, 5000);
+    expect(dials).toEqual([c.id]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    // An explicit refresh does not wait: it dials what is missing at once.
+    await a.disconnect(c.id);
+    await waitForNodes(c, 0);
+    const result = await c.healer.refresh();
+    expect(result.connected).toEqual([a.id]);
   });
 });
 

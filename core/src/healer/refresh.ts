@@ -66,6 +66,11 @@ export class DialGrace {
     return since !== undefined && now - since >= this.ms;
   }
 
+  /** The nodes left to the other end to dial. */
+  waiting(): IterableIterator<string> {
+    return this.#since.keys();
+  }
+
   /** Forget the nodes that are no longer unlinked (or no longer discovered). */
   retain(unlinked: Set<string>): void {
     for (const endpoint of this.#since.keys()) if (!unlinked.has(endpoint)) this.#since.delete(endpoint);
@@ -129,6 +134,12 @@ export async function refreshOnce(
 
   let added = [...wanted].filter(([endpoint]) => !linked.has(endpoint) && !node.hasLeft(endpoint));
   if (grace) {
+    // A node left to dial this one, and linked since: this healer wanted that link, so it is one
+    // of its own (unlinked when no longer discovered), as if it had dialed it.
+    for (const endpoint of grace.waiting()) {
+      const id = node.linkedAt(endpoint);
+      if (id !== undefined && wanted.has(endpoint)) mine.add(id);
+    }
     grace.retain(new Set(added.map(([endpoint]) => endpoint)));
     const now = Date.now();
     added = added.filter(([endpoint]) => grace.due(node.endpoint, endpoint, now));
