@@ -1,7 +1,18 @@
 // The peer boot path: the process starts before its ports are leased, a cluster leases all its
 // new peers' ports in one request, the runtime runs from a bundle with a V8 code cache, and the
 // group watchdog is started with the process.
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   customStrategy,
@@ -14,7 +25,7 @@ import {
 } from '@peer-cluster/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
-import { runtimeEntry } from '../dist/peer/runtime-bundle.js';
+import { prune, runtimeEntry } from '../dist/peer/runtime-bundle.js';
 import { leasePortGroups } from '../dist/registry/ports.js';
 
 const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
@@ -141,5 +152,29 @@ describe('runtime bundle', () => {
     peers.push(q);
     expect(await q.call('inc', 2)).toBe(2);
     expect(readFileSync(cache).length).toBeGreaterThan(1000);
+  });
+
+  it("removes other builds' files once no test process used them for a week", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pc-runtime-cache-'));
+    try {
+      const old = new Date(Date.now() - 8 * 24 * 3600_000);
+      const files = {
+        current: ['runtime-aaaaaaaaaaaaaaaa.cjs', 'runtime-aaaaaaaaaaaaaaaa.v8cache'],
+        stale: [
+          'runtime-bbbbbbbbbbbbbbbb.cjs',
+          'runtime-bbbbbbbbbbbbbbbb.bundle.js',
+          'runtime-bbbbbbbbbbbbbbbb-1x.v8cache',
+        ],
+        used: ['runtime-cccccccccccccccc.cjs', 'runtime-cccccccccccccccc.bundle.js'],
+        other: ['notes.txt'],
+      };
+      for (const name of Object.values(files).flat()) writeFileSync(join(dir, name), 'x');
+      for (const name of [...files.current, ...files.stale, files.used[1]!, ...files.other])
+        utimesSync(join(dir, name), old, old);
+      await prune(dir, 'aaaaaaaaaaaaaaaa');
+      expect(readdirSync(dir).sort()).toEqual([...files.current, ...files.used, ...files.other].sort());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -21,7 +21,7 @@
 // are not installed where the bundle is built, the bundle knows it already.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -67,8 +67,13 @@ async function bundle(): Promise<string> {
   const target = join(dir, `runtime-${key}.cjs`);
   const body = join(dir, `runtime-${key}.bundle.js`);
   const evaluate = join(dir, `runtime-${key}.evaluate.cjs`);
-  // The loader is written last: if it is there, so is the rest.
-  if (existsSync(target)) return target;
+  // The loader is written last: if it is there, so is the rest. Its mtime says when a test process
+  // last used this key (see prune).
+  if (existsSync(target)) {
+    const now = new Date();
+    void utimes(target, now, now).catch(() => {});
+    return target;
+  }
   const esbuild = await import('esbuild');
   const out = await esbuild.build({
     entryPoints: { runtime: PLAIN_RUNTIME, evaluate: EVALUATE },
@@ -95,7 +100,29 @@ async function bundle(): Promise<string> {
   await writeAtomically(evaluate, output('evaluate'));
   await writeAtomically(body, `(function (require, __pcMetaUrl) {${output('runtime')}\n})`);
   await writeAtomically(target, loaderSource(body));
+  void prune(dir, key).catch(() => {});
   return target;
+}
+
+/** How long a key's files stay after the last test process that used them started. */
+const STALE_MS = 7 * 24 * 3600_000;
+
+/** Removes the files of other keys (other builds of core) that no test process used for a week. */
+/** @internal Exported for its test. */
+export async function prune(dir: string, key: string): Promise<void> {
+  const files = new Map<string, { names: string[]; used: number }>();
+  for (const name of await readdir(dir)) {
+    const match = /^runtime-([0-9a-f]{16})[.-]/.exec(name);
+    if (!match || match[1] === key) continue;
+    const entry = files.get(match[1]!) ?? { names: [], used: 0 };
+    files.set(match[1]!, entry);
+    entry.names.push(name);
+    entry.used = Math.max(entry.used, (await stat(join(dir, name))).mtimeMs);
+  }
+  for (const { names, used } of files.values()) {
+    if (Date.now() - used > STALE_MS)
+      await Promise.all(names.map((name) => rm(join(dir, name), { force: true })));
+  }
 }
 
 /** An esbuild plugin: an optional add-on that is not installed fails to load at once, without a search. */
