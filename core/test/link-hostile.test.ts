@@ -210,6 +210,32 @@ describe('hostile input on the link port', () => {
     await stillServes();
   }, 60_000);
 
+  it('a hello claiming to be a node delays dials to that node only until its handshake fails', async () => {
+    const { t, friend } = await target();
+    const victim = await node({ name: 'victim' });
+    // An impostor introduces itself as the victim: while its handshake runs, the target waits for
+    // it instead of dialing the victim (a genuine node dialing in makes a second dial useless).
+    let upgraded = () => {};
+    const opened = new Promise<void>((resolve) => {
+      upgraded = resolve;
+    });
+    const impostor = rawWs(
+      t,
+      (ws) => {
+        upgraded();
+        setTimeout(() => ws.send(JSON.stringify({ t: 'response', proof: `${'A'.repeat(43)}=` })), 300);
+      },
+      header({ ...validHello(), id: victim.id }),
+    );
+    await opened;
+    const started = Date.now();
+    expect(await t.connect(victim.id)).toBe(victim.id);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(await impostor).toBe(4001);
+    expect(t.nodes().sort()).toEqual([friend.id, victim.id].sort());
+    expect(await friend.call(t.id, 'ping')).toBe('pong');
+  });
+
   it('keeps a strategy-made mesh through an attack', async () => {
     const list: string[] = [];
     const strategy = customStrategy({ discover: () => list });
