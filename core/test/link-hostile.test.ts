@@ -233,6 +233,24 @@ describe('hostile input on the link port', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(await impostor).toBe(4001);
     expect(t.nodes().sort()).toEqual([friend.id, victim.id].sort());
+    // An impostor that stays silent holds the dial up for a second at most, not its whole timeout.
+    const victim2 = await node({ name: 'victim2' });
+    let silent: WebSocket | undefined;
+    const opened2 = new Promise<void>((resolve) => {
+      void rawWs(
+        t,
+        (ws) => {
+          silent = ws;
+          resolve();
+        },
+        header({ ...validHello(), id: victim2.id }),
+      );
+    });
+    await opened2;
+    const started2 = Date.now();
+    expect(await t.connect(victim2.id)).toBe(victim2.id);
+    expect(Date.now() - started2).toBeLessThan(3000);
+    silent?.terminate();
     expect(await friend.call(t.id, 'ping')).toBe('pong');
   });
 

@@ -184,12 +184,12 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     }
     let dial = this.#dialing.get(endpoint);
     if (dial === undefined) {
-      const dialNow = () => {
+      const dialNow = (left = timeout) => {
         const id = this.#byEndpoint.get(endpoint);
         if (id !== undefined) return Promise.resolve(id);
         let d = this.#dialing.get(endpoint);
         if (d === undefined) {
-          d = this.#dial(address, parsed.host, parsed.port, parsed.name, timeout).finally(() => {
+          d = this.#dial(address, parsed.host, parsed.port, parsed.name, left).finally(() => {
             this.#dialing.delete(endpoint);
           });
           this.#dialing.set(endpoint, d);
@@ -197,9 +197,15 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
         return d;
       };
       // The node there is dialing this one right now: its link is as good as a new one, and a
-      // second handshake would only be thrown away. Dial only if that one fails.
+      // second handshake would only be thrown away. Dial only if that one fails, or takes long
+      // (the claim in a hello is not proven yet: an impostor must not hold the dial up for long).
       const inbound = this.#inbound.get(endpoint);
-      dial = inbound ? inbound.then(dialNow) : dialNow();
+      if (inbound === undefined) dial = dialNow();
+      else {
+        const started = Date.now();
+        const wait = Math.min(INBOUND_WAIT, timeout / 2);
+        dial = waitAtMost(inbound, wait).then(() => dialNow(Math.max(1, timeout - (Date.now() - started))));
+      }
     }
     return dial.then(named);
   }
@@ -466,6 +472,19 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     this.#left.delete(endpoint);
     if (!swap) this.emit('nodeup', peer.id);
   }
+}
+
+/** How long connect() waits at most for a node's handshake into this one before dialing it, in ms. */
+const INBOUND_WAIT = 1000;
+
+function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void promise.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 function endpointOfId(id: NodeId): string {
