@@ -43,12 +43,12 @@ const optionsSchema = z.strictObject({
 
 /**
  * A push (a node registered or left) makes the healer refresh this much later, once for every push
- * meanwhile, in ms. A node that registers dials every node it finds itself at once (it registers
- * before it lists, so of two nodes registering together at least one finds the other), so the
- * others need not rush: refreshing at every push made every node dial every newcomer while the
- * newcomer dialed them (N² refreshes and duplicate links while a cluster forms).
+ * meanwhile, in ms: a burst of registrations costs one refresh. The refresh itself is cheap (the
+ * client answers discover from the pushes, no round trip), and it must not wait long: of a newcomer
+ * and a node already there, only the pair's designated dialer dials at once (healer/refresh.ts), so
+ * half of a newcomer's links wait for the push to reach the other end.
  */
-const PUSH_DELAY = 250;
+const PUSH_DELAY = 5;
 /** How long to wait between two attempts to reach a registry that went away. */
 const RETRY_DELAY = 500;
 /** After the daemon is replaced, how long the nodes the old one listed still count as discovered. */
