@@ -16,24 +16,55 @@ import { delimiter, join } from 'node:path';
 import { WATCHDOG_FD, withGroupWatchdog } from './group-watchdog.js';
 
 let setpriv: string | null | undefined;
+let probing: Promise<void> | undefined;
 
-/** The path of a `setpriv` that supports `--pdeathsig`, or null. Probed once per process. */
-export function pdeathsigHelper(): string | null {
-  if (setpriv !== undefined) return setpriv;
-  setpriv = null;
-  if (process.platform !== 'linux') return setpriv;
+/** The `setpriv` to probe: the first executable one on the usual paths and PATH. */
+function setprivCandidate(): string | undefined {
   const dirs = ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter)];
   for (const dir of dirs) {
     const candidate = join(dir, 'setpriv');
     try {
       accessSync(candidate, constants.X_OK);
-    } catch {
-      continue;
-    }
-    const help = spawnSync(candidate, ['--help'], { encoding: 'utf8', timeout: 2000 });
-    if (`${help.stdout}${help.stderr}`.includes('--pdeathsig')) setpriv = candidate;
-    break;
+      return candidate;
+    } catch {}
   }
+  return undefined;
+}
+
+const supportsPdeathsig = (help: string) => help.includes('--pdeathsig');
+
+/**
+ * Probes `setpriv --help` without blocking, once per process, so that the first peer's spawn
+ * finds the answer (pdeathsigHelper) without waiting for a process of its own.
+ */
+export function probePdeathsigHelper(): Promise<void> {
+  probing ??= new Promise<void>((resolve) => {
+    const candidate = process.platform === 'linux' ? setprivCandidate() : undefined;
+    if (setpriv !== undefined || !candidate) return resolve();
+    let help = '';
+    const child = spawn(candidate, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (help += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (help += chunk));
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      setpriv ??= ok && supportsPdeathsig(help) ? candidate : null;
+      resolve();
+    };
+    child.on('error', () => done(false));
+    child.on('close', () => done(true));
+  });
+  return probing;
+}
+
+/** The path of a `setpriv` that supports `--pdeathsig`, or null. Probed once per process. */
+export function pdeathsigHelper(): string | null {
+  if (setpriv !== undefined) return setpriv;
+  setpriv = null;
+  const candidate = process.platform === 'linux' ? setprivCandidate() : undefined;
+  if (!candidate) return setpriv;
+  const help = spawnSync(candidate, ['--help'], { encoding: 'utf8', timeout: 2000 });
+  if (supportsPdeathsig(`${help.stdout}${help.stderr}`)) setpriv = candidate;
   return setpriv;
 }
 
