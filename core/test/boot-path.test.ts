@@ -6,6 +6,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   utimesSync,
@@ -152,6 +153,21 @@ describe('runtime bundle', () => {
     peers.push(q);
     expect(await q.call('inc', 2)).toBe(2);
     expect(readFileSync(cache).length).toBeGreaterThan(1000);
+  });
+
+  it('a peer whose bundle is gone runs the plain runtime', async () => {
+    const entry = await runtimeEntry();
+    const body = entry.replace(/\.cjs$/, '.bundle.js');
+    const aside = `${body}.aside-${process.pid}`;
+    renameSync(body, aside);
+    try {
+      const p = await spawnPeer({ root, apps: ['counter.mjs'], cluster: 'boot-no-bundle' });
+      peers.push(p);
+      expect(await p.evaluate(() => new Error('where').stack)).toContain('/dist/peer/evaluate.js');
+      expect(await p.call('inc', 3)).toBe(3);
+    } finally {
+      renameSync(aside, body);
+    }
   });
 
   it("removes other builds' files once no test process used them for a week", async () => {

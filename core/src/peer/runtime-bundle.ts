@@ -67,9 +67,9 @@ async function bundle(): Promise<string> {
   const target = join(dir, `runtime-${key}.cjs`);
   const body = join(dir, `runtime-${key}.bundle.js`);
   const evaluate = join(dir, `runtime-${key}.evaluate.cjs`);
-  // The loader is written last: if it is there, so is the rest. Its mtime says when a test process
-  // last used this key (see prune).
-  if (existsSync(target)) {
+  // The loader is written last: if it is there, so is the rest (unless someone removed files since:
+  // then they are built again). Its mtime says when a test process last used this key (see prune).
+  if (existsSync(target) && existsSync(body) && existsSync(evaluate)) {
     const now = new Date();
     void utimes(target, now, now).catch(() => {});
     return target;
