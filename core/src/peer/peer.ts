@@ -38,7 +38,7 @@ import type {
   WireError,
 } from './protocol.js';
 import { runtimeEntry } from './runtime-bundle.js';
-import { probePdeathsigHelper, spawnRuntime } from './spawn.js';
+import { spawnRuntime } from './spawn.js';
 import { StrategyHost } from './strategy-host.js';
 import { waitUntil } from './wait.js';
 
@@ -328,7 +328,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       try {
         // A missing app fails before anything is spawned.
         const located = locateApps(setup.apps, setup.root, this.name);
-        const [entry] = await Promise.all([runtimeEntry(), probePdeathsigHelper()]);
+        const entry = await runtimeEntry();
         // The process starts at once; what its boot config needs is prepared while it does:
         // the port lease (a registry round trip), TypeScript apps compiled (esbuild's first build
         // costs about what a Node start does) and the strategy's module.

@@ -306,7 +306,8 @@ function inputsKey(): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-function cacheDir(): string {
+/** core's cache directory: node_modules/.cache/peer-cluster of the nearest node_modules up from dist. */
+export function cacheDir(): string {
   for (let dir = DIST; ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'node_modules'))) return join(dir, 'node_modules', '.cache', 'peer-cluster');
     if (dirname(dir) === dir) return join(DIST, '.cache');

@@ -10,62 +10,77 @@
 // The command starts through the group watchdog's shell (group-watchdog.ts), which execs it in place
 // too: the peer's parent is still the test process.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { WATCHDOG_FD, withGroupWatchdog } from './group-watchdog.js';
+import { cacheDir } from './runtime-bundle.js';
 
 let setpriv: string | null | undefined;
-let probing: Promise<void> | undefined;
 
-/** The `setpriv` to probe: the first executable one on the usual paths and PATH. */
-function setprivCandidate(): string | undefined {
+/**
+ * The path of a `setpriv` that supports `--pdeathsig`, or null. Probed once per machine and
+ * setpriv binary (`setpriv --help` costs the first peer of every test process ~4 ms otherwise):
+ * the answer is kept in core's cache directory, keyed by the binary's path, inode, size and mtime.
+ */
+export function pdeathsigHelper(): string | null {
+  if (setpriv !== undefined) return setpriv;
+  setpriv = null;
+  if (process.platform !== 'linux') return setpriv;
   const dirs = ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(delimiter)];
   for (const dir of dirs) {
     const candidate = join(dir, 'setpriv');
     try {
       accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {}
+    } catch {
+      continue;
+    }
+    const known = rememberedProbe(candidate);
+    if (known !== undefined) {
+      if (known) setpriv = candidate;
+      break;
+    }
+    const help = spawnSync(candidate, ['--help'], { encoding: 'utf8', timeout: 2000 });
+    if (help.error || help.status === null) break;
+    const supported = `${help.stdout}${help.stderr}`.includes('--pdeathsig');
+    if (supported) setpriv = candidate;
+    rememberProbe(candidate, supported);
+    break;
   }
-  return undefined;
-}
-
-const supportsPdeathsig = (help: string) => help.includes('--pdeathsig');
-
-/**
- * Probes `setpriv --help` without blocking, once per process, so that the first peer's spawn
- * finds the answer (pdeathsigHelper) without waiting for a process of its own.
- */
-export function probePdeathsigHelper(): Promise<void> {
-  probing ??= new Promise<void>((resolve) => {
-    const candidate = process.platform === 'linux' ? setprivCandidate() : undefined;
-    if (setpriv !== undefined || !candidate) return resolve();
-    let help = '';
-    const child = spawn(candidate, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (help += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (help += chunk));
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      setpriv ??= ok && supportsPdeathsig(help) ? candidate : null;
-      resolve();
-    };
-    child.on('error', () => done(false));
-    child.on('close', () => done(true));
-  });
-  return probing;
-}
-
-/** The path of a `setpriv` that supports `--pdeathsig`, or null. Probed once per process. */
-export function pdeathsigHelper(): string | null {
-  if (setpriv !== undefined) return setpriv;
-  setpriv = null;
-  const candidate = process.platform === 'linux' ? setprivCandidate() : undefined;
-  if (!candidate) return setpriv;
-  const help = spawnSync(candidate, ['--help'], { encoding: 'utf8', timeout: 2000 });
-  if (supportsPdeathsig(`${help.stdout}${help.stderr}`)) setpriv = candidate;
   return setpriv;
+}
+
+function probeFile(): string {
+  return join(cacheDir(), 'setpriv-probe.json');
+}
+
+function fingerprint(binary: string): string {
+  const s = statSync(binary);
+  return `${binary}:${s.ino}:${s.size}:${s.mtimeMs}`;
+}
+
+/** What an earlier probe of this very binary found, or undefined. */
+function rememberedProbe(binary: string): boolean | undefined {
+  try {
+    const saved = JSON.parse(readFileSync(probeFile(), 'utf8')) as { binary?: string; pdeathsig?: boolean };
+    return saved.binary === fingerprint(binary) && typeof saved.pdeathsig === 'boolean'
+      ? saved.pdeathsig
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function rememberProbe(binary: string, pdeathsig: boolean): void {
+  try {
+    const file = probeFile();
+    mkdirSync(dirname(file), { recursive: true });
+    const temp = `${file}.${process.pid}`;
+    writeFileSync(temp, JSON.stringify({ binary: fingerprint(binary), pdeathsig }));
+    renameSync(temp, file);
+  } catch {
+    // Probed again next time.
+  }
 }
 
 export function spawnRuntime(options: {
