@@ -81,6 +81,18 @@ describe('nodes in child processes', () => {
     }
   }, 20_000);
 
+  it('declares a SIGSTOPped node down also when the interval is more than half the timeout', async () => {
+    // A tick later than expected means this process was stalled and is not trusted to judge;
+    // "later than expected" must leave room for the interval itself.
+    const heartbeat = { interval: 300, timeout: 500 };
+    const here = await node({ name: 'here', heartbeat });
+    const child = await childNode({ name: 'sleeper', heartbeat });
+    await here.connect(child.id);
+    const down = nextEvent(here, 'nodedown', child.id, 5000);
+    child.proc.kill('SIGSTOP');
+    await down;
+  });
+
   it('rejects a call whose target process dies mid-call with NodeDownError', async () => {
     const here = await node({ name: 'here' });
     const child = await childNode({ name: 'doomed' });

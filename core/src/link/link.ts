@@ -310,8 +310,11 @@ export class Heartbeats {
   }
 
   tick(now: number): void {
-    // A late tick means this process itself was stalled: see Link.tick.
-    const stalled = now - this.#lastTick > this.timeout / 2;
+    // A late tick means this process itself was stalled: see Link.tick. Late: well past the
+    // interval, and early enough that a stall as long as the timeout always counts (a threshold
+    // of half the timeout, as before, counted every tick as late when the interval was longer,
+    // and no silent node was ever declared down).
+    const stalled = now - this.#lastTick > (this.interval + this.timeout) / 2;
     this.#lastTick = now;
     for (const link of this.#links) link.tick(now, stalled);
     if (this.#links.size > 0) this.#schedule(now);
