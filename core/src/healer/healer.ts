@@ -11,11 +11,14 @@ import { DialGrace, refreshOnce, strategyContext } from './refresh.js';
 /** @default timeout of `healer.refresh()` and of each automatic refresh, in ms. */
 export const DEFAULT_REFRESH_TIMEOUT = 5000;
 /**
- * How long an automatic refresh leaves a discovered node to dial this one (see refresh.ts), at
- * most, in ms: the other end hears of this one within its poll interval, or sooner when its
- * strategy watches (the local registry pushes a change within ~250 ms).
+ * How long an automatic refresh leaves a discovered node to dial this one (see refresh.ts): two
+ * poll intervals, at most 2 s. The other end hears of this one within its poll interval, or sooner
+ * when its strategy watches (the local registry pushes a change within ~250 ms), but its refresh
+ * may wait behind a running one whose dials are slow under load: with 1 s, a 50-peer cluster
+ * forming on 2 busy cores still saw ~50-200 nodes dial after the grace and ~30-160 duplicate
+ * handshakes per start; with 2 s, about none.
  */
-const MAX_DIAL_GRACE = 1000;
+const MAX_DIAL_GRACE = 2000;
 
 export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   readonly strategy: Strategy | undefined;
@@ -42,7 +45,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     this.#node = node;
     this.strategy = strategy;
     this.#pollInterval = pollInterval;
-    this.#grace = new DialGrace(Math.min(pollInterval, MAX_DIAL_GRACE));
+    this.#grace = new DialGrace(Math.min(2 * pollInterval, MAX_DIAL_GRACE));
     node.on('nodeup', (id) => this.emit('nodeup', id));
     node.on('nodedown', (id) => this.emit('nodedown', id));
   }
