@@ -336,11 +336,11 @@ export class Peer extends EventEmitter<PeerEvents> {
           ? Promise.resolve(this.#lease)
           : (pending ?? this.#useLease(this.#requestLease(exclude)));
         pending = undefined;
-        const prepared = Promise.all([
-          resolveApps(located, this.name),
-          ports,
-          bootStrategy(setup.strategy, this.name),
-        ]).then(([apps, , strategy]) => ({ apps, strategy }));
+        // The apps may follow the boot config: the peer starts its node while TypeScript compiles.
+        const apps = settling(resolveApps(located, this.name));
+        const prepared = Promise.all([ports, bootStrategy(setup.strategy, this.name)]).then(
+          ([, strategy]) => ({ apps, strategy }),
+        );
         prepared.catch(() => {});
         await this.#start(prepared, entry);
         return;
@@ -381,7 +381,10 @@ export class Peer extends EventEmitter<PeerEvents> {
     return leasing;
   }
 
-  #start(prepared: Promise<{ apps: BootApp[]; strategy: BootStrategy }>, entry: string): Promise<void> {
+  #start(
+    prepared: Promise<{ apps: Settling<BootApp[]>; strategy: BootStrategy }>,
+    entry: string,
+  ): Promise<void> {
     const { setup, cluster, cookie } = this.#config;
     // The app ports are not leased yet: they travel in the boot config, and the runtime sets
     // PORT and PORT_<NAME> before it imports anything of the user's.
@@ -453,9 +456,19 @@ export class Peer extends EventEmitter<PeerEvents> {
         reject(error);
       };
       const booting = this.#booting;
-      prepared.then(
-        ({ apps, strategy }) => {
-          if (this.#booting !== booting || this.#child !== child) return; // the boot ended meanwhile
+      const ended = () => this.#booting !== booting || this.#child !== child;
+      const send = (message: ToPeer, what: string) => {
+        try {
+          child.send(message);
+        } catch (error) {
+          this.#failBoot('config', `the ${what} could not be sent (${(error as Error).message})`, {
+            cause: error,
+          });
+        }
+      };
+      prepared
+        .then(({ apps, strategy }) => {
+          if (ended()) return; // the boot ended meanwhile
           const config: BootConfig = {
             name: this.name,
             index: this.index,
@@ -463,7 +476,7 @@ export class Peer extends EventEmitter<PeerEvents> {
             cookie,
             host: this.host,
             linkPort: this.#linkPort,
-            apps,
+            ...(apps.value ? { apps: apps.value } : {}),
             ports: this.#ports,
             heartbeat: setup.heartbeat,
             healer: setup.healer,
@@ -471,15 +484,13 @@ export class Peer extends EventEmitter<PeerEvents> {
             coreUrl: CORE_URL,
             blocked: this.#config.blocked?.() ?? [],
           };
-          try {
-            child.send({ t: 'boot', config } satisfies ToPeer);
-          } catch (error) {
-            this.#failBoot('config', `the boot config could not be sent (${(error as Error).message})`, {
-              cause: error,
-            });
-          }
-        },
-        (error) => {
+          send({ t: 'boot', config }, 'boot config');
+          if (apps.value) return;
+          return apps.promise.then((resolved) => {
+            if (!ended()) send({ t: 'apps', apps: resolved }, 'apps');
+          });
+        })
+        .catch((error) => {
           // No ports could be leased, an app or the strategy's module could not be compiled:
           // that error (for an app: its phase, app and reason) is the boot's, once the process is gone.
           if (this.#booting !== booting) return;
@@ -487,8 +498,7 @@ export class Peer extends EventEmitter<PeerEvents> {
           if (!child.pid) return booting.reject(error as Error);
           signalGroup(child.pid, 'SIGKILL');
           void this.#exited.then(() => booting.reject(error as Error));
-        },
-      );
+        });
     });
   }
 
@@ -786,4 +796,21 @@ export async function spawnPeer(options: PeerOptions = {}): Promise<Peer> {
   });
   await peer.boot();
   return peer;
+}
+
+/** A promise and, once it has resolved, its value (so a caller can tell whether it is there yet). */
+interface Settling<T> {
+  promise: Promise<T>;
+  value?: T;
+}
+
+function settling<T>(promise: Promise<T>): Settling<T> {
+  const s: Settling<T> = { promise };
+  promise.then(
+    (value) => {
+      s.value = value;
+    },
+    () => {},
+  );
+  return s;
 }

@@ -54,7 +54,11 @@ export interface BootConfig {
   host: string;
   /** 0 on first boot; the previous port on restart, so the node id stays the same. */
   linkPort: number;
-  apps: BootApp[];
+  /**
+   * Absent when the apps were not ready to send (TypeScript still compiling): they follow in an
+   * `apps` message, and the runtime starts its node meanwhile.
+   */
+  apps?: BootApp[];
   ports: Record<string, number>;
   heartbeat: HeartbeatOptions;
   healer: HealerOptions;
@@ -98,7 +102,12 @@ export type Response =
 /** Bytes written so far to [stdout, stderr]. */
 export type OutputMark = [number, number];
 
-export type ToPeer = { t: 'boot'; config: BootConfig } | { t: 'watch'; watch: number } | Request | Response;
+export type ToPeer =
+  | { t: 'boot'; config: BootConfig }
+  | { t: 'apps'; apps: BootApp[] }
+  | { t: 'watch'; watch: number }
+  | Request
+  | Response;
 
 export type FromPeer =
   | { t: 'node'; id: string; port: number }

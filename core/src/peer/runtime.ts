@@ -10,6 +10,7 @@ import { Channel } from './channel.js';
 import { portVariable } from './env.js';
 import { evaluate } from './evaluate.js';
 import {
+  type BootApp,
   type BootConfig,
   type FromPeer,
   importModule,
@@ -121,12 +122,19 @@ const channel = new Channel(
   { mark: () => [written[0], written[1]] },
 );
 
+/** The apps, when they follow the boot config (TypeScript compiling in the parent meanwhile). */
+let appsArrived: (apps: BootApp[]) => void;
+const laterApps = new Promise<BootApp[]>((resolve) => {
+  appsArrived = resolve;
+});
+
 process.on('message', (message: ToPeer) => {
   if (channel.receive(message)) return;
   if (message.t === 'boot') {
     booted = boot(message.config);
     booted.catch(() => {});
-  } else if (message.t === 'watch') watchers.get(message.watch)?.();
+  } else if (message.t === 'apps') appsArrived(message.apps);
+  else if (message.t === 'watch') watchers.get(message.watch)?.();
 });
 
 async function serve(op: string, args: unknown[]): Promise<unknown> {
@@ -256,8 +264,9 @@ async function boot(config: BootConfig): Promise<void> {
     };
 
     phase = 'app';
+    const bootApps = config.apps ?? (await laterApps);
     const appTimings: { app: string; ms: number }[] = [];
-    for (const app of config.apps) {
+    for (const app of bootApps) {
       currentApp = app.name;
       send({ t: 'phase', phase: 'app', app: app.name });
       const tApp = now();
@@ -265,7 +274,7 @@ async function boot(config: BootConfig): Promise<void> {
       appTimings.push({ app: app.name, ms: now() - tApp });
     }
     // A server's listen error is emitted on a later tick; let it surface before `ready`.
-    if (config.apps.length > 0) await new Promise((r) => setImmediate(r));
+    if (bootApps.length > 0) await new Promise((r) => setImmediate(r));
     currentApp = undefined;
     phase = 'ready';
     process.off('uncaughtException', fail);
