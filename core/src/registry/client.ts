@@ -10,10 +10,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PeerClusterError, RegistryUnavailableError, RegistryVersionError } from '../errors.js';
 import { formatRegistryAddress, type RegistryAddressOptions, resolveRegistryAddress } from './address.js';
-import { IDLE_TIMEOUT_ENV } from './daemon.js';
 import {
   encode,
   type Hello,
+  IDLE_TIMEOUT_ENV,
   lineSplitter,
   MAX_REPLY_BYTES,
   PROTOCOL_VERSION,

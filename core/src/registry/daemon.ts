@@ -9,17 +9,16 @@ import { InvalidOptionsError } from '../errors.js';
 import { formatRegistryAddress, resolveRegistryAddress } from './address.js';
 import {
   encode,
+  IDLE_TIMEOUT_ENV,
   lineSplitter,
   MAX_REQUEST_BYTES,
   PROTOCOL_VERSION,
   type RegisteredNode,
-  type Request,
-  requestSchema,
 } from './protocol.js';
+import { type Request, requestSchema } from './requests.js';
 
 /** Leased app ports come from here: below Linux's ephemeral range (32768–60999), so port-0 binds never take them. */
 export const LEASE_RANGE: readonly [number, number] = [20000, 32767];
-export const IDLE_TIMEOUT_ENV = 'PEER_CLUSTER_REGISTRY_IDLE_TIMEOUT';
 const DEFAULT_IDLE_TIMEOUT = 30_000;
 /** A watcher that stops reading is cut off rather than buffered for without bound. */
 const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;

@@ -1,9 +1,10 @@
-// The registry's wire protocol: newline-delimited JSON over TCP, every line validated.
+// The registry's wire protocol: newline-delimited JSON over TCP, every line validated (requests by
+// the daemon with the zod schemas of requests.ts, answers and pushes by the client here).
 //
 // On accept the daemon sends `hello` (its protocol version and pid) before anything else, so a
 // client can tell an old daemon apart before it sends a request. Requests carry an `id` that the
 // answer repeats; `change` messages are pushed to watchers without an id.
-import * as z from 'zod/mini';
+import type { Request } from './requests.js';
 
 /** Bumped whenever a message changes shape; a client refuses a daemon speaking another version. */
 export const PROTOCOL_VERSION = 1;
@@ -13,42 +14,19 @@ export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Answers list whole clusters, so a client accepts much longer lines than the daemon does. */
 export const MAX_REPLY_BYTES = 16 * 1024 * 1024;
 
-// zod/mini (see link/options.ts): the registry client runs inside every peer.
-const name = z.string().check(z.minLength(1), z.maxLength(256));
-const port = z.int().check(z.minimum(1), z.maximum(65535));
-const int = z.int();
-
-const registeredNodeShape = {
-  id: name,
-  name,
-  host: name,
-  port,
-  /** The registering process, shown by `peer-cluster ls`. */
-  pid: z.optional(int),
-};
-export const registeredNodeSchema = z.object(registeredNodeShape);
 /** A node as the registry holds it. */
-export type RegisteredNode = z.infer<typeof registeredNodeSchema>;
+export interface RegisteredNode {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  /** The registering process, shown by `peer-cluster ls`. */
+  pid?: number | undefined;
+}
 
-export const requestSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('register'), id: int, cluster: name, node: registeredNodeSchema }),
-  z.object({ type: z.literal('unregister'), id: int, cluster: name, node: name }),
-  z.object({ type: z.literal('list'), id: int, cluster: name }),
-  z.object({ type: z.literal('watch'), id: int, cluster: name }),
-  z.object({ type: z.literal('unwatch'), id: int, cluster: name }),
-  z.object({
-    type: z.literal('lease'),
-    id: int,
-    count: z.int().check(z.minimum(1), z.maximum(64)),
-    exclude: z._default(z.array(port).check(z.maxLength(4096)), []),
-  }),
-  z.object({ type: z.literal('release'), id: int, ports: z.array(port).check(z.maxLength(4096)) }),
-  // Ports this connection held with a daemon that went away: taken back where nobody else holds them.
-  z.object({ type: z.literal('claim'), id: int, ports: z.array(port).check(z.maxLength(4096)) }),
-  z.object({ type: z.literal('status'), id: int }),
-]);
+/** The daemon's idle timeout in ms, when a client starts one (0: never exit). */
+export const IDLE_TIMEOUT_ENV = 'PEER_CLUSTER_REGISTRY_IDLE_TIMEOUT';
 
-export type Request = z.infer<typeof requestSchema>;
 /** A request as a client writes it (without its id, which the client assigns). */
 export type RequestBody = Request extends infer R
   ? R extends { id: number }
