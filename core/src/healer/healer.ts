@@ -60,8 +60,17 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     if (!strategy) return;
     const controller = this.#controller();
     const ctx = strategyContext(this.#node, strategy, controller.signal);
-    if (strategy.register) this.#unregister = await strategy.register(ctx);
-    if (strategy.watch) this.#unwatch = await strategy.watch(ctx, () => this.trigger());
+    // Both at once: the local registry sends them down one connection in this order, so the
+    // registration still comes first, without a round trip between them.
+    const [registered, watched] = await Promise.allSettled([
+      strategy.register?.(ctx),
+      strategy.watch?.(ctx, () => this.trigger()),
+    ]);
+    // Kept even when the other failed: the node's stop() undoes them.
+    if (registered.status === 'fulfilled' && registered.value) this.#unregister = registered.value;
+    if (watched.status === 'fulfilled' && watched.value) this.#unwatch = watched.value;
+    if (registered.status === 'rejected') throw registered.reason;
+    if (watched.status === 'rejected') throw watched.reason;
     this.trigger();
   }
 
