@@ -137,6 +137,53 @@ describe('invalid options, each with its named error', () => {
       5,
     ],
     ['startNode without options', () => startNode(undefined as never), 'options', undefined],
+    ['startNode with an array', () => startNode([] as never), 'options', []],
+    ['a node name that is not a string', () => startNode({ name: 5 as never, cookie }), 'name', 5],
+    ['a node cookie that is empty', () => startNode({ name: 'a', cookie: '' }), 'cookie', '<hidden>'],
+    [
+      'a node cluster name of 201 characters',
+      () => startNode({ name: 'a', cookie, cluster: 'c'.repeat(201) }),
+      'cluster',
+      'c'.repeat(201),
+    ],
+    ['a node host that is empty', () => startNode({ name: 'a', cookie, host: '' }), 'host', ''],
+    ['a node port that is not whole', () => startNode({ name: 'a', cookie, port: 1.5 }), 'port', 1.5],
+    [
+      'a node strategy without discover',
+      () => startNode({ name: 'a', cookie, strategy: {} as never }),
+      'strategy',
+      {},
+    ],
+    [
+      'a node heartbeat that is a number',
+      () => startNode({ name: 'a', cookie, heartbeat: 5 as never }),
+      'heartbeat',
+      5,
+    ],
+    [
+      'a node heartbeat interval of NaN',
+      () => startNode({ name: 'a', cookie, heartbeat: { interval: Number.NaN } }),
+      'heartbeat.interval',
+      Number.NaN,
+    ],
+    [
+      'a node heartbeat interval over the default timeout',
+      () => startNode({ name: 'a', cookie, heartbeat: { interval: 6000 } }),
+      'heartbeat.timeout',
+      undefined,
+    ],
+    [
+      'a node pollInterval of -1',
+      () => startNode({ name: 'a', cookie, healer: { pollInterval: -1 } }),
+      'healer.pollInterval',
+      -1,
+    ],
+    [
+      'a node log that is not a function',
+      () => startNode({ name: 'a', cookie, log: 'yes' as never }),
+      'log',
+      'yes',
+    ],
   ];
 
   it(`rejects ${cases.length} invalid inputs with InvalidOptionsError naming the option and the value`, async () => {

@@ -290,6 +290,10 @@ describe('registry client', () => {
   it('validates the local-registry strategy options', () => {
     expect(() => localRegistryStrategy({ port: 70000 })).toThrow(InvalidOptionsError);
     expect(() => localRegistryStrategy({ hots: 'x' } as never)).toThrow(/hots/);
+    expect(() => localRegistryStrategy({ host: '' })).toThrow(/`localRegistry.host`.*non-empty host/s);
+    expect(() => localRegistryStrategy({ port: 1.5 })).toThrow(/`localRegistry.port`.*whole number/s);
+    expect(() => localRegistryStrategy('127.0.0.1' as never)).toThrow(/`localRegistry.options`/);
+    expect(localRegistryStrategy({ host: '127.0.0.1' }).spec?.options).toMatchObject({ host: '127.0.0.1' });
     const strategy = localRegistryStrategy({ port: registry.port });
     expect(strategy.spec).toMatchObject({
       export: 'localRegistryStrategy',

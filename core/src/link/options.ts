@@ -1,7 +1,6 @@
 // startNode's options: validated once here, with every default in one place (they are documented
 // with @default in types.ts).
 
-import * as z from 'zod/mini';
 import { InvalidOptionsError } from '../errors.js';
 import type { NodeOptions, Strategy } from '../types.js';
 import { isValidNodeName } from './address.js';
@@ -31,81 +30,81 @@ export interface ResolvedNodeOptions {
   log: (line: string) => void;
 }
 
-// zod/mini, not zod: this module is in every peer's import graph, and the bundled runtime keeps
-// only the parts of mini it uses (a few KB, against ~600 KB of parse and init for classic zod).
-const positive = (what: string) =>
-  z
-    .number({ error: `expected a positive number of ${what}` })
-    .check(z.positive({ error: `expected a positive number of ${what}` }));
-const fn = z.custom<(...args: any[]) => any>((v) => typeof v === 'function', 'expected a function');
+// Checked by hand, not with a schema library: this module is in every peer's import graph, and
+// loading and first running a schema costs a peer a few ms of its boot (the test process checks
+// the same options with zod before any peer starts). The first problem, in the order of the
+// fields below, is reported.
 
-const Schema = z.object({
-  name: z
-    .string({ error: 'expected a string' })
-    .check(z.refine(isValidNodeName, 'expected a non-empty name without spaces, "@" or "/"')),
-  cookie: z
-    .string({ error: 'expected a non-empty string' })
-    .check(z.minLength(1, 'expected a non-empty string')),
-  cluster: z._default(
-    z
-      .string({ error: 'expected a string of 1 to 200 characters' })
-      .check(
-        z.minLength(1, 'expected a string of 1 to 200 characters'),
-        z.maxLength(200, 'expected a string of 1 to 200 characters'),
-      ),
-    NODE_DEFAULTS.cluster,
-  ),
-  host: z._default(
-    z
-      .string({ error: 'expected a host name or IP address' })
-      .check(z.minLength(1, 'expected a host name or IP address')),
-    NODE_DEFAULTS.host,
-  ),
-  port: z._default(
-    z
-      .int({ error: 'expected a whole number from 0 to 65535' })
-      .check(
-        z.minimum(0, 'expected a whole number from 0 to 65535'),
-        z.maximum(65535, 'expected a whole number from 0 to 65535'),
-      ),
-    NODE_DEFAULTS.port,
-  ),
-  strategy: z.optional(
-    z.custom<Strategy>(
-      (v) => typeof v === 'object' && v !== null && typeof (v as Strategy).discover === 'function',
-      'expected a strategy: an object with a discover(ctx) function (see customStrategy)',
-    ),
-  ),
-  heartbeat: z._default(
-    z
-      .object(
-        {
-          interval: z._default(positive('ms'), NODE_DEFAULTS.heartbeat.interval),
-          timeout: z._default(positive('ms'), NODE_DEFAULTS.heartbeat.timeout),
-        },
-        { error: 'expected { interval, timeout } in ms' },
-      )
-      .check(
-        z.refine((h) => h.timeout > h.interval, {
-          message: 'heartbeat.timeout must be longer than heartbeat.interval',
-          path: ['timeout'],
-        }),
-      ),
-    { ...NODE_DEFAULTS.heartbeat },
-  ),
-  healer: z._default(
-    z.object(
-      { pollInterval: z._default(positive('ms'), NODE_DEFAULTS.healer.pollInterval) },
-      { error: 'expected { pollInterval } in ms' },
-    ),
-    { ...NODE_DEFAULTS.healer },
-  ),
-  maxPayload: z._default(positive('bytes'), NODE_DEFAULTS.maxPayload),
-  log: z.optional(fn),
-});
+type Problem = [path: string, message: string];
+type Obj = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+/** A positive finite number (zod's number().positive()), or the default when absent. */
+function positive(o: Obj, key: string, at: string, fallback: number, what: string): number | Problem {
+  const v = o[key];
+  if (v === undefined) return fallback;
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v;
+  return [`${at}${key}`, `expected a positive number of ${what}`];
+}
+
+function check(
+  o: Obj,
+): (Omit<ResolvedNodeOptions, 'handshakeTimeout' | 'log'> & { log?: unknown }) | Problem {
+  const { name, cookie, strategy, log } = o;
+  if (!isString(name)) return ['name', 'expected a string'];
+  if (!isValidNodeName(name)) return ['name', 'expected a non-empty name without spaces, "@" or "/"'];
+  if (!isString(cookie) || cookie.length === 0) return ['cookie', 'expected a non-empty string'];
+  const cluster = o.cluster ?? NODE_DEFAULTS.cluster;
+  if (!isString(cluster) || cluster.length < 1 || cluster.length > 200)
+    return ['cluster', 'expected a string of 1 to 200 characters'];
+  const host = o.host ?? NODE_DEFAULTS.host;
+  if (!isString(host) || host.length === 0) return ['host', 'expected a host name or IP address'];
+  const port = o.port ?? NODE_DEFAULTS.port;
+  if (!Number.isSafeInteger(port) || (port as number) < 0 || (port as number) > 65535)
+    return ['port', 'expected a whole number from 0 to 65535'];
+  if (
+    strategy !== undefined &&
+    !(
+      typeof strategy === 'object' &&
+      strategy !== null &&
+      typeof (strategy as Strategy).discover === 'function'
+    )
+  ) {
+    return ['strategy', 'expected a strategy: an object with a discover(ctx) function (see customStrategy)'];
+  }
+  const hb = o.heartbeat ?? {};
+  if (!isObject(hb)) return ['heartbeat', 'expected { interval, timeout } in ms'];
+  const interval = positive(hb, 'interval', 'heartbeat.', NODE_DEFAULTS.heartbeat.interval, 'ms');
+  if (Array.isArray(interval)) return interval;
+  const timeout = positive(hb, 'timeout', 'heartbeat.', NODE_DEFAULTS.heartbeat.timeout, 'ms');
+  if (Array.isArray(timeout)) return timeout;
+  if (timeout <= interval)
+    return ['heartbeat.timeout', 'heartbeat.timeout must be longer than heartbeat.interval'];
+  const healer = o.healer ?? {};
+  if (!isObject(healer)) return ['healer', 'expected { pollInterval } in ms'];
+  const pollInterval = positive(healer, 'pollInterval', 'healer.', NODE_DEFAULTS.healer.pollInterval, 'ms');
+  if (Array.isArray(pollInterval)) return pollInterval;
+  const maxPayload = positive(o, 'maxPayload', '', NODE_DEFAULTS.maxPayload, 'bytes');
+  if (Array.isArray(maxPayload)) return maxPayload;
+  if (log !== undefined && typeof log !== 'function') return ['log', 'expected a function'];
+  return {
+    name,
+    cookie,
+    cluster,
+    host,
+    port: port as number,
+    strategy: strategy as Strategy | undefined,
+    heartbeat: { interval, timeout },
+    healer: { pollInterval },
+    maxPayload,
+    log,
+  };
+}
 
 export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
-  if (typeof options !== 'object' || options === null) {
+  if (!isObject(options)) {
     throw new InvalidOptionsError(
       'options',
       options,
@@ -113,22 +112,19 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
       'Pass at least { name, cookie }.',
     );
   }
-  const parsed = Schema.safeParse(options);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.join('.');
+  const o = check(options);
+  if (Array.isArray(o)) {
+    const [path, message] = o;
     let value: unknown = options;
-    for (const key of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[key];
+    for (const key of path.split('.')) value = (value as Obj | undefined)?.[key];
     // The cookie is a secret: never echo it.
     if (path === 'cookie' && typeof value === 'string') value = '<hidden>';
-    throw new InvalidOptionsError(path || 'options', value, issue.message);
+    throw new InvalidOptionsError(path, value, message);
   }
-  const o = parsed.data;
   return {
     ...o,
-    strategy: o.strategy,
     handshakeTimeout: NODE_DEFAULTS.handshakeTimeout,
-    log: o.log ?? noop,
+    log: (o.log as ((line: string) => void) | undefined) ?? noop,
   };
 }
 

@@ -1,4 +1,4 @@
-// The peer runtime as one file. Every peer imports the link layer (ws, zod, the healer) before it
+// The peer runtime as one file. Every peer imports the link layer (ws, the healer) before it
 // can report ready; as ~100 separate ES modules that costs about twice what one bundled file
 // does, and it is paid once per peer. So the test process bundles the runtime once with esbuild
 // into a content-keyed cache file (shared by every test process of the machine), and peers start
@@ -289,7 +289,7 @@ function inputsKey(): string {
   };
   walk(DIST);
   const require = createRequire(import.meta.url);
-  for (const pkg of ['ws', 'zod']) {
+  for (const pkg of ['ws']) {
     try {
       // The package.json of the copy that resolves from here (not every package exports it).
       for (let dir = dirname(require.resolve(pkg)); dirname(dir) !== dir; dir = dirname(dir)) {

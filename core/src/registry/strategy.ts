@@ -14,7 +14,6 @@
  * @example
  * const node = await startNode({ name: 'a', cookie, cluster: 'orders', strategy: localRegistryStrategy() });
  */
-import * as z from 'zod/mini';
 import { InvalidOptionsError } from '../errors.js';
 import type { Strategy, StrategyContext } from '../types.js';
 import { resolveRegistryAddress } from './address.js';
@@ -28,18 +27,23 @@ export interface LocalRegistryOptions {
   port?: number;
 }
 
-// zod/mini (see link/options.ts): peers re-create this strategy from its spec.
-const optionsSchema = z.strictObject({
-  host: z.optional(z.string().check(z.minLength(1, 'expected a non-empty host name or address'))),
-  port: z.optional(
-    z
-      .int({ error: 'expected a whole number from 1 to 65535' })
-      .check(
-        z.minimum(1, 'expected a whole number from 1 to 65535'),
-        z.maximum(65535, 'expected a whole number from 1 to 65535'),
-      ),
-  ),
-});
+// Checked by hand (see link/options.ts): every peer re-creates this strategy from its spec.
+function checkOptions(options: unknown): [option: string, value: unknown, message: string] | undefined {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    return ['options', options, 'expected an options object { host?, port? }'];
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'host' && key !== 'port') return [key, o[key], 'unknown option (expected host or port)'];
+  }
+  if (o.host !== undefined && (typeof o.host !== 'string' || o.host.length === 0))
+    return ['host', o.host, 'expected a non-empty host name or address'];
+  if (
+    o.port !== undefined &&
+    !(Number.isSafeInteger(o.port) && (o.port as number) >= 1 && (o.port as number) <= 65535)
+  )
+    return ['port', o.port, 'expected a whole number from 1 to 65535'];
+  return undefined;
+}
 
 /**
  * A push (a node registered or left) makes the healer refresh this much later, once for every push
@@ -78,17 +82,11 @@ class DaemonReplacements {
 }
 
 export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strategy {
-  const parsed = optionsSchema.safeParse(options ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const key = issue?.path[0] ?? (issue?.code === 'unrecognized_keys' ? issue.keys[0] : undefined);
-    const option = typeof key === 'string' ? key : 'options';
-    const value = typeof key === 'string' ? (options as Record<string, unknown>)[key] : options;
-    throw new InvalidOptionsError(`localRegistry.${option}`, value, issue?.message ?? 'invalid');
-  }
+  const problem = checkOptions(options ?? {});
+  if (problem) throw new InvalidOptionsError(`localRegistry.${problem[0]}`, problem[1], problem[2]);
   // Resolved now: a peer re-creating this strategy from its spec does not inherit the env that
   // may name the registry (PEER_CLUSTER_REGISTRY).
-  const clientOptions = resolveRegistryAddress(parsed.data);
+  const clientOptions = resolveRegistryAddress(options ?? {});
   const client = () => sharedRegistryClient(clientOptions);
   const replacements = new DaemonReplacements();
 
