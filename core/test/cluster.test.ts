@@ -218,6 +218,18 @@ describe('faults', () => {
     ).toBe(true);
   });
 
+  it('a peer restarted after leaving politely relinks to all at once, not after the dial grace', async () => {
+    // The others do not redial a node that left politely, so the restarted one (same id, new
+    // incarnation) must dial every one of them itself, not only the pairs it is the designated
+    // dialer of: the others would leave it the grace (2 s) first.
+    const c = await cluster({ count: 5, healer: { pollInterval: 60_000 } });
+    for (const peer of c.peers) {
+      await peer.restart();
+      await c.waitForMesh({ timeout: 1500 });
+    }
+    meshed(c);
+  });
+
   it('a paused peer is declared down through heartbeats, and relinked after resume', async () => {
     const c = await cluster({ count: 3, heartbeat: { interval: 100, timeout: 600 } });
     const [sleeper, a] = c.peers as [any, any];

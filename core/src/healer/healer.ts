@@ -40,8 +40,16 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   #unregister: (() => void | Promise<void>) | undefined;
   #unwatch: (() => void) | undefined;
 
-  constructor(node: Node, strategy: Strategy | undefined, pollInterval: number) {
+  /**
+   * A node started on a given port may be a restart of one that left politely: the others do not
+   * redial a node that left (they keep its address until it is no longer discovered), so its
+   * first refresh dials every node it finds, designated or not.
+   */
+  #rejoining: boolean;
+
+  constructor(node: Node, strategy: Strategy | undefined, pollInterval: number, rejoining = false) {
     super();
+    this.#rejoining = rejoining;
     this.#node = node;
     this.strategy = strategy;
     this.#pollInterval = pollInterval;
@@ -157,6 +165,8 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
         controller.abort(new Error(`Refresh with strategy "${strategy.name}" timed out after ${timeout} ms`)),
       timeout,
     );
+    const grace = asked || this.#rejoining ? undefined : this.#grace;
+    this.#rejoining = false;
     try {
       const { result, strategyError } = await refreshOnce(
         this.#node,
@@ -164,7 +174,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
         this.#mine,
         controller.signal,
         Date.now() + timeout,
-        asked ? undefined : this.#grace,
+        grace,
       );
       if (strategyError) this.#report(strategyError);
       this.emit('refresh', result);

@@ -80,7 +80,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     this.host = o.host;
     this.cluster = o.cluster;
     this.handlers = new Handlers(() => this.id);
-    this.healer = new NodeHealer(this, o.strategy, o.healer.pollInterval);
+    this.healer = new NodeHealer(this, o.strategy, o.healer.pollInterval, o.port !== 0);
   }
 
   async listen(): Promise<void> {
