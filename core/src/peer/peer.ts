@@ -328,16 +328,16 @@ export class Peer extends EventEmitter<PeerEvents> {
       try {
         // A missing app fails before anything is spawned.
         const located = locateApps(setup.apps, setup.root, this.name);
+        // The apps may follow the boot config: the peer starts its node while TypeScript compiles
+        // (which starts first: esbuild's first build costs about what a Node start does).
+        const apps = settling(resolveApps(located, this.name));
         const entry = await runtimeEntry();
-        // The process starts at once; what its boot config needs is prepared while it does:
-        // the port lease (a registry round trip), TypeScript apps compiled (esbuild's first build
-        // costs about what a Node start does) and the strategy's module.
+        // The process starts at once; what its boot config needs is prepared while it does: the
+        // port lease (a registry round trip) and the strategy's module.
         const ports = this.#lease
           ? Promise.resolve(this.#lease)
           : (pending ?? this.#useLease(this.#requestLease(exclude)));
         pending = undefined;
-        // The apps may follow the boot config: the peer starts its node while TypeScript compiles.
-        const apps = settling(resolveApps(located, this.name));
         const prepared = Promise.all([ports, bootStrategy(setup.strategy, this.name)]).then(
           ([, strategy]) => ({ apps, strategy }),
         );

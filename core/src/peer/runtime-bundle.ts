@@ -26,6 +26,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LOADER_HOOK } from './protocol.js';
+import { loadEsbuild } from './typescript.js';
 
 export const PLAIN_RUNTIME = fileURLToPath(new URL('./runtime.js', import.meta.url));
 const EVALUATE = fileURLToPath(new URL('./evaluate.js', import.meta.url));
@@ -74,7 +75,7 @@ async function bundle(): Promise<string> {
     void utimes(target, now, now).catch(() => {});
     return target;
   }
-  const esbuild = await import('esbuild');
+  const esbuild = loadEsbuild();
   const out = await esbuild.build({
     entryPoints: { runtime: PLAIN_RUNTIME, evaluate: EVALUATE },
     outdir: dir,
