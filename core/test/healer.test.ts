@@ -404,17 +404,19 @@ describe('one dialer per pair', () => {
 
   it('dials itself when the designated end did not dial within the grace period', async () => {
     const a = await node({ name: 'a' });
-    // A node that leaves the pair to a, which has no strategy and never dials.
-    let b = await node({ name: 'b', ...SLOW });
-    while (!designatedDialer(endpoint(a.id), endpoint(b.id))) {
-      await b.stop();
-      b = await node({ name: 'b', ...SLOW });
-    }
-    await b.stop();
+    // A node (on port 0: a first start) that leaves the pair to a, which has no strategy and never
+    // dials. It discovers nothing until told.
     const dials: string[] = [];
-    const w = watched([a.id], dials);
+    const list: string[] = [];
+    const w = watched(list, dials);
+    let c = await node({ name: 'b', ...SLOW, strategy: w.strategy });
+    while (!designatedDialer(endpoint(a.id), endpoint(c.id))) {
+      await c.stop();
+      c = await node({ name: 'b', ...SLOW, strategy: w.strategy });
+    }
     const started = Date.now();
-    const c = await node({ name: 'b', ...SLOW, port: b.port, strategy: w.strategy });
+    list.push(a.id);
+    w.fire();
     await waitForNodes(c, 1, 5000);
     expect(dials).toEqual([c.id]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
@@ -423,6 +425,19 @@ describe('one dialer per pair', () => {
     await waitForNodes(c, 0);
     const result = await c.healer.refresh();
     expect(result.connected).toEqual([a.id]);
+  });
+  it('a node started on a given port (a restart) dials at once on its first refresh, designated or not', async () => {
+    const a = await node({ name: 'a' });
+    let b = await node({ name: 'b', ...SLOW });
+    while (designatedDialer(endpoint(b.id), endpoint(a.id))) {
+      await b.stop();
+      b = await node({ name: 'b', ...SLOW });
+    }
+    await b.stop();
+    const dials: string[] = [];
+    const c = await node({ name: 'b', ...SLOW, port: b.port, strategy: watched([a.id], dials).strategy });
+    await waitForNodes(c, 1, 1500);
+    expect(dials).toEqual([c.id]);
   });
 });
 
