@@ -84,11 +84,13 @@ describe('nodes in child processes', () => {
   it('declares a SIGSTOPped node down also when the interval is more than half the timeout', async () => {
     // A tick later than expected means this process was stalled and is not trusted to judge;
     // "later than expected" must leave room for the interval itself.
-    const heartbeat = { interval: 300, timeout: 500 };
+    // (Long enough that a loaded machine's late timers, which also count as stalls, leave
+    // non-stalled ticks to judge by.)
+    const heartbeat = { interval: 600, timeout: 1000 };
     const here = await node({ name: 'here', heartbeat });
     const child = await childNode({ name: 'sleeper', heartbeat });
     await here.connect(child.id);
-    const down = nextEvent(here, 'nodedown', child.id, 5000);
+    const down = nextEvent(here, 'nodedown', child.id, 10_000);
     child.proc.kill('SIGSTOP');
     await down;
   });
