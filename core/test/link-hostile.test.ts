@@ -254,6 +254,33 @@ describe('hostile input on the link port', () => {
     expect(await friend.call(t.id, 'ping')).toBe('pong');
   });
 
+  it('a node of the older link protocol is told so at once, both ways', async () => {
+    // Link protocol 1: the upgrade carried nothing, the hello came as the first message.
+    const { WebSocketServer } = await import('ws');
+    const old = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => old.once('listening', resolve));
+    const toldOld = new Promise<unknown>((resolve) =>
+      old.once('connection', (ws) => ws.once('message', (m) => resolve(JSON.parse(String(m))))),
+    );
+    try {
+      const here = await node({ name: 'here' });
+      const started = Date.now();
+      const error = await here
+        .connect(`old@127.0.0.1:${(old.address() as { port: number }).port}`)
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'HandshakeError', reason: 'protocol' });
+      expect((error as Error).message).toMatch(/older link protocol/);
+      expect(Date.now() - started).toBeLessThan(4000); // not the 5 s handshake timeout
+      expect(await toldOld).toMatchObject({ t: 'refuse', reason: 'protocol' });
+      // And an old dialer (no hello in its upgrade) gets a refusal, not silence.
+      const { t } = await target();
+      const code = await rawWs(t, () => {}, null);
+      expect(code).toBe(4001);
+    } finally {
+      old.close();
+    }
+  });
+
   it('keeps a strategy-made mesh through an attack', async () => {
     const list: string[] = [];
     const strategy = customStrategy({ discover: () => list });
@@ -284,12 +311,14 @@ function authenticatedSocket(t: ClusterNode): Promise<WebSocket> {
       headers: { [HELLO_HEADER]: hs.hello },
     });
     let challenge: string | string[] | undefined;
+    let refused = false;
     ws.on('upgrade', (res) => {
       challenge = res.headers['x-peer-cluster-challenge'];
+      refused = res.headers['x-peer-cluster-refused'] !== undefined;
     });
     ws.on('error', () => {});
     ws.on('open', () =>
-      hs.run(ws, challenge, (error: Error | null) => (error ? reject(error) : resolve(ws))),
+      hs.run(ws, challenge, refused, (error: Error | null) => (error ? reject(error) : resolve(ws))),
     );
   });
 }

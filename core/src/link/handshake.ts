@@ -25,6 +25,11 @@ export const PROTOCOL = 2;
 export const HELLO_HEADER = 'x-peer-cluster-hello';
 /** The 101 response header that carries the acceptor's introduction. */
 export const CHALLENGE_HEADER = 'x-peer-cluster-challenge';
+/**
+ * Set instead of the challenge when the acceptor refuses the hello (its refuse message follows):
+ * a 101 with neither comes from a node of link protocol 1, which takes no hello from a header.
+ */
+export const REFUSED_HEADER = 'x-peer-cluster-refused';
 /** Close code of a connection refused during the handshake; the reason is in the close reason. */
 export const CLOSE_REFUSED = 4001;
 const MAX_HANDSHAKE_MESSAGE = 4096;
@@ -315,10 +320,21 @@ export class DialerHandshake extends Side {
     this.hello = introduce(p.local, this.ownNonce);
   }
 
-  /** `challenge`: the CHALLENGE_HEADER of the 101 response (absent when a refusal follows). */
-  run(ws: WebSocket, challenge: string | string[] | undefined, done: Done) {
+  /**
+   * `challenge`: the CHALLENGE_HEADER of the 101 response; `refused`: whether it had the
+   * REFUSED_HEADER instead (a refuse message follows).
+   */
+  run(ws: WebSocket, challenge: string | string[] | undefined, refused: boolean, done: Done) {
     this.start(ws, done);
-    if (challenge === undefined) return; // the acceptor refused the hello: its refuse message follows
+    if (challenge === undefined && refused) return;
+    if (challenge === undefined) {
+      // A node of link protocol 1 waits for a hello message: told why, it logs the refusal.
+      return this.fail(
+        'protocol',
+        `answered without a challenge: it speaks an older link protocol, this node speaks ${PROTOCOL}`,
+        true,
+      );
+    }
     const refusal = this.introduced(readIntroduction(challenge, 'challenge'));
     if (refusal) return this.fail(refusal.reason, refusal.detail, true);
     const proof = sign(
@@ -360,7 +376,9 @@ export class AcceptorHandshake extends Side {
   constructor(p: HandshakeParams, hello: string | string[] | undefined) {
     super('acceptor', p);
     this.#refusal = this.introduced(readIntroduction(hello, 'hello'));
-    this.headers = this.#refusal ? [] : [`${CHALLENGE_HEADER}: ${introduce(p.local, this.ownNonce)}`];
+    this.headers = this.#refusal
+      ? [`${REFUSED_HEADER}: ${this.#refusal.reason}`]
+      : [`${CHALLENGE_HEADER}: ${introduce(p.local, this.ownNonce)}`];
   }
 
   run(ws: WebSocket, done: Done): void {

@@ -26,6 +26,7 @@ import {
   HELLO_HEADER,
   newIncarnation,
   type PeerIdentity,
+  REFUSED_HEADER,
   type Refusal,
 } from './handshake.js';
 import { CLOSE_BLOCKED, CLOSE_DOWN, Heartbeats, Link, type LinkOwner } from './link.js';
@@ -403,7 +404,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
         }
         params.timeout = Math.max(1, timeout - (Date.now() - started));
         this.#handshaking.add(ws);
-        hs.run(ws, headers[CHALLENGE_HEADER], (error, peer) => {
+        hs.run(ws, headers[CHALLENGE_HEADER], headers[REFUSED_HEADER] !== undefined, (error, peer) => {
           this.#handshaking.delete(ws);
           if (error?.reason === 'duplicate' && peer) {
             // The other end kept the link it dialed itself: ours is the one to wait for.
