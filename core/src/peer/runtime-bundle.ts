@@ -108,8 +108,10 @@ async function bundle(): Promise<string> {
 /** How long a key's files stay after the last test process that used them started. */
 const STALE_MS = 7 * 24 * 3600_000;
 
-/** Removes the files of other keys (other builds of core) that no test process used for a week. */
-/** @internal Exported for its test. */
+/**
+ * Removes the files of other keys (other builds of core) that no test process used for a week.
+ * @internal Exported for its test.
+ */
 export async function prune(dir: string, key: string): Promise<void> {
   const files = new Map<string, { names: string[]; used: number }>();
   for (const name of await readdir(dir)) {
