@@ -19,12 +19,13 @@
 // so in the bundle those builtins load on first use instead. Its optional native add-ons
 // (bufferutil) are looked for at load, a search through every node_modules up the tree: when they
 // are not installed where the bundle is built, the bundle knows it already.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat, utimes } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeAtomically } from './atomic-write.js';
 import { LOADER_HOOK } from './protocol.js';
 import { loadEsbuild } from './typescript.js';
 
@@ -97,7 +98,6 @@ async function bundle(): Promise<string> {
   // Core's dist changed while we bundled (a rebuild): this bundle is of neither state, keep none.
   if (inputsKey() !== key) return PLAIN_RUNTIME;
   const output = (name: string) => out.outputFiles.find((f) => f.path === join(dir, `${name}.js`))!.text;
-  await mkdir(dir, { recursive: true });
   await writeAtomically(evaluate, output('evaluate'));
   await writeAtomically(body, `(function (require, __pcMetaUrl) {${output('runtime')}\n})`);
   await writeAtomically(target, loaderSource(body));
@@ -174,12 +174,6 @@ interface PluginBuild {
     options: { filter: RegExp; namespace: string },
     callback: (args: { path: string }) => { contents: string; loader: 'js' },
   ): void;
-}
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(temp, text);
-  await rename(temp, path);
 }
 
 /** An esbuild plugin: `require('https')` and the like give an object that loads the builtin on first use. */

@@ -4,12 +4,13 @@
 // import JS. Beside each build, a manifest lists the files it was made of with their mtime and
 // size: a later test process whose inputs are unchanged reuses the build without loading esbuild.
 // A build during which one of its files changed gets no manifest (it may hold the old text).
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { writeAtomically } from './atomic-write.js';
 
 export const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
 
@@ -110,14 +111,6 @@ async function cached(file: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-async function writeAtomically(target: string, text: string): Promise<void> {
-  await mkdir(dirname(target), { recursive: true });
-  // Other test processes may write the same file at once: rename so no one reads half of it.
-  const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(temp, text);
-  await rename(temp, target);
 }
 
 /** The nearest ancestor with a node_modules folder (so the build's bare imports resolve), else `from`. */
