@@ -7,7 +7,8 @@ export const USAGE = `Usage: npm run bench [-- options]
   --only NAME       run only this figure (repeat, or separate with commas)
   --runs N          override every figure's run count
   --out PATH        where to write the JSON
-                    (default bench/results/latest.json; quick.tmp.json with --quick)
+                    (default bench/results/latest.json for a full run; quick.tmp.json with
+                    --quick; partial.tmp.json with --only or --runs)
   --list            list the figures and exit
   --markdown        also print the table as Markdown (for the README)
   --help`;

@@ -72,7 +72,10 @@ async function main(): Promise<number> {
     }
   }
   const report: Results = { machine, node: process.version, at, figures: results };
-  const out = resolve(cli.out ?? `${resultsDir}${cli.quick ? 'quick.tmp.json' : 'latest.json'}`);
+  // Only a full run replaces latest.json (the README's table is written from it).
+  const partial = cli.only.length > 0 || cli.runs !== undefined;
+  const name = cli.quick ? 'quick.tmp.json' : partial ? 'partial.tmp.json' : 'latest.json';
+  const out = resolve(cli.out ?? `${resultsDir}${name}`);
   await writeResults(out, report);
 
   process.stdout.write(`\n${table(report)}\n\n`);
