@@ -139,6 +139,31 @@ describe('hostile input on the link port', () => {
     await stillServes();
   });
 
+  it('a dialer that gives up its handshake after it was accepted takes the link down, saying so', async () => {
+    // On a loaded machine the dialer's handshake can time out after the acceptor sent its welcome
+    // and took the link up: the dialer's refusal then arrives as text on an open link.
+    const { t, logs, stillServes } = await target();
+    const late = await authenticatedSocket(t);
+    const down = nextEvent(t, 'nodedown', 'handmade@127.0.0.1:1');
+    late.send(
+      JSON.stringify({ t: 'refuse', reason: 'timeout', detail: 'no complete handshake within 5 ms' }),
+    );
+    await down;
+    expect(logs.join('\n')).toMatch(
+      /handmade@127\.0\.0\.1:1 gave up its handshake after this node had accepted it \(timeout: no complete handshake within 5 ms\)/,
+    );
+    expect(logs.join('\n')).not.toMatch(/malformed|text message/);
+    // Any other text is a protocol error.
+    const chatty = await authenticatedSocket(t);
+    const down2 = nextEvent(t, 'nodedown', 'handmade@127.0.0.1:1');
+    chatty.send(JSON.stringify({ t: 'refuse', reason: 'made-up', detail: 'x' }));
+    await down2;
+    expect(logs.join('\n')).toMatch(
+      /closing the link to handmade@127\.0\.0\.1:1: a text message after the handshake/,
+    );
+    await stillServes();
+  });
+
   it('closes connections that never authenticate, after the handshake timeout', async () => {
     const { t, stillServes } = await target();
     const started = Date.now();

@@ -151,7 +151,7 @@ function proofIn(message: unknown, t: 'response' | 'welcome'): string | undefine
 }
 
 /** The reason and detail of a `{ t: 'refuse', reason, detail }` message, or undefined. */
-function refusalIn(message: unknown): Refusal | undefined {
+export function refusalIn(message: unknown): Refusal | undefined {
   const m = message as Record<string, unknown> | null;
   if (m?.t !== 'refuse' || typeof m !== 'object' || Array.isArray(m)) return undefined;
   if (typeof m.reason !== 'string' || !REASONS.has(m.reason)) return undefined;

@@ -27,7 +27,7 @@ import {
   PING,
   PONG,
 } from './frame.js';
-import type { PeerIdentity } from './handshake.js';
+import { type PeerIdentity, refusalIn } from './handshake.js';
 import { type Handlers, PendingCalls } from './rpc.js';
 
 export const CLOSE_LEAVING = 4003;
@@ -187,9 +187,12 @@ export class Link {
   #receive(data: Buffer, isBinary: boolean): void {
     if (this.down) return;
     this.#heard = true;
+    if (!isBinary) {
+      this.#lateRefusal(data);
+      return;
+    }
     let frame: Frame;
     try {
-      if (!isBinary) throw new Error('a text message after the handshake');
       frame = decode(data);
     } catch (error) {
       this.#owner.log(`peer-cluster: closing the link to ${this.peer.id}: ${(error as Error).message}`);
@@ -223,6 +226,31 @@ export class Link {
         this.#owner.linkLeaving(this);
         return;
     }
+  }
+
+  /**
+   * Text after the handshake. The one legitimate case: the dialer gave up its handshake (its
+   * timeout, on a loaded machine) after this end, the acceptor, had already sent its welcome and
+   * taken the link up. The dialer then sends its refusal and closes: the link goes down saying
+   * so. Any other text is a protocol error.
+   */
+  #lateRefusal(data: Buffer): void {
+    let refusal: ReturnType<typeof refusalIn>;
+    try {
+      refusal = data.length <= 4096 ? refusalIn(JSON.parse(data.toString())) : undefined;
+    } catch {
+      refusal = undefined;
+    }
+    const detail = refusal
+      ? `gave up its handshake after this node had accepted it (${refusal.reason}: ${refusal.detail})`
+      : 'sent a malformed frame';
+    if (refusal) this.#owner.log(`peer-cluster: ${this.peer.id} ${detail}`);
+    else
+      this.#owner.log(
+        `peer-cluster: closing the link to ${this.peer.id}: a text message after the handshake`,
+      );
+    this.#ws.terminate();
+    this.#goDown(detail);
   }
 
   #serve(id: number, method: string, args: unknown[]): void {
