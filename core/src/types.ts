@@ -116,7 +116,11 @@ export interface HealerEvents {
 export interface Healer extends EventEmitter<HealerEvents> {
   readonly strategy: Strategy | undefined;
   readonly state: 'running' | 'paused' | 'shutdown';
-  /** Run one refresh now. @default timeout 5000 */
+  /**
+   * Run one refresh now. `timeout` bounds how long it waits (@default 5000): a dial still in
+   * flight then is reported in `failed` and goes on with the node's handshake timeout; a later
+   * refresh joins it.
+   */
   refresh(options?: { timeout?: number }): Promise<RefreshResult>;
   /** Stop refreshing, for `ms` or until `resume()`. */
   pause(ms?: number): void;

@@ -139,6 +139,29 @@ describe('handshake', () => {
   });
 });
 
+describe('many simultaneous dials', () => {
+  it('waits for the links the other ends kept without a nodeup listener each', async () => {
+    // The largest id: the others' dials win, and each of this node's dials waits for the link
+    // the other end dialed. Dozens wait at once while a cluster forms; no MaxListeners warning.
+    const here = await node({ name: 'zz' });
+    const others = await Promise.all(Array.from({ length: 14 }, (_, i) => node({ name: `n${i}` })));
+    const listeners = here.listenerCount('nodeup');
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const ids = await Promise.all(others.flatMap((o) => [o.connect(here.id), here.connect(o.id)]));
+      expect(ids.filter((id) => id === here.id)).toHaveLength(14);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+    expect(here.nodes().sort()).toEqual(others.map((o) => o.id).sort());
+    expect(here.listenerCount('nodeup')).toBe(listeners);
+  });
+});
+
 describe('calls and messages', () => {
   async function pair() {
     const a = await node({ name: 'a' });

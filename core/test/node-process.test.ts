@@ -105,6 +105,29 @@ describe('nodes in child processes', () => {
     await down;
   });
 
+  it('a refresh that times out leaves its dials running: they link once the other end wakes', async () => {
+    const list: string[] = [];
+    const here = await node({
+      name: 'here',
+      healer: { pollInterval: 60_000 },
+      strategy: customStrategy({ discover: () => list }),
+    });
+    await here.healer.refresh();
+    const child = await childNode({ name: 'drowsy' });
+    list.push(child.id);
+    child.proc.kill('SIGSTOP');
+    const result = await here.healer.refresh({ timeout: 200 });
+    expect(result.connected).toEqual([]);
+    expect(result.failed).toHaveLength(1);
+    expect(result.failed[0]!.node).toBe(child.id);
+    expect(result.failed[0]!.error.message).toMatch(/not linked when the refresh timed out/);
+    // No refresh runs meanwhile: the dial itself links, with the node's handshake timeout.
+    const up = nextEvent(here, 'nodeup', child.id);
+    child.proc.kill('SIGCONT');
+    await up;
+    expect(here.nodes()).toEqual([child.id]);
+  });
+
   it('rejects a call whose target process dies mid-call with NodeDownError', async () => {
     const here = await node({ name: 'here' });
     const child = await childNode({ name: 'doomed' });

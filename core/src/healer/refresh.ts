@@ -144,11 +144,17 @@ export async function refreshOnce(
     const now = Date.now();
     added = added.filter(([endpoint]) => grace.due(node.endpoint, endpoint, now));
   }
+  // A dial gets the node's whole handshake timeout, whatever is left of the refresh: cut short,
+  // a handshake that was nearly done is wasted on both ends and the acceptor's side of it goes up
+  // and down again (under load, most of a 50-peer start's failed handshakes were such dials, which
+  // only added to the load). The refresh stops waiting at its deadline; the dial goes on, and
+  // the next refresh's connect() joins it.
   const settled = await Promise.allSettled(
-    added.map(([, address]) => {
-      const timeout = Math.max(1, deadline - Date.now());
-      return strategy.connect ? strategy.connect(ctx, address) : node.connect(address, { timeout });
-    }),
+    added.map(([, address]) =>
+      strategy.connect
+        ? strategy.connect(ctx, address)
+        : untilDeadline(node.connect(address), deadline, address),
+    ),
   );
   settled.forEach((outcome, i) => {
     const address = added[i]![1];
@@ -187,6 +193,32 @@ export function endpointOfId(id: NodeId): string {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+function untilDeadline<T>(promise: Promise<T>, deadline: number, address: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(
+          new HandshakeError(
+            address,
+            'timeout',
+            `not linked when the refresh timed out (the dial goes on; a later refresh picks it up)`,
+          ),
+        ),
+      Math.max(0, deadline - Date.now()),
+    );
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 function abortable<T>(value: T | Promise<T>, signal: AbortSignal): Promise<T> {

@@ -64,6 +64,11 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   readonly #byEndpoint = new Map<string, NodeId>();
   /** host:port → the dial in progress there. */
   readonly #dialing = new Map<string, Promise<NodeId>>();
+  /**
+   * Dials waiting for a link the other end dialed (it kept its own: 'duplicate'), by node id. Not
+   * `nodeup` listeners: under load dozens wait at once, and a user's listeners are theirs.
+   */
+  readonly #linkWaiters = new Map<NodeId, Set<() => void>>();
   /** host:port → settles when the handshake of a link dialed from there (by its claim) ends. */
   readonly #inbound = new Map<string, Promise<void>>();
   readonly #handshaking = new Set<WebSocket>();
@@ -347,7 +352,10 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     const params = this.#params('');
     // The remote address costs a syscall: only a log line or an error needs it.
     Object.defineProperty(params, 'address', {
-      get: () => `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+      get: () => {
+        const { remoteAddress, remotePort } = req.socket;
+        return remoteAddress === undefined ? 'a connection already closed' : `${remoteAddress}:${remotePort}`;
+      },
     });
     const hs = new AcceptorHandshake(params, req.headers[HELLO_HEADER]);
     return {
@@ -421,14 +429,15 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   #whenLinked(id: NodeId, timeout: number, address: string): Promise<NodeId> {
     if (this.#links.has(id)) return Promise.resolve(id);
     return new Promise((resolve, reject) => {
-      const onUp = (up: NodeId) => {
-        if (up !== id) return;
+      const waiters = this.#linkWaiters.get(id) ?? new Set<() => void>();
+      this.#linkWaiters.set(id, waiters);
+      const onUp = () => {
         clearTimeout(timer);
-        this.off('nodeup', onUp);
         resolve(id);
       };
       const timer = setTimeout(() => {
-        this.off('nodeup', onUp);
+        waiters.delete(onUp);
+        if (waiters.size === 0 && this.#linkWaiters.get(id) === waiters) this.#linkWaiters.delete(id);
         reject(
           new HandshakeError(
             address,
@@ -437,7 +446,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
           ),
         );
       }, timeout);
-      this.on('nodeup', onUp);
+      waiters.add(onUp);
     });
   }
 
@@ -471,6 +480,11 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     this.#links.set(peer.id, link);
     this.#byEndpoint.set(endpoint, peer.id);
     this.#left.delete(endpoint);
+    const waiters = this.#linkWaiters.get(peer.id);
+    if (waiters !== undefined) {
+      this.#linkWaiters.delete(peer.id);
+      for (const linked of waiters) linked();
+    }
     if (!swap) this.emit('nodeup', peer.id);
   }
 }
