@@ -125,6 +125,12 @@ describe('spawnPeer', () => {
     }
   });
 
+  it('runs ES module, CommonJS and top-level-await apps, each once', async () => {
+    const p = await peer({ apps: ['plain-esm.mjs', 'commonjs-app.cjs', 'top-level-await.mjs'] });
+    expect(await p.call('cjs')).toEqual({ runs: 1, esm: 1 });
+    expect(await p.call('tla')).toEqual({ ready: 'awaited', runs: 1 });
+  });
+
   it('runs a side-effect app (no start) that listens on PORT', async () => {
     const p = await peer({ apps: ['side-effect-server.mjs'] });
     expect(await (await fetch(p.url())).text()).toBe(`side-effect ${p.name}`);
