@@ -208,6 +208,8 @@ function untilDeadline<T>(promise: Promise<T>, deadline: number, address: string
         ),
       Math.max(0, deadline - Date.now()),
     );
+    // The dial holds the process open while it matters; this timer must not.
+    timer.unref();
     promise.then(
       (value) => {
         clearTimeout(timer);
