@@ -150,7 +150,7 @@ describe('hostile input on the link port', () => {
     );
     await down;
     expect(logs.join('\n')).toMatch(
-      /handmade@127\.0\.0\.1:1 gave up its handshake after this node had accepted it \(timeout: no complete handshake within 5 ms\)/,
+      /lost its link to handmade@127\.0\.0\.1:1: it gave up its handshake after this node had accepted it \(timeout: no complete handshake within 5 ms\)/,
     );
     expect(logs.join('\n')).not.toMatch(/malformed|text message/);
     // Any other text is a protocol error.

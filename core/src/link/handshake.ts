@@ -32,7 +32,7 @@ export const CHALLENGE_HEADER = 'x-peer-cluster-challenge';
 export const REFUSED_HEADER = 'x-peer-cluster-refused';
 /** Close code of a connection refused during the handshake; the reason is in the close reason. */
 export const CLOSE_REFUSED = 4001;
-const MAX_HANDSHAKE_MESSAGE = 4096;
+export const MAX_HANDSHAKE_MESSAGE = 4096;
 const MAX_INTRODUCTION = 4096;
 
 export type RefusalReason = HandshakeError['reason'];

@@ -27,7 +27,7 @@ import {
   PING,
   PONG,
 } from './frame.js';
-import { type PeerIdentity, refusalIn } from './handshake.js';
+import { MAX_HANDSHAKE_MESSAGE, type PeerIdentity, refusalIn } from './handshake.js';
 import { type Handlers, PendingCalls } from './rpc.js';
 
 export const CLOSE_LEAVING = 4003;
@@ -237,20 +237,21 @@ export class Link {
   #lateRefusal(data: Buffer): void {
     let refusal: ReturnType<typeof refusalIn>;
     try {
-      refusal = data.length <= 4096 ? refusalIn(JSON.parse(data.toString())) : undefined;
+      refusal = data.length <= MAX_HANDSHAKE_MESSAGE ? refusalIn(JSON.parse(data.toString())) : undefined;
     } catch {
       refusal = undefined;
     }
-    const detail = refusal
-      ? `gave up its handshake after this node had accepted it (${refusal.reason}: ${refusal.detail})`
-      : 'sent a malformed frame';
-    if (refusal) this.#owner.log(`peer-cluster: ${this.peer.id} ${detail}`);
-    else
+    // The node logs the link going down, with this detail.
+    if (!refusal)
       this.#owner.log(
         `peer-cluster: closing the link to ${this.peer.id}: a text message after the handshake`,
       );
     this.#ws.terminate();
-    this.#goDown(detail);
+    this.#goDown(
+      refusal
+        ? `gave up its handshake after this node had accepted it (${refusal.reason}: ${refusal.detail})`
+        : 'sent a malformed frame',
+    );
   }
 
   #serve(id: number, method: string, args: unknown[]): void {
