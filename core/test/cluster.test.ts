@@ -109,6 +109,14 @@ describe('startCluster', () => {
     }
   });
 
+  it('a peer still stopping while the rest of its cluster goes logs no link losses (they are expected)', async () => {
+    const c = await cluster({ count: 3, apps: ['stop-after-nodedown.mjs'] });
+    await c.stop();
+    const lines = c.peers[0]!.logs().map((l) => l.line);
+    expect(lines.some((line) => line.startsWith('saw nodedown'))).toBe(true);
+    expect(lines.filter((line) => line.includes('lost its link'))).toEqual([]);
+  });
+
   it('stop() ends every peer, is idempotent, and [Symbol.asyncDispose] stops too', async () => {
     const c = await cluster({ count: 3 });
     await Promise.all([c.stop(), c.stop()]);

@@ -65,6 +65,12 @@ let ctx: AppContext | undefined;
 const apps: RunningApp[] = [];
 let booted: Promise<void> | undefined;
 let stopping: Promise<void> | undefined;
+/**
+ * The whole cluster is stopping (a stop without the polite leave): the others are being killed
+ * meanwhile, so the links this node loses are no news, and its lines about them would only bury the
+ * logs that matter.
+ */
+let clusterStopping = false;
 /** Settles once the node runs: requests about links need no more (an app may wait on them). */
 let nodeStarted: (value: ClusterNode) => void;
 const started = new Promise<ClusterNode>((resolve) => {
@@ -177,6 +183,7 @@ function setBlocked(n: ClusterNode, names: string[]): void {
 
 /** Stops the apps in reverse order, then the node; `leave: false` skips the polite goodbye. */
 function stop(leave: boolean): Promise<void> {
+  if (!leave) clusterStopping = true;
   stopping ??= (async () => {
     await booted?.catch(() => {});
     await stopApps(apps);
@@ -230,7 +237,9 @@ async function boot(config: BootConfig): Promise<void> {
       port: config.linkPort,
       heartbeat: config.heartbeat,
       healer: config.healer,
-      log: (line) => process.stdout.write(`[node] ${line}\n`),
+      log: (line) => {
+        if (!clusterStopping) process.stdout.write(`[node] ${line}\n`);
+      },
     };
     if (strategy) options.strategy = strategy;
     try {
