@@ -52,6 +52,17 @@ describe('peer-cluster CLI', () => {
     expect(out).toContain(`Usage: peer-cluster ${command}`);
   });
 
+  it('is linked as the workspace command `npx peer-cluster` (also in a fresh checkout, before dist exists)', async () => {
+    const linked = fileURLToPath(new URL('../../node_modules/.bin/peer-cluster', import.meta.url));
+    const child = spawn(linked, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const [code] = await once(child, 'exit');
+    expect(out).toContain('Usage: peer-cluster <command>');
+    expect(code).toBe(0);
+  });
+
   it.each([
     [['bogus'], /unknown command "bogus"/],
     [['up', '--count', 'zero', '--app', 'app.js'], /--count must be an integer ≥ 1, got "zero"/],

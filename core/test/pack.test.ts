@@ -37,4 +37,8 @@ it('the packed core installs into an empty project and runs a cluster of a .js a
   expect(result.reply).toBe('hello packed from peer-1');
   expect(result.remote).toBe('peer-2');
   expect(result.nodes).toHaveLength(1);
+  const help = await run(join(project, 'node_modules', '.bin', 'peer-cluster'), ['--help'], {
+    timeout: 30_000,
+  });
+  expect(help.stdout).toContain('Usage: peer-cluster <command>');
 }, 240_000);
