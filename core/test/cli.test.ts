@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
+import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
@@ -149,6 +150,28 @@ describe('peer-cluster CLI', () => {
     up.child.kill('SIGINT');
     await up.exited;
     await waitForNoPeers({ cluster: name });
+  });
+
+  it('ls says so when no registry runs (and starts none), and fails when the port holds something else', async () => {
+    const none = `127.0.0.1:${await freePort()}`;
+    const empty = await cli(['ls'], { env: { PEER_CLUSTER_REGISTRY: none } }).exited;
+    expect(empty.out.trim()).toBe(`No local registry is running at ${none}: no nodes are registered.`);
+    expect(empty.code).toBe(0);
+    const probe = createConnection(Number(none.split(':')[1]), '127.0.0.1');
+    const [refused] = await once(probe, 'error');
+    expect(refused.code).toBe('ECONNREFUSED');
+
+    const foreign = createServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = `127.0.0.1:${(foreign.address() as AddressInfo).port}`;
+      const held = await cli(['ls'], { env: { PEER_CLUSTER_REGISTRY: address } }).exited;
+      expect(held.out).toContain(`RegistryUnavailableError: The peer-cluster registry at ${address}`);
+      expect(held.out).not.toContain('No local registry is running');
+      expect(held.code).toBe(1);
+    } finally {
+      foreign.close();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 // `peer-cluster ls`: what the local registry knows, per cluster.
-import { InvalidOptionsError } from '../errors.js';
+import { InvalidOptionsError, RegistryUnavailableError } from '../errors.js';
 import { RegistryClient } from '../registry/client.js';
 import { type Command, parse } from './usage.js';
 
@@ -22,8 +22,13 @@ Options:
     } catch (error) {
       // A bad PEER_CLUSTER_REGISTRY is the user's to fix, not an empty registry.
       if (error instanceof InvalidOptionsError) throw error;
-      console.log(`No local registry is running (${(error as Error).message}).`);
-      return 0;
+      // Nothing listens: no registry, so nothing is registered (ls does not start one).
+      const cause = (error as Error).cause as NodeJS.ErrnoException | undefined;
+      if (error instanceof RegistryUnavailableError && cause?.code === 'ECONNREFUSED') {
+        console.log(`No local registry is running at ${error.address}: no nodes are registered.`);
+        return 0;
+      }
+      throw error;
     }
     try {
       const status = await client.status();
