@@ -3,7 +3,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { type ClusterNode, localRegistryStrategy, RegistryClient, startNode } from '@peer-cluster/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freeRegistryPort, killAll, startChild, stopDaemon } from './fixtures/registry/children.js';
+import {
+  type Child,
+  freeRegistryPort,
+  killAll,
+  startChild,
+  stopDaemon,
+} from './fixtures/registry/children.js';
 
 const cookie = 'registry-nodes-cookie';
 const POLL = 60_000;
@@ -38,6 +44,81 @@ function daemonProcesses(): number[] {
   return found;
 }
 
+/** How long a test waits for its children before failing with `explain` (its timeout is 30 s). */
+const EXPLAIN_AFTER = 20_000;
+
+/**
+ * `work`, or EXPLAIN_AFTER ms after `started` an error that says where the children got to: each node's links and the
+ * ones it lacks, what the registry lists, and the children's log lines (nodes.mjs prints their
+ * logs, links and refreshes) and stderr. A mesh that forms in about a second nearly always must
+ * not time out saying nothing the one time it does not.
+ */
+async function explained<T>(
+  children: Child<unknown>[],
+  cluster: string,
+  started: number,
+  work: Promise<T>,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), started + EXPLAIN_AFTER - Date.now());
+  });
+  const outcome = await Promise.race([work, late]).finally(() => clearTimeout(timer));
+  if (outcome !== 'late') return outcome as T;
+  throw new Error(`Still waiting after ${EXPLAIN_AFTER} ms.\n${await explain(children, cluster, started)}`);
+}
+
+async function explain(children: Child<unknown>[], cluster: string, since: number): Promise<string> {
+  const out: string[] = [];
+  const statuses = await Promise.all(
+    children.map((c) => {
+      if (c.exit !== undefined) return undefined;
+      c.process.stdin!.write('status\n');
+      const answer = c.line<{ nodes: Record<string, string[]> }>((m) => m.event === 'status');
+      const silent = new Promise<undefined>((resolve) => {
+        setTimeout(() => resolve(undefined), 2000).unref();
+      });
+      return Promise.race([answer.catch(() => undefined), silent]);
+    }),
+  );
+  const registered = await RegistryClient.connect({ port, autoStart: false })
+    .then(async (c) => {
+      try {
+        return { pid: c.daemonPid, ids: (await c.list(cluster)).map((n) => n.id).sort() };
+      } finally {
+        await c.close();
+      }
+    })
+    .catch((error: Error) => error.message);
+  const all =
+    typeof registered === 'string'
+      ? Object.keys(Object.assign({}, ...statuses.map((s) => s?.nodes))).sort()
+      : registered.ids;
+  out.push(
+    typeof registered === 'string'
+      ? `registry: ${registered}`
+      : `registry (pid ${registered.pid}) lists ${all.length} in cluster ${cluster}: ${all.join(' ')}`,
+  );
+  children.forEach((c, i) => {
+    const status = statuses[i];
+    const state = c.exit === undefined ? 'running' : `exited ${c.exit}`;
+    out.push(`child ${i} (pid ${c.process.pid}, ${state})${status ? '' : ': no status'}`);
+    for (const [id, linked] of Object.entries(status?.nodes ?? {})) {
+      const missing = all.filter((other) => other !== id && !linked.includes(other));
+      out.push(`  ${id}: ${linked.length} linked${missing.length ? `, missing ${missing.join(' ')}` : ''}`);
+    }
+  });
+  const logs = children
+    .flatMap((c, i) => c.messages.filter((m) => m.event === 'log').map((m) => ({ ...m, child: i })))
+    .sort((a, b) => a.t - b.t);
+  out.push(`log (ms since the children started, [child]):`);
+  for (const m of logs) out.push(`  +${m.t - since} [${m.child}] ${m.line}`);
+  children.forEach((c, i) => {
+    if (c.stderr) out.push(`stderr of child ${i}:\n${c.stderr}`);
+  });
+  return out.join('\n');
+}
+
 function node(name: string, cluster: string) {
   return startNode({
     name,
@@ -60,14 +141,24 @@ describe('nodes through the local registry', () => {
       const config = { cluster: 'eight', cookie, names: [`n${i}a`, `n${i}b`], expect: 7, pollInterval: POLL };
       child.process.stdin!.write(`${JSON.stringify(config)}\n`);
     });
-    const ready = await Promise.all(children.map((c) => c.ready));
+    // Both waits under one deadline: either may be the one that hangs.
+    const started = Date.now();
+    const { ready, meshed } = await explained(
+      children,
+      'eight',
+      started,
+      (async () => {
+        const ready = await Promise.all(children.map((c) => c.ready));
+        const meshed = await Promise.all(
+          children.map((c) => c.line<{ nodes: Record<string, string[]> }>((m) => m.event === 'meshed')),
+        );
+        return { ready, meshed };
+      })(),
+    );
     for (const r of ready) daemons.add(r.daemonPid);
     expect(new Set(ready.map((r) => r.daemonPid)).size).toBe(1);
 
     const ids = ready.flatMap((r) => r.ids).sort();
-    const meshed = await Promise.all(
-      children.map((c) => c.line<{ nodes: Record<string, string[]> }>((m) => m.event === 'meshed')),
-    );
     for (const { nodes: seen } of meshed)
       for (const [id, linked] of Object.entries(seen))
         expect(linked).toEqual(ids.filter((other) => other !== id));
