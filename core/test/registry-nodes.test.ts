@@ -1,7 +1,16 @@
 // Nodes meshing through the local registry: many at once through one auto-started daemon, event
 // driven (poll intervals of a minute, so only the registry's watch can link them in time).
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { type ClusterNode, localRegistryStrategy, RegistryClient, startNode } from '@peer-cluster/core';
+import net from 'node:net';
+import {
+  type ClusterNode,
+  localRegistryStrategy,
+  REGISTRY_PROTOCOL_VERSION,
+  type RegisteredNode,
+  RegistryClient,
+  startNode,
+} from '@peer-cluster/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Child,
@@ -254,4 +263,59 @@ describe('nodes through the local registry', () => {
     const c = await node('phoenix-c', 'phoenix');
     expect(await up).toBe(c.id);
   }, 15_000);
+});
+
+describe('what a node discovers through a busy registry connection', () => {
+  // A loaded process reads the daemon's lines in big chunks: the answers to its watch and list
+  // come in one read with the push of a node that registered right after. The client answers
+  // discover() from what it read last; it once took the answers' nodes where their requests were
+  // awaited, after that push, and a node that registered then stayed unseen until the next change
+  // (8 nodes in 4 processes: two nodes unseen by each other never linked, a 60 s poll away).
+  it('an answer does not hide a push read right behind it', async () => {
+    const member = (name: string, port: number): RegisteredNode => ({
+      id: `${name}@127.0.0.1:${port}`,
+      name,
+      host: '127.0.0.1',
+      port,
+    });
+    const before = [member('early', 1001)];
+    const after = [...before, member('late', 1002)];
+    const fake = net.createServer((socket) => {
+      socket.write(`${JSON.stringify({ type: 'hello', version: REGISTRY_PROTOCOL_VERSION, pid: 4242 })}\n`);
+      let buffered = '';
+      const requests: { type: string; id: number }[] = [];
+      socket.on('data', (chunk) => {
+        buffered += chunk;
+        for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+          requests.push(JSON.parse(buffered.slice(0, nl)));
+          buffered = buffered.slice(nl + 1);
+        }
+        if (requests.length < 2) return;
+        // Both answered as of before `late` registered, then its push: all in one write.
+        const lines: object[] = requests.map((r) => ({ type: 'nodes', id: r.id, nodes: before }));
+        lines.push({ type: 'change', cluster: 'busy', nodes: after });
+        socket.write(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+      });
+    });
+    fake.listen(0, '127.0.0.1');
+    await once(fake, 'listening');
+    const client = await RegistryClient.connect({
+      port: (fake.address() as net.AddressInfo).port,
+      autoStart: false,
+    });
+    try {
+      const pushed: string[][] = [];
+      // Both requests go out before either is answered.
+      const [, listed] = await Promise.all([
+        client.watch('busy', (nodes) => pushed.push(nodes.map((n) => n.name))),
+        client.list('busy'),
+      ]);
+      expect(listed.map((n) => n.name)).toEqual(['early']);
+      expect(pushed).toEqual([['early', 'late']]);
+      expect((await client.list('busy')).map((n) => n.name)).toEqual(['early', 'late']);
+    } finally {
+      await client.close();
+      fake.close();
+    }
+  });
 });

@@ -53,6 +53,8 @@ export interface RegistryStatus {
 interface Pending {
   resolve(reply: Reply): void;
   reject(error: Error): void;
+  /** Runs as the answer is read, before the lines after it (see `#known`). */
+  read: ((reply: Reply) => void) | undefined;
 }
 
 /** After a spawn, how long refusals are put down to the daemon still starting before spawning again. */
@@ -70,7 +72,10 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
   /**
    * Cluster → its nodes as the newest push or list answer said, while watched. Answers and pushes
    * arrive in the order the daemon handled them, so this is what a list would answer: a healer
-   * refreshing on every push needs no round trip (and no daemon work) for it.
+   * refreshing on every push needs no round trip (and no daemon work) for it. An answer's nodes
+   * are taken as its line is read, not where its request is awaited: a push read in the same chunk
+   * right behind the answer comes before that await resumes, and the older answer would then
+   * overwrite it (a watcher that never saw a node register until the next change).
    */
   #known = new Map<string, RegisteredNode[]>();
   #closed = false;
@@ -142,23 +147,26 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
     if (known) return [...known];
     // Watched already: the watch request went out before this one, so every later change is pushed.
     const watched = this.#watchers.has(cluster);
-    const reply = await this.#request({ type: 'list', cluster });
-    const nodes = reply.type === 'nodes' ? reply.nodes : [];
-    if (watched && this.#watchers.has(cluster)) this.#known.set(cluster, nodes);
-    return [...nodes];
+    const reply = await this.#request({ type: 'list', cluster }, (answer) => {
+      if (watched && answer.type === 'nodes' && this.#watchers.has(cluster))
+        this.#known.set(cluster, answer.nodes);
+    });
+    return reply.type === 'nodes' ? [...reply.nodes] : [];
   }
 
   /** Calls `onChange` with the cluster's nodes each time one registers or leaves. */
   async watch(cluster: string, onChange: (nodes: RegisteredNode[]) => void): Promise<() => Promise<void>> {
     let set = this.#watchers.get(cluster);
     if (!set) {
-      set = new Set();
+      // Listening already: a push read right behind the answer comes before the await resumes.
+      set = new Set([onChange]);
       this.#watchers.set(cluster, set);
       try {
-        const reply = await this.#request({ type: 'watch', cluster });
         // A daemon answers a watch with the members as of then (an older one only with ok).
-        if (reply.type === 'nodes' && this.#watchers.get(cluster) === set)
-          this.#known.set(cluster, reply.nodes);
+        await this.#request({ type: 'watch', cluster }, (answer) => {
+          if (answer.type === 'nodes' && this.#watchers.get(cluster) === set)
+            this.#known.set(cluster, answer.nodes);
+        });
       } catch (error) {
         this.#watchers.delete(cluster);
         this.#known.delete(cluster);
@@ -209,12 +217,13 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
     await gone;
   }
 
-  #request(body: RequestBody): Promise<Reply> {
+  /** `read`: called with the answer as soon as its line is read (before anything read after it). */
+  #request(body: RequestBody, read?: (reply: Reply) => void): Promise<Reply> {
     if (this.#closed)
       return Promise.reject(new RegistryUnavailableError(this.address, 'connection is closed'));
     const id = this.#nextId++;
     return new Promise<Reply>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve, reject, read });
       this.#socket.ref();
       this.#socket.write(encode({ ...body, id }));
     }).then((reply) => {
@@ -250,7 +259,9 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
       this.#socket.destroy();
       return;
     }
-    this.#settle(reply.id)?.resolve(reply);
+    const pending = this.#settle(reply.id);
+    pending?.read?.(reply);
+    pending?.resolve(reply);
   }
 
   #onClose() {
