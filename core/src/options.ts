@@ -1,5 +1,7 @@
 // The options of spawnPeer and startCluster: their types (with every default documented once,
 // here), the schema that validates them, and the one place the defaults are applied.
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { InvalidOptionsError } from './errors.js';
 import type { HealerOptions, HeartbeatOptions, Strategy } from './types.js';
@@ -99,6 +101,17 @@ export interface ResolvedSetup {
   cookie: string | undefined;
 }
 
+/** Why `root` cannot be a peer's root (apps resolve from it, peers run in it), or undefined. */
+function directoryProblem(root: string): string | undefined {
+  const path = resolve(root);
+  try {
+    if (statSync(path).isDirectory()) return undefined;
+    return `must be a directory, and ${path} is not one (apps resolve from root, and peers run in it)`;
+  } catch {
+    return `must be an existing directory, and ${path} does not exist (apps resolve from root, and peers run in it)`;
+  }
+}
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const PORT_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
@@ -115,7 +128,13 @@ const setupShape = {
   apps: z.array(z.string().min(1, { error: 'an app path must not be empty' }), {
     error: 'must be an array of module paths',
   }),
-  root: z.string({ error: 'must be a directory path' }).min(1, { error: 'must not be empty' }),
+  root: z
+    .string({ error: 'must be a directory path' })
+    .min(1, { error: 'must not be empty' })
+    .superRefine((root, ctx) => {
+      const problem = directoryProblem(root);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
   env: z.unknown().superRefine((value, ctx) => {
     if (typeof value === 'function') return;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {

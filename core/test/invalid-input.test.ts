@@ -58,6 +58,19 @@ describe('invalid options, each with its named error', () => {
       Number.POSITIVE_INFINITY,
     ],
     ['bootTimeout: NaN', () => startCluster({ bootTimeout: Number.NaN }), 'bootTimeout', Number.NaN],
+    // Not "spawn /bin/sh ENOENT", which is what spawning in a missing cwd says.
+    ['root: a missing directory', () => startCluster({ root: '/no/such/dir' }), 'root', '/no/such/dir'],
+    ['root: a file', () => spawnPeer({ root: import.meta.filename }), 'root', import.meta.filename],
+    [
+      'add() root: a missing directory',
+      async () => {
+        const c = await startCluster({ count: 1, waitForMesh: false });
+        clusters.push(c);
+        return c.add(1, { root: '/no/such/dir' });
+      },
+      'add options.root',
+      '/no/such/dir',
+    ],
     [
       'heartbeat.timeout equal to the interval',
       () => startCluster({ heartbeat: { interval: 100, timeout: 100 } }),
