@@ -151,7 +151,15 @@ export function describeValue(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (typeof value === 'object') {
     try {
-      const s = JSON.stringify(value);
+      // Functions, symbols and BigInts would vanish from (or break) plain JSON: an object holding a
+      // function (a typical value that cannot be cloned) would read as {}.
+      const s = JSON.stringify(value, (_key, v: unknown) =>
+        typeof v === 'function'
+          ? `[function ${v.name || 'anonymous'}]`
+          : typeof v === 'symbol' || typeof v === 'bigint'
+            ? `[${typeof v} ${String(v)}]`
+            : v,
+      );
       return s.length > 80 ? `${s.slice(0, 77)}...` : s;
     } catch {
       return Object.prototype.toString.call(value);

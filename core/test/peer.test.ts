@@ -214,6 +214,19 @@ describe('control channel', () => {
     await expect(p.call('missing')).rejects.toThrow(/missing/);
   });
 
+  it('an argument that cannot be cloned is an InvalidOptionsError naming it; the peer goes on', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    const fromEvaluate = await p.evaluate((_ctx, arg) => arg, { onDone: () => 1 }).catch((e) => e);
+    expect(fromEvaluate).toBeInstanceOf(InvalidOptionsError);
+    expect(fromEvaluate.option).toBe('evaluate(fn, arg)');
+    expect(fromEvaluate.message).toContain('cannot be sent to the peer');
+    expect(fromEvaluate.message).toContain('(got {"onDone":"[function onDone]"})');
+    const fromCall = await p.call<never>('inc', Symbol('step')).catch((e: InvalidOptionsError) => e);
+    expect(fromCall).toBeInstanceOf(InvalidOptionsError);
+    expect(fromCall.option).toBe('call("inc", ...args)');
+    expect(await p.call('inc', 2)).toBe(2);
+  });
+
   it('nodes() and waitForNodes() follow the links of a lone peer', async () => {
     const a = await peer({ cluster: 'pair', name: 'a' });
     expect(await a.nodes()).toEqual([]);

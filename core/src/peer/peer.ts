@@ -183,20 +183,18 @@ export class Peer extends EventEmitter<PeerEvents> {
     try {
       return (await channel.request('evaluate', [fn.toString(), arg])) as Awaited<T>;
     } catch (error) {
-      if ((error as Error).name === 'DataCloneError') {
-        throw new InvalidOptionsError(
-          'evaluate(fn, arg)',
-          arg,
-          `cannot be sent to the peer (${(error as Error).message})`,
-        );
-      }
-      throw error;
+      throw unsendable(error, 'evaluate(fn, arg)', arg);
     }
   }
 
   /** Calls a handler the peer registered with `ctx.cluster.handle(method, fn)`. */
   async call<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
-    return (await this.#live(`call(${method})`).request('call', [method, args])) as T;
+    const channel = this.#live(`call(${method})`);
+    try {
+      return (await channel.request('call', [method, args])) as T;
+    } catch (error) {
+      throw unsendable(error, `call(${JSON.stringify(method)}, ...args)`, args);
+    }
   }
 
   /** The node ids this peer is linked to, itself excluded (asked from the peer). */
@@ -813,4 +811,23 @@ function settling<T>(promise: Promise<T>): Settling<T> {
     () => {},
   );
   return s;
+}
+
+/**
+ * An argument the control channel could not serialize (a function, a socket, a class instance with
+ * private state...) becomes an InvalidOptionsError naming it; V8 says only "… could not be cloned."
+ * Anything else (the peer's own errors, a peer that is gone) passes through.
+ */
+function unsendable(error: unknown, option: string, value: unknown): unknown {
+  if (
+    error instanceof RemoteError ||
+    !(error instanceof Error) ||
+    !(error.name === 'DataCloneError' || error.message.endsWith(' could not be cloned.'))
+  )
+    return error;
+  return new InvalidOptionsError(
+    option,
+    value,
+    `cannot be sent to the peer (${error.message}) Values cross as structured clones: pass plain data, Map, Set, Date, typed arrays or Errors`,
+  );
 }
