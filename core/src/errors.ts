@@ -207,3 +207,22 @@ export class WaitTimeoutError extends PeerClusterError {
     this.timeout = timeout;
   }
 }
+
+/**
+ * A value the control channel or a link could not serialize (a function, a symbol, a socket...)
+ * as an InvalidOptionsError naming the argument: V8 says only "… could not be cloned." Any other
+ * error (a remote one, a peer that is gone) is returned as it is.
+ */
+export function unsendable(error: unknown, option: string, value: unknown, to: string): unknown {
+  if (
+    error instanceof RemoteError ||
+    !(error instanceof Error) ||
+    !(error.name === 'DataCloneError' || error.message.endsWith(' could not be cloned.'))
+  )
+    return error;
+  return new InvalidOptionsError(
+    option,
+    value,
+    `cannot be sent to ${to} (${error.message}) Values cross as structured clones: pass plain data, Map, Set, Date, typed arrays or Errors`,
+  );
+}

@@ -222,6 +222,26 @@ describe('calls and messages', () => {
     await expect(a.call(b.id, 'fn', () => 1)).rejects.toThrow(/could not be cloned/);
   });
 
+  it('names an argument or payload that cannot be cloned; the link stays up', async () => {
+    const { a, b } = await pair();
+    b.handle('echo', (x: unknown) => x);
+    const call: any = await a.call(b.id, 'echo', { onDone: () => 1 }).catch((e) => e);
+    expect(call).toBeInstanceOf(InvalidOptionsError);
+    expect(call.option).toBe('call(node, "echo", ...args)');
+    expect(call.message).toContain(`cannot be sent to ${b.id}`);
+    const send: any = (() => {
+      try {
+        a.send(b.id, 'news', Symbol('x'));
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(send).toBeInstanceOf(InvalidOptionsError);
+    expect(send.option).toBe('send(node, "news", payload)');
+    expect(a.nodes()).toEqual([b.id]);
+    expect(await a.call(b.id, 'echo', 1)).toBe(1);
+  });
+
   it('times out with RpcTimeoutError', async () => {
     const { a, b } = await pair();
     b.handle('hang', () => new Promise(() => {}));

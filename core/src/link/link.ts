@@ -14,7 +14,7 @@
 // the wakeups, not the bytes (200 idle links: half the CPU on both ends).
 
 import type { WebSocket } from 'ws';
-import { serializeError } from '../errors.js';
+import { serializeError, unsendable } from '../errors.js';
 import {
   decode,
   encodeCall,
@@ -93,14 +93,22 @@ export class Link {
     try {
       frame = encodeCall(id, method, args);
     } catch (error) {
-      return Promise.reject(error); // an argument that cannot be cloned
+      return Promise.reject(
+        unsendable(error, `call(node, ${JSON.stringify(method)}, ...args)`, args, this.peer.id),
+      );
     }
     this.#write(frame);
     return this.#pending.wait(id, method, timeout);
   }
 
   send(topic: string, payload: unknown): void {
-    this.#write(encodeMessage(topic, payload));
+    let frame: Buffer;
+    try {
+      frame = encodeMessage(topic, payload);
+    } catch (error) {
+      throw unsendable(error, `send(node, ${JSON.stringify(topic)}, payload)`, payload, this.peer.id);
+    }
+    this.#write(frame);
   }
 
   /** Tell the other node this one leaves, then close. */

@@ -11,6 +11,7 @@ import {
   PeerBootError,
   PeerExitedError,
   RemoteError,
+  unsendable,
   WaitTimeoutError,
 } from '../errors.js';
 import {
@@ -183,7 +184,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     try {
       return (await channel.request('evaluate', [fn.toString(), arg])) as Awaited<T>;
     } catch (error) {
-      throw unsendable(error, 'evaluate(fn, arg)', arg);
+      throw unsendable(error, 'evaluate(fn, arg)', arg, 'the peer');
     }
   }
 
@@ -193,7 +194,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     try {
       return (await channel.request('call', [method, args])) as T;
     } catch (error) {
-      throw unsendable(error, `call(${JSON.stringify(method)}, ...args)`, args);
+      throw unsendable(error, `call(${JSON.stringify(method)}, ...args)`, args, 'the peer');
     }
   }
 
@@ -811,23 +812,4 @@ function settling<T>(promise: Promise<T>): Settling<T> {
     () => {},
   );
   return s;
-}
-
-/**
- * An argument the control channel could not serialize (a function, a socket, a class instance with
- * private state...) becomes an InvalidOptionsError naming it; V8 says only "… could not be cloned."
- * Anything else (the peer's own errors, a peer that is gone) passes through.
- */
-function unsendable(error: unknown, option: string, value: unknown): unknown {
-  if (
-    error instanceof RemoteError ||
-    !(error instanceof Error) ||
-    !(error.name === 'DataCloneError' || error.message.endsWith(' could not be cloned.'))
-  )
-    return error;
-  return new InvalidOptionsError(
-    option,
-    value,
-    `cannot be sent to the peer (${error.message}) Values cross as structured clones: pass plain data, Map, Set, Date, typed arrays or Errors`,
-  );
 }
