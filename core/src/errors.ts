@@ -62,11 +62,15 @@ export class PeerBootError extends PeerClusterError {
 /** A call to a peer whose process is gone. Rejects at once, never hangs. */
 export class PeerExitedError extends PeerClusterError {
   readonly peer: string;
+  readonly state: string;
   constructor(peer: string, what: string, state: string) {
     super(
-      `Cannot ${what} on peer ${peer}: its process is ${state}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
+      state === 'stopped'
+        ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
+        : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
     );
     this.peer = peer;
+    this.state = state;
   }
 }
 

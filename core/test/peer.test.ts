@@ -323,6 +323,9 @@ describe('lifecycle', () => {
       await expect(p.call('x')).rejects.toThrow(PeerExitedError);
       await expect(p.nodes()).rejects.toThrow(PeerExitedError);
       await expect(p.pause()).rejects.toThrow(PeerExitedError);
+      await expect(p.nodes()).rejects.toThrow(
+        `Cannot nodes() on peer ${p.name}: it was stopped. Call peer.restart() to boot it again.`,
+      );
       await p.stop(); // idempotent
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -348,6 +351,7 @@ describe('lifecycle', () => {
     expect(p.state).toBe('crashed');
     await expect(pending).rejects.toThrow(PeerExitedError);
     await expect(p.kill()).rejects.toThrow(PeerExitedError);
+    await expect(p.nodes()).rejects.toThrow(/its process exited \(crashed\)\. Call peer\.restart\(\) first/);
   });
 
   it('an exit of its own is a crash, with the exit event', async () => {
