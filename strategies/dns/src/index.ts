@@ -105,6 +105,13 @@ function validate(options: DnsOptions) {
   if (servers !== undefined) {
     if (!Array.isArray(servers) || servers.length === 0 || servers.some((s) => typeof s !== 'string'))
       bad('servers', servers, 'expected a non-empty array of "ip" or "ip:port"');
+    // Before setServers: it aborts the whole process on port 0 (a failed assertion in Node's
+    // cares_wrap), and takes any larger number (querying port 99999 & 0xffff).
+    for (const server of servers) {
+      const port = /^(?:\[[^\]]+\]|[^:]+):(\d+)$/.exec(server)?.[1];
+      if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
+        bad('servers', servers, `${server} has a port outside 1..65535`);
+    }
     try {
       new dnsPromises.Resolver().setServers(servers);
     } catch (error) {

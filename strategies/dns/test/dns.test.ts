@@ -1,6 +1,7 @@
 import type { ClusterNode, Strategy, StrategyContext } from '@peer-cluster/core';
 import { InvalidOptionsError, runOnce, startNode } from '@peer-cluster/core';
 import { DnsQueryError, dns } from '@peer-cluster/strategy-dns';
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DnsServer, startDnsServer } from '../../../test-support/dns-server.js';
 import { type Dnsmasq, dnsmasqPath, startDnsmasq } from './dnsmasq.js';
@@ -109,6 +110,28 @@ describe('dns strategy against a dns-packet server', () => {
     expect(() => dns({ query: '', port: 1 })).toThrow(InvalidOptionsError);
     expect(() => dns({ query: 'x.test', port: 1, type: 'MX' as never })).toThrow(/dns\.type/);
     expect(() => dns({ query: 'x.test', port: 1, servers: ['not an ip'] })).toThrow(/dns\.servers/);
+    for (const server of ['127.0.0.1:99999', '127.0.0.1:0', '[::1]:70000'])
+      expect(() => dns({ query: 'x.test', port: 1, servers: [server] }), server).toThrow(
+        `${server} has a port outside 1..65535`,
+      );
+    expect(() =>
+      dns({ query: 'x.test', port: 1, servers: ['127.0.0.1:53', '[::1]:5353', '::1'] }),
+    ).not.toThrow();
+    // Node's setServers aborts the process on port 0: any server string is accepted or named.
+    fc.assert(
+      fc.property(
+        fc.constantFrom('127.0.0.1', '[::1]', '0.0.0.0', '[::ffff:127.0.0.1]', ' 10.0.0.1'),
+        fc.oneof(fc.nat({ max: 10 }), fc.nat({ max: 2 ** 32 })),
+        fc.constantFrom('', '0', '00'),
+        (ip, port, pad) => {
+          try {
+            dns({ query: 'x.test', port: 1, servers: [`${ip}:${pad}${port}`] });
+          } catch (error) {
+            expect(error).toBeInstanceOf(InvalidOptionsError);
+          }
+        },
+      ),
+    );
     expect(() => dns({ query: 'x.test', port: 1, basename: 'a@b' })).toThrow(/dns\.basename/);
     expect(() => dns({ query: 'x.test', port: 1, timeout: -1 })).toThrow(/dns\.timeout/);
     expect(() => dns({ query: 'x.test', port: 1, bogus: 1 } as never)).toThrow(/dns\.bogus/);
