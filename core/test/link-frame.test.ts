@@ -107,6 +107,22 @@ describe('frame decode', () => {
     expect(Object.hasOwn(args[5] as object, 'u')).toBe(true);
   });
 
+  it('keeps shared and cyclic references in replies and messages, from the top level down', () => {
+    const shared = { x: 1 };
+    const reply = decode(encodeReply(1, { a: shared, b: [shared] })) as { value: any };
+    expect(reply.value.a).toBe(reply.value.b[0]);
+    const pair = decode(encodeReply(1, [shared, shared])) as { value: any };
+    expect(pair.value[0]).toBe(pair.value[1]);
+    const message = decode(encodeMessage('t', { a: shared, b: shared })) as { payload: any };
+    expect(message.payload.a).toBe(message.payload.b);
+    const across = decode(encodeCall(1, 'm', [shared, { in: shared }])) as { args: any[] };
+    expect(across.args[0]).toBe(across.args[1].in);
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    const looped = decode(encodeReply(1, cyclic)) as { value: any };
+    expect(looped.value.self).toBe(looped.value);
+  });
+
   it('corrupted and truncated valid frames never throw anything but FrameError (property)', () => {
     const samples = [
       encodeCall(7, 'method', [{ a: new Map([[1, 2n]]) }, new Float32Array([1.5]), 'text']),

@@ -47,12 +47,12 @@ function header(buffer: Buffer, type: FrameType, body: Body, id: number): Buffer
   return buffer;
 }
 
-function encode(type: FrameType, id: number, value: unknown): Buffer {
-  if (value === undefined) return header(Buffer.allocUnsafe(HEADER), type, Body.Undefined, id);
-  if (exactJson(value, 0, undefined)) {
-    const json = JSON.stringify(value);
-    const buffer = Buffer.allocUnsafe(HEADER + Buffer.byteLength(json));
-    buffer.write(json, HEADER);
+/** `json`: the value round-trips through JSON exactly (see exactJson); else it is a V8 clone. */
+function encode(type: FrameType, id: number, value: unknown, json: boolean): Buffer {
+  if (json) {
+    const text = JSON.stringify(value);
+    const buffer = Buffer.allocUnsafe(HEADER + Buffer.byteLength(text));
+    buffer.write(text, HEADER);
     return header(buffer, type, Body.Json, id);
   }
   const body = v8.serialize(value);
@@ -63,8 +63,22 @@ function encode(type: FrameType, id: number, value: unknown): Buffer {
 
 const MAX_DEPTH = 16;
 
+/**
+ * The objects one exactJson walk has met: a second meeting is a shared (or cyclic) reference,
+ * which JSON would duplicate. The set is made only from the second object on (most values
+ * hold one object, or none).
+ */
+interface Walk {
+  first: object | undefined;
+  seen: Set<object> | undefined;
+}
+
+function walk(): Walk {
+  return { first: undefined, seen: undefined };
+}
+
 /** Whether JSON round-trips `value` exactly as a structured clone would. */
-function exactJson(value: unknown, depth: number, seen: Set<object> | undefined): boolean {
+function exactJson(value: unknown, depth: number, met: Walk): boolean {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -74,24 +88,26 @@ function exactJson(value: unknown, depth: number, seen: Set<object> | undefined)
     case 'object': {
       if (value === null) return true;
       if (depth > MAX_DEPTH) return false;
-      if (depth > 0) {
-        seen ??= new Set();
-        if (seen.has(value)) return false; // a shared reference: JSON would duplicate it
-        seen.add(value);
+      if (met.first === undefined) met.first = value;
+      else {
+        met.seen ??= new Set([met.first]);
+        if (met.seen.has(value)) return false;
+        met.seen.add(value);
       }
       if (Array.isArray(value)) {
         if (Object.getPrototypeOf(value) !== Array.prototype) return false;
-        for (let i = 0; i < value.length; i++) {
+        const length = value.length;
+        for (let i = 0; i < length; i++) {
           const item = value[i];
-          if (item === undefined || !exactJson(item, depth + 1, seen)) return false;
+          if (item === undefined || !exactJson(item, depth + 1, met)) return false;
         }
-        return Object.keys(value).length === value.length;
+        return Object.keys(value).length === length; // no named properties, which JSON drops
       }
       if (Object.getPrototypeOf(value) !== Object.prototype) return false;
       for (const key in value) {
         if (!Object.hasOwn(value, key)) return false;
         const item = (value as Record<string, unknown>)[key];
-        if (item === undefined || !exactJson(item, depth + 1, seen)) return false;
+        if (item === undefined || !exactJson(item, depth + 1, met)) return false;
       }
       return true;
     }
@@ -108,21 +124,40 @@ export const PING: Buffer = control(FrameType.Ping);
 export const PONG: Buffer = control(FrameType.Pong);
 export const LEAVING: Buffer = control(FrameType.Leaving);
 
-/** Throws a DataCloneError when an argument cannot be cloned (a function, a socket...). */
+/**
+ * Throws V8's "could not be cloned" error when an argument cannot be cloned (a function, a
+ * socket...). The arguments are walked, not the [method, args] pair: the pair is ours (a string
+ * and a fresh array) and needs no check.
+ */
 export function encodeCall(id: number, method: string, args: unknown[]): Buffer {
-  return encode(FrameType.Call, id, [method, args]);
+  const met = walk();
+  let json = true;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === undefined || !exactJson(arg, 2, met)) {
+      json = false;
+      break;
+    }
+  }
+  return encode(FrameType.Call, id, [method, args], json);
 }
 
 export function encodeReply(id: number, value: unknown): Buffer {
-  return encode(FrameType.Reply, id, value);
+  if (value === undefined) return header(Buffer.allocUnsafe(HEADER), FrameType.Reply, Body.Undefined, id);
+  return encode(FrameType.Reply, id, value, exactJson(value, 0, walk()));
 }
 
 export function encodeReplyError(id: number, error: SerializedError): Buffer {
-  return encode(FrameType.ReplyError, id, error);
+  return encode(FrameType.ReplyError, id, error, exactJson(error, 0, walk()));
 }
 
 export function encodeMessage(topic: string, payload: unknown): Buffer {
-  return encode(FrameType.Message, 0, [topic, payload]);
+  return encode(
+    FrameType.Message,
+    0,
+    [topic, payload],
+    payload !== undefined && exactJson(payload, 1, walk()),
+  );
 }
 
 /** Decode one frame; anything malformed throws a FrameError and nothing else. */
