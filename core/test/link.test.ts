@@ -270,6 +270,29 @@ describe('calls and messages', () => {
     expect(error.node).toBe(b.id);
   });
 
+  it('a burst of calls and messages in one turn (batched into few writes) arrives whole and in order', async () => {
+    const { a, b } = await pair();
+    const order: number[] = [];
+    b.handle('echo', (i: number) => i);
+    const all = new Promise<void>((resolve) =>
+      b.on('message', (_from, _topic, i) => {
+        order.push(i as number);
+        if (order.length === 500) resolve();
+      }),
+    );
+    // Synchronously, in one turn: far more frames than one write takes.
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 500; i++) {
+      a.send(b.id, 'seq', i);
+      calls.push(a.call(b.id, 'echo', i));
+    }
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    await all;
+    expect(order).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    // A lone call after the burst is not held back by it.
+    expect(await a.call(b.id, 'echo', 'after')).toBe('after');
+  });
+
   it('delivers send() as a message event', async () => {
     const { a, b } = await pair();
     const got = new Promise<unknown[]>((resolve) => b.once('message', (...args) => resolve(args)));
