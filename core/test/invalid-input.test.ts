@@ -211,6 +211,41 @@ describe('invalid options, each with its named error', () => {
     }
   });
 
+  it('peer and cluster methods name a bad argument, and nothing happens', async () => {
+    const c = await startCluster({ count: 3 });
+    clusters.push(c);
+    const [a, b, d] = c.peers as [Peer, Peer, Peer];
+    const methodCases: [string, () => unknown, string, unknown][] = [
+      [
+        'a peer on both sides of a partition',
+        () => c.partition([a, b], [b, d]),
+        'partition(groups[1])',
+        'peer-2',
+      ],
+      ['an unknown signal', () => a.kill('SIGFOO' as never), 'kill(signal)', 'SIGFOO'],
+      ['a url path that is not a string', () => a.url(42 as never), 'url(path)', 42],
+      ['waitForNodes of a string', () => a.waitForNodes('2' as never), 'waitForNodes(n)', '2'],
+      ['a negative wait timeout', () => a.waitForNodes(2, { timeout: -5 }), 'waitForNodes() timeout', -5],
+      [
+        'a wait timeout in words',
+        () => c.waitForMesh({ timeout: 'soon' as never }),
+        'waitForMesh() timeout',
+        'soon',
+      ],
+      ['heal options that are not an object', () => c.heal(5 as never), 'waitForMesh() options', 5],
+    ];
+    for (const [what, act, option, value] of methodCases) {
+      const error = await caught(act);
+      expect(error, what).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option, what).toBe(option);
+      expect(error.value, what).toEqual(value);
+    }
+    // Nothing was cut, killed or left half-done.
+    expect(c.peers.every((p) => p.state === 'running')).toBe(true);
+    await c.waitForMesh();
+    expect(c.timeline.some((e) => e.type === 'partition' || e.type === 'kill')).toBe(false);
+  });
+
   it('never echoes a cookie in an error, even a cookie given next to a bad option', async () => {
     const secret = 'cookie-never-in-errors-7d1e';
     for (const act of [

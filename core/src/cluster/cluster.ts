@@ -8,6 +8,7 @@ import {
   resolveClusterOptions,
   validateAddOptions,
   validateCount,
+  validateWaitTimeout,
 } from '../options.js';
 import { cookieFor, Peer, uniqueClusterName } from '../peer/peer.js';
 import { waitUntil } from '../peer/wait.js';
@@ -141,8 +142,8 @@ export class Cluster {
    * Resolves when every running peer is linked to every other running peer (during a partition:
    * to every other running peer on its side).
    */
-  async waitForMesh(options: { timeout?: number } = {}): Promise<void> {
-    const timeout = options.timeout ?? MESH_TIMEOUT;
+  async waitForMesh(options?: { timeout?: number }): Promise<void> {
+    const timeout = validateWaitTimeout('waitForMesh()', options, MESH_TIMEOUT);
     await this.#waitFor(
       () => (this.#missingLinks(1).length === 0 ? true : undefined),
       timeout,
@@ -175,6 +176,14 @@ export class Cluster {
             `partition(groups[${g}])`,
             (peer as Peer)?.name ?? peer,
             `is not a peer of cluster ${this.name}`,
+          );
+        }
+        const other = groupOf.get(peer.name);
+        if (other !== undefined && other !== g) {
+          throw new InvalidOptionsError(
+            `partition(groups[${g}])`,
+            peer.name,
+            `is in groups[${other}] too; a peer is on one side of a partition`,
           );
         }
         groupOf.set(peer.name, g);

@@ -4,6 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { defaultStrategy } from '../cluster/defaults.js';
 import {
   type BootPhase,
@@ -21,6 +22,7 @@ import {
   resolvePeerOptions,
   validateEnvResult,
   validateHostResult,
+  validateWaitTimeout,
 } from '../options.js';
 import { leasePorts, type PortLease } from '../registry/ports.js';
 import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
@@ -163,6 +165,8 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /** `http://127.0.0.1:<PORT><path>`. */
   url(path = '/'): string {
+    if (typeof path !== 'string')
+      throw new InvalidOptionsError('url(path)', path, 'must be a path string such as "/health"');
     return `http://${this.host}:${this.port}${path.startsWith('/') ? path : `/${path}`}`;
   }
 
@@ -216,15 +220,20 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** Resolves when exactly `n` nodes (or the predicate) hold for this peer's links. */
   waitForNodes(
     n: number | ((nodes: NodeId[]) => boolean),
-    options: { timeout?: number } = {},
+    options?: { timeout?: number },
   ): Promise<NodeId[]> {
-    if (typeof n === 'number' && !(Number.isInteger(n) && n >= 0)) {
+    if (typeof n === 'number' ? !(Number.isInteger(n) && n >= 0) : typeof n !== 'function') {
       return Promise.reject(
         new InvalidOptionsError('waitForNodes(n)', n, 'must be a whole number of nodes, or a predicate'),
       );
     }
+    let timeout: number;
+    try {
+      timeout = validateWaitTimeout('waitForNodes()', options, WAIT_TIMEOUT);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const test = typeof n === 'number' ? (nodes: NodeId[]) => nodes.length === n : n;
-    const timeout = options.timeout ?? WAIT_TIMEOUT;
     return this.#waitFor(
       () => {
         const nodes = this.linked();
@@ -260,6 +269,12 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /** Sends `signal` to the peer's process group; for SIGKILL, resolves once the process is reaped. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (typeof signal !== 'string' || !(signal in constants.signals))
+      throw new InvalidOptionsError(
+        'kill(signal)',
+        signal,
+        'must be a signal name such as SIGKILL or SIGTERM',
+      );
     const child = this.#child;
     if (!child || !this.#alive()) throw new PeerExitedError(this.name, `kill(${signal})`, this.#state);
     this.#record('kill', signal);
