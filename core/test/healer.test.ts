@@ -1,6 +1,7 @@
 import {
   customStrategy,
   HandshakeError,
+  InvalidOptionsError,
   runOnce,
   type Strategy,
   type StrategyContext,
@@ -259,6 +260,12 @@ describe('healer', () => {
     a.healer.pause(50);
     await resumed;
     expect(a.healer.state).toBe('running');
+    // A bad duration is named and pauses nothing.
+    for (const ms of [-1, 0, Number.NaN, 'soon']) {
+      expect(() => a.healer.pause(ms as number), String(ms)).toThrow(InvalidOptionsError);
+      expect(a.healer.state).toBe('running');
+    }
+    await expect(a.healer.refresh({ timeout: -1 })).rejects.toThrow(/healer\.refresh\(\) timeout/);
     await a.healer.shutdown();
     expect(a.healer.state).toBe('shutdown');
     await expect(a.healer.refresh()).rejects.toThrow(/shut down/);

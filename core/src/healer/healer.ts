@@ -4,6 +4,7 @@
 // when asked. At most one refresh runs and at most one more waits behind it.
 
 import { EventEmitter } from 'node:events';
+import { InvalidOptionsError } from '../errors.js';
 import type { Node } from '../link/node.js';
 import type { Healer, HealerEvents, NodeId, RefreshResult, Strategy } from '../types.js';
 import { DialGrace, refreshOnce, strategyContext } from './refresh.js';
@@ -89,6 +90,12 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   }
 
   refresh(options: { timeout?: number } = {}): Promise<RefreshResult> {
+    const timeout = options?.timeout;
+    if (timeout !== undefined && !isPositiveMs(timeout)) {
+      return Promise.reject(
+        new InvalidOptionsError('healer.refresh() timeout', timeout, 'must be a positive number of ms'),
+      );
+    }
     if (this.#state === 'shutdown') {
       return Promise.reject(
         new Error(`The healer of ${this.#node.id} is shut down; start a new node to heal again.`),
@@ -96,10 +103,16 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     }
     if (!this.strategy)
       return Promise.resolve({ discovered: [], connected: [], failed: [], disconnected: [] });
-    return this.#enqueue(options.timeout ?? DEFAULT_REFRESH_TIMEOUT, true);
+    return this.#enqueue(timeout ?? DEFAULT_REFRESH_TIMEOUT, true);
   }
 
   pause(ms?: number): void {
+    if (ms !== undefined && !isPositiveMs(ms))
+      throw new InvalidOptionsError(
+        'healer.pause(ms)',
+        ms,
+        'must be a positive number of ms, or none to pause until resume()',
+      );
     if (this.#state === 'shutdown') return;
     clearTimeout(this.#poll);
     clearTimeout(this.#pauseTimer);
@@ -229,4 +242,8 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
         `peer-cluster: healer of ${this.#node.id} (strategy "${this.strategy?.name}"): ${e.message}`,
       );
   }
+}
+
+function isPositiveMs(value: unknown): value is number {
+  return typeof value === 'number' && value > 0 && Number.isFinite(value);
 }
