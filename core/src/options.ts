@@ -314,18 +314,6 @@ export function validateEnvResult(value: unknown, peer: string): EnvRecord {
   return validate(envRecord, value, `env(${peer})`);
 }
 
-/** The `{ timeout }` of a wait (`waitForNodes`, `waitForMesh`, `heal`), or `fallback`. */
-export function validateWaitTimeout(what: string, options: unknown, fallback: number): number {
-  if (options === undefined) return fallback;
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw new InvalidOptionsError(`${what} options`, options, 'must be an object like { timeout: 5000 }');
-  const timeout = (options as { timeout?: unknown }).timeout;
-  if (timeout === undefined) return fallback;
-  if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout))
-    throw new InvalidOptionsError(`${what} timeout`, timeout, 'must be a positive number of ms');
-  return timeout;
-}
-
 export function validateCount(count: unknown, option = 'count'): number {
   const r = clusterSchema.shape.count.safeParse(count);
   if (!r.success || r.data === undefined) {

@@ -1,6 +1,7 @@
 // A cluster: peers started together under one name and cookie, meshed by their healers, with a
 // timeline of everything that happened to them.
 import { InvalidOptionsError, WaitTimeoutError } from '../errors.js';
+import { timeoutOption } from '../link/options.js';
 import {
   type ClusterOptions,
   type PeerSetup,
@@ -8,7 +9,6 @@ import {
   resolveClusterOptions,
   validateAddOptions,
   validateCount,
-  validateWaitTimeout,
 } from '../options.js';
 import { cookieFor, Peer, uniqueClusterName } from '../peer/peer.js';
 import { waitUntil } from '../peer/wait.js';
@@ -143,7 +143,7 @@ export class Cluster {
    * to every other running peer on its side).
    */
   async waitForMesh(options?: { timeout?: number }): Promise<void> {
-    const timeout = validateWaitTimeout('waitForMesh()', options, MESH_TIMEOUT);
+    const timeout = timeoutOption('waitForMesh()', options, MESH_TIMEOUT);
     await this.#waitFor(
       () => (this.#missingLinks(1).length === 0 ? true : undefined),
       timeout,

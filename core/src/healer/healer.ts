@@ -4,8 +4,8 @@
 // when asked. At most one refresh runs and at most one more waits behind it.
 
 import { EventEmitter } from 'node:events';
-import { InvalidOptionsError } from '../errors.js';
 import type { Node } from '../link/node.js';
+import { durationArgument, timeoutOption } from '../link/options.js';
 import type { Healer, HealerEvents, NodeId, RefreshResult, Strategy } from '../types.js';
 import { DialGrace, refreshOnce, strategyContext } from './refresh.js';
 
@@ -89,12 +89,12 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     void this.#enqueue(DEFAULT_REFRESH_TIMEOUT, false);
   }
 
-  refresh(options: { timeout?: number } = {}): Promise<RefreshResult> {
-    const timeout = options?.timeout;
-    if (timeout !== undefined && !isPositiveMs(timeout)) {
-      return Promise.reject(
-        new InvalidOptionsError('healer.refresh() timeout', timeout, 'must be a positive number of ms'),
-      );
+  refresh(options?: { timeout?: number }): Promise<RefreshResult> {
+    let timeout: number;
+    try {
+      timeout = timeoutOption('healer.refresh()', options, DEFAULT_REFRESH_TIMEOUT);
+    } catch (error) {
+      return Promise.reject(error);
     }
     if (this.#state === 'shutdown') {
       return Promise.reject(
@@ -103,16 +103,11 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     }
     if (!this.strategy)
       return Promise.resolve({ discovered: [], connected: [], failed: [], disconnected: [] });
-    return this.#enqueue(timeout ?? DEFAULT_REFRESH_TIMEOUT, true);
+    return this.#enqueue(timeout, true);
   }
 
   pause(ms?: number): void {
-    if (ms !== undefined && !isPositiveMs(ms))
-      throw new InvalidOptionsError(
-        'healer.pause(ms)',
-        ms,
-        'must be a positive number of ms, or none to pause until resume()',
-      );
+    if (ms !== undefined) durationArgument('healer.pause(ms)', ms, 0);
     if (this.#state === 'shutdown') return;
     clearTimeout(this.#poll);
     clearTimeout(this.#pauseTimer);
@@ -242,8 +237,4 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
         `peer-cluster: healer of ${this.#node.id} (strategy "${this.strategy?.name}"): ${e.message}`,
       );
   }
-}
-
-function isPositiveMs(value: unknown): value is number {
-  return typeof value === 'number' && value > 0 && Number.isFinite(value);
 }

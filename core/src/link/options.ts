@@ -129,3 +129,18 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
 }
 
 function noop(): void {}
+
+/** A duration argument (`healer.pause(ms)`): a positive number of ms, `fallback` when absent. */
+export function durationArgument(what: string, value: unknown, fallback: number): number {
+  const ms = positive({ value }, 'value', '', fallback, 'ms');
+  if (Array.isArray(ms)) throw new InvalidOptionsError(what, value, 'must be a positive number of ms');
+  return ms;
+}
+
+/** The `{ timeout }` of a wait or refresh (`waitForNodes`, `waitForMesh`, `heal`, `healer.refresh`), or `fallback`. */
+export function timeoutOption(what: string, options: unknown, fallback: number): number {
+  if (options === undefined) return fallback;
+  if (!isObject(options))
+    throw new InvalidOptionsError(`${what} options`, options, 'must be an object like { timeout: 5000 }');
+  return durationArgument(`${what} timeout`, options.timeout, fallback);
+}

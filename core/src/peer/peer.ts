@@ -15,6 +15,7 @@ import {
   unsendable,
   WaitTimeoutError,
 } from '../errors.js';
+import { timeoutOption } from '../link/options.js';
 import {
   type EnvRecord,
   type PeerOptions,
@@ -22,7 +23,6 @@ import {
   resolvePeerOptions,
   validateEnvResult,
   validateHostResult,
-  validateWaitTimeout,
 } from '../options.js';
 import { leasePorts, type PortLease } from '../registry/ports.js';
 import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
@@ -229,7 +229,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
     let timeout: number;
     try {
-      timeout = validateWaitTimeout('waitForNodes()', options, WAIT_TIMEOUT);
+      timeout = timeoutOption('waitForNodes()', options, WAIT_TIMEOUT);
     } catch (error) {
       return Promise.reject(error);
     }
