@@ -1,6 +1,8 @@
 // The peer boot path: the process starts before its ports are leased, a cluster leases all its
 // new peers' ports in one request, the runtime runs from a bundle with a V8 code cache, and the
 // group watchdog is started with the process.
+
+import { execFile } from 'node:child_process';
 import {
   existsSync,
   mkdtempSync,
@@ -14,7 +16,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import {
   customStrategy,
   InvalidOptionsError,
@@ -194,5 +197,31 @@ describe('runtime bundle', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('strategy modules', () => {
+  /** Every module Node loads for `import(file)`, as a module hook in a fresh process sees them. */
+  async function moduleGraph(file: string): Promise<string[]> {
+    const hook = `import { writeSync } from 'node:fs';
+export async function load(url, context, next) { writeSync(1, url + '\\n'); return next(url, context); }`;
+    const script = `import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+await import(${JSON.stringify(pathToFileURL(file).href)});`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    return stdout.split('\n').filter(Boolean);
+  }
+
+  // A factory strategy's module is loaded again in every peer at boot (its spec): through
+  // `@peer-cluster/core` it would bring all of core, zod included (≈120 ms of CPU per peer).
+  it.each([
+    'strategies/static-hosts/dist/index.js',
+    'strategies/dns/dist/index.js',
+    'examples/custom-strategy/dist/index.js',
+  ])('%s loads core only through @peer-cluster/core/strategy', async (module) => {
+    const graph = await moduleGraph(fileURLToPath(new URL(`../../${module}`, import.meta.url)));
+    expect(graph[0]).toMatch(new RegExp(`${module.replaceAll('.', '\\.')}$`));
+    expect(graph).toContainEqual(expect.stringMatching(/\/core\/dist\/strategy\.js$/));
+    expect(graph.filter((url) => /\/core\/dist\/index\.js$|\/zod\//.test(url))).toEqual([]);
   });
 });

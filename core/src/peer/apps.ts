@@ -1,10 +1,8 @@
 // Inside a peer: load the declared apps in order and stop them in reverse. An app exporting
 // `start(ctx)` is awaited; its returned `{ stop }` or an exported `stop(ctx)` runs on graceful
 // stop. A module without `start` is a side-effect app (e.g. a server listening on PORT).
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { AppContext } from '../types.js';
-import { type BootApp, importModule } from './protocol.js';
+import { type BootApp, loadModule } from './protocol.js';
 
 export interface RunningApp {
   name: string;
@@ -24,28 +22,6 @@ export async function startApp(app: BootApp, ctx: AppContext): Promise<RunningAp
   }
   return { name: app.name, stop };
 }
-
-/**
- * require() where this Node can require ES modules (20.19+, 22.12+), else import(). The first
- * import() of a process starts Node's ES module loader, ≈3 ms of CPU per peer here; require() of
- * the same one-line ES module costs ≈1. The module runs the same either way. A module graph with
- * top-level await (or a require cycle) cannot be required: Node says so before running any of
- * it, and it is imported instead. Any other error is the app's own and is not retried (a
- * CommonJS module that threw would run again).
- */
-function loadModule(url: string): Promise<unknown> {
-  if (!(process.features as { require_module?: boolean }).require_module || !url.startsWith('file:')) {
-    return importModule(url);
-  }
-  try {
-    return Promise.resolve(createRequire(url)(fileURLToPath(url)));
-  } catch (error) {
-    if (NOT_REQUIRABLE.has((error as NodeJS.ErrnoException)?.code ?? '')) return importModule(url);
-    return Promise.reject(error);
-  }
-}
-
-const NOT_REQUIRABLE = new Set(['ERR_REQUIRE_ASYNC_MODULE', 'ERR_REQUIRE_CYCLE_MODULE', 'ERR_REQUIRE_ESM']);
 
 function isApp(value: unknown): value is AppModule {
   return typeof value === 'object' && value !== null && typeof (value as AppModule).start === 'function';

@@ -13,8 +13,8 @@ import {
   type BootApp,
   type BootConfig,
   type FromPeer,
-  importModule,
   loaderHook,
+  loadModule,
   type ToPeer,
   toWireError,
   type WireError,
@@ -51,7 +51,7 @@ const coreStrategies: Record<string, () => Promise<Record<string, unknown>>> = {
 
 function importStrategyModule(module: string, coreUrl: string): Promise<Record<string, unknown>> {
   const own = module.startsWith(coreUrl) ? coreStrategies[module.slice(coreUrl.length)] : undefined;
-  return own ? own() : (importModule(module) as Promise<Record<string, unknown>>);
+  return own ? own() : (loadModule(module) as Promise<Record<string, unknown>>);
 }
 
 function send(message: FromPeer, done?: () => void): void {

@@ -21,7 +21,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { InvalidOptionsError, parseAddress, type Strategy, type StrategyContext } from '@peer-cluster/core';
+import {
+  InvalidOptionsError,
+  parseAddress,
+  type Strategy,
+  type StrategyContext,
+} from '@peer-cluster/core/strategy';
 
 export type StaticHostsOptions = string[] | { file: string };
 
