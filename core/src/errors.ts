@@ -1,10 +1,34 @@
 // The named errors of the public contract. Each has `name` equal to its class name, says what
 // happened, to which peer, node or app, and what to do next.
 
+/** Marks the classes of this module, in whichever copy of it they were made (see hasInstance). */
+const BRAND = Symbol.for('peer-cluster.error');
+
 export class PeerClusterError extends Error {
+  static readonly [BRAND] = true;
+
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
+  }
+
+  /**
+   * `instanceof` holds for an error made by another copy of the same class too: inside a peer the
+   * node runs from the runtime bundle, so `ctx.cluster.call` rejects with the bundle's
+   * NodeDownError, not with the one an app imports (and two installed versions of core are two
+   * copies as well). A copy is a class of this module with the same name, in the error's
+   * prototype chain.
+   */
+  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null) return false;
+    for (let proto = Object.getPrototypeOf(value); proto !== null; proto = Object.getPrototypeOf(proto)) {
+      const made = Object.hasOwn(proto, 'constructor')
+        ? (proto.constructor as { [BRAND]?: boolean; name?: string })
+        : undefined;
+      if (made?.[BRAND] === true && made.name === this.name) return true;
+    }
+    return false;
   }
 }
 

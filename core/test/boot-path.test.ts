@@ -29,6 +29,7 @@ import {
 } from '@peer-cluster/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
+import * as errors from '../dist/errors.js';
 import { prune, runtimeEntry } from '../dist/peer/runtime-bundle.js';
 import { leasePortGroups } from '../dist/registry/ports.js';
 
@@ -200,7 +201,7 @@ describe('runtime bundle', () => {
   });
 });
 
-describe('strategy modules', () => {
+describe('code that runs in a peer', () => {
   /** Every module Node loads for `import(file)`, as a module hook in a fresh process sees them. */
   async function moduleGraph(file: string): Promise<string[]> {
     const hook = `import { writeSync } from 'node:fs';
@@ -218,10 +219,43 @@ await import(${JSON.stringify(pathToFileURL(file).href)});`;
     'strategies/static-hosts/dist/index.js',
     'strategies/dns/dist/index.js',
     'examples/custom-strategy/dist/index.js',
-  ])('%s loads core only through @peer-cluster/core/strategy', async (module) => {
+  ])('%s loads core only through @peer-cluster/core/peer', async (module) => {
     const graph = await moduleGraph(fileURLToPath(new URL(`../../${module}`, import.meta.url)));
     expect(graph[0]).toMatch(new RegExp(`${module.replaceAll('.', '\\.')}$`));
-    expect(graph).toContainEqual(expect.stringMatching(/\/core\/dist\/strategy\.js$/));
+    expect(graph).toContainEqual(expect.stringMatching(/\/core\/dist\/in-peer\.js$/));
     expect(graph.filter((url) => /\/core\/dist\/index\.js$|\/zod\//.test(url))).toEqual([]);
+  });
+
+  it('an app catches the errors of the bundled node with instanceof the classes it imports', async () => {
+    const p = await spawnPeer({ root, apps: ['catches-node-down.mjs'], cluster: 'boot-errors' });
+    peers.push(p);
+    expect(await p.call('call-gone', 'gone@127.0.0.1:9')).toEqual({
+      name: 'NodeDownError',
+      NodeDownError: true,
+      PeerClusterError: true,
+      RpcTimeoutError: false,
+      Error: true,
+    });
+  });
+
+  it('instanceof holds for the same class from another copy of core, and only for it', async () => {
+    const other = (await import(
+      `${new URL('../dist/errors.js', import.meta.url).href}?copy`
+    )) as typeof errors;
+    expect(other.NodeDownError).not.toBe(errors.NodeDownError);
+    const down = new other.NodeDownError('a@127.0.0.1:1', 'm');
+    expect(down instanceof errors.NodeDownError).toBe(true);
+    expect(down instanceof errors.PeerClusterError).toBe(true);
+    expect(down instanceof errors.RpcTimeoutError).toBe(false);
+    expect(new errors.RemoteError('a', {}) instanceof other.RemoteError).toBe(true);
+    class Custom extends other.NodeDownError {}
+    expect(new Custom('a@127.0.0.1:1', 'm') instanceof errors.NodeDownError).toBe(true);
+    // A look-alike is not one: the name alone does not make an instance.
+    const lookAlike = Object.assign(new Error('x'), { name: 'NodeDownError' });
+    expect(lookAlike instanceof errors.NodeDownError).toBe(false);
+    class NodeDownError extends Error {}
+    expect(new NodeDownError() instanceof errors.NodeDownError).toBe(false);
+    for (const value of [null, undefined, 'NodeDownError', 42, Object.create(null)])
+      expect(value instanceof errors.PeerClusterError).toBe(false);
   });
 });

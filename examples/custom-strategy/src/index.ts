@@ -14,7 +14,7 @@
  * The directory (`startDirectory()` in directory.ts) keeps `cluster → node ids` and forgets a node
  * when it unregisters. A real deployment would expire entries too; a test directory needs not.
  */
-import { InvalidOptionsError, type Strategy } from '@peer-cluster/core/strategy';
+import { InvalidOptionsError, type Strategy } from '@peer-cluster/core/peer';
 
 export interface HttpDirectoryOptions {
   url: string;

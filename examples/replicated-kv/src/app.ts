@@ -6,7 +6,7 @@
 // HTTP API on PORT:  GET /kv  ·  GET /kv/:key  ·  PUT /kv/:key (body: JSON value)  ·  DELETE /kv/:key
 //                    GET /health → { node, nodes }
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AppContext } from '@peer-cluster/core';
+import type { AppContext } from '@peer-cluster/core/peer';
 import { type Entry, Store } from './store.js';
 
 export async function start(ctx: AppContext) {

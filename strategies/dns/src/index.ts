@@ -30,7 +30,7 @@
  */
 import { promises as dnsPromises, type SrvRecord } from 'node:dns';
 import { isIP } from 'node:net';
-import { InvalidOptionsError, type Strategy, type StrategyContext } from '@peer-cluster/core/strategy';
+import { InvalidOptionsError, type Strategy, type StrategyContext } from '@peer-cluster/core/peer';
 
 export interface DnsOptions {
   /** The name to resolve. */

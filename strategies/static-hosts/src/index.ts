@@ -26,7 +26,7 @@ import {
   parseAddress,
   type Strategy,
   type StrategyContext,
-} from '@peer-cluster/core/strategy';
+} from '@peer-cluster/core/peer';
 
 export type StaticHostsOptions = string[] | { file: string };
 
