@@ -19,13 +19,21 @@ export class PeerClusterError extends Error {
    * copies as well). A copy is a class of this module with the same name, in the error's
    * prototype chain.
    */
-  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+  static override [Symbol.hasInstance]<T>(
+    this: abstract new (
+      ...args: never[]
+    ) => T,
+    value: unknown,
+  ): value is T {
+    // `this` is the class instanceof asks about (a subclass, say), not PeerClusterError.
+    // biome-ignore lint/complexity/noThisInStatic: see above
     if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
     if (typeof value !== 'object' || value === null) return false;
     for (let proto = Object.getPrototypeOf(value); proto !== null; proto = Object.getPrototypeOf(proto)) {
       const made = Object.hasOwn(proto, 'constructor')
         ? (proto.constructor as { [BRAND]?: boolean; name?: string })
         : undefined;
+      // biome-ignore lint/complexity/noThisInStatic: as above
       if (made?.[BRAND] === true && made.name === this.name) return true;
     }
     return false;
@@ -228,9 +236,11 @@ export class RegistryUnavailableError extends PeerClusterError {
 /** A wait (`waitForMesh`, `waitForNodes`, a partition taking effect) did not come true in time. */
 export class WaitTimeoutError extends PeerClusterError {
   readonly timeout: number;
-  constructor(what: string, timeout: number, detail: string) {
+  /** `lines`: what each peer involved had to say about it, one line each. */
+  constructor(what: string, timeout: number, detail: string, lines: string[] = []) {
+    const said = lines.map((line) => `\n  ${line}`).join('');
     super(
-      `${what} did not happen within ${timeout} ms: ${detail}. Check the peers' logs(), or pass a longer timeout.`,
+      `${what} did not happen within ${timeout} ms: ${detail}.${said}${said ? '\n' : ' '}Check the peers' logs(), or pass a longer timeout.`,
     );
     this.timeout = timeout;
   }

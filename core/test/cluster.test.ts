@@ -293,6 +293,39 @@ describe('faults', () => {
     });
   });
 
+  it('a mesh that does not form says what each healer found: what it discovered, what failed and why', async () => {
+    // A strategy that lists a port where nothing listens, and nobody else.
+    const dead = customStrategy({ discover: () => ['127.0.0.1:1'] });
+    const error = await startCluster({ root, count: 2, strategy: dead, bootTimeout: 1500 }).catch((e) => e);
+    expect(error).toMatchObject({ name: 'WaitTimeoutError', timeout: 1500 });
+    for (const [self, other] of [
+      ['peer-1', 'peer-2'],
+      ['peer-2', 'peer-1'],
+    ]) {
+      expect(error.message).toMatch(
+        new RegExp(
+          `\\n  ${self} \\(strategy "custom"\\): its latest refresh \\(\\d+ ms ago\\) discovered 127\\.0\\.0\\.1:1; ` +
+            // Either end of a pair dials first; the other waits a grace before it dials too.
+            `(failed to link 127\\.0\\.0\\.1:1 \\(\\d+ ms ago: [^\\n]*ECONNREFUSED[^\\n]*\\)|left 127\\.0\\.0\\.1:1 to dial it first \\(it dials them too after a grace\\)); ` +
+            `it did not discover ${other} \\(${other}@127\\.0\\.0\\.1:\\d+\\)\\n`,
+        ),
+      );
+    }
+    // A strategy that throws says so, in each peer's line.
+    const down = customStrategy({
+      discover: () => {
+        throw new Error('the directory is down');
+      },
+    });
+    const failed = await startCluster({ root, count: 2, strategy: down, bootTimeout: 1000 }).catch((e) => e);
+    expect(failed.message).toMatch(/missing links peer-1 → peer-2, peer-2 → peer-1\./);
+    expect(
+      failed.message.match(
+        /discovered no node; the strategy failed: the directory is down; it did not discover/g,
+      ),
+    ).toHaveLength(2);
+  });
+
   it('the timeline records every lifecycle event with a timestamp', async () => {
     const t0 = Date.now();
     const c = await cluster({ count: 2 });

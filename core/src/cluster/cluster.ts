@@ -15,6 +15,7 @@ import { waitUntil } from '../peer/wait.js';
 import { leasePortGroups } from '../registry/ports.js';
 import type { ClusterEvent, NodeId, Strategy } from '../types.js';
 import { defaultStrategy } from './defaults.js';
+import { explainMissingLinks } from './explain-mesh.js';
 
 /** How long `waitForMesh`, `partition` and `heal` wait by default, in ms. */
 const MESH_TIMEOUT = 15_000;
@@ -144,19 +145,29 @@ export class Cluster {
    */
   async waitForMesh(options?: { timeout?: number }): Promise<void> {
     const timeout = timeoutOption('waitForMesh()', options, MESH_TIMEOUT);
-    await this.#waitFor(
-      () => (this.#missingLinks(1).length === 0 ? true : undefined),
-      timeout,
-      () =>
-        new WaitTimeoutError(
-          `The mesh of cluster ${this.name}`,
-          timeout,
-          `missing links ${this.#missingLinks()
-            .slice(0, 10)
-            .map(([a, b]) => `${a} → ${b}`)
-            .join(', ')}`,
-        ),
-    );
+    let missing: [string, string][] = [];
+    try {
+      await this.#waitFor(
+        () => (this.#missingLinks(1).length === 0 ? true : undefined),
+        timeout,
+        () => {
+          missing = this.#missingLinks();
+          return new WaitTimeoutError(`The mesh of cluster ${this.name}`, timeout, '');
+        },
+      );
+    } catch (error) {
+      if (!(error instanceof WaitTimeoutError) || missing.length === 0) throw error;
+      // Each healer with a missing link says what it found: the error explains itself.
+      const why = await explainMissingLinks(missing.map(([a, b]) => [this.peer(a), this.peer(b)]));
+      const links = missing.slice(0, 10).map(([a, b]) => `${a} → ${b}`);
+      if (missing.length > 10) links.push(`and ${missing.length - 10} more`);
+      throw new WaitTimeoutError(
+        `The mesh of cluster ${this.name}`,
+        timeout,
+        `missing links ${links.join(', ')}`,
+        why,
+      );
+    }
     this.#record({ type: 'mesh', detail: `${this.#running().length} peers` });
   }
 

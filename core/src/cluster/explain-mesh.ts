@@ -1,0 +1,79 @@
+// Why a mesh did not form, in the words of the healers that should have formed it: each peer with
+// a missing link says which strategy it runs, what its latest refresh discovered and what failed
+// to link, and whether the peer it misses was among what it discovered. Appended to the
+// WaitTimeoutError of waitForMesh (and so of startCluster), so that the error says "static-hosts
+// discovered only 127.0.0.1:1 (ECONNREFUSED)" instead of leaving it to the logs.
+import { endpointOfId } from '../healer/refresh.js';
+import type { Peer } from '../peer/peer.js';
+import type { HealerReport } from '../peer/protocol.js';
+
+/** How long a peer gets to answer; a paused or stuck one is reported as such. */
+const ANSWER_WITHIN = 1000;
+const LIST = 4;
+
+/** One line per peer that misses links: `peer-1 (strategy "x"): …`. */
+export async function explainMissingLinks(missing: [Peer, Peer][]): Promise<string[]> {
+  const misses = new Map<Peer, Peer[]>();
+  for (const [from, to] of missing) misses.set(from, [...(misses.get(from) ?? []), to]);
+  return Promise.all(
+    [...misses].map(async ([peer, others]) => {
+      const report = await ask(peer);
+      if (typeof report === 'string') return `${peer.name}: ${report}`;
+      return `${peer.name} (strategy ${report.strategy === null ? 'none' : `"${report.strategy}"`}): ${describe(report, others)}`;
+    }),
+  );
+}
+
+async function ask(peer: Peer): Promise<HealerReport | string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(resolve, ANSWER_WITHIN, `did not answer within ${ANSWER_WITHIN} ms (is it busy?)`);
+  });
+  try {
+    return await Promise.race([
+      (peer.control('healer-report') as Promise<HealerReport>).catch(
+        (error: Error) => `could not be asked (${error.message})`,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describe(report: HealerReport, others: Peer[]): string {
+  const { refresh } = report;
+  if (report.strategy === null) return 'no strategy, so it links only what it is told to';
+  if (!refresh) return 'no refresh has finished yet';
+  const parts = [
+    `its latest refresh (${refresh.ago} ms ago) discovered ${list(refresh.discovered, 'no node')}`,
+  ];
+  const strategyError = refresh.failed.find((f) => f.node === '*');
+  if (strategyError) parts.push(`the strategy failed: ${strategyError.error}`);
+  const failed = refresh.failed.filter((f) => f.node !== '*');
+  if (failed.length > 0)
+    parts.push(
+      `failed to link ${list(
+        failed.map((f) => `${f.node} (${f.ago} ms ago: ${f.error})`),
+        '',
+      )}`,
+    );
+  if (refresh.waiting.length > 0)
+    parts.push(`left ${list(refresh.waiting, '')} to dial it first (it dials them too after a grace)`);
+  const endpoints = new Set(refresh.discovered.map(endpointOfId));
+  const unseen = others.filter((other) => !endpoints.has(endpointOfId(other.node)));
+  if (unseen.length > 0)
+    parts.push(
+      `it did not discover ${list(
+        unseen.map((p) => `${p.name} (${p.node})`),
+        '',
+      )}`,
+    );
+  return parts.join('; ');
+}
+
+function list(items: string[], none: string): string {
+  if (items.length === 0) return none;
+  const shown = items.slice(0, LIST).join(', ');
+  return items.length > LIST ? `${shown} and ${items.length - LIST} more` : shown;
+}
