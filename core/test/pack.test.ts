@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,33 @@ it('the packed core installs into an empty project and runs a cluster of a .js a
   expect(result.reply).toBe('hello packed from peer-1');
   expect(result.remote).toBe('peer-2');
   expect(result.nodes).toHaveLength(1);
+  expect(result.down).toBe('NodeDownError');
+  // The subpaths' types resolve under each moduleResolution a project may have (node10 through
+  // typesVersions).
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  for (const [resolution, module] of [
+    ['node10', 'commonjs'],
+    ['node16', 'node16'],
+    ['bundler', 'esnext'],
+  ]) {
+    const args = [
+      '--noEmit',
+      '--strict',
+      '--skipLibCheck',
+      '--target',
+      'es2022',
+      '--moduleResolution',
+      resolution!,
+      '--module',
+      module!,
+    ];
+    await run(process.execPath, [tsc, ...args, 'ts-app.ts'], {
+      cwd: project,
+      timeout: 60_000,
+    }).catch((error) => {
+      throw new Error(`tsc with moduleResolution ${resolution}: ${error.stdout}`);
+    });
+  }
   const help = await run(join(project, 'node_modules', '.bin', 'peer-cluster'), ['--help'], {
     timeout: 30_000,
   });
