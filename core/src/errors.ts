@@ -181,27 +181,56 @@ export function serializeError(error: unknown): SerializedError {
   return { name: 'Error', message: String(error) };
 }
 
+/** How much of a value an error shows. */
+const PREVIEW = 80;
+
+/**
+ * A value as an error names it: JSON-like, cut at 80 characters, and built only that far (a value
+ * named in an error may be megabytes: a 65 MiB typed array once took minutes to describe).
+ */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return `a function`;
-  if (value === null || value === undefined) return String(value);
-  if (typeof value === 'object') {
-    try {
-      // Functions, symbols and BigInts would vanish from (or break) plain JSON: an object holding a
-      // function (a typical value that cannot be cloned) would read as {}.
-      const s = JSON.stringify(value, (_key, v: unknown) =>
-        typeof v === 'function'
-          ? `[function ${v.name || 'anonymous'}]`
-          : typeof v === 'symbol' || typeof v === 'bigint'
-            ? `[${typeof v} ${String(v)}]`
-            : v,
-      );
-      return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-    } catch {
-      return Object.prototype.toString.call(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'string' && value.length > PREVIEW)
+    return `${JSON.stringify(value.slice(0, PREVIEW - 3)).slice(0, -1)}..." (${value.length} characters)`;
+  if (typeof value !== 'object' || value === null)
+    return typeof value === 'string' ? JSON.stringify(value) : String(value);
+  const s = preview(value, { left: PREVIEW, seen: new Set() });
+  return s.length > PREVIEW ? `${s.slice(0, PREVIEW - 3)}...` : s;
+}
+
+function preview(value: unknown, budget: { left: number; seen: Set<object> }): string {
+  let s: string;
+  if (typeof value === 'string')
+    s = JSON.stringify(value.length > PREVIEW ? `${value.slice(0, PREVIEW - 3)}...` : value);
+  else if (typeof value === 'function') s = `"[function ${value.name || 'anonymous'}]"`;
+  else if (typeof value === 'symbol' || typeof value === 'bigint') s = `"[${typeof value} ${String(value)}]"`;
+  else if (typeof value !== 'object' || value === null) s = String(value);
+  else if (budget.seen.has(value)) s = '"[circular]"';
+  else if (ArrayBuffer.isView(value)) s = `"[${value.constructor.name} of ${value.byteLength} bytes]"`;
+  else if (value instanceof ArrayBuffer) s = `"[ArrayBuffer of ${value.byteLength} bytes]"`;
+  else if (value instanceof Map || value instanceof Set) s = `"[${value.constructor.name}(${value.size})]"`;
+  else if (value instanceof Date) s = JSON.stringify(value);
+  else if (value instanceof Error) s = JSON.stringify(`[${value.name}: ${value.message}]`);
+  else {
+    budget.seen.add(value);
+    const parts: string[] = [];
+    const entries = Array.isArray(value) ? value.length : Object.keys(value).length;
+    const keys = Array.isArray(value) ? undefined : Object.keys(value);
+    for (let i = 0; i < entries; i++) {
+      if (budget.left <= 0) {
+        parts.push('...');
+        break;
+      }
+      const item = keys
+        ? `${JSON.stringify(keys[i])}:${preview((value as Record<string, unknown>)[keys[i]!], budget)}`
+        : preview((value as unknown[])[i], budget);
+      parts.push(item);
     }
+    budget.seen.delete(value);
+    s = keys ? `{${parts.join(',')}}` : `[${parts.join(',')}]`;
   }
-  return String(value);
+  budget.left -= s.length;
+  return s;
 }
 
 /** The local registry daemon speaks another protocol version than this client (an older install). */

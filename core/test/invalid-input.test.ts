@@ -246,6 +246,19 @@ describe('invalid options, each with its named error', () => {
     expect(c.timeline.some((e) => e.type === 'partition' || e.type === 'kill')).toBe(false);
   });
 
+  it('names a huge value in a few dozen characters, without walking all of it', () => {
+    const named = (value: unknown) => new InvalidOptionsError('option', value, 'is wrong').message;
+    expect(named([new Uint8Array(200 * 1024 * 1024)])).toContain('(got ["[Uint8Array of 209715200 bytes]"])');
+    expect(named(Array.from({ length: 1_000_000 }, (_, i) => i)).length).toBeLessThan(200);
+    expect(named('x'.repeat(10_000_000))).toContain('..." (10000000 characters))');
+    expect(named({ m: new Map([[1, 2]]), e: new Error('boom'), f() {} })).toContain(
+      '(got {"m":"[Map(1)]","e":"[Error: boom]","f":"[function f]"})',
+    );
+    const self: Record<string, unknown> = {};
+    self.self = self;
+    expect(named(self)).toContain('(got {"self":"[circular]"})');
+  });
+
   it('never echoes a cookie in an error, even a cookie given next to a bad option', async () => {
     const secret = 'cookie-never-in-errors-7d1e';
     for (const act of [
@@ -344,7 +357,7 @@ describe('CLI arguments', () => {
 });
 
 describe('oversized messages and floods', () => {
-  it('a message over maxPayload closes only the link it came over; the mesh re-forms', async () => {
+  it('a call over maxPayload fails alone with a named error; no link goes down', async () => {
     const c = await startCluster({
       count: 3,
       root: reliabilityDir,
@@ -352,30 +365,19 @@ describe('oversized messages and floods', () => {
       healer: { pollInterval: 300 },
     });
     clusters.push(c);
-    const [a, b, other] = c.peers as [Peer, Peer, Peer];
+    const [a, b] = c.peers as [Peer, Peer, Peer];
     const t0 = Date.now();
     // 65 MiB against the default maxPayload of 64 MiB.
     const outcome = await a.evaluate(
       (ctx, target: string) =>
         ctx.cluster.call(target, 'echo', new Uint8Array(65 * 1024 * 1024)).then(
           () => 'delivered',
-          (error: Error) => error.name,
+          (error: Error) => `${error.name}: ${error.message}`,
         ),
       b.node,
     );
-    expect(outcome).toBe('NodeDownError');
-    const downs = c.timeline.filter((e) => e.type === 'nodedown' && e.at >= t0);
-    const pair = new Set([a.node, b.node]);
-    const aName = a.name;
-    const bName = b.name;
-    for (const e of downs) {
-      expect([aName, bName], JSON.stringify(e)).toContain(e.peer);
-      expect(pair.has(e.node!), JSON.stringify(e)).toBe(true);
-    }
-    expect(a.state).toBe('running');
-    expect(b.state).toBe('running');
-    expect(other.linked().sort()).toEqual([a.node, b.node].sort());
-    await c.waitForMesh({ timeout: 15_000 });
+    expect(outcome).toMatch(/^InvalidOptionsError: .*is 65 MiB once encoded, more than the 64 MiB/);
+    expect(c.timeline.filter((e) => e.type === 'nodedown' && e.at >= t0)).toEqual([]);
     expect(await a.call('relay', b.node, 'small again', 5000)).toBe('small again');
   }, 60_000);
 

@@ -242,6 +242,54 @@ describe('calls and messages', () => {
     expect(await a.call(b.id, 'echo', 1)).toBe(1);
   });
 
+  it('a call, reply or message larger than maxPayload fails alone, named; the link and the calls in flight stay', async () => {
+    const a = await node({ name: 'a', maxPayload: 4096 });
+    const b = await node({ name: 'b', maxPayload: 4096 });
+    await a.connect(b.id);
+    await waitForNodes(b, 1);
+    b.handle('echo', (x: unknown) => x);
+    b.handle('slow', () => new Promise((r) => setTimeout(r, 100, 'slow done')));
+    b.handle('big', () => 'y'.repeat(10_000));
+    const inFlight = a.call(b.id, 'slow');
+    inFlight.catch(() => {}); // awaited below; not unhandled if an expectation fails first
+    const call: any = await a.call(b.id, 'echo', 'x'.repeat(10_000)).catch((e) => e);
+    expect(call).toBeInstanceOf(InvalidOptionsError);
+    expect(call.option).toBe('call(node, "echo", ...args)');
+    expect(call.message).toMatch(
+      /is 9\.8 KiB once encoded, more than the 4 KiB a link carries in one frame \(maxPayload\)/,
+    );
+    expect(call.message.length).toBeLessThan(400); // the value named, not all of it
+    expect(call.message).toContain('Send it in parts, or give every node a larger maxPayload.');
+    expect(() => a.send(b.id, 'news', new Uint8Array(5000))).toThrow(
+      /`send\(node, "news", payload\)`: is .* \(maxPayload\)/,
+    );
+    const reply: any = await a.call(b.id, 'big').catch((e) => e);
+    expect(reply).toBeInstanceOf(RemoteError);
+    expect(reply.remoteName).toBe('RangeError');
+    expect(reply.message).toMatch(/The handler's result is 9\.8 KiB once encoded/);
+    expect(await inFlight).toBe('slow done');
+    expect(a.nodes()).toEqual([b.id]);
+    expect(await a.call(b.id, 'echo', 'x'.repeat(1000))).toHaveLength(1000);
+  });
+
+  it("a frame over the receiver's maxPayload (from a node allowing more) closes only that link", async () => {
+    const a = await node({ name: 'a', maxPayload: 1024 * 1024 });
+    const b = await node({ name: 'b', maxPayload: 4096 });
+    const c = await node({ name: 'c' });
+    await Promise.all([a.connect(b.id), a.connect(c.id), b.connect(c.id)]);
+    await waitForNodes(b, 2);
+    b.handle('echo', (x: unknown) => x);
+    c.handle('echo', (x: unknown) => x);
+    const error: any = await a.call(b.id, 'echo', 'x'.repeat(10_000)).catch((e) => e);
+    expect(error).toBeInstanceOf(NodeDownError);
+    expect(error.message).toMatch(/closed the link \(code 1009/);
+    await waitForNodes(b, 1);
+    expect(b.nodes()).toEqual([c.id]);
+    expect(await a.call(c.id, 'echo', 'x'.repeat(10_000))).toHaveLength(10_000);
+    await a.connect(b.id);
+    expect(await a.call(b.id, 'echo', 'small')).toBe('small');
+  });
+
   it('times out with RpcTimeoutError', async () => {
     const { a, b } = await pair();
     b.handle('hang', () => new Promise(() => {}));

@@ -15,7 +15,7 @@
 
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { serializeError, unsendable } from '../errors.js';
+import { InvalidOptionsError, serializeError, unsendable } from '../errors.js';
 import {
   decode,
   encodeCall,
@@ -40,6 +40,8 @@ export const CLOSE_BAD_FRAME = 4007;
 /** What a link needs from its node. */
 export interface LinkOwner {
   readonly handlers: Handlers;
+  /** Largest frame the other end accepts (its own maxPayload; nodes of a cluster share it). */
+  readonly maxPayload: number;
   linkDown(link: Link, detail: string): void;
   linkLeaving(link: Link): void;
   message(from: string, topic: string, payload: unknown): void;
@@ -93,12 +95,11 @@ export class Link {
   call(method: string, args: unknown[], timeout: number): Promise<unknown> {
     const id = this.#pending.nextId();
     let frame: Buffer;
+    const what = `call(node, ${JSON.stringify(method)}, ...args)`;
     try {
-      frame = encodeCall(id, method, args);
+      frame = this.#fitting(encodeCall(id, method, args), what, args);
     } catch (error) {
-      return Promise.reject(
-        unsendable(error, `call(node, ${JSON.stringify(method)}, ...args)`, args, this.peer.id),
-      );
+      return Promise.reject(unsendable(error, what, args, this.peer.id));
     }
     this.#write(frame);
     return this.#pending.wait(id, method, timeout);
@@ -106,10 +107,11 @@ export class Link {
 
   send(topic: string, payload: unknown): void {
     let frame: Buffer;
+    const what = `send(node, ${JSON.stringify(topic)}, payload)`;
     try {
-      frame = encodeMessage(topic, payload);
+      frame = this.#fitting(encodeMessage(topic, payload), what, payload);
     } catch (error) {
-      throw unsendable(error, `send(node, ${JSON.stringify(topic)}, payload)`, payload, this.peer.id);
+      throw unsendable(error, what, payload, this.peer.id);
     }
     this.#write(frame);
   }
@@ -319,8 +321,12 @@ export class Link {
     if (this.down) return;
     let frame: Buffer;
     try {
-      frame = encodeReply(id, value);
+      frame = this.#fitting(encodeReply(id, value), "the handler's result", value);
     } catch (error) {
+      if (error instanceof InvalidOptionsError) {
+        this.#replyError(id, new RangeError(`The handler's result ${error.problem}. ${TOO_BIG_HINT}`));
+        return;
+      }
       this.#replyError(
         id,
         new TypeError(
@@ -330,6 +336,21 @@ export class Link {
       return;
     }
     this.#write(frame);
+  }
+
+  /**
+   * The frame, if the other end accepts its size: a larger one would make it close the link
+   * (ws's 1009), which fails every call in flight on it. So the one call or message fails, alone.
+   */
+  #fitting(frame: Buffer, what: string, value: unknown): Buffer {
+    const max = this.#owner.maxPayload;
+    if (frame.length <= max) return frame;
+    throw new InvalidOptionsError(
+      what,
+      value,
+      `is ${size(frame.length)} once encoded, more than the ${size(max)} a link carries in one frame (maxPayload)`,
+      TOO_BIG_HINT,
+    );
   }
 
   #replyError(id: number, error: unknown): void {
@@ -392,6 +413,18 @@ export class Heartbeats {
 
 function tickAll(heartbeats: Heartbeats): void {
   heartbeats.tick(Date.now());
+}
+
+const TOO_BIG_HINT = 'Send it in parts, or give every node a larger maxPayload.';
+
+function size(bytes: number): string {
+  const [value, unit] =
+    bytes >= 1024 * 1024
+      ? [bytes / 1024 / 1024, 'MiB']
+      : bytes >= 1024
+        ? [bytes / 1024, 'KiB']
+        : [bytes, 'bytes'];
+  return `${value.toFixed(1).replace(/\.0$/, '')} ${unit}`;
 }
 
 /** Frames per write in a burst (see #write). */

@@ -275,6 +275,10 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
 
   // ---- LinkOwner ----
 
+  get maxPayload(): number {
+    return this.#o.maxPayload;
+  }
+
   linkDown(link: Link, detail: string): void {
     if (this.#links.get(link.id) !== link) return; // a retired duplicate
     this.#links.delete(link.id);
