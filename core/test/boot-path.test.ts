@@ -2,7 +2,7 @@
 // new peers' ports in one request, the runtime runs from a bundle with a V8 code cache, and the
 // group watchdog is started with the process.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdtempSync,
@@ -145,6 +145,8 @@ describe('runtime bundle', () => {
     expect(entry).toMatch(/runtime-[0-9a-f]{16}\.cjs$/);
     const cache = entry.replace(/\.cjs$/, '.v8cache');
     writeFileSync(cache, 'not a code cache');
+    // And the lock of a peer killed while it wrote the cache (a cluster stopped just after ready).
+    writeFileSync(`${cache}.lock`, String(spawnSync(process.execPath, ['-e', '0']).pid));
     const p = await spawnPeer({ root, apps: ['counter.mjs'], cluster: 'boot-cache' });
     peers.push(p);
     // The runtime runs from the bundle, and what it imports still works: apps, and import() in evaluate().
