@@ -288,9 +288,12 @@ describe('faults', () => {
     await c.peers[0]!.evaluate((ctx) => (ctx.cluster as any).block(['peer-2']));
     await c.peers[0]!.waitForNodes(0);
     await expect(c.waitForMesh({ timeout: 300 })).rejects.toThrow(/missing links peer-1 → peer-2/);
-    await expect(c.peers[0]!.waitForNodes(1, { timeout: 300 })).rejects.toMatchObject({
-      name: 'WaitTimeoutError',
-    });
+    const error = await c.peers[0]!.waitForNodes(1, { timeout: 300 }).catch((e) => e);
+    expect(error).toMatchObject({ name: 'WaitTimeoutError', timeout: 300 });
+    // The peer's healer says what it found: its strategy lists peer-2, which it blocks.
+    expect(error.message).toMatch(
+      /^peer-1\.waitForNodes\(1\) did not happen within 300 ms: it is linked to \[\]\.\n {2}peer-1 \(strategy "local-registry"\): its latest refresh \(\d+ ms ago\) discovered peer-2@[^;]+; blocks peer-2@[^ ]+ \(a partition, or node\.block\(\)\)\n/,
+    );
   });
 
   it('a mesh that does not form says what each healer found: what it discovered, what failed and why', async () => {

@@ -1,7 +1,7 @@
-// Why a mesh did not form, in the words of the healers that should have formed it: each peer with
+// Why a mesh (or a peer's links) did not form, in the words of the healers that should have formed it: each peer with
 // a missing link says which strategy it runs, what its latest refresh discovered and what failed
 // to link, and whether the peer it misses was among what it discovered. Appended to the
-// WaitTimeoutError of waitForMesh (and so of startCluster), so that the error says "static-hosts
+// WaitTimeoutError of waitForMesh (and so of startCluster) and of waitForNodes, so that the error says "static-hosts
 // discovered only 127.0.0.1:1 (ECONNREFUSED)" instead of leaving it to the logs.
 import { endpointOfId } from '../healer/refresh.js';
 import type { Peer } from '../peer/peer.js';
@@ -15,13 +15,14 @@ const LIST = 4;
 export async function explainMissingLinks(missing: [Peer, Peer][]): Promise<string[]> {
   const misses = new Map<Peer, Peer[]>();
   for (const [from, to] of missing) misses.set(from, [...(misses.get(from) ?? []), to]);
-  return Promise.all(
-    [...misses].map(async ([peer, others]) => {
-      const report = await ask(peer);
-      if (typeof report === 'string') return `${peer.name}: ${report}`;
-      return `${peer.name} (strategy ${report.strategy === null ? 'none' : `"${report.strategy}"`}): ${describe(report, others)}`;
-    }),
-  );
+  return Promise.all([...misses].map(([peer, others]) => explainPeer(peer, others)));
+}
+
+/** What `peer`'s healer found, and whether it found the `others` it should be linked to. */
+export async function explainPeer(peer: Peer, others: Peer[] = []): Promise<string> {
+  const report = await ask(peer);
+  if (typeof report === 'string') return `${peer.name}: ${report}`;
+  return `${peer.name} (strategy ${report.strategy === null ? 'none' : `"${report.strategy}"`}): ${describe(report, others)}`;
 }
 
 async function ask(peer: Peer): Promise<HealerReport | string> {
@@ -58,6 +59,8 @@ function describe(report: HealerReport, others: Peer[]): string {
         '',
       )}`,
     );
+  if (refresh.blocked.length > 0)
+    parts.push(`blocks ${list(refresh.blocked, '')} (a partition, or node.block())`);
   if (refresh.waiting.length > 0)
     parts.push(`left ${list(refresh.waiting, '')} to dial it first (it dials them too after a grace)`);
   const endpoints = new Set(refresh.discovered.map(endpointOfId));

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { defaultStrategy } from '../cluster/defaults.js';
+import { explainPeer } from '../cluster/explain-mesh.js';
 import {
   type BootPhase,
   InvalidOptionsError,
@@ -234,19 +235,20 @@ export class Peer extends EventEmitter<PeerEvents> {
       return Promise.reject(error);
     }
     const test = typeof n === 'number' ? (nodes: NodeId[]) => nodes.length === n : n;
+    const what = `${this.name}.waitForNodes(${typeof n === 'number' ? n : 'predicate'})`;
     return this.#waitFor(
       () => {
         const nodes = this.linked();
         return test(nodes) ? nodes : undefined;
       },
       timeout,
-      () =>
-        new WaitTimeoutError(
-          `${this.name}.waitForNodes(${typeof n === 'number' ? n : 'predicate'})`,
-          timeout,
-          `it is linked to [${this.linked().join(', ')}]`,
-        ),
-    );
+      () => new WaitTimeoutError(what, timeout, ''),
+    ).catch(async (error: unknown) => {
+      if (!(error instanceof WaitTimeoutError) || !this.#alive()) throw error;
+      // Its healer says what it found: the error explains itself.
+      const linked = `it is linked to [${this.linked().join(', ')}]`;
+      throw new WaitTimeoutError(what, timeout, linked, [await explainPeer(this)]);
+    });
   }
 
   /** Gracefully stops the peer (apps in reverse order, then its node); SIGKILL after `stopTimeout`. */

@@ -56,12 +56,14 @@ export interface HealerReport {
   /**
    * The latest refresh, if one ran: how long ago (ms) and what it discovered; and the latest failure
    * (how long ago) of each discovered address still unlinked (`node: '*'`: the strategy's own),
-   * and the ones discovered, unlinked, and not failed: left to the other end to dial first.
+   * and of the ones discovered, unlinked, and not failed: those it blocks (a partition), and the
+   * others, left to the other end to dial first.
    */
   refresh?: {
     ago: number;
     discovered: string[];
     failed: { node: string; error: string; ago: number }[];
+    blocked: string[];
     waiting: string[];
   };
 }

@@ -209,11 +209,18 @@ function healerReport(n: ClusterNode): HealerReport {
       ...n.nodes().map(endpointOfId),
       ...[...failures.keys()].map(endpointOfId),
     ]);
+    // Blocked names (a partition, or node.block()) are skipped by the healer on purpose.
+    const isBlocked = (address: string) =>
+      address.includes('@') &&
+      (n as { isBlocked?(name: string): boolean }).isBlocked?.(address.slice(0, address.lastIndexOf('@'))) ===
+        true;
+    const unsettled = result.discovered.filter((address) => !settled.has(endpointOfId(address)));
     report.refresh = {
       ago: now - at,
       discovered: result.discovered,
       failed: [...failures].map(([node, f]) => ({ node, error: f.error, ago: now - f.at })),
-      waiting: result.discovered.filter((address) => !settled.has(endpointOfId(address))),
+      blocked: unsettled.filter(isBlocked),
+      waiting: unsettled.filter((address) => !isBlocked(address)),
     };
   }
   return report;
