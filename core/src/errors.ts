@@ -46,8 +46,11 @@ export class InvalidOptionsError extends PeerClusterError {
   readonly value: unknown;
   /** What is wrong with the value, without the option's name (to restate it elsewhere). */
   readonly problem: string;
-  constructor(option: string, value: unknown, problem: string, hint?: string) {
-    super(`Invalid option \`${option}\`: ${problem} (got ${describeValue(value)}).${hint ? ` ${hint}` : ''}`);
+  constructor(option: string, value: unknown, problem: string, hint?: string, options?: ErrorOptions) {
+    super(
+      `Invalid option \`${option}\`: ${problem} (got ${describeValue(value)}).${hint ? ` ${hint}` : ''}`,
+      options,
+    );
     this.option = option;
     this.value = value;
     this.problem = problem;

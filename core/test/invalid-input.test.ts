@@ -44,6 +44,10 @@ async function caught(act: () => unknown): Promise<any> {
   throw new Error('expected an error, got none');
 }
 
+function missingEnv(): never {
+  throw new Error('no env for this one');
+}
+
 describe('invalid options, each with its named error', () => {
   // [what, call, option named, value it carries]
   const cases: [string, () => unknown, string, unknown][] = [
@@ -61,6 +65,12 @@ describe('invalid options, each with its named error', () => {
     // Not "spawn /bin/sh ENOENT", which is what spawning in a missing cwd says.
     ['root: a missing directory', () => startCluster({ root: '/no/such/dir' }), 'root', '/no/such/dir'],
     ['root: a file', () => spawnPeer({ root: import.meta.filename }), 'root', import.meta.filename],
+    [
+      'an env function that throws (for the third peer)',
+      () => startCluster({ count: 3, env: ({ index }) => (index === 2 ? missingEnv() : {}) }),
+      'env(peer-3)',
+      expect.any(Function),
+    ],
     [
       'add() root: a missing directory',
       async () => {

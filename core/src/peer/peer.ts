@@ -9,6 +9,7 @@ import { defaultStrategy } from '../cluster/defaults.js';
 import { explainPeer } from '../cluster/explain-mesh.js';
 import {
   type BootPhase,
+  describeValue,
   InvalidOptionsError,
   PeerBootError,
   PeerExitedError,
@@ -130,12 +131,12 @@ export class Peer extends EventEmitter<PeerEvents> {
     const env = config.setup.env;
     this.#env =
       typeof env === 'function'
-        ? validateEnvResult(env({ index: this.index, name: this.name }), this.name)
+        ? validateEnvResult(callOption('env', env, { index: this.index, name: this.name }), this.name)
         : env;
     const host = config.setup.host;
     this.host =
       typeof host === 'function'
-        ? validateHostResult(host({ index: this.index, name: this.name }), this.name)
+        ? validateHostResult(callOption('host', host, { index: this.index, name: this.name }), this.name)
         : host;
     this.#logs = new PeerLogs(this.name, config.setup.logs, (line) => this.emit('log', line));
     this.#changes.setMaxListeners(0);
@@ -829,4 +830,23 @@ function settling<T>(promise: Promise<T>): Settling<T> {
     () => {},
   );
   return s;
+}
+
+/** Calls a per-peer option function (`env`, `host`); what it throws is an InvalidOptionsError naming the option and the peer. */
+function callOption<T>(
+  option: string,
+  fn: (peer: { index: number; name: string }) => T,
+  peer: { index: number; name: string },
+): T {
+  try {
+    return fn(peer);
+  } catch (error) {
+    throw new InvalidOptionsError(
+      `${option}(${peer.name})`,
+      fn,
+      `threw ${error instanceof Error ? `${error.name}: ${error.message}` : describeValue(error)}`,
+      'The error is the cause of this one.',
+      { cause: error },
+    );
+  }
 }
