@@ -188,6 +188,11 @@ describe('control channel', () => {
     expect(error.message).toContain("evaluate() sends the function's source, not its closure");
     expect(error.message).toContain('`secret` is not defined in the peer');
     expect(await p.evaluate((_ctx, s) => s + 1, secret)).toBe(43);
+    // A binding this file imports is rewritten by Vitest (\`__vite_ssr_import_N__\`): the error says so.
+    const imported = await p.evaluate(() => fileURLToPath('file:///x')).catch((e) => e);
+    expect(imported.message).toMatch(
+      /it uses a binding the test file imports \(Vitest rewrote it as `__vite_ssr_import_\d+__`\), which is not defined in the peer; import it inside the function instead/,
+    );
   });
 
   it('evaluate() rethrows remote errors as RemoteError with the remote stack', async () => {

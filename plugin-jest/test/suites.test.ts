@@ -67,3 +67,16 @@ test('a failing test shows its peers’ logs and the timeline', { timeout: 120_0
   expect(output).toMatch(/\+\d\.\d{3}s\s+kill\s+peer-2\s+SIGKILL/);
   expect(output).toMatch(/peer-2\s+crashed\s+peer-2@127\.0\.0\.1:\d+/);
 });
+
+test('jest --coverage: evaluate() runs functions that coverage instrumented', {
+  timeout: 120_000,
+}, async () => {
+  const result = await project.run(
+    [...JEST, '--coverage', '--collectCoverageFrom=coverage/probes.js', '--coverageReporters=text'],
+    { env: { E2E_SUITE: 'coverage' } },
+  );
+  expect(result.output).toMatch(/Tests:\s+1 passed, 1 total/);
+  // Measured (what ran in the peer counts into nothing there: only the module's own lines count).
+  expect(result.output).toMatch(/probes\.js\s+\|/);
+  expect(result.code, result.output).toBe(0);
+});

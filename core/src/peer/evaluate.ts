@@ -14,15 +14,29 @@ const scope = {
   require,
 };
 
+// Coverage instruments the functions it measures (istanbul, behind Jest's `--coverage` and
+// Vitest's istanbul provider): a function defined in a module under coverage counts itself with
+// `cov_<hash>().s[0]++`, a call to its module's counter. In the peer, such a counter counts into
+// nothing: whatever is read from it is itself, and it is 0 as a number.
+const counters: unknown = new Proxy(() => {}, {
+  get: (_target, key) => (key === Symbol.toPrimitive ? () => 0 : counters),
+  set: () => true,
+  apply: () => counters,
+});
+const COVERAGE_COUNTER = /\bcov_[0-9a-z]+(?=\(\))/g;
+
 function compile(source: string): unknown {
+  const names = [...Object.keys(scope), ...new Set(source.match(COVERAGE_COUNTER))];
+  const values = names.map((name) => (name in scope ? scope[name as keyof typeof scope] : () => counters));
   try {
-    return new Function(...Object.keys(scope), `return (${source}\n);`)(...Object.values(scope));
+    return new Function(...names, `return (${source}\n);`)(...values);
   } catch (first) {
     // A method shorthand (`run(ctx) { … }`) is not an expression on its own.
     try {
-      const holder = new Function(...Object.keys(scope), `return ({ ${source}\n });`)(
-        ...Object.values(scope),
-      ) as Record<string, unknown>;
+      const holder = new Function(...names, `return ({ ${source}\n });`)(...values) as Record<
+        string,
+        unknown
+      >;
       return Object.values(holder)[0];
     } catch {
       const error = new SyntaxError(
@@ -43,9 +57,12 @@ export async function evaluate(source: string, ctx: AppContext, arg: unknown): P
     const name =
       error instanceof ReferenceError ? /^(\S+) is not defined$/.exec(error.message)?.[1] : undefined;
     if (name && error instanceof ReferenceError) {
-      error.message =
-        `evaluate() sends the function's source, not its closure: \`${name}\` is not defined in the peer; ` +
-        `pass it as the argument: peer.evaluate((ctx, ${name}) => …, ${name}).`;
+      error.message = /^__vite_ssr_import_\d+__$/.test(name)
+        ? "evaluate() sends the function's source, not its closure: it uses a binding the test file " +
+          `imports (Vitest rewrote it as \`${name}\`), which is not defined in the peer; import it inside ` +
+          "the function instead: peer.evaluate(async (ctx) => { const { x } = await import('…'); … })."
+        : `evaluate() sends the function's source, not its closure: \`${name}\` is not defined in the peer; ` +
+          `pass it as the argument: peer.evaluate((ctx, ${name}) => …, ${name}).`;
     }
     throw error;
   }
