@@ -180,6 +180,21 @@ describe('control channel', () => {
     expect(await p.evaluate(async () => (await import('node:os')).platform())).toBe(process.platform);
   });
 
+  it("evaluate() runs functions as CommonJS transforms left them (ts-jest's __importStar, Babel's interop)", async () => {
+    const p = await peer();
+    // What TypeScript (module commonjs, esModuleInterop) and Babel emit for `await import('node:os')`
+    // inside a test's function; their helpers are defined at the top of the test file, not in the function.
+    const emitted = [
+      "async () => (await Promise.resolve().then(() => __importStar(require('node:os')))).platform()",
+      "async () => (await Promise.resolve().then(() => __importDefault(require('node:os')))).default.platform()",
+      "async () => (await Promise.resolve().then(() => _interopRequireWildcard(require('node:os')))).default.platform()",
+    ];
+    for (const source of emitted) {
+      const fn = new Function(`return ${source}`)() as () => Promise<string>;
+      expect(await p.evaluate(fn), source).toBe(process.platform);
+    }
+  });
+
   it('evaluate() explains that a captured variable does not travel', async () => {
     const p = await peer();
     const secret = 42;

@@ -7,11 +7,24 @@ import type { AppContext } from '../types.js';
 
 // Test runners rewrite parts of the test's source before it runs, and `fn.toString()` shows the
 // rewritten code: Vitest turns `import()` into `__vite_ssr_dynamic_import__()`, CommonJS
-// transforms (Jest) turn it into `require()`. Give the function what those rewrites expect.
+// transforms (Jest with ts-jest or Babel) into `require()`, wrapped in their interop helpers
+// (TypeScript's `__importStar(require(…))` with esModuleInterop, Babel's
+// `_interopRequireWildcard`), which are defined at the top of the test file and so are not in the
+// function's source. Give the function what those rewrites expect.
 const require = createRequire(join(process.cwd(), 'noop.js'));
+type Module = Record<string, unknown> & { __esModule?: boolean };
+const importStar = (mod: Module) =>
+  mod?.__esModule
+    ? mod
+    : { ...(typeof mod === 'object' || typeof mod === 'function' ? mod : {}), default: mod };
+const importDefault = (mod: Module) => (mod?.__esModule ? mod : { default: mod });
 const scope = {
   __vite_ssr_dynamic_import__: (specifier: string) => import(specifier),
   require,
+  __importStar: importStar,
+  __importDefault: importDefault,
+  _interopRequireWildcard: importStar,
+  _interopRequireDefault: importDefault,
 };
 
 // Coverage instruments the functions it measures (istanbul, behind Jest's `--coverage` and
