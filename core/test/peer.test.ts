@@ -188,6 +188,8 @@ describe('control channel', () => {
       "async () => (await Promise.resolve().then(() => __importStar(require('node:os')))).platform()",
       "async () => (await Promise.resolve().then(() => __importDefault(require('node:os')))).default.platform()",
       "async () => (await Promise.resolve().then(() => _interopRequireWildcard(require('node:os')))).default.platform()",
+      // An async function TypeScript compiled for a target below ES2017.
+      "() => __awaiter(void 0, void 0, void 0, function* () { const os = yield Promise.resolve().then(() => __importStar(require('node:os'))); return os.platform(); })",
     ];
     for (const source of emitted) {
       const fn = new Function(`return ${source}`)() as () => Promise<string>;

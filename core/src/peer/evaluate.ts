@@ -9,8 +9,9 @@ import type { AppContext } from '../types.js';
 // rewritten code: Vitest turns `import()` into `__vite_ssr_dynamic_import__()`, CommonJS
 // transforms (Jest with ts-jest or Babel) into `require()`, wrapped in their interop helpers
 // (TypeScript's `__importStar(require(…))` with esModuleInterop, Babel's
-// `_interopRequireWildcard`), which are defined at the top of the test file and so are not in the
-// function's source. Give the function what those rewrites expect.
+// `_interopRequireWildcard`), and TypeScript's async functions compiled below ES2017
+// (`__awaiter`): helpers defined at the top of the test file, so not in the function's source.
+// Give the function what those rewrites expect.
 const require = createRequire(join(process.cwd(), 'noop.js'));
 type Module = Record<string, unknown> & { __esModule?: boolean };
 const importStar = (mod: Module) =>
@@ -18,6 +19,28 @@ const importStar = (mod: Module) =>
     ? mod
     : { ...(typeof mod === 'object' || typeof mod === 'function' ? mod : {}), default: mod };
 const importDefault = (mod: Module) => (mod?.__esModule ? mod : { default: mod });
+/** Runs a generator that yields promises as an async function would (TypeScript's __awaiter below ES2017). */
+function awaiter(thisArg: unknown, args: unknown, _P: unknown, body: (...a: unknown[]) => Generator) {
+  return new Promise((resolve, reject) => {
+    const it = body.apply(thisArg, (args as unknown[]) ?? []);
+    const step = (next: () => IteratorResult<unknown>) => {
+      let result: IteratorResult<unknown>;
+      try {
+        result = next();
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      if (result.done) resolve(result.value);
+      else
+        Promise.resolve(result.value).then(
+          (value) => step(() => it.next(value)),
+          (error) => step(() => it.throw(error)),
+        );
+    };
+    step(() => it.next());
+  });
+}
 const scope = {
   __vite_ssr_dynamic_import__: (specifier: string) => import(specifier),
   require,
@@ -25,6 +48,7 @@ const scope = {
   __importDefault: importDefault,
   _interopRequireWildcard: importStar,
   _interopRequireDefault: importDefault,
+  __awaiter: awaiter,
 };
 
 // Coverage instruments the functions it measures (istanbul, behind Jest's `--coverage` and
