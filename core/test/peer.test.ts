@@ -210,6 +210,10 @@ describe('control channel', () => {
     expect(imported.message).toMatch(
       /it uses a binding the test file imports \(Vitest rewrote it as `__vite_ssr_import_\d+__`\), which is not defined in the peer; import it inside the function instead/,
     );
+    const meta = await p.evaluate(() => import.meta.url).catch((e) => e);
+    expect(meta.message).toContain(
+      "it uses the test file's import.meta (Vitest rewrote it as `__vite_ssr_import_meta__`)",
+    );
   });
 
   it('evaluate() rethrows remote errors as RemoteError with the remote stack', async () => {

@@ -98,8 +98,12 @@ export async function evaluate(source: string, ctx: AppContext, arg: unknown): P
         ? "evaluate() sends the function's source, not its closure: it uses a binding the test file " +
           `imports (Vitest rewrote it as \`${name}\`), which is not defined in the peer; import it inside ` +
           "the function instead: peer.evaluate(async (ctx) => { const { x } = await import('…'); … })."
-        : `evaluate() sends the function's source, not its closure: \`${name}\` is not defined in the peer; ` +
-          `pass it as the argument: peer.evaluate((ctx, ${name}) => …, ${name}).`;
+        : name === '__vite_ssr_import_meta__'
+          ? "evaluate() sends the function's source, not its closure: it uses the test file's import.meta " +
+            '(Vitest rewrote it as `__vite_ssr_import_meta__`), which is not defined in the peer; pass what ' +
+            'you need of it as the argument: peer.evaluate((ctx, url) => …, import.meta.url).'
+          : `evaluate() sends the function's source, not its closure: \`${name}\` is not defined in the peer; ` +
+            `pass it as the argument: peer.evaluate((ctx, ${name}) => …, ${name}).`;
     }
     throw error;
   }
