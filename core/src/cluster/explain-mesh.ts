@@ -3,9 +3,10 @@
 // to link, and whether the peer it misses was among what it discovered. Appended to the
 // WaitTimeoutError of waitForMesh (and so of startCluster) and of waitForNodes, so that the error says "static-hosts
 // discovered only 127.0.0.1:1 (ECONNREFUSED)" instead of leaving it to the logs.
+
+import type { HealerReport } from '../healer/findings.js';
 import { endpointOfId } from '../healer/refresh.js';
 import type { Peer } from '../peer/peer.js';
-import type { HealerReport } from '../peer/protocol.js';
 
 /** How long a peer gets to answer; a paused or stuck one is reported as such. */
 const ANSWER_WITHIN = 1000;

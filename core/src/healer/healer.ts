@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Node } from '../link/node.js';
 import { durationArgument, timeoutOption } from '../link/options.js';
 import type { Healer, HealerEvents, NodeId, RefreshResult, Strategy } from '../types.js';
+import { Findings, type HealerReport } from './findings.js';
 import { DialGrace, refreshOnce, strategyContext } from './refresh.js';
 
 /** @default timeout of `healer.refresh()` and of each automatic refresh, in ms. */
@@ -34,6 +35,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   readonly #grace: DialGrace;
   #graceTimer: NodeJS.Timeout | undefined;
   #graceDue = Number.POSITIVE_INFINITY;
+  readonly #findings: Findings;
   #running: Promise<RefreshResult> | undefined;
   #queued: Promise<RefreshResult> | undefined;
   /** Whether the queued refresh was asked for (it dials everything at once). */
@@ -52,11 +54,17 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     super();
     this.#rejoining = rejoining;
     this.#node = node;
+    this.#findings = new Findings(node);
     this.strategy = strategy;
     this.#pollInterval = pollInterval;
     this.#grace = new DialGrace(Math.min(2 * pollInterval, MAX_DIAL_GRACE));
     node.on('nodeup', (id) => this.emit('nodeup', id));
     node.on('nodedown', (id) => this.emit('nodedown', id));
+  }
+
+  /** @internal What this healer found lately, for an error that explains a missing link. */
+  findings(): HealerReport {
+    return this.#findings.report(this.strategy?.name ?? null);
   }
 
   get state(): 'running' | 'paused' | 'shutdown' {
@@ -185,6 +193,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
         grace,
       );
       if (strategyError) this.#report(strategyError);
+      this.#findings.note(result);
       this.emit('refresh', result);
       return result;
     } finally {

@@ -49,25 +49,6 @@ export function loadModule(url: string): Promise<unknown> {
 
 const NOT_REQUIRABLE = new Set(['ERR_REQUIRE_ASYNC_MODULE', 'ERR_REQUIRE_CYCLE_MODULE', 'ERR_REQUIRE_ESM']);
 
-/** A peer's answer to `healer-report`: what its healer last found, to explain a missing link. */
-export interface HealerReport {
-  /** The strategy's name, or null for a node without one. */
-  strategy: string | null;
-  /**
-   * The latest refresh, if one ran: how long ago (ms) and what it discovered; and the latest failure
-   * (how long ago) of each discovered address still unlinked (`node: '*'`: the strategy's own),
-   * and of the ones discovered, unlinked, and not failed: those it blocks (a partition), and the
-   * others, left to the other end to dial first.
-   */
-  refresh?: {
-    ago: number;
-    discovered: string[];
-    failed: { node: string; error: string; ago: number }[];
-    blocked: string[];
-    waiting: string[];
-  };
-}
-
 /** Which optional callbacks an inline strategy (one that runs in the test process) has. */
 export interface StrategyCaps {
   register: boolean;

@@ -4,8 +4,8 @@
 // millisecond here is paid once per peer.
 import { format } from 'node:util';
 import type { BootPhase } from '../errors.js';
-import { endpointOfId } from '../healer/refresh.js';
-import type { AppContext, ClusterNode, NodeOptions, RefreshResult, Strategy } from '../types.js';
+import type { NodeHealer } from '../healer/healer.js';
+import type { AppContext, ClusterNode, NodeOptions, Strategy } from '../types.js';
 import { type RunningApp, startApp, stopApps } from './apps.js';
 import { Channel } from './channel.js';
 import { portVariable } from './env.js';
@@ -14,7 +14,6 @@ import {
   type BootApp,
   type BootConfig,
   type FromPeer,
-  type HealerReport,
   loaderHook,
   loadModule,
   type ToPeer,
@@ -63,26 +62,6 @@ function send(message: FromPeer, done?: () => void): void {
 
 const watchers = new Map<number, () => void>();
 let node: ClusterNode | undefined;
-/**
- * What the healer found, for a parent explaining why the mesh did not form: its latest refresh,
- * and the latest failure of each address it still discovers and has not linked (a refresh does
- * not dial an address again at once after a failure, so its result alone would not say why).
- */
-let lastRefresh: { at: number; result: RefreshResult } | undefined;
-const failures = new Map<string, { at: number; error: string }>();
-
-function noteRefresh(result: RefreshResult): void {
-  const at = Date.now();
-  lastRefresh = { at, result };
-  const current = new Set(['*', ...result.discovered]);
-  for (const address of failures.keys()) if (!current.has(address)) failures.delete(address);
-  if (!result.failed.some((f) => f.node === '*')) failures.delete('*');
-  for (const { node, error } of result.failed)
-    failures.set(node, { at, error: error?.message ?? String(error) });
-  // Linked now: what failed before is no news.
-  const linked = new Set(node?.nodes().map(endpointOfId));
-  for (const address of failures.keys()) if (linked.has(endpointOfId(address))) failures.delete(address);
-}
 let ctx: AppContext | undefined;
 const apps: RunningApp[] = [];
 let booted: Promise<void> | undefined;
@@ -183,7 +162,7 @@ async function serve(op: string, args: unknown[]): Promise<unknown> {
     case 'refresh':
       return n.healer.refresh();
     case 'healer-report':
-      return healerReport(n);
+      return (n.healer as NodeHealer).findings();
     case 'stop':
       await stop(args[0] !== false);
       // `exit: false`: the parent kills the process group on this answer (a whole cluster
@@ -197,33 +176,6 @@ async function serve(op: string, args: unknown[]): Promise<unknown> {
     default:
       throw new Error(`unknown control request ${op}`);
   }
-}
-
-function healerReport(n: ClusterNode): HealerReport {
-  const report: HealerReport = { strategy: n.healer.strategy?.name ?? null };
-  if (lastRefresh) {
-    const { at, result } = lastRefresh;
-    const now = Date.now();
-    const settled = new Set([
-      endpointOfId(n.id),
-      ...n.nodes().map(endpointOfId),
-      ...[...failures.keys()].map(endpointOfId),
-    ]);
-    // Blocked names (a partition, or node.block()) are skipped by the healer on purpose.
-    const isBlocked = (address: string) =>
-      address.includes('@') &&
-      (n as { isBlocked?(name: string): boolean }).isBlocked?.(address.slice(0, address.lastIndexOf('@'))) ===
-        true;
-    const unsettled = result.discovered.filter((address) => !settled.has(endpointOfId(address)));
-    report.refresh = {
-      ago: now - at,
-      discovered: result.discovered,
-      failed: [...failures].map(([node, f]) => ({ node, error: f.error, ago: now - f.at })),
-      blocked: unsettled.filter(isBlocked),
-      waiting: unsettled.filter((address) => !isBlocked(address)),
-    };
-  }
-  return report;
 }
 
 /** Replaces the set of blocked names in one tick, so the healer never sees a gap to relink in. */
@@ -301,7 +253,6 @@ async function boot(config: BootConfig): Promise<void> {
       node = await startNode({ ...options, port: 0 });
     }
     if (config.blocked.length > 0) node.block(config.blocked);
-    node.healer.on('refresh', noteRefresh);
     nodeStarted(node);
     node.on('nodeup', (id) => send({ t: 'nodeup', node: id }));
     node.on('nodedown', (id) => send({ t: 'nodedown', node: id }));
