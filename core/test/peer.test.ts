@@ -45,6 +45,13 @@ describe('spawnPeer', () => {
     expect(peerProcesses('peer-basics').map((x) => x.pid)).toEqual([p.pid]);
   });
 
+  it('on an IPv6 host, its node id and url() bracket the address', async () => {
+    const p = await peer({ apps: ['counter.mjs'], host: '::1', name: 'six' });
+    expect(p.node).toMatch(/^six@\[::1\]:\d+$/);
+    expect(p.url('/x')).toBe(`http://[::1]:${p.port}/x`);
+    expect(await (await fetch(p.url())).json()).toEqual({ name: 'six', count: 1 });
+  });
+
   it('gives the peer only the allowlist, the declared env and the harness variables', async () => {
     process.env.VITEST_PEER_CLUSTER_PROBE = 'leak';
     process.env.JEST_PEER_CLUSTER_PROBE = 'leak';

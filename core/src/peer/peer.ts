@@ -169,7 +169,9 @@ export class Peer extends EventEmitter<PeerEvents> {
   url(path = '/'): string {
     if (typeof path !== 'string')
       throw new InvalidOptionsError('url(path)', path, 'must be a path string such as "/health"');
-    return `http://${this.host}:${this.port}${path.startsWith('/') ? path : `/${path}`}`;
+    // An IPv6 address is bracketed in a URL, as in a node id.
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `http://${host}:${this.port}${path.startsWith('/') ? path : `/${path}`}`;
   }
 
   /** The peer's stdout and stderr lines so far (the last 2000). */
