@@ -95,24 +95,25 @@ export class Link {
   call(method: string, args: unknown[], timeout: number): Promise<unknown> {
     const id = this.#pending.nextId();
     let frame: Buffer;
-    const what = `call(node, ${JSON.stringify(method)}, ...args)`;
     try {
-      frame = this.#fitting(encodeCall(id, method, args), what, args);
+      frame = encodeCall(id, method, args);
     } catch (error) {
-      return Promise.reject(unsendable(error, what, args, this.peer.id));
+      return Promise.reject(unsendable(error, callOption(method), args, this.peer.id));
     }
+    if (frame.length > this.#owner.maxPayload)
+      return Promise.reject(this.#tooBig(frame, callOption(method), args));
     this.#write(frame);
     return this.#pending.wait(id, method, timeout);
   }
 
   send(topic: string, payload: unknown): void {
     let frame: Buffer;
-    const what = `send(node, ${JSON.stringify(topic)}, payload)`;
     try {
-      frame = this.#fitting(encodeMessage(topic, payload), what, payload);
+      frame = encodeMessage(topic, payload);
     } catch (error) {
-      throw unsendable(error, what, payload, this.peer.id);
+      throw unsendable(error, sendOption(topic), payload, this.peer.id);
     }
+    if (frame.length > this.#owner.maxPayload) throw this.#tooBig(frame, sendOption(topic), payload);
     this.#write(frame);
   }
 
@@ -321,12 +322,8 @@ export class Link {
     if (this.down) return;
     let frame: Buffer;
     try {
-      frame = this.#fitting(encodeReply(id, value), "the handler's result", value);
+      frame = encodeReply(id, value);
     } catch (error) {
-      if (error instanceof InvalidOptionsError) {
-        this.#replyError(id, new RangeError(`The handler's result ${error.problem}. ${TOO_BIG_HINT}`));
-        return;
-      }
       this.#replyError(
         id,
         new TypeError(
@@ -335,17 +332,21 @@ export class Link {
       );
       return;
     }
+    if (frame.length > this.#owner.maxPayload) {
+      const { problem } = this.#tooBig(frame, "the handler's result", value);
+      this.#replyError(id, new RangeError(`The handler's result ${problem}. ${TOO_BIG_HINT}`));
+      return;
+    }
     this.#write(frame);
   }
 
   /**
-   * The frame, if the other end accepts its size: a larger one would make it close the link
-   * (ws's 1009), which fails every call in flight on it. So the one call or message fails, alone.
+   * A frame larger than the other end accepts would make it close the link (ws's 1009), which
+   * fails every call in flight on it; so the one call, reply or message fails, alone, with this.
    */
-  #fitting(frame: Buffer, what: string, value: unknown): Buffer {
+  #tooBig(frame: Buffer, what: string, value: unknown): InvalidOptionsError {
     const max = this.#owner.maxPayload;
-    if (frame.length <= max) return frame;
-    throw new InvalidOptionsError(
+    return new InvalidOptionsError(
       what,
       value,
       `is ${size(frame.length)} once encoded, more than the ${size(max)} a link carries in one frame (maxPayload)`,
@@ -416,6 +417,15 @@ function tickAll(heartbeats: Heartbeats): void {
 }
 
 const TOO_BIG_HINT = 'Send it in parts, or give every node a larger maxPayload.';
+
+/** How errors name a call's arguments and a message's payload (built only for an error). */
+function callOption(method: string): string {
+  return `call(node, ${JSON.stringify(method)}, ...args)`;
+}
+
+function sendOption(topic: string): string {
+  return `send(node, ${JSON.stringify(topic)}, payload)`;
+}
 
 function size(bytes: number): string {
   const [value, unit] =
