@@ -1,8 +1,9 @@
-// Why a mesh (or a peer's links) did not form, in the words of the healers that should have formed it: each peer with
-// a missing link says which strategy it runs, what its latest refresh discovered and what failed
-// to link, and whether the peer it misses was among what it discovered. Appended to the
-// WaitTimeoutError of waitForMesh (and so of startCluster) and of waitForNodes, so that the error says "static-hosts
-// discovered only 127.0.0.1:1 (ECONNREFUSED)" instead of leaving it to the logs.
+// Why a mesh (or a peer's links) did not form, in the words of the healers that should have
+// formed it: each peer with a missing link says which strategy it runs, what its latest refresh
+// discovered and what failed to link, and whether the peer it misses was among what it
+// discovered. Appended to the WaitTimeoutError of waitForMesh (and so of startCluster) and of
+// waitForNodes, so that the error says "static-hosts discovered only 127.0.0.1:1 (ECONNREFUSED)"
+// instead of leaving it to the logs.
 
 import type { HealerReport } from '../healer/findings.js';
 import { endpointOfId } from '../healer/refresh.js';
