@@ -329,6 +329,17 @@ describe('faults', () => {
     ).toHaveLength(2);
   });
 
+  it('a stop() while add() starts peers stops them too: add() rejects, no process is left', async () => {
+    const c = await cluster({ count: 2, name: 'add-during-stop' });
+    const added = c.add(2).catch((e) => e);
+    await c.stop();
+    const error = await added;
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.message).toContain('it was stopped while booting');
+    expect(c.peers.map((p) => p.state)).toEqual(['stopped', 'stopped']);
+    await waitForNoPeers({ cluster: 'add-during-stop', timeout: 3000 });
+  });
+
   it('the timeline records every lifecycle event with a timestamp', async () => {
     const t0 = Date.now();
     const c = await cluster({ count: 2 });

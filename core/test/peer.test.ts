@@ -414,6 +414,22 @@ describe('lifecycle', () => {
     expect(p.node).toBe(before.node);
   });
 
+  it('restart() while one is under way joins it; a stop() after a restart() wins', async () => {
+    const p = await peer({ apps: ['counter.mjs'], cluster: 'peer-restart-race' });
+    await Promise.all([p.restart(), p.restart()]);
+    expect(p.state).toBe('running');
+    // One process for the peer, not one per restart().
+    expect(peerProcesses('peer-restart-race').map((x) => x.pid)).toEqual([p.pid]);
+    expect(await p.call('inc')).toBe(1);
+    const restarted = p.restart().catch((e) => e);
+    await p.stop();
+    const error = await restarted;
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.message).toContain('it was stopped while booting');
+    expect(p.state).toBe('stopped');
+    await waitForNoPeers({ cluster: 'peer-restart-race', timeout: 3000 });
+  });
+
   it('pause() and resume() stop and continue the process', async () => {
     const p = await peer();
     await p.pause();

@@ -120,6 +120,10 @@ export class Peer extends EventEmitter<PeerEvents> {
   #app: string | undefined;
   /** Fires on every change a wait may be waiting for (links, state). */
   #changes = new EventEmitter();
+  /** Bumped by every stop: a boot that has not spawned its process yet gives up. */
+  #epoch = 0;
+  /** The restart under way, which another restart() joins. */
+  #restarting: Promise<void> | undefined;
 
   /** @internal Use spawnPeer() or startCluster(). */
   constructor(config: PeerConfig) {
@@ -264,10 +268,16 @@ export class Peer extends EventEmitter<PeerEvents> {
    * stops, nobody is left to redial anyone, and process exit closes the links anyway.
    */
   async shutdown(leave: boolean): Promise<void> {
-    if (this.#alive()) {
+    // A boot (or restart) that has not spawned its process yet gives up (see boot).
+    this.#epoch++;
+    if (this.#alive() && this.#child) {
       this.#stopping = true;
       this.#record('stop');
       await this.#terminate(leave);
+    } else if (this.#state === 'booting') {
+      // Its first boot has not spawned anything yet.
+      this.#record('stop');
+      this.#setState('stopped');
     }
     if (this.#config.releaseOnStop) await this.releasePorts();
   }
@@ -287,14 +297,25 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (signal === 'SIGKILL') await this.#exited;
   }
 
-  /** Stops the peer and boots it again with the same name, ports and env (and, if free, the same node id). */
-  async restart(): Promise<void> {
-    if (this.#alive()) {
+  /**
+   * Stops the peer and boots it again with the same name, ports and env (and, if free, the same
+   * node id). A restart() while one is under way joins it: two would boot two processes for one peer.
+   */
+  restart(): Promise<void> {
+    this.#restarting ??= this.#restart().finally(() => {
+      this.#restarting = undefined;
+    });
+    return this.#restarting;
+  }
+
+  async #restart(): Promise<void> {
+    const epoch = this.#epoch;
+    if (this.#alive() && this.#child) {
       this.#stopping = true;
       await this.#terminate();
     }
     this.#record('restart');
-    await this.boot();
+    await this.boot(undefined, epoch);
   }
 
   /** SIGSTOP to the peer's process group: it stays linked until heartbeats declare it down. */
@@ -338,7 +359,7 @@ export class Peer extends EventEmitter<PeerEvents> {
    * @internal Starts the process and resolves when it is ready; rejects with PeerBootError.
    * `lease`: this peer's app ports, leased by the cluster together with its other new peers'.
    */
-  async boot(lease?: Promise<PortLease>): Promise<void> {
+  async boot(lease?: Promise<PortLease>, epoch = this.#epoch): Promise<void> {
     const setup = this.#config.setup;
     // Taken first, so that any failure below gives it back.
     let pending = lease && !this.#lease ? this.#useLease(lease) : undefined;
@@ -361,6 +382,14 @@ export class Peer extends EventEmitter<PeerEvents> {
           ([, strategy]) => ({ apps, strategy }),
         );
         prepared.catch(() => {});
+        // Stopped meanwhile (a stop() while the runtime was being found, or between a restart's
+        // stop and its boot): no process is spawned for it.
+        if (this.#epoch !== epoch)
+          throw new PeerBootError({
+            peer: this.name,
+            phase: 'spawn',
+            reason: 'it was stopped while booting',
+          });
         await this.#start(prepared, entry);
         return;
       } catch (error) {
