@@ -277,6 +277,34 @@ describe('registry client', () => {
     }
   });
 
+  it('a lease whose daemon goes away before it answers is asked again of the next one', async () => {
+    // The first connection is cut when the lease request arrives (the daemon died); the next one answers.
+    const sockets: net.Socket[] = [];
+    const fake = net.createServer((socket) => {
+      const first = sockets.push(socket) === 1;
+      socket.write(`{"type":"hello","version":${REGISTRY_PROTOCOL_VERSION},"pid":4242}\n`);
+      socket.on('data', (data) => {
+        if (first) return void socket.destroy();
+        for (const line of String(data).split('\n').filter(Boolean)) {
+          const request = JSON.parse(line) as { type: string; id: number };
+          if (request.type === 'lease') socket.write(`{"type":"ports","id":${request.id},"ports":[40001]}\n`);
+        }
+      });
+    });
+    fake.listen(0, '127.0.0.1');
+    await once(fake, 'listening');
+    try {
+      const lease = await leasePorts(1, {
+        registry: `127.0.0.1:${(fake.address() as net.AddressInfo).port}`,
+      });
+      expect(lease.ports).toEqual([40001]);
+      expect(sockets).toHaveLength(2);
+    } finally {
+      fake.close();
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+
   it('leases through leasePorts with an explicit registry', async () => {
     const lease = await leasePorts(3, { registry: registry.address });
     expect(new Set(lease.ports).size).toBe(3);

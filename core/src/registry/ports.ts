@@ -1,7 +1,7 @@
 // Machine-wide app-port leases from the local registry (DESIGN decision 1): get-port's lock is per
 // process, so parallel test files probing on their own hand out the same ports. The daemon probes
 // for everyone and holds each lease until it is released or this process's connection closes.
-import { InvalidOptionsError } from '../errors.js';
+import { InvalidOptionsError, RegistryUnavailableError } from '../errors.js';
 import { formatRegistryAddress, parseRegistryAddress, resolveRegistryAddress } from './address.js';
 import type { RegistryClient, RegistryClientOptions } from './client.js';
 import { sharedRegistryClient } from './shared.js';
@@ -49,18 +49,25 @@ export async function leasePortGroups(sizes: number[], options: LeaseOptions = {
   if (total === 0) return sizes.map(() => ({ ports: [], release: async () => {} }));
   const address = options.registry === undefined ? {} : parseRegistryAddress(options.registry, 'registry');
   const key = formatRegistryAddress(resolveRegistryAddress(address));
-  const client = await leaseClient(key, address);
   const exclude = options.exclude ?? [];
   const chunks: number[] = [];
   for (let left = total; left > 0; left -= MAX_COUNT) chunks.push(Math.min(left, MAX_COUNT));
-  const settled = await Promise.allSettled(chunks.map((count) => client.lease(count, exclude)));
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) {
+  let all: number[];
+  for (let attempt = 0; ; attempt++) {
+    const client = await leaseClient(key, address);
+    const settled = await Promise.allSettled(chunks.map((count) => client.lease(count, exclude)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (!failed) {
+      all = settled.flatMap((s) => (s as PromiseFulfilledResult<number[]>).value);
+      break;
+    }
     const got = settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
     await client.release(got).catch(() => {});
+    // The daemon went away while it leased (killed, or replaced by `peer-cluster reap`): its
+    // leases went with it, and a new one is started and asked once more.
+    if (attempt === 0 && failed.reason instanceof RegistryUnavailableError) continue;
     throw failed.reason;
   }
-  const all = settled.flatMap((s) => (s as PromiseFulfilledResult<number[]>).value);
   const mine = held.get(key) ?? new Set<number>();
   held.set(key, mine);
   for (const p of all) mine.add(p);
