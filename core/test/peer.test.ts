@@ -435,6 +435,9 @@ describe('lifecycle', () => {
     await p.pause();
     expect(p.state).toBe('paused');
     expect(readFileSync(`/proc/${p.pid}/stat`, 'latin1').split(' ')[2]).toBe('T');
+    // A wait that times out meanwhile says why, without waiting for an answer from the stopped process.
+    const waited = await p.waitForNodes(1, { timeout: 200 }).catch((e) => e);
+    expect(waited.message).toContain('is paused, so its healer does not run (resume() it)');
     const answer = p.evaluate(() => 'late');
     await p.resume();
     expect(p.state).toBe('running');

@@ -22,6 +22,8 @@ export async function explainMissingLinks(missing: [Peer, Peer][]): Promise<stri
 
 /** What `peer`'s healer found, and whether it found the `others` it should be linked to. */
 export async function explainPeer(peer: Peer, others: Peer[] = []): Promise<string> {
+  // A stopped process answers nothing: no need to wait for it.
+  if (peer.state === 'paused') return `${peer.name}: is paused, so its healer does not run (resume() it)`;
   const report = await ask(peer);
   if (typeof report === 'string') return `${peer.name}: ${report}`;
   return `${peer.name} (strategy ${report.strategy === null ? 'none' : `"${report.strategy}"`}): ${describe(report, others)}`;
