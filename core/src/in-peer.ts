@@ -2,7 +2,7 @@
 // core, and nothing else: the named errors, parseAddress and the types. Each peer loads its apps
 // and its strategy's module (StrategySpec) at boot, and `@peer-cluster/core` would load all of core
 // there again, unbundled (zod, the harness, the cluster code): ≈110 ms of CPU per peer, where
-// this costs ≈2. The errors are the ones the peer's node throws (see PeerClusterError's
+// this costs ≈3. The errors are the ones the peer's node throws (see PeerClusterError's
 // `instanceof`).
 export {
   HandshakeError,
