@@ -225,6 +225,8 @@ describe('invalid options, each with its named error', () => {
     const c = await startCluster({ count: 3 });
     clusters.push(c);
     const [a, b, d] = c.peers as [Peer, Peer, Peer];
+    const bound = ((ctx: { name: string }) => ctx.name).bind(null);
+    class AClass {}
     const methodCases: [string, () => unknown, string, unknown][] = [
       [
         'a peer on both sides of a partition',
@@ -243,6 +245,9 @@ describe('invalid options, each with its named error', () => {
         'soon',
       ],
       ['heal options that are not an object', () => c.heal(5 as never), 'waitForMesh() options', 5],
+      ['a bound function to evaluate (it has no source)', () => a.evaluate(bound), 'evaluate(fn)', bound],
+      ['a built-in function to evaluate', () => a.evaluate(Math.max as never), 'evaluate(fn)', Math.max],
+      ['a class to evaluate', () => a.evaluate(AClass as never), 'evaluate(fn)', AClass],
     ];
     for (const [what, act, option, value] of methodCases) {
       const error = await caught(act);

@@ -192,9 +192,21 @@ export class Peer extends EventEmitter<PeerEvents> {
     arg?: A,
   ): Promise<Awaited<T>> {
     if (typeof fn !== 'function') throw new InvalidOptionsError('evaluate(fn)', fn, 'must be a function');
+    const source = fn.toString();
+    // Only a function's source travels: a bound or built-in one has none, a class is not called.
+    if (/\{\s*\[native code\]\s*\}$/.test(source) || /^class\b/.test(source)) {
+      throw new InvalidOptionsError(
+        'evaluate(fn)',
+        fn,
+        source.startsWith('class')
+          ? 'is a class; evaluate() calls a function with (ctx, arg)'
+          : 'is a bound or built-in function, which has no source to send',
+        'Pass an arrow function or a function expression: peer.evaluate((ctx, arg) => …, arg).',
+      );
+    }
     const channel = this.#live('evaluate()');
     try {
-      return (await channel.request('evaluate', [fn.toString(), arg])) as Awaited<T>;
+      return (await channel.request('evaluate', [source, arg])) as Awaited<T>;
     } catch (error) {
       throw unsendable(error, 'evaluate(fn, arg)', arg, 'the peer');
     }
