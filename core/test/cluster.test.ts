@@ -5,13 +5,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type Cluster,
+  type ClusterNode,
   type ClusterOptions,
   customStrategy,
   InvalidOptionsError,
+  localRegistryStrategy,
   PeerBootError,
+  runRegistry,
   startCluster,
 } from '@peer-cluster/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 
 const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
@@ -338,6 +341,31 @@ describe('faults', () => {
     expect(error.message).toContain('it was stopped while booting');
     expect(c.peers.map((p) => p.state)).toEqual(['stopped', 'stopped']);
     await waitForNoPeers({ cluster: 'add-during-stop', timeout: 3000 });
+  });
+
+  it('clusters of the same name with other cookies do not discover each other (parallel test files naming theirs alike)', async () => {
+    // A registry of this build (a daemon of an older one drops the cookie digest, and with it the
+    // difference; the clusters would then only be refused on the cookie, as before).
+    const registry = await runRegistry({ port: 0, idleTimeout: 0, log: () => {} });
+    onTestFinished(() => registry.close());
+    const strategy = localRegistryStrategy({ port: Number(registry.address.split(':')[1]) });
+    const one = await cluster({ count: 2, name: 'same-name', cookie: 'cookie-one', strategy });
+    const two = await cluster({ count: 2, name: 'same-name', cookie: 'cookie-two', strategy });
+    for (const [c, other] of [
+      [one, two],
+      [two, one],
+    ] as const) {
+      meshed(c);
+      const result = await c.peers[0]!.evaluate((ctx) => (ctx.cluster as ClusterNode).healer.refresh());
+      expect(result.discovered).toEqual([c.peers[1]!.node]);
+      expect(result.failed).toEqual([]);
+      for (const p of other.peers)
+        expect(
+          c.peers[0]!.logs()
+            .map((l) => l.line)
+            .join('\n'),
+        ).not.toContain(p.node);
+    }
   });
 
   it('the timeline records every lifecycle event with a timestamp', async () => {

@@ -22,6 +22,8 @@ export interface RegisteredNode {
   port: number;
   /** The registering process, shown by `peer-cluster ls`. */
   pid?: number | undefined;
+  /** A digest of the node's cookie: clusters of the same name with other cookies are not its own. */
+  scope?: string | undefined;
 }
 
 /** The daemon's idle timeout in ms, when a client starts one (0: never exit). */
@@ -77,7 +79,8 @@ const isNode = (v: unknown): v is ListedNode =>
   isName(v.name) &&
   isName(v.host) &&
   isPort(v.port) &&
-  (v.pid === undefined || isInt(v.pid));
+  (v.pid === undefined || isInt(v.pid)) &&
+  (v.scope === undefined || isName(v.scope));
 const isNodes = (v: unknown): v is ListedNode[] => Array.isArray(v) && v.every(isNode);
 const isPorts = (v: unknown): v is number[] => Array.isArray(v) && v.every(isPort);
 

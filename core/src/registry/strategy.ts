@@ -96,15 +96,24 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
 
     async discover(ctx) {
       const c = await client();
-      const ids = (await c.list(ctx.self.cluster)).filter((n) => n.id !== ctx.self.id).map((n) => n.id);
+      const scope = cookieScope(ctx);
+      // Clusters of the same name with another cookie (parallel test files that name theirs
+      // alike) share the registry's list: their nodes are not ours, and a dial would only be
+      // refused. (A node registered without a scope, by an older client, is kept.)
+      const ids = (await c.list(ctx.self.cluster))
+        .filter(
+          (n) => n.id !== ctx.self.id && (n.scope === undefined || scope === undefined || n.scope === scope),
+        )
+        .map((n) => n.id);
       return replacements.discovered(ctx.self.id, c.daemonPid, ids);
     },
 
     async register(ctx) {
       const { id, name, host, port, cluster } = ctx.self;
+      const scope = cookieScope(ctx);
       let unregister: (() => Promise<void>) | undefined;
       const stop = await keepAttached(ctx, client, async (c) => {
-        unregister = await c.register(cluster, { id, name, host, port });
+        unregister = await c.register(cluster, { id, name, host, port, ...(scope && { scope }) });
       });
       return async () => {
         stop();
@@ -136,6 +145,11 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
       };
     },
   };
+}
+
+/** The node's cookie digest (link/node.ts), where the node is one of core's. */
+function cookieScope(ctx: StrategyContext): string | undefined {
+  return (ctx.node as { cookieScope?: string }).cookieScope;
 }
 
 /**
