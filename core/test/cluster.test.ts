@@ -343,8 +343,8 @@ describe('faults', () => {
     await waitForNoPeers({ cluster: 'add-during-stop', timeout: 3000 });
   });
 
-  it('clusters of the same name with other cookies do not discover each other (parallel test files naming theirs alike)', async () => {
-    // A registry of this build (a daemon of an older one drops the cookie digest, and with it the
+  it('clusters of the same name do not discover each other (parallel test files naming theirs alike)', async () => {
+    // A registry of this build (a daemon of an older one drops the cluster's scope, and with it the
     // difference; the clusters would then only be refused on the cookie, as before).
     const registry = await runRegistry({ port: 0, idleTimeout: 0, log: () => {} });
     onTestFinished(() => registry.close());

@@ -1,5 +1,6 @@
 // A cluster: peers started together under one name and cookie, meshed by their healers, with a
 // timeline of everything that happened to them.
+import { randomBytes } from 'node:crypto';
 import { InvalidOptionsError, WaitTimeoutError } from '../errors.js';
 import { timeoutOption } from '../link/options.js';
 import {
@@ -32,6 +33,8 @@ export class Cluster {
 
   #setup: Setup;
   #cookie: string;
+  /** Tells this cluster's nodes from another's of the same name (InternalNodeOptions). */
+  readonly #scope = randomBytes(9).toString('base64url');
   #waitForMesh: boolean;
   #next = 0;
   #stopped: Promise<void> | undefined;
@@ -88,6 +91,7 @@ export class Cluster {
           cookie: this.#cookie,
           setup,
           releaseOnStop: false,
+          scope: this.#scope,
           record: (event) => this.#record(event),
           blocked: () => this.#blockedFor(`peer-${index + 1}`),
         }),

@@ -2,7 +2,6 @@
 // them, and the healer. Which of two simultaneous links survives is decided here, the same way
 // on both ends: the one dialed by the node with the smaller id.
 
-import { createHmac } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
@@ -59,7 +58,6 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   readonly handlers: Handlers;
   readonly incarnation = newIncarnation();
   readonly #o: ResolvedNodeOptions;
-  #cookieScope: string | undefined;
   readonly #heartbeats: Heartbeats;
   readonly #links = new Map<NodeId, Link>();
   /** host:port → id of the linked node there. */
@@ -106,17 +104,9 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     return endpointKey(this.host, this.port);
   }
 
-  /**
-   * @internal Who can link with this node, without saying how: a digest of its cookie. Strategies
-   * that share a directory between clusters of the same name (the local registry) tell them
-   * apart with it, instead of dialing nodes whose handshake must fail on the cookie.
-   */
-  get cookieScope(): string {
-    this.#cookieScope ??= createHmac('sha256', this.#o.cookie)
-      .update('peer-cluster: who may link')
-      .digest('base64url')
-      .slice(0, 16);
-    return this.#cookieScope;
+  /** @internal The startCluster() this node's peer belongs to, if any (see InternalNodeOptions). */
+  get scope(): string | undefined {
+    return this.#o.scope;
   }
 
   get info(): NodeInfo {

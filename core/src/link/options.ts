@@ -28,6 +28,18 @@ export interface ResolvedNodeOptions {
   maxPayload: number;
   handshakeTimeout: number;
   log: (line: string) => void;
+  /** @internal See InternalNodeOptions. */
+  scope: string | undefined;
+}
+
+/**
+ * @internal What the peer runtime passes to startNode beyond NodeOptions: `scope`, the random id of
+ * the startCluster() the peer belongs to. Strategies that share a directory between clusters of
+ * the same name (the local registry) tell them apart with it, instead of dialing nodes whose
+ * handshake must fail. A node without one discovers every node of its cluster name.
+ */
+export interface InternalNodeOptions {
+  scope?: string;
 }
 
 // Checked by hand, not with a schema library: this module is in every peer's import graph, and
@@ -51,7 +63,7 @@ function positive(o: Obj, key: string, at: string, fallback: number, what: strin
 
 function check(
   o: Obj,
-): (Omit<ResolvedNodeOptions, 'handshakeTimeout' | 'log'> & { log?: unknown }) | Problem {
+): (Omit<ResolvedNodeOptions, 'handshakeTimeout' | 'log' | 'scope'> & { log?: unknown }) | Problem {
   const { name, cookie, strategy, log } = o;
   if (!isString(name)) return ['name', 'expected a string'];
   if (!isValidNodeName(name)) return ['name', 'expected a non-empty name without spaces, "@" or "/"'];
@@ -121,10 +133,12 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
     if (path === 'cookie' && typeof value === 'string') value = '<hidden>';
     throw new InvalidOptionsError(path, value, message);
   }
+  const scope = (options as InternalNodeOptions).scope;
   return {
     ...o,
     handshakeTimeout: NODE_DEFAULTS.handshakeTimeout,
     log: (o.log as ((line: string) => void) | undefined) ?? noop,
+    scope: typeof scope === 'string' && scope.length > 0 ? scope : undefined,
   };
 }
 

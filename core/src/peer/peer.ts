@@ -82,6 +82,8 @@ export interface PeerConfig {
   blocked?: () => string[];
   /** A lone peer gives its ports back when stopped; a cluster's peer keeps them until removed. */
   releaseOnStop: boolean;
+  /** The random id of the cluster it belongs to (InternalNodeOptions in link/options.ts). */
+  scope?: string;
 }
 
 type Booting = { resolve: () => void; reject: (error: Error) => void; failure?: PeerBootError };
@@ -543,6 +545,7 @@ export class Peer extends EventEmitter<PeerEvents> {
             strategy,
             coreUrl: CORE_URL,
             blocked: this.#config.blocked?.() ?? [],
+            ...(this.#config.scope && { scope: this.#config.scope }),
           };
           send({ t: 'boot', config }, 'boot config');
           if (apps.value) return;

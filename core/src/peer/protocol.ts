@@ -91,6 +91,8 @@ export interface BootConfig {
   coreUrl: string;
   /** Names of nodes not to link with (a cluster partition in force when this peer boots). */
   blocked: string[];
+  /** The startCluster() the peer belongs to (InternalNodeOptions), absent for a lone peer. */
+  scope?: string;
 }
 
 /** An error as it crosses the channel (custom names, codes and ports survive, unlike a clone). */

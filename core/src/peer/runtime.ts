@@ -5,6 +5,7 @@
 import { format } from 'node:util';
 import type { BootPhase } from '../errors.js';
 import type { NodeHealer } from '../healer/healer.js';
+import type { InternalNodeOptions } from '../link/options.js';
 import type { AppContext, ClusterNode, NodeOptions, Strategy } from '../types.js';
 import { type RunningApp, startApp, stopApps } from './apps.js';
 import { Channel } from './channel.js';
@@ -232,7 +233,7 @@ async function boot(config: BootConfig): Promise<void> {
       strategy = proxyStrategy(channel, config.strategy.name, config.strategy.caps, watchers);
     }
     const { startNode } = await linkModule;
-    const options: NodeOptions = {
+    const options: NodeOptions & InternalNodeOptions = {
       name: config.name,
       cookie: config.cookie,
       cluster: config.cluster,
@@ -245,6 +246,7 @@ async function boot(config: BootConfig): Promise<void> {
       },
     };
     if (strategy) options.strategy = strategy;
+    if (config.scope) options.scope = config.scope;
     try {
       node = await startNode(options);
     } catch (error) {

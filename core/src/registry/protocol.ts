@@ -22,7 +22,7 @@ export interface RegisteredNode {
   port: number;
   /** The registering process, shown by `peer-cluster ls`. */
   pid?: number | undefined;
-  /** A digest of the node's cookie: clusters of the same name with other cookies are not its own. */
+  /** The startCluster() the node belongs to: another one's nodes of the same cluster name are not its own. */
   scope?: string | undefined;
 }
 

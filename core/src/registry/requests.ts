@@ -14,7 +14,7 @@ const registeredNodeShape = {
   port,
   /** The registering process, shown by `peer-cluster ls`. */
   pid: z.optional(int),
-  /** A digest of the node's cookie: clusters of the same name with other cookies are not its own. */
+  /** The startCluster() the node belongs to: another one's nodes of the same cluster name are not its own. */
   scope: z.optional(name),
 };
 export const registeredNodeSchema = z.object(registeredNodeShape);

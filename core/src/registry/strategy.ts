@@ -96,10 +96,11 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
 
     async discover(ctx) {
       const c = await client();
-      const scope = cookieScope(ctx);
-      // Clusters of the same name with another cookie (parallel test files that name theirs
-      // alike) share the registry's list: their nodes are not ours, and a dial would only be
-      // refused. (A node registered without a scope, by an older client, is kept.)
+      const scope = scopeOf(ctx);
+      // Clusters of the same name (parallel test files that name theirs alike) share the
+      // registry's list: another startCluster()'s nodes are not ours, and a dial would only be
+      // refused on the cookie. (A node registered without a scope is kept: a lone peer, a node of
+      // startNode, or an older client.)
       const ids = (await c.list(ctx.self.cluster))
         .filter(
           (n) => n.id !== ctx.self.id && (n.scope === undefined || scope === undefined || n.scope === scope),
@@ -110,7 +111,7 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
 
     async register(ctx) {
       const { id, name, host, port, cluster } = ctx.self;
-      const scope = cookieScope(ctx);
+      const scope = scopeOf(ctx);
       let unregister: (() => Promise<void>) | undefined;
       const stop = await keepAttached(ctx, client, async (c) => {
         unregister = await c.register(cluster, { id, name, host, port, ...(scope && { scope }) });
@@ -147,9 +148,9 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
   };
 }
 
-/** The node's cookie digest (link/node.ts), where the node is one of core's. */
-function cookieScope(ctx: StrategyContext): string | undefined {
-  return (ctx.node as { cookieScope?: string }).cookieScope;
+/** The startCluster() the node belongs to (link/options.ts InternalNodeOptions), if any. */
+function scopeOf(ctx: StrategyContext): string | undefined {
+  return (ctx.node as { scope?: string }).scope;
 }
 
 /**
