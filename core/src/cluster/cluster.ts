@@ -162,7 +162,14 @@ export class Cluster {
     } catch (error) {
       if (!(error instanceof WaitTimeoutError) || missing.length === 0) throw error;
       // Each healer with a missing link says what it found: the error explains itself.
-      const why = await explainMissingLinks(missing.map(([a, b]) => [this.peer(a), this.peer(b)]));
+      // By name, of the peers still in the cluster (one may have been removed meanwhile).
+      const byName = new Map(this.peers.map((p) => [p.name, p]));
+      const pairs = missing.flatMap(([a, b]): [Peer, Peer][] => {
+        const from = byName.get(a);
+        const to = byName.get(b);
+        return from && to ? [[from, to]] : [];
+      });
+      const why = await explainMissingLinks(pairs);
       const links = missing.slice(0, 10).map(([a, b]) => `${a} → ${b}`);
       if (missing.length > 10) links.push(`and ${missing.length - 10} more`);
       throw new WaitTimeoutError(

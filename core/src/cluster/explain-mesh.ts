@@ -24,6 +24,7 @@ export async function explainMissingLinks(missing: [Peer, Peer][]): Promise<stri
 export async function explainPeer(peer: Peer, others: Peer[] = []): Promise<string> {
   // A stopped process answers nothing: no need to wait for it.
   if (peer.state === 'paused') return `${peer.name}: is paused, so its healer does not run (resume() it)`;
+  if (peer.state === 'booting') return `${peer.name}: is still booting`;
   const report = await ask(peer);
   if (typeof report === 'string') return `${peer.name}: ${report}`;
   return `${peer.name} (strategy ${report.strategy === null ? 'none' : `"${report.strategy}"`}): ${describe(report, others)}`;
