@@ -1,6 +1,6 @@
 // The peer boot path: the process starts before its ports are leased, a cluster leases all its
 // new peers' ports in one request, the runtime runs from a bundle with a V8 code cache, and the
-// group watchdog is started with the process.
+// group watchdog starts only with the first child process of the peer's apps.
 
 import { execFile, spawnSync } from 'node:child_process';
 import {
@@ -93,6 +93,29 @@ describe('boot', () => {
     expect(await p.evaluate(() => process.env.PORT)).toBe(String(ports.default));
   });
 
+  it.runIf(process.platform === 'linux')(
+    "is one process until its code starts a child; the group's watchdog starts with the first child",
+    async () => {
+      const p = await spawnPeer({ root, apps: ['counter.mjs'], cluster: 'boot-one-process' });
+      peers.push(p);
+      expect(groupMembers(p.pid!)).toEqual([{ pid: p.pid, cmd: expect.stringContaining('node') }]);
+      const child = await p.evaluate(async () => {
+        const { spawn } = await import('node:child_process');
+        const c = spawn('sleep', ['600'], { stdio: 'ignore' });
+        return c.pid;
+      });
+      const members = groupMembers(p.pid!);
+      expect(members).toHaveLength(3);
+      expect(members.map((m) => m.pid)).toEqual(expect.arrayContaining([p.pid, child]));
+      const watchdog = members.find((m) => m.pid !== p.pid && m.pid !== child)!;
+      expect(watchdog.cmd).toMatch(/^\/bin\/sh -c .*kill -9 0/);
+      // It holds no environment (nothing takes it for a peer) and sees the pipe as its stdin.
+      expect(readFileSync(`/proc/${watchdog.pid}/environ`, 'latin1')).toBe('');
+      await p.stop();
+      await waitForGone([p.pid!, child!, watchdog.pid]);
+    },
+  );
+
   it('a lease that fails fails the boot with its own error and kills the process already started', async () => {
     const saved = process.env.PEER_CLUSTER_REGISTRY;
     process.env.PEER_CLUSTER_REGISTRY = 'localhost';
@@ -108,10 +131,8 @@ describe('boot', () => {
       );
       expect(error).toBeInstanceOf(InvalidOptionsError);
       expect((error as Error).message).toMatch(/PEER_CLUSTER_REGISTRY/);
-      // Rejected only once the peer's process is gone; the watchdog shell of its group, killed
-      // with it, may take a moment longer to be reaped.
-      expect(peerProcesses('boot-lease-fails').filter((p) => !p.cmd.startsWith('/bin/sh'))).toEqual([]);
-      await waitForNoPeers({ cluster: 'boot-lease-fails', timeout: 3000 });
+      // Rejected only once the peer's process is gone.
+      expect(peerProcesses('boot-lease-fails')).toEqual([]);
     } finally {
       if (saved === undefined) delete process.env.PEER_CLUSTER_REGISTRY;
       else process.env.PEER_CLUSTER_REGISTRY = saved;
@@ -261,3 +282,42 @@ await import(${JSON.stringify(pathToFileURL(file).href)});`;
       expect(value instanceof errors.PeerClusterError).toBe(false);
   });
 });
+
+/** Live processes of a process group (from /proc/<pid>/stat; zombies left out). */
+function groupMembers(pgid: number): { pid: number; cmd: string }[] {
+  const found: { pid: number; cmd: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      // After the command name, which may hold spaces: state, ppid, pgrp.
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) !== pgid || state === 'Z') continue;
+      found.push({
+        pid: Number(entry),
+        cmd: readFileSync(`/proc/${entry}/cmdline`, 'latin1').replaceAll('\0', ' ').trim(),
+      });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/** Resolves once none of `pids` is a live process. */
+async function waitForGone(pids: number[]): Promise<void> {
+  const deadline = Date.now() + 3000;
+  const alive = () =>
+    pids.filter((pid) => {
+      try {
+        return !readFileSync(`/proc/${pid}/stat`, 'latin1').includes(') Z ');
+      } catch {
+        return false;
+      }
+    });
+  while (alive().length > 0) {
+    if (Date.now() > deadline) throw new Error(`still running: ${alive().join(', ')}`);
+    // Processes we are not the parent of can only be polled for.
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -42,10 +42,14 @@ describe('peers die with their parent', () => {
     await waitForNoPeers({ cluster, timeout: 3000 });
   });
 
-  it("with the apps' own child processes, even when the apps ignore SIGTERM", async () => {
-    const { cluster, pids, children } = await startParent(['2', '--app-children']);
+  // The apps' children inherit the peer's env, so the leak check sees them as the cluster's. Each
+  // peer starts the watchdog of its group with its apps' first child (group-watchdog.ts).
+  it.each([
+    ["the apps' own child processes, even when the apps ignore SIGTERM", '--app-children'],
+    ['what an app left behind from execSync (an ES module named import)', '--app-children-sync'],
+  ])('with %s', async (_what, flag) => {
+    const { cluster, pids, children } = await startParent(['2', flag]);
     expect(children).toHaveLength(2);
-    // The apps' children inherit the peer's env, so the leak check sees them as the cluster's.
     expect(
       peerProcesses(cluster)
         .map((p) => p.pid)

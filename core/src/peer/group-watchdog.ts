@@ -1,19 +1,23 @@
 // An app's own child processes must die with the peer, however the peer dies. A peer leads its own
 // process group, so a kill of the group takes them too, but the kernel's parent-death signal
-// (`setpriv --pdeathsig SIGKILL`) kills only the peer itself. So each peer's group has a tiny
-// watchdog reading a pipe whose other end only the parent holds: the parent closes it when the
-// peer exits or when the parent dies, and the watchdog then kills the whole group, the app's
-// children included.
+// (`setpriv --pdeathsig SIGKILL`) kills only the peer itself. So a peer whose apps start child
+// processes gets a tiny watchdog in its group, reading a pipe whose other end only the parent
+// holds: the parent closes it when the peer exits or when the parent dies, and the watchdog then
+// kills the whole group, the app's children included.
 //
-// The watchdog is started by the command that starts the peer: `/bin/sh` forks it, then execs
-// the peer in place (`setpriv … node …`), so the peer keeps the pid, the process group, the IPC
-// fd and the parent that spawn() gave it, and the watchdog watches from the very start of the boot.
-// (Forking it from the peer's own Node process after ready cost that process more than a shell
-// does.) Its pipe is a stdio slot of its own (WATCHDOG_FD), closed before the peer's command runs:
+// The pipe is a stdio slot of the peer's own (WATCHDOG_FD, after the IPC channel), given at spawn:
 // not the peer's stdin, whose file flags Node makes non-blocking (a read the watchdog blocks in
-// would end with EAGAIN at the next SIGSTOP/SIGCONT, i.e. at pause()). It runs with an empty
-// environment, so that nothing takes it for a peer (PEER_CLUSTER), and needs no PATH.
+// would end with EAGAIN at the next SIGSTOP/SIGCONT, i.e. at pause()). The watchdog itself is
+// started only when the peer's code first starts a child process: the peer runtime wraps
+// child_process (armGroupWatchdog) and forks `/bin/sh` reading the pipe just before that first
+// child exists. Most peers never start one, and a shell per peer at boot was ≈4 % of a 3-peer
+// start (two processes more to schedule on a busy machine). A child process started without
+// child_process (a native add-on) is not covered; a kill of the group by the parent still is.
+// The watchdog runs with an empty environment, so that nothing takes it for a peer (PEER_CLUSTER),
+// and holds none of the peer's fds but the pipe, as its stdin.
+import type * as ChildProcessModule from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 
 const SHELL = '/bin/sh';
 
@@ -21,41 +25,81 @@ const SHELL = '/bin/sh';
 export const WATCHDOG_FD = 4;
 
 /**
- * The watchdog reads its pipe as stdin (given explicitly: a background job's stdin is /dev/null
- * otherwise) and holds none of the peer's fds (3 is the IPC channel); the peer's command runs
- * without the pipe. `kill -9 0` is the watchdog's own process group.
+ * Reads stdin (the pipe) to its end, then kills its own process group (`kill -9 0`), the peer's.
+ * Closes the IPC channel's fd (3) and the pipe's own slot first, should either have come along.
  */
-const SCRIPT = [
-  `__ENV__ -i ${SHELL} -c 'while read -r _; do :; done; kill -9 0' <&${WATCHDOG_FD} >/dev/null 2>&1 3<&- ${WATCHDOG_FD}<&- &`,
-  `exec ${WATCHDOG_FD}<&-`,
-  'exec "$@"',
-].join('\n');
+const SCRIPT = `exec 3<&- ${WATCHDOG_FD}<&-; while read -r _; do :; done; kill -9 0`;
 
-let script: string | null | undefined;
+let available: boolean | undefined;
 
-/** The shell script that starts the watchdog and then execs "$@", or null where that cannot be done. */
-function watchdogScript(): string | null {
-  if (script !== undefined) return script;
-  script = null;
-  if (process.platform !== 'linux') return script;
-  const executable = (path: string) => {
-    try {
-      accessSync(path, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const env = ['/usr/bin/env', '/bin/env'].find(executable);
-  if (env && executable(SHELL)) script = SCRIPT.replace('__ENV__', env);
-  return script;
+/** Whether peers here can get a group watchdog (Linux, with /bin/sh). Checked in the parent. */
+export function groupWatchdogAvailable(): boolean {
+  if (available !== undefined) return available;
+  available = false;
+  if (process.platform !== 'linux') return available;
+  try {
+    accessSync(SHELL, constants.X_OK);
+    available = true;
+  } catch {
+    // No watchdog: a kill of the group by the parent still takes the apps' children.
+  }
+  return available;
 }
 
+let armed = false;
+
 /**
- * `[command, args]` that runs `command args` with the group watchdog beside it, or undefined where
- * that cannot be done. The process must get a pipe as stdio slot WATCHDOG_FD.
+ * In the peer: starts the watchdog on `fd` right before the first child process of this peer is
+ * started through child_process (spawn, fork, exec, execFile and their Sync forms).
  */
-export function withGroupWatchdog(command: string, args: string[]): [string, string[]] | undefined {
-  const s = watchdogScript();
-  return s ? [SHELL, ['-c', s, 'peer-cluster', command, ...args]] : undefined;
+export function armGroupWatchdog(fd: number): void {
+  if (armed) return;
+  armed = true;
+  // The module's own exports object (an ES namespace cannot be assigned to); ES module imports of
+  // it see the change through syncBuiltinESMExports.
+  const cp = createRequire(import.meta.url)('node:child_process') as typeof ChildProcessModule;
+  const exported = cp as unknown as Record<string, unknown>;
+  const proto = cp.ChildProcess.prototype as unknown as { spawn: (...args: unknown[]) => unknown };
+  const spawnChild = proto.spawn;
+  const syncs = ['spawnSync', 'execSync', 'execFileSync'] as const;
+  const originals = syncs.map((name) => exported[name] as (...args: unknown[]) => unknown);
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    // Unwrapped first: the watchdog's own spawn must not come back here.
+    if (proto.spawn === wrappedSpawn) proto.spawn = spawnChild;
+    syncs.forEach((name, i) => {
+      if (exported[name] === wrappedSyncs[i]) exported[name] = originals[i];
+    });
+    syncBuiltinESMExports();
+    try {
+      const watchdog = cp.spawn(SHELL, ['-c', SCRIPT], {
+        env: {},
+        stdio: [fd, 'ignore', 'ignore'],
+        // In the peer's process group: `kill -9 0` is the group.
+        detached: false,
+      });
+      watchdog.on('error', () => {});
+      watchdog.unref();
+    } catch {
+      // The child the app asked for still starts; a kill of the group by the parent still takes it.
+    }
+  };
+  const wrappedSpawn = function (this: unknown, ...args: unknown[]) {
+    start();
+    return spawnChild.apply(this, args);
+  };
+  proto.spawn = wrappedSpawn;
+  const wrappedSyncs = originals.map(
+    (original) =>
+      function (this: unknown, ...args: unknown[]) {
+        start();
+        return original.apply(this, args);
+      },
+  );
+  syncs.forEach((name, i) => {
+    exported[name] = wrappedSyncs[i];
+  });
+  syncBuiltinESMExports();
 }

@@ -31,6 +31,7 @@ import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
 import { bootStrategy, locateApps, resolveApps } from './app-modules.js';
 import { Channel } from './channel.js';
 import { peerEnv, portVariable } from './env.js';
+import { WATCHDOG_FD } from './group-watchdog.js';
 import { signalGroup } from './kill.js';
 import { type LogLine, PeerLogs } from './logs.js';
 import type {
@@ -546,6 +547,7 @@ export class Peer extends EventEmitter<PeerEvents> {
             coreUrl: CORE_URL,
             blocked: this.#config.blocked?.() ?? [],
             ...(this.#config.scope && { scope: this.#config.scope }),
+            ...(child.stdio[WATCHDOG_FD] && { watchdogFd: WATCHDOG_FD }),
           };
           send({ t: 'boot', config }, 'boot config');
           if (apps.value) return;

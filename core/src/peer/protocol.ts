@@ -93,6 +93,8 @@ export interface BootConfig {
   blocked: string[];
   /** The startCluster() the peer belongs to (InternalNodeOptions), absent for a lone peer. */
   scope?: string;
+  /** The fd of the group watchdog's pipe (group-watchdog.ts), where the parent gave one. */
+  watchdogFd?: number;
 }
 
 /** An error as it crosses the channel (custom names, codes and ports survive, unlike a clone). */

@@ -11,6 +11,7 @@ import { type RunningApp, startApp, stopApps } from './apps.js';
 import { Channel } from './channel.js';
 import { portVariable } from './env.js';
 import { evaluate } from './evaluate.js';
+import { armGroupWatchdog } from './group-watchdog.js';
 import {
   type BootApp,
   type BootConfig,
@@ -218,6 +219,7 @@ async function boot(config: BootConfig): Promise<void> {
     // The app ports were leased while this process started: in the env before anything of the
     // user's (strategy modules, apps) is imported.
     for (const [name, port] of Object.entries(config.ports)) process.env[portVariable(name)] = String(port);
+    if (config.watchdogFd !== undefined) armGroupWatchdog(config.watchdogFd);
     phase = 'node';
     const tNode = now();
     let strategy: Strategy | undefined;

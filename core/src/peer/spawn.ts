@@ -7,13 +7,13 @@
 // the pid, the process group and the IPC fd stay the same. Note that pdeathsig fires when the
 // parent *thread* that spawned the peer exits: a peer spawned from a worker thread (Vitest
 // `pool: 'threads'`) dies with that worker, which is the lifetime a test file's cluster has anyway.
-// The command starts through the group watchdog's shell (group-watchdog.ts), which execs it in place
-// too: the peer's parent is still the test process.
+// Where a group watchdog can run (group-watchdog.ts), the peer gets its pipe as one more stdio slot
+// and starts the watchdog itself, if its apps ever start a child process.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
-import { WATCHDOG_FD, withGroupWatchdog } from './group-watchdog.js';
+import { groupWatchdogAvailable, WATCHDOG_FD } from './group-watchdog.js';
 import { cacheDir } from './runtime-bundle.js';
 
 let setpriv: string | null | undefined;
@@ -95,11 +95,11 @@ export function spawnRuntime(options: {
   const [command, args]: [string, string[]] = helper
     ? [helper, ['--pdeathsig', 'SIGKILL', '--', process.execPath, ...nodeArgv]]
     : [process.execPath, nodeArgv];
-  const watched = withGroupWatchdog(command, args);
-  const child = spawn(...(watched ?? [command, args]), {
+  const watched = groupWatchdogAvailable();
+  const child = spawn(command, args, {
     cwd: options.cwd,
     env: options.env,
-    // The watchdog's pipe (WATCHDOG_FD) follows the IPC channel; only the watchdog holds its far end.
+    // The watchdog's pipe (WATCHDOG_FD) follows the IPC channel; only this process holds its far end.
     stdio: ['pipe', 'pipe', 'pipe', 'ipc', ...(watched ? (['pipe'] as const) : [])],
     serialization: 'advanced',
     detached: true,
