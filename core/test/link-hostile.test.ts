@@ -1,13 +1,14 @@
 // Hostile input on the link port closes that one connection; the node keeps running and keeps
 // serving its other links.
 
-import { connect as tcpConnect } from 'node:net';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { type ClusterNode, customStrategy } from '@peer-cluster/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { encodeCall } from '../dist/link/frame.js';
-import { DialerHandshake, HELLO_HEADER, newIncarnation } from '../dist/link/handshake.js';
+import { DialerHandshake, newIncarnation, PROTOCOL } from '../dist/link/handshake.js';
+import { linkSocket } from '../dist/link/socket.js';
 import { COOKIE, nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
 afterEach(stopAll);
@@ -40,66 +41,86 @@ function rawTcp(port: number, bytes: Buffer | string): Promise<string> {
 }
 
 const validHello = () => ({
-  protocol: 2,
+  t: 'hello',
+  protocol: PROTOCOL,
   cluster: 'default',
   id: 'intruder@127.0.0.1:1',
   incarnation: newIncarnation(),
   nonce: newIncarnation(),
 });
 
-/** An introduction as the upgrade header carries it. */
-const header = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+/** A TCP connection to the node's link port, as a link's dialing end (WebSocket framing at once). */
+function dialRaw(t: ClusterNode): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = tcpConnect(t.port, '127.0.0.1', () =>
+      resolve(linkSocket(socket, { dialer: true, maxPayload: 1 << 20 })),
+    );
+    socket.once('error', reject);
+  });
+}
 
 /**
- * Open a raw WebSocket to the node (its upgrade says `hello`, a valid one unless given; null for
- * no hello header at all), run `act`, resolve with the close code.
+ * Open a raw link connection to the node, send `hello` as its first message (a valid one unless
+ * given: an object is sent as JSON, a string as is; null sends none), then run `act`, at once or,
+ * with `afterChallenge`, once the node answered with its first message. Resolves with the close code.
  */
-function rawWs(t: ClusterNode, act: (ws: WebSocket) => void, hello: string | null = header(validHello())) {
-  return new Promise<number>((resolve) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${t.port}/`, {
-      perMessageDeflate: false,
-      headers: hello === null ? {} : { [HELLO_HEADER]: hello },
-    });
-    ws.on('error', () => {});
-    ws.on('open', () => act(ws));
-    ws.on('close', (code) => resolve(code));
-  });
+async function rawWs(
+  t: ClusterNode,
+  act: (ws: WebSocket) => void,
+  hello: unknown = validHello(),
+  options: { afterChallenge?: boolean } = {},
+): Promise<number> {
+  const ws = await dialRaw(t);
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  if (hello !== null) ws.send(typeof hello === 'string' ? hello : JSON.stringify(hello));
+  if (options.afterChallenge) ws.once('message', () => act(ws));
+  else act(ws);
+  return closed;
 }
 
 describe('hostile input on the link port', () => {
   it('drops garbage bytes and answers plain HTTP with 426', async () => {
     const { t, stillServes } = await target();
-    await rawTcp(t.port, Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10]));
-    await rawTcp(t.port, 'GARBAGE / NOT-HTTP\r\n\r\n');
+    expect(await rawTcp(t.port, Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10]))).toBe('');
+    expect(await rawTcp(t.port, Buffer.from([0x88, 0x80, 0, 0, 0, 0]))).toBe(''); // a close frame
     const http = await rawTcp(t.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    expect(http).toMatch(/^HTTP\/1.1 426/);
-    const badUpgrade = await rawTcp(
+    expect(http).toMatch(/^HTTP\/1.1 426 .*\r\n[\s\S]*peer-cluster link port \(link protocol 3\)/);
+    // A node of link protocol 2 began its links with an HTTP upgrade: it gets the same answer.
+    const upgrade = await rawTcp(
       t.port,
       'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
     );
-    expect(badUpgrade).toMatch(/^HTTP\/1.1 400/);
+    expect(upgrade).toMatch(/^HTTP\/1.1 426/);
     await stillServes();
   });
 
   it('closes connections that send frames before or instead of the handshake', async () => {
     const { t, stillServes } = await target();
-    // No hello in the upgrade: refused at once, whatever follows.
-    expect(await rawWs(t, () => {}, null)).toBe(4001);
+    // A call frame instead of the hello.
     expect(await rawWs(t, (ws) => ws.send(encodeCall(1, 'ping', [])), null)).toBe(4001);
-    // A hello that is not base64url, not JSON, of the wrong shape, of an unknown protocol.
-    expect(await rawWs(t, () => {}, '{not base64}')).toBe(4001);
-    expect(await rawWs(t, () => {}, Buffer.from('{not json').toString('base64url'))).toBe(4001);
-    expect(await rawWs(t, () => {}, header({ ...validHello(), extra: 1 }))).toBe(4001);
-    expect(await rawWs(t, () => {}, header({ ...validHello(), id: 'no-name' }))).toBe(4001);
-    expect(await rawWs(t, () => {}, header({ ...validHello(), nonce: 'short' }))).toBe(4001);
-    expect(await rawWs(t, () => {}, header({ ...validHello(), protocol: 1 }))).toBe(4001);
-    expect(await rawWs(t, () => {}, header([validHello()]))).toBe(4001);
+    // A hello that is not JSON, not an object, of the wrong shape, of another protocol.
+    expect(await rawWs(t, () => {}, '{not json')).toBe(4001);
+    expect(await rawWs(t, () => {}, [validHello()])).toBe(4001);
+    expect(await rawWs(t, () => {}, { ...validHello(), extra: 1 })).toBe(4001);
+    expect(await rawWs(t, () => {}, { ...validHello(), t: 'challenge' })).toBe(4001);
+    expect(await rawWs(t, () => {}, { ...validHello(), id: 'no-name' })).toBe(4001);
+    expect(await rawWs(t, () => {}, { ...validHello(), nonce: 'short' })).toBe(4001);
+    expect(await rawWs(t, () => {}, { ...validHello(), protocol: 2 })).toBe(4001);
     // A valid hello, then a call frame, unauthenticated, instead of the response.
-    expect(await rawWs(t, (ws) => ws.send(encodeCall(1, 'ping', [])))).toBe(4001);
-    // A valid hello, then not JSON, then a forged proof.
-    expect(await rawWs(t, (ws) => ws.send('{not json'))).toBe(4001);
     expect(
-      await rawWs(t, (ws) => ws.send(JSON.stringify({ t: 'response', proof: `${'A'.repeat(43)}=` }))),
+      await rawWs(t, (ws) => ws.send(encodeCall(1, 'ping', [])), undefined, { afterChallenge: true }),
+    ).toBe(4001);
+    // A valid hello, then not JSON, then a forged proof.
+    expect(await rawWs(t, (ws) => ws.send('{not json'), undefined, { afterChallenge: true })).toBe(4001);
+    expect(
+      await rawWs(
+        t,
+        (ws) => ws.send(JSON.stringify({ t: 'response', proof: `${'A'.repeat(43)}=` })),
+        undefined,
+        {
+          afterChallenge: true,
+        },
+      ),
     ).toBe(4001);
     await stillServes();
   });
@@ -110,6 +131,20 @@ describe('hostile input on the link port', () => {
     // Also before any hello was read (the refusal may not even be sent yet).
     expect([1009, 4001]).toContain(await rawWs(t, (ws) => ws.send(Buffer.alloc(10_000)), null));
     await stillServes();
+  });
+
+  it('takes no frame larger than a handshake message before the handshake is done', async () => {
+    // maxPayload is 64 MiB by default; an unauthenticated connection cannot make the node buffer it.
+    const { t, stillServes } = await target();
+    expect(await rawWs(t, (ws) => ws.send(Buffer.alloc(5000)))).toBe(1009);
+    expect(await rawWs(t, () => {}, JSON.stringify({ ...validHello(), pad: 'x'.repeat(5000) }))).toBe(1009);
+    await stillServes();
+    // Once linked, the node's own maxPayload holds, both ways.
+    const big = await node({ name: 'big' });
+    big.handle('echo', (b: Buffer) => b);
+    await big.connect(t.id);
+    expect(await big.call(t.id, 'ping', Buffer.alloc(100_000))).toBe('pong');
+    expect(await t.call<Uint8Array>(big.id, 'echo', Buffer.alloc(100_000))).toHaveLength(100_000);
   });
 
   it('closes an authenticated link whose frames are malformed or too large, and only that link', async () => {
@@ -167,12 +202,10 @@ describe('hostile input on the link port', () => {
   it('closes connections that never authenticate, after the handshake timeout', async () => {
     const { t, stillServes } = await target();
     const started = Date.now();
-    const [silentWs, silentTcp] = await Promise.all([
-      rawWs(t, () => {}),
-      rawTcp(t.port, 'GET / HTTP/1.1\r\n'),
-    ]);
+    // A hello, then silence; and a connection that never sends a byte.
+    const [silentWs, silentTcp] = await Promise.all([rawWs(t, () => {}), rawTcp(t.port, '')]);
     expect(silentWs).toBe(4001);
-    expect(silentTcp).toBeDefined();
+    expect(silentTcp).toBe('');
     expect(Date.now() - started).toBeGreaterThanOrEqual(4500);
     await stillServes();
   }, 20_000);
@@ -190,7 +223,8 @@ describe('hostile input on the link port', () => {
     );
     const intro = fc.record(
       {
-        protocol: fc.oneof(field, fc.constant(2)),
+        t: fc.oneof(field, fc.constant('hello')),
+        protocol: fc.oneof(field, fc.constant(PROTOCOL)),
         cluster: field,
         id: field,
         incarnation: field,
@@ -199,10 +233,10 @@ describe('hostile input on the link port', () => {
       { requiredKeys: [] },
     );
     const hello = fc.oneof(
-      intro.map(header),
-      fc.jsonValue().map(header),
-      fc.string({ unit: fc.constantFrom(...'AZaz09-_'), maxLength: 200 }),
-      fc.constant(header(validHello())),
+      intro,
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.string({ maxLength: 200 }),
+      fc.constant(validHello()),
     );
     const message = fc.oneof(
       fc.jsonValue(),
@@ -240,17 +274,18 @@ describe('hostile input on the link port', () => {
     const victim = await node({ name: 'victim' });
     // An impostor introduces itself as the victim: while its handshake runs, the target waits for
     // it instead of dialing the victim (a genuine node dialing in makes a second dial useless).
-    let upgraded = () => {};
+    let challenged = () => {};
     const opened = new Promise<void>((resolve) => {
-      upgraded = resolve;
+      challenged = resolve;
     });
     const impostor = rawWs(
       t,
       (ws) => {
-        upgraded();
+        challenged();
         setTimeout(() => ws.send(JSON.stringify({ t: 'response', proof: `${'A'.repeat(43)}=` })), 300);
       },
-      header({ ...validHello(), id: victim.id }),
+      { ...validHello(), id: victim.id },
+      { afterChallenge: true },
     );
     await opened;
     const started = Date.now();
@@ -268,7 +303,8 @@ describe('hostile input on the link port', () => {
           silent = ws;
           resolve();
         },
-        header({ ...validHello(), id: victim2.id }),
+        { ...validHello(), id: victim2.id },
+        { afterChallenge: true },
       );
     });
     await opened2;
@@ -279,14 +315,11 @@ describe('hostile input on the link port', () => {
     expect(await friend.call(t.id, 'ping')).toBe('pong');
   });
 
-  it('a node of the older link protocol is told so at once, both ways', async () => {
-    // Link protocol 1: the upgrade carried nothing, the hello came as the first message.
+  it('a node of an older link protocol is told so at once, both ways', async () => {
+    // Link protocol 2 began each link with an HTTP upgrade: its nodes listen with an HTTP server.
     const { WebSocketServer } = await import('ws');
     const old = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise((resolve) => old.once('listening', resolve));
-    const toldOld = new Promise<unknown>((resolve) =>
-      old.once('connection', (ws) => ws.once('message', (m) => resolve(JSON.parse(String(m))))),
-    );
     try {
       const here = await node({ name: 'here' });
       const started = Date.now();
@@ -296,11 +329,20 @@ describe('hostile input on the link port', () => {
       expect(error).toMatchObject({ name: 'HandshakeError', reason: 'protocol' });
       expect((error as Error).message).toMatch(/older link protocol/);
       expect(Date.now() - started).toBeLessThan(4000); // not the 5 s handshake timeout
-      expect(await toldOld).toMatchObject({ t: 'refuse', reason: 'protocol' });
-      // And an old dialer (no hello in its upgrade) gets a refusal, not silence.
+      // And an old dialer (its upgrade carries its hello) gets a 426 naming this port's protocol.
       const { t } = await target();
-      const code = await rawWs(t, () => {}, null);
-      expect(code).toBe(4001);
+      const refused = await new Promise<string>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${t.port}/`, { headers: { 'x-peer-cluster-hello': 'e30' } });
+        ws.on('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => {
+            body += d.toString();
+          });
+          res.on('end', () => resolve(`${res.statusCode} ${body}`));
+        });
+        ws.on('error', () => {});
+      });
+      expect(refused).toMatch(/^426 This is a peer-cluster link port \(link protocol 3\)/);
     } finally {
       old.close();
     }
@@ -321,7 +363,7 @@ describe('hostile input on the link port', () => {
 });
 
 /** Complete a genuine handshake by hand (as a dialer) and return the raw socket. */
-function authenticatedSocket(t: ClusterNode): Promise<WebSocket> {
+async function authenticatedSocket(t: ClusterNode): Promise<WebSocket> {
   const hs = new DialerHandshake({
     local: { id: 'handmade@127.0.0.1:1', cluster: 'default', incarnation: newIncarnation() },
     cookie: COOKIE,
@@ -330,20 +372,8 @@ function authenticatedSocket(t: ClusterNode): Promise<WebSocket> {
     check: () => undefined,
     log: () => {},
   });
+  const ws = await dialRaw(t);
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${t.port}/`, {
-      perMessageDeflate: false,
-      headers: { [HELLO_HEADER]: hs.hello },
-    });
-    let challenge: string | string[] | undefined;
-    let refused = false;
-    ws.on('upgrade', (res) => {
-      challenge = res.headers['x-peer-cluster-challenge'];
-      refused = res.headers['x-peer-cluster-refused'] !== undefined;
-    });
-    ws.on('error', () => {});
-    ws.on('open', () =>
-      hs.run(ws, challenge, refused, (error: Error | null) => (error ? reject(error) : resolve(ws))),
-    );
+    hs.run(ws, (error: Error | null) => (error ? reject(error) : resolve(ws)));
   });
 }

@@ -22,6 +22,7 @@ import {
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { encodeCall } from '../dist/link/frame.js';
+import { linkSocket } from '../dist/link/socket.js';
 import {
   alive,
   registryStatus,
@@ -184,13 +185,23 @@ describe('no code evaluation from the network', () => {
   it('an unauthenticated evaluate frame is refused before the handshake', async () => {
     const c = await cluster({ count: 1 });
     const peer = c.peers[0]!;
+    // Link framing from the first byte, as a node dials (link protocol 3), with no hello first.
     const code = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${peer.linkPort}/`, { perMessageDeflate: false });
-      ws.on('error', () => {});
-      ws.on('open', () => ws.send(encodeCall(1, 'evaluate', [source])));
-      ws.on('close', (closeCode) => resolve(closeCode));
+      const socket = tcpConnect(peer.linkPort!, '127.0.0.1', () => {
+        const ws = linkSocket(socket, { dialer: true, maxPayload: 1 << 20 });
+        ws.on('close', (closeCode) => resolve(closeCode));
+        ws.send(encodeCall(1, 'evaluate', [source]));
+      });
     });
     expect(code).toBe(4001);
+    // A WebSocket client (an HTTP upgrade) gets no further than a 426.
+    const upgrade = await new Promise<number | undefined>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${peer.linkPort}/`, { perMessageDeflate: false });
+      ws.on('error', () => {});
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+      ws.on('open', () => resolve(undefined));
+    });
+    expect(upgrade).toBe(426);
     expect(await peer.call('echo', 1)).toBe(1);
   });
 

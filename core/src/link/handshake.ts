@@ -1,39 +1,29 @@
-// The link handshake, before anything else is accepted on a connection. The two introductions
-// travel in the WebSocket upgrade itself (a request header and a response header), the proofs as
-// the first two JSON text messages:
+// The link handshake, before anything else is accepted on a connection. Link protocol 3 speaks
+// WebSocket framing from the connection's first byte (no HTTP upgrade, see listener.ts); the
+// handshake is its first four messages, JSON text frames:
 //
-//   dialer   → upgrade request, header x-peer-cluster-hello     { protocol, cluster, id, incarnation, nonce: nD }
-//   acceptor → 101 response,    header x-peer-cluster-challenge { protocol, cluster, id, incarnation, nonce: nA }
-//                                                                  (no header: a refuse message follows)
-//   dialer   → response  { proof: HMAC(cookie, dialer, nA, nD, ids) }       (or refuse)
-//   acceptor → welcome   { proof: HMAC(cookie, acceptor, nA, nD, ids) }      (or refuse)
+//   dialer   → hello      { t, protocol, cluster, id, incarnation, nonce: nD }
+//   acceptor → challenge  { t, protocol, cluster, id, incarnation, nonce: nA }   (or refuse)
+//   dialer   → response   { t, proof: HMAC(cookie, dialer, nA, nD, ids) }       (or refuse)
+//   acceptor → welcome    { t, proof: HMAC(cookie, acceptor, nA, nD, ids) }     (or refuse)
 //
 // The dialer proves the cookie first, so an unauthenticated dialer never gets a proof to grind
 // offline. Both proofs bind both nonces and both ids, so none can be replayed on another link.
 // The incarnation (random per process) tells a restarted node from a second link of the same one.
-// An introduction header is base64url of a JSON object (node and cluster names may be any text).
-// Carrying the introductions in the upgrade saves a round trip and two messages per link (every
-// message is a write and a read: most of a link's CPU cost).
+// Protocol 2 carried the introductions in the headers of an HTTP upgrade; an HTTP request on a
+// link port (an older node dialing) is answered with a 426 saying which protocol the port speaks,
+// and a dialer whose connection closes before a challenge is told the other end may be older.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { HandshakeError } from '../errors.js';
 import { isValidNodeName, nameOf, parseAddress } from './address.js';
+import { answeredWithHttp } from './socket.js';
 
-export const PROTOCOL = 2;
-/** The upgrade request header that carries the dialer's introduction. */
-export const HELLO_HEADER = 'x-peer-cluster-hello';
-/** The 101 response header that carries the acceptor's introduction. */
-export const CHALLENGE_HEADER = 'x-peer-cluster-challenge';
-/**
- * Set instead of the challenge when the acceptor refuses the hello (its refuse message follows):
- * a 101 with neither comes from a node of link protocol 1, which takes no hello from a header.
- */
-export const REFUSED_HEADER = 'x-peer-cluster-refused';
+export const PROTOCOL = 3;
 /** Close code of a connection refused during the handshake; the reason is in the close reason. */
 export const CLOSE_REFUSED = 4001;
 export const MAX_HANDSHAKE_MESSAGE = 4096;
-const MAX_INTRODUCTION = 4096;
 
 export type RefusalReason = HandshakeError['reason'];
 export interface Refusal {
@@ -71,6 +61,7 @@ export interface HandshakeParams {
 type Done = (error: HandshakeError | null, peer?: PeerIdentity) => void;
 
 interface Introduction {
+  t: 'hello' | 'challenge';
   protocol: number;
   cluster: string;
   id: string;
@@ -80,8 +71,7 @@ interface Introduction {
 
 const NONCE = /^[A-Za-z0-9+/]{32}$/;
 const PROOF = /^[A-Za-z0-9+/]{43}=$/;
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
-const INTRODUCTION_KEYS = 5;
+const INTRODUCTION_KEYS = 6;
 const REASONS = new Set<string>([
   'cookie',
   'cluster',
@@ -94,37 +84,29 @@ const REASONS = new Set<string>([
   'duplicate',
 ]);
 
-/** The header value that introduces `local`. */
-function introduce(local: LocalIdentity, nonce: string): string {
-  const intro: Introduction = {
+/** The message that introduces `local`. */
+function introduce(t: Introduction['t'], local: LocalIdentity, nonce: string): Introduction {
+  return {
+    t,
     protocol: PROTOCOL,
     cluster: local.cluster,
     id: local.id,
     incarnation: local.incarnation,
     nonce,
   };
-  return Buffer.from(JSON.stringify(intro)).toString('base64url');
 }
 
-/** An introduction header, checked field by field; a string says what is wrong with it. */
-function readIntroduction(header: string | string[] | undefined, what: string): Introduction | string {
-  if (header === undefined)
-    return `sent no ${what} (link protocol ${PROTOCOL} introduces nodes in the upgrade)`;
-  if (typeof header !== 'string' || header.length > MAX_INTRODUCTION || !BASE64URL.test(header)) {
-    return `sent a malformed ${what}`;
-  }
-  let m: unknown;
-  try {
-    m = JSON.parse(Buffer.from(header, 'base64url').toString());
-  } catch {
-    return `sent a ${what} that is not JSON`;
-  }
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) return `sent a ${what} that is not an object`;
-  const o = m as Record<string, unknown>;
+/** An introduction message, checked field by field; a string says what is wrong with it. */
+function readIntroduction(message: unknown, t: Introduction['t']): Introduction | string {
+  if (typeof message !== 'object' || message === null || Array.isArray(message))
+    return `sent a ${t} that is not an object`;
+  const o = message as Record<string, unknown>;
+  if (o.t !== t)
+    return `sent ${typeof o.t === 'string' ? `a "${o.t.slice(0, 20)}" message` : 'a message'} instead of its ${t}`;
   if (o.protocol !== PROTOCOL) {
-    return `speaks link protocol ${String(o.protocol)}, this node speaks ${PROTOCOL}`;
+    return `speaks link protocol ${String(o.protocol).slice(0, 20)}, this node speaks ${PROTOCOL}`;
   }
-  const bad = (field: string) => `sent an invalid ${what} (${field})`;
+  const bad = (field: string) => `sent an invalid ${t} (${field})`;
   if (typeof o.cluster !== 'string' || o.cluster.length > 200) return bad('cluster');
   if (typeof o.id !== 'string' || o.id.length > 600 || !isNodeId(o.id)) return bad('id: not a node id');
   if (typeof o.incarnation !== 'string' || !NONCE.test(o.incarnation)) return bad('incarnation');
@@ -179,11 +161,9 @@ function sameProof(a: string, b: string): boolean {
 }
 
 /**
- * One side of a handshake. The dialer's starts before its socket exists (`hello` goes into the
- * upgrade request); the acceptor's reads that hello before the upgrade is answered, so that
- * `headers` (its challenge) go into the 101 response. Then `run` takes the open socket; `done` is
- * called exactly once, synchronously with the last handshake message, so the caller can take
- * over the socket before any frame that follows.
+ * One side of a handshake. `run` takes the open socket; `done` is called exactly once,
+ * synchronously with the last handshake message, so the caller can take over the socket before
+ * any frame that follows.
  */
 abstract class Side {
   protected readonly p: HandshakeParams;
@@ -239,6 +219,15 @@ abstract class Side {
 
   protected abstract receive(message: unknown): void;
 
+  /** The proof `of` one side gives on this link: both nonces and both ids, in the dialer's order. */
+  protected proof(of: 'dialer' | 'acceptor'): string {
+    const peer = this.peer!;
+    const own = [this.ownNonce, this.p.local.id] as const;
+    const theirs = [this.peerNonce, peer.id] as const;
+    const [[nA, acceptor], [nD, dialer]] = this.role === 'dialer' ? [theirs, own] : [own, theirs];
+    return sign(this.p.cookie, of, nA, nD, dialer, acceptor);
+  }
+
   protected send(message: object): void {
     this.#ws!.send(JSON.stringify(message));
   }
@@ -276,14 +265,29 @@ abstract class Side {
   }
 
   readonly #onClose = (code: number, reason: Buffer): void => {
-    this.finish(
-      new HandshakeError(
+    this.finish(this.#closed(`code ${code}${reason.length ? `, ${reason.toString()}` : ''}`));
+  };
+
+  /** Why the handshake ended with the connection, closed as `how` says. */
+  #closed(how: string): HandshakeError {
+    if (this.role !== 'dialer' || this.peer !== undefined) {
+      return new HandshakeError(
         this.p.address,
         'closed',
-        `the connection closed during the handshake (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`,
-      ),
-    );
-  };
+        `the connection closed during the handshake (${how})`,
+      );
+    }
+    // An HTTP server (a node of link protocol 2 or older) answers a connection that opens with a
+    // frame with an HTTP error, or drops it.
+    const older = `a node of an older link protocol, or no peer-cluster node (this node speaks link protocol ${PROTOCOL})`;
+    return answeredWithHttp(this.#ws!)
+      ? new HandshakeError(this.p.address, 'protocol', `it answered with HTTP (${how}): it is ${older}`)
+      : new HandshakeError(
+          this.p.address,
+          'closed',
+          `the connection closed before a challenge (${how}); is it ${older}?`,
+        );
+  }
 
   readonly #onMessage = (data: Buffer, isBinary: boolean) => {
     if (this.#finished) return;
@@ -310,95 +314,62 @@ abstract class Side {
   };
 }
 
-/** The dialing side: `hello` goes into the upgrade request, `run` once the socket is open. */
+/** The dialing side: sends its hello as soon as the connection is up. */
 export class DialerHandshake extends Side {
-  /** The value of the HELLO_HEADER request header. */
-  readonly hello: string;
-
   constructor(p: HandshakeParams) {
     super('dialer', p);
-    this.hello = introduce(p.local, this.ownNonce);
-  }
-
-  /**
-   * `challenge`: the CHALLENGE_HEADER of the 101 response; `refused`: whether it had the
-   * REFUSED_HEADER instead (a refuse message follows).
-   */
-  run(ws: WebSocket, challenge: string | string[] | undefined, refused: boolean, done: Done) {
-    this.start(ws, done);
-    if (challenge === undefined && refused) return;
-    if (challenge === undefined) {
-      // A node of link protocol 1 waits for a hello message: told why, it logs the refusal.
-      return this.fail(
-        'protocol',
-        `answered without a challenge: it speaks an older link protocol, this node speaks ${PROTOCOL}`,
-        true,
-      );
-    }
-    const refusal = this.introduced(readIntroduction(challenge, 'challenge'));
-    if (refusal) return this.fail(refusal.reason, refusal.detail, true);
-    const proof = sign(
-      this.p.cookie,
-      'dialer',
-      this.peerNonce,
-      this.ownNonce,
-      this.p.local.id,
-      this.peer!.id,
-    );
-    this.send({ t: 'response', proof });
-  }
-
-  protected receive(message: unknown) {
-    const proof = this.peer ? proofIn(message, 'welcome') : undefined;
-    if (proof === undefined) {
-      const what = this.peer ? 'an invalid welcome message' : 'no challenge in its upgrade response';
-      return this.fail('protocol', `sent ${what}`, true);
-    }
-    const expected = sign(
-      this.p.cookie,
-      'acceptor',
-      this.peerNonce,
-      this.ownNonce,
-      this.p.local.id,
-      this.peer!.id,
-    );
-    if (!sameProof(proof, expected)) return this.fail('cookie', 'it does not know the cluster cookie', true);
-    this.finish(null);
-  }
-}
-
-/** The accepting side: built from the upgrade request's hello, `run` once the socket is open. */
-export class AcceptorHandshake extends Side {
-  /** Headers for the 101 response: the challenge, or none when the hello is refused. */
-  readonly headers: string[];
-  readonly #refusal: Refusal | undefined;
-
-  constructor(p: HandshakeParams, hello: string | string[] | undefined) {
-    super('acceptor', p);
-    this.#refusal = this.introduced(readIntroduction(hello, 'hello'));
-    this.headers = this.#refusal
-      ? [`${REFUSED_HEADER}: ${this.#refusal.reason}`]
-      : [`${CHALLENGE_HEADER}: ${introduce(p.local, this.ownNonce)}`];
   }
 
   run(ws: WebSocket, done: Done): void {
     this.start(ws, done);
-    const refusal = this.#refusal;
-    if (refusal) this.fail(refusal.reason, refusal.detail, true);
+    this.send(introduce('hello', this.p.local, this.ownNonce));
   }
 
   protected receive(message: unknown) {
+    if (this.peer === undefined) {
+      const refusal = this.introduced(readIntroduction(message, 'challenge'));
+      if (refusal) return this.fail(refusal.reason, refusal.detail, true);
+      return this.send({ t: 'response', proof: this.proof('dialer') });
+    }
+    const proof = proofIn(message, 'welcome');
+    if (proof === undefined) return this.fail('protocol', 'sent an invalid welcome message', true);
+    if (!sameProof(proof, this.proof('acceptor'))) {
+      return this.fail('cookie', 'it does not know the cluster cookie', true);
+    }
+    this.finish(null);
+  }
+}
+
+/** The accepting side: reads the hello, answers with its challenge, then checks the proof. */
+export class AcceptorHandshake extends Side {
+  /** Called once a hello is taken (the dialer's claim, not yet proven), before the challenge leaves. */
+  readonly #introduced: (peer: PeerIdentity) => void;
+
+  constructor(p: HandshakeParams, introduced: (peer: PeerIdentity) => void) {
+    super('acceptor', p);
+    this.#introduced = introduced;
+  }
+
+  run(ws: WebSocket, done: Done): void {
+    this.start(ws, done);
+  }
+
+  protected receive(message: unknown) {
+    if (this.peer === undefined) {
+      const refusal = this.introduced(readIntroduction(message, 'hello'));
+      if (refusal) return this.fail(refusal.reason, refusal.detail, true);
+      this.#introduced(this.peer!);
+      return this.send(introduce('challenge', this.p.local, this.ownNonce));
+    }
     const proof = proofIn(message, 'response');
-    const peer = this.peer!;
+    const peer = this.peer;
     if (proof === undefined) return this.fail('protocol', 'sent an invalid response message', true);
-    const expected = sign(this.p.cookie, 'dialer', this.ownNonce, this.peerNonce, peer.id, this.p.local.id);
-    if (!sameProof(proof, expected)) return this.fail('cookie', 'it does not know the cluster cookie', true);
+    if (!sameProof(proof, this.proof('dialer'))) {
+      return this.fail('cookie', 'it does not know the cluster cookie', true);
+    }
     const refusal = this.p.settle?.(peer);
     if (refusal) return this.fail(refusal.reason, refusal.detail, true);
-    this.send({
-      t: 'welcome',
-      proof: sign(this.p.cookie, 'acceptor', this.ownNonce, this.peerNonce, peer.id, this.p.local.id),
-    });
+    this.send({ t: 'welcome', proof: this.proof('acceptor') });
     this.finish(null);
   }
 }

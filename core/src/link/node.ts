@@ -3,7 +3,7 @@
 // on both ends: the one dialed by the node with the smaller id.
 
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { HandshakeError, InvalidOptionsError, NodeDownError } from '../errors.js';
 import { NodeHealer } from '../healer/healer.js';
@@ -20,19 +20,17 @@ import { endpointKey, formatId, nameOf, parseAddress } from './address.js';
 import { openSocket } from './dial.js';
 import {
   AcceptorHandshake,
-  CHALLENGE_HEADER,
   DialerHandshake,
   type HandshakeParams,
-  HELLO_HEADER,
   newIncarnation,
   type PeerIdentity,
-  REFUSED_HEADER,
   type Refusal,
 } from './handshake.js';
 import { CLOSE_BLOCKED, CLOSE_DOWN, Heartbeats, Link, type LinkOwner } from './link.js';
-import { type Accepting, type Listener, listen } from './listener.js';
+import { type Listener, listen } from './listener.js';
 import { type ResolvedNodeOptions, resolveNodeOptions } from './options.js';
 import { DEFAULT_CALL_TIMEOUT, type Handler, Handlers } from './rpc.js';
+import { allowPayload } from './socket.js';
 
 /** Start a node: its link listener, and its healer if a strategy is given. */
 export async function startNode(options: NodeOptions): Promise<ClusterNode> {
@@ -93,8 +91,8 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     this.#listener = await listen({
       host: this.#o.host,
       port: this.#o.port,
-      maxPayload: this.#o.maxPayload,
-      accept: (req) => this.#accept(req),
+      timeout: this.#o.handshakeTimeout,
+      accept: (ws, socket) => this.#accept(ws, socket),
     });
     this.port = this.#listener.port;
     this.id = formatId(this.name, this.host, this.port);
@@ -357,46 +355,39 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     return undefined;
   }
 
-  #accept(req: IncomingMessage): Accepting {
+  #accept(ws: WebSocket, socket: Socket): void {
+    if (this.#stopping) {
+      ws.terminate();
+      return;
+    }
     const params = this.#params('');
     // The remote address costs a syscall: only a log line or an error needs it.
     Object.defineProperty(params, 'address', {
       get: () => {
-        const { remoteAddress, remotePort } = req.socket;
+        const { remoteAddress, remotePort } = socket;
         return remoteAddress === undefined ? 'a connection already closed' : `${remoteAddress}:${remotePort}`;
       },
     });
-    const hs = new AcceptorHandshake(params, req.headers[HELLO_HEADER]);
-    return {
-      headers: hs.headers,
-      open: (ws) => {
-        ws.on('error', ignore);
-        if (this.#stopping) {
-          ws.terminate();
-          return;
-        }
-        this.#handshaking.add(ws);
-        // While a node that claims to be at host:port dials this one, connect() there waits for it.
-        let ended = ignore;
-        if (hs.claimed !== undefined && hs.headers.length > 0) {
-          const claimed = endpointOfId(hs.claimed.id);
-          let resolve = ignore;
-          const inbound = new Promise<void>((r) => {
-            resolve = r;
-          });
-          this.#inbound.set(claimed, inbound);
-          ended = () => {
-            if (this.#inbound.get(claimed) === inbound) this.#inbound.delete(claimed);
-            resolve();
-          };
-        }
-        hs.run(ws, (error, peer) => {
-          this.#handshaking.delete(ws);
-          if (!error && peer) this.#install(ws, peer, false);
-          ended();
-        });
-      },
-    };
+    // While a node that claims to be at host:port dials this one, connect() there waits for it.
+    let ended = ignore;
+    const hs = new AcceptorHandshake(params, (claimed) => {
+      const endpoint = endpointOfId(claimed.id);
+      let resolve = ignore;
+      const inbound = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#inbound.set(endpoint, inbound);
+      ended = () => {
+        if (this.#inbound.get(endpoint) === inbound) this.#inbound.delete(endpoint);
+        resolve();
+      };
+    });
+    this.#handshaking.add(ws);
+    hs.run(ws, (error, peer) => {
+      this.#handshaking.delete(ws);
+      if (!error && peer) this.#install(ws, peer, false);
+      ended();
+    });
   }
 
   #dial(
@@ -410,18 +401,17 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     const params = this.#params(address, name);
     params.settle = undefined;
     const hs = new DialerHandshake(params);
-    const options = { timeout, maxPayload: this.#o.maxPayload, headers: { [HELLO_HEADER]: hs.hello } };
+    const options = { timeout };
     return new Promise<NodeId>((resolve, reject) => {
-      openSocket(address, host, port, options, (failure, socket) => {
-        if (failure || !socket) return reject(failure);
-        const { ws, headers } = socket;
+      openSocket(address, host, port, options, (failure, ws) => {
+        if (failure || !ws) return reject(failure);
         if (this.#stopping) {
           ws.terminate();
           return reject(new HandshakeError(address, 'closed', `node ${this.id} is stopping`));
         }
         params.timeout = Math.max(1, timeout - (Date.now() - started));
         this.#handshaking.add(ws);
-        hs.run(ws, headers[CHALLENGE_HEADER], headers[REFUSED_HEADER] !== undefined, (error, peer) => {
+        hs.run(ws, (error, peer) => {
           this.#handshaking.delete(ws);
           if (error?.reason === 'duplicate' && peer) {
             // The other end kept the link it dialed itself: ours is the one to wait for.
@@ -460,6 +450,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   }
 
   #install(ws: WebSocket, peer: PeerIdentity, dialed: boolean): void {
+    allowPayload(ws, this.#o.maxPayload);
     const link = new Link(ws, peer, dialed, this, this.#heartbeats);
     if (this.#stopping || this.#blocked.has(peer.name)) {
       void link.close(CLOSE_BLOCKED, this.#stopping ? 'stopping' : 'blocked', 'was refused');

@@ -15,8 +15,9 @@
 // through the loader (a real CommonJS file, see loaderHook in protocol.ts), and evaluate(), whose
 // functions may `import()`, is a second small bundle the loader requires on first use.
 //
-// ws loads https, tls and zlib when it loads; links are plain ws:// without permessage-deflate,
-// so in the bundle those builtins load on first use instead. Its optional native add-ons
+// ws loads http, https, tls and zlib when it loads; links are WebSocket framing over plain TCP
+// without permessage-deflate or an HTTP upgrade (link/listener.ts), so in the bundle those builtins
+// load on first use instead (`http` alone was ≈2 ms of every peer's start). Its optional native add-ons
 // (bufferutil) are looked for at load, a search through every node_modules up the tree: when they
 // are not installed where the bundle is built, the bundle knows it already.
 import { createHash } from 'node:crypto';
@@ -34,7 +35,7 @@ const EVALUATE = fileURLToPath(new URL('./evaluate.js', import.meta.url));
 const DIST = fileURLToPath(new URL('../', import.meta.url));
 
 /** Builtins ws requires at load and links never use. */
-const LAZY_BUILTINS = ['https', 'tls', 'zlib'];
+const LAZY_BUILTINS = ['http', 'https', 'tls', 'zlib'];
 /** ws's optional native add-ons. */
 const OPTIONAL_ADDONS = ['bufferutil', 'utf-8-validate'];
 
@@ -168,7 +169,11 @@ exports.evaluate = (...args) => (m ??= require(${JSON.stringify(file)})).evaluat
 interface PluginBuild {
   onResolve(
     options: { filter: RegExp },
-    callback: (args: { path: string; kind: string }) => { path: string; namespace: string } | undefined,
+    callback: (args: {
+      path: string;
+      kind: string;
+      namespace: string;
+    }) => { path: string; namespace?: string; external?: boolean } | undefined,
   ): void;
   onLoad(
     options: { filter: RegExp; namespace: string },
@@ -182,17 +187,24 @@ function lazyBuiltins() {
     name: 'peer-cluster-lazy-builtins',
     setup(build: PluginBuild) {
       const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
-      build.onResolve({ filter }, (args) => ({
-        path: args.path.replace(/^node:/, ''),
-        namespace: 'lazy-builtin',
-      }));
+      build.onResolve({ filter }, (args) =>
+        // The lazy module's own require() is the real builtin.
+        args.namespace === 'lazy-builtin'
+          ? { path: args.path, external: true }
+          : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' },
+      );
+      // Its keys, as the Node that bundles (the peers' Node: its version is in the bundle's key) has
+      // them: asking for one it lacks (ws looks for http.websocketMask at load) loads nothing.
+      const keysOf = (name: string) =>
+        JSON.stringify(Object.keys(createRequire(import.meta.url)(`node:${name}`) as object));
       build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
         loader: 'js',
         contents: `let m;
 const load = () => (m ??= require(${JSON.stringify(`node:${args.path}`)}));
+const keys = new Set(${keysOf(args.path)});
 module.exports = new Proxy({}, {
-  get: (_, k) => load()[k],
-  has: (_, k) => k in load(),
+  get: (_, k) => (typeof k === 'string' && !keys.has(k) ? undefined : load()[k]),
+  has: (_, k) => (typeof k === 'string' ? keys.has(k) : k in load()),
   ownKeys: () => Reflect.ownKeys(load()),
   getOwnPropertyDescriptor: (_, k) => {
     const d = Object.getOwnPropertyDescriptor(load(), k);
