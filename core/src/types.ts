@@ -45,7 +45,12 @@ export interface NodeOptions {
   strategy?: Strategy;
   heartbeat?: HeartbeatOptions;
   healer?: HealerOptions;
-  /** Largest accepted frame in bytes. @default 64 MiB */
+  /**
+   * Largest frame in bytes this node takes (a call with its arguments, a reply, a message, once
+   * encoded). Each end of a link says its own in the handshake, and neither sends more than the
+   * other takes: a call too large for the other end fails alone with an InvalidOptionsError.
+   * @default 64 MiB
+   */
   maxPayload?: number;
   /** Where the node reports refused links and other incidents. @default a no-op */
   log?: (line: string) => void;

@@ -46,6 +46,7 @@ const validHello = () => ({
   cluster: 'default',
   id: 'intruder@127.0.0.1:1',
   incarnation: newIncarnation(),
+  maxPayload: 1024 * 1024,
   nonce: newIncarnation(),
 });
 
@@ -106,6 +107,8 @@ describe('hostile input on the link port', () => {
     expect(await rawWs(t, () => {}, { ...validHello(), id: 'no-name' })).toBe(4001);
     expect(await rawWs(t, () => {}, { ...validHello(), nonce: 'short' })).toBe(4001);
     expect(await rawWs(t, () => {}, { ...validHello(), protocol: 2 })).toBe(4001);
+    expect(await rawWs(t, () => {}, { ...validHello(), maxPayload: 0 })).toBe(4001);
+    expect(await rawWs(t, () => {}, { ...validHello(), maxPayload: '1' })).toBe(4001);
     // A valid hello, then a call frame, unauthenticated, instead of the response.
     expect(
       await rawWs(t, (ws) => ws.send(encodeCall(1, 'ping', [])), undefined, { afterChallenge: true }),
@@ -164,13 +167,19 @@ describe('hostile input on the link port', () => {
     await other.disconnect(t.id);
     await down;
     await stillServes();
-    // Over maxPayload from a genuine node: its link goes down, the node survives.
+    // Over maxPayload from a node that ignores the limit the target announced: that link goes
+    // down, the node survives. (A genuine node refuses to send it: the call fails alone.)
+    const rogue = await authenticatedSocket(t);
+    const rogueDown = nextEvent(t, 'nodedown', 'handmade@127.0.0.1:1');
+    rogue.send(Buffer.alloc(200_000));
+    expect(await new Promise<number>((resolve) => rogue.on('close', resolve))).toBe(1009);
+    await rogueDown;
     const big = await node({ name: 'big' });
-    big.handle('noop', () => 0);
     await big.connect(t.id);
-    const bigDown = nextEvent(t, 'nodedown', big.id);
-    await expect(big.call(t.id, 'ping', Buffer.alloc(200_000))).rejects.toThrow();
-    await bigDown;
+    await expect(big.call(t.id, 'ping', Buffer.alloc(200_000))).rejects.toThrow(/its maxPayload/);
+    expect(big.nodes()).toEqual([t.id]);
+    await big.disconnect(t.id);
+    await waitForNodes(t, 1);
     await stillServes();
   });
 
@@ -228,6 +237,7 @@ describe('hostile input on the link port', () => {
         cluster: field,
         id: field,
         incarnation: field,
+        maxPayload: fc.oneof(field, fc.constant(4096)),
         nonce: field,
       },
       { requiredKeys: [] },
@@ -365,7 +375,12 @@ describe('hostile input on the link port', () => {
 /** Complete a genuine handshake by hand (as a dialer) and return the raw socket. */
 async function authenticatedSocket(t: ClusterNode): Promise<WebSocket> {
   const hs = new DialerHandshake({
-    local: { id: 'handmade@127.0.0.1:1', cluster: 'default', incarnation: newIncarnation() },
+    local: {
+      id: 'handmade@127.0.0.1:1',
+      cluster: 'default',
+      incarnation: newIncarnation(),
+      maxPayload: 1 << 30,
+    },
     cookie: COOKIE,
     timeout: 5000,
     address: t.id,

@@ -272,7 +272,8 @@ describe('calls and messages', () => {
     expect(await a.call(b.id, 'echo', 'x'.repeat(1000))).toHaveLength(1000);
   });
 
-  it("a frame over the receiver's maxPayload (from a node allowing more) closes only that link", async () => {
+  it("a call too large for the receiver's maxPayload (from a node allowing more) fails alone, named after the receiver's limit", async () => {
+    // Each end says its maxPayload in the handshake; a node sends nothing the other would refuse.
     const a = await node({ name: 'a', maxPayload: 1024 * 1024 });
     const b = await node({ name: 'b', maxPayload: 4096 });
     const c = await node({ name: 'c' });
@@ -281,13 +282,23 @@ describe('calls and messages', () => {
     b.handle('echo', (x: unknown) => x);
     c.handle('echo', (x: unknown) => x);
     const error: any = await a.call(b.id, 'echo', 'x'.repeat(10_000)).catch((e) => e);
-    expect(error).toBeInstanceOf(NodeDownError);
-    expect(error.message).toMatch(/closed the link \(code 1009/);
-    await waitForNodes(b, 1);
-    expect(b.nodes()).toEqual([c.id]);
-    expect(await a.call(c.id, 'echo', 'x'.repeat(10_000))).toHaveLength(10_000);
-    await a.connect(b.id);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.message).toMatch(
+      new RegExp(
+        `is 9\\.8 KiB once encoded, more than the 4 KiB ${b.id.replaceAll('.', '\\.')} takes in one frame \\(its maxPayload\\)`,
+      ),
+    );
+    expect(() => a.send(b.id, 'news', 'x'.repeat(10_000))).toThrow(InvalidOptionsError);
+    // The link stayed; what fits still goes, and a node allowing more takes the large call.
+    expect(a.nodes().sort()).toEqual([b.id, c.id].sort());
     expect(await a.call(b.id, 'echo', 'small')).toBe('small');
+    expect(await a.call(c.id, 'echo', 'x'.repeat(10_000))).toHaveLength(10_000);
+    // A reply too large for the caller fails that call alone, too.
+    a.handle('big', () => 'x'.repeat(10_000));
+    await expect(b.call(a.id, 'big')).rejects.toThrow(
+      /The handler's result is .* takes in one frame \(its maxPayload\)/,
+    );
+    expect(a.nodes().sort()).toEqual([b.id, c.id].sort());
   });
 
   it('times out with RpcTimeoutError', async () => {

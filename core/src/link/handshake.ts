@@ -2,14 +2,16 @@
 // WebSocket framing from the connection's first byte (no HTTP upgrade, see listener.ts); the
 // handshake is its first four messages, JSON text frames:
 //
-//   dialer   → hello      { t, protocol, cluster, id, incarnation, nonce: nD }
-//   acceptor → challenge  { t, protocol, cluster, id, incarnation, nonce: nA }   (or refuse)
+//   dialer   → hello      { t, protocol, cluster, id, incarnation, maxPayload, nonce: nD }
+//   acceptor → challenge  { t, protocol, cluster, id, incarnation, maxPayload, nonce: nA }   (or refuse)
 //   dialer   → response   { t, proof: HMAC(cookie, dialer, nA, nD, ids) }       (or refuse)
 //   acceptor → welcome    { t, proof: HMAC(cookie, acceptor, nA, nD, ids) }     (or refuse)
 //
 // The dialer proves the cookie first, so an unauthenticated dialer never gets a proof to grind
 // offline. Both proofs bind both nonces and both ids, so none can be replayed on another link.
 // The incarnation (random per process) tells a restarted node from a second link of the same one.
+// maxPayload is the largest frame each end takes: a node sends nothing larger than the smaller of
+// the two, so a call too large for the other end fails alone instead of taking the link down.
 // Protocol 2 carried the introductions in the headers of an HTTP upgrade; an HTTP request on a
 // link port (an older node dialing) is answered with a 426 saying which protocol the port speaks,
 // and a dialer whose connection closes before a challenge is told the other end may be older.
@@ -35,12 +37,16 @@ export interface LocalIdentity {
   id: string;
   cluster: string;
   incarnation: string;
+  /** The largest frame this node takes. */
+  maxPayload: number;
 }
 
 export interface PeerIdentity {
   id: string;
   name: string;
   incarnation: string;
+  /** The largest frame the other node takes (it says so in its introduction). */
+  maxPayload: number;
 }
 
 export interface HandshakeParams {
@@ -66,12 +72,13 @@ interface Introduction {
   cluster: string;
   id: string;
   incarnation: string;
+  maxPayload: number;
   nonce: string;
 }
 
 const NONCE = /^[A-Za-z0-9+/]{32}$/;
 const PROOF = /^[A-Za-z0-9+/]{43}=$/;
-const INTRODUCTION_KEYS = 6;
+const INTRODUCTION_KEYS = 7;
 const REASONS = new Set<string>([
   'cookie',
   'cluster',
@@ -92,6 +99,7 @@ function introduce(t: Introduction['t'], local: LocalIdentity, nonce: string): I
     cluster: local.cluster,
     id: local.id,
     incarnation: local.incarnation,
+    maxPayload: local.maxPayload,
     nonce,
   };
 }
@@ -111,6 +119,7 @@ function readIntroduction(message: unknown, t: Introduction['t']): Introduction 
   if (typeof o.id !== 'string' || o.id.length > 600 || !isNodeId(o.id)) return bad('id: not a node id');
   if (typeof o.incarnation !== 'string' || !NONCE.test(o.incarnation)) return bad('incarnation');
   if (typeof o.nonce !== 'string' || !NONCE.test(o.nonce)) return bad('nonce');
+  if (!Number.isSafeInteger(o.maxPayload) || (o.maxPayload as number) < 1) return bad('maxPayload');
   if (Object.keys(o).length !== INTRODUCTION_KEYS) return bad('unknown fields');
   return o as unknown as Introduction;
 }
@@ -200,7 +209,12 @@ abstract class Side {
   /** Take the other end's introduction; a string or a refusal when it cannot be linked. */
   protected introduced(intro: Introduction | string): Refusal | undefined {
     if (typeof intro === 'string') return { reason: 'protocol', detail: intro };
-    this.peer = { id: intro.id, name: nameOf(intro.id), incarnation: intro.incarnation };
+    this.peer = {
+      id: intro.id,
+      name: nameOf(intro.id),
+      incarnation: intro.incarnation,
+      maxPayload: intro.maxPayload,
+    };
     this.peerNonce = intro.nonce;
     if (intro.cluster !== this.p.local.cluster) {
       return {

@@ -40,7 +40,7 @@ export const CLOSE_BAD_FRAME = 4007;
 /** What a link needs from its node. */
 export interface LinkOwner {
   readonly handlers: Handlers;
-  /** Largest frame the other end accepts (its own maxPayload; nodes of a cluster share it). */
+  /** The largest frame this node takes (its maxPayload). */
   readonly maxPayload: number;
   linkDown(link: Link, detail: string): void;
   linkLeaving(link: Link): void;
@@ -58,6 +58,8 @@ export class Link {
   /** Replaced by another link to the same node; closes once its calls have settled. */
   retired = false;
   readonly #ws: WebSocket;
+  /** The largest frame this link sends: what both ends take (each one's maxPayload). */
+  readonly #limit: number;
   readonly #owner: LinkOwner;
   readonly #pending: PendingCalls;
   readonly #heartbeats: Heartbeats;
@@ -76,6 +78,7 @@ export class Link {
     this.peer = peer;
     this.dialed = dialed;
     this.#owner = owner;
+    this.#limit = Math.min(owner.maxPayload, peer.maxPayload);
     this.#pending = new PendingCalls(peer.id);
     this.#heartbeats = heartbeats;
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(data, isBinary));
@@ -100,8 +103,7 @@ export class Link {
     } catch (error) {
       return Promise.reject(unsendable(error, callOption(method), args, this.peer.id));
     }
-    if (frame.length > this.#owner.maxPayload)
-      return Promise.reject(this.#tooBig(frame, callOption(method), args));
+    if (frame.length > this.#limit) return Promise.reject(this.#tooBig(frame, callOption(method), args));
     this.#write(frame);
     return this.#pending.wait(id, method, timeout);
   }
@@ -113,7 +115,7 @@ export class Link {
     } catch (error) {
       throw unsendable(error, sendOption(topic), payload, this.peer.id);
     }
-    if (frame.length > this.#owner.maxPayload) throw this.#tooBig(frame, sendOption(topic), payload);
+    if (frame.length > this.#limit) throw this.#tooBig(frame, sendOption(topic), payload);
     this.#write(frame);
   }
 
@@ -332,7 +334,7 @@ export class Link {
       );
       return;
     }
-    if (frame.length > this.#owner.maxPayload) {
+    if (frame.length > this.#limit) {
       const { problem } = this.#tooBig(frame, "the handler's result", value);
       this.#replyError(id, new RangeError(`The handler's result ${problem}. ${TOO_BIG_HINT}`));
       return;
@@ -345,11 +347,15 @@ export class Link {
    * fails every call in flight on it; so the one call, reply or message fails, alone, with this.
    */
   #tooBig(frame: Buffer, what: string, value: unknown): InvalidOptionsError {
-    const max = this.#owner.maxPayload;
+    const max = this.#limit;
+    const whose =
+      max < this.#owner.maxPayload
+        ? `${this.peer.id} takes in one frame (its maxPayload)`
+        : 'a link carries in one frame (maxPayload)';
     return new InvalidOptionsError(
       what,
       value,
-      `is ${size(frame.length)} once encoded, more than the ${size(max)} a link carries in one frame (maxPayload)`,
+      `is ${size(frame.length)} once encoded, more than the ${size(max)} ${whose}`,
       TOO_BIG_HINT,
     );
   }

@@ -318,7 +318,12 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
 
   #params(address: string, expectedName?: string): HandshakeParams {
     return {
-      local: { id: this.id, cluster: this.cluster, incarnation: this.incarnation },
+      local: {
+        id: this.id,
+        cluster: this.cluster,
+        incarnation: this.incarnation,
+        maxPayload: this.#o.maxPayload,
+      },
       cookie: this.#o.cookie,
       timeout: this.#o.handshakeTimeout,
       address,
