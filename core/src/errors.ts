@@ -118,6 +118,17 @@ export class NodeDownError extends PeerClusterError {
   }
 }
 
+/** `healer.refresh()` after the healer was shut down (by `healer.shutdown()` or the node's `stop()`). */
+export class HealerShutdownError extends PeerClusterError {
+  readonly node: string;
+  constructor(node: string) {
+    super(
+      `The healer of ${node} is shut down (healer.shutdown(), or the node stopped): it refreshes no more. Start a new node to heal again, or call healer.pause() instead of shutdown() to stop healing for a while.`,
+    );
+    this.node = node;
+  }
+}
+
 /** A call that got no answer within its timeout. */
 export class RpcTimeoutError extends PeerClusterError {
   readonly node: string;

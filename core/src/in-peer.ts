@@ -6,6 +6,7 @@
 // `instanceof`).
 export {
   HandshakeError,
+  HealerShutdownError,
   InvalidOptionsError,
   NodeDownError,
   PeerClusterError,

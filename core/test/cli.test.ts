@@ -137,18 +137,25 @@ describe('peer-cluster CLI', () => {
     await waitForNoPeers({ cluster, timeout: 3000 });
   });
 
-  it('ls lists the nodes registered per cluster', async () => {
+  it('ls lists the nodes registered per cluster, two clusters of one name apart', async () => {
     const registry = `127.0.0.1:${await freePort()}`;
     const env = { PEER_CLUSTER_REGISTRY: registry };
     const name = `cli-ls-${process.pid}`;
     const up = cli(['up', '--count', '2', '--app', 'app.js', '--name', name], { env });
     await up.until(new RegExp(`cluster ${name}\\n[^]*'peer-2'[^]*└`));
-    const { code, out } = await cli(['ls'], { env }).exited;
-    expect(code).toBe(0);
-    expect(out).toContain(name);
-    expect(out).toMatch(/peer-1@127\.0\.0\.1:\d+/);
-    up.child.kill('SIGINT');
-    await up.exited;
+    const one = await cli(['ls'], { env }).exited;
+    expect(one.code).toBe(0);
+    expect(one.out).toContain(`\n  ${name}\n`);
+    expect(one.out.match(/^ {4}peer-\d@127\.0\.0\.1:\d+ {2}\(pid \d+\)$/gm)).toHaveLength(2);
+    // A second cluster of the same name (another test file naming its cluster alike).
+    const again = cli(['up', '--count', '1', '--app', 'app.js', '--name', name], { env });
+    await again.until(new RegExp(`cluster ${name}\\n[^]*'peer-1'[^]*└`));
+    const two = await cli(['ls'], { env }).exited;
+    expect(two.out).toContain(`  ${name}: 2 clusters of this name`);
+    expect(two.out.match(/^ {4}cluster \S+$/gm)).toHaveLength(2);
+    expect(two.out.match(/^ {6}peer-\d@127\.0\.0\.1:\d+ {2}\(pid \d+\)$/gm)).toHaveLength(3);
+    for (const u of [up, again]) u.child.kill('SIGINT');
+    await Promise.all([up.exited, again.exited]);
     await waitForNoPeers({ cluster: name });
   });
 

@@ -1,6 +1,7 @@
 import {
   customStrategy,
   HandshakeError,
+  HealerShutdownError,
   InvalidOptionsError,
   runOnce,
   type Strategy,
@@ -268,7 +269,10 @@ describe('healer', () => {
     await expect(a.healer.refresh({ timeout: -1 })).rejects.toThrow(/healer\.refresh\(\) timeout/);
     await a.healer.shutdown();
     expect(a.healer.state).toBe('shutdown');
-    await expect(a.healer.refresh()).rejects.toThrow(/shut down/);
+    const after = await a.healer.refresh().catch((e: unknown) => e);
+    expect(after).toBeInstanceOf(HealerShutdownError);
+    expect(after).toMatchObject({ name: 'HealerShutdownError', node: a.id });
+    expect((after as Error).message).toMatch(/is shut down .* Start a new node to heal again/);
     expect(events.filter((e) => e !== 'refresh')).toEqual(['pause', 'resume', 'pause', 'resume', 'shutdown']);
     // Links stay after a shutdown; the node still works.
     const b = await node({ name: 'b' });

@@ -1,6 +1,7 @@
 // `peer-cluster ls`: what the local registry knows, per cluster.
 import { InvalidOptionsError, RegistryUnavailableError } from '../errors.js';
 import { RegistryClient } from '../registry/client.js';
+import type { RegisteredNode } from '../registry/protocol.js';
 import { type Command, parse } from './usage.js';
 
 export const lsCommand: Command = {
@@ -41,8 +42,19 @@ Options:
         `registry ${client.address} (pid ${status.pid}): ${clusters.length} cluster(s), ${status.leases.length} leased port(s)`,
       );
       for (const [name, nodes] of clusters) {
-        console.log(`  ${name}`);
-        for (const node of nodes) console.log(`    ${node.id}`);
+        // Two startCluster() calls may name their clusters alike (parallel test files): each is its
+        // own cluster (their nodes do not discover each other), shown apart.
+        const byScope = new Map<string | undefined, RegisteredNode[]>();
+        for (const node of nodes) byScope.set(node.scope, [...(byScope.get(node.scope) ?? []), node]);
+        if (byScope.size === 1) console.log(`  ${name}`);
+        else console.log(`  ${name}: ${byScope.size} clusters of this name`);
+        for (const [scope, members] of byScope) {
+          if (byScope.size > 1)
+            console.log(`   ${scope === undefined ? ' nodes started on their own' : ` cluster ${scope}`}`);
+          const indent = byScope.size > 1 ? '      ' : '    ';
+          for (const node of members)
+            console.log(`${indent}${node.id}${node.pid === undefined ? '' : `  (pid ${node.pid})`}`);
+        }
       }
       return 0;
     } finally {

@@ -4,6 +4,7 @@
 // when asked. At most one refresh runs and at most one more waits behind it.
 
 import { EventEmitter } from 'node:events';
+import { HealerShutdownError } from '../errors.js';
 import type { Node } from '../link/node.js';
 import { durationArgument, timeoutOption } from '../link/options.js';
 import type { Healer, HealerEvents, NodeId, RefreshResult, Strategy } from '../types.js';
@@ -105,9 +106,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
       return Promise.reject(error);
     }
     if (this.#state === 'shutdown') {
-      return Promise.reject(
-        new Error(`The healer of ${this.#node.id} is shut down; start a new node to heal again.`),
-      );
+      return Promise.reject(new HealerShutdownError(this.#node.id));
     }
     if (!this.strategy)
       return Promise.resolve({ discovered: [], connected: [], failed: [], disconnected: [] });
