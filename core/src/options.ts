@@ -2,7 +2,7 @@
 // here), the schema that validates them, and the one place the defaults are applied.
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { z } from 'zod';
+import * as v from 'valibot';
 import { InvalidOptionsError } from './errors.js';
 import type { HealerOptions, HeartbeatOptions, Strategy } from './types.js';
 
@@ -116,128 +116,154 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const PORT_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
 const positive = (what: string) =>
-  z
-    .number({ error: `must be a number of ${what}` })
-    .positive({ error: `must be a positive number of ${what}` });
-const envValue = z.union([z.string(), z.number(), z.boolean()], {
-  error: 'env values must be a string, a number or a boolean',
-});
-const envRecord = z.record(z.string(), envValue, { error: 'must be an object of env values' });
+  v.pipe(v.number(`must be a number of ${what}`), v.gtValue(0, `must be a positive number of ${what}`));
+/** `schema`, reported as one issue with `message` at its own path when it fails (not the issue of whichever branch came closest). */
+const whole = <T>(schema: v.GenericSchema<unknown, T>, message: string) =>
+  v.custom<T>((value) => v.is(schema, value), message);
+const envValue = whole(
+  v.union([v.string(), v.number(), v.boolean()]),
+  'env values must be a string, a number or a boolean',
+);
 
 const setupShape = {
-  apps: z.array(z.string().min(1, { error: 'an app path must not be empty' }), {
-    error: 'must be an array of module paths',
-  }),
-  root: z
-    .string({ error: 'must be a directory path' })
-    .min(1, { error: 'must not be empty' })
-    .superRefine((root, ctx) => {
-      const problem = directoryProblem(root);
-      if (problem) ctx.addIssue({ code: 'custom', message: problem });
-    }),
-  env: z.unknown().superRefine((value, ctx) => {
-    if (typeof value === 'function') return;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must be an object of string/number/boolean values, or a function of { index, name }',
-      });
-      return;
-    }
-    // Checked here rather than in a union, so the error names the variable (`env.FOO`).
-    for (const issue of envRecord.safeParse(value).error?.issues ?? []) {
-      ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
-    }
-  }) as z.ZodType<PeerEnv>,
-  inheritEnv: z.union([z.boolean(), z.array(z.string())], {
-    error: 'must be true, false or an array of variable names',
-  }),
-  host: z.union(
-    [z.ipv4(), z.ipv6(), z.literal('localhost'), z.custom<PeerHost>((v) => typeof v === 'function')],
-    {
-      error:
-        'must be an IP address to listen on (e.g. 127.0.0.2), or a function of { index, name } returning one',
-    },
+  apps: v.array(
+    v.pipe(v.string('an app path must be a string'), v.minLength(1, 'an app path must not be empty')),
+    'must be an array of module paths',
   ),
-  ports: z
-    .array(
-      z
-        .string()
-        .regex(PORT_NAME, { error: 'a port name must be letters, digits, _ or -' })
-        .refine((n) => n.toLowerCase() !== 'default', { error: '"default" is the name of PORT itself' }),
-      { error: 'must be an array of port names' },
-    )
-    .refine((names) => new Set(names).size === names.length, { error: 'port names must be unique' }),
-  strategy: z.custom<Strategy>(
-    (v) =>
-      typeof v === 'object' &&
-      v !== null &&
-      typeof (v as Strategy).name === 'string' &&
-      typeof (v as Strategy).discover === 'function',
-    { error: 'must be a strategy ({ name, discover(ctx) }), e.g. customStrategy({ discover })' },
+  root: v.pipe(
+    v.string('must be a directory path'),
+    v.minLength(1, 'must not be empty'),
+    v.rawCheck(({ dataset, addIssue }) => {
+      const problem = dataset.typed ? directoryProblem(dataset.value) : undefined;
+      if (problem) addIssue({ message: problem });
+    }),
+  ),
+  // An env record is checked value by value after the rest (envProblem), so the error names the
+  // variable (`env.FOO`).
+  env: v.custom<PeerEnv>(
+    (value) =>
+      typeof value === 'function' || (typeof value === 'object' && value !== null && !Array.isArray(value)),
+    'must be an object of string/number/boolean values, or a function of { index, name }',
+  ),
+  inheritEnv: whole(
+    v.union([v.boolean(), v.array(v.string())]),
+    'must be true, false or an array of variable names',
+  ),
+  host: whole(
+    v.union([
+      v.pipe(v.string(), v.ipv4()),
+      v.pipe(v.string(), v.ipv6()),
+      v.literal('localhost'),
+      v.custom<PeerHost>((value) => typeof value === 'function'),
+    ]),
+    'must be an IP address to listen on (e.g. 127.0.0.2), or a function of { index, name } returning one',
+  ),
+  ports: v.pipe(
+    v.array(
+      v.pipe(
+        v.string('a port name must be a string'),
+        v.regex(PORT_NAME, 'a port name must be letters, digits, _ or -'),
+        v.check((n) => n.toLowerCase() !== 'default', '"default" is the name of PORT itself'),
+      ),
+      'must be an array of port names',
+    ),
+    v.check((names) => new Set(names).size === names.length, 'port names must be unique'),
+  ),
+  strategy: v.custom<Strategy>(
+    (value) =>
+      typeof value === 'object' &&
+      value !== null &&
+      typeof (value as Strategy).name === 'string' &&
+      typeof (value as Strategy).discover === 'function',
+    'must be a strategy ({ name, discover(ctx) }), e.g. customStrategy({ discover })',
   ),
   bootTimeout: positive('ms'),
   stopTimeout: positive('ms'),
-  heartbeat: z.strictObject({ interval: positive('ms').optional(), timeout: positive('ms').optional() }),
-  healer: z.strictObject({ pollInterval: positive('ms').optional() }),
-  logs: z.enum(['buffer', 'inherit', 'silent'], { error: "must be 'buffer', 'inherit' or 'silent'" }),
-  nodeArgs: z.array(z.string(), { error: 'must be an array of strings' }),
-  cookie: z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' }),
+  heartbeat: v.strictObject(
+    { interval: v.optional(positive('ms')), timeout: v.optional(positive('ms')) },
+    'must be an object { interval?, timeout? }',
+  ),
+  healer: v.strictObject({ pollInterval: v.optional(positive('ms')) }, 'must be an object { pollInterval? }'),
+  logs: v.picklist(['buffer', 'inherit', 'silent'], "must be 'buffer', 'inherit' or 'silent'"),
+  nodeArgs: v.array(v.string('a node argument must be a string'), 'must be an array of strings'),
+  cookie: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty')),
 };
 
-const nameSchema = z
-  .string({ error: 'must be a string' })
-  .regex(NAME, { error: 'must start with a letter or digit and hold only letters, digits, _ . -' });
+const nameSchema = v.pipe(
+  v.string('must be a string'),
+  v.regex(NAME, 'must start with a letter or digit and hold only letters, digits, _ . -'),
+);
 
-const clusterSchema = z
-  .strictObject({
-    ...setupShape,
-    count: z
-      .number({ error: 'must be a number of peers' })
-      .int({ error: 'must be a whole number of peers' })
-      .positive({ error: 'must be at least 1' }),
-    name: nameSchema,
-    waitForMesh: z.boolean({ error: 'must be true or false' }),
-  })
-  .partial();
+const countSchema = v.pipe(
+  v.number('must be a number of peers'),
+  v.integer('must be a whole number of peers'),
+  v.minValue(1, 'must be at least 1'),
+);
 
-const peerSchema = z
-  .strictObject({
+const clusterSchema = v.partial(
+  v.strictObject({
+    ...setupShape,
+    count: countSchema,
+    name: nameSchema,
+    waitForMesh: v.boolean('must be true or false'),
+  }),
+);
+
+const peerSchema = v.partial(
+  v.strictObject({
     ...setupShape,
     name: nameSchema,
-    index: z
-      .number({ error: 'must be a number' })
-      .int({ error: 'must be a whole number' })
-      .nonnegative({ error: 'must be 0 or more' }),
+    index: v.pipe(
+      v.number('must be a number'),
+      v.integer('must be a whole number'),
+      v.minValue(0, 'must be 0 or more'),
+    ),
     cluster: nameSchema,
-  })
-  .partial();
+  }),
+);
 
-const addSchema = z.strictObject(setupShape).partial();
+const addSchema = v.partial(v.strictObject(setupShape));
 
-function validate<T>(schema: z.ZodType<T>, input: unknown, prefix = ''): T {
+type ObjectSchema = v.GenericSchema<unknown, object> & { entries?: Record<string, unknown> };
+
+function validate<T>(schema: ObjectSchema, input: unknown, prefix = ''): T {
   if (input === undefined) input = {};
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new InvalidOptionsError(prefix || 'options', input, 'must be an object');
   }
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  let value: any = input;
-  for (const key of issue.path) value = value?.[key as any];
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0]!;
-    throw new InvalidOptionsError(
-      [prefix, ...issue.path.map(String), key].filter(Boolean).join('.'),
-      value?.[key],
-      'is not an option',
-      issue.path.length === 0
-        ? `Known options: ${Object.keys((schema as any).shape ?? {}).join(', ')}.`
-        : undefined,
-    );
+  const result = v.safeParse(schema, input);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const path = (issue.path ?? []).map((item) => String(item.key));
+    const option = [prefix, ...path].filter(Boolean).join('.') || 'options';
+    const value = issue.path?.length ? issue.path[issue.path.length - 1]!.value : issue.input;
+    if (issue.type === 'strict_object' && issue.expected === 'never') {
+      throw new InvalidOptionsError(
+        option,
+        value,
+        'is not an option',
+        path.length === 1 && schema.entries
+          ? `Known options: ${Object.keys(schema.entries).join(', ')}.`
+          : undefined,
+      );
+    }
+    throw new InvalidOptionsError(option, value, issue.message);
   }
-  const option = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
-  throw new InvalidOptionsError(option || 'options', value, issue.message);
+  const env = (result.output as { env?: unknown }).env;
+  if (env !== null && typeof env === 'object') checkEnvRecord(env, `${prefix ? `${prefix}.` : ''}env`);
+  return result.output as T;
+}
+
+/** Each value of a declared env record, named `env.FOO` when it is not a string, number or boolean. */
+function checkEnvRecord(env: object, option: string): void {
+  for (const [key, value] of Object.entries(env)) {
+    if (!v.is(envValue, value))
+      throw new InvalidOptionsError(
+        `${option}.${key}`,
+        value,
+        'env values must be a string, a number or a boolean',
+      );
+  }
 }
 
 function resolveSetup(o: PeerSetup): ResolvedSetup {
@@ -302,22 +328,24 @@ export function validateAddOptions(input: unknown): PeerSetup {
 
 /** The address a function-valued `host` returned for one peer, validated. */
 export function validateHostResult(value: unknown, peer: string): string {
-  return validate(
-    z.strictObject({ host: setupShape.host.refine((v) => typeof v === 'string') }),
-    { host: value },
-    `host(${peer})`,
-  ).host as string;
+  const option = `host(${peer})`;
+  if (typeof value === 'function' || !v.is(setupShape.host, value))
+    throw new InvalidOptionsError(option, value, 'must be an IP address to listen on (e.g. 127.0.0.2)');
+  return value as string;
 }
 
 /** The env a function-valued `env` returned for one peer, validated. */
 export function validateEnvResult(value: unknown, peer: string): EnvRecord {
-  return validate(envRecord, value, `env(${peer})`);
+  const option = `env(${peer})`;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidOptionsError(option, value, 'must be an object of env values');
+  checkEnvRecord(value, option);
+  return value as EnvRecord;
 }
 
 export function validateCount(count: unknown, option = 'count'): number {
-  const r = clusterSchema.shape.count.safeParse(count);
-  if (!r.success || r.data === undefined) {
-    throw new InvalidOptionsError(option, count, r.success ? 'is required' : r.error.issues[0]!.message);
-  }
-  return r.data;
+  if (count === undefined) throw new InvalidOptionsError(option, count, 'is required');
+  const r = v.safeParse(countSchema, count);
+  if (!r.success) throw new InvalidOptionsError(option, count, r.issues[0].message);
+  return r.output;
 }

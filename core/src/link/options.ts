@@ -44,7 +44,7 @@ export interface InternalNodeOptions {
 
 // Checked by hand, not with a schema library: this module is in every peer's import graph, and
 // loading and first running a schema costs a peer a few ms of its boot (the test process checks
-// the same options with zod before any peer starts). The first problem, in the order of the
+// the same options with its valibot schemas before any peer starts). The first problem, in the order of the
 // fields below, is reported.
 
 type Problem = [path: string, message: string];
@@ -53,7 +53,7 @@ type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isString = (v: unknown): v is string => typeof v === 'string';
 
-/** A positive finite number (zod's number().positive()), or the default when absent. */
+/** A positive finite number, or the default when absent. */
 function positive(o: Obj, key: string, at: string, fallback: number, what: string): number | Problem {
   const v = o[key];
   if (v === undefined) return fallback;

@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import getPort from 'get-port';
+import * as v from 'valibot';
 import { InvalidOptionsError } from '../errors.js';
 import { formatRegistryAddress, resolveRegistryAddress } from './address.js';
 import {
@@ -154,9 +155,9 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
     } catch {
       return reject(conn, 'sent a line that is not JSON');
     }
-    const result = requestSchema.safeParse(parsed);
-    if (!result.success) return reject(conn, `sent an invalid message (${result.error.issues[0]?.message})`);
-    const request = result.data;
+    const result = v.safeParse(requestSchema, parsed);
+    if (!result.success) return reject(conn, `sent an invalid message (${describeIssue(result.issues[0])})`);
+    const request = result.output;
     try {
       handleRequest(conn, request);
     } catch (error) {
@@ -352,4 +353,10 @@ function idleTimeoutFromEnv(): number {
   if (!Number.isFinite(value) || value < 0)
     throw new InvalidOptionsError(IDLE_TIMEOUT_ENV, raw, 'expected a number of ms >= 0 (0: never exit)');
   return value;
+}
+
+/** Where in the message and what: `node.port: Invalid type: Expected number but received "x"`. */
+function describeIssue(issue: v.BaseIssue<unknown>): string {
+  const path = issue.path?.map((item) => String(item.key)).join('.');
+  return path ? `${path}: ${issue.message}` : issue.message;
 }

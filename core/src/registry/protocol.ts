@@ -1,5 +1,5 @@
 // The registry's wire protocol: newline-delimited JSON over TCP, every line validated (requests by
-// the daemon with the zod schemas of requests.ts, answers and pushes by the client here).
+// the daemon with the valibot schemas of requests.ts, answers and pushes by the client here).
 //
 // On accept the daemon sends `hello` (its protocol version and pid) before anything else, so a
 // client can tell an old daemon apart before it sends a request. Requests carry an `id` that the
@@ -65,9 +65,10 @@ export interface Push {
   nodes: ListedNode[];
 }
 
-// What the daemon sends is checked by hand rather than with zod: these run in every peer, a push
-// lists the whole cluster and comes once per node that joins, and zod costs ≈10× a JSON.parse on
-// them (≈24 ms per peer while a 50-peer cluster forms). The rules are the schemas' above.
+// What the daemon sends is checked by hand rather than with a schema library: these run in every
+// peer, a push lists the whole cluster and comes once per node that joins, and zod (which core used
+// then) cost ≈10× a JSON.parse on them (≈24 ms per peer while a 50-peer cluster forms); nor does a
+// peer load one. The rules are the schemas' above.
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isInt = (v: unknown): v is number => Number.isSafeInteger(v);

@@ -1,45 +1,45 @@
-// The requests the daemon accepts, as zod schemas. Only the daemon parses them: this module stays out
-// of the registry client, which runs in every peer.
-import * as z from 'zod/mini';
+// The requests the daemon accepts, as valibot schemas. Only the daemon parses them: this module stays
+// out of the registry client, which runs in every peer.
+import * as v from 'valibot';
 import type { RegisteredNode } from './protocol.js';
 
-const name = z.string().check(z.minLength(1), z.maxLength(256));
-const port = z.int().check(z.minimum(1), z.maximum(65535));
-const int = z.int();
+const name = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
+const int = v.pipe(v.number(), v.integer());
+const port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+const ports = v.pipe(v.array(port), v.maxLength(4096));
 
-const registeredNodeShape = {
+export const registeredNodeSchema = v.object({
   id: name,
   name,
   host: name,
   port,
   /** The registering process, shown by `peer-cluster ls`. */
-  pid: z.optional(int),
+  pid: v.optional(int),
   /** The startCluster() the node belongs to: another one's nodes of the same cluster name are not its own. */
-  scope: z.optional(name),
-};
-export const registeredNodeSchema = z.object(registeredNodeShape);
+  scope: v.optional(name),
+});
 
-export const requestSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('register'), id: int, cluster: name, node: registeredNodeSchema }),
-  z.object({ type: z.literal('unregister'), id: int, cluster: name, node: name }),
-  z.object({ type: z.literal('list'), id: int, cluster: name }),
-  z.object({ type: z.literal('watch'), id: int, cluster: name }),
-  z.object({ type: z.literal('unwatch'), id: int, cluster: name }),
-  z.object({
-    type: z.literal('lease'),
+export const requestSchema = v.variant('type', [
+  v.object({ type: v.literal('register'), id: int, cluster: name, node: registeredNodeSchema }),
+  v.object({ type: v.literal('unregister'), id: int, cluster: name, node: name }),
+  v.object({ type: v.literal('list'), id: int, cluster: name }),
+  v.object({ type: v.literal('watch'), id: int, cluster: name }),
+  v.object({ type: v.literal('unwatch'), id: int, cluster: name }),
+  v.object({
+    type: v.literal('lease'),
     id: int,
-    count: z.int().check(z.minimum(1), z.maximum(64)),
-    exclude: z._default(z.array(port).check(z.maxLength(4096)), []),
+    count: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(64)),
+    exclude: v.optional(ports, []),
   }),
-  z.object({ type: z.literal('release'), id: int, ports: z.array(port).check(z.maxLength(4096)) }),
+  v.object({ type: v.literal('release'), id: int, ports }),
   // Ports this connection held with a daemon that went away: taken back where nobody else holds them.
-  z.object({ type: z.literal('claim'), id: int, ports: z.array(port).check(z.maxLength(4096)) }),
-  z.object({ type: z.literal('status'), id: int }),
+  v.object({ type: v.literal('claim'), id: int, ports }),
+  v.object({ type: v.literal('status'), id: int }),
 ]);
 
-export type Request = z.infer<typeof requestSchema>;
+export type Request = v.InferOutput<typeof requestSchema>;
 
 // The schema and the hand-written type must describe the same node.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const sameNode: Same<z.infer<typeof registeredNodeSchema>, RegisteredNode> = true;
+const sameNode: Same<v.InferOutput<typeof registeredNodeSchema>, RegisteredNode> = true;
 void sameNode;
