@@ -11,8 +11,9 @@
 // started only when the peer's code first starts a child process: the peer runtime wraps
 // child_process (armGroupWatchdog) and forks `/bin/sh` reading the pipe just before that first
 // child exists. Most peers never start one, and a shell per peer at boot was ≈4 % of a 3-peer
-// start (two processes more to schedule on a busy machine). A child process started without
-// child_process (a native add-on) is not covered; a kill of the group by the parent still is.
+// start (two processes more to schedule on a busy machine). A child process started otherwise (by
+// a native add-on, or from a worker thread, whose child_process is its own) starts no watchdog; a
+// kill of the group by the parent still takes it, only a parent's death does not.
 // The watchdog runs with an empty environment, so that nothing takes it for a peer (PEER_CLUSTER),
 // and holds none of the peer's fds but the pipe, as its stdin.
 import type * as ChildProcessModule from 'node:child_process';
