@@ -47,8 +47,10 @@ describe('peers die with their parent', () => {
   it.each([
     ["the apps' own child processes, even when the apps ignore SIGTERM", '--app-children'],
     ['what an app left behind from execSync (an ES module named import)', '--app-children-sync'],
-  ])('with %s', async (_what, flag) => {
-    const { cluster, pids, children } = await startParent(['2', flag]);
+    // SIGSTOP and SIGCONT reach the whole group: the watchdog's read of its pipe must go on after them.
+    ["the apps' own child processes, after a pause() and resume()", '--app-children --pause-resume'],
+  ])('with %s', async (_what, flags) => {
+    const { cluster, pids, children } = await startParent(['2', ...flags.split(' ')]);
     expect(children).toHaveLength(2);
     expect(
       peerProcesses(cluster)
