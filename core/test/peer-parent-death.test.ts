@@ -47,6 +47,7 @@ describe('peers die with their parent', () => {
   it.each([
     ["the apps' own child processes, even when the apps ignore SIGTERM", '--app-children'],
     ['what an app left behind from execSync (an ES module named import)', '--app-children-sync'],
+    ["the children an app's worker thread started", '--app-children-worker'],
     // SIGSTOP and SIGCONT reach the whole group: the watchdog's read of its pipe must go on after them.
     ["the apps' own child processes, after a pause() and resume()", '--app-children --pause-resume'],
   ])('with %s', async (_what, flags) => {

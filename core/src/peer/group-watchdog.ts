@@ -11,9 +11,9 @@
 // started only when the peer's code first starts a child process: the peer runtime wraps
 // child_process (armGroupWatchdog) and forks `/bin/sh` reading the pipe just before that first
 // child exists. Most peers never start one, and a shell per peer at boot was ≈4 % of a 3-peer
-// start (two processes more to schedule on a busy machine). A child process started otherwise (by
-// a native add-on, or from a worker thread, whose child_process is its own) starts no watchdog; a
-// kill of the group by the parent still takes it, only a parent's death does not.
+// start (two processes more to schedule on a busy machine). Code that may start children
+// without this process's child_process starts the watchdog too: the first worker thread (its
+// child_process is its own) and the first native add-on.
 // The watchdog runs with an empty environment, so that nothing takes it for a peer (PEER_CLUSTER),
 // and holds none of the peer's fds but the pipe, as its stdin.
 import type * as ChildProcessModule from 'node:child_process';
@@ -51,7 +51,8 @@ let armed = false;
 
 /**
  * In the peer: starts the watchdog on `fd` right before the first child process of this peer is
- * started through child_process (spawn, fork, exec, execFile and their Sync forms).
+ * started through child_process (spawn, fork, exec, execFile and their Sync forms), or the first
+ * worker thread or native add-on.
  */
 export function armGroupWatchdog(fd: number): void {
   if (armed) return;
@@ -64,11 +65,14 @@ export function armGroupWatchdog(fd: number): void {
   const spawnChild = proto.spawn;
   const syncs = ['spawnSync', 'execSync', 'execFileSync'] as const;
   const originals = syncs.map((name) => exported[name] as (...args: unknown[]) => unknown);
+  const dlopen = process.dlopen;
   let started = false;
   const start = () => {
     if (started) return;
     started = true;
     // Unwrapped first: the watchdog's own spawn must not come back here.
+    process.off('worker', start);
+    if (process.dlopen === wrappedDlopen) process.dlopen = dlopen;
     if (proto.spawn === wrappedSpawn) proto.spawn = spawnChild;
     syncs.forEach((name, i) => {
       if (exported[name] === wrappedSyncs[i]) exported[name] = originals[i];
@@ -87,6 +91,13 @@ export function armGroupWatchdog(fd: number): void {
       // The child the app asked for still starts; a kill of the group by the parent still takes it.
     }
   };
+  // A worker thread is running by the time this is emitted, but its Node is still starting.
+  process.on('worker', start);
+  const wrappedDlopen: typeof process.dlopen = function (this: unknown, ...args) {
+    start();
+    return dlopen.apply(this, args);
+  };
+  process.dlopen = wrappedDlopen;
   const wrappedSpawn = function (this: unknown, ...args: unknown[]) {
     start();
     return spawnChild.apply(this, args);
