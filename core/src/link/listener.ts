@@ -10,13 +10,12 @@
 // parsing, the 101 response, the accept key) and loading `http` ≈2 ms per peer; links carry no
 // HTTP, so they do without.
 
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { MAX_HANDSHAKE_MESSAGE } from './handshake.js';
 import { linkSocket } from './socket.js';
 
 export interface Listener {
-  server: Server;
   port: number;
   close(): Promise<void>;
 }
@@ -80,7 +79,6 @@ export async function listen(options: {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   return {
-    server,
     port,
     close: () =>
       new Promise<void>((resolve) => {
