@@ -45,7 +45,11 @@ Options:
         // Two startCluster() calls may name their clusters alike (parallel test files): each is its
         // own cluster (their nodes do not discover each other), shown apart.
         const byScope = new Map<string | undefined, RegisteredNode[]>();
-        for (const node of nodes) byScope.set(node.scope, [...(byScope.get(node.scope) ?? []), node]);
+        for (const node of nodes) {
+          const members = byScope.get(node.scope) ?? [];
+          members.push(node);
+          byScope.set(node.scope, members);
+        }
         if (byScope.size === 1) console.log(`  ${name}`);
         else console.log(`  ${name}: ${byScope.size} clusters of this name`);
         for (const [scope, members] of byScope) {

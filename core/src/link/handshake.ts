@@ -190,11 +190,6 @@ abstract class Side {
     this.p = p;
   }
 
-  /** The other end, once it introduced itself. */
-  get claimed(): PeerIdentity | undefined {
-    return this.peer;
-  }
-
   protected start(ws: WebSocket, done: Done): void {
     this.#ws = ws;
     this.#done = done;
