@@ -15,10 +15,10 @@ test('a failing test shows its peers’ logs and the timeline', { timeout: 120_0
   expect(result.code).toBe(1);
   const output = result.output;
   expect(output).toContain("expected 'the answer' to be 'another answer'");
-  // Exactly one report: the failing test's, not the passing one's.
+  // One report per failing test (an assertion, a timeout), none for the passing one.
   expect(
     output.match(/PeerClusterReport: peer-cluster: what the peers did around this failure/g),
-  ).toHaveLength(1);
+  ).toHaveLength(2);
   // The peers' own lines, prefixed with their names (stdout with |, stderr with !).
   expect(output).toMatch(/peer-1 \| shout: loud-marker/);
   expect(output).toMatch(/peer-1 ! complaint: loud-marker/);
@@ -26,4 +26,8 @@ test('a failing test shows its peers’ logs and the timeline', { timeout: 120_0
   // The timeline around the failure, as a table relative to the test's start.
   expect(output).toMatch(/\+\d\.\d{3}s\s+kill\s+peer-2\s+SIGKILL/);
   expect(output).toMatch(/peer-2\s+crashed\s+peer-2@127\.0\.0\.1:\d+/);
+  // The test that timed out: the request it was waiting on, to which peer, since when.
+  expect(output).toMatch(
+    /waiting for the peers \(asked by the test process, no answer yet\):\n\s+\+\d\.\d{3}s\s+peer-1\s+call\("stuck"\)\s+for \d\.\d{3}s/,
+  );
 });

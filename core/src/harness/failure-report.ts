@@ -16,6 +16,8 @@ export interface ReportedPeer {
   readonly node?: string;
   readonly pid?: number | undefined;
   logs(): readonly { at: number; stream: string; line: string }[];
+  /** What the test process asked the peer and has no answer for yet (`since`: epoch ms sent). */
+  requestsInFlight?(): readonly { what: string; since: number }[];
 }
 
 export interface FailureReportOptions {
@@ -46,6 +48,27 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
       ]),
     ),
   );
+
+  // A test that timed out was most often waiting on one of these: say which, and for how long.
+  const now = Date.now();
+  const waiting = peers
+    .flatMap((peer) => safeRequests(peer).map((r) => ({ peer: peer.name, ...r })))
+    .sort((a, b) => a.since - b.since);
+  if (waiting.length > 0) {
+    out.push('', 'waiting for the peers (asked by the test process, no answer yet):');
+    out.push(
+      ...indent(
+        table(
+          waiting.map((w) => [
+            relative(w.since, since),
+            w.peer,
+            w.what,
+            `for ${((now - w.since) / 1000).toFixed(3)}s`,
+          ]),
+        ),
+      ),
+    );
+  }
 
   const timeline = [...cluster.timeline];
   const firstDuring = timeline.findIndex((e) => e.at >= since);
@@ -126,6 +149,14 @@ export function failureReportError(text: string): Error {
 function safeLogs(peer: ReportedPeer): readonly { at: number; stream: string; line: string }[] {
   try {
     return peer.logs();
+  } catch {
+    return [];
+  }
+}
+
+function safeRequests(peer: ReportedPeer): readonly { what: string; since: number }[] {
+  try {
+    return peer.requestsInFlight?.() ?? [];
   } catch {
     return [];
   }

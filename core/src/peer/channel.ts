@@ -8,7 +8,21 @@ export interface ChannelOutput {
   settle?: (mark: OutputMark) => Promise<void> | undefined;
 }
 
-type Pending = { op: string; resolve: (value: unknown) => void; reject: (error: Error) => void };
+type Pending = {
+  op: string;
+  /** What the request is, as a failure report names it (`call("get")`). */
+  what: string;
+  /** Epoch ms it was sent. */
+  since: number;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+};
+
+/** A request sent and not answered yet. */
+export interface InFlight {
+  what: string;
+  since: number;
+}
 
 export class Channel {
   #next = 1;
@@ -22,11 +36,12 @@ export class Channel {
     private readonly output: ChannelOutput = {},
   ) {}
 
-  request(op: string, args: unknown[] = []): Promise<unknown> {
+  /** Sends a request; `what` names it in failure reports (see inFlight). */
+  request(op: string, args: unknown[] = [], what = op): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed(op));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { op, resolve, reject });
+      this.#pending.set(id, { op, what, since: Date.now(), resolve, reject });
       try {
         this.post({ t: 'req', id, op, args });
       } catch (error) {
@@ -34,6 +49,11 @@ export class Channel {
         reject(error);
       }
     });
+  }
+
+  /** The requests sent and not answered yet, oldest first. */
+  inFlight(): InFlight[] {
+    return [...this.#pending.values()].map(({ what, since }) => ({ what, since }));
   }
 
   /** Handles a request or response; returns false for any other message. */

@@ -29,7 +29,7 @@ import {
 import { leasePorts, type PortLease } from '../registry/ports.js';
 import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
 import { bootStrategy, locateApps, resolveApps } from './app-modules.js';
-import { Channel } from './channel.js';
+import { Channel, type InFlight } from './channel.js';
 import { peerEnv, portVariable } from './env.js';
 import { WATCHDOG_FD } from './group-watchdog.js';
 import { signalGroup } from './kill.js';
@@ -187,6 +187,14 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   /**
+   * @internal What the test process asked this peer and has no answer for yet (`call("get")`,
+   * `evaluate(…)`), oldest first: a test that timed out waiting on one shows it in its report.
+   */
+  requestsInFlight(): InFlight[] {
+    return this.#channel?.inFlight() ?? [];
+  }
+
+  /**
    * Runs `fn(ctx, arg)` inside the peer. Only the function's source travels, not its closure:
    * pass what it needs as `arg`. Values cross as structured clones.
    */
@@ -209,7 +217,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
     const channel = this.#live('evaluate()');
     try {
-      return (await channel.request('evaluate', [source, arg])) as Awaited<T>;
+      return (await channel.request('evaluate', [source, arg], `evaluate(${preview(source)})`)) as Awaited<T>;
     } catch (error) {
       throw unsendable(error, 'evaluate(fn, arg)', arg, 'the peer');
     }
@@ -219,7 +227,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   async call<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
     const channel = this.#live(`call(${method})`);
     try {
-      return (await channel.request('call', [method, args])) as T;
+      return (await channel.request('call', [method, args], `call(${JSON.stringify(method)})`)) as T;
     } catch (error) {
       throw unsendable(error, `call(${JSON.stringify(method)}, ...args)`, args, 'the peer');
     }
@@ -227,7 +235,7 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /** The node ids this peer is linked to, itself excluded (asked from the peer). */
   async nodes(): Promise<NodeId[]> {
-    return (await this.#live('nodes()').request('nodes')) as NodeId[];
+    return (await this.#live('nodes()').request('nodes', [], 'nodes()')) as NodeId[];
   }
 
   /** The ids this peer is linked to, as it last reported them. */
@@ -861,6 +869,12 @@ export async function spawnPeer(options: PeerOptions = {}): Promise<Peer> {
   });
   await peer.boot();
   return peer;
+}
+
+/** A function's source on one line, cut to a length a report line can carry. */
+function preview(source: string, max = 60): string {
+  const line = source.replace(/\s+/g, ' ');
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
 /** A promise and, once it has resolved, its value (so a caller can tell whether it is there yet). */
