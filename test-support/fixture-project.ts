@@ -295,6 +295,8 @@ export interface ClusterRecord {
 /** Every record a run wrote into `out`, by name. */
 export function readRecords(out: string): Record<string, ClusterRecord> {
   return Object.fromEntries(
-    readdirSync(out).map((f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(join(out, f), 'utf8'))]),
+    readdirSync(out)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => [f.replace(/\.json$/, ''), JSON.parse(readFileSync(join(out, f), 'utf8'))]),
   );
 }

@@ -1,6 +1,7 @@
 // The real jest CLI on a fixture project that installed the packed packages: CommonJS and ESM
 // test files, several describes and files, a docblock's options; in workers and in band, with
 // --detectOpenHandles finding nothing of ours.
+import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { type FixtureProject, readRecords } from '../../test-support/fixture-project.js';
 import { waitForNoPeers } from '../../test-support/procs.js';
@@ -19,7 +20,13 @@ const runs: [string, string[]][] = [
 describe.each(runs)('jest %s', (label, args) => {
   test('passes, and every cluster kept to itself', { timeout: 180_000 }, async () => {
     const out = project.outDir('pass');
-    const result = await project.run([...JEST, ...args], { env: { E2E_SUITE: 'pass', E2E_OUT: out } });
+    const inWorkers = label === 'in workers';
+    // In workers: two files wait for each other with their clusters up (meetAnotherWorker), and a
+    // fresh cache, or Jest runs fast files in band when an earlier run of this project timed them.
+    const result = await project.run(
+      [...JEST, ...args, ...(inWorkers ? [`--cacheDirectory=${join(out, 'jest-cache')}`] : [])],
+      { env: { E2E_SUITE: 'pass', E2E_OUT: out, ...(inWorkers && { E2E_MEET: '1' }) } },
+    );
     expect(result.output).toMatch(/Tests:\s+11 passed, 11 total/);
     expect(result.code, result.output).toBe(0);
     expect(result.output).not.toContain('PeerClusterReport');
@@ -44,7 +51,7 @@ describe.each(runs)('jest %s', (label, args) => {
       expect(r.tracked, name).toBeLessThanOrEqual(2);
     }
     const all = Object.values(seen);
-    if (label === 'in workers') {
+    if (inWorkers) {
       expect(
         all.some((a) => all.some((b) => a.worker !== b.worker && a.since <= b.at && b.since <= a.at)),
       ).toBe(true);
@@ -59,13 +66,18 @@ test('a failing test shows its peers’ logs and the timeline', { timeout: 120_0
   expect(result.code).toBe(1);
   const output = result.output;
   expect(output).toContain('Expected: "another answer"');
+  // One report per failing test (an assertion, a timeout), none for the passing one.
   expect(
     output.match(/PeerClusterReport: peer-cluster: what the peers did around this failure/g),
-  ).toHaveLength(1);
+  ).toHaveLength(2);
   expect(output).toMatch(/peer-1 \| shout: loud-marker/);
   expect(output).toMatch(/peer-1 ! complaint: loud-marker/);
   expect(output).toMatch(/\+\d\.\d{3}s\s+kill\s+peer-2\s+SIGKILL/);
   expect(output).toMatch(/peer-2\s+crashed\s+peer-2@127\.0\.0\.1:\d+/);
+  // The test that timed out: the request it was waiting on, to which peer, since when.
+  expect(output).toMatch(
+    /waiting for the peers \(asked by the test process, no answer yet\):\n\s+\+\d\.\d{3}s\s+peer-1\s+call\("stuck"\)\s+for \d\.\d{3}s/,
+  );
 });
 
 test('jest --coverage: evaluate() runs functions that coverage instrumented', {

@@ -27,7 +27,7 @@ beforeAll(async () => {
       join(project.dir, 'parallel', `file-${i}.spec.ts`),
       `import { test } from 'vitest';
 import { usePeers } from 'vitest-environment-peer-cluster';
-import { describeCluster, record } from '../record.js';
+import { describeCluster, record } from '../record.cjs';
 
 const cluster = usePeers(${PEERS});
 

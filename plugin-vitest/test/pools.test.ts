@@ -22,7 +22,7 @@ describe.each(runs)('vitest run, %s', (_label, args) => {
   test('passes, and every cluster kept to itself', { timeout: 180_000 }, async () => {
     const out = project.outDir('pass');
     const result = await project.run([VITEST_BIN, 'run', ...args], {
-      env: { E2E_SUITE: 'pass', E2E_OUT: out },
+      env: { E2E_SUITE: 'pass', E2E_OUT: out, E2E_MEET: '1' },
     });
     expect(result.output).toMatch(/Tests\s+14 passed \(14\)/);
     expect(result.code, result.output).toBe(0);
@@ -48,7 +48,8 @@ describe.each(runs)('vitest run, %s', (_label, args) => {
       // Per-suite cleanup: a scope never sees another scope's cluster still tracked.
       expect(r.tracked, name).toBeLessThanOrEqual(2);
     }
-    // Files ran in parallel workers: clusters of different workers were up at the same time.
+    // Files ran in parallel workers: clusters of different workers were up at the same time (two
+    // files wait for each other with their clusters up: meetAnotherWorker in record.ts).
     const all = Object.values(seen);
     expect(
       all.some((a) => all.some((b) => a.worker !== b.worker && a.since <= b.at && b.since <= a.at)),
