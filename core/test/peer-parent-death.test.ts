@@ -1,17 +1,38 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 
 const parentScript = fileURLToPath(new URL('./fixtures/parent/start-cluster.mjs', import.meta.url));
 const hasPdeathsig = existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv');
 let parent: ChildProcess | undefined;
 
+// A native add-on that starts a child from C, compiled with the machine's C compiler (.ci/run
+// installs gcc where there is none).
+const nativeSource = fileURLToPath(new URL('./fixtures/native/spawner.c', import.meta.url));
+let nativeDir: string;
+let nativeAddon: string;
+beforeAll(() => {
+  nativeDir = mkdtempSync(join(tmpdir(), 'peer-cluster-native-'));
+  nativeAddon = join(nativeDir, 'spawner.node');
+  const cc = spawnSync(process.env.CC ?? 'cc', ['-shared', '-fPIC', '-o', nativeAddon, nativeSource], {
+    encoding: 'utf8',
+  });
+  if (cc.status !== 0)
+    throw new Error(`could not build the native add-on fixture with cc: ${cc.error?.message ?? cc.stderr}`);
+});
+afterAll(() => rmSync(nativeDir, { recursive: true, force: true }));
+
 /** Starts the fixture parent and resolves with what it reports once its cluster is up. */
 async function startParent(args: string[]): Promise<{ cluster: string; pids: number[]; children: number[] }> {
-  parent = spawn(process.execPath, [parentScript, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  parent = spawn(process.execPath, [parentScript, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NATIVE_ADDON: nativeAddon },
+  });
   const lines = createInterface({ input: parent.stdout! });
   for await (const line of lines) {
     if (line.startsWith('{')) return JSON.parse(line);
@@ -48,6 +69,7 @@ describe('peers die with their parent', () => {
     ["the apps' own child processes, even when the apps ignore SIGTERM", '--app-children'],
     ['what an app left behind from execSync (an ES module named import)', '--app-children-sync'],
     ["the children an app's worker thread started", '--app-children-worker'],
+    ['the children a native add-on started from C', '--app-children-native'],
     // SIGSTOP and SIGCONT reach the whole group: the watchdog's read of its pipe must go on after them.
     ["the apps' own child processes, after a pause() and resume()", '--app-children --pause-resume'],
   ])('with %s', async (_what, flags) => {
