@@ -63,6 +63,29 @@ describe('registry daemon', () => {
     expect(seen).toEqual([['r1'], ['r1', 'r2'], ['r1']]);
   });
 
+  it('pushes the registrations it reads in one go as one change', async () => {
+    const watcher = await connect();
+    const seen: string[][] = [];
+    await watcher.watch('batch', (nodes) => seen.push(nodes.map((n) => n.name).sort()));
+    // Five peers registering at once: their requests reach the daemon in one read.
+    const socket = await raw();
+    const names = ['b1', 'b2', 'b3', 'b4', 'b5'];
+    const replies: string[] = [];
+    socket.on('data', (d) => replies.push(...String(d).split('\n').filter(Boolean)));
+    socket.write(
+      names
+        .map(
+          (name, i) =>
+            `${JSON.stringify({ type: 'register', id: i + 1, cluster: 'batch', node: node(name, 2000 + i) })}\n`,
+        )
+        .join(''),
+    );
+    await expect.poll(() => replies.length).toBe(5);
+    await expect.poll(() => seen.at(-1)).toEqual(names);
+    expect(seen).toEqual([names]);
+    socket.destroy();
+  });
+
   it('answers list() from the pushes while watching, the same as the daemon does', async () => {
     const watcher = await connect();
     const other = await connect();

@@ -294,12 +294,28 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
     if (set?.size === 0) clusters.delete(cluster);
   }
 
+  /** Clusters whose watchers have a change to hear of, pushed once the requests read meanwhile are handled. */
+  const changed = new Set<string>();
+
+  /**
+   * Tells the cluster's watchers its members, after this turn of the event loop: the registrations
+   * read in one turn (a cluster starting, many peers at once) make one push, not one each.
+   */
   function notify(cluster: string) {
-    const set = watchers.get(cluster);
-    if (!set) return;
-    // Encoded once: every watcher of the cluster gets the same line.
-    const line = encode({ type: 'change', cluster, nodes: members(cluster) });
-    for (const conn of set) sendLine(conn, line);
+    if (!watchers.has(cluster)) return;
+    if (changed.size === 0) setImmediate(pushChanges);
+    changed.add(cluster);
+  }
+
+  function pushChanges() {
+    for (const cluster of changed) {
+      const set = watchers.get(cluster);
+      if (!set) continue;
+      // Encoded once: every watcher of the cluster gets the same line.
+      const line = encode({ type: 'change', cluster, nodes: members(cluster) });
+      for (const conn of set) sendLine(conn, line);
+    }
+    changed.clear();
   }
 
   function unwatch(conn: Connection, cluster: string) {
