@@ -13,6 +13,7 @@ import {
   FrameError,
   FrameType,
   LEAVING,
+  LONG_STRING,
   PING,
   PONG,
 } from '../dist/link/frame.js';
@@ -41,6 +42,26 @@ describe('frame decode', () => {
     const error = { name: 'E', message: 'm', stack: 's' };
     expect(decode(encodeReplyError(3, error))).toEqual({ type: FrameType.ReplyError, id: 3, error });
     expect(decode(encodeMessage('t', null))).toEqual({ type: FrameType.Message, topic: 't', payload: null });
+  });
+
+  it('sends plain data as JSON, and a value holding a long string as a V8 clone', () => {
+    const body = (frame: Buffer) => frame[1];
+    const JSON_BODY = 1;
+    const V8_BODY = 2;
+    const short = 'é'.repeat(LONG_STRING - 1);
+    const long = 'é'.repeat(LONG_STRING);
+    expect(body(encodeReply(1, { a: [short] }))).toBe(JSON_BODY);
+    expect(body(encodeCall(1, 'm', [1, short]))).toBe(JSON_BODY);
+    expect(body(encodeReply(1, { a: [long] }))).toBe(V8_BODY);
+    expect(body(encodeCall(1, 'm', [1, long]))).toBe(V8_BODY);
+    expect(body(encodeMessage('t', [long]))).toBe(V8_BODY);
+    // Either way the other end gets the same value.
+    expect(decode(encodeReply(1, { a: [long, short] }))).toEqual({
+      type: FrameType.Reply,
+      id: 1,
+      value: { a: [long, short] },
+    });
+    expect(decode(encodeMessage('t', long))).toEqual({ type: FrameType.Message, topic: 't', payload: long });
   });
 
   it('round-trips arbitrary values (property)', () => {
