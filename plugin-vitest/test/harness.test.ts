@@ -1,7 +1,7 @@
 // The runner-neutral harness through its own adapter interface, with real clusters: what both
 // plugins build on. The "runner" here is the adapter contract itself — hooks collected and run
 // in the order a runner would run them.
-import { Cluster } from '@peer-cluster/core';
+import { Cluster, customStrategy, startCluster } from '@peer-cluster/core';
 import {
   createUsePeers,
   formatFailureReport,
@@ -150,4 +150,32 @@ test('a report with no logs and no events still reads', () => {
   );
   expect(text).toContain('(no events)');
   expect(text).toContain('(the peers wrote nothing)');
+});
+
+test('a report names the waits in progress and what each still misses', async () => {
+  // Peers whose strategy finds nobody never link: the mesh and a peer's waitForNodes stay pending.
+  const cluster = await startCluster({
+    count: 2,
+    apps: [APP],
+    strategy: customStrategy({ discover: () => [] }),
+    waitForMesh: false,
+  });
+  try {
+    const mesh = cluster.waitForMesh({ timeout: 60_000 });
+    const nodes = cluster.peer(1).waitForNodes(1, { timeout: 60_000 });
+    mesh.catch(() => {});
+    nodes.catch(() => {});
+    const text = formatFailureReport(cluster, { since: Date.now() });
+    expect(text).toMatch(/waiting for \(awaited by the test process, not settled yet\):\n/);
+    expect(text).toMatch(
+      /\+\d\.\d{3}s\s+cluster\s+waitForMesh\(\)\s+for \d\.\d{3}s\s+missing links peer-1 → peer-2, peer-2 → peer-1\n/,
+    );
+    expect(text).toMatch(
+      /\+\d\.\d{3}s\s+peer-2\s+waitForNodes\(1\)\s+for \d\.\d{3}s\s+it is linked to \[\]\n/,
+    );
+  } finally {
+    await cluster.stop();
+  }
+  // Settled waits leave the report.
+  expect(formatFailureReport(cluster)).not.toContain('waiting for');
 });

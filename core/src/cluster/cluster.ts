@@ -11,8 +11,9 @@ import {
   validateAddOptions,
   validateCount,
 } from '../options.js';
+import type { InFlight } from '../peer/channel.js';
 import { cookieFor, Peer, uniqueClusterName } from '../peer/peer.js';
-import { waitUntil } from '../peer/wait.js';
+import { PendingWaits, waitUntil } from '../peer/wait.js';
 import { leasePortGroups } from '../registry/ports.js';
 import type { ClusterEvent, NodeId, Strategy } from '../types.js';
 import { defaultStrategy } from './defaults.js';
@@ -38,6 +39,8 @@ export class Cluster {
   #waitForMesh: boolean;
   #next = 0;
   #stopped: Promise<void> | undefined;
+  /** The waits on the cluster in progress (waitForMesh), for failure reports. */
+  readonly #waits = new PendingWaits();
   /** Peer name → group, while a partition is in force. */
   #groups: Map<string, number> | undefined;
 
@@ -151,13 +154,18 @@ export class Cluster {
     const timeout = timeoutOption('waitForMesh()', options, MESH_TIMEOUT);
     let missing: [string, string][] = [];
     try {
-      await this.#waitFor(
-        () => (this.#missingLinks(1).length === 0 ? true : undefined),
-        timeout,
-        () => {
-          missing = this.#missingLinks();
-          return new WaitTimeoutError(`The mesh of cluster ${this.name}`, timeout, '');
-        },
+      await this.#waits.track(
+        'waitForMesh()',
+        () => `missing links ${listLinks(this.#missingLinks(), 5)}`,
+        () =>
+          this.#waitFor(
+            () => (this.#missingLinks(1).length === 0 ? true : undefined),
+            timeout,
+            () => {
+              missing = this.#missingLinks();
+              return new WaitTimeoutError(`The mesh of cluster ${this.name}`, timeout, '');
+            },
+          ),
       );
     } catch (error) {
       if (!(error instanceof WaitTimeoutError) || missing.length === 0) throw error;
@@ -170,12 +178,10 @@ export class Cluster {
         return from && to ? [[from, to]] : [];
       });
       const why = await explainMissingLinks(pairs);
-      const links = missing.slice(0, 10).map(([a, b]) => `${a} → ${b}`);
-      if (missing.length > 10) links.push(`and ${missing.length - 10} more`);
       throw new WaitTimeoutError(
         `The mesh of cluster ${this.name}`,
         timeout,
-        `missing links ${links.join(', ')}`,
+        `missing links ${listLinks(missing, 10)}`,
         why,
       );
     }
@@ -294,6 +300,11 @@ export class Cluster {
     return missing;
   }
 
+  /** @internal What the test awaits of the cluster as a whole (waitForMesh), for failure reports. */
+  inFlight(): InFlight[] {
+    return this.#waits.list();
+  }
+
   #waitFor<T>(check: () => T | undefined, timeout: number, onTimeout: () => Error): Promise<T> {
     return waitUntil({
       check,
@@ -345,4 +356,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     throw error;
   }
   return cluster;
+}
+
+/** Missing links as `a → b`, the first `max` of them and how many more. */
+function listLinks(missing: [string, string][], max: number): string {
+  const links = missing.slice(0, max).map(([a, b]) => `${a} → ${b}`);
+  if (missing.length > max) links.push(`and ${missing.length - max} more`);
+  return links.join(', ');
 }

@@ -8,6 +8,15 @@ export interface ReportedCluster {
   readonly name: string;
   readonly peers: readonly ReportedPeer[];
   readonly timeline: readonly ClusterEvent[];
+  /** What the test awaits of the cluster as a whole and has not settled yet (waitForMesh). */
+  inFlight?(): readonly InFlightEntry[];
+}
+
+/** Something the test awaits: `since` is epoch ms; `detail` says how it stands. */
+export interface InFlightEntry {
+  what: string;
+  since: number;
+  detail?: string;
 }
 
 export interface ReportedPeer {
@@ -16,8 +25,8 @@ export interface ReportedPeer {
   readonly node?: string;
   readonly pid?: number | undefined;
   logs(): readonly { at: number; stream: string; line: string }[];
-  /** What the test process asked the peer and has no answer for yet (`since`: epoch ms sent). */
-  requestsInFlight?(): readonly { what: string; since: number }[];
+  /** What the test awaits of the peer and has not settled yet: requests, waits. */
+  inFlight?(): readonly InFlightEntry[];
 }
 
 export interface FailureReportOptions {
@@ -51,19 +60,21 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
 
   // A test that timed out was most often waiting on one of these: say which, and for how long.
   const now = Date.now();
-  const waiting = peers
-    .flatMap((peer) => safeRequests(peer).map((r) => ({ peer: peer.name, ...r })))
-    .sort((a, b) => a.since - b.since);
+  const waiting = [
+    ...safeInFlight(cluster).map((w) => ({ on: 'cluster', ...w })),
+    ...peers.flatMap((peer) => safeInFlight(peer).map((w) => ({ on: peer.name, ...w }))),
+  ].sort((a, b) => a.since - b.since);
   if (waiting.length > 0) {
-    out.push('', 'waiting for the peers (asked by the test process, no answer yet):');
+    out.push('', 'waiting for (awaited by the test process, not settled yet):');
     out.push(
       ...indent(
         table(
           waiting.map((w) => [
             relative(w.since, since),
-            w.peer,
+            w.on,
             w.what,
             `for ${((now - w.since) / 1000).toFixed(3)}s`,
+            w.detail ?? '',
           ]),
         ),
       ),
@@ -154,9 +165,9 @@ function safeLogs(peer: ReportedPeer): readonly { at: number; stream: string; li
   }
 }
 
-function safeRequests(peer: ReportedPeer): readonly { what: string; since: number }[] {
+function safeInFlight(of: ReportedPeer | ReportedCluster): readonly InFlightEntry[] {
   try {
-    return peer.requestsInFlight?.() ?? [];
+    return of.inFlight?.() ?? [];
   } catch {
     return [];
   }

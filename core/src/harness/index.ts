@@ -6,6 +6,7 @@ export {
   failureReportError,
   formatFailureReport,
   formatFailureReports,
+  type InFlightEntry,
   type ReportedCluster,
   type ReportedPeer,
 } from './failure-report.js';

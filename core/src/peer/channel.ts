@@ -18,10 +18,14 @@ type Pending = {
   reject: (error: Error) => void;
 };
 
-/** A request sent and not answered yet. */
+/** What the test awaits and has not settled yet: a request to a peer, a wait. */
 export interface InFlight {
+  /** What it is, as a failure report names it (`call("get")`, `waitForMesh()`). */
   what: string;
+  /** Epoch ms it began. */
   since: number;
+  /** How it stands now (a wait: what it still misses). */
+  detail?: string;
 }
 
 export class Channel {

@@ -46,7 +46,7 @@ import type {
 import { runtimeEntry } from './runtime-bundle.js';
 import { spawnRuntime } from './spawn.js';
 import { StrategyHost } from './strategy-host.js';
-import { waitUntil } from './wait.js';
+import { PendingWaits, waitUntil } from './wait.js';
 
 export type { LogLine } from './logs.js';
 
@@ -119,6 +119,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** Whether an app of the running process has a stop to run (as the runtime reported at ready). */
   #appStops = true;
   #booting: Booting | undefined;
+  /** The waits on this peer in progress (waitForNodes), for failure reports. */
+  readonly #waits = new PendingWaits();
   #phase: BootPhase = 'spawn';
   #app: string | undefined;
   /** Fires on every change a wait may be waiting for (links, state). */
@@ -187,11 +189,12 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   /**
-   * @internal What the test process asked this peer and has no answer for yet (`call("get")`,
-   * `evaluate(…)`), oldest first: a test that timed out waiting on one shows it in its report.
+   * @internal What the test awaits of this peer and has not settled yet, oldest first: the
+   * requests it has no answer for (`call("get")`, `evaluate(…)`) and its waits (`waitForNodes(3)`).
+   * A test that timed out on one shows it in its report.
    */
-  requestsInFlight(): InFlight[] {
-    return this.#channel?.inFlight() ?? [];
+  inFlight(): InFlight[] {
+    return [...(this.#channel?.inFlight() ?? []), ...this.#waits.list()].sort((a, b) => a.since - b.since);
   }
 
   /**
@@ -265,20 +268,23 @@ export class Peer extends EventEmitter<PeerEvents> {
       return Promise.reject(error);
     }
     const test = typeof n === 'number' ? (nodes: NodeId[]) => nodes.length === n : n;
-    const what = `${this.name}.waitForNodes(${typeof n === 'number' ? n : 'predicate'})`;
-    return this.#waitFor(
-      () => {
-        const nodes = this.linked();
-        return test(nodes) ? nodes : undefined;
-      },
-      timeout,
-      () => new WaitTimeoutError(what, timeout, ''),
-    ).catch(async (error: unknown) => {
-      if (!(error instanceof WaitTimeoutError) || !this.#alive()) throw error;
-      // Its healer says what it found: the error explains itself.
-      const linked = `it is linked to [${this.linked().join(', ')}]`;
-      throw new WaitTimeoutError(what, timeout, linked, [await explainPeer(this)]);
-    });
+    const call = `waitForNodes(${typeof n === 'number' ? n : 'predicate'})`;
+    const what = `${this.name}.${call}`;
+    const linked = () => `it is linked to [${this.linked().join(', ')}]`;
+    return this.#waits.track(call, linked, () =>
+      this.#waitFor(
+        () => {
+          const nodes = this.linked();
+          return test(nodes) ? nodes : undefined;
+        },
+        timeout,
+        () => new WaitTimeoutError(what, timeout, ''),
+      ).catch(async (error: unknown) => {
+        if (!(error instanceof WaitTimeoutError) || !this.#alive()) throw error;
+        // Its healer says what it found: the error explains itself.
+        throw new WaitTimeoutError(what, timeout, linked(), [await explainPeer(this)]);
+      }),
+    );
   }
 
   /** Gracefully stops the peer (apps in reverse order, then its node); SIGKILL after `stopTimeout`. */

@@ -1,6 +1,8 @@
 // Waiting on peers: a condition re-checked on every change they report (links, state), never
 // polled, with a timeout that names what did not happen.
 
+import type { InFlight } from './channel.js';
+
 export interface WaitOptions<T> {
   /** A value ends the wait; undefined keeps waiting; a throw rejects it. */
   check: () => T | undefined;
@@ -38,4 +40,29 @@ export function waitUntil<T>({ check, subscribe, timeout, onTimeout }: WaitOptio
     unsubscribe = subscribe(test);
     test();
   });
+}
+
+/** The waits in progress on one peer or cluster, for failure reports (see InFlight). */
+export class PendingWaits {
+  readonly #waits = new Set<{ what: string; since: number; detail: () => string }>();
+
+  /** Tracks `wait` while it runs; `detail` says how it stands when a report asks. */
+  track<T>(what: string, detail: () => string, wait: () => Promise<T>): Promise<T> {
+    const entry = { what, since: Date.now(), detail };
+    this.#waits.add(entry);
+    const done = () => this.#waits.delete(entry);
+    return wait().finally(done);
+  }
+
+  list(): InFlight[] {
+    return [...this.#waits].map(({ what, since, detail }) => {
+      let now: string;
+      try {
+        now = detail();
+      } catch (error) {
+        now = `(${error instanceof Error ? error.message : String(error)})`;
+      }
+      return { what, since, detail: now };
+    });
+  }
 }
