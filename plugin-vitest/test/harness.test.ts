@@ -161,11 +161,12 @@ test('a report names the waits in progress and what each still misses', async ()
     waitForMesh: false,
   });
   try {
+    const since = Date.now();
     const mesh = cluster.waitForMesh({ timeout: 60_000 });
     const nodes = cluster.peer(1).waitForNodes(1, { timeout: 60_000 });
     mesh.catch(() => {});
     nodes.catch(() => {});
-    const text = formatFailureReport(cluster, { since: Date.now() });
+    const text = formatFailureReport(cluster, { since });
     expect(text).toMatch(/waiting for \(awaited by the test process, not settled yet\):\n/);
     expect(text).toMatch(
       /\+\d\.\d{3}s\s+cluster\s+waitForMesh\(\)\s+for \d\.\d{3}s\s+missing links peer-1 → peer-2, peer-2 → peer-1\n/,
