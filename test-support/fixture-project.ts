@@ -18,7 +18,7 @@ import {
 import { mkdtemp, rename } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { E2E_DIR, npmEnv, type PackageName, pack, REPO, walk } from './pack.js';
+import { E2E_DIR, npmEnv, type PackageName, pack, REPO, useAndPrune, walk } from './pack.js';
 
 const run = promisify(execFile);
 
@@ -104,6 +104,8 @@ export async function fixtureProject(source: string, packages: PackageName[]): P
       { cwd: into, env: npmEnv(), timeout: 180_000 },
     );
   });
+
+  useAndPrune(dir, new RegExp(`^${name}-[0-9a-f]{12}$`));
 
   let outs = 0;
   const project: FixtureProject = {

@@ -5,7 +5,7 @@
 // and the first to rename it into place wins.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -70,7 +70,33 @@ async function packOnce(): Promise<Packs> {
       throw new Error(`npm pack produced no tarball for ${name} in ${dir} (found ${files.join(', ')})`);
     tarballs[name] = join(dir, file);
   }
+  useAndPrune(dir, /^[0-9a-f]{16}$/);
   return { hash, tarballs };
+}
+
+/** Packs and installs of other content unused this long are removed (each is tens of MB). */
+const STALE_MS = 12 * 3600_000;
+
+/**
+ * Marks `dir` as used now, and removes its siblings named like it (`pattern`) that no run has used
+ * for STALE_MS: every change to the packages or a fixture makes a new pack and a new install, and
+ * the old ones would otherwise pile up in `.e2e/` (gigabytes after a day of work).
+ */
+export function useAndPrune(dir: string, pattern: RegExp): void {
+  const now = Date.now();
+  try {
+    utimesSync(dir, now / 1000, now / 1000);
+  } catch {}
+  const parent = join(dir, '..');
+  for (const name of readdirSync(parent)) {
+    const path = join(parent, name);
+    if (path === dir || !pattern.test(name)) continue;
+    try {
+      if (now - statSync(path).mtimeMs > STALE_MS) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Removed by a parallel run meanwhile.
+    }
+  }
 }
 
 function contentHash(): string {
