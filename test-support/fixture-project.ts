@@ -64,15 +64,28 @@ export interface FixtureProject {
 /** Apps copied into every fixture project's root, so Vitest's and Jest's fixtures share one copy. */
 const SHARED_APPS = join(REPO, 'test-support', 'fixture-apps');
 
-export async function fixtureProject(source: string, packages: PackageName[]): Promise<FixtureProject> {
+export async function fixtureProject(
+  source: string,
+  packages: PackageName[],
+  options: {
+    /** Installed into the project besides the packs (`{ vitest: '3.2.0' }`: that runner's own copy). */
+    dependencies?: Record<string, string>;
+    /** Tells the installs of one source apart (`vitest3`). */
+    variant?: string;
+  } = {},
+): Promise<FixtureProject> {
   const packs = await pack();
   const files = walk(source).filter((f) => !f.includes('/node_modules/'));
-  const hash = createHash('sha256').update(packs.hash);
+  const hash = createHash('sha256')
+    .update(packs.hash)
+    .update(JSON.stringify(options.dependencies ?? {}));
   for (const file of files) hash.update(`${relative(source, file)}\0`).update(readFileSync(file));
   for (const file of walk(SHARED_APPS))
     hash.update(`shared/${relative(SHARED_APPS, file)}\0`).update(readFileSync(file));
   // `plugin-vitest-project` for plugin-vitest/test/fixtures/project.
-  const name = `${relative(REPO, source).split('/')[0]}-${source.split('/').pop()}`;
+  const name = [relative(REPO, source).split('/')[0], source.split('/').pop(), options.variant]
+    .filter(Boolean)
+    .join('-');
   const dir = join(E2E_DIR, `${name}-${hash.digest('hex').slice(0, 12)}`);
 
   await installOnce(dir, async (into) => {
@@ -85,6 +98,7 @@ export async function fixtureProject(source: string, packages: PackageName[]): P
     manifest.private = true;
     manifest.dependencies = {
       ...manifest.dependencies,
+      ...options.dependencies,
       ...Object.fromEntries(packages.map((p) => [p, `file:${packs.tarballs[p]}`])),
     };
     writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);

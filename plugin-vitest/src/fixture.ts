@@ -10,8 +10,8 @@ import {
   stopTracked,
   trackCluster,
 } from '@peer-cluster/core/harness';
-import { test as baseTest, type TestAPI, type TestContext } from 'vitest';
-import { attachToFailedTest, projectRoot } from './runner.js';
+import type { TestAPI, TestContext } from 'vitest';
+import { attachToFailedTest, projectRoot, vitestApi } from './runner.js';
 
 export interface PeersFixtureOptions extends PeerClusterOptions {
   /**
@@ -72,7 +72,9 @@ export function createPeersTest(
 ): TestAPI<{ peers: Cluster }> {
   const { scope = 'test', ...clusterOptions } = options;
   if (scope === 'test') {
-    return baseTest.extend<{ peers: Cluster }>({ peers: peersFixture(count, clusterOptions) as any });
+    return vitestApi('createPeersTest()').test.extend<{ peers: Cluster }>({
+      peers: peersFixture(count, clusterOptions) as any,
+    });
   }
   const label = `createPeersTest(${count ?? ''}, { scope: 'file' })`;
   let current: Cluster | undefined;
@@ -106,7 +108,7 @@ export function createPeersTest(
     });
     await use(undefined);
   };
-  return baseTest.extend<{ peers: Cluster; peersFailureReport: undefined }>({
+  return vitestApi('createPeersTest()').test.extend<{ peers: Cluster; peersFailureReport: undefined }>({
     peers: [filePeers, { scope: 'file' }] as any,
     peersFailureReport: [report, { auto: true }] as any,
   }) as unknown as TestAPI<{ peers: Cluster }>;

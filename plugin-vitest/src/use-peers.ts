@@ -1,9 +1,8 @@
-// usePeers for Vitest: the harness's usePeers on Vitest's hooks. It imports the hooks from
-// 'vitest' in the test's own realm (the vm pools evaluate this module inside the file's
-// context), and finds the environment's state on that realm's global.
+// usePeers for Vitest: the harness's usePeers on Vitest's hooks. It takes the hooks from the
+// 'vitest' module of the test's own realm (see vitestApi; the vm pools evaluate this module
+// inside the file's context), and finds the environment's state on that realm's global.
 import { createUsePeers, failureReportError, harnessState, type UsePeers } from '@peer-cluster/core/harness';
-import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { attachToFailedTest, projectRoot } from './runner.js';
+import { attachToFailedTest, projectRoot, vitestApi } from './runner.js';
 
 /**
  * A cluster for the enclosing `describe` (or file): started in its `beforeAll`, stopped in its
@@ -18,12 +17,12 @@ import { attachToFailedTest, projectRoot } from './runner.js';
  * });
  */
 export const usePeers: UsePeers = createUsePeers({
-  beforeAll: (fn, timeout) => beforeAll(fn, timeout),
-  afterAll: (fn, timeout) => afterAll(fn, timeout),
+  beforeAll: (fn, timeout) => vitestApi('usePeers()').beforeAll(fn, timeout),
+  afterAll: (fn, timeout) => vitestApi('usePeers()').afterAll(fn, timeout),
   state: () => harnessState(globalThis),
   projectRoot,
   onTestFailed(report) {
-    beforeEach((context) => {
+    vitestApi('usePeers()').beforeEach((context) => {
       const since = Date.now();
       // context.annotate cannot be called from onTestFailed; an extra error on the task can.
       context.onTestFailed(() => {
