@@ -3,8 +3,8 @@
 // --detectOpenHandles finding nothing of ours.
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { type FixtureProject, readRecords } from '../../test-support/fixture-project.js';
-import { waitForNoPeers } from '../../test-support/procs.js';
+import { expectClustersKeptApart } from '../../test-support/cluster-records.js';
+import type { FixtureProject } from '../../test-support/fixture-project.js';
 import { JEST, jestProject } from './project.js';
 
 let project: FixtureProject;
@@ -34,29 +34,11 @@ describe.each(runs)('jest %s', (label, args) => {
       expect(result.output).not.toMatch(/open handle/i);
     }
 
-    const seen = readRecords(out);
-    expect(Object.keys(seen).sort()).toEqual([
-      'cjs-describes-first',
-      'cjs-describes-second',
-      'cjs-file',
-      'cjs-file-inner',
-      'docblock',
-      'esm',
-    ]);
-    for (const [name, r] of Object.entries(seen)) {
-      expect(r.answers, name).toEqual(r.names);
-      for (const [i, links] of r.links.entries()) {
-        expect(links.sort(), `${name} ${r.names[i]}`).toEqual(r.nodeIds.filter((_, j) => j !== i).sort());
-      }
-      expect(r.tracked, name).toBeLessThanOrEqual(2);
-    }
-    const all = Object.values(seen);
-    if (inWorkers) {
-      expect(
-        all.some((a) => all.some((b) => a.worker !== b.worker && a.since <= b.at && b.since <= a.at)),
-      ).toBe(true);
-    }
-    for (const { cluster } of all) await waitForNoPeers({ cluster, timeout: 3000 });
+    await expectClustersKeptApart(
+      out,
+      ['cjs-describes-first', 'cjs-describes-second', 'cjs-file', 'cjs-file-inner', 'docblock', 'esm'],
+      { inWorkers },
+    );
   });
 });
 

@@ -2,14 +2,13 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
+import { expectClustersKeptApart } from '../../test-support/cluster-records.js';
 import {
   type CliResult,
   type FixtureProject,
   fixtureProject,
-  readRecords,
   VITEST_BIN,
 } from '../../test-support/fixture-project.js';
-import { waitForNoPeers } from '../../test-support/procs.js';
 
 export { VITEST_BIN };
 
@@ -48,32 +47,9 @@ export async function expectPassRun(result: CliResult, out: string): Promise<voi
   // Passing tests stay quiet.
   expect(result.output).not.toContain('PeerClusterReport');
 
-  const seen = readRecords(out);
-  expect(Object.keys(seen).sort()).toEqual([
-    'describes-first',
-    'describes-second',
-    'docblock',
-    'file-level',
-    'file-level-inner',
-    'fixture-test',
-  ]);
-  for (const [name, r] of Object.entries(seen)) {
-    // Each peer owns the port it was leased: a collision would have answered with another name.
-    expect(r.answers, name).toEqual(r.names);
-    // Links stay inside the cluster.
-    for (const [i, links] of r.links.entries()) {
-      expect(links.sort(), `${name} ${r.names[i]}`).toEqual(r.nodeIds.filter((_, j) => j !== i).sort());
-    }
-    // Per-suite cleanup: a scope never sees another scope's cluster still tracked.
-    expect(r.tracked, name).toBeLessThanOrEqual(2);
-  }
-  // Files ran in parallel workers: clusters of different workers were up at the same time (two
-  // files wait for each other with their clusters up: meetAnotherWorker in record.cjs).
-  const all = Object.values(seen);
-  expect(all.some((a) => all.some((b) => a.worker !== b.worker && a.since <= b.at && b.since <= a.at))).toBe(
-    true,
+  await expectClustersKeptApart(
+    out,
+    ['describes-first', 'describes-second', 'docblock', 'file-level', 'file-level-inner', 'fixture-test'],
+    { inWorkers: true },
   );
-  const clusters = all.map((r) => r.cluster);
-  expect(new Set(clusters).size).toBe(clusters.length);
-  for (const cluster of clusters) await waitForNoPeers({ cluster, timeout: 3000 });
 }
