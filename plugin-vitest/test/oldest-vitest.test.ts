@@ -1,5 +1,5 @@
 // The oldest Vitest of the peer range (3.2), installed into its own copy of the fixture project:
-// the same suites pass under its pools, and a failed test gets its report. Vitest 3 loads the
+// the same suites pass under its four pools, and a failed test gets its report. Vitest 3 loads the
 // environment package before its worker state exists, so the package must not evaluate 'vitest'
 // at load (it did, and every file failed with "Vitest failed to access its internal state").
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -17,6 +17,7 @@ describe.each([
   ['forks (the default pool)', []],
   ['threads', ['--pool=threads']],
   ['vmThreads', ['--pool=vmThreads']],
+  ['vmForks', ['--pool=vmForks']],
 ])(`vitest ${OLDEST_VITEST} run, %s`, (_label, args: string[]) => {
   test('passes, and every cluster kept to itself', { timeout: 180_000 }, async () => {
     const out = project.outDir('pass');

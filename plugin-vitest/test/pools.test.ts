@@ -14,6 +14,7 @@ const runs: [string, string[]][] = [
   ['forks (the default pool)', []],
   ['threads', ['--pool=threads']],
   ['vmThreads', ['--pool=vmThreads']],
+  ['vmForks', ['--pool=vmForks']],
   ['forks without isolation', ['--no-isolate']],
 ];
 
