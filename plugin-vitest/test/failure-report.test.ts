@@ -28,6 +28,6 @@ test('a failing test shows its peers’ logs and the timeline', { timeout: 120_0
   expect(output).toMatch(/peer-2\s+crashed\s+peer-2@127\.0\.0\.1:\d+/);
   // The test that timed out: what it was waiting on, of which peer, since when, and how it stands.
   expect(output).toMatch(/waiting for \(awaited by the test process, not settled yet\):\n/);
-  expect(output).toMatch(/\+\d\.\d{3}s\s+peer-1\s+call\("stuck"\)\s+for \d\.\d{3}s\n/);
+  expect(output).toMatch(/\+\d\.\d{3}s\s+peer-1\s+call\("stuck", "timeout-marker"\)\s+for \d\.\d{3}s\n/);
   expect(output).toMatch(/\+\d\.\d{3}s\s+peer-1\s+waitForNodes\(2\)\s+for \d\.\d{3}s\s+it is linked to \[/);
 });

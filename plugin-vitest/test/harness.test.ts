@@ -152,7 +152,7 @@ test('a report with no logs and no events still reads', () => {
   expect(text).toContain('(the peers wrote nothing)');
 });
 
-test('a report names the waits in progress and what each still misses', async () => {
+test('a report names the requests and waits in progress and what each still misses', async () => {
   // Peers whose strategy finds nobody never link: the mesh and a peer's waitForNodes stay pending.
   const cluster = await startCluster({
     count: 2,
@@ -164,8 +164,8 @@ test('a report names the waits in progress and what each still misses', async ()
     const since = Date.now();
     const mesh = cluster.waitForMesh({ timeout: 60_000 });
     const nodes = cluster.peer(1).waitForNodes(1, { timeout: 60_000 });
-    mesh.catch(() => {});
-    nodes.catch(() => {});
+    const evaluated = cluster.peer(0).evaluate(() => new Promise(() => {}), { key: 'k1' });
+    for (const pending of [mesh, nodes, evaluated]) pending.catch(() => {});
     const text = formatFailureReport(cluster, { since });
     expect(text).toMatch(/waiting for \(awaited by the test process, not settled yet\):\n/);
     expect(text).toMatch(
@@ -173,6 +173,10 @@ test('a report names the waits in progress and what each still misses', async ()
     );
     expect(text).toMatch(
       /\+\d\.\d{3}s\s+peer-2\s+waitForNodes\(1\)\s+for \d\.\d{3}s\s+it is linked to \[\]\n/,
+    );
+    // A request shows its arguments, in short.
+    expect(text).toMatch(
+      /\+\d\.\d{3}s\s+peer-1\s+evaluate\(\(\) => new Promise\(\(\) => \{\}\), \{"key":"k1"\}\)\s+for /,
     );
   } finally {
     await cluster.stop();

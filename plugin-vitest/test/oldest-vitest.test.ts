@@ -37,5 +37,7 @@ test(`vitest ${OLDEST_VITEST}: a failing test gets the report`, { timeout: 120_0
   expect(result.output).toContain(`RUN  v${OLDEST_VITEST}`);
   expect(result.output).toMatch(/PeerClusterReport: peer-cluster: what the peers did around this failure/);
   expect(result.output).toMatch(/\+\d\.\d{3}s\s+kill\s+peer-2\s+SIGKILL/);
-  expect(result.output).toMatch(/\+\d\.\d{3}s\s+peer-1\s+call\("stuck"\)\s+for \d\.\d{3}s\n/);
+  expect(result.output).toMatch(
+    /\+\d\.\d{3}s\s+peer-1\s+call\("stuck", "timeout-marker"\)\s+for \d\.\d{3}s\n/,
+  );
 });

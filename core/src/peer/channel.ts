@@ -10,8 +10,8 @@ export interface ChannelOutput {
 
 type Pending = {
   op: string;
-  /** What the request is, as a failure report names it (`call("get")`). */
-  what: string;
+  /** What the request is, as a failure report names it (`call("get", "k")`); made when asked. */
+  what: string | (() => string);
   /** Epoch ms it was sent. */
   since: number;
   resolve: (value: unknown) => void;
@@ -41,7 +41,7 @@ export class Channel {
   ) {}
 
   /** Sends a request; `what` names it in failure reports (see inFlight). */
-  request(op: string, args: unknown[] = [], what = op): Promise<unknown> {
+  request(op: string, args: unknown[] = [], what: string | (() => string) = op): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed(op));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
@@ -57,7 +57,14 @@ export class Channel {
 
   /** The requests sent and not answered yet, oldest first. */
   inFlight(): InFlight[] {
-    return [...this.#pending.values()].map(({ what, since }) => ({ what, since }));
+    return [...this.#pending.values()].map(({ op, what, since }) => {
+      if (typeof what === 'string') return { what, since };
+      try {
+        return { what: what(), since };
+      } catch {
+        return { what: op, since };
+      }
+    });
   }
 
   /** Handles a request or response; returns false for any other message. */

@@ -220,7 +220,9 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
     const channel = this.#live('evaluate()');
     try {
-      return (await channel.request('evaluate', [source, arg], `evaluate(${preview(source)})`)) as Awaited<T>;
+      const what = () =>
+        `evaluate(${preview(source)}${arg === undefined ? '' : `, ${preview(describeValue(arg))}`})`;
+      return (await channel.request('evaluate', [source, arg], what)) as Awaited<T>;
     } catch (error) {
       throw unsendable(error, 'evaluate(fn, arg)', arg, 'the peer');
     }
@@ -230,7 +232,9 @@ export class Peer extends EventEmitter<PeerEvents> {
   async call<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
     const channel = this.#live(`call(${method})`);
     try {
-      return (await channel.request('call', [method, args], `call(${JSON.stringify(method)})`)) as T;
+      const what = () =>
+        `call(${preview([JSON.stringify(method), ...args.map(describeValue)].join(', '), 100)})`;
+      return (await channel.request('call', [method, args], what)) as T;
     } catch (error) {
       throw unsendable(error, `call(${JSON.stringify(method)}, ...args)`, args, 'the peer');
     }
