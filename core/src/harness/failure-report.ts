@@ -1,6 +1,7 @@
 // What a failed test's report shows about its cluster: the peers, the timeline around the
 // failure and the peers' last log lines, name-prefixed and on one clock (relative to the
 // test's start), so a reader sees which peer said what, when, next to what happened.
+import type { InFlight } from '../peer/channel.js';
 import type { ClusterEvent } from '../types.js';
 
 /** The parts of a Cluster the report reads (a stopped cluster still has them). */
@@ -9,14 +10,7 @@ export interface ReportedCluster {
   readonly peers: readonly ReportedPeer[];
   readonly timeline: readonly ClusterEvent[];
   /** What the test awaits of the cluster as a whole and has not settled yet (waitForMesh). */
-  inFlight?(): readonly InFlightEntry[];
-}
-
-/** Something the test awaits: `since` is epoch ms; `detail` says how it stands. */
-export interface InFlightEntry {
-  what: string;
-  since: number;
-  detail?: string;
+  inFlight?(): readonly InFlight[];
 }
 
 export interface ReportedPeer {
@@ -26,7 +20,7 @@ export interface ReportedPeer {
   readonly pid?: number | undefined;
   logs(): readonly { at: number; stream: string; line: string }[];
   /** What the test awaits of the peer and has not settled yet: requests, waits. */
-  inFlight?(): readonly InFlightEntry[];
+  inFlight?(): readonly InFlight[];
 }
 
 export interface FailureReportOptions {
@@ -165,7 +159,7 @@ function safeLogs(peer: ReportedPeer): readonly { at: number; stream: string; li
   }
 }
 
-function safeInFlight(of: ReportedPeer | ReportedCluster): readonly InFlightEntry[] {
+function safeInFlight(of: ReportedPeer | ReportedCluster): readonly InFlight[] {
   try {
     return of.inFlight?.() ?? [];
   } catch {

@@ -1,12 +1,13 @@
 // The runner-neutral harness behind `vitest-environment-peer-cluster` and
 // `jest-environment-peer-cluster`: usePeers, the shared state, teardown and failure reports.
 // Each plugin only adapts it to its runner's hooks.
+
+export type { InFlight } from '../peer/channel.js';
 export {
   type FailureReportOptions,
   failureReportError,
   formatFailureReport,
   formatFailureReports,
-  type InFlightEntry,
   type ReportedCluster,
   type ReportedPeer,
 } from './failure-report.js';

@@ -189,12 +189,12 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   /**
-   * @internal What the test awaits of this peer and has not settled yet, oldest first: the
-   * requests it has no answer for (`call("get")`, `evaluate(…)`) and its waits (`waitForNodes(3)`).
-   * A test that timed out on one shows it in its report.
+   * @internal What the test awaits of this peer and has not settled yet: the requests it has no
+   * answer for (`call("get")`, `evaluate(…)`) and its waits (`waitForNodes(3)`). A test that
+   * timed out on one shows it in its report (which orders them).
    */
   inFlight(): InFlight[] {
-    return [...(this.#channel?.inFlight() ?? []), ...this.#waits.list()].sort((a, b) => a.since - b.since);
+    return [...(this.#channel?.inFlight() ?? []), ...this.#waits.list()];
   }
 
   /**
