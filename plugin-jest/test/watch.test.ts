@@ -1,0 +1,4 @@
+import { watchModeTests } from '../../test-support/watch-mode.js';
+import { JEST, jestProject } from './project.js';
+
+watchModeTests({ runner: 'jest', project: jestProject, command: [...JEST, '--watchAll'] });
