@@ -12,10 +12,11 @@ import {
   rmSync,
   statSync,
   utimesSync,
+  watch,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import {
@@ -30,7 +31,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 import * as errors from '../dist/errors.js';
-import { prune, runtimeEntry } from '../dist/peer/runtime-bundle.js';
+import { FULLER_CACHE_LINKS, prune, runtimeEntry } from '../dist/peer/runtime-bundle.js';
 import { leasePortGroups } from '../dist/registry/ports.js';
 
 const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
@@ -160,6 +161,24 @@ describe('boot', () => {
   });
 });
 
+/** Resolves once `check()` holds, looking again on each change in the directory of `file`. */
+function changed(file: string, check: () => boolean, timeout = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(dirname(file), () => look());
+    const timer = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`${file}: not changed as expected within ${timeout} ms`));
+    }, timeout);
+    function look() {
+      if (!check()) return;
+      clearTimeout(timer);
+      watcher.close();
+      resolve();
+    }
+    look();
+  });
+}
+
 describe('runtime bundle', () => {
   it('runs from a bundle whose V8 code cache the first ready peer writes; a bad cache is replaced', async () => {
     const entry = await runtimeEntry();
@@ -182,6 +201,42 @@ describe('runtime bundle', () => {
     peers.push(q);
     expect(await q.call('inc', 2)).toBe(2);
     expect(readFileSync(cache).length).toBeGreaterThan(1000);
+  });
+
+  it('the first peer that links to FULLER_CACHE_LINKS nodes writes a fuller cache, once', async () => {
+    const entry = await runtimeEntry();
+    const cache = entry.replace(/\.cjs$/, '.v8cache');
+    const marker = `${cache}.fuller`;
+    // A cache V8 rejects, left with the marker of a fuller one: the next ready peer writes a new
+    // cache, of what a boot runs, and removes the marker.
+    writeFileSync(cache, 'not a code cache');
+    writeFileSync(marker, '');
+    const first = await spawnPeer({ root, apps: ['counter.mjs'], cluster: 'boot-fuller-cache' });
+    peers.push(first);
+    await changed(cache, () => !existsSync(marker));
+    await first.stop();
+    const before = statSync(cache);
+    expect(before.size).toBeGreaterThan(1000);
+    const cluster = async (name: string) => {
+      const c = await startCluster({ count: FULLER_CACHE_LINKS + 1, name, root, apps: ['counter.mjs'] });
+      // A round trip to each peer: whatever its last nodeup set off has run.
+      await Promise.all(c.peers.map((p) => p.evaluate(() => 0)));
+      return c;
+    };
+    const big = await cluster('boot-fuller-cache-1');
+    try {
+      expect(existsSync(marker)).toBe(true);
+      const fuller = statSync(cache);
+      expect(fuller.mtimeMs).toBeGreaterThan(before.mtimeMs);
+      expect(fuller.size).toBeGreaterThan(before.size);
+    } finally {
+      await big.stop();
+    }
+    const fuller = statSync(cache);
+    // The peers of the next large cluster start from it and leave it as it is.
+    const next = await cluster('boot-fuller-cache-2');
+    await next.stop();
+    expect(statSync(cache).mtimeMs).toBe(fuller.mtimeMs);
   });
 
   it('a peer whose bundle is gone runs the plain runtime', async () => {

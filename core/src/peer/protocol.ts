@@ -14,6 +14,8 @@ export interface LoaderHook {
   import(specifier: string): Promise<unknown>;
   /** The runtime is ready: the loader may write its code cache. */
   ready(): void;
+  /** The node made a link (each nodeup): the loader may write a fuller code cache. */
+  linked(): void;
 }
 
 /** Inside a peer: the loader of the bundled runtime, if that is how this process started. */

@@ -258,10 +258,17 @@ async function boot(config: BootConfig): Promise<void> {
     }
     if (config.blocked.length > 0) node.block(config.blocked);
     nodeStarted(node);
-    node.on('nodeup', (id) => send({ t: 'nodeup', node: id }));
+    const loader = loaderHook();
+    node.on('nodeup', (id) => {
+      send({ t: 'nodeup', node: id });
+      loader?.linked();
+    });
     node.on('nodedown', (id) => send({ t: 'nodedown', node: id }));
     // The links formed while startNode ran were not reported yet.
-    for (const id of node.nodes()) send({ t: 'nodeup', node: id });
+    for (const id of node.nodes()) {
+      send({ t: 'nodeup', node: id });
+      loader?.linked();
+    }
     send({ t: 'node', id: node.id, port: node.port });
     const nodeMs = now() - tNode;
 
@@ -301,7 +308,7 @@ async function boot(config: BootConfig): Promise<void> {
       timings: { config: t0, node: nodeMs, apps: appTimings, total: now() },
     });
     // The bundled runtime's loader writes its code cache now, if it has none yet (runtime-bundle.ts).
-    loaderHook()?.ready();
+    loader?.ready();
   } catch (error) {
     fail(error);
     // Requests waiting for the boot get the boot's error.
