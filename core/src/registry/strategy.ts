@@ -47,12 +47,15 @@ function checkOptions(options: unknown): [option: string, value: unknown, messag
 
 /**
  * A push (a node registered or left) makes the healer refresh this much later, once for every push
- * meanwhile, in ms: a burst of registrations costs one refresh. The refresh itself is cheap (the
- * client answers discover from the pushes, no round trip), and it must not wait long: of a newcomer
- * and a node already there, only the pair's designated dialer dials at once (healer/refresh.ts), so
- * half of a newcomer's links wait for the push to reach the other end.
+ * meanwhile, in ms. The refresh itself is cheap (the client answers discover from the pushes, no
+ * round trip), and it must not wait: of a newcomer and a node already there, only the pair's
+ * designated dialer dials at once (healer/refresh.ts), so half of a newcomer's links wait for the
+ * push to reach the other end. A timer of 0 still makes the pushes read together one refresh, and a
+ * burst costs no more refreshes without a delay: the daemon sends the changes of one of its turns
+ * as one push, and the healer folds every trigger that comes while a refresh runs into one more.
+ * (At 5 ms, a 50-peer start took ≈2 % longer.)
  */
-const PUSH_DELAY = 5;
+const PUSH_DELAY = 0;
 /** How long to wait between two attempts to reach a registry that went away. */
 const RETRY_DELAY = 500;
 /** After the daemon is replaced, how long the nodes the old one listed still count as discovered. */
