@@ -240,6 +240,7 @@ const body = ${JSON.stringify(body)};
 let flags = 0;
 for (const c of process.execArgv.join('\\0')) flags = (Math.imul(flags, 31) + c.charCodeAt(0)) | 0;
 const cacheFile = body.replace(/\\.bundle\\.js$/, '') + (flags ? '-' + (flags >>> 0).toString(36) : '') + '.v8cache';
+const fullerMarker = cacheFile + '.fuller';
 let script;
 let cached;
 let run;
@@ -311,8 +312,6 @@ function save(tries = 3) {
     } catch {}
   }
 }
-
-const fullerMarker = cacheFile + '.fuller';
 
 /** Writes the fuller cache, once per cache file: the marker, created exclusively, says who does. */
 function saveFuller() {
