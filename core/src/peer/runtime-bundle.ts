@@ -10,7 +10,7 @@
 // peer once it is ready (so it holds every function the boot ran), beside the bundle; a cache V8
 // rejects is only slower, and is replaced. It is written once more, fuller, by the first peer that
 // links to FULLER_CACHE_LINKS nodes: by then it has also run the code of links, RPC and healing at
-// scale, which a peer of a large cluster otherwise compiles for itself (≈6 % of a 50-peer start;
+// scale, which a peer of a large cluster otherwise compiles for itself (≈3–6 % of a 50-peer start;
 // for 3 or 10 peers the two caches measure the same, so small clusters never write it). A cache is
 // a snapshot of what is compiled at that moment, so the fuller one is taken early in a peer's
 // life, before V8 drops the bytecode of boot functions that no longer run.
