@@ -15,9 +15,9 @@ import { DialGrace, refreshOnce, strategyContext } from './refresh.js';
 export const DEFAULT_REFRESH_TIMEOUT = 5000;
 /**
  * How long an automatic refresh leaves a discovered node to dial this one (see refresh.ts): two
- * poll intervals, at most 2 s. The other end hears of this one within its poll interval, or sooner
- * when its strategy watches (the local registry pushes a change within ~250 ms), but its refresh
- * may wait behind a running one whose dials are slow under load: with 1 s, a 50-peer cluster
+ * poll intervals, at most 2 s. The other end hears of this one within its poll interval, or at
+ * once when its strategy watches (the local registry pushes a change as soon as it reads it), but
+ * its refresh may wait behind a running one whose dials are slow under load: with 1 s, a 50-peer cluster
  * forming on 2 busy cores still saw ~50-200 nodes dial after the grace and ~30-160 duplicate
  * handshakes per start; with 2 s, about none.
  */
