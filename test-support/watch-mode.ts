@@ -1,6 +1,6 @@
 // Watch mode, the way most people run their tests while they work: each run of the suite gets a
 // meshed cluster of its own, the cluster of a run is stopped when that run ends (not when the
-// runner exits), and quitting the runner leaves nothing behind. The same test for Vitest and Jest,
+// runner exits), and the runner quits on Ctrl-C. The same test for Vitest and Jest,
 // each on its own fixture project (suite `watch`, which records its cluster under `watch-<round>`;
 // rewriting `watch/round.json` makes the runner run it again).
 import { writeFileSync } from 'node:fs';
@@ -57,8 +57,8 @@ export function watchModeTests({ runner, project: install, command }: WatchModeO
         }),
       ]);
       clearTimeout(timer);
+      // (Its clusters were gone already; SIGINT during a run is in aborted-runs.ts.)
       expect(exited, `${runner} did not exit within 15 s of SIGINT. Output:\n${cli.output()}`).toBe(true);
-      await waitForNoPeers({ cluster: second!.cluster, timeout: 3000 });
     } finally {
       cli.killGroup();
     }
