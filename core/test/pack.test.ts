@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
-import { npmEnv, pack } from '../../test-support/pack.js';
+import { npmEnv, pack, REPO } from '../../test-support/pack.js';
 
 const run = promisify(execFile);
 // Outside the repository, so nothing can resolve from the workspace's node_modules: what the
@@ -70,3 +70,26 @@ it('the packed core installs into an empty project and runs a cluster of a .js a
   });
   expect(help.stdout).toContain('Usage: peer-cluster <command>');
 }, 240_000);
+
+it('every published package ships its README and the LICENSE its package.json names', async () => {
+  const root = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { workspaces: string[] };
+  const published = root.workspaces
+    .filter((workspace) => !workspace.includes('*'))
+    .filter((workspace) => !JSON.parse(readFileSync(join(REPO, workspace, 'package.json'), 'utf8')).private);
+  expect(published).toContain('core');
+  const license = readFileSync(join(REPO, 'LICENSE'), 'utf8');
+  for (const workspace of published) {
+    const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+      cwd: join(REPO, workspace),
+      env: npmEnv(),
+      timeout: 60_000,
+    });
+    const [packed] = JSON.parse(stdout) as { files: { path: string }[] }[];
+    const files = packed!.files.map((file) => file.path);
+    expect(files, workspace).toEqual(expect.arrayContaining(['README.md', 'LICENSE', 'package.json']));
+    expect(JSON.parse(readFileSync(join(REPO, workspace, 'package.json'), 'utf8')).license, workspace).toBe(
+      'MIT',
+    );
+    expect(readFileSync(join(REPO, workspace, 'LICENSE'), 'utf8'), workspace).toBe(license);
+  }
+}, 120_000);
