@@ -1,5 +1,6 @@
 // The registry as the machine sees it: separate processes racing to auto-start it, leasing from it
 // at once, and dying while holding registrations and leases.
+import { readFileSync } from 'node:fs';
 import { RegistryClient } from '@peer-cluster/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freeRegistryPort, killAll, startChild, stopDaemon } from './fixtures/registry/children.js';
@@ -79,6 +80,35 @@ describe('auto-started registry', () => {
       expect(ra.ids.every((id) => !changes.at(-1)!.includes(id))).toBe(true);
     } finally {
       await watcher.close();
+    }
+  });
+
+  it("a daemon gets the peers' environment allowlist, not its starter's, and outlives its starter", async () => {
+    const ownPort = await freeRegistryPort();
+    const starter = startChild<{ pid: number; daemonPid: number }>('lease.mjs', ['1'], {
+      PEER_CLUSTER_REGISTRY: `127.0.0.1:${ownPort}`,
+      STARTER_ONLY: 'not for the daemon',
+      NODE_EXTRA_CA_CERTS: '/nonexistent/ca.pem',
+      PEER_CLUSTER: 'would-look-like-a-leaked-peer',
+    });
+    const { daemonPid } = await starter.ready;
+    daemons.add(daemonPid);
+    const environ = readFileSync(`/proc/${daemonPid}/environ`, 'utf8').split('\0');
+    const names = environ.map((entry) => entry.slice(0, entry.indexOf('=')));
+    expect(names).toContain('PATH');
+    expect(environ).toContain(`PEER_CLUSTER_REGISTRY=127.0.0.1:${ownPort}`);
+    expect(environ).toContain('PEER_CLUSTER_REGISTRY_IDLE_TIMEOUT=5000');
+    for (const name of ['STARTER_ONLY', 'NODE_EXTRA_CA_CERTS', 'PEER_CLUSTER'])
+      expect(names).not.toContain(name);
+    // It told its starter that it listens, over a channel it then let go of: the starter dies, the
+    // daemon serves on.
+    starter.process.kill('SIGKILL');
+    await starter.exited;
+    const client = await RegistryClient.connect({ port: ownPort, autoStart: false });
+    try {
+      expect(client.daemonPid).toBe(daemonPid);
+    } finally {
+      await client.close();
     }
   });
 

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PeerClusterError, RegistryUnavailableError, RegistryVersionError } from '../errors.js';
+import { ALLOWED_ENV } from '../peer/env.js';
 import { formatRegistryAddress, type RegistryAddressOptions, resolveRegistryAddress } from './address.js';
 import {
   encode,
@@ -108,6 +109,8 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
     const deadline = Date.now() + (options.connectTimeout ?? 10_000);
     let spawnedAt = 0;
     let delay = 10;
+    /** Settles once the daemon this client started listens, or has exited (another one had the port). */
+    let started: Promise<void> | undefined;
     for (;;) {
       try {
         const { socket, hello, rest } = await openConnection(target.host, target.port, address, deadline);
@@ -120,11 +123,18 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
         if (Date.now() >= deadline)
           throw new RegistryUnavailableError(address, 'did not come up in time', { cause: error });
         if (Date.now() - spawnedAt > RESPAWN_AFTER) {
-          spawnDaemon(target.host, target.port, options.idleTimeout);
+          started = spawnDaemon(target.host, target.port, options.idleTimeout);
           spawnedAt = Date.now();
         }
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 200);
+        // The daemon this client started says when it listens; one another process is starting
+        // (its bind came first) is polled for.
+        if (started) {
+          await settledWithin(started, RESPAWN_AFTER);
+          started = undefined;
+        } else {
+          await settledWithin(undefined, delay);
+          delay = Math.min(delay * 2, 200);
+        }
       }
     }
   }
@@ -348,20 +358,49 @@ function daemonEntry(): string {
   }
 }
 
-function spawnDaemon(host: string, port: number, idleTimeout: number | undefined) {
+/** Resolves when `event` settles or `ms` have passed, whichever is first; keeps no timer behind. */
+function settledWithin(event: Promise<void> | undefined, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, Math.max(ms, 0));
+    void event?.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Starts a daemon, detached; resolves once it listens or has exited (it exits 0 when another
+ * daemon has the port). Its environment is the peers' allowlist, not this process's: the daemon
+ * serves every test process of the machine, and a variable such as NODE_EXTRA_CA_CERTS alone
+ * (which Node reads at every start) would make it take twice as long to listen.
+ */
+function spawnDaemon(host: string, port: number, idleTimeout: number | undefined): Promise<void> {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    // The daemon must never look like a leaked peer, nor inherit a test runner's hooks.
-    if (key === 'PEER_CLUSTER' || key === 'NODE_OPTIONS' || /^(VITEST|JEST)/i.test(key)) continue;
-    env[key] = value;
+  for (const key of [...ALLOWED_ENV, IDLE_TIMEOUT_ENV]) {
+    if (process.env[key] !== undefined) env[key] = process.env[key];
   }
   if (idleTimeout !== undefined) env[IDLE_TIMEOUT_ENV] = String(idleTimeout);
-  const child = spawn(process.execPath, [daemonEntry(), '--host', host, '--port', String(port)], {
+  const entry = daemonEntry();
+  const child = spawn(process.execPath, [entry, '--host', host, '--port', String(port), '--notify-parent'], {
     detached: true,
-    stdio: 'ignore',
+    // The IPC channel carries one message, 'listening'; then the daemon lets go of it.
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     env,
-    cwd: dirname(daemonEntry()),
+    cwd: dirname(entry),
   });
   child.on('error', () => {});
-  child.unref();
+  return new Promise((resolve) => {
+    const done = () => {
+      child.off('message', done);
+      child.off('exit', done);
+      child.off('error', done);
+      if (child.connected) child.disconnect();
+      child.unref();
+      resolve();
+    };
+    child.on('message', done);
+    child.on('exit', done);
+    child.on('error', done);
+  });
 }

@@ -15,6 +15,9 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
       port: { type: 'string' },
       'idle-timeout': { type: 'string' },
       quiet: { type: 'boolean', default: false },
+      // A client that auto-starts the daemon: told over the IPC channel once it listens (or by the
+      // exit of one that lost the port to another daemon), instead of polling for it.
+      'notify-parent': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -39,6 +42,8 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
     return 1;
   }
   log(`listening on ${registry.address}`);
+  // Then the channel is let go: the daemon outlives the client that started it.
+  if (values['notify-parent'] && process.send) process.send('listening', () => process.disconnect());
   const stop = () => void registry.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
