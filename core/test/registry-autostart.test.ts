@@ -1,6 +1,7 @@
 // The registry as the machine sees it: separate processes racing to auto-start it, leasing from it
 // at once, and dying while holding registrations and leases.
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { RegistryClient } from '@peer-cluster/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freeRegistryPort, killAll, startChild, stopDaemon } from './fixtures/registry/children.js';
@@ -109,6 +110,29 @@ describe('auto-started registry', () => {
       expect(client.daemonPid).toBe(daemonPid);
     } finally {
       await client.close();
+    }
+  });
+
+  it("a runner environment's early connection starts the daemon, and a failed one throws nothing", async () => {
+    const ownPort = await freeRegistryPort();
+    const early = startChild<{ daemonPid: number }>('early.mjs', [], {
+      PEER_CLUSTER_REGISTRY: `127.0.0.1:${ownPort}`,
+    });
+    const { daemonPid } = await early.ready;
+    daemons.add(daemonPid);
+    expect(daemonPid).toBeGreaterThan(0);
+
+    const squatter = net.createServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port: held } = squatter.address() as net.AddressInfo;
+      const failed = startChild<{ survived: boolean }>('early.mjs', ['not-a-registry'], {
+        PEER_CLUSTER_REGISTRY: `127.0.0.1:${held}`,
+      });
+      expect(await failed.ready).toEqual({ survived: true });
+      expect(failed.stderr).toBe('');
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
     }
   });
 

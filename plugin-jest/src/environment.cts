@@ -27,6 +27,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   override async setup(): Promise<void> {
     await super.setup();
     const harness = (await import('@peer-cluster/core/harness')) as Harness;
+    void harness.connectRegistryEarly();
     const state = harness.harnessState(this.global);
     state.options = harness.environmentClusterOptions(
       this.#options,

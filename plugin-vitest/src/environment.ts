@@ -1,10 +1,12 @@
 // `environment: 'peer-cluster'`: Vitest's node environment plus the harness's shared state.
-// It spawns nothing: peers start in the beforeAll of the scope that calls usePeers (a worker's
-// start-up is capped at 60 s, and a filtered-out suite must cost nothing). Its teardown stops
-// whatever an afterAll did not get to.
+// It spawns no peer: peers start in the beforeAll of the scope that calls usePeers (a worker's
+// start-up is capped at 60 s, and a filtered-out suite must cost nothing). It only opens the
+// registry connection, so that a daemon that has to start does so while the file loads. Its
+// teardown stops whatever an afterAll did not get to.
 import { createRequire } from 'node:module';
 import { runInContext } from 'node:vm';
 import {
+  connectRegistryEarly,
   environmentClusterOptions,
   type HarnessState,
   harnessState,
@@ -27,6 +29,7 @@ const environment: Environment = {
   ...(vitestMajor < 4 ? { transformMode: 'ssr' as const } : {}),
 
   async setup(global, options) {
+    void connectRegistryEarly();
     const node = await nodeEnvironment();
     const base = await node.setup(global, options);
     const state = harnessState(global);
@@ -46,6 +49,7 @@ const environment: Environment = {
 
   // vmThreads and vmForks: each file runs in its own vm context, whose global gets the state.
   async setupVM(options) {
+    void connectRegistryEarly();
     const node = await nodeEnvironment();
     if (!node.setupVM)
       throw new Error("Vitest's node environment has no setupVM: this is a bug in peer-cluster.");

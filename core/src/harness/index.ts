@@ -24,5 +24,12 @@ export {
   stopTrackedClusters,
   type TrackedCluster,
 } from './state.js';
-export { hookTimeouts, type ProvisionRequest, startTracked, stopTracked, trackCluster } from './tracked.js';
+export {
+  connectRegistryEarly,
+  hookTimeouts,
+  type ProvisionRequest,
+  startTracked,
+  stopTracked,
+  trackCluster,
+} from './tracked.js';
 export { createUsePeers, type HarnessAdapter, trackedFailureReport, type UsePeers } from './use-peers.js';

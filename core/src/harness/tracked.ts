@@ -77,3 +77,18 @@ const SLACK = 15_000;
 function positive(value: unknown, fallback: number): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback;
 }
+
+/**
+ * What an environment calls at its setup, without awaiting it: the test process's registry
+ * connection is opened (and the daemon started, when none runs) while the runner loads the test
+ * file, rather than in the first usePeers' beforeAll. Never rejects: a failure is left to that
+ * beforeAll, which reports it.
+ */
+export function connectRegistryEarly(): Promise<void> {
+  return import('../registry/shared.js').then(
+    async ({ sharedRegistryClient }) => {
+      await sharedRegistryClient().catch(() => {});
+    },
+    () => {},
+  );
+}
