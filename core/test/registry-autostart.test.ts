@@ -113,6 +113,36 @@ describe('auto-started registry', () => {
     }
   });
 
+  it('a daemon whose starter dies before it listens serves on', async () => {
+    const ownPort = await freeRegistryPort();
+    const starter = startChild<{ daemonPid: number }>('abandon.mjs', [], {
+      PEER_CLUSTER_REGISTRY: `127.0.0.1:${ownPort}`,
+    });
+    const { daemonPid } = await starter.ready;
+    daemons.add(daemonPid);
+    await starter.exited;
+    expect(starter.exit).toBe('SIGKILL');
+    // Nothing announces that it listens to anyone but its dead starter: ask until it answers.
+    const connect = () => RegistryClient.connect({ port: ownPort, autoStart: false });
+    await expect
+      .poll(
+        () =>
+          connect().then(
+            (c) => c.close().then(() => true),
+            () => false,
+          ),
+        { timeout: 10_000 },
+      )
+      .toBe(true);
+    const client = await connect();
+    try {
+      expect(client.daemonPid).toBe(daemonPid);
+      expect((await client.status()).leases).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
+
   it("a runner environment's early connection starts the daemon, and a failed one throws nothing", async () => {
     const ownPort = await freeRegistryPort();
     const early = startChild<{ daemonPid: number }>('early.mjs', [], {

@@ -42,8 +42,13 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
     return 1;
   }
   log(`listening on ${registry.address}`);
-  // Then the channel is let go: the daemon outlives the client that started it.
-  if (values['notify-parent'] && process.send) process.send('listening', () => process.disconnect());
+  // Then the channel is let go: the daemon outlives the client that started it. (That client may
+  // have let go of it, or died, first: disconnecting a closed channel would throw here.)
+  if (values['notify-parent'] && process.send) {
+    process.send('listening', () => {
+      if (process.connected) process.disconnect();
+    });
+  }
   const stop = () => void registry.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
