@@ -7,14 +7,13 @@ import { createRequire } from 'node:module';
 import { runInContext } from 'node:vm';
 import {
   connectRegistryEarly,
-  environmentClusterOptions,
   type HarnessState,
   harnessState,
   killClustersWhenRunnerDies,
-  type PeerClusterOptions,
   stopTrackedClusters,
 } from '@peer-cluster/core/harness';
 import type { Environment } from 'vitest/environments';
+import { peerClusterOptions } from './runner.js';
 
 const vitestMajor = Number.parseInt(
   (createRequire(import.meta.url)('vitest/package.json') as { version: string }).version,
@@ -34,6 +33,7 @@ const environment: Environment = {
     const base = await node.setup(global, options);
     const state = harnessState(global);
     state.options = peerClusterOptions(options);
+    state.configured = true;
     const unwatch = killClustersWhenRunnerDies(state);
     return {
       async teardown(global) {
@@ -57,6 +57,7 @@ const environment: Environment = {
     const context = vm.getVmContext();
     const state = harnessState(runInContext('globalThis', context));
     state.options = peerClusterOptions(options);
+    state.configured = true;
     const unwatch = killClustersWhenRunnerDies(state);
     return {
       getVmContext: () => context,
@@ -86,14 +87,6 @@ async function nodeEnvironment(): Promise<Environment> {
   const node = builtins.node;
   if (!node) throw new Error('Vitest has no built-in node environment: this is a bug in peer-cluster.');
   return node;
-}
-
-function peerClusterOptions(options: Record<string, unknown> | undefined): PeerClusterOptions | undefined {
-  return environmentClusterOptions(
-    options?.['peer-cluster'],
-    "environmentOptions['peer-cluster']",
-    "Set it in test.environmentOptions of your Vitest config, or with a file's @vitest-environment-options comment.",
-  );
 }
 
 async function stopLeftovers(state: HarnessState): Promise<void> {

@@ -4,14 +4,13 @@ import type { Cluster } from '@peer-cluster/core';
 import {
   failureReportError,
   formatFailureReports,
-  harnessState,
   type PeerClusterOptions,
   startTracked,
   stopTracked,
   trackCluster,
 } from '@peer-cluster/core/harness';
 import type { TestAPI, TestContext } from 'vitest';
-import { attachToFailedTest, projectRoot, vitestApi } from './runner.js';
+import { attachToFailedTest, fileState, projectRoot, vitestApi } from './runner.js';
 
 export interface PeersFixtureOptions extends PeerClusterOptions {
   /**
@@ -37,7 +36,7 @@ export function peersFixture(count?: number, options?: PeerClusterOptions): [Fix
   // Vitest reads the fixtures a fixture depends on from its first parameter, which must be a
   // destructuring pattern: `task` is the test itself, not a fixture.
   const fixture: FixtureFn = async ({ task }: TestContext, use) => {
-    const state = harnessState(globalThis);
+    const state = fileState();
     const entry = trackCluster(label);
     const since = Date.now();
     const cluster = await startTracked(state, entry, { label, count, options, projectRoot: projectRoot() });
@@ -81,7 +80,7 @@ export function createPeersTest(
   // Vitest requires a destructuring pattern even when the fixture depends on nothing.
   // biome-ignore lint/correctness/noEmptyPattern: see above
   const filePeers: FixtureFn = async ({}, use) => {
-    const state = harnessState(globalThis);
+    const state = fileState();
     const entry = trackCluster(label);
     const cluster = await startTracked(state, entry, {
       label,

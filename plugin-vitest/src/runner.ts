@@ -1,4 +1,20 @@
 // The few places where the plugin reaches into Vitest's runner.
+import {
+  environmentClusterOptions,
+  type HarnessState,
+  harnessState,
+  type PeerClusterOptions,
+} from '@peer-cluster/core/harness';
+
+/** What Vitest's worker state holds of the config (what the plugin reads of it). */
+interface WorkerConfig {
+  root?: string;
+  environmentOptions?: Record<string, unknown> | null;
+}
+
+function workerConfig(): WorkerConfig | undefined {
+  return (globalThis as { __vitest_worker__?: { config?: WorkerConfig } }).__vitest_worker__?.config;
+}
 
 /** Add an error to a failed task's result, so the reporters print it with the test's failure. */
 export function attachToFailedTest(
@@ -13,8 +29,32 @@ export function attachToFailedTest(
 
 /** Vitest's project root (what `apps` resolve from), or the working directory outside Vitest. */
 export function projectRoot(): string {
-  const worker = (globalThis as { __vitest_worker__?: { config?: { root?: string } } }).__vitest_worker__;
-  return worker?.config?.root ?? process.cwd();
+  return workerConfig()?.root ?? process.cwd();
+}
+
+/** `environmentOptions['peer-cluster']` (of the config, or a file's comment), checked. */
+export function peerClusterOptions(
+  options: Record<string, unknown> | null | undefined,
+): PeerClusterOptions | undefined {
+  return environmentClusterOptions(
+    options?.['peer-cluster'],
+    "environmentOptions['peer-cluster']",
+    "Set it in test.environmentOptions of your Vitest config, or with a file's @vitest-environment-options comment.",
+  );
+}
+
+/**
+ * The harness state of the running file: the one its peer-cluster environment set up, or, in a
+ * file that runs in another environment (jsdom, say), one with the config's
+ * `environmentOptions['peer-cluster']`, as the environment would have had.
+ */
+export function fileState(): HarnessState {
+  const state = harnessState(globalThis);
+  if (!state.configured) {
+    state.options = peerClusterOptions(workerConfig()?.environmentOptions);
+    state.configured = true;
+  }
+  return state;
 }
 
 /**

@@ -1,8 +1,8 @@
 // usePeers for Vitest: the harness's usePeers on Vitest's hooks. It takes the hooks from the
 // 'vitest' module of the test's own realm (see vitestApi; the vm pools evaluate this module
 // inside the file's context), and finds the environment's state on that realm's global.
-import { createUsePeers, failureReportError, harnessState, type UsePeers } from '@peer-cluster/core/harness';
-import { attachToFailedTest, projectRoot, vitestApi } from './runner.js';
+import { createUsePeers, failureReportError, type UsePeers } from '@peer-cluster/core/harness';
+import { attachToFailedTest, fileState, projectRoot, vitestApi } from './runner.js';
 
 /**
  * A cluster for the enclosing `describe` (or file): started in its `beforeAll`, stopped in its
@@ -19,7 +19,7 @@ import { attachToFailedTest, projectRoot, vitestApi } from './runner.js';
 export const usePeers: UsePeers = createUsePeers({
   beforeAll: (fn, timeout) => vitestApi('usePeers()').beforeAll(fn, timeout),
   afterAll: (fn, timeout) => vitestApi('usePeers()').afterAll(fn, timeout),
-  state: () => harnessState(globalThis),
+  state: fileState,
   projectRoot,
   onTestFailed(report) {
     vitestApi('usePeers()').beforeEach((context) => {

@@ -42,14 +42,22 @@ export function vitestBin(project: FixtureProject): string {
 
 /** What a run of the `pass` suite (E2E_SUITE=pass, records in `out`) must show. */
 export async function expectPassRun(result: CliResult, out: string): Promise<void> {
-  expect(result.output).toMatch(/Tests\s+14 passed \(14\)/);
+  expect(result.output).toMatch(/Tests\s+15 passed \(15\)/);
   expect(result.code, result.output).toBe(0);
   // Passing tests stay quiet.
   expect(result.output).not.toContain('PeerClusterReport');
 
   await expectClustersKeptApart(
     out,
-    ['describes-first', 'describes-second', 'docblock', 'file-level', 'file-level-inner', 'fixture-test'],
+    [
+      'describes-first',
+      'describes-second',
+      'docblock',
+      'file-level',
+      'file-level-inner',
+      'fixture-test',
+      'other-environment',
+    ],
     { inWorkers: true },
   );
 }

@@ -23,6 +23,11 @@ export interface HarnessState {
   options: PeerClusterOptions | undefined;
   /** The project root `apps` resolve from, when the environment knows it. */
   root: string | undefined;
+  /**
+   * `options` were set: by the environment's setup, or by a plugin from the runner's config for a
+   * file that runs in another environment. A fresh state on a global no environment set up has not.
+   */
+  configured?: boolean;
   readonly clusters: Set<TrackedCluster>;
   /** The runner's main process is gone: clusters are killed, not stopped gracefully. */
   runnerGone?: boolean;
