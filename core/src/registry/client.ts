@@ -390,13 +390,16 @@ function spawnDaemon(host: string, port: number, idleTimeout: number | undefined
     cwd: dirname(entry),
   });
   child.on('error', () => {});
+  // Neither the daemon nor its channel keeps this process alive: connect() waits with a timer of
+  // its own, so a daemon that never says anything costs that wait and no more.
+  child.unref();
+  child.channel?.unref();
   return new Promise((resolve) => {
     const done = () => {
       child.off('message', done);
       child.off('exit', done);
       child.off('error', done);
       if (child.connected) child.disconnect();
-      child.unref();
       resolve();
     };
     child.on('message', done);
