@@ -49,12 +49,16 @@ export interface FixtureProject {
   /** A fresh directory inside the project where the fixture tests write what they observed. */
   outDir(label: string): string;
   /** Start `node <args>` in the project, in its own process group. */
-  start(args: string[], options?: { env?: Record<string, string>; nodeArgs?: string[] }): RunningCli;
+  start(args: string[], options?: CliOptions): RunningCli;
   /** Run `node <args>` in the project to completion; kills it after `timeout` ms. */
-  run(
-    args: string[],
-    options?: { env?: Record<string, string>; nodeArgs?: string[]; timeout?: number },
-  ): Promise<CliResult>;
+  run(args: string[], options?: CliOptions & { timeout?: number }): Promise<CliResult>;
+}
+
+export interface CliOptions {
+  env?: Record<string, string>;
+  nodeArgs?: string[];
+  /** The `node` binary to run: this one's unless given (see nodeRelease). */
+  node?: string;
 }
 
 /**
@@ -131,7 +135,7 @@ export async function fixtureProject(
       return out;
     },
     start(args, options = {}) {
-      return startCli(dir, [...(options.nodeArgs ?? []), ...args], options.env ?? {});
+      return startCli(dir, [...(options.nodeArgs ?? []), ...args], options.env ?? {}, options.node);
     },
     async run(args, options = {}) {
       const cli = project.start(args, options);
@@ -148,13 +152,13 @@ export async function fixtureProject(
   return project;
 }
 
-const installed = (dir: string) => existsSync(join(dir, 'node_modules', '.installed'));
+const installed = (dir: string) => existsSync(join(dir, '.installed'));
 
 /**
  * Run `install` into a temporary directory and rename it to `dir`, once: parallel test files
  * wanting the same install wait for the first one (a lock directory holding its pid).
  */
-async function installOnce(dir: string, install: (into: string) => Promise<void>): Promise<void> {
+export async function installOnce(dir: string, install: (into: string) => Promise<void>): Promise<void> {
   mkdirSync(E2E_DIR, { recursive: true });
   const lock = `${dir}.lock`;
   for (;;) {
@@ -175,7 +179,7 @@ async function installOnce(dir: string, install: (into: string) => Promise<void>
     if (installed(dir)) return;
     const tmp = await mkdtemp(`${dir}-tmp-`);
     await install(tmp);
-    writeFileSync(join(tmp, 'node_modules', '.installed'), `${new Date().toISOString()}\n`);
+    writeFileSync(join(tmp, '.installed'), `${new Date().toISOString()}\n`);
     rmSync(dir, { recursive: true, force: true });
     await rename(tmp, dir);
   } finally {
@@ -253,10 +257,15 @@ export function waitForRecords<T = Record<string, any>>(
   });
 }
 
-function startCli(cwd: string, args: string[], extraEnv: Record<string, string>): RunningCli {
+function startCli(
+  cwd: string,
+  args: string[],
+  extraEnv: Record<string, string>,
+  node = process.execPath,
+): RunningCli {
   const env: NodeJS.ProcessEnv = { ...npmEnv(), NO_COLOR: '1', FORCE_COLOR: '0', CI: '1', ...extraEnv };
   delete env.TERM;
-  const child = spawn(process.execPath, args, {
+  const child = spawn(node, args, {
     cwd,
     env,
     detached: true,
@@ -302,6 +311,8 @@ export interface ClusterRecord {
   /** `pid/threadId` of the worker that ran the file. */
   worker: string;
   workerPid: number;
+  /** `process.version` of the runner's worker, then of each peer. */
+  nodeVersions: string[];
   tracked: number;
   /** The cluster was live from `since` (its first event) at least until `at`. */
   since: number;

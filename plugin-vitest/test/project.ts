@@ -35,6 +35,18 @@ export function oldestVitestProject(): Promise<FixtureProject> {
   });
 }
 
+/** The newest major of the peer range, and the oldest Node it runs on (its `engines`). */
+export const NEWEST_VITEST = '5.1.1';
+export const NEWEST_VITEST_NODE = '22.12.0';
+
+/** The same project with Vitest NEWEST_VITEST installed in it; run it with `vitestBin(project)` on NEWEST_VITEST_NODE. */
+export function newestVitestProject(): Promise<FixtureProject> {
+  return fixtureProject(SOURCE, [...PACKAGES], {
+    dependencies: { vitest: NEWEST_VITEST },
+    variant: 'vitest5',
+  });
+}
+
 /** The Vitest CLI a project installed for itself. */
 export function vitestBin(project: FixtureProject): string {
   return join(project.dir, 'node_modules', 'vitest', 'vitest.mjs');

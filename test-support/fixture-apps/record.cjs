@@ -31,6 +31,8 @@ async function describeCluster(cluster) {
     links: await Promise.all(cluster.peers.map((p) => p.nodes())),
     workerPid: process.pid,
     worker,
+    // The Node the runner and the peers run on.
+    nodeVersions: [process.version, ...(await Promise.all(cluster.peers.map((p) => p.call('node-version'))))],
     tracked: globalThis[Symbol.for('peer-cluster')]?.clusters.size,
     since: cluster.timeline[0]?.at,
     at: Date.now(),

@@ -1,0 +1,57 @@
+// The newest Vitest of the peer range (5), on the oldest Node it runs on (22.12), both fetched from
+// the npm registry: the runner, its workers and the peers all run on that Node. The same suites
+// pass under every pool, and a failed test gets its report.
+import { beforeAll, describe, expect, test } from 'vitest';
+import type { FixtureProject } from '../../test-support/fixture-project.js';
+import { readRecords } from '../../test-support/fixture-project.js';
+import { NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
+import {
+  expectPassRun,
+  NEWEST_VITEST,
+  NEWEST_VITEST_NODE,
+  newestVitestProject,
+  vitestBin,
+} from './project.js';
+
+describe.skipIf(!NODE_RELEASES)(`vitest ${NEWEST_VITEST} on Node ${NEWEST_VITEST_NODE}`, () => {
+  let project: FixtureProject;
+  let node: string;
+  beforeAll(async () => {
+    [project, node] = await Promise.all([newestVitestProject(), nodeRelease(NEWEST_VITEST_NODE)]);
+  }, 300_000);
+
+  describe.each([
+    ['forks (the default pool)', []],
+    ['threads', ['--pool=threads']],
+    ['vmThreads', ['--pool=vmThreads']],
+    ['vmForks', ['--pool=vmForks']],
+    ['--no-isolate', ['--no-isolate']],
+  ])('run, %s', (_label, args: string[]) => {
+    test('passes, and every cluster kept to itself', { timeout: 180_000 }, async () => {
+      const out = project.outDir('pass');
+      const result = await project.run([vitestBin(project), 'run', ...args], {
+        node,
+        env: { E2E_SUITE: 'pass', E2E_OUT: out, E2E_MEET: '1' },
+      });
+      expect(result.output).toContain(`RUN  v${NEWEST_VITEST}`);
+      await expectPassRun(result, out);
+      for (const [name, record] of Object.entries(readRecords(out))) {
+        expect(new Set(record.nodeVersions), name).toEqual(new Set([`v${NEWEST_VITEST_NODE}`]));
+      }
+    });
+  });
+
+  test('a failing test gets the report', { timeout: 120_000 }, async () => {
+    const result = await project.run([vitestBin(project), 'run'], {
+      node,
+      env: { E2E_SUITE: 'fail', E2E_OUT: project.outDir('fail') },
+    });
+    expect(result.code).toBe(1);
+    expect(result.output).toContain(`RUN  v${NEWEST_VITEST}`);
+    expect(result.output).toMatch(/PeerClusterReport: peer-cluster: what the peers did around this failure/);
+    expect(result.output).toMatch(/\+\d\.\d{3}s\s+kill\s+peer-2\s+SIGKILL/);
+    expect(result.output).toMatch(
+      /\+\d\.\d{3}s\s+peer-1\s+call\("stuck", "timeout-marker"\)\s+for \d\.\d{3}s\n/,
+    );
+  });
+});
