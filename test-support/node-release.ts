@@ -17,6 +17,12 @@ function releasePackage(): string | undefined {
   return os && arch ? `node-${os}-${arch}` : undefined;
 }
 
+/**
+ * The newest long-term-support line's release that the end-to-end tests also run on, beside the
+ * Node that runs them.
+ */
+export const NODE_LTS = '24.21.0';
+
 /** Whether nodeRelease can fetch a Node for this machine. */
 export const NODE_RELEASES = releasePackage() !== undefined;
 

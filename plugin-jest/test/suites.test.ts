@@ -1,10 +1,12 @@
 // The real jest CLI on a fixture project that installed the packed packages: CommonJS and ESM
 // test files, several describes and files, a docblock's options; in workers and in band, with
-// --detectOpenHandles finding nothing of ours.
+// --detectOpenHandles finding nothing of ours; and in workers on the newest Node LTS (NODE_LTS,
+// fetched from the npm registry), where Jest, its workers and the peers all run on that Node.
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { expectClustersKeptApart } from '../../test-support/cluster-records.js';
-import type { FixtureProject } from '../../test-support/fixture-project.js';
+import { type FixtureProject, readRecords } from '../../test-support/fixture-project.js';
+import { NODE_LTS, NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
 import { JEST, jestProject } from './project.js';
 
 let project: FixtureProject;
@@ -12,20 +14,25 @@ beforeAll(async () => {
   project = await jestProject();
 }, 240_000);
 
-const runs: [string, string[]][] = [
-  ['in workers', []],
-  ['in band, with --detectOpenHandles', ['--runInBand', '--detectOpenHandles']],
+const runs: [string, string[], string | undefined][] = [
+  ['in workers', [], undefined],
+  ['in band, with --detectOpenHandles', ['--runInBand', '--detectOpenHandles'], undefined],
+  ...(NODE_RELEASES ? [[`in workers, on Node ${NODE_LTS}`, [], NODE_LTS] as [string, string[], string]] : []),
 ];
 
-describe.each(runs)('jest %s', (label, args) => {
-  test('passes, and every cluster kept to itself', { timeout: 180_000 }, async () => {
+describe.each(runs)('jest %s', (_label, args, nodeVersion) => {
+  test('passes, and every cluster kept to itself', { timeout: 300_000 }, async () => {
     const out = project.outDir('pass');
-    const inWorkers = label === 'in workers';
+    const inWorkers = !args.includes('--runInBand');
+    const node = nodeVersion === undefined ? undefined : await nodeRelease(nodeVersion);
     // In workers: two files wait for each other with their clusters up (meetAnotherWorker), and a
     // fresh cache, or Jest runs fast files in band when an earlier run of this project timed them.
     const result = await project.run(
       [...JEST, ...args, ...(inWorkers ? [`--cacheDirectory=${join(out, 'jest-cache')}`] : [])],
-      { env: { E2E_SUITE: 'pass', E2E_OUT: out, ...(inWorkers && { E2E_MEET: '1' }) } },
+      {
+        env: { E2E_SUITE: 'pass', E2E_OUT: out, ...(inWorkers && { E2E_MEET: '1' }) },
+        ...(node && { node }),
+      },
     );
     expect(result.output).toMatch(/Tests:\s+11 passed, 11 total/);
     expect(result.code, result.output).toBe(0);
@@ -39,6 +46,10 @@ describe.each(runs)('jest %s', (label, args) => {
       ['cjs-describes-first', 'cjs-describes-second', 'cjs-file', 'cjs-file-inner', 'docblock', 'esm'],
       { inWorkers },
     );
+    const expected = nodeVersion === undefined ? process.version : `v${nodeVersion}`;
+    for (const [name, record] of Object.entries(readRecords(out))) {
+      expect(new Set(record.nodeVersions), name).toEqual(new Set([expected]));
+    }
   });
 });
 
