@@ -18,10 +18,10 @@ function releasePackage(): string | undefined {
 }
 
 /**
- * The newest long-term-support line's release that the end-to-end tests also run on, beside the
- * Node that runs them.
+ * Releases of the long-term-support lines in use (November 2026: 24 in maintenance, 26 active)
+ * that the end-to-end tests also run on, beside the Node that runs them.
  */
-export const NODE_LTS = '24.21.0';
+export const NODE_LTS_RELEASES = ['24.21.0', '26.10.0'];
 
 /** Whether nodeRelease can fetch a Node for this machine. */
 export const NODE_RELEASES = releasePackage() !== undefined;

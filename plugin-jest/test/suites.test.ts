@@ -1,12 +1,13 @@
 // The real jest CLI on a fixture project that installed the packed packages: CommonJS and ESM
 // test files, several describes and files, a docblock's options; in workers and in band, with
-// --detectOpenHandles finding nothing of ours; and in workers on the newest Node LTS (NODE_LTS,
-// fetched from the npm registry), where Jest, its workers and the peers all run on that Node.
+// --detectOpenHandles finding nothing of ours; and in workers on each Node LTS line in use
+// (NODE_LTS_RELEASES, fetched from the npm registry), where Jest, its workers and the peers all run
+// on that Node.
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { expectClustersKeptApart } from '../../test-support/cluster-records.js';
 import { type FixtureProject, readRecords } from '../../test-support/fixture-project.js';
-import { NODE_LTS, NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
+import { NODE_LTS_RELEASES, NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
 import { JEST, jestProject } from './project.js';
 
 let project: FixtureProject;
@@ -17,7 +18,13 @@ beforeAll(async () => {
 const runs: [string, string[], string | undefined][] = [
   ['in workers', [], undefined],
   ['in band, with --detectOpenHandles', ['--runInBand', '--detectOpenHandles'], undefined],
-  ...(NODE_RELEASES ? [[`in workers, on Node ${NODE_LTS}`, [], NODE_LTS] as [string, string[], string]] : []),
+  ...(NODE_RELEASES
+    ? NODE_LTS_RELEASES.map((version): [string, string[], string] => [
+        `in workers, on Node ${version}`,
+        [],
+        version,
+      ])
+    : []),
 ];
 
 describe.each(runs)('jest %s', (_label, args, nodeVersion) => {

@@ -1,11 +1,11 @@
 // The newest Vitest of the peer range (5), on the oldest Node it runs on (22.12), both fetched from
 // the npm registry: the runner, its workers and the peers all run on that Node. The same suites
-// pass under every pool, and a failed test gets its report. The pass suite also runs on the newest
-// Node LTS (NODE_LTS).
+// pass under every pool, and a failed test gets its report. The pass suite also runs on the Node
+// LTS lines in use (NODE_LTS_RELEASES).
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { FixtureProject } from '../../test-support/fixture-project.js';
 import { readRecords } from '../../test-support/fixture-project.js';
-import { NODE_LTS, NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
+import { NODE_LTS_RELEASES, NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
 import {
   expectPassRun,
   NEWEST_VITEST,
@@ -42,8 +42,8 @@ describe.skipIf(!NODE_RELEASES)(`vitest ${NEWEST_VITEST} on Node ${NEWEST_VITEST
     });
   });
 
-  test(`passes on Node ${NODE_LTS} too`, { timeout: 300_000 }, async () => {
-    const lts = await nodeRelease(NODE_LTS);
+  test.each(NODE_LTS_RELEASES)('passes on Node %s too', { timeout: 300_000 }, async (version) => {
+    const lts = await nodeRelease(version);
     const out = project.outDir('pass');
     const result = await project.run([vitestBin(project), 'run'], {
       node: lts,
@@ -51,7 +51,7 @@ describe.skipIf(!NODE_RELEASES)(`vitest ${NEWEST_VITEST} on Node ${NEWEST_VITEST
     });
     await expectPassRun(result, out);
     for (const [name, record] of Object.entries(readRecords(out))) {
-      expect(new Set(record.nodeVersions), name).toEqual(new Set([`v${NODE_LTS}`]));
+      expect(new Set(record.nodeVersions), name).toEqual(new Set([`v${version}`]));
     }
   });
 
