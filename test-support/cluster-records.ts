@@ -33,3 +33,10 @@ export async function expectClustersKeptApart(
   expect(new Set(clusters).size).toBe(clusters.length);
   for (const cluster of clusters) await waitForNoPeers({ cluster, timeout: 3000 });
 }
+
+/** Every record in `out` says that the runner and each peer ran on Node `version` (`'24.21.0'`). */
+export function expectRanOn(out: string, version: string): void {
+  for (const [name, record] of Object.entries(readRecords(out))) {
+    expect(new Set(record.nodeVersions), name).toEqual(new Set([`v${version}`]));
+  }
+}

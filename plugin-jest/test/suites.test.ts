@@ -5,8 +5,8 @@
 // on that Node.
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { expectClustersKeptApart } from '../../test-support/cluster-records.js';
-import { type FixtureProject, readRecords } from '../../test-support/fixture-project.js';
+import { expectClustersKeptApart, expectRanOn } from '../../test-support/cluster-records.js';
+import type { FixtureProject } from '../../test-support/fixture-project.js';
 import { NODE_LTS_RELEASES, NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
 import { JEST, jestProject } from './project.js';
 
@@ -53,10 +53,7 @@ describe.each(runs)('jest %s', (_label, args, nodeVersion) => {
       ['cjs-describes-first', 'cjs-describes-second', 'cjs-file', 'cjs-file-inner', 'docblock', 'esm'],
       { inWorkers },
     );
-    const expected = nodeVersion === undefined ? process.version : `v${nodeVersion}`;
-    for (const [name, record] of Object.entries(readRecords(out))) {
-      expect(new Set(record.nodeVersions), name).toEqual(new Set([expected]));
-    }
+    expectRanOn(out, nodeVersion ?? process.versions.node);
   });
 });
 
