@@ -73,3 +73,14 @@ export async function expectPassRun(result: CliResult, out: string): Promise<voi
     { inWorkers: true },
   );
 }
+
+/** What a run of the `fail` suite with another Vitest (`version`) must show, in short: its report. */
+export function expectFailReport(result: CliResult, version: string): void {
+  expect(result.code).toBe(1);
+  expect(result.output).toContain(`RUN  v${version}`);
+  expect(result.output).toMatch(/PeerClusterReport: peer-cluster: what the peers did around this failure/);
+  expect(result.output).toMatch(/\+\d\.\d{3}s\s+kill\s+peer-2\s+SIGKILL/);
+  expect(result.output).toMatch(
+    /\+\d\.\d{3}s\s+peer-1\s+call\("stuck", "timeout-marker"\)\s+for \d\.\d{3}s\n/,
+  );
+}
