@@ -38,10 +38,11 @@ export async function nodeRelease(version: string): Promise<string> {
       { cwd: into, env: npmEnv(), timeout: 300_000 },
     );
     const tarball = join(into, stdout.trim().split('\n').pop()!);
-    await run('tar', ['xzf', tarball, '-C', into], { timeout: 120_000 });
+    // Only the binary: the headers and docs beside it are not needed.
+    await run('tar', ['xzf', tarball, '-C', into, 'package/bin/node'], { timeout: 120_000 });
     rmSync(tarball);
   });
-  // Releases no test asked for in 12 hours go (each is ≈170 MB).
+  // Releases no test asked for in 12 hours go (each is 110–150 MB).
   useAndPrune(dir, new RegExp(`^${pkg}-\\d+\\.\\d+\\.\\d+$`));
   const node = join(dir, 'package', 'bin', 'node');
   if (!existsSync(node)) throw new Error(`${pkg}@${version} has no bin/node (looked in ${dir})`);
