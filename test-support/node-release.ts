@@ -1,6 +1,7 @@
 // A release of Node.js other than the one running the tests, for the runners that need another
-// (Vitest 5 needs Node 22): the official binary as npm publishes it (`node-<os>-<arch>`), fetched
-// from the npm registry once and kept under `.e2e/`.
+// (Vitest 5 needs Node 22): Node's release binary as the `node-<os>-<arch>` packages on npm carry it
+// (they are what the `node` package installs), fetched from the npm registry once and kept under
+// `.e2e/`.
 import { execFile } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
