@@ -12,6 +12,7 @@ import {
   NEWEST_VITEST,
   NEWEST_VITEST_NODE,
   newestVitestProject,
+  POOLS,
   vitestBin,
 } from './project.js';
 
@@ -22,24 +23,21 @@ describe.skipIf(!NODE_RELEASES)(`vitest ${NEWEST_VITEST} on Node ${NEWEST_VITEST
     [project, node] = await Promise.all([newestVitestProject(), nodeRelease(NEWEST_VITEST_NODE)]);
   }, 300_000);
 
-  describe.each([
-    ['forks (the default pool)', []],
-    ['threads', ['--pool=threads']],
-    ['vmThreads', ['--pool=vmThreads']],
-    ['vmForks', ['--pool=vmForks']],
-    ['--no-isolate', ['--no-isolate']],
-  ])('run, %s', (_label, args: string[]) => {
-    test('passes, and every cluster kept to itself', { timeout: 180_000 }, async () => {
-      const out = project.outDir('pass');
-      const result = await project.run([vitestBin(project), 'run', ...args], {
-        node,
-        env: { E2E_SUITE: 'pass', E2E_OUT: out, E2E_MEET: '1' },
+  describe.each([...POOLS, ['--no-isolate', ['--no-isolate']]] as [string, string[]][])(
+    'run, %s',
+    (_label, args: string[]) => {
+      test('passes, and every cluster kept to itself', { timeout: 180_000 }, async () => {
+        const out = project.outDir('pass');
+        const result = await project.run([vitestBin(project), 'run', ...args], {
+          node,
+          env: { E2E_SUITE: 'pass', E2E_OUT: out, E2E_MEET: '1' },
+        });
+        expect(result.output).toContain(`RUN  v${NEWEST_VITEST}`);
+        await expectPassRun(result, out);
+        expectRanOn(out, NEWEST_VITEST_NODE);
       });
-      expect(result.output).toContain(`RUN  v${NEWEST_VITEST}`);
-      await expectPassRun(result, out);
-      expectRanOn(out, NEWEST_VITEST_NODE);
-    });
-  });
+    },
+  );
 
   test.each(NODE_LTS_RELEASES)('passes on Node %s too', { timeout: 300_000 }, async (version) => {
     const lts = await nodeRelease(version);

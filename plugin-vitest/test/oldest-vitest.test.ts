@@ -4,7 +4,14 @@
 // at load (it did, and every file failed with "Vitest failed to access its internal state").
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { FixtureProject } from '../../test-support/fixture-project.js';
-import { expectFailReport, expectPassRun, OLDEST_VITEST, oldestVitestProject, vitestBin } from './project.js';
+import {
+  expectFailReport,
+  expectPassRun,
+  OLDEST_VITEST,
+  oldestVitestProject,
+  POOLS,
+  vitestBin,
+} from './project.js';
 
 let project: FixtureProject;
 beforeAll(async () => {
@@ -13,12 +20,7 @@ beforeAll(async () => {
 
 // `--no-isolate` is left out: Vitest 3 itself fails some runs of it with "Terminating worker
 // thread", with no environment at all (seen with 3.2.0 and 3.2.7).
-describe.each([
-  ['forks (the default pool)', []],
-  ['threads', ['--pool=threads']],
-  ['vmThreads', ['--pool=vmThreads']],
-  ['vmForks', ['--pool=vmForks']],
-])(`vitest ${OLDEST_VITEST} run, %s`, (_label, args: string[]) => {
+describe.each(POOLS)(`vitest ${OLDEST_VITEST} run, %s`, (_label, args: string[]) => {
   test('passes, and every cluster kept to itself', { timeout: 180_000 }, async () => {
     const out = project.outDir('pass');
     const result = await project.run([vitestBin(project), 'run', ...args], {

@@ -6,7 +6,7 @@ import { beforeAll, describe, test } from 'vitest';
 import { expectRanOn } from '../../test-support/cluster-records.js';
 import type { FixtureProject } from '../../test-support/fixture-project.js';
 import { NODE_LTS_RELEASES, NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
-import { expectPassRun, VITEST_BIN, vitestProject } from './project.js';
+import { expectPassRun, POOLS, VITEST_BIN, vitestProject } from './project.js';
 
 let project: FixtureProject;
 beforeAll(async () => {
@@ -14,10 +14,7 @@ beforeAll(async () => {
 }, 240_000);
 
 const runs: [string, string[], string | undefined][] = [
-  ['forks (the default pool)', [], undefined],
-  ['threads', ['--pool=threads'], undefined],
-  ['vmThreads', ['--pool=vmThreads'], undefined],
-  ['vmForks', ['--pool=vmForks'], undefined],
+  ...POOLS.map(([label, args]): [string, string[], undefined] => [label, args, undefined]),
   ['forks without isolation', ['--no-isolate'], undefined],
   ...(NODE_RELEASES
     ? NODE_LTS_RELEASES.map((version): [string, string[], string] => [

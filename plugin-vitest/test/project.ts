@@ -19,6 +19,14 @@ const PACKAGES = [
   'vitest-environment-peer-cluster',
 ] as const;
 
+/** Vitest's four pools, as `vitest run` arguments (`--no-isolate` is a fifth way to run). */
+export const POOLS: [string, string[]][] = [
+  ['forks (the default pool)', []],
+  ['threads', ['--pool=threads']],
+  ['vmThreads', ['--pool=vmThreads']],
+  ['vmForks', ['--pool=vmForks']],
+];
+
 /** The project, run with the repository's Vitest (VITEST_BIN). */
 export function vitestProject(): Promise<FixtureProject> {
   return fixtureProject(SOURCE, [...PACKAGES]);
