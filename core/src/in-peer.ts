@@ -13,11 +13,14 @@ export {
   RemoteError,
   RpcTimeoutError,
 } from './errors.js';
+export { portableStrategy } from './healer/portable.js';
 export { type ParsedAddress, parseAddress } from './link/address.js';
 export { UnknownMethodError } from './link/rpc.js';
 export type {
+  App,
   AppCluster,
   AppContext,
+  AppStop,
   ClusterNode,
   NodeAddress,
   NodeId,

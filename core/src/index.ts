@@ -1,6 +1,7 @@
 export { Cluster, startCluster } from './cluster/cluster.js';
 export * from './errors.js';
 export { type CustomStrategyCallbacks, customStrategy } from './healer/custom-strategy.js';
+export { portableStrategy } from './healer/portable.js';
 export { runOnce } from './healer/run-once.js';
 export { type ParsedAddress, parseAddress } from './link/address.js';
 export { LinkError } from './link/dial.js';

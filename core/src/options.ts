@@ -1,14 +1,17 @@
 // The options of spawnPeer and startCluster: their types (with every default documented once,
 // here), the schema that validates them, and the one place the defaults are applied.
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as v from 'valibot';
 import { InvalidOptionsError } from './errors.js';
-import type { HealerOptions, HeartbeatOptions, Strategy } from './types.js';
+import { portVariable } from './peer/env.js';
+import type { HealerOptions, HeartbeatOptions, Strategy, StrategyData } from './types.js';
 
 export type EnvValue = string | number | boolean;
 export type EnvRecord = Record<string, EnvValue>;
-/** Declared env: a record, or a function of the peer (called once per peer, and again on restart). */
+/** Declared env: a record, or a function of the peer (called once per peer; a restart keeps what it gave). */
 export type PeerEnv = EnvRecord | ((peer: { index: number; name: string }) => EnvRecord);
 /** A peer's listen address: one for all, or a function of the peer (e.g. 127.0.0.2, 127.0.0.3…). */
 export type PeerHost = string | ((peer: { index: number; name: string }) => string);
@@ -36,8 +39,12 @@ export interface PeerSetup {
   host?: PeerHost;
   /** Extra named app ports, each leased and given as `PORT_<NAME>` (and `ctx.ports[name]`). `PORT` is always given. @default [] */
   ports?: string[];
-  /** How the peers' healers find each other. @default the local registry (`defaultStrategy()`) */
-  strategy?: Strategy;
+  /**
+   * How the peers' healers find each other: a strategy, or one given as data (`{ name?, spec }`,
+   * what a strategy with a spec is once a runner's config has been cloned or sent as JSON).
+   * @default the local registry (`localRegistry()`)
+   */
+  strategy?: Strategy | StrategyData;
   /** Time a peer has to start its node and apps, in ms. @default 30000 */
   bootTimeout?: number;
   /** Time a graceful stop has before the peer's process group is SIGKILLed, in ms. @default 5000 */
@@ -115,6 +122,18 @@ function directoryProblem(root: string): string | undefined {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const PORT_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
+/** Two port names that give one variable (`a-b` and `A_B` are both PORT_A_B), said as text. */
+function portClash(names: string[]): string | undefined {
+  const seen = new Map<string, string>();
+  for (const name of names) {
+    const variable = portVariable(name);
+    const other = seen.get(variable);
+    if (other !== undefined) return `"${other}" and "${name}" are both ${variable}`;
+    seen.set(variable, name);
+  }
+  return undefined;
+}
+
 const positive = (what: string) =>
   v.pipe(v.number(`must be a number of ${what}`), v.gtValue(0, `must be a positive number of ${what}`));
 /** `schema`, reported as one issue with `message` at its own path when it fails (not the issue of whichever branch came closest). */
@@ -167,15 +186,14 @@ const setupShape = {
       ),
       'must be an array of port names',
     ),
-    v.check((names) => new Set(names).size === names.length, 'port names must be unique'),
+    v.check(
+      (names) => portClash(names) === undefined,
+      (issue) => `port names must be unique as variables: ${portClash(issue.input as string[])}`,
+    ),
   ),
-  strategy: v.custom<Strategy>(
-    (value) =>
-      typeof value === 'object' &&
-      value !== null &&
-      typeof (value as Strategy).name === 'string' &&
-      typeof (value as Strategy).discover === 'function',
-    'must be a strategy ({ name, discover(ctx) }), e.g. customStrategy({ discover })',
+  strategy: v.custom<Strategy | StrategyData>(
+    (value) => isStrategy(value) || isStrategyData(value),
+    'must be a strategy ({ name, discover(ctx) }, e.g. customStrategy({ discover })) or one as data ({ name?, spec: { module, export, options } })',
   ),
   bootTimeout: positive('ms'),
   stopTimeout: positive('ms'),
@@ -208,6 +226,9 @@ const clusterSchema = v.partial(
     waitForMesh: v.boolean('must be true or false'),
   }),
 );
+
+/** The names of `startCluster`'s options. */
+export const CLUSTER_OPTION_NAMES: ReadonlySet<string> = new Set(Object.keys(clusterSchema.entries));
 
 const peerSchema = v.partial(
   v.strictObject({
@@ -266,6 +287,61 @@ function checkEnvRecord(env: object, option: string): void {
   }
 }
 
+function isStrategy(value: unknown): value is Strategy {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Strategy).name === 'string' &&
+    typeof (value as Strategy).discover === 'function'
+  );
+}
+
+function isStrategyData(value: unknown): value is StrategyData {
+  if (typeof value !== 'object' || value === null) return false;
+  const { name, spec } = value as Partial<StrategyData>;
+  return (
+    (name === undefined || typeof name === 'string') &&
+    typeof spec === 'object' &&
+    spec !== null &&
+    typeof spec.module === 'string' &&
+    spec.module !== '' &&
+    typeof spec.export === 'string' &&
+    spec.export !== ''
+  );
+}
+
+/**
+ * A strategy given as data, made whole again. Its functions run only in the peers, which
+ * re-create it from the spec; the test process never calls them. A module given as a package
+ * name or a path is resolved from `root` here, so each peer imports the same file.
+ */
+function fromData(data: StrategyData, root: string): Strategy {
+  const spec = { ...data.spec, module: resolveSpecModule(data.spec.module, root) };
+  const name = data.name ?? spec.export;
+  return {
+    name,
+    spec,
+    discover() {
+      throw new Error(`strategy "${name}" was given as data: it runs in the peers, from ${spec.module}`);
+    },
+  };
+}
+
+function resolveSpecModule(module: string, root: string): string {
+  if (/^(file|data|node):/.test(module)) return module;
+  if (isAbsolute(module)) return pathToFileURL(module).href;
+  try {
+    return pathToFileURL(createRequire(resolve(root, 'noop.js')).resolve(module)).href;
+  } catch (error) {
+    throw new InvalidOptionsError(
+      'strategy.spec.module',
+      module,
+      `cannot be resolved from root ${root}: ${(error as Error).message.split('\n')[0]}`,
+      'Give a package name installed in the project, a path relative to root, or a file: URL.',
+    );
+  }
+}
+
 function resolveSetup(o: PeerSetup): ResolvedSetup {
   const heartbeat = { ...defaults.heartbeat, ...o.heartbeat };
   if (heartbeat.timeout <= heartbeat.interval) {
@@ -283,7 +359,10 @@ function resolveSetup(o: PeerSetup): ResolvedSetup {
     inheritEnv: o.inheritEnv ?? false,
     host: o.host ?? '127.0.0.1',
     ports: o.ports ?? [],
-    strategy: o.strategy,
+    strategy:
+      o.strategy === undefined || isStrategy(o.strategy)
+        ? o.strategy
+        : fromData(o.strategy, o.root ?? process.cwd()),
     bootTimeout: o.bootTimeout ?? defaults.bootTimeout,
     stopTimeout: o.stopTimeout ?? defaults.stopTimeout,
     heartbeat,

@@ -97,6 +97,18 @@ export interface Strategy {
   spec?: StrategySpec;
 }
 
+/**
+ * A strategy as data: what a strategy with a spec becomes on its way through a runner's config
+ * (Vitest clones the config into its workers, Jest sends it as JSON), and what a CommonJS Jest
+ * test that cannot import a strategy package can write. `spec.module` may also be a package name
+ * or a path, resolved from `root`. The peers re-create the strategy from it.
+ */
+export interface StrategyData {
+  /** @default spec.export */
+  name?: string;
+  spec: StrategySpec;
+}
+
 export interface RefreshResult {
   /** Addresses the strategy gave. */
   discovered: NodeAddress[];
@@ -187,7 +199,20 @@ export interface ClusterNode extends EventEmitter<ClusterNodeEvents> {
 /** `ctx.cluster` inside a peer's app. */
 export type AppCluster = Pick<
   ClusterNode,
-  'nodes' | 'call' | 'send' | 'handle' | 'on' | 'off' | 'once' | 'id'
+  | 'id'
+  | 'name'
+  | 'host'
+  | 'port'
+  | 'cluster'
+  | 'healer'
+  | 'nodes'
+  | 'call'
+  | 'callWithOptions'
+  | 'send'
+  | 'handle'
+  | 'on'
+  | 'off'
+  | 'once'
 >;
 
 /** What an app's `start(ctx)` receives. */
@@ -204,6 +229,21 @@ export interface AppContext {
   env: Record<string, string>;
   cluster: AppCluster;
   log(...args: unknown[]): void;
+}
+
+/** What an app's `start` may return: the function that stops it, bare or as `{ stop }`. */
+// biome-ignore lint/suspicious/noConfusingVoidType: a `start` that returns nothing is typed `void`.
+export type AppStop = (() => unknown) | { stop(): unknown } | undefined | void;
+
+/**
+ * The exports of an app module, all optional (a module without `start` is a side-effect app):
+ * `export const start: App['start'] = (ctx) => …`, or `export default { start } satisfies App`.
+ */
+export interface App {
+  /** Awaited at boot, before the peer is ready. */
+  start?(ctx: AppContext): AppStop | Promise<AppStop>;
+  /** Runs on a graceful stop, when `start` returned no stop of its own. */
+  stop?(ctx: AppContext): unknown;
 }
 
 export type ClusterEventType =

@@ -131,6 +131,13 @@ describe('peer-cluster CLI', () => {
     expect(out).toContain(`pid ${orphan}  ${cluster}/peer-9`);
     expect(out).not.toContain('peer-10');
     expect(peerProcesses(cluster).map((p) => p.pid)).toEqual([live.pid]);
+    // What is left is counted in this cluster only, however many peers other runs have.
+    const again = await cli(['reap', '--dry-run', '--cluster', cluster]).exited;
+    expect(again.out).toContain(
+      `No orphaned peer processes of cluster ${cluster} (1 peer(s) still have a live parent`,
+    );
+    const other = await cli(['reap', '--dry-run', '--cluster', `${cluster}-none`]).exited;
+    expect(other.out).toContain(`No peer processes of cluster ${cluster}-none found.`);
 
     const all = await cli(['reap', '--all', '--cluster', cluster]).exited;
     expect(all.out).toContain(`pid ${live.pid}  ${cluster}/peer-10`);

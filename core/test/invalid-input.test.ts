@@ -95,6 +95,12 @@ describe('invalid options, each with its named error', () => {
     ],
     ['inheritEnv with a number', () => startCluster({ inheritEnv: [1] as never }), 'inheritEnv', [1]],
     ['ports as a string', () => startCluster({ ports: 'admin' as never }), 'ports', 'admin'],
+    [
+      'port names that give one variable (PORT_A_B)',
+      () => startCluster({ ports: ['a-b', 'admin', 'A_B'] }),
+      'ports',
+      ['a-b', 'admin', 'A_B'],
+    ],
     ['an env value of null', () => startCluster({ env: { A: null } as never }), 'env.A', null],
     ['a strategy given by name', () => startCluster({ strategy: 'local' as never }), 'strategy', 'local'],
     ['an empty cluster name', () => startCluster({ name: '' }), 'name', ''],
@@ -310,16 +316,21 @@ describe('apps that cannot boot, each with PeerBootError', () => {
     await waitForNoPeers({ cluster: 'bad-app-string' });
   });
 
-  it('an app that does not parse gives the SyntaxError and the app', async () => {
+  it('an app that does not parse gives the SyntaxError, the app, and the file and line', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pc-syntax-'));
     try {
-      await writeFile(join(dir, 'broken.mjs'), 'export function start( {\n');
-      const error = await caught(() =>
-        spawnPeer({ root: dir, apps: ['broken.mjs'], cluster: 'bad-app-syntax' }),
-      );
-      expect(error).toBeInstanceOf(PeerBootError);
-      expect(error.app).toBe('broken.mjs');
-      expect(error.message).toMatch(/SyntaxError/);
+      await writeFile(join(dir, 'broken.mjs'), 'export const a = 1;\nconst x = ;\n');
+      // The error is in a module the app imports: Node's own error names neither.
+      await writeFile(join(dir, 'imports-broken.js'), "require('./broken.mjs');\n");
+      for (const app of ['broken.mjs', 'imports-broken.js']) {
+        const error = await caught(() => spawnPeer({ root: dir, apps: [app], cluster: 'bad-app-syntax' }));
+        expect(error).toBeInstanceOf(PeerBootError);
+        expect(error.app).toBe(app);
+        expect(error.message).toMatch(/SyntaxError/);
+        expect(error.message).toContain(
+          `${join(dir, 'broken.mjs')}:2:11: Unexpected ";"\n    const x = ;\n              ^`,
+        );
+      }
       await waitForNoPeers({ cluster: 'bad-app-syntax' });
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -352,6 +363,8 @@ describe('CLI arguments', () => {
     [['up', '--bogus'], 2, /--bogus/],
     [['ls', '--json=1'], 2, /--json/],
     [['registry', '--port', '99999'], 1, /`port`.*99999|99999.*port/],
+    [['registry', '--port', 'abc'], 2, /--port must be an integer ≥ 0, got "abc"/],
+    [['registry', '--idle-timeout', 'soon'], 2, /--idle-timeout must be an integer ≥ 1, got "soon"/],
   ] as [string[], number, RegExp][])(
     'rejects %j naming the argument, without a stack trace',
     async (args, code, message) => {

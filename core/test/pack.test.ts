@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
@@ -40,7 +40,8 @@ it('the packed core installs into an empty project and runs a cluster of a .js a
   expect(result.nodes).toHaveLength(1);
   expect(result.down).toBe('NodeDownError');
   // The subpaths' types resolve under each moduleResolution a project may have (node10 through
-  // typesVersions).
+  // typesVersions), and the published declarations check without skipLibCheck: every type they
+  // import comes with the package.
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   for (const [resolution, module] of [
     ['node10', 'commonjs'],
@@ -50,7 +51,6 @@ it('the packed core installs into an empty project and runs a cluster of a .js a
     const args = [
       '--noEmit',
       '--strict',
-      '--skipLibCheck',
       '--target',
       'es2022',
       '--moduleResolution',
@@ -91,5 +91,15 @@ it('every published package ships its README and the LICENSE its package.json na
       'MIT',
     );
     expect(readFileSync(join(REPO, workspace, 'LICENSE'), 'utf8'), workspace).toBe(license);
+    // Stack traces and "go to definition" follow the source maps: what they point at is shipped.
+    const maps = files.filter((file) => file.endsWith('.map'));
+    expect(maps.length, workspace).toBeGreaterThan(0);
+    for (const map of maps) {
+      const { sources } = JSON.parse(readFileSync(join(REPO, workspace, map), 'utf8')) as {
+        sources: string[];
+      };
+      for (const source of sources)
+        expect(files, `${workspace}/${map}`).toContain(posix.join(posix.dirname(map), source));
+    }
   }
 }, 120_000);

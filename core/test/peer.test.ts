@@ -341,7 +341,10 @@ describe('lifecycle', () => {
     const dir = await mkdtemp(join(tmpdir(), 'pc-stop-'));
     try {
       const file = join(dir, 'order.log');
-      const p = await peer({ apps: ['stop-order.mjs', 'stop-order-second.mjs'], env: { STOP_LOG: file } });
+      const p = await peer({
+        apps: ['stop-order.mjs', 'stop-order-second.mjs', 'stop-order-third.mjs'],
+        env: { STOP_LOG: file },
+      });
       const exited = once(p, 'exit');
       await p.stop();
       expect(p.state).toBe('stopped');
@@ -349,11 +352,13 @@ describe('lifecycle', () => {
       expect((await readFile(file, 'utf8')).trim().split('\n')).toEqual([
         'start first',
         'start second',
+        'start third',
+        'stop third',
         'stop second',
         'stop first',
       ]);
       await expect(p.evaluate(() => 1)).rejects.toThrow(PeerExitedError);
-      await expect(p.call('x')).rejects.toThrow(PeerExitedError);
+      await expect(p.call('x', 1)).rejects.toThrow(`Cannot call("x", 1) on peer ${p.name}: it was stopped.`);
       await expect(p.nodes()).rejects.toThrow(PeerExitedError);
       await expect(p.pause()).rejects.toThrow(PeerExitedError);
       await expect(p.nodes()).rejects.toThrow(

@@ -20,7 +20,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   constructor(config: JestEnvironmentConfig, context: EnvironmentContext) {
     super(config, context);
     // NodeEnvironment copied every option onto the global; ours stay under their one key.
-    this.#options = config.projectConfig.testEnvironmentOptions['peer-cluster'];
+    this.#options = config.projectConfig.testEnvironmentOptions;
     this.#root = config.projectConfig.rootDir;
   }
 
@@ -31,7 +31,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
     const state = harness.harnessState(this.global);
     state.options = harness.environmentClusterOptions(
       this.#options,
-      "testEnvironmentOptions['peer-cluster']",
+      'testEnvironmentOptions',
       "Set it in testEnvironmentOptions of your Jest config, or with a file's @jest-environment-options comment.",
     );
     state.root = this.#root;

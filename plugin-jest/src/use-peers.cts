@@ -6,8 +6,17 @@ import type { HarnessState, PeerClusterOptions, RunnerHooks } from '@peer-cluste
 
 const HARNESS_KEY = Symbol.for('peer-cluster');
 
+/**
+ * Core's PeerClusterError cannot be required from here, so this is a copy under the brand core's
+ * `instanceof` recognises: `error instanceof PeerClusterError` holds for the error below.
+ */
+const BRAND = Symbol.for('peer-cluster.error');
+class PeerClusterError extends Error {
+  static readonly [BRAND] = true;
+}
+
 /** usePeers was called in a test file that does not run in the peer-cluster environment. */
-export class MissingEnvironmentError extends Error {
+export class MissingEnvironmentError extends PeerClusterError {
   constructor() {
     super(
       "usePeers() from jest-environment-peer-cluster needs its test environment: set testEnvironment: 'peer-cluster' in your Jest config, or put /** @jest-environment peer-cluster */ at the top of this test file.",

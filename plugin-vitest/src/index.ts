@@ -4,6 +4,8 @@
 // Vitest's EnvironmentOptions cannot be augmented from outside: its declaration lives in a
 // hash-named chunk and `vitest/node` only re-exports it. Type the options with
 // `{ 'peer-cluster': { ... } satisfies PeerClusterOptions }` instead.
+// The types a test file needs, so that it need not depend on core itself.
+export type { Cluster, ClusterOptions, Peer, PeerState, Strategy } from '@peer-cluster/core';
 export type { PeerClusterOptions } from '@peer-cluster/core/harness';
 export { default } from './environment.js';
 export { createPeersTest, type PeersFixtureOptions, peersFixture } from './fixture.js';

@@ -12,8 +12,25 @@ interface WorkerConfig {
   environmentOptions?: Record<string, unknown> | null;
 }
 
+/** What Vitest's worker state holds (what the plugin reads of it). */
+interface WorkerState {
+  config?: WorkerConfig;
+  /** The task running now: a test (from its beforeEach to its afterEach), else its suite or file. */
+  current?: { type?: string; name?: string };
+}
+
+function workerState(): WorkerState | undefined {
+  return (globalThis as { __vitest_worker__?: WorkerState }).__vitest_worker__;
+}
+
 function workerConfig(): WorkerConfig | undefined {
-  return (globalThis as { __vitest_worker__?: { config?: WorkerConfig } }).__vitest_worker__?.config;
+  return workerState()?.config;
+}
+
+/** The name of the test running now, if one is. */
+export function runningTest(): string | undefined {
+  const current = workerState()?.current;
+  return current?.type === 'test' ? (current.name ?? '') : undefined;
 }
 
 /** Add an error to a failed task's result, so the reporters print it with the test's failure. */
@@ -37,8 +54,8 @@ export function peerClusterOptions(
   options: Record<string, unknown> | null | undefined,
 ): PeerClusterOptions | undefined {
   return environmentClusterOptions(
-    options?.['peer-cluster'],
-    "environmentOptions['peer-cluster']",
+    options,
+    'environmentOptions',
     "Set it in test.environmentOptions of your Vitest config, or with a file's @vitest-environment-options comment.",
   );
 }

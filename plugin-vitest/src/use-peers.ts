@@ -2,7 +2,7 @@
 // 'vitest' module of the test's own realm (see vitestApi; the vm pools evaluate this module
 // inside the file's context), and finds the environment's state on that realm's global.
 import { createUsePeers, failureReportError, type UsePeers } from '@peer-cluster/core/harness';
-import { attachToFailedTest, fileState, projectRoot, vitestApi } from './runner.js';
+import { attachToFailedTest, fileState, projectRoot, runningTest, vitestApi } from './runner.js';
 
 /**
  * A cluster for the enclosing `describe` (or file): started in its `beforeAll`, stopped in its
@@ -21,6 +21,8 @@ export const usePeers: UsePeers = createUsePeers({
   afterAll: (fn, timeout) => vitestApi('usePeers()').afterAll(fn, timeout),
   state: fileState,
   projectRoot,
+  // Vitest would take the hooks and never run them: a test's collection is over.
+  runningTest,
   onTestFailed(report) {
     vitestApi('usePeers()').beforeEach((context) => {
       const since = Date.now();

@@ -113,11 +113,12 @@ Options:
     };
     const peers = values['dry-run'] ? reapable(options) : reap(options);
     if (peers.length === 0) {
-      const alive = findPeerProcesses().length;
+      const alive = reapable({ ...options, all: true }).length;
+      const of = options.cluster === undefined ? '' : ` of cluster ${options.cluster}`;
       console.log(
         alive > 0 && !options.all
-          ? `No orphaned peer processes (${alive} peer(s) still have a live parent; --all kills them too).`
-          : 'No peer processes found.',
+          ? `No orphaned peer processes${of} (${alive} peer(s) still have a live parent; --all kills them too).`
+          : `No peer processes${of} found.`,
       );
       return 0;
     }

@@ -1,7 +1,7 @@
 // `peer-cluster registry`: the local registry daemon in the foreground.
 import { DEFAULT_REGISTRY_PORT } from '../registry/address.js';
 import { registryMain } from '../registry/main.js';
-import { type Command, parse } from './usage.js';
+import { type Command, integerOption, parse } from './usage.js';
 
 export const registryCommand: Command = {
   name: 'registry',
@@ -24,7 +24,11 @@ Options:
     quiet: { type: 'boolean' },
   },
   async run(argv) {
-    parse(registryCommand, argv);
+    const { values } = parse(registryCommand, argv);
+    // Checked here, where a bad value is a usage error with the help, not the daemon's own message.
+    if (values.port !== undefined) integerOption('port', values.port, registryCommand.help, 0);
+    if (values['idle-timeout'] !== undefined)
+      integerOption('idle-timeout', values['idle-timeout'], registryCommand.help);
     return registryMain(argv);
   },
 };

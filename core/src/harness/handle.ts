@@ -15,6 +15,17 @@ export class ClusterUnavailableError extends PeerClusterError {
   }
 }
 
+/** usePeers was called where it cannot register its hooks: inside a test. */
+export class MisplacedUsePeersError extends PeerClusterError {
+  readonly test: string;
+  constructor(label: string, test: string) {
+    super(
+      `${label} was called inside the test "${test}". It starts its cluster in a beforeAll and stops it in an afterAll, which a running test cannot add. Call it at the top of the file or of a describe block, and use the handle it returns inside the tests.`,
+    );
+    this.test = test;
+  }
+}
+
 // What a Cluster offers: reading any of these without a cluster is a mistake worth an error.
 // Other keys read as undefined, so that runners and inspectors probing the value (`then`,
 // `toJSON`, `asymmetricMatch`, `$$typeof`…) are not tripped up.

@@ -11,7 +11,12 @@ export {
   type ReportedCluster,
   type ReportedPeer,
 } from './failure-report.js';
-export { type ClusterHandle, ClusterUnavailableError, createClusterHandle } from './handle.js';
+export {
+  type ClusterHandle,
+  ClusterUnavailableError,
+  createClusterHandle,
+  MisplacedUsePeersError,
+} from './handle.js';
 export { environmentClusterOptions, type PeerClusterOptions, resolveClusterOptions } from './options.js';
 export {
   HARNESS_KEY,

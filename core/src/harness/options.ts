@@ -4,6 +4,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidOptionsError } from '../errors.js';
 import type { ClusterOptions } from '../index.js';
+import { CLUSTER_OPTION_NAMES } from '../options.js';
 
 /**
  * The options of `usePeers(count, options)` and of the runner's environment options
@@ -48,18 +49,45 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** The key of a runner's environment options that holds the cluster options. */
+export const OPTIONS_KEY = 'peer-cluster';
+
 /**
- * The `'peer-cluster'` entry of a runner's environment options, checked to be an object (its
- * fields are validated by startCluster, which names each one). `where` names the option for
- * the error, `hint` says where it is set.
+ * The `'peer-cluster'` entry of a runner's environment options (`all`), checked to be an object
+ * (its fields are validated by startCluster, which names each one). `where` names `all` for the
+ * error (`environmentOptions`), `hint` says where it is set.
  */
 export function environmentClusterOptions(
-  value: unknown,
+  all: unknown,
   where: string,
   hint: string,
 ): PeerClusterOptions | undefined {
+  if (!isPlainObject(all)) return undefined;
+  // `environmentOptions: { apps: […] }` would otherwise boot peers without their apps, silently.
+  const misplaced = Object.keys(all).find((key) => CLUSTER_OPTION_NAMES.has(key));
+  if (misplaced !== undefined)
+    throw new InvalidOptionsError(
+      `${where}.${misplaced}`,
+      all[misplaced],
+      `is a peer-cluster option outside the '${OPTIONS_KEY}' key, where it is not read`,
+      `Move it into ${where}['${OPTIONS_KEY}']: { ${misplaced}: … }.`,
+    );
+  const value = all[OPTIONS_KEY];
   if (value === undefined || value === null) return undefined;
   if (!isPlainObject(value))
-    throw new InvalidOptionsError(where, value, 'must be an object of cluster options', hint);
+    throw new InvalidOptionsError(
+      `${where}['${OPTIONS_KEY}']`,
+      value,
+      'must be an object of cluster options',
+      hint,
+    );
+  // A file's `@vitest-environment-options {"peer-cluster": {…}}`: the runner already wrapped it.
+  if (OPTIONS_KEY in value)
+    throw new InvalidOptionsError(
+      `${where}['${OPTIONS_KEY}']['${OPTIONS_KEY}']`,
+      value[OPTIONS_KEY],
+      `nests the cluster options under '${OPTIONS_KEY}' twice`,
+      `A file's options comment holds the options themselves: {"apps": […]}, not {"${OPTIONS_KEY}": {…}}.`,
+    );
   return value as PeerClusterOptions;
 }

@@ -2,9 +2,10 @@
 // stopped in its afterAll — per-suite cleanup hangs on that afterAll, not on the environment's
 // teardown, because a runner may set an environment up once for many files (Vitest with
 // `isolate: false`). The environment's teardown only stops what an afterAll did not get to.
+import { InvalidOptionsError } from '../errors.js';
 import type { Cluster } from '../index.js';
 import { formatFailureReports } from './failure-report.js';
-import { createClusterHandle } from './handle.js';
+import { createClusterHandle, MisplacedUsePeersError } from './handle.js';
 import type { PeerClusterOptions } from './options.js';
 import type { HarnessState, RunnerHooks } from './state.js';
 import { hookTimeouts, startTracked, stopTracked, trackCluster } from './tracked.js';
@@ -23,14 +24,25 @@ export interface HarnessAdapter extends RunnerHooks {
   onTestFailed?(report: (since: number) => string | undefined): void;
   /** Added to the error for a handle used after its afterAll, e.g. how the runner orders afterAll hooks. */
   stoppedHint?: string;
+  /** The name of the test running now, if one is (usePeers cannot be called there). */
+  runningTest?(): string | undefined;
 }
 
 export type UsePeers = (count?: number, options?: PeerClusterOptions) => Cluster;
 
 export function createUsePeers(adapter: HarnessAdapter): UsePeers {
   return function usePeers(count?: number, options?: PeerClusterOptions): Cluster {
-    const state = adapter.state();
+    if (count !== undefined && options?.count !== undefined)
+      throw new InvalidOptionsError(
+        'count',
+        options.count,
+        `is given twice, as usePeers' first argument (${count}) and in its options`,
+        'Keep one: usePeers(count, options).',
+      );
     const label = `usePeers(${count ?? ''})`;
+    const test = adapter.runningTest?.();
+    if (test !== undefined) throw new MisplacedUsePeersError(label, test);
+    const state = adapter.state();
     const { handle, provision, retire, fail } = createClusterHandle(label, adapter.stoppedHint);
     const entry = trackCluster(label);
     const timeouts = hookTimeouts(state, options);

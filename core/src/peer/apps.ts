@@ -1,6 +1,6 @@
 // Inside a peer: load the declared apps in order and stop them in reverse. An app exporting
-// `start(ctx)` is awaited; its returned `{ stop }` or an exported `stop(ctx)` runs on graceful
-// stop. A module without `start` is a side-effect app (e.g. a server listening on PORT).
+// `start(ctx)` is awaited; the stop function it returns (bare or as `{ stop }`), else an exported
+// `stop(ctx)`, runs on graceful stop. A module without `start` is a side-effect app (e.g. a server listening on PORT).
 import type { AppContext } from '../types.js';
 import { type BootApp, loadModule } from './protocol.js';
 
@@ -17,8 +17,10 @@ export async function startApp(app: BootApp, ctx: AppContext): Promise<RunningAp
   const api: AppModule = typeof mod.start !== 'function' && isApp(mod.default) ? mod.default : mod;
   let stop: (() => unknown) | undefined = typeof api.stop === 'function' ? () => api.stop!(ctx) : undefined;
   if (typeof api.start === 'function') {
-    const started = (await api.start(ctx)) as { stop?: () => unknown } | undefined;
-    if (started && typeof started.stop === 'function') stop = () => started.stop!();
+    const started = (await api.start(ctx)) as (() => unknown) | { stop?: () => unknown } | undefined;
+    // `return () => server.close()` is the shape of React's effects and of many a test helper.
+    if (typeof started === 'function') stop = () => started();
+    else if (started && typeof started.stop === 'function') stop = () => started.stop!();
   }
   return { name: app.name, stop };
 }

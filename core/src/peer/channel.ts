@@ -31,7 +31,7 @@ export interface InFlight {
 export class Channel {
   #next = 1;
   #pending = new Map<number, Pending>();
-  #closed: ((op: string) => Error) | undefined;
+  #closed: ((op: string, what: string) => Error) | undefined;
 
   constructor(
     private readonly post: (message: Request | Response) => void,
@@ -41,8 +41,8 @@ export class Channel {
   ) {}
 
   /** Sends a request; `what` names it in failure reports (see inFlight). */
-  request(op: string, args: unknown[] = [], what: string | (() => string) = op): Promise<unknown> {
-    if (this.#closed) return Promise.reject(this.#closed(op));
+  request(op: string, args: unknown[] = [], what: string | (() => string) = `${op}()`): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closed(op, describe({ op, what })));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { op, what, since: Date.now(), resolve, reject });
@@ -57,14 +57,7 @@ export class Channel {
 
   /** The requests sent and not answered yet, oldest first. */
   inFlight(): InFlight[] {
-    return [...this.#pending.values()].map(({ op, what, since }) => {
-      if (typeof what === 'string') return { what, since };
-      try {
-        return { what: what(), since };
-      } catch {
-        return { what: op, since };
-      }
-    });
+    return [...this.#pending.values()].map((pending) => ({ what: describe(pending), since: pending.since }));
   }
 
   /** Handles a request or response; returns false for any other message. */
@@ -111,11 +104,24 @@ export class Channel {
     }
   }
 
-  /** Rejects every pending request, and every later one, with the error `reason(op)` makes. */
-  close(reason: (op: string) => Error): void {
+  /**
+   * Rejects every pending request, and every later one, with the error `reason(op, what)` makes
+   * (`what` as in failure reports: `call("get", "k")`, so the error names the call it cut off).
+   */
+  close(reason: (op: string, what: string) => Error): void {
     if (this.#closed) return;
     this.#closed = reason;
-    for (const pending of this.#pending.values()) pending.reject(reason(pending.op));
+    for (const pending of this.#pending.values()) pending.reject(reason(pending.op, describe(pending)));
     this.#pending.clear();
+  }
+}
+
+/** What a request is, for people: its `what`, or its op when that cannot be said. */
+function describe({ op, what }: Pick<Pending, 'op' | 'what'>): string {
+  if (typeof what === 'string') return what;
+  try {
+    return what();
+  } catch {
+    return `${op}()`;
   }
 }

@@ -46,6 +46,8 @@ import type {
 import { runtimeEntry } from './runtime-bundle.js';
 import { spawnRuntime } from './spawn.js';
 import { StrategyHost } from './strategy-host.js';
+import { locateSyntaxError } from './syntax-location.js';
+import { TYPESCRIPT } from './typescript.js';
 import { PendingWaits, waitUntil } from './wait.js';
 
 export type { LogLine } from './logs.js';
@@ -123,6 +125,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #waits = new PendingWaits();
   #phase: BootPhase = 'spawn';
   #app: string | undefined;
+  /** The file of each app, by the name the user gave it (to say where an app fails to parse). */
+  #appFiles = new Map<string, string>();
   /** Fires on every change a wait may be waiting for (links, state). */
   #changes = new EventEmitter();
   /** Bumped by every stop: a boot that has not spawned its process yet gives up. */
@@ -230,10 +234,10 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /** Calls a handler the peer registered with `ctx.cluster.handle(method, fn)`. */
   async call<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
-    const channel = this.#live(`call(${method})`);
+    const what = () =>
+      `call(${preview([JSON.stringify(method), ...args.map(describeValue)].join(', '), 100)})`;
+    const channel = this.#live(what);
     try {
-      const what = () =>
-        `call(${preview([JSON.stringify(method), ...args.map(describeValue)].join(', '), 100)})`;
       return (await channel.request('call', [method, args], what)) as T;
     } catch (error) {
       throw unsendable(error, `call(${JSON.stringify(method)}, ...args)`, args, 'the peer');
@@ -401,6 +405,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       try {
         // A missing app fails before anything is spawned.
         const located = locateApps(setup.apps, setup.root, this.name);
+        this.#appFiles = new Map(located.map((app) => [app.name, app.file]));
         // The apps may follow the boot config: the peer starts its node while TypeScript compiles
         // (which starts first: esbuild's first build costs about what a Node start does).
         const apps = settling(resolveApps(located, this.name));
@@ -684,8 +689,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const pid = child.pid!;
     // Whatever the apps spawned goes with the peer.
     signalGroup(pid, 'SIGKILL');
-    const reason = (op: string) =>
-      new PeerExitedError(this.name, `${op === 'call' ? 'call a handler' : op}()`, this.#state);
+    const reason = (_op: string, what: string) => new PeerExitedError(this.name, what, this.#state);
     const wasStopping = this.#stopping;
     this.#state = wasStopping ? 'stopped' : 'crashed';
     this.#channel?.close(reason);
@@ -711,14 +715,33 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
     const failure = booting.failure;
     // Wait (briefly: a grandchild may hold the pipes) for the last stderr lines.
-    void Promise.race([closed, new Promise((r) => setTimeout(r, 200))]).then(() => {
-      const tail = this.#logs.stderrTail();
-      Object.defineProperty(failure, 'stderr', { value: tail });
-      if (tail.trim()) failure.message += `\n--- stderr of ${this.name} (last lines) ---\n${tail.trimEnd()}`;
-      if (failure.exitCode === undefined) Object.defineProperty(failure, 'exitCode', { value: code });
-      if (failure.signal === undefined) Object.defineProperty(failure, 'signal', { value: signal });
-      booting.reject(failure);
-    });
+    const located = this.#syntaxErrorLocation(failure);
+    void Promise.all([Promise.race([closed, new Promise((r) => setTimeout(r, 200))]), located]).then(
+      ([, where]) => {
+        if (where) failure.message = failure.message.replace(/\n|$/, (end) => `\n${where}${end}`);
+        const tail = this.#logs.stderrTail();
+        Object.defineProperty(failure, 'stderr', { value: tail });
+        if (tail.trim())
+          failure.message += `\n--- stderr of ${this.name} (last lines) ---\n${tail.trimEnd()}`;
+        if (failure.exitCode === undefined) Object.defineProperty(failure, 'exitCode', { value: code });
+        if (failure.signal === undefined) Object.defineProperty(failure, 'signal', { value: signal });
+        booting.reject(failure);
+      },
+    );
+  }
+
+  /** Where the JS app whose module did not parse has its syntax error (TypeScript apps' say it already). */
+  async #syntaxErrorLocation(failure: PeerBootError): Promise<string | undefined> {
+    const file = failure.app === undefined ? undefined : this.#appFiles.get(failure.app);
+    const cause = failure.cause;
+    if (
+      !file ||
+      TYPESCRIPT.test(file) ||
+      !(cause instanceof RemoteError) ||
+      cause.remoteName !== 'SyntaxError'
+    )
+      return undefined;
+    return locateSyntaxError(file, this.#config.setup.root).catch(() => undefined);
   }
 
   /** Graceful stop of the process in place: ask the runtime, SIGKILL the group after stopTimeout. */
@@ -772,8 +795,9 @@ export class Peer extends EventEmitter<PeerEvents> {
     return this.#state === 'booting' || this.#state === 'running' || this.#state === 'paused';
   }
 
-  #live(what: string): Channel {
-    if (!this.#alive() || !this.#channel) throw new PeerExitedError(this.name, what, this.#state);
+  #live(what: string | (() => string)): Channel {
+    if (!this.#alive() || !this.#channel)
+      throw new PeerExitedError(this.name, typeof what === 'string' ? what : what(), this.#state);
     return this.#channel;
   }
 

@@ -15,6 +15,7 @@
  * const node = await startNode({ name: 'a', cookie, cluster: 'orders', strategy: localRegistryStrategy() });
  */
 import { InvalidOptionsError } from '../errors.js';
+import { portableStrategy } from '../healer/portable.js';
 import type { Strategy, StrategyContext } from '../types.js';
 import { resolveRegistryAddress } from './address.js';
 import type { RegistryClient } from './client.js';
@@ -93,7 +94,7 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
   const client = () => sharedRegistryClient(clientOptions);
   const replacements = new DaemonReplacements();
 
-  return {
+  return portableStrategy({
     name: 'local-registry',
     spec: { module: import.meta.url, export: 'localRegistryStrategy', options: clientOptions },
 
@@ -148,7 +149,7 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
         void unwatch?.().catch(() => {});
       };
     },
-  };
+  });
 }
 
 /** The startCluster() the node belongs to (link/options.ts InternalNodeOptions), if any. */

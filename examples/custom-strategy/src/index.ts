@@ -14,7 +14,7 @@
  * The directory (`startDirectory()` in directory.ts) keeps `cluster → node ids` and forgets a node
  * when it unregisters. A real deployment would expire entries too; a test directory needs not.
  */
-import { InvalidOptionsError, type Strategy } from '@peer-cluster/core/peer';
+import { InvalidOptionsError, portableStrategy, type Strategy } from '@peer-cluster/core/peer';
 
 export interface HttpDirectoryOptions {
   url: string;
@@ -37,7 +37,8 @@ export function httpDirectory(options: HttpDirectoryOptions): Strategy {
   const timeout = options.timeout ?? 2000;
   const endpoint = (cluster: string) => new URL(`/clusters/${encodeURIComponent(cluster)}/nodes`, base);
 
-  return {
+  // portableStrategy: a runner's config may hold it too (it crosses to the workers as its spec).
+  return portableStrategy({
     name: 'http-directory',
     // Lets a strategy built in the test process be re-created inside each peer.
     spec: { module: import.meta.url, export: 'httpDirectory', options },
@@ -59,5 +60,5 @@ export function httpDirectory(options: HttpDirectoryOptions): Strategy {
         await put('DELETE').catch(() => {});
       };
     },
-  };
+  });
 }

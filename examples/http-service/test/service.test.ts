@@ -1,6 +1,5 @@
-import type { Peer } from '@peer-cluster/core';
 import { expect, test } from 'vitest';
-import { usePeers } from 'vitest-environment-peer-cluster';
+import { type Peer, usePeers } from 'vitest-environment-peer-cluster';
 
 const cluster = usePeers(3, { env: { GREETING: 'hi' } });
 

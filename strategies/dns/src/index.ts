@@ -30,7 +30,13 @@
  */
 import { promises as dnsPromises, type SrvRecord } from 'node:dns';
 import { isIP } from 'node:net';
-import { InvalidOptionsError, type Strategy, type StrategyContext } from '@peer-cluster/core/peer';
+import {
+  InvalidOptionsError,
+  PeerClusterError,
+  portableStrategy,
+  type Strategy,
+  type StrategyContext,
+} from '@peer-cluster/core/peer';
 
 export interface DnsOptions {
   /** The name to resolve. */
@@ -48,7 +54,7 @@ export interface DnsOptions {
 }
 
 /** A DNS query failed; `code` is Node's DNS error code (`ENOTFOUND` for NXDOMAIN, `ETIMEOUT`…). */
-export class DnsQueryError extends Error {
+export class DnsQueryError extends PeerClusterError {
   readonly code: string;
   readonly query: string;
   readonly type: string;
@@ -61,7 +67,6 @@ export class DnsQueryError extends Error {
         cause,
       },
     );
-    this.name = 'DnsQueryError';
     this.code = code;
     this.query = query;
     this.type = type;
@@ -124,7 +129,7 @@ function validate(options: DnsOptions) {
 export function dns(options: DnsOptions): Strategy {
   const o = validate(options);
 
-  return {
+  return portableStrategy({
     name: 'dns',
     spec: { module: import.meta.url, export: 'dns', options: { ...options } },
     async discover(ctx) {
@@ -139,7 +144,7 @@ export function dns(options: DnsOptions): Strategy {
         ctx.signal.removeEventListener('abort', cancel);
       }
     },
-  };
+  });
 }
 
 type Resolver = InstanceType<typeof dnsPromises.Resolver>;

@@ -1,5 +1,5 @@
 import type { ClusterNode, Strategy, StrategyContext } from '@peer-cluster/core';
-import { InvalidOptionsError, runOnce, startNode } from '@peer-cluster/core';
+import { InvalidOptionsError, PeerClusterError, runOnce, startNode } from '@peer-cluster/core';
 import { DnsQueryError, dns } from '@peer-cluster/strategy-dns';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +94,8 @@ describe('dns strategy against a dns-packet server', () => {
     };
     const nx = await failure('missing.peer.test');
     expect(nx).toBeInstanceOf(DnsQueryError);
+    expect(nx).toBeInstanceOf(PeerClusterError);
+    expect(nx.name).toBe('DnsQueryError');
     expect(nx.code).toBe('ENOTFOUND');
     expect(nx.message).toContain('missing.peer.test');
     expect((await failure('refused.peer.test')).code).toBe('EREFUSED');

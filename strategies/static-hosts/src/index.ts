@@ -24,6 +24,7 @@ import { resolve } from 'node:path';
 import {
   InvalidOptionsError,
   parseAddress,
+  portableStrategy,
   type Strategy,
   type StrategyContext,
 } from '@peer-cluster/core/peer';
@@ -33,11 +34,11 @@ export type StaticHostsOptions = string[] | { file: string };
 export function staticHosts(hosts: StaticHostsOptions): Strategy {
   if (Array.isArray(hosts)) {
     const entries = hosts.map((entry, i) => checkEntry(entry, `staticHosts[${i}]`));
-    return {
+    return portableStrategy({
       name: 'static-hosts',
       spec: { module: import.meta.url, export: 'staticHosts', options: [...hosts] },
       discover: (ctx) => withoutSelf(ctx, entries),
-    };
+    });
   }
   if (typeof hosts !== 'object' || hosts === null || typeof hosts.file !== 'string' || hosts.file === '') {
     throw new InvalidOptionsError(
@@ -48,14 +49,27 @@ export function staticHosts(hosts: StaticHostsOptions): Strategy {
   }
   // Resolved now, so a peer with another working directory reads the same file.
   const file = resolve(hosts.file);
-  return {
+  return portableStrategy({
     name: 'static-hosts',
     spec: { module: import.meta.url, export: 'staticHosts', options: { file } },
     async discover(ctx) {
-      const text = await readFile(file, 'utf8');
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (error) {
+        // A failed refresh (the healer's `error` event), not a crash: the file may appear later.
+        const { code, message } = error as NodeJS.ErrnoException;
+        throw new InvalidOptionsError(
+          'staticHosts.file',
+          file,
+          code === 'ENOENT' ? 'no such file' : `cannot be read (${message})`,
+          'Each refresh re-reads it: write one "name@host:port" or "host:port" per line.',
+          { cause: error },
+        );
+      }
       return withoutSelf(ctx, parseHostsFile(text, file));
     },
-  };
+  });
 }
 
 /** Parses a hosts file's text: one entry per line, `#` comments, blank lines ignored. */

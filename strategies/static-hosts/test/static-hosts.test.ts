@@ -77,10 +77,12 @@ describe('staticHosts with a file', () => {
     expect(() => parseHostsFile('x:1\r\ny:2\r\n')).not.toThrow();
   });
 
-  it('fails a discover when the file is missing', async () => {
-    await expect(staticHosts({ file: join(dir, 'absent.hosts') }).discover(context())).rejects.toMatchObject({
-      code: 'ENOENT',
-    });
+  it('fails a discover when the file is missing, with a named error', async () => {
+    const file = join(dir, 'absent.hosts');
+    const error = await Promise.resolve(staticHosts({ file }).discover(context())).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error).toMatchObject({ option: 'staticHosts.file', value: file, cause: { code: 'ENOENT' } });
+    expect((error as Error).message).toContain('no such file');
   });
 });
 

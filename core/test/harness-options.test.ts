@@ -1,0 +1,73 @@
+// How the runner plugins read their environment options and check usePeers' arguments, before any
+// peer starts: mistakes that would otherwise boot peers without their apps, or silently ignore a value.
+import { InvalidOptionsError } from '@peer-cluster/core';
+import { createUsePeers, environmentClusterOptions, harnessState } from '@peer-cluster/core/harness';
+import { describe, expect, it } from 'vitest';
+
+const HINT = 'Set it in test.environmentOptions.';
+
+function caught(act: () => unknown): InvalidOptionsError {
+  try {
+    act();
+  } catch (error) {
+    return error as InvalidOptionsError;
+  }
+  throw new Error('expected a throw');
+}
+
+describe("a runner's environment options", () => {
+  it("take the cluster options from the 'peer-cluster' key, beside other environments' options", () => {
+    const all = { jsdom: { url: 'http://localhost/' }, 'peer-cluster': { apps: ['./app.js'] } };
+    expect(environmentClusterOptions(all, 'environmentOptions', HINT)).toEqual({ apps: ['./app.js'] });
+    expect(environmentClusterOptions({ jsdom: {} }, 'environmentOptions', HINT)).toBeUndefined();
+    expect(environmentClusterOptions(undefined, 'environmentOptions', HINT)).toBeUndefined();
+  });
+
+  it("name a cluster option given outside the 'peer-cluster' key, which would be ignored", () => {
+    const error = caught(() =>
+      environmentClusterOptions({ apps: ['./app.js'] }, 'testEnvironmentOptions', HINT),
+    );
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.option).toBe('testEnvironmentOptions.apps');
+    expect(error.value).toEqual(['./app.js']);
+    expect(error.message).toContain("Move it into testEnvironmentOptions['peer-cluster']: { apps: … }.");
+  });
+
+  it("name options nested under 'peer-cluster' twice (a file's comment that repeats the key)", () => {
+    const error = caught(() =>
+      environmentClusterOptions(
+        { 'peer-cluster': { 'peer-cluster': { apps: [] } } },
+        'environmentOptions',
+        HINT,
+      ),
+    );
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.option).toBe("environmentOptions['peer-cluster']['peer-cluster']");
+    expect(error.message).toContain('holds the options themselves');
+  });
+
+  it('name a value that is not an object', () => {
+    const error = caught(() => environmentClusterOptions({ 'peer-cluster': 3 }, 'environmentOptions', HINT));
+    expect(error.option).toBe("environmentOptions['peer-cluster']");
+    expect(error.message).toContain(HINT);
+  });
+});
+
+describe('usePeers arguments', () => {
+  const registered: string[] = [];
+  const usePeers = createUsePeers({
+    beforeAll: () => registered.push('beforeAll'),
+    afterAll: () => registered.push('afterAll'),
+    state: () => harnessState({}),
+    projectRoot: () => process.cwd(),
+  });
+
+  it('a count given both as the argument and in the options is an error, and registers nothing', () => {
+    const error = caught(() => usePeers(2, { count: 5 }));
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.option).toBe('count');
+    expect(error.value).toBe(5);
+    expect(error.message).toContain("as usePeers' first argument (2) and in its options");
+    expect(registered).toEqual([]);
+  });
+});
