@@ -53,6 +53,17 @@ describe('peer-cluster CLI', () => {
     expect(out).toContain(`Usage: peer-cluster ${command}`);
   });
 
+  it('prints the version of the package it comes from', async () => {
+    const { version } = createRequire(import.meta.url)('@peer-cluster/core/package.json') as {
+      version: string;
+    };
+    for (const flag of ['--version', '-v']) {
+      const { code, out } = await cli([flag]).exited;
+      expect(code).toBe(0);
+      expect(out.trim()).toBe(version);
+    }
+  });
+
   it('is linked as the workspace command `npx peer-cluster` (also in a fresh checkout, before dist exists)', async () => {
     const linked = fileURLToPath(new URL('../../node_modules/.bin/peer-cluster', import.meta.url));
     const child = spawn(linked, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] });

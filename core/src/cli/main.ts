@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `peer-cluster`: up, registry, ls, reap. Each subcommand lives in its own file.
+import { readFileSync } from 'node:fs';
 import { lsCommand } from './ls.js';
 import { reapCommand } from './reap.js';
 import { registryCommand } from './registry.js';
@@ -13,13 +14,18 @@ const help = `Usage: peer-cluster <command> [options]
 Commands:
 ${commands.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join('\n')}
 
-Run \`peer-cluster <command> --help\` for a command's options.`;
+Run \`peer-cluster <command> --help\` for a command's options, \`peer-cluster --version\` for the version.`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(help);
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    const manifest = new URL('../../package.json', import.meta.url);
+    console.log((JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version);
+    return 0;
   }
   const command = commands.find((c) => c.name === name);
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}`, help);
