@@ -1,13 +1,14 @@
 // Hostile input on the link port closes that one connection; the node keeps running and keeps
 // serving its other links.
 
-import { type Socket, connect as tcpConnect } from 'node:net';
+import { type AddressInfo, createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { type ClusterNode, customStrategy } from '@peer-cluster/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { encodeCall } from '../dist/link/frame.js';
+import { decode, encodeCall, FrameType } from '../dist/link/frame.js';
 import { DialerHandshake, newIncarnation, PROTOCOL } from '../dist/link/handshake.js';
+import { MAX_UNPROVEN } from '../dist/link/listener.js';
 import { linkSocket } from '../dist/link/socket.js';
 import { COOKIE, nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
@@ -229,6 +230,14 @@ describe('hostile input on the link port', () => {
       fc.constant('default'),
       fc.constant(t.id),
       fc.string({ unit: 'binary', maxLength: 100 }),
+      // Objects whose conversion to text throws (`String({ toString: 1 })`), and friends.
+      fc.dictionary(
+        fc.constantFrom('toString', 'valueOf', '__proto__', 'constructor', 'length'),
+        fc.jsonValue(),
+        {
+          minKeys: 1,
+        },
+      ),
     );
     const intro = fc.record(
       {
@@ -278,6 +287,133 @@ describe('hostile input on the link port', () => {
     expect(t.nodes()).toHaveLength(1);
     await stillServes();
   }, 60_000);
+
+  it('refuses a hello whose fields cannot be turned into text, on either side of a dial', async () => {
+    const { t, logs, stillServes } = await target();
+    const tricky = { ...validHello(), protocol: { toString: 1 } };
+    expect(await rawWs(t, () => {}, tricky)).toBe(4001);
+    expect(logs.join('\n')).toMatch(/speaks link protocol of another kind \(object\), this node speaks/);
+    // A listener that answers a dial with such a challenge: the dial fails, the dialer runs on.
+    const hostile = createServer((socket) => {
+      const ws = linkSocket(socket, { dialer: false, maxPayload: 1 << 20 });
+      ws.once('message', () =>
+        ws.send(JSON.stringify({ ...validHello(), t: 'challenge', protocol: { valueOf: 1 } })),
+      );
+    });
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
+    const { port } = hostile.address() as AddressInfo;
+    await expect(t.connect(`evil@127.0.0.1:${port}`, { timeout: 2000 })).rejects.toMatchObject({
+      name: 'HandshakeError',
+      reason: 'protocol',
+    });
+    hostile.close();
+    await stillServes();
+  });
+
+  it('answers a call whose arguments are a huge sparse array with an error; the link stays up', async () => {
+    const { t, stillServes } = await target();
+    const ws = await authenticatedSocket(t);
+    const sparse: unknown[] = [];
+    sparse.length = 2 ** 32 - 1; // 32 bytes on the wire; spread, 4 billion arguments
+    const reply = new Promise<Buffer>((resolve) => ws.once('message', resolve));
+    ws.send(encodeCall(1, 'ping', sparse));
+    const frame = decode(await reply);
+    expect(frame).toMatchObject({ type: FrameType.ReplyError, id: 1 });
+    expect((frame as { error: { message: string } }).error.message).toBe(
+      'a call takes at most 65535 arguments, got 4294967295',
+    );
+    ws.send(encodeCall(2, 'ping', []));
+    const second = decode(await new Promise<Buffer>((resolve) => ws.once('message', resolve)));
+    expect(second).toMatchObject({ type: FrameType.Reply, id: 2, value: 'pong' });
+    const down = nextEvent(t, 'nodedown', 'handmade@127.0.0.1:1');
+    ws.close();
+    await down;
+    await stillServes();
+  });
+
+  it('stops reading a link whose other end reads none of its replies, until they have gone out', async () => {
+    const { t, stillServes } = await target();
+    let served = 0;
+    const answer = 'y'.repeat(16 * 1024);
+    t.handle('big', () => {
+      served++;
+      return answer;
+    });
+    const ws = await authenticatedSocket(t);
+    ws.pause(); // read nothing
+    // Each reply is 16 times its call. Unbounded, the target would read every call and queue every
+    // reply (64 MiB here) for a reader that never reads.
+    const calls = 4000;
+    const body = 'x'.repeat(1000);
+    for (let id = 1; id <= calls; id++) ws.send(encodeCall(id, 'big', [body]));
+    // Let the target read what it will: until it serves nothing more for 20 turns of the loop.
+    for (let last = -1, still = 0; still < 20; ) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (served === last) still++;
+      else [last, still] = [served, 0];
+    }
+    expect(served).toBeGreaterThan(0);
+    expect(served).toBeLessThan(calls);
+    // Once this end reads again, every call is answered and the link carries on.
+    let replies = 0;
+    const answered = new Promise<void>((resolve) =>
+      ws.on('message', () => {
+        if (++replies === calls) resolve();
+      }),
+    );
+    ws.resume();
+    await answered;
+    expect(served).toBe(calls);
+    const down = nextEvent(t, 'nodedown', 'handmade@127.0.0.1:1');
+    ws.close();
+    await down;
+    await stillServes();
+  }, 60_000);
+
+  it('sends no pong for the pings of a connection that has proven nothing', async () => {
+    const { t, stillServes } = await target();
+    let pongs = 0;
+    const code = await rawWs(
+      t,
+      (ws) => {
+        ws.on('pong', () => pongs++);
+        for (let i = 0; i < 100; i++) ws.ping();
+        // Then a response that proves nothing: the target refuses and closes, after the pongs it
+        // would have sent.
+        ws.send(JSON.stringify({ t: 'response', proof: '0'.repeat(64) }));
+      },
+      validHello(),
+      { afterChallenge: true },
+    );
+    expect(code).toBe(4001);
+    expect(pongs).toBe(0);
+    await stillServes();
+  });
+
+  it('drops new connections at once while too many have proven nothing', async () => {
+    const { t, stillServes } = await target();
+    const open = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = tcpConnect(t.port, '127.0.0.1', () => resolve(socket));
+        socket.once('error', reject);
+      });
+    const silent: Socket[] = [];
+    try {
+      for (let i = 0; i < MAX_UNPROVEN; i++) silent.push(await open());
+      // Each is accepted by now once the target has seen it; one more is closed without waiting
+      // for the handshake timeout.
+      const started = Date.now();
+      let extra = await open();
+      while (!(await closedWithin(extra, 1000))) {
+        silent.push(extra);
+        extra = await open();
+      }
+      expect(Date.now() - started).toBeLessThan(4000);
+    } finally {
+      for (const socket of silent) socket.destroy();
+    }
+    await stillServes();
+  }, 30_000);
 
   it('a hello claiming to be a node delays dials to that node only until its handshake fails', async () => {
     const { t, friend } = await target();
@@ -371,6 +507,18 @@ describe('hostile input on the link port', () => {
     expect(a.nodes()).toEqual([b.id]);
   });
 });
+
+/** Whether the socket closes within `ms` (an accepted socket the other end drops at once does). */
+function closedWithin(socket: Socket, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    socket.on('error', () => {});
+  });
+}
 
 /** Complete a genuine handshake by hand (as a dialer) and return the raw socket. */
 async function authenticatedSocket(t: ClusterNode): Promise<WebSocket> {

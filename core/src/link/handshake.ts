@@ -110,9 +110,14 @@ function readIntroduction(message: unknown, t: Introduction['t']): Introduction 
     return `sent a ${t} that is not an object`;
   const o = message as Record<string, unknown>;
   if (o.t !== t)
-    return `sent ${typeof o.t === 'string' ? `a "${o.t.slice(0, 20)}" message` : 'a message'} instead of its ${t}`;
+    return `sent ${typeof o.t === 'string' ? `a "${printable(o.t.slice(0, 20))}" message` : 'a message'} instead of its ${t}`;
   if (o.protocol !== PROTOCOL) {
-    return `speaks link protocol ${String(o.protocol).slice(0, 20)}, this node speaks ${PROTOCOL}`;
+    // Said without String(): a value from the network may be an object whose toString is not one.
+    const spoken =
+      typeof o.protocol === 'number' || typeof o.protocol === 'string'
+        ? printable(String(o.protocol).slice(0, 20))
+        : `of another kind (${o.protocol === null ? 'null' : typeof o.protocol})`;
+    return `speaks link protocol ${spoken}, this node speaks ${PROTOCOL}`;
   }
   const bad = (field: string) => `sent an invalid ${t} (${field})`;
   if (typeof o.cluster !== 'string' || o.cluster.length > 200) return bad('cluster');
@@ -122,6 +127,18 @@ function readIntroduction(message: unknown, t: Introduction['t']): Introduction 
   if (!Number.isSafeInteger(o.maxPayload) || (o.maxPayload as number) < 1) return bad('maxPayload');
   if (Object.keys(o).length !== INTRODUCTION_KEYS) return bad('unknown fields');
   return o as unknown as Introduction;
+}
+
+/**
+ * Text from a connection that has proven nothing, made safe for a log line: control characters
+ * (newlines, terminal escapes) are escaped, so it cannot forge lines or restyle a terminal.
+ */
+export function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+  return text.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 function isNodeId(id: string): boolean {
@@ -214,7 +231,7 @@ abstract class Side {
     if (intro.cluster !== this.p.local.cluster) {
       return {
         reason: 'cluster',
-        detail: `it belongs to cluster "${intro.cluster}", this node to "${this.p.local.cluster}"`,
+        detail: `it belongs to cluster "${printable(intro.cluster)}", this node to "${this.p.local.cluster}"`,
       };
     }
     if (this.p.expectedName !== undefined && this.peer.name !== this.p.expectedName) {
@@ -309,9 +326,24 @@ abstract class Side {
     } catch {
       return this.fail('protocol', 'sent a handshake message that is not JSON', true);
     }
+    try {
+      this.#handle(message);
+    } catch (error) {
+      // Every field is checked before use; should a check miss something, the connection fails
+      // its handshake, and the node (which a throw here would take down) runs on.
+      this.fail(
+        'protocol',
+        `sent a handshake message this node could not read (${(error as Error)?.message})`,
+        true,
+      );
+    }
+  };
+
+  #handle(message: unknown): void {
     const refused = refusalIn(message);
     if (refused) {
-      const { reason, detail } = refused;
+      const { reason } = refused;
+      const detail = printable(refused.detail);
       if (reason !== 'blocked' && reason !== 'duplicate')
         this.p.log(
           `peer-cluster: link ${this.#direction()} ${this.#who()} refused by the other end (${reason}): ${detail}`,
@@ -320,7 +352,7 @@ abstract class Side {
       return this.finish(new HandshakeError(this.p.address, reason, `refused by the other end: ${detail}`));
     }
     this.receive(message);
-  };
+  }
 }
 
 /** The dialing side: sends its hello as soon as the connection is up. */

@@ -205,6 +205,13 @@ export class Link {
       this.#burst++;
     }
     this.#ws.send(frame);
+    // The other end reads less than it asks for (calls whose replies it never reads): stop
+    // reading its frames until what is queued for it has gone out, so the queue stays bounded and
+    // the sender meets TCP's backpressure.
+    if (socket && socket.writableLength > WRITE_HIGH_WATER && !this.#ws.isPaused) {
+      this.#ws.pause();
+      socket.once('drain', () => this.#ws.resume());
+    }
   }
 
   /** @internal The turn's burst is over (#write). */
@@ -293,6 +300,15 @@ export class Link {
 
   #serve(id: number, method: string, args: unknown[]): void {
     let result: unknown;
+    if (args.length > MAX_CALL_ARGS) {
+      // Spread, a decoded sparse array of length 2^32 - 1 (32 bytes on the wire) would make V8
+      // allocate every argument and abort the process.
+      this.#replyError(
+        id,
+        new RangeError(`a call takes at most ${MAX_CALL_ARGS} arguments, got ${args.length}`),
+      );
+      return;
+    }
     try {
       result = this.#owner.handlers.get(method)(...args);
     } catch (error) {
@@ -445,6 +461,14 @@ function size(bytes: number): string {
 
 /** Frames per write in a burst (see #write). */
 const CORK_FRAMES = 32;
+/**
+ * Bytes queued for the other end beyond which this end stops reading it (#write). Above any
+ * burst of calls and replies; a frame larger than this (up to maxPayload) only pauses reading
+ * until it is out.
+ */
+const WRITE_HIGH_WATER = 8 * 1024 * 1024;
+/** More arguments than any call has: V8 itself takes at most ≈65 535 in a call. */
+const MAX_CALL_ARGS = 65_535;
 
 function endBurst(link: Link, socket: Socket): void {
   link.endBurst(socket);

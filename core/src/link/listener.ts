@@ -20,6 +20,13 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/**
+ * Connections that have proven nothing, past which new ones are dropped: silent ones here, and
+ * handshakes in progress in the node. Far above what a cluster's start opens at once (each node
+ * of an n-node cluster takes at most n - 1 handshakes).
+ */
+export const MAX_UNPROVEN = 512;
+
 /** What a link port answers to plain HTTP. */
 const HTTP_ANSWER = [
   'HTTP/1.1 426 Upgrade Required',
@@ -46,6 +53,12 @@ export async function listen(options: {
   const pending = new Set<Socket>();
   const server = createServer({ noDelay: true }, (socket) => {
     socket.on('error', ignore);
+    // Silent connections cost a file descriptor each until their timeout: past a bound, new ones
+    // are dropped at once, so that a flood of them cannot starve the node of descriptors.
+    if (pending.size >= MAX_UNPROVEN) {
+      socket.destroy();
+      return;
+    }
     pending.add(socket);
     socket.setTimeout(options.timeout, () => socket.destroy());
     socket.once('close', () => pending.delete(socket));

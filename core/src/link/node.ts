@@ -27,7 +27,7 @@ import {
   type Refusal,
 } from './handshake.js';
 import { CLOSE_BLOCKED, CLOSE_DOWN, Heartbeats, Link, type LinkOwner } from './link.js';
-import { type Listener, listen } from './listener.js';
+import { type Listener, listen, MAX_UNPROVEN } from './listener.js';
 import { type ResolvedNodeOptions, resolveNodeOptions } from './options.js';
 import { DEFAULT_CALL_TIMEOUT, type Handler, Handlers } from './rpc.js';
 import { allowPayload } from './socket.js';
@@ -361,7 +361,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   }
 
   #accept(ws: WebSocket, socket: Socket): void {
-    if (this.#stopping) {
+    if (this.#stopping || this.#handshaking.size >= MAX_UNPROVEN) {
       ws.terminate();
       return;
     }

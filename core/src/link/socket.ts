@@ -39,7 +39,9 @@ export function linkSocket(
       protocols: undefined,
       options: { autoPong: boolean },
     ) => WebSocket
-  )(null, undefined, { autoPong: true });
+  )(null, undefined, { autoPong: false });
+  // No autoPong: heartbeats are link frames (PING, PONG), not WebSocket pings, and a connection that
+  // has proven nothing must not get a pong for every ping it sends (replies it need never read).
   // Frame errors close the link (the link layer sees the close); an unheard 'error' would throw.
   ws.on('error', ignore);
   if (options.dialer) {
