@@ -13,6 +13,7 @@ import {
 } from '@peer-cluster/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEASE_RANGE, MAX_LEASES_PER_CONNECTION } from '../dist/registry/daemon.js';
 
 let registry: RegistryHandle;
 const lines: string[] = [];
@@ -152,6 +153,24 @@ describe('registry daemon', () => {
     for (const port of x) expect((await a.status()).leases).not.toContain(port);
   });
 
+  it('leases one connection at most MAX_LEASES_PER_CONNECTION ports, leases or claims, in the range', async () => {
+    const greedy = await connect();
+    const requests = MAX_LEASES_PER_CONNECTION / 64;
+    for (let i = 0; i < requests; i++) await greedy.lease(64);
+    await expect(greedy.lease(1)).rejects.toThrow(
+      `lease failed: this connection holds ${MAX_LEASES_PER_CONNECTION} leases, and may hold at most ${MAX_LEASES_PER_CONNECTION}`,
+    );
+    const held = (await greedy.status()).leases;
+    // Claims count too, and only ports of the lease range are ever claimed.
+    const other = await connect();
+    expect(await other.claim([80, 65000, LEASE_RANGE[0] - 1])).toEqual([]);
+    await greedy.close();
+    // Another connection is not held back by what this one took, and gets its ports back once it is gone.
+    const [port] = await other.lease(1);
+    expect(port).toBeGreaterThanOrEqual(LEASE_RANGE[0]);
+    for (const p of held.slice(0, 10)) expect((await other.status()).leases).not.toContain(p);
+  }, 60_000);
+
   it('skips excluded ports and ports that are not bindable', async () => {
     const a = await connect();
     const [first] = await a.lease(1);
@@ -178,8 +197,16 @@ describe('registry daemon', () => {
     ]) {
       const socket = await raw();
       socket.on('error', () => {});
+      let answer = '';
+      socket.on('data', (d) => (answer += d));
       socket.write(garbage);
       await once(socket, 'close');
+      // It is told why, on a line that answers no request.
+      expect(JSON.parse(answer)).toMatchObject({
+        type: 'error',
+        id: 0,
+        message: expect.stringMatching(/^closing this connection: it /),
+      });
     }
     expect(lines.some((l) => l.includes('over the size limit'))).toBe(true);
     expect(lines.some((l) => l.includes('not JSON'))).toBe(true);

@@ -23,6 +23,11 @@ export const LEASE_RANGE: readonly [number, number] = [20000, 32767];
 const DEFAULT_IDLE_TIMEOUT = 30_000;
 /** A watcher that stops reading is cut off rather than buffered for without bound. */
 const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
+/**
+ * Leases one connection may hold: far more than a test process needs (a port or a few per peer
+ * of each of its clusters), and a bound on what a single client can take from the machine.
+ */
+export const MAX_LEASES_PER_CONNECTION = 2048;
 
 export interface RegistryOptions {
   /** Address to bind. @default '127.0.0.1' (or the host of env PEER_CLUSTER_REGISTRY) */
@@ -126,15 +131,22 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
       lineSplitter(
         MAX_REQUEST_BYTES,
         (line) => handleLine(conn, line),
-        () => reject(conn, `sent a line over the size limit`),
+        () => reject(conn, `sent a line over the size limit (${MAX_REQUEST_BYTES} bytes)`),
       ),
     );
     send(conn, { type: 'hello', version: PROTOCOL_VERSION, pid: process.pid });
   }
 
-  function reject(conn: Connection, why: string) {
+  /** Closes a connection that broke the protocol, telling it why unless it reads nothing anyway. */
+  function reject(conn: Connection, why: string, tell = true) {
     log(`connection ${conn.label} ${why}: closing it`);
-    conn.socket.destroy();
+    if (!tell || conn.socket.destroyed) {
+      conn.socket.destroy();
+      return;
+    }
+    // Id 0 answers no request: our clients ignore it, a person at the other end reads it.
+    conn.socket.end(encode({ type: 'error', id: 0, message: `closing this connection: it ${why}` }));
+    setTimeout(() => conn.socket.destroy(), 1000).unref();
   }
 
   function send(conn: Connection, message: object) {
@@ -143,7 +155,7 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
 
   function sendLine(conn: Connection, line: string) {
     if (conn.socket.destroyed) return;
-    if (conn.socket.writableLength > MAX_BACKLOG_BYTES) return reject(conn, 'stopped reading');
+    if (conn.socket.writableLength > MAX_BACKLOG_BYTES) return reject(conn, 'stopped reading', false);
     conn.socket.write(line);
   }
 
@@ -242,7 +254,12 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
         return;
       case 'claim': {
         // No probe: the holder's apps may be listening on them right now.
-        const claimed = request.ports.filter((p) => !leased.has(p) || leased.get(p) === conn);
+        // Only ports a daemon leases, and no more than a connection may hold.
+        const room = MAX_LEASES_PER_CONNECTION - conn.leases.size;
+        const claimed = request.ports
+          .filter((p) => p >= LEASE_RANGE[0] && p <= LEASE_RANGE[1])
+          .filter((p) => !leased.has(p) || leased.get(p) === conn)
+          .slice(0, Math.max(0, room));
         for (const p of claimed) {
           leased.set(p, conn);
           conn.leases.add(p);
@@ -265,16 +282,24 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   }
 
   async function lease(conn: Connection, count: number, exclude: number[]): Promise<number[]> {
+    if (conn.leases.size + count > MAX_LEASES_PER_CONNECTION)
+      throw new Error(
+        `this connection holds ${conn.leases.size} leases, and may hold at most ${MAX_LEASES_PER_CONNECTION}; release some first`,
+      );
     const ports: number[] = [];
     const skip = new Set([...exclude, bound.port]);
+    const [lo, hi] = LEASE_RANGE;
     for (let i = 0; i < count; i++) {
-      const [lo, hi] = LEASE_RANGE;
+      if (leased.size + skip.size > hi - lo) throw rangeFull(conn, ports);
       const start = leaseCursor;
       const candidates = function* () {
         for (let p = start; p <= hi; p++) yield p;
         for (let p = lo; p < start; p++) yield p;
       };
       const port = await getPort({ port: candidates(), exclude: [...skip, ...leased.keys()] });
+      // get-port falls back to any free port once every candidate is taken: never one outside the
+      // range (DESIGN decision 1: leases stay below the ephemeral ports).
+      if (port < lo || port > hi) throw rangeFull(conn, ports);
       // Rotating the start keeps a just-released port (whose holder may still be exiting) out of reach.
       leaseCursor = port >= lo && port < hi ? port + 1 : lo;
       leased.set(port, conn);
@@ -282,6 +307,17 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
       ports.push(port);
     }
     return ports;
+  }
+
+  /** The lease range is used up: the ports this request had taken go back. */
+  function rangeFull(conn: Connection, taken: number[]): Error {
+    for (const p of taken) {
+      leased.delete(p);
+      conn.leases.delete(p);
+    }
+    return new Error(
+      `no free port left in the lease range ${LEASE_RANGE[0]}-${LEASE_RANGE[1]} (${leased.size} leased); stop some clusters, or \`peer-cluster ls\` to see who holds them`,
+    );
   }
 
   function members(cluster: string): RegisteredNode[] {

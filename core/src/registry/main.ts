@@ -21,6 +21,9 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
     },
     strict: true,
   });
+  // A closed stdout (`peer-cluster registry | head`, a terminal gone) must not take the daemon
+  // down with EPIPE: its log lines are for whoever reads them, the registry is for its clients.
+  process.stdout.on('error', () => {});
   const log = values.quiet
     ? () => {}
     : (line: string) =>
