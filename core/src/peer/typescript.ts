@@ -82,6 +82,7 @@ interface Stamp {
 
 /** One compiled file, as also recorded beside its output (`<output>.json`) for later processes. */
 interface Compiled {
+  source: string;
   output: string;
   hash: string;
   /** The sources it imports that are compiled too. */
@@ -96,21 +97,14 @@ const compiledFiles = new Map<string, Promise<Compiled>>();
 async function build(entry: string): Promise<string> {
   // Coarse file-system clocks stamp a write up to a tick (≤10 ms) early: a little margin.
   const started = Date.now() - 20;
-  // The graph, compiled file by file as its imports are found (cycles included: an output names
-  // the output of what it imports by path, whether or not that one is compiled yet).
-  const graph = new Map<string, Promise<Compiled>>();
-  const visit = (source: string): void => {
-    if (graph.has(source)) return;
-    const compiled = compileFile(source, visit);
-    compiled.catch(() => {});
-    graph.set(source, compiled);
-  };
-  visit(entry);
+  // The graph, compiled wave by wave: the entry, then the files it imports, then theirs (cycles
+  // included: an output names the output of what it imports by path, compiled or not yet). A wave
+  // is one esbuild build: a build costs ≈1–3 ms more than the files it compiles.
+  const graph = new Map<string, Compiled>();
   try {
-    // A file's compile visits its imports before it settles: once no compile adds any, all are in.
-    for (let size = 0; size !== graph.size; ) {
-      size = graph.size;
-      await Promise.all(graph.values());
+    for (let wave = [entry]; wave.length > 0; ) {
+      for (const compiled of await compileWave(wave)) graph.set(compiled.source, compiled);
+      wave = [...new Set([...graph.values()].flatMap((c) => c.imports))].filter((s) => !graph.has(s));
     }
   } catch (error) {
     if (!(error instanceof EsbuildMissing)) throw error;
@@ -118,7 +112,7 @@ async function build(entry: string): Promise<string> {
     if ((process.features as { typescript?: unknown }).typescript) return entry;
     throw error.cause;
   }
-  const files = await Promise.all(graph.values());
+  const files = [...graph.values()];
   const inputs = [...new Map(files.flatMap((f) => f.inputs).map((i) => [i.path, i])).values()];
   const manifest: Manifest = {
     output: outputPath(entry),
@@ -135,27 +129,56 @@ async function build(entry: string): Promise<string> {
 }
 
 /**
- * Compiles `source` (or makes the proxy of a JSON file) once per text in this process, unless an
- * earlier process left its output for the same text: after an edit, only the edited files are
+ * Compiles the sources (or makes the proxies of JSON files) once per text in this process, unless
+ * an earlier process left an output for the same text: after an edit, only the edited files are
  * compiled again.
  */
-function compileFile(source: string, visit: (source: string) => void): Promise<Compiled> {
-  return stat(source).then(({ mtimeMs, size }) => {
-    const key = `${source}\0${mtimeMs}\0${size}`;
+async function compileWave(sources: string[]): Promise<Compiled[]> {
+  const keys = await Promise.all(
+    sources.map(async (source) => {
+      const { mtimeMs, size } = await stat(source);
+      return `${source}\0${mtimeMs}\0${size}`;
+    }),
+  );
+  const settle = new Map<string, (compiled: Promise<Compiled>) => void>();
+  const results = keys.map((key, i) => {
     let compiled = compiledFiles.get(key);
     if (!compiled) {
-      compiled = reusable(source).then(
-        (record) => record ?? (source.endsWith('.json') ? jsonProxy(source) : compileSource(source)),
-      );
+      compiled = new Promise<Compiled>((resolve) => settle.set(sources[i]!, resolve));
       compiledFiles.set(key, compiled);
       compiled.catch(() => compiledFiles.delete(key));
     }
-    // Visited again for a graph that shares it: its imports are that graph's too.
-    return compiled.then((c) => {
-      for (const i of c.imports) visit(i);
-      return c;
-    });
+    return compiled;
   });
+  const fresh = [...settle.keys()];
+  const records = await Promise.all(fresh.map(reusable));
+  const rest = fresh.filter((source, i) => {
+    if (records[i]) settle.get(source)!(Promise.resolve(records[i]));
+    return !records[i];
+  });
+  for (const source of rest.filter((s) => s.endsWith('.json'))) settle.get(source)!(jsonProxy(source));
+  const typescript = rest.filter((s) => !s.endsWith('.json'));
+  for (const batch of batches(typescript)) {
+    const compiled = compileSources(batch);
+    for (const source of batch) settle.get(source)!(compiled.then((all) => all.get(source)!));
+  }
+  return Promise.all(results);
+}
+
+/** Splits the sources where two would have the same output path in one esbuild build (`x.ts`, `x.mts`). */
+function batches(sources: string[]): string[][] {
+  const out: { names: Set<string>; sources: string[] }[] = [];
+  for (const source of sources) {
+    const name = source.replace(/\.\w+$/, '');
+    let batch = out.find((b) => !b.names.has(name));
+    if (!batch) {
+      batch = { names: new Set(), sources: [] };
+      out.push(batch);
+    }
+    batch.names.add(name);
+    batch.sources.push(source);
+  }
+  return out.map((b) => b.sources);
 }
 
 /** The record an earlier process left beside the output of `source`, if its inputs and output are as recorded. */
@@ -166,7 +189,7 @@ async function reusable(source: string): Promise<Compiled | undefined> {
       ...record.inputs.map(same),
       readFile(record.output, 'utf8').then((text) => hash(text) === record.hash),
     ]);
-    return unchanged.every(Boolean) ? record : undefined;
+    return unchanged.every(Boolean) && record.source === source ? record : undefined;
   } catch {
     return undefined;
   }
@@ -182,12 +205,13 @@ async function same(input: Stamp): Promise<boolean> {
  * same), then its record, unless one of its inputs changed since `started` (the text may be older).
  */
 async function finish(
-  output: string,
+  source: string,
   text: string,
   imports: string[],
   inputPaths: string[],
   started: number,
 ): Promise<Compiled> {
+  const output = outputPath(source);
   const current = await readFile(output, 'utf8').catch(() => undefined);
   if (current !== text) await writeAtomically(output, text);
   const inputs = await Promise.all(
@@ -196,7 +220,7 @@ async function finish(
       return { path, mtimeMs, size };
     }),
   );
-  const compiled: Compiled = { output, hash: hash(text), imports, inputs };
+  const compiled: Compiled = { source, output, hash: hash(text), imports, inputs };
   if (inputs.every((input) => input.mtimeMs < started)) {
     await writeAtomically(`${output}.json`, JSON.stringify(compiled));
   }
@@ -207,14 +231,21 @@ function hash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
-async function compileSource(source: string): Promise<Compiled> {
+/**
+ * What `import.meta.url`, `filename` and `dirname` become: the output lives in the cache, but
+ * the app's `new URL('./data.json', import.meta.url)` means its own folder. One build compiles
+ * many files, so `define` names this object, which each output declares on a first line of its own.
+ */
+const META = '__peer_cluster_import_meta__';
+
+/** Compiles TypeScript (or JSX) sources in one esbuild build, each to an output of its own. */
+async function compileSources(sources: string[]): Promise<Map<string, Compiled>> {
   const started = Date.now() - 20;
-  const output = outputPath(source);
-  const imports = new Set<string>();
+  const imports = new Map(sources.map((source) => [source, new Set<string>()]));
   const out = await esbuild().build({
-    entryPoints: [source],
-    // Bundling, for its resolver (tsconfig paths, `./x.js` meaning `./x.ts`, folders) and its
-    // `define` of this one file; every import stays an import (see `imports` below).
+    entryPoints: sources,
+    // Bundling, for its resolver (tsconfig paths, `./x.js` meaning `./x.ts`, folders); every
+    // import stays an import (see importsInPlace).
     bundle: true,
     packages: 'external',
     format: 'esm',
@@ -223,33 +254,45 @@ async function compileSource(source: string): Promise<Compiled> {
     // esbuild dates them from Node 21 (they came in 20.10): without this, `with { type: 'json' }`
     // would be dropped from the imports of a JSON file on Node 20.
     supported: { 'import-attributes': true },
-    // `outfile` is where the output goes: the source map's paths are relative to it.
-    outfile: output,
+    // Not written there: the outputs go to outputPath(). esbuild needs a place to name them.
+    outdir: cacheDir(dirname(sources[0]!)),
     sourcemap: 'external',
     sourcesContent: false,
     write: false,
     metafile: true,
     logLevel: 'silent',
-    // The output lives in the cache, but the app's `new URL('./data.json', import.meta.url)` means
-    // its own folder.
     define: {
-      'import.meta.url': JSON.stringify(pathToFileURL(source).href),
-      'import.meta.filename': JSON.stringify(source),
-      'import.meta.dirname': JSON.stringify(dirname(source)),
+      'import.meta.url': `${META}.url`,
+      'import.meta.filename': `${META}.filename`,
+      'import.meta.dirname': `${META}.dirname`,
     },
     plugins: [importsInPlace(imports)],
   });
-  const code = out.outputFiles.find((f) => f.path === output)!.text;
-  const map = JSON.parse(out.outputFiles.find((f) => f.path === `${output}.map`)!.text) as {
-    sources: string[];
-  };
-  // Absolute sources: a stack trace under --enable-source-maps names the real file, wherever the
-  // cache is (and through a symlinked node_modules).
-  map.sources = map.sources.map((s) => pathToFileURL(resolve(dirname(output), s)).href);
-  // 'external' writes no sourceMappingURL comment: it is appended here, inline.
-  const text = `${code}//# sourceMappingURL=data:application/json;base64,${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
-  const inputs = Object.keys(out.metafile!.inputs).map((input) => resolve(input));
-  return finish(output, text, [...imports], inputs, started);
+  const texts = new Map(out.outputFiles.map((f) => [f.path, f.text]));
+  const compiled = await Promise.all(
+    Object.entries(out.metafile!.outputs)
+      .filter(([, meta]) => meta.entryPoint !== undefined)
+      .map(async ([path, meta]) => {
+        const source = resolve(meta.entryPoint!);
+        const built = resolve(path);
+        let code = texts.get(built)!;
+        const map = JSON.parse(texts.get(`${built}.map`)!) as { sources: string[]; mappings: string };
+        if (code.includes(META)) {
+          const where = { url: pathToFileURL(source).href, filename: source, dirname: dirname(source) };
+          code = `const ${META} = ${JSON.stringify(where)};\n${code}`;
+          // One generated line more at the top.
+          map.mappings = `;${map.mappings}`;
+        }
+        // Absolute sources: a stack trace under --enable-source-maps names the real file, wherever
+        // the cache is (and through a symlinked node_modules).
+        map.sources = map.sources.map((s) => pathToFileURL(resolve(dirname(built), s)).href);
+        // 'external' writes no sourceMappingURL comment: it is appended here, inline.
+        const text = `${code}//# sourceMappingURL=data:application/json;base64,${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
+        const inputs = Object.keys(meta.inputs).map((input) => resolve(input));
+        return finish(source, text, [...(imports.get(source) ?? [])], inputs, started);
+      }),
+  );
+  return new Map(compiled.map((c) => [c.source, c]));
 }
 
 /**
@@ -260,7 +303,7 @@ async function compileSource(source: string): Promise<Compiled> {
  * stays as written. `require()` calls are left to esbuild, which bundles a local file they name,
  * as before: they have no module to share with.
  */
-function importsInPlace(imports: Set<string>): Plugin {
+function importsInPlace(imports: Map<string, Set<string>>): Plugin {
   const RESOLVING = Symbol('resolving');
   return {
     name: 'peer-cluster-imports-in-place',
@@ -270,6 +313,9 @@ function importsInPlace(imports: Set<string>): Plugin {
         if (args.kind === 'entry-point' || args.kind === 'require-call' || args.kind === 'require-resolve') {
           return undefined;
         }
+        // An import in a file bundled for a require() call is bundled with it, as before.
+        const mine = imports.get(args.importer);
+        if (!mine) return undefined;
         const found = await build.resolve(args.path, {
           kind: args.kind,
           importer: args.importer,
@@ -282,7 +328,7 @@ function importsInPlace(imports: Set<string>): Plugin {
         if (found.external || found.namespace !== 'file') return { path: args.path, external: true };
         const json = found.path.endsWith('.json') && args.with.type !== 'json';
         if (json || COMPILED.test(found.path)) {
-          imports.add(found.path);
+          mine.add(found.path);
           return { path: pathToFileURL(outputPath(found.path)).href, external: true };
         }
         return { path: pathToFileURL(found.path).href + found.suffix, external: true };
@@ -311,7 +357,7 @@ async function jsonProxy(source: string): Promise<Compiled> {
       : []),
     ...(keys.length > 0 ? [`export { ${names.join(', ')} };`] : []),
   ].join('\n');
-  return finish(outputPath(source), `${text}\n`, [], [source], started);
+  return finish(source, `${text}\n`, [], [source], started);
 }
 
 /**
