@@ -1,0 +1,78 @@
+// TypeScript apps behave like the same code in JavaScript: one module instance per source file
+// in a peer, whoever imports it, and each file's own import.meta and stack frames.
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type Peer, spawnPeer } from '@peer-cluster/core';
+import { afterEach, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('./fixtures/ts-apps/', import.meta.url));
+const peers: Peer[] = [];
+
+async function peer(options: Parameters<typeof spawnPeer>[0]): Promise<Peer> {
+  const p = await spawnPeer({ root, cluster: 'ts-apps', ...options });
+  peers.push(p);
+  return p;
+}
+
+afterEach(async () => {
+  await Promise.all(peers.splice(0).map((p) => p.stop()));
+});
+
+it('two TypeScript apps importing the same TypeScript module share one instance of it', async () => {
+  const p = await peer({ apps: ['share-a.ts', 'share-b.ts'] });
+  expect(await p.call('state')).toEqual(['from-a']);
+});
+
+it('a TypeScript app, a JavaScript app and evaluate() importing the same JavaScript module share one instance of it', async () => {
+  const p = await peer({ apps: ['ts-uses-js.ts', 'js-app.mjs'] });
+  expect(await p.call('seen')).toEqual(['from-ts']);
+  const shared = pathToFileURL(join(root, 'lib/shared.js')).href;
+  expect(await p.evaluate(async (_ctx, url) => [...(await import(url)).seen], shared)).toEqual(['from-ts']);
+});
+
+it('import.meta.url, filename and dirname are those of each TypeScript file, not of the entry', async () => {
+  const p = await peer({ apps: ['where-app.ts'] });
+  const where = (file: string) => ({
+    url: pathToFileURL(join(root, file)).href,
+    filename: join(root, file),
+    dirname: join(root, file, '..'),
+  });
+  expect(await p.call('where')).toEqual({ own: where('where-app.ts'), nested: where('lib/where.ts') });
+});
+
+it('TypeScript modules importing each other (a cycle) load, each as itself', async () => {
+  const p = await peer({ apps: ['cycle-app.ts'] });
+  expect(await p.call('ping', 2)).toEqual([
+    'ping 2 in cycle-a.ts',
+    'pong 1 in cycle-b.ts',
+    'ping 0 in cycle-a.ts',
+  ]);
+});
+
+it('with --enable-source-maps, an error thrown in an imported TypeScript module names its real file and line', async () => {
+  const p = await peer({ apps: ['throws-app.ts'], nodeArgs: ['--enable-source-maps'] });
+  const stack = (await p.call('stack')) as string;
+  expect(stack).toMatch(/^Error: failed on purpose\n/);
+  const [first, second] = stack.split('\n').slice(1);
+  expect(first).toContain(`${join(root, 'lib/thrower.ts')}:7:9`);
+  expect(second).toContain(`${join(root, 'throws-app.ts')}:8:7`);
+  // Nothing in the stack points into the compile cache (the harness's own frames may be in its runtime's).
+  expect(stack).not.toMatch(/\.cache\/peer-cluster\/(thrower|throws-app)-/);
+});
+
+it('resolves every way of naming a file from TypeScript: .js for .ts, extensionless, .ts, .mts, .cts, .tsx, a folder, tsconfig paths, JSON', async () => {
+  const p = await peer({ apps: ['styles-app.ts'] });
+  expect(await p.call('styles')).toEqual({
+    aliased: 'aliased',
+    cts: 'cts',
+    extensionless: 'extensionless',
+    folder: 'folder',
+    js: 'js',
+    mts: 'mts',
+    tsExtension: 'ts-extension',
+    tsx: 'tsx',
+    tsStyle: 'ts-style',
+    dynamic: 'ts-style',
+    data: { dataName: 'data', same: true, name: 'data' },
+  });
+});
