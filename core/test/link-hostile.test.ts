@@ -293,6 +293,14 @@ describe('hostile input on the link port', () => {
     const tricky = { ...validHello(), protocol: { toString: 1 } };
     expect(await rawWs(t, () => {}, tricky)).toBe(4001);
     expect(logs.join('\n')).toMatch(/speaks link protocol of another kind \(object\), this node speaks/);
+    // Text it sends reaches the log escaped: it cannot forge a line (or restyle a terminal).
+    expect(
+      await rawWs(t, () => {}, { ...validHello(), cluster: 'other\npeer-cluster: forged\u001b[31m' }),
+    ).toBe(4001);
+    expect(logs.join('\n')).toContain('"other\\u000apeer-cluster: forged\\u001b[31m"');
+    expect(logs.some((line) => line.split('\n').some((l) => l.startsWith('peer-cluster: forged')))).toBe(
+      false,
+    );
     // A listener that answers a dial with such a challenge: the dial fails, the dialer runs on.
     const hostile = createServer((socket) => {
       const ws = linkSocket(socket, { dialer: false, maxPayload: 1 << 20 });

@@ -134,11 +134,7 @@ function readIntroduction(message: unknown, t: Introduction['t']): Introduction 
  * (newlines, terminal escapes) are escaped, so it cannot forge lines or restyle a terminal.
  */
 export function printable(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
-  return text.replace(
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return text.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function isNodeId(id: string): boolean {
@@ -349,7 +345,8 @@ abstract class Side {
           `peer-cluster: link ${this.#direction()} ${this.#who()} refused by the other end (${reason}): ${detail}`,
         );
       this.#ws!.close(CLOSE_REFUSED, reason);
-      return this.finish(new HandshakeError(this.p.address, reason, `refused by the other end: ${detail}`));
+      this.finish(new HandshakeError(this.p.address, reason, `refused by the other end: ${detail}`));
+      return;
     }
     this.receive(message);
   }
