@@ -48,6 +48,24 @@ export function abortedRunTests({ runner, project: install, command, bail }: Abo
     });
   }
 
+  // The peers exist, but startCluster has not resolved: nothing tracks them as a cluster yet.
+  test(`SIGKILL to the ${runner} main process while a cluster boots`, { timeout: 120_000 }, async () => {
+    const out = project.outDir('booting');
+    const cli = project.start(command, { env: { E2E_SUITE: 'booting', E2E_OUT: out } });
+    try {
+      const booting = await waitForRecords<{ cluster: string; pid: number }>(
+        out,
+        ['booting-peer-1', 'booting-peer-2'],
+        cli,
+      );
+      process.kill(cli.child.pid!, 'SIGKILL');
+      // Gone at once, not after their 120 s boot timeout.
+      await waitForNoPeers({ cluster: booting[0]!.cluster, timeout: 3000 });
+    } finally {
+      cli.killGroup();
+    }
+  });
+
   test('SIGKILL to a worker', { timeout: 120_000 }, async () => {
     const { cli, held } = await holdPeers('sigkill-worker');
     try {

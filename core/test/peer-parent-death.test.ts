@@ -72,6 +72,9 @@ describe('peers die with their parent', () => {
     ['the children a native add-on started from C', '--app-children-native'],
     // SIGSTOP and SIGCONT reach the whole group: the watchdog's read of its pipe must go on after them.
     ["the apps' own child processes, after a pause() and resume()", '--app-children --pause-resume'],
+    // A paused peer dies by the kernel's signal; its stopped children by the watchdog, which
+    // pause() leaves running.
+    ["the apps' own child processes of peers left paused", '--app-children --pause'],
   ])('with %s', async (_what, flags) => {
     const { cluster, pids, children } = await startParent(['2', ...flags.split(' ')]);
     expect(children).toHaveLength(2);

@@ -3,6 +3,7 @@
 // package as different module instances (Vitest's environment loader, its vm pools, Jest's
 // sandbox), and the environment's teardown must see every cluster a test started.
 import type { Cluster } from '../index.js';
+import { killEveryPeer } from '../peer/spawn.js';
 import type { PeerClusterOptions } from './options.js';
 
 export const HARNESS_KEY: unique symbol = Symbol.for('peer-cluster') as any;
@@ -90,13 +91,17 @@ export async function stopTrackedClusters(state: HarnessState): Promise<Error[]>
   return errors;
 }
 
-/** SIGKILL every peer of every tracked cluster now; a cluster still starting is killed once up. */
+/**
+ * The runner is gone: SIGKILL every peer of every tracked cluster now, and every other peer this
+ * process started (a cluster still booting, a restart under way), and start none from now on.
+ */
 export function killTrackedClusters(state: HarnessState): void {
   state.runnerGone = true;
   for (const entry of state.clusters) {
     entry.abandoned = true;
     if (entry.cluster) killCluster(entry.cluster);
   }
+  killEveryPeer("the test runner's main process is gone");
 }
 
 export function killCluster(cluster: Cluster): void {

@@ -54,7 +54,7 @@ let armed = false;
  * started through child_process (spawn, fork, exec, execFile and their Sync forms), or the first
  * worker thread or native add-on.
  */
-export function armGroupWatchdog(fd: number): void {
+export function armGroupWatchdog(fd: number, onStart: (pid: number) => void = () => {}): void {
   if (armed) return;
   armed = true;
   // The module's own exports object (an ES namespace cannot be assigned to); ES module imports of
@@ -87,6 +87,7 @@ export function armGroupWatchdog(fd: number): void {
       });
       watchdog.on('error', () => {});
       watchdog.unref();
+      if (watchdog.pid !== undefined) onStart(watchdog.pid);
     } catch {
       // The child the app asked for still starts; a kill of the group by the parent still takes it.
     }

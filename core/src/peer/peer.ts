@@ -44,7 +44,7 @@ import type {
   WireError,
 } from './protocol.js';
 import { runtimeEntry } from './runtime-bundle.js';
-import { spawnRuntime } from './spawn.js';
+import { spawningClosed, spawnRuntime } from './spawn.js';
 import { StrategyHost } from './strategy-host.js';
 import { locateSyntaxError } from './syntax-location.js';
 import { TYPESCRIPT } from './typescript.js';
@@ -125,6 +125,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   readonly #waits = new PendingWaits();
   #phase: BootPhase = 'spawn';
   #app: string | undefined;
+  /** The pid of the peer's group watchdog, once its apps started a child process. */
+  #watchdog: number | undefined;
   /** The file of each app, by the name the user gave it (to say where an app fails to parse). */
   #appFiles = new Map<string, string>();
   /** Fires on every change a wait may be waiting for (links, state). */
@@ -361,6 +363,13 @@ export class Peer extends EventEmitter<PeerEvents> {
     const child = this.#child!;
     if (this.#state === 'paused') return;
     signalGroup(child.pid!, 'SIGSTOP');
+    // The group watchdog must stay awake: should this process die while paused (its parent dying,
+    // say), the watchdog is what kills the apps' children, stopped as they are.
+    if (this.#watchdog !== undefined) {
+      try {
+        process.kill(this.#watchdog, 'SIGCONT');
+      } catch {}
+    }
     await stoppedBySignal(child.pid!);
     this.#setState('paused');
     this.#record('pause');
@@ -428,6 +437,13 @@ export class Peer extends EventEmitter<PeerEvents> {
             phase: 'spawn',
             reason: 'it was stopped while booting',
           });
+        const closed = spawningClosed();
+        if (closed !== undefined)
+          throw new PeerBootError({
+            peer: this.name,
+            phase: 'spawn',
+            reason: `no peer is started any more: ${closed}`,
+          });
         await this.#start(prepared, entry);
         return;
       } catch (error) {
@@ -487,6 +503,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#linked.clear();
     this.#phase = 'spawn';
     this.#app = undefined;
+    this.#watchdog = undefined;
     this.#setState('booting');
     const child = spawnRuntime({ entry, env, nodeArgs: setup.nodeArgs, cwd: setup.root });
     this.#child = child;
@@ -593,6 +610,9 @@ export class Peer extends EventEmitter<PeerEvents> {
   #onMessage(message: FromPeer): void {
     if (this.#channel?.receive(message)) return;
     switch (message.t) {
+      case 'watchdog':
+        this.#watchdog = message.pid;
+        break;
       case 'node':
         this.#nodeId = message.id;
         this.#linkPort = message.port;

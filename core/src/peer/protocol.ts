@@ -147,6 +147,8 @@ export type FromPeer =
   | { t: 'boot-failed'; phase: BootPhase; app?: string; error: WireError }
   | { t: 'nodeup'; node: string }
   | { t: 'nodedown'; node: string }
+  /** The group watchdog started (group-watchdog.ts), with its pid. */
+  | { t: 'watchdog'; pid: number }
   | Request
   | Response;
 

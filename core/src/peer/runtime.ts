@@ -219,7 +219,9 @@ async function boot(config: BootConfig): Promise<void> {
     // The app ports were leased while this process started: in the env before anything of the
     // user's (strategy modules, apps) is imported.
     for (const [name, port] of Object.entries(config.ports)) process.env[portVariable(name)] = String(port);
-    if (config.watchdogFd !== undefined) armGroupWatchdog(config.watchdogFd);
+    // The parent learns the watchdog's pid: pause() must leave it running (see Peer.pause).
+    if (config.watchdogFd !== undefined)
+      armGroupWatchdog(config.watchdogFd, (pid) => send({ t: 'watchdog', pid }));
     phase = 'node';
     const tNode = now();
     let strategy: Strategy | undefined;

@@ -14,6 +14,7 @@ import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, w
 import type { Socket } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { groupWatchdogAvailable, WATCHDOG_FD } from './group-watchdog.js';
+import { signalGroup } from './kill.js';
 import { cacheDir } from './runtime-bundle.js';
 
 let setpriv: string | null | undefined;
@@ -83,6 +84,41 @@ function rememberProbe(binary: string, pdeathsig: boolean): void {
   }
 }
 
+/**
+ * Every peer process this process started and has not seen exit. Kept on `process`, which every
+ * realm and every copy of core in this process share (a Vitest vm context, a second installed
+ * version), so that one call reaches them all.
+ */
+interface Spawned {
+  children: Set<ChildProcess>;
+  /** Set once this process may start no more peers, saying why. */
+  closed: string | undefined;
+}
+
+const SPAWNED = Symbol.for('peer-cluster.spawned');
+
+function spawned(): Spawned {
+  const holder = process as unknown as { [SPAWNED]?: Spawned };
+  holder[SPAWNED] ??= { children: new Set(), closed: undefined };
+  return holder[SPAWNED];
+}
+
+/**
+ * SIGKILLs the process group of every peer this process started, and refuses any peer it is asked
+ * to start from now on: what a runner worker does when its runner is gone. A cluster still booting
+ * (its peers spawned, its startCluster not settled) and a restart under way go too.
+ */
+/** Why this process starts no more peers, if it does not (killEveryPeer). */
+export function spawningClosed(): string | undefined {
+  return spawned().closed;
+}
+
+export function killEveryPeer(reason: string): void {
+  const state = spawned();
+  state.closed ??= reason;
+  for (const child of state.children) if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+}
+
 export function spawnRuntime(options: {
   /** The runtime file (see runtime-bundle.ts). */
   entry: string;
@@ -90,6 +126,8 @@ export function spawnRuntime(options: {
   nodeArgs: string[];
   cwd: string;
 }): ChildProcess {
+  const state = spawned();
+  if (state.closed !== undefined) throw new Error(`no peer is started any more: ${state.closed}`);
   const nodeArgv = [...options.nodeArgs, options.entry];
   const helper = pdeathsigHelper();
   const [command, args]: [string, string[]] = helper
@@ -106,5 +144,8 @@ export function spawnRuntime(options: {
     windowsHide: true,
   });
   (child.stdio[WATCHDOG_FD] as Socket | undefined)?.on('error', () => {});
+  state.children.add(child);
+  child.once('exit', () => state.children.delete(child));
+  child.once('error', () => state.children.delete(child));
   return child;
 }
