@@ -43,3 +43,13 @@ export async function waitForNoPeers(options: { cluster?: string; timeout?: numb
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** The process group of `pid`, or undefined once it is gone. */
+export function processGroup(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  } catch {
+    return undefined;
+  }
+}

@@ -13,7 +13,7 @@ import {
   spawnPeer,
 } from '@peer-cluster/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
+import { peerProcesses, processGroup, waitForNoPeers } from '../../test-support/procs.js';
 
 const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
 const peers: Peer[] = [];
@@ -333,6 +333,27 @@ describe('control channel', () => {
     await expect.poll(() => p.logs().at(-1)?.line, { timeout: 10_000 }).toBe('flood done');
     expect(p.logs().length).toBe(2000);
     expect(await p.evaluate(() => 1 + 1)).toBe(2);
+  });
+});
+
+describe("processes an app started outside the peer's process group", () => {
+  /** Pids of the cluster's processes that are not in the peer's own process group. */
+  const outsideGroup = (cluster: string, peerPid: number) =>
+    peerProcesses(cluster)
+      .map((p) => p.pid)
+      .filter((pid) => pid !== peerPid && processGroup(pid) !== peerPid);
+
+  it.each([
+    ['stop()', (p: Peer) => p.stop()],
+    ['kill()', (p: Peer) => p.kill()],
+  ] as const)('die with the peer on %s', async (_how, end) => {
+    const cluster = `escaped-${process.pid}-${_how.replace(/\W/g, '')}`;
+    const p = await peer({ apps: ['spawns-detached.mjs'], cluster });
+    await p.call('escaped-pids');
+    // The detached child, the setsid shell and the shell's own child: none in the peer's group.
+    await expect.poll(() => outsideGroup(cluster, p.pid!).length).toBe(3);
+    await end(p);
+    await waitForNoPeers({ cluster, timeout: 3000 });
   });
 });
 

@@ -31,6 +31,7 @@ import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
 import { bootStrategy, locateApps, resolveApps } from './app-modules.js';
 import { Channel, type InFlight } from './channel.js';
 import { peerEnv, portVariable } from './env.js';
+import { escapedDescendants, signalEscaped } from './escaped.js';
 import { WATCHDOG_FD } from './group-watchdog.js';
 import { signalGroup } from './kill.js';
 import { type LogLine, PeerLogs } from './logs.js';
@@ -332,7 +333,9 @@ export class Peer extends EventEmitter<PeerEvents> {
     const child = this.#child;
     if (!child || !this.#alive()) throw new PeerExitedError(this.name, `kill(${signal})`, this.#state);
     this.#record('kill', signal);
+    const escaped = this.#escaped(child.pid!);
     signalGroup(child.pid!, signal);
+    signalEscaped(escaped, signal);
     if (signal === 'SIGKILL') await this.#exited;
   }
 
@@ -767,6 +770,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** Graceful stop of the process in place: ask the runtime, SIGKILL the group after stopTimeout. */
   async #terminate(leave = true): Promise<void> {
     const child = this.#child!;
+    // Taken while the peer lives: once it has exited, nothing links them to it.
+    const escaped = this.#escaped(child.pid!);
     if (this.#state === 'paused') signalGroup(child.pid!, 'SIGCONT');
     if (this.#state === 'booting') {
       // A boot in progress cannot stop gracefully (its apps are not all there).
@@ -800,6 +805,13 @@ export class Peer extends EventEmitter<PeerEvents> {
       signalGroup(child.pid!, 'SIGKILL');
       await this.#exited;
     }
+    signalEscaped(escaped, 'SIGKILL');
+  }
+
+  /** The processes the peer's apps started that left its process group (escaped.ts). */
+  #escaped(pid: number): number[] {
+    // Apps that never started a child process have none: no scan of /proc for them.
+    return this.#watchdog === undefined ? [] : escapedDescendants([pid]);
   }
 
   /** Whether the peer writes something when it exits (a CPU profile, V8 coverage), so must not be killed. */

@@ -13,6 +13,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
+import { escapedDescendants, signalEscaped } from './escaped.js';
 import { groupWatchdogAvailable, WATCHDOG_FD } from './group-watchdog.js';
 import { signalGroup } from './kill.js';
 import { cacheDir } from './runtime-bundle.js';
@@ -116,7 +117,10 @@ export function spawningClosed(): string | undefined {
 export function killEveryPeer(reason: string): void {
   const state = spawned();
   state.closed ??= reason;
-  for (const child of state.children) if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+  const pids = [...state.children].flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
+  const escaped = escapedDescendants(pids);
+  for (const pid of pids) signalGroup(pid, 'SIGKILL');
+  signalEscaped(escaped, 'SIGKILL');
 }
 
 export function spawnRuntime(options: {

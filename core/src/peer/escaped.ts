@@ -1,0 +1,60 @@
+// Processes an app started that left the peer's process group: `spawn(…, { detached: true })`, a
+// `setsid`, a daemon that forks itself away. A kill of the peer's group misses them, and once the
+// peer is gone nothing links them to it any more (init adopts them), so they are found while the
+// peer still lives, by parent pid through /proc, and killed with it. Linux only; elsewhere none
+// are found. Only peers whose apps started a child process pay for the scan (≈1–3 ms).
+import { readdirSync, readFileSync } from 'node:fs';
+import { signalGroup } from './kill.js';
+
+/** The descendants of `roots` (each a group leader) that are not in their root's process group. */
+export function escapedDescendants(roots: number[]): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const children = new Map<number, { pid: number; group: number }[]>();
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    } catch {
+      continue;
+    }
+    // After the command's closing parenthesis: state, ppid, pgrp, …
+    const [, ppid, group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const parent = Number(ppid);
+    let list = children.get(parent);
+    if (!list) children.set(parent, (list = []));
+    list.push({ pid, group: Number(group) });
+  }
+  const escaped: number[] = [];
+  for (const root of roots) {
+    const queue = [root];
+    for (let pid = queue.pop(); pid !== undefined; pid = queue.pop()) {
+      for (const child of children.get(pid) ?? []) {
+        if (child.group !== root) escaped.push(child.pid);
+        queue.push(child.pid);
+      }
+    }
+  }
+  return escaped;
+}
+
+/** Signals each process, and the group of each that leads one (a daemon's own workers). */
+export function signalEscaped(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      continue;
+    }
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pid) signalGroup(pid, signal);
+    } catch {}
+  }
+}
