@@ -27,8 +27,8 @@ export function escapedDescendants(roots: number[]): number[] {
     // After the command's closing parenthesis: state, ppid, pgrp, …
     const [, ppid, group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const parent = Number(ppid);
-    let list = children.get(parent);
-    if (!list) children.set(parent, (list = []));
+    const list = children.get(parent) ?? [];
+    children.set(parent, list);
     list.push({ pid, group: Number(group) });
   }
   const escaped: number[] = [];
