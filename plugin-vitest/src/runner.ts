@@ -17,6 +17,8 @@ interface WorkerState {
   config?: WorkerConfig;
   /** The task running now: a test (from its beforeEach to its afterEach), else its suite or file. */
   current?: { type?: string; name?: string };
+  /** Vitest 4 and 5: adds a listener (5 returns how to remove it); Vitest 3: a promise. */
+  onCancel?: ((listener: (reason: string) => unknown) => unknown) | Promise<string>;
 }
 
 function workerState(): WorkerState | undefined {
@@ -25,6 +27,25 @@ function workerState(): WorkerState | undefined {
 
 function workerConfig(): WorkerConfig | undefined {
   return workerState()?.config;
+}
+
+/**
+ * Calls `listener` when Vitest cancels the run (a bail, or a rerun in watch mode) while this
+ * worker runs a file; returns how to stop listening.
+ */
+export function onRunCancelled(listener: () => void): () => void {
+  let listening = true;
+  const heard = () => {
+    if (listening) listener();
+  };
+  const onCancel = workerState()?.onCancel;
+  let off: unknown;
+  if (typeof onCancel === 'function') off = onCancel(heard);
+  else if (onCancel && typeof onCancel.then === 'function') void onCancel.then(heard, () => {});
+  return () => {
+    listening = false;
+    if (typeof off === 'function') off();
+  };
 }
 
 /** The name of the test running now, if one is. */

@@ -1,8 +1,20 @@
 // usePeers for Vitest: the harness's usePeers on Vitest's hooks. It takes the hooks from the
 // 'vitest' module of the test's own realm (see vitestApi; the vm pools evaluate this module
 // inside the file's context), and finds the environment's state on that realm's global.
-import { createUsePeers, failureReportError, type UsePeers } from '@peer-cluster/core/harness';
-import { attachToFailedTest, fileState, projectRoot, runningTest, vitestApi } from './runner.js';
+import {
+  createUsePeers,
+  failureReportError,
+  stopBootingClusters,
+  type UsePeers,
+} from '@peer-cluster/core/harness';
+import {
+  attachToFailedTest,
+  fileState,
+  onRunCancelled,
+  projectRoot,
+  runningTest,
+  vitestApi,
+} from './runner.js';
 
 /**
  * A cluster for the enclosing `describe` (or file): started in its `beforeAll`, stopped in its
@@ -17,7 +29,17 @@ import { attachToFailedTest, fileState, projectRoot, runningTest, vitestApi } fr
  * });
  */
 export const usePeers: UsePeers = createUsePeers({
-  beforeAll: (fn, timeout) => vitestApi('usePeers()').beforeAll(fn, timeout),
+  beforeAll: (fn, timeout) =>
+    vitestApi('usePeers()').beforeAll(async () => {
+      // A bail while the cluster boots stops it: the hook fails at once, not at the boot timeout.
+      // (Registered here: Vitest's cancellation is per run, and the environment outlives runs.)
+      const unwatch = onRunCancelled(() => stopBootingClusters(fileState()));
+      try {
+        await fn();
+      } finally {
+        unwatch();
+      }
+    }, timeout),
   afterAll: (fn, timeout) => vitestApi('usePeers()').afterAll(fn, timeout),
   state: fileState,
   projectRoot,

@@ -339,7 +339,18 @@ function nameOf(id: NodeId): string {
  * `waitForMesh: false`, every peer is linked to every other. A failed boot stops the peers
  * already started and rejects with a PeerBootError.
  */
-export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+export function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  return startClusterWith(options, () => {});
+}
+
+/**
+ * startCluster, telling `created` the cluster before its peers boot (the harness: a scope that
+ * ends meanwhile stops the cluster at once instead of waiting for the boot).
+ */
+export async function startClusterWith(
+  options: ClusterOptions,
+  created: (cluster: Cluster) => void,
+): Promise<Cluster> {
   const o = resolveClusterOptions(options);
   const name = o.name ?? uniqueClusterName();
   const cookie = o.cookie ?? cookieFor(name);
@@ -349,6 +360,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     { ...o, strategy: o.strategy ?? defaultStrategy() },
     o.waitForMesh,
   );
+  created(cluster);
   try {
     await cluster.add(o.count);
   } catch (error) {

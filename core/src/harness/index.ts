@@ -26,6 +26,7 @@ export {
   killTrackedClusters,
   type RunnerHooks,
   shareHarnessState,
+  stopBootingClusters,
   stopTrackedClusters,
   type TrackedCluster,
 } from './state.js';

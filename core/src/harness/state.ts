@@ -13,6 +13,8 @@ export interface TrackedCluster {
   /** How the test asked for it, for messages: `usePeers(3)`. */
   readonly label: string;
   cluster: Cluster | undefined;
+  /** The cluster while its peers boot (before `cluster` is set): what stops it early. */
+  booting?: Cluster;
   /** Settles when `startCluster` does; the cluster is tracked from the moment it is asked for. */
   starting: Promise<unknown> | undefined;
   /** Set when its scope ended while it was still starting: stop it the moment it is up. */
@@ -78,6 +80,9 @@ export async function stopTrackedClusters(state: HarnessState): Promise<Error[]>
     tracked.map(async (entry) => {
       entry.abandoned = true;
       try {
+        // A cluster still booting is stopped now, not once its boot is over (its boot timeout,
+        // for apps that never finish starting): its boot then fails, and nothing is left.
+        if (!entry.cluster) await entry.booting?.stop();
         await entry.starting;
         await entry.cluster?.stop();
       } catch (error) {
@@ -89,6 +94,19 @@ export async function stopTrackedClusters(state: HarnessState): Promise<Error[]>
     }),
   );
   return errors;
+}
+
+/**
+ * The run was cancelled (a bail): clusters still booting are stopped now, so that the hooks
+ * waiting for them fail at once instead of at their boot timeout. Clusters that are up stay up
+ * for the tests still running; their scopes stop them.
+ */
+export function stopBootingClusters(state: HarnessState): void {
+  for (const entry of state.clusters) {
+    if (entry.cluster || !entry.booting) continue;
+    entry.abandoned = true;
+    entry.booting.stop().catch(() => {});
+  }
 }
 
 /**

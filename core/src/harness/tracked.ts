@@ -32,8 +32,10 @@ export async function startTracked(
   });
   state.clusters.add(entry);
   // Loaded on first use: an environment whose tests never spawn does not pay for core's graph.
-  const { startCluster } = await import('../cluster/cluster.js');
-  const starting = startCluster(options);
+  const { startClusterWith } = await import('../cluster/cluster.js');
+  const starting = startClusterWith(options, (cluster) => {
+    entry.booting = cluster;
+  });
   entry.starting = starting.catch(() => {});
   let cluster: Cluster;
   try {
