@@ -350,10 +350,17 @@ describe("processes an app started outside the peer's process group", () => {
     const cluster = `escaped-${process.pid}-${_how.replace(/\W/g, '')}`;
     const p = await peer({ apps: ['spawns-detached.mjs'], cluster });
     await p.call('escaped-pids');
-    // The detached child, the setsid shell and the shell's own child: none in the peer's group.
-    await expect.poll(() => outsideGroup(cluster, p.pid!).length).toBe(3);
-    await end(p);
-    await waitForNoPeers({ cluster, timeout: 3000 });
+    const independent = await p.call<number>('independent-pid');
+    try {
+      // The detached child, the setsid shell and the shell's own child: none in the peer's group.
+      await expect.poll(() => outsideGroup(cluster, p.pid!).length).toBe(3);
+      await end(p);
+      await waitForNoPeers({ cluster, timeout: 3000 });
+      // A process started without the peer's environment (the registry daemon, say) lives on.
+      expect(processGroup(independent)).toBe(independent);
+    } finally {
+      process.kill(independent, 'SIGKILL');
+    }
   });
 });
 

@@ -1,8 +1,11 @@
 // Processes an app started that left the peer's process group: `spawn(…, { detached: true })`, a
 // `setsid`, a daemon that forks itself away. A kill of the peer's group misses them, and once the
 // peer is gone nothing links them to it any more (init adopts them), so they are found while the
-// peer still lives, by parent pid through /proc, and killed with it. Linux only; elsewhere none
-// are found. Only peers whose apps started a child process pay for the scan (≈1–3 ms).
+// peer still lives, by parent pid through /proc, and killed with it. Only those that carry the
+// peer's environment (PEER_CLUSTER) are the peer's: a process started with an environment of its
+// own on purpose, such as the registry daemon a peer may start (registry/client.ts), is meant to
+// outlive it. Linux only; elsewhere none are found. Only peers whose apps started a child process
+// pay for the scan (≈1–3 ms).
 import { readdirSync, readFileSync } from 'node:fs';
 import { signalGroup } from './kill.js';
 
@@ -36,12 +39,20 @@ export function escapedDescendants(roots: number[]): number[] {
     const queue = [root];
     for (let pid = queue.pop(); pid !== undefined; pid = queue.pop()) {
       for (const child of children.get(pid) ?? []) {
-        if (child.group !== root) escaped.push(child.pid);
+        if (child.group !== root && carriesPeerEnv(child.pid)) escaped.push(child.pid);
         queue.push(child.pid);
       }
     }
   }
   return escaped;
+}
+
+function carriesPeerEnv(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').includes('PEER_CLUSTER=');
+  } catch {
+    return false;
+  }
 }
 
 /** Signals each process, and the group of each that leads one (a daemon's own workers). */
