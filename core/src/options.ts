@@ -317,6 +317,7 @@ function isStrategyData(value: unknown): value is StrategyData {
  */
 function fromData(data: StrategyData, root: string): Strategy {
   const spec = { ...data.spec, module: resolveSpecModule(data.spec.module, root) };
+  checkSpecOptions(spec.options);
   const name = data.name ?? spec.export;
   return {
     name,
@@ -325,6 +326,20 @@ function fromData(data: StrategyData, root: string): Strategy {
       throw new Error(`strategy "${name}" was given as data: it runs in the peers, from ${spec.module}`);
     },
   };
+}
+
+/** A spec's options travel to every peer in its boot config: said now if they cannot. */
+function checkSpecOptions(options: unknown): void {
+  try {
+    structuredClone(options);
+  } catch (error) {
+    throw new InvalidOptionsError(
+      'strategy.spec.options',
+      options,
+      `must be data a peer can receive (${(error as Error).message})`,
+      'Functions and class instances do not cross to a peer: pass what the factory needs to rebuild them.',
+    );
+  }
 }
 
 function resolveSpecModule(module: string, root: string): string {
@@ -340,6 +355,12 @@ function resolveSpecModule(module: string, root: string): string {
       'Give a package name installed in the project, a path relative to root, or a file: URL.',
     );
   }
+}
+
+function strategyOf(given: Strategy | StrategyData, root: string): Strategy {
+  if (!isStrategy(given)) return fromData(given, root);
+  if (given.spec) checkSpecOptions(given.spec.options);
+  return given;
 }
 
 function resolveSetup(o: PeerSetup): ResolvedSetup {
@@ -359,10 +380,7 @@ function resolveSetup(o: PeerSetup): ResolvedSetup {
     inheritEnv: o.inheritEnv ?? false,
     host: o.host ?? '127.0.0.1',
     ports: o.ports ?? [],
-    strategy:
-      o.strategy === undefined || isStrategy(o.strategy)
-        ? o.strategy
-        : fromData(o.strategy, o.root ?? process.cwd()),
+    strategy: o.strategy === undefined ? undefined : strategyOf(o.strategy, o.root ?? process.cwd()),
     bootTimeout: o.bootTimeout ?? defaults.bootTimeout,
     stopTimeout: o.stopTimeout ?? defaults.stopTimeout,
     heartbeat,

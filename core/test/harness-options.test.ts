@@ -1,6 +1,6 @@
 // How the runner plugins read their environment options and check usePeers' arguments, before any
 // peer starts: mistakes that would otherwise boot peers without their apps, or silently ignore a value.
-import { InvalidOptionsError } from '@peer-cluster/core';
+import { customStrategy, InvalidOptionsError } from '@peer-cluster/core';
 import { createUsePeers, environmentClusterOptions, harnessState } from '@peer-cluster/core/harness';
 import { describe, expect, it } from 'vitest';
 
@@ -44,6 +44,20 @@ describe("a runner's environment options", () => {
     expect(error).toBeInstanceOf(InvalidOptionsError);
     expect(error.option).toBe("environmentOptions['peer-cluster']['peer-cluster']");
     expect(error.message).toContain('holds the options themselves');
+  });
+
+  it('name a strategy without a spec, which cannot cross to the workers, whichever the runner', () => {
+    const custom = customStrategy({ name: 'mine', discover: () => [] });
+    // In band the strategy itself; in a worker, what cloning or JSON left of it.
+    for (const strategy of [custom, structuredClone(custom), JSON.parse(JSON.stringify(custom))]) {
+      const error = caught(() =>
+        environmentClusterOptions({ 'peer-cluster': { strategy } }, 'environmentOptions', HINT),
+      );
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option).toBe("environmentOptions['peer-cluster'].strategy");
+      expect(error.message).toContain('is a strategy without a spec ("mine", customStrategy, say)');
+      expect(error.message).toContain('Give it to usePeers(count, { strategy })');
+    }
   });
 
   it('name a value that is not an object', () => {

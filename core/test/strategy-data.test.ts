@@ -7,6 +7,7 @@ import {
   type Cluster,
   InvalidOptionsError,
   localRegistryStrategy,
+  PeerBootError,
   type Strategy,
   startCluster,
 } from '@peer-cluster/core';
@@ -78,6 +79,30 @@ describe('a strategy given as data', () => {
     expect(error).toBeInstanceOf(InvalidOptionsError);
     expect(error).toMatchObject({ option: 'strategy.spec.module', value: 'no-such-strategy-package' });
     expect(error.message).toContain(`cannot be resolved from root ${root}`);
+  });
+
+  it('options a peer cannot receive are named before anything starts', async () => {
+    const error = await startCluster({
+      root,
+      strategy: {
+        spec: { module: './not-a-strategy.mjs', export: 'staticHostsLike', options: { onFound: () => 1 } },
+      },
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.option).toBe('strategy.spec.options');
+    expect(error.message).toContain('must be data a peer can receive');
+  });
+
+  it('an export that is not a factory is named in the boot error, with the functions the module has', async () => {
+    const error = await startCluster({
+      root,
+      count: 1,
+      strategy: { spec: { module: './not-a-strategy.mjs', export: 'notAFactory', options: {} } },
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.message).toContain(
+      'exports notAFactory, but as a number, not a strategy factory (its functions: staticHostsLike)',
+    );
   });
 
   it('data without a spec is not a strategy', async () => {

@@ -1,6 +1,8 @@
 // TypeScript apps behave like the same code in JavaScript: one module instance per source file
 // in a peer, whoever imports it, and each file's own import.meta and stack frames.
-import { join } from 'node:path';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Peer, spawnPeer } from '@peer-cluster/core';
 import { afterEach, expect, it } from 'vitest';
@@ -21,6 +23,17 @@ afterEach(async () => {
 it('two TypeScript apps importing the same TypeScript module share one instance of it', async () => {
   const p = await peer({ apps: ['share-a.ts', 'share-b.ts'] });
   expect(await p.call('state')).toEqual(['from-a']);
+});
+
+it('through a symlinked root, the apps load from their real files, sharing one instance', async () => {
+  const link = join(await mkdtemp(join(tmpdir(), 'pc-ts-link-')), 'project');
+  await symlink(root, link);
+  try {
+    const p = await peer({ root: link, apps: ['share-a.ts', 'share-b.ts'] });
+    expect(await p.call('state')).toEqual(['from-a']);
+  } finally {
+    await rm(dirname(link), { recursive: true, force: true });
+  }
 });
 
 it('a TypeScript app, a JavaScript app and evaluate() importing the same JavaScript module share one instance of it', async () => {

@@ -81,6 +81,16 @@ export function environmentClusterOptions(
       'must be an object of cluster options',
       hint,
     );
+  // A strategy without a spec runs its callbacks in the test process: a config, which the runner
+  // clones or sends as JSON to its workers, cannot carry it (in-band, it would happen to work).
+  const strategy = value.strategy as { name?: unknown; spec?: unknown } | undefined;
+  if (typeof strategy === 'object' && strategy !== null && strategy.spec === undefined)
+    throw new InvalidOptionsError(
+      `${where}['${OPTIONS_KEY}'].strategy`,
+      strategy,
+      `is a strategy without a spec (${typeof strategy.name === 'string' ? `"${strategy.name}", ` : ''}customStrategy, say), whose callbacks run in the test process and cannot cross the runner's config to its workers`,
+      'Give it to usePeers(count, { strategy }) in the test file, or make it a strategy module with a spec.',
+    );
   // A file's `@vitest-environment-options {"peer-cluster": {…}}`: the runner already wrapped it.
   if (OPTIONS_KEY in value)
     throw new InvalidOptionsError(

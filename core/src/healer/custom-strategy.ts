@@ -10,6 +10,7 @@
 
 import { InvalidOptionsError } from '../errors.js';
 import type { Strategy } from '../types.js';
+import { portableStrategy } from './portable.js';
 
 export type CustomStrategyCallbacks = Pick<Strategy, 'discover'> &
   Partial<Pick<Strategy, 'connect' | 'disconnect' | 'list' | 'register' | 'watch'>> & {
@@ -37,5 +38,7 @@ export function customStrategy(callbacks: CustomStrategyCallbacks): Strategy {
   if (callbacks.list) strategy.list = callbacks.list;
   if (callbacks.register) strategy.register = callbacks.register;
   if (callbacks.watch) strategy.watch = callbacks.watch;
-  return strategy;
+  // Cloned into a runner's workers it arrives as `{ name }`, which the runner's environment then
+  // names as a mistake (a config cannot carry callbacks), the same way whichever the runner.
+  return portableStrategy(strategy);
 }

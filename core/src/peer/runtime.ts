@@ -227,11 +227,18 @@ async function boot(config: BootConfig): Promise<void> {
     let strategy: Strategy | undefined;
     if (config.strategy.kind === 'spec') {
       const { spec } = config.strategy;
-      const factory = (await importStrategyModule(spec.module, config.coreUrl))[spec.export] as (
-        options: unknown,
-      ) => Strategy;
-      if (typeof factory !== 'function')
-        throw new Error(`strategy module ${spec.module} has no export ${spec.export}`);
+      const exports = (await importStrategyModule(spec.module, config.coreUrl)) as Record<string, unknown>;
+      const factory = exports[spec.export] as ((options: unknown) => Strategy) | undefined;
+      if (typeof factory !== 'function') {
+        const names = Object.keys(exports).filter((name) => typeof exports[name] === 'function');
+        throw new Error(
+          `strategy module ${spec.module} ${
+            spec.export in exports
+              ? `exports ${spec.export}, but as a ${factory === null ? 'null' : typeof factory}, not a strategy factory`
+              : `has no export ${spec.export}`
+          } (its functions: ${names.join(', ') || 'none'})`,
+        );
+      }
       strategy = factory(spec.options);
     } else if (config.strategy.kind === 'inline') {
       strategy = proxyStrategy(channel, config.strategy.name, config.strategy.caps, watchers);

@@ -10,7 +10,7 @@
 // which one of its files changed gets no manifest (it may hold the old text).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -23,7 +23,7 @@ export const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
 const COMPILED = /\.(ts|mts|cts|tsx|jsx)$/;
 
 /** Part of every output's and manifest's name: a new layout of the outputs never reads an old one. */
-const LAYOUT = '2';
+const LAYOUT = '3';
 const NODE_MAJOR = process.versions.node.split('.')[0]!;
 
 interface Manifest {
@@ -38,8 +38,16 @@ interface Manifest {
 const known = new Map<string, Manifest>();
 const pending = new Map<string, Promise<string>>();
 
-/** The path of a JS build of the TypeScript module at `file`. */
+/**
+ * The path of a JS build of the TypeScript module at `file`. Compiled from its real path, as Node
+ * would load it: esbuild reports real paths, so a path through a symlink (a symlinked root, a
+ * workspace link, macOS's /tmp) would otherwise not match its own imports.
+ */
 export function compileTypeScript(file: string): Promise<string> {
+  return realpath(file).then(compileRealPath, () => compileRealPath(file));
+}
+
+function compileRealPath(file: string): Promise<string> {
   let result = pending.get(file);
   if (!result) {
     result = cached(file).then((hit) => hit ?? build(file));
