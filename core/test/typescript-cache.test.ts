@@ -82,3 +82,19 @@ it('two apps share a module deep in their graphs; an edit of its own dependency,
   expect(await boot(apps)).toEqual({ reply: 'two first', esbuildLoaded: true });
   expect(await boot(apps)).toEqual({ reply: 'two first', esbuildLoaded: false });
 }, 120_000);
+
+it('a change of the tsconfig that applies (its paths, here) builds again', async () => {
+  const tsconfig = (to: string) =>
+    JSON.stringify({ compilerOptions: { baseUrl: '.', paths: { '@words/*': [`./${to}/*`] } } });
+  write('paths/tsconfig.json', tsconfig('a'), 60_000);
+  write('paths/a/word.ts', "export const word: string = 'from a';\n");
+  write('paths/b/word.ts', "export const word: string = 'from b';\n");
+  write(
+    'paths/app.ts',
+    "import { word } from '@words/word.js';\nexport function start(ctx: any): void {\n  ctx.cluster.handle('hello', (): string => 'hello ' + word);\n}\n",
+  );
+  expect(await boot(['paths/app.ts'])).toEqual({ reply: 'hello from a', esbuildLoaded: true });
+  expect(await boot(['paths/app.ts'])).toEqual({ reply: 'hello from a', esbuildLoaded: false });
+  write('paths/tsconfig.json', tsconfig('b'), 30_000);
+  expect(await boot(['paths/app.ts'])).toEqual({ reply: 'hello from b', esbuildLoaded: true });
+}, 120_000);

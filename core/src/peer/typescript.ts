@@ -9,7 +9,7 @@
 // process whose inputs are unchanged reuses the build without loading esbuild. A build during
 // which one of its files changed gets no manifest (it may hold the old text).
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -103,6 +103,8 @@ interface Compiled {
 const compiledFiles = new Map<string, Promise<Compiled>>();
 
 async function build(entry: string): Promise<string> {
+  // Folders are listed afresh for each build: a tsconfig may have appeared since the last one.
+  tsconfigsIn.clear();
   // Coarse file-system clocks stamp a write up to a tick (≤10 ms) early: a little margin.
   const started = Date.now() - 20;
   // The graph, compiled wave by wave: the entry, then the files it imports, then theirs (cycles
@@ -296,11 +298,41 @@ async function compileSources(sources: string[]): Promise<Map<string, Compiled>>
         map.sources = map.sources.map((s) => pathToFileURL(resolve(dirname(built), s)).href);
         // 'external' writes no sourceMappingURL comment: it is appended here, inline.
         const text = `${code}//# sourceMappingURL=data:application/json;base64,${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
-        const inputs = Object.keys(meta.inputs).map((input) => resolve(input));
+        // The tsconfig files that may apply are inputs too: a change of `paths`, `jsx` or
+        // decorators changes the output as surely as a change of the source.
+        const inputs = [
+          ...Object.keys(meta.inputs).map((input) => resolve(input)),
+          ...tsconfigsAbove(source),
+        ];
         return finish(source, text, [...(imports.get(source) ?? [])], inputs, started);
       }),
   );
   return new Map(compiled.map((c) => [c.source, c]));
+}
+
+const tsconfigsIn = new Map<string, string[]>();
+
+/**
+ * The `tsconfig*.json` files of the source's folder and every folder above it: the nearest one is
+ * what esbuild applies, and its `extends` usually names a sibling (`./tsconfig.base.json`).
+ */
+function tsconfigsAbove(source: string): string[] {
+  const found: string[] = [];
+  for (let dir = dirname(source); ; dir = dirname(dir)) {
+    let names = tsconfigsIn.get(dir);
+    if (!names) {
+      try {
+        names = readdirSync(dir)
+          .filter((name) => /^tsconfig.*\.json$/.test(name))
+          .map((name) => join(dir, name));
+      } catch {
+        names = [];
+      }
+      tsconfigsIn.set(dir, names);
+    }
+    found.push(...names);
+    if (dirname(dir) === dir) return found;
+  }
 }
 
 /**
