@@ -348,6 +348,15 @@ function resolveSpecModule(module: string, root: string): string {
   try {
     return pathToFileURL(createRequire(resolve(root, 'noop.js')).resolve(module)).href;
   } catch (error) {
+    // require's resolution uses the `require` condition: a package that exports only for
+    // `import` (ESM-only) is found as the peer will import it. (Resolved from core's own place,
+    // which is the project's node_modules when core is installed there: Node 20 resolves
+    // `import` conditions from another place only behind a flag.)
+    if (!module.startsWith('.')) {
+      try {
+        return import.meta.resolve(module);
+      } catch {}
+    }
     throw new InvalidOptionsError(
       'strategy.spec.module',
       module,

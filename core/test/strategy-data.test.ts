@@ -81,6 +81,20 @@ describe('a strategy given as data', () => {
     expect(error.message).toContain(`cannot be resolved from root ${root}`);
   });
 
+  it('a package that exports only for import (ESM-only) is found, as the peers import it', async () => {
+    // estree-walker (a dependency of Vitest's) exports only under the `import` condition, which
+    // require's resolution does not look at.
+    const error = await startCluster({
+      root,
+      count: 1,
+      strategy: { spec: { module: 'estree-walker', export: 'noSuchFactory', options: {} } },
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.message).toMatch(
+      /estree-walker\/src\/index\.js has no export noSuchFactory \(its functions: .*walk/,
+    );
+  });
+
   it('options a peer cannot receive are named before anything starts', async () => {
     const error = await startCluster({
       root,
