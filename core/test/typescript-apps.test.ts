@@ -1,6 +1,6 @@
 // TypeScript apps behave like the same code in JavaScript: one module instance per source file
 // in a peer, whoever imports it, and each file's own import.meta and stack frames.
-import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -33,6 +33,24 @@ it('through a symlinked root, the apps load from their real files, sharing one i
     expect(await p.call('state')).toEqual(['from-a']);
   } finally {
     await rm(dirname(link), { recursive: true, force: true });
+  }
+});
+
+it("apps with no node_modules above them compile into core's cache, not into their folders", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pc-ts-bare-'));
+  try {
+    await mkdir(join(dir, 'lib', 'deep'), { recursive: true });
+    await writeFile(join(dir, 'lib', 'deep', 'word.ts'), "export const word: string = 'bare';\n");
+    await writeFile(
+      join(dir, 'app.ts'),
+      "import { word } from './lib/deep/word.js';\nexport function start(ctx: any) {\n  ctx.cluster.handle('word', () => word);\n}\n",
+    );
+    const p = await peer({ root: dir, apps: ['app.ts'] });
+    expect(await p.call('word')).toBe('bare');
+    const made = (await readdir(dir, { recursive: true })).filter((entry) => entry.includes('node_modules'));
+    expect(made).toEqual([]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

@@ -17,6 +17,8 @@ import { afterAll, expect, it } from 'vitest';
 const run = promisify(execFile);
 const driver = fileURLToPath(new URL('./fixtures/ts-cache/driver.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'peer-cluster-ts-cache-'));
+// A project's folder: the compile cache goes to its node_modules/.cache.
+mkdirSync(join(dir, 'node_modules'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Writes a source file dated `ageMs` ago (negative: in the future, as if edited during a build). */

@@ -16,6 +16,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { writeAtomically } from './atomic-write.js';
+import { cacheDir as coreCacheDir } from './runtime-bundle.js';
 
 export const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
 
@@ -417,20 +418,25 @@ function manifestPath(file: string): string {
 
 const cacheDirs = new Map<string, string>();
 
-/** The cache under the nearest ancestor with a node_modules folder (so bare imports resolve), else under `from`. */
+/**
+ * The cache under the nearest ancestor with a node_modules folder (so bare imports resolve). Apps
+ * with none above them (kept outside any project) share core's own cache, rather than getting a
+ * node_modules folder made in each of their source folders.
+ */
 function cacheDir(from: string): string {
   let dir = cacheDirs.get(from);
   if (!dir) {
-    dir = join(cacheRoot(from), 'node_modules', '.cache', 'peer-cluster');
+    const root = cacheRoot(from);
+    dir = root === undefined ? coreCacheDir() : join(root, 'node_modules', '.cache', 'peer-cluster');
     cacheDirs.set(from, dir);
   }
   return dir;
 }
 
-function cacheRoot(from: string): string {
+function cacheRoot(from: string): string | undefined {
   for (let dir = from; ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'node_modules'))) return dir;
-    if (dirname(dir) === dir) return from;
+    if (dirname(dir) === dir) return undefined;
   }
 }
 
