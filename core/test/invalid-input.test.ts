@@ -364,7 +364,7 @@ describe('CLI arguments', () => {
     [['ls', '--json=1'], 2, /--json/],
     [['registry', '--port', '99999'], 1, /`port`.*99999|99999.*port/],
     [['registry', '--port', 'abc'], 2, /--port must be an integer ≥ 0, got "abc"/],
-    [['registry', '--idle-timeout', 'soon'], 2, /--idle-timeout must be an integer ≥ 1, got "soon"/],
+    [['registry', '--idle-timeout', 'soon'], 2, /--idle-timeout must be an integer ≥ 0, got "soon"/],
   ] as [string[], number, RegExp][])(
     'rejects %j naming the argument, without a stack trace',
     async (args, code, message) => {

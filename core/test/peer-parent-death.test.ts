@@ -28,7 +28,9 @@ beforeAll(() => {
 afterAll(() => rmSync(nativeDir, { recursive: true, force: true }));
 
 /** Starts the fixture parent and resolves with what it reports once its cluster is up. */
-async function startParent(args: string[]): Promise<{ cluster: string; pids: number[]; children: number[] }> {
+async function startParent(
+  args: string[],
+): Promise<{ cluster: string; pids: number[]; children: number[]; independents: number[] }> {
   parent = spawn(process.execPath, [parentScript, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, NATIVE_ADDON: nativeAddon },
@@ -85,6 +87,17 @@ describe('peers die with their parent', () => {
     ).toEqual([...pids, ...children].sort());
     parent!.kill('SIGKILL');
     await waitForNoPeers({ cluster, timeout: 3000 });
+  });
+
+  it('with what the apps started outside their groups, when the parent calls process.exit()', async () => {
+    const { cluster, children, independents } = await startParent(['2', '--app-detached', '--exit']);
+    try {
+      // Per peer: a detached child and a setsid shell (whose own child is found through /proc).
+      expect(children).toHaveLength(4);
+      await waitForNoPeers({ cluster, timeout: 3000 });
+    } finally {
+      for (const pid of independents) process.kill(pid, 'SIGKILL');
+    }
   });
 
   it.runIf(hasPdeathsig)('when the peers themselves are blocked (setpriv --pdeathsig)', async () => {

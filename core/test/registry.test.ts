@@ -171,6 +171,14 @@ describe('registry daemon', () => {
     for (const p of held.slice(0, 10)) expect((await other.status()).leases).not.toContain(p);
   }, 60_000);
 
+  it('logs what clients send escaped: no forged line, no terminal escape', async () => {
+    const client = await connect();
+    await client.register('forged\nregister evil in cluster x\u001b[31m', node('n', 3999));
+    const line = lines.find((l) => l.includes('register n@127.0.0.1:3999'))!;
+    expect(line).toContain('forged\\u000aregister evil in cluster x\\u001b[31m');
+    expect(line).not.toMatch(/[\n\u001b]/);
+  });
+
   it('skips excluded ports and ports that are not bindable', async () => {
     const a = await connect();
     const [first] = await a.lease(1);

@@ -15,7 +15,7 @@ hand to watch what happens. Ctrl-C stops it.
 Options:
   --host H           address to listen on (default 127.0.0.1)
   --port P           port to listen on (default ${DEFAULT_REGISTRY_PORT}, or PEER_CLUSTER_REGISTRY)
-  --idle-timeout MS  exit after this long with no connections (default: never in the foreground)
+  --idle-timeout MS  exit after this long with no connections (default, or 0: never in the foreground)
   --quiet            log nothing`,
   options: {
     host: { type: 'string' },
@@ -28,7 +28,7 @@ Options:
     // Checked here, where a bad value is a usage error with the help, not the daemon's own message.
     if (values.port !== undefined) integerOption('port', values.port, registryCommand.help, 0);
     if (values['idle-timeout'] !== undefined)
-      integerOption('idle-timeout', values['idle-timeout'], registryCommand.help);
+      integerOption('idle-timeout', values['idle-timeout'], registryCommand.help, 0);
     return registryMain(argv);
   },
 };

@@ -19,6 +19,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { HandshakeError } from '../errors.js';
+import { printable } from '../printable.js';
 import { isValidNodeName, nameOf, parseAddress } from './address.js';
 import { answeredWithHttp } from './socket.js';
 
@@ -127,14 +128,6 @@ function readIntroduction(message: unknown, t: Introduction['t']): Introduction 
   if (!Number.isSafeInteger(o.maxPayload) || (o.maxPayload as number) < 1) return bad('maxPayload');
   if (Object.keys(o).length !== INTRODUCTION_KEYS) return bad('unknown fields');
   return o as unknown as Introduction;
-}
-
-/**
- * Text from a connection that has proven nothing, made safe for a log line: control characters
- * (newlines, terminal escapes) are escaped, so it cannot forge lines or restyle a terminal.
- */
-export function printable(text: string): string {
-  return text.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function isNodeId(id: string): boolean {

@@ -1,7 +1,8 @@
 // Processes an app started that left the peer's process group: `spawn(…, { detached: true })`, a
-// `setsid`, a daemon that forks itself away. A kill of the peer's group misses them, and once the
-// peer is gone nothing links them to it any more (init adopts them), so they are found while the
-// peer still lives, by parent pid through /proc, and killed with it. Only those that carry the
+// `setsid`. A kill of the peer's group misses them, and once the peer is gone nothing links them
+// to it any more (init adopts them), so they are found while the peer still lives, by parent pid
+// through /proc, and killed with it. (A daemon that double-forks is adopted by init at once, out
+// of reach of this: `peer-cluster reap` finds it.) Only those that carry the
 // peer's environment (PEER_CLUSTER) are the peer's: a process started with an environment of its
 // own on purpose, such as the registry daemon a peer may start (registry/client.ts), is meant to
 // outlive it. Linux only; elsewhere none are found. Only peers whose apps started a child process

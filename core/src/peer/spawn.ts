@@ -100,7 +100,16 @@ const SPAWNED = Symbol.for('peer-cluster.spawned');
 
 function spawned(): Spawned {
   const holder = process as unknown as { [SPAWNED]?: Spawned };
-  holder[SPAWNED] ??= { children: new Set(), closed: undefined };
+  if (!holder[SPAWNED]) {
+    const state: Spawned = { children: new Set(), closed: undefined };
+    holder[SPAWNED] = state;
+    // A process that exits (process.exit(), an uncaught error) with peers still running: they die
+    // by the kernel's signal and their watchdogs, but what their apps moved out of their groups
+    // would not. Found and killed here, synchronously, while the peers still live.
+    process.once('exit', () => {
+      if (state.children.size > 0) killEveryPeer('this process is exiting');
+    });
+  }
   return holder[SPAWNED];
 }
 

@@ -7,6 +7,7 @@ import net from 'node:net';
 import getPort from 'get-port';
 import * as v from 'valibot';
 import { InvalidOptionsError } from '../errors.js';
+import { printable } from '../printable.js';
 import { formatRegistryAddress, resolveRegistryAddress } from './address.js';
 import {
   encode,
@@ -68,7 +69,10 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   const idleTimeout = options.idleTimeout ?? idleTimeoutFromEnv();
   if (!Number.isFinite(idleTimeout) || idleTimeout < 0)
     throw new InvalidOptionsError('idleTimeout', idleTimeout, 'expected a number of ms >= 0 (0: never exit)');
-  const log = options.log ?? (() => {});
+  // Cluster names, node ids and hosts come from any local client: escaped, they cannot forge a
+  // line or restyle the terminal of whoever watches `peer-cluster registry`.
+  const write = options.log;
+  const log = write ? (line: string) => write(printable(line)) : () => {};
 
   const clusters = new Map<string, Map<string, { node: RegisteredNode; owner: Connection }>>();
   const watchers = new Map<string, Set<Connection>>();
