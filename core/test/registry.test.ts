@@ -176,7 +176,7 @@ describe('registry daemon', () => {
     await client.register('forged\nregister evil in cluster x\u001b[31m', node('n', 3999));
     const line = lines.find((l) => l.includes('register n@127.0.0.1:3999'))!;
     expect(line).toContain('forged\\u000aregister evil in cluster x\\u001b[31m');
-    expect(line).not.toMatch(/[\n\u001b]/);
+    expect(line).not.toMatch(/\p{Cc}/u);
   });
 
   it('skips excluded ports and ports that are not bindable', async () => {
