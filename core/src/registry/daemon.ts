@@ -320,7 +320,7 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
       conn.leases.delete(p);
     }
     return new Error(
-      `no free port left in the lease range ${LEASE_RANGE[0]}-${LEASE_RANGE[1]} (${leased.size} leased); stop some clusters, or \`peer-cluster ls\` to see who holds them`,
+      `no free port left in the lease range ${LEASE_RANGE[0]}-${LEASE_RANGE[1]} (${leased.size} leased, and ports released in the last 15-30 s are held back before they are leased again); stop some clusters, or \`peer-cluster ls\` to see who holds them`,
     );
   }
 
