@@ -59,7 +59,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
       // Only the test's enclosing scopes have clusters up now: a sibling describe's afterAll
       // has already stopped its own.
       const text = this.#harness.trackedFailureReport(this.#state, this.#testStart);
-      if (text) event.test.errors.push(this.#harness.failureReportError(text));
+      if (text) event.test.errors.push(jestReport(this.#harness.failureReportError(text)));
     }
   }
 
@@ -80,4 +80,16 @@ export default class PeerClusterEnvironment extends TestEnvironment {
       await super.teardown();
     }
   }
+}
+
+/**
+ * Jest splits an error's stack into a message (the lines before the first one that looks like a
+ * stack frame) and frames. A report has no frame, so Jest would keep its first line as the message
+ * and format the rest as frames: lines re-indented or dropped (`node:internal`), and a code frame
+ * made of whatever peer log line names a file. One internal frame at the end, which Jest drops,
+ * keeps the whole report as the message.
+ */
+function jestReport(error: Error): Error {
+  error.stack = `${error.stack}\n    at node:internal/peer-cluster-report:1:1`;
+  return error;
 }

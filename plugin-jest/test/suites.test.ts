@@ -69,6 +69,10 @@ test('a failing test shows its peers’ logs and the timeline', { timeout: 120_0
   ).toHaveLength(2);
   expect(output).toMatch(/peer-1 \| shout: loud-marker/);
   expect(output).toMatch(/peer-1 ! complaint: loud-marker/);
+  // The report is printed whole, as written: a log line that looks like a stack frame stays a
+  // line of the report (Jest formats frames: it would re-indent it and show its file's code).
+  expect(output).toMatch(/[+-]\d\.\d{3}s\s+peer-1 !\s{5}at syncNow \(.*:6:17\)\n/);
+  expect(output).toMatch(/\n\s*\n\s*timeline \(time relative to the test's start/);
   expect(output).toMatch(/\+\d\.\d{3}s\s+kill\s+peer-2\s+SIGKILL/);
   expect(output).toMatch(/peer-2\s+crashed\s+peer-2@127\.0\.0\.1:\d+/);
   // The test that timed out: what it was waiting on, of which peer, since when, and how it stands.
