@@ -178,6 +178,12 @@ test('a report names the requests and waits in progress and what each still miss
     expect(text).toMatch(
       /\+\d\.\d{3}s\s+peer-1\s+evaluate\(\(\) => new Promise\(\(\) => \{\}\), \{"key":"k1"\}\)\s+for /,
     );
+    // For a test that began after them, they are what an earlier test left pending, not its cause.
+    const later = formatFailureReport(cluster, { since: Date.now() + 1 });
+    expect(later).not.toContain('waiting for');
+    expect(later).toMatch(
+      /still pending from before this test began: cluster waitForMesh\(\), peer-1 evaluate\(.*\), peer-2 waitForNodes\(1\)\n/,
+    );
   } finally {
     await cluster.stop();
   }

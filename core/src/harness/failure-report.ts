@@ -58,12 +58,16 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
     ...safeInFlight(cluster).map((w) => ({ on: 'cluster', ...w })),
     ...peers.flatMap((peer) => safeInFlight(peer).map((w) => ({ on: peer.name, ...w }))),
   ].sort((a, b) => a.since - b.since);
-  if (waiting.length > 0) {
+  // What an earlier test left unsettled (a call it did not await to the end) is not what this one
+  // waited for: said apart, so it does not read as the cause.
+  const earlier = waiting.filter((w) => w.since < since);
+  const current = waiting.filter((w) => w.since >= since);
+  if (current.length > 0) {
     out.push('', 'waiting for (awaited by the test process, not settled yet):');
     out.push(
       ...indent(
         table(
-          waiting.map((w) => [
+          current.map((w) => [
             relative(w.since, since),
             w.on,
             w.what,
@@ -73,6 +77,11 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
         ),
       ),
     );
+  }
+  if (earlier.length > 0) {
+    const listed = earlier.slice(0, 5).map((w) => `${w.on} ${w.what}`);
+    if (earlier.length > 5) listed.push(`${earlier.length - 5} more`);
+    out.push('', `still pending from before this test began: ${listed.join(', ')}`);
   }
 
   const timeline = [...cluster.timeline];
