@@ -505,6 +505,10 @@ describe('boot failures', () => {
     expect(error.app).toBe('hangs.mjs');
     expect(error.timeout).toBe(1000);
     expect(error.message).toMatch(/bootTimeout \(1000 ms\)/);
+    // With nothing on stderr, what it said on stdout.
+    expect(error.message).toContain(
+      `--- stdout of ${error.peer} (last lines) ---\nwaiting for a database that never comes`,
+    );
   });
 
   it('an app that exits during boot gives the exit code', async () => {

@@ -104,6 +104,15 @@ export class PeerLogs {
     return [...this.#lines.slice(this.#start), ...this.#lines.slice(0, this.#start)];
   }
 
+  /** The last `count` stdout lines kept (none when logs are 'silent'), for boot errors. */
+  stdoutTail(count = 10): string {
+    return this.lines()
+      .filter((l) => l.stream === 'stdout')
+      .slice(-count)
+      .map((l) => l.line)
+      .join('\n');
+  }
+
   /** The last `count` stderr lines, for boot errors. */
   stderrTail(count = 20): string {
     return this.#stderr.slice(-count).join('\n');

@@ -746,6 +746,13 @@ export class Peer extends EventEmitter<PeerEvents> {
         Object.defineProperty(failure, 'stderr', { value: tail });
         if (tail.trim())
           failure.message += `\n--- stderr of ${this.name} (last lines) ---\n${tail.trimEnd()}`;
+        else {
+          // Nothing on stderr (an app that says on stdout what it waits for, then times out):
+          // its last stdout lines are the next best clue.
+          const out = this.#logs.stdoutTail();
+          if (out.trim())
+            failure.message += `\n--- stdout of ${this.name} (last lines) ---\n${out.trimEnd()}`;
+        }
         if (failure.exitCode === undefined) Object.defineProperty(failure, 'exitCode', { value: code });
         if (failure.signal === undefined) Object.defineProperty(failure, 'signal', { value: signal });
         booting.reject(failure);
