@@ -1,7 +1,13 @@
 // How the runner plugins read their environment options and check usePeers' arguments, before any
 // peer starts: mistakes that would otherwise boot peers without their apps, or silently ignore a value.
 import { customStrategy, InvalidOptionsError } from '@peer-cluster/core';
-import { createUsePeers, environmentClusterOptions, harnessState } from '@peer-cluster/core/harness';
+import {
+  ClusterUnavailableError,
+  createUsePeers,
+  environmentClusterOptions,
+  harnessState,
+  wantsFailureReport,
+} from '@peer-cluster/core/harness';
 import { describe, expect, it } from 'vitest';
 
 const HINT = 'Set it in test.environmentOptions.';
@@ -83,5 +89,24 @@ describe('usePeers arguments', () => {
     expect(error.value).toBe(5);
     expect(error.message).toContain("as usePeers' first argument (2) and in its options");
     expect(registered).toEqual([]);
+  });
+});
+
+describe('which failures get a report', () => {
+  const misuse = new InvalidOptionsError('count', 0, 'must be at least 1');
+  const stopped = new ClusterUnavailableError('stopped', 'usePeers(2) was already stopped');
+
+  it('not those where every error is a misuse of the harness, however the runner keeps them', () => {
+    expect(wantsFailureReport([misuse])).toBe(false);
+    expect(wantsFailureReport([stopped, misuse])).toBe(false);
+    // Jest keeps [error, asyncError]; Vitest's serialized errors are plain objects.
+    expect(wantsFailureReport([[misuse, new Error('async')]])).toBe(false);
+    expect(wantsFailureReport([{ name: 'ClusterUnavailableError', message: 'x' }])).toBe(false);
+  });
+
+  it('every other failure', () => {
+    expect(wantsFailureReport([new Error('expected 1 to be 2')])).toBe(true);
+    expect(wantsFailureReport([misuse, { name: 'AssertionError', message: 'x' }])).toBe(true);
+    expect(wantsFailureReport(['a thrown string'])).toBe(true);
   });
 });

@@ -55,7 +55,12 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   async handleTestEvent(event: Circus.Event, _state: Circus.State): Promise<void> {
     if (event.name === 'test_start') {
       this.#testStart = Date.now();
-    } else if (event.name === 'test_done' && event.test.errors.length > 0 && this.#harness && this.#state) {
+    } else if (
+      event.name === 'test_done' &&
+      event.test.errors.length > 0 &&
+      this.#harness?.wantsFailureReport(event.test.errors) &&
+      this.#state
+    ) {
       // Only the test's enclosing scopes have clusters up now: a sibling describe's afterAll
       // has already stopped its own.
       const text = this.#harness.trackedFailureReport(this.#state, this.#testStart);

@@ -6,6 +6,7 @@ import {
   failureReportError,
   stopBootingClusters,
   type UsePeers,
+  wantsFailureReport,
 } from '@peer-cluster/core/harness';
 import {
   attachToFailedTest,
@@ -50,6 +51,7 @@ export const usePeers: UsePeers = createUsePeers({
       const since = Date.now();
       // context.annotate cannot be called from onTestFailed; an extra error on the task can.
       context.onTestFailed(() => {
+        if (!wantsFailureReport(context.task.result?.errors ?? [])) return;
         const text = report(since);
         if (text) attachToFailedTest(context.task, failureReportError(text));
       });

@@ -149,6 +149,27 @@ export function formatFailureReports(
   return `peer-cluster: what the peers did around this failure\n\n${reports.join('\n\n')}`;
 }
 
+/** Errors that say the test used the harness wrongly: what the peers did has nothing to add. */
+const MISUSE = new Set([
+  'InvalidOptionsError',
+  'ClusterUnavailableError',
+  'MisplacedUsePeersError',
+  'MissingEnvironmentError',
+]);
+
+/**
+ * Whether a failure with these errors gets a report: not when each is a misuse of the harness (a
+ * bad option, a handle used outside its scope), which the error itself explains. Runners keep an
+ * error as itself or as `[error, asyncError]` (Jest).
+ */
+export function wantsFailureReport(errors: readonly unknown[]): boolean {
+  return errors.some((entry) => {
+    const error = Array.isArray(entry) ? entry[0] : entry;
+    const name = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : undefined;
+    return typeof name !== 'string' || !MISUSE.has(name);
+  });
+}
+
 /**
  * The report as an error object that runners print beside the test's own errors: the name says
  * what it is, and it has no stack frames of its own.

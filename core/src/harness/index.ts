@@ -10,6 +10,7 @@ export {
   formatFailureReports,
   type ReportedCluster,
   type ReportedPeer,
+  wantsFailureReport,
 } from './failure-report.js';
 export {
   type ClusterHandle,
