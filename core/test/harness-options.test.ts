@@ -90,6 +90,15 @@ describe('usePeers arguments', () => {
     expect(error.message).toContain("as usePeers' first argument (2) and in its options");
     expect(registered).toEqual([]);
   });
+
+  it('a bad option is an error at the usePeers call, before any hook is registered', () => {
+    const error = caught(() => usePeers(2, { env: { DB: { host: 'db.local' } } as never }));
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.option).toBe('env.DB');
+    // Thrown from usePeers itself: its stack leads to the test file's line.
+    expect(error.stack).toMatch(/usePeers/);
+    expect(registered).toEqual([]);
+  });
 });
 
 describe('which failures get a report', () => {

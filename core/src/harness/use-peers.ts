@@ -4,9 +4,10 @@
 // `isolate: false`). The environment's teardown only stops what an afterAll did not get to.
 import { InvalidOptionsError } from '../errors.js';
 import type { Cluster } from '../index.js';
+import { resolveClusterOptions as validateClusterOptions } from '../options.js';
 import { formatFailureReports } from './failure-report.js';
 import { createClusterHandle, MisplacedUsePeersError } from './handle.js';
-import type { PeerClusterOptions } from './options.js';
+import { type PeerClusterOptions, resolveClusterOptions } from './options.js';
 import type { HarnessState, RunnerHooks } from './state.js';
 import { hookTimeouts, startTracked, stopTracked, trackCluster } from './tracked.js';
 
@@ -43,6 +44,16 @@ export function createUsePeers(adapter: HarnessAdapter): UsePeers {
     const test = adapter.runningTest?.();
     if (test !== undefined) throw new MisplacedUsePeersError(label, test);
     const state = adapter.state();
+    // Checked now, so that a bad option is an error at this call, in the test file, rather than in
+    // a beforeAll whose stack is all the harness's. (startCluster checks them again.)
+    validateClusterOptions(
+      resolveClusterOptions({
+        count,
+        environment: state.options,
+        suite: options,
+        projectRoot: state.root ?? adapter.projectRoot(),
+      }),
+    );
     const { handle, provision, retire, fail } = createClusterHandle(label, adapter.stoppedHint);
     const entry = trackCluster(label);
     const timeouts = hookTimeouts(state, options);
