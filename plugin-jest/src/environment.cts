@@ -15,6 +15,8 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   #harness: Harness | undefined;
   #state: HarnessState | undefined;
   #testStart = Date.now();
+  /** The test whose function runs now, if one does (usePeers cannot be called there). */
+  #running: string | undefined;
   #unwatch: (() => void) | undefined;
 
   constructor(config: JestEnvironmentConfig, context: EnvironmentContext) {
@@ -43,6 +45,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
         afterAll: (fn, timeout) => hooks.afterAll(fn, timeout),
         state: () => state,
         projectRoot: () => root,
+        runningTest: () => this.#running,
         stoppedHint:
           'Jest runs afterAll hooks in the order they are declared: declare an afterAll that uses the cluster before calling usePeers.',
       })(count, options);
@@ -53,6 +56,8 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   }
 
   async handleTestEvent(event: Circus.Event, _state: Circus.State): Promise<void> {
+    if (event.name === 'test_fn_start') this.#running = event.test.name;
+    else if (event.name === 'test_fn_success' || event.name === 'test_fn_failure') this.#running = undefined;
     if (event.name === 'test_start') {
       this.#testStart = Date.now();
     } else if (
