@@ -98,11 +98,14 @@ export class PeerBootError extends PeerClusterError {
 export class PeerExitedError extends PeerClusterError {
   readonly peer: string;
   readonly state: string;
-  constructor(peer: string, what: string, state: string) {
+  /** `exit`: how the process ended, for a request it was answering when it did. */
+  constructor(peer: string, what: string, state: string, exit?: string) {
     super(
-      state === 'stopped'
-        ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
-        : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
+      exit !== undefined
+        ? `${what} on peer ${peer} got no answer: its process ${exit} while answering. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
+        : state === 'stopped'
+          ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
+          : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
     );
     this.peer = peer;
     this.state = state;
@@ -154,8 +157,11 @@ export class RemoteError extends PeerClusterError {
     this.node = node;
     this.remoteName = remote.name ?? 'Error';
     this.remoteStack = remote.stack;
-    if (remote.stack)
-      this.stack = `${this.name}: ${this.message}\n--- remote stack (${node}) ---\n${remote.stack}`;
+    if (remote.stack) {
+      // The app's frames; the peer runtime's own (the handler's caller) say nothing to the test.
+      const frames = remote.stack.split('\n').filter((line) => !/\.cache\/peer-cluster\/runtime-/.test(line));
+      this.stack = `${this.name}: ${this.message}\n--- remote stack (${node}) ---\n${frames.join('\n')}`;
+    }
   }
 }
 

@@ -234,6 +234,16 @@ describe('control channel', () => {
     expect(error.remoteName).toBe('TypeError');
     expect(error.message).toContain('nope');
     expect(error.stack).toContain('remote stack');
+    // The peer runtime's own frames are left out; the test's call site is added.
+    expect(error.stack).not.toMatch(/\.cache\/peer-cluster\/runtime-/);
+    expect(error.stack).toMatch(/--- called from ---\n.*peer\.test\.ts:\d+:\d+/);
+    const crashed = await p.evaluate(() => process.exit(7)).catch((e) => e);
+    expect(crashed).toBeInstanceOf(PeerExitedError);
+    expect(crashed.message).toContain(
+      `on peer ${p.name} got no answer: its process exited with code 7 while answering`,
+    );
+    expect(crashed.stack).toMatch(/--- called from ---\n.*peer\.test\.ts:\d+:\d+/);
+    await p.restart();
     const unclonable = await p.evaluate(() => () => 1).catch((e) => e);
     expect(unclonable).toBeInstanceOf(RemoteError);
     expect(unclonable.message).toMatch(/structured clones/);

@@ -12,6 +12,7 @@ import {
   describeValue,
   InvalidOptionsError,
   PeerBootError,
+  PeerClusterError,
   PeerExitedError,
   RemoteError,
   unsendable,
@@ -226,12 +227,13 @@ export class Peer extends EventEmitter<PeerEvents> {
       );
     }
     const channel = this.#live('evaluate()');
+    const site = new Error();
     try {
       const what = () =>
         `evaluate(${preview(source)}${arg === undefined ? '' : `, ${preview(describeValue(arg))}`})`;
       return (await channel.request('evaluate', [source, arg], what)) as Awaited<T>;
     } catch (error) {
-      throw unsendable(error, 'evaluate(fn, arg)', arg, 'the peer');
+      throw withCallSite(unsendable(error, 'evaluate(fn, arg)', arg, 'the peer'), site);
     }
   }
 
@@ -240,10 +242,14 @@ export class Peer extends EventEmitter<PeerEvents> {
     const what = () =>
       `call(${preview([JSON.stringify(method), ...args.map(describeValue)].join(', '), 100)})`;
     const channel = this.#live(what);
+    const site = new Error();
     try {
       return (await channel.request('call', [method, args], what)) as T;
     } catch (error) {
-      throw unsendable(error, `call(${JSON.stringify(method)}, ...args)`, args, 'the peer');
+      throw withCallSite(
+        unsendable(error, `call(${JSON.stringify(method)}, ...args)`, args, 'the peer'),
+        site,
+      );
     }
   }
 
@@ -712,10 +718,15 @@ export class Peer extends EventEmitter<PeerEvents> {
     const pid = child.pid!;
     // Whatever the apps spawned goes with the peer.
     signalGroup(pid, 'SIGKILL');
-    const reason = (_op: string, what: string) => new PeerExitedError(this.name, what, this.#state);
+    const exit = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    // The channel's requests still waiting were sent before it died; later ones find it gone.
+    let answering = true;
+    const reason = (_op: string, what: string) =>
+      new PeerExitedError(this.name, what, this.#state, answering ? exit : undefined);
     const wasStopping = this.#stopping;
     this.#state = wasStopping ? 'stopped' : 'crashed';
     this.#channel?.close(reason);
+    answering = false;
     void this.#strategyHost?.close();
     this.#linked.clear();
     this.#changes.emit('change');
@@ -984,4 +995,17 @@ function callOption<T>(
       { cause: error },
     );
   }
+}
+
+/**
+ * Adds to a request's error where the test made the request: a rejection comes from a reply, whose
+ * stack has none of the test's frames. `site` is an Error made when the request was made.
+ */
+function withCallSite(error: unknown, site: Error): unknown {
+  if (!(error instanceof PeerClusterError) || !site.stack) return error;
+  // Its first frame is the request method itself.
+  const frames = site.stack.split('\n').slice(2);
+  if (frames.length > 0)
+    error.stack = `${error.stack ?? `${error.name}: ${error.message}`}\n--- called from ---\n${frames.join('\n')}`;
+  return error;
 }
