@@ -74,7 +74,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   }
 
   override async teardown(): Promise<void> {
-    this.#unwatch?.();
+    // Still watching while the clusters stop: should the runner die meanwhile, they are killed.
     try {
       if (this.#harness && this.#state) {
         // Jest runs teardown after failures and timeouts too: nothing an afterAll missed survives.
@@ -87,6 +87,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
         }
       }
     } finally {
+      this.#unwatch?.();
       await super.teardown();
     }
   }

@@ -37,10 +37,12 @@ const environment: Environment = {
     const unwatch = killClustersWhenRunnerDies(state);
     return {
       async teardown(global) {
-        unwatch();
+        // Still watching while the clusters stop: should the runner die meanwhile (a stop that
+        // hangs), the peers are killed rather than left behind.
         try {
           await stopLeftovers(state);
         } finally {
+          unwatch();
           await base.teardown(global);
         }
       },
@@ -62,10 +64,10 @@ const environment: Environment = {
     return {
       getVmContext: () => context,
       async teardown() {
-        unwatch();
         try {
           await stopLeftovers(state);
         } finally {
+          unwatch();
           await vm.teardown();
         }
       },

@@ -4,6 +4,7 @@
 import {
   createUsePeers,
   failureReportError,
+  realNow,
   stopBootingClusters,
   type UsePeers,
   wantsFailureReport,
@@ -48,7 +49,7 @@ export const usePeers: UsePeers = createUsePeers({
   runningTest,
   onTestFailed(report) {
     vitestApi('usePeers()').beforeEach((context) => {
-      const since = Date.now();
+      const since = realNow();
       // context.annotate cannot be called from onTestFailed; an extra error on the task can.
       context.onTestFailed(() => {
         if (!wantsFailureReport(context.task.result?.errors ?? [])) return;

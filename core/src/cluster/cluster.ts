@@ -1,6 +1,8 @@
 // A cluster: peers started together under one name and cookie, meshed by their healers, with a
 // timeline of everything that happened to them.
+
 import { randomBytes } from 'node:crypto';
+import { now as clockNow } from '../clock.js';
 import { InvalidOptionsError, WaitTimeoutError } from '../errors.js';
 import { timeoutOption } from '../link/options.js';
 import {
@@ -325,7 +327,7 @@ export class Cluster {
   }
 
   #record(event: Omit<ClusterEvent, 'at'>): void {
-    this.timeline.push({ at: Date.now(), ...event });
+    this.timeline.push({ at: clockNow(), ...event });
   }
 }
 

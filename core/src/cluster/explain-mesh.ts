@@ -5,6 +5,7 @@
 // waitForNodes, so that the error says "static-hosts discovered only 127.0.0.1:1 (ECONNREFUSED)"
 // instead of leaving it to the logs.
 
+import { clearTimeout, setTimeout } from '../clock.js';
 import type { HealerReport } from '../healer/findings.js';
 import { endpointOfId } from '../healer/refresh.js';
 import type { Peer } from '../peer/peer.js';

@@ -1,6 +1,7 @@
 // What a failed test's report shows about its cluster: the peers, the timeline around the
 // failure and the peers' last log lines, name-prefixed and on one clock (relative to the
 // test's start), so a reader sees which peer said what, when, next to what happened.
+import { now as clockNow } from '../clock.js';
 import type { InFlight } from '../peer/channel.js';
 import type { ClusterEvent } from '../types.js';
 
@@ -36,7 +37,7 @@ export interface FailureReportOptions {
 const EVENTS_BEFORE = 5;
 
 export function formatFailureReport(cluster: ReportedCluster, options: FailureReportOptions = {}): string {
-  const since = options.since ?? Date.now();
+  const since = options.since ?? clockNow();
   const maxLines = options.lines ?? 40;
   const maxEvents = options.events ?? 30;
   const peers = [...cluster.peers];
@@ -53,7 +54,7 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
   );
 
   // A test that timed out was most often waiting on one of these: say which, and for how long.
-  const now = Date.now();
+  const now = clockNow();
   const waiting = [
     ...safeInFlight(cluster).map((w) => ({ on: 'cluster', ...w })),
     ...peers.flatMap((peer) => safeInFlight(peer).map((w) => ({ on: peer.name, ...w }))),

@@ -2,6 +2,8 @@
 // `jest-environment-peer-cluster`: usePeers, the shared state, teardown and failure reports.
 // Each plugin only adapts it to its runner's hooks.
 
+// The real clock, whatever a test did to Date (see clock.ts): loaded with the harness, first.
+export { now as realNow } from '../clock.js';
 export type { InFlight } from '../peer/channel.js';
 export {
   type FailureReportOptions,

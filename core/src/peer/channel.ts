@@ -1,4 +1,5 @@
 // Request/response with ids over one message pipe; used on both ends of the control channel.
+import { now as clockNow } from '../clock.js';
 import { type OutputMark, type Request, type Response, toWireError, type WireError } from './protocol.js';
 
 export interface ChannelOutput {
@@ -45,7 +46,7 @@ export class Channel {
     if (this.#closed) return Promise.reject(this.#closed(op, describe({ op, what })));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { op, what, since: Date.now(), resolve, reject });
+      this.#pending.set(id, { op, what, since: clockNow(), resolve, reject });
       try {
         this.post({ t: 'req', id, op, args });
       } catch (error) {

@@ -1,6 +1,8 @@
 // A peer's stdout and stderr, line by line with timestamps, in a ring buffer. The pipes are
 // always drained, whatever the mode: a peer flooding stdout must never stall on a full pipe.
+
 import type { Readable } from 'node:stream';
+import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
 import type { LogsMode } from '../options.js';
 
 export interface LogLine {
@@ -83,7 +85,7 @@ export class PeerLogs {
   /** Also used for the harness's own notes about the peer. */
   add(stream: 'stdout' | 'stderr', text: string): void {
     const line = text.length > MAX_LINE ? `${text.slice(0, MAX_LINE)}… (${text.length} chars)` : text;
-    const entry: LogLine = { at: Date.now(), stream, line: line.endsWith('\r') ? line.slice(0, -1) : line };
+    const entry: LogLine = { at: clockNow(), stream, line: line.endsWith('\r') ? line.slice(0, -1) : line };
     if (stream === 'stderr') {
       this.#stderr.push(entry.line);
       if (this.#stderr.length > 40) this.#stderr.shift();

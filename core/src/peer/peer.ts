@@ -1,10 +1,12 @@
 // A peer: one isolated Node.js child process running the peer runtime (its node and its apps),
 // controlled from the test process over its control channel.
+
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
 import { defaultStrategy } from '../cluster/defaults.js';
 import { explainPeer } from '../cluster/explain-mesh.js';
 import {
@@ -910,8 +912,8 @@ export class Peer extends EventEmitter<PeerEvents> {
  */
 async function stoppedBySignal(pid: number): Promise<void> {
   if (process.platform !== 'linux') return;
-  const deadline = Date.now() + 1000;
-  while (Date.now() < deadline) {
+  const deadline = clockNow() + 1000;
+  while (clockNow() < deadline) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
       // The state follows the command name, which is in parentheses and may contain spaces.

@@ -1,6 +1,7 @@
 // Waiting on peers: a condition re-checked on every change they report (links, state), never
 // polled, with a timeout that names what did not happen.
 
+import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
 import type { InFlight } from './channel.js';
 
 export interface WaitOptions<T> {
@@ -48,7 +49,7 @@ export class PendingWaits {
 
   /** Tracks `wait` while it runs; `detail` says how it stands when a report asks. */
   track<T>(what: string, detail: () => string, wait: () => Promise<T>): Promise<T> {
-    const entry = { what, since: Date.now(), detail };
+    const entry = { what, since: clockNow(), detail };
     this.#waits.add(entry);
     const done = () => this.#waits.delete(entry);
     return wait().finally(done);

@@ -1,6 +1,7 @@
 // A connection to the local registry. Whatever it registers or leases lives exactly as long as the
 // connection: closing it (or the process dying) withdraws the nodes and frees the ports at once.
 // `connect` starts a daemon when none answers, so the first test file on a machine brings one up.
+
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
 import { PeerClusterError, RegistryUnavailableError, RegistryVersionError } from '../errors.js';
 import { ALLOWED_ENV } from '../peer/env.js';
 import { formatRegistryAddress, type RegistryAddressOptions, resolveRegistryAddress } from './address.js';
@@ -106,7 +108,7 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
     const address = formatRegistryAddress(target);
     if (target.port === 0)
       throw new RegistryUnavailableError(address, 'is not a connectable address (port 0)');
-    const deadline = Date.now() + (options.connectTimeout ?? 10_000);
+    const deadline = clockNow() + (options.connectTimeout ?? 10_000);
     let spawnedAt = 0;
     let delay = 10;
     /** Settles once the daemon this client started listens, or has exited (another one had the port). */
@@ -120,11 +122,11 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
         if (code !== 'ECONNREFUSED' && code !== 'ECONNRESET') throw error;
         if (options.autoStart === false)
           throw new RegistryUnavailableError(address, 'is not running (autoStart is off)', { cause: error });
-        if (Date.now() >= deadline)
+        if (clockNow() >= deadline)
           throw new RegistryUnavailableError(address, 'did not come up in time', { cause: error });
-        if (Date.now() - spawnedAt > RESPAWN_AFTER) {
+        if (clockNow() - spawnedAt > RESPAWN_AFTER) {
           started = spawnDaemon(target.host, target.port, options.idleTimeout);
-          spawnedAt = Date.now();
+          spawnedAt = clockNow();
         }
         // The daemon this client started says when it listens; one another process is starting
         // (its bind came first) is polled for.
@@ -297,7 +299,7 @@ function openConnection(
     let buffered = Buffer.alloc(0);
     const timer = setTimeout(
       () => fail(new RegistryUnavailableError(address, 'accepted the connection but never said hello')),
-      Math.max(deadline - Date.now(), 1000),
+      Math.max(deadline - clockNow(), 1000),
     );
     function fail(error: Error) {
       clearTimeout(timer);
