@@ -104,3 +104,7 @@ function jestReport(error: Error): Error {
   error.stack = `${error.stack}\n    at node:internal/peer-cluster-report:1:1`;
   return error;
 }
+
+// `require('jest-environment-peer-cluster/environment')` and `import Environment from …` get the
+// class itself, to extend (`.default` too, as TypeScript's own interop reads it).
+module.exports = Object.assign(PeerClusterEnvironment, { default: PeerClusterEnvironment });
