@@ -5,10 +5,12 @@ import {
   failureReportError,
   formatFailureReports,
   type PeerClusterOptions,
+  realNow,
   startTracked,
   stopTracked,
   trackCluster,
 } from '@peer-cluster/core/harness';
+import { InvalidOptionsError } from '@peer-cluster/core/peer';
 import type { TestAPI, TestContext } from 'vitest';
 import { attachToFailedTest, fileState, projectRoot, vitestApi } from './runner.js';
 
@@ -38,14 +40,16 @@ export function peersFixture(count?: number, options?: PeerClusterOptions): [Fix
   const fixture: FixtureFn = async ({ task }: TestContext, use) => {
     const state = fileState();
     const entry = trackCluster(label);
-    const since = Date.now();
+    const since = realNow();
     const cluster = await startTracked(state, entry, { label, count, options, projectRoot: projectRoot() });
     if (!cluster) throw new Error(`${label}: the test ended while its cluster was starting.`);
     try {
       await use(cluster);
     } finally {
-      // Fixtures are torn down before onTestFailed runs, so the report is taken here.
-      if (task.result?.state === 'fail') {
+      // Fixtures are torn down before onTestFailed runs, so the report is taken here. (A user who
+      // re-scoped this fixture to a file has no test here: createPeersTest(…, { scope: 'file' })
+      // is the file-scoped form that reports.)
+      if (task?.result?.state === 'fail') {
         const text = formatFailureReports([cluster], { since });
         if (text) attachToFailedTest(task, failureReportError(text));
       }
@@ -70,6 +74,12 @@ export function createPeersTest(
   options: PeersFixtureOptions = {},
 ): TestAPI<{ peers: Cluster }> {
   const { scope = 'test', ...clusterOptions } = options;
+  if (scope !== 'test' && scope !== 'file')
+    throw new InvalidOptionsError(
+      'createPeersTest(count, { scope })',
+      scope,
+      "must be 'test' (a cluster per test that names `peers`, the default) or 'file' (one for the file)",
+    );
   if (scope === 'test') {
     return vitestApi('createPeersTest()').test.extend<{ peers: Cluster }>({
       peers: peersFixture(count, clusterOptions) as any,
@@ -100,7 +110,7 @@ export function createPeersTest(
   // A file-scoped fixture sees no test; this automatic test fixture does, and reports on the
   // file's cluster when one is up, without starting it for tests that do not use it.
   const report = async ({ task, onTestFailed }: TestContext, use: (value: undefined) => Promise<void>) => {
-    const since = Date.now();
+    const since = realNow();
     onTestFailed(() => {
       const text = current && formatFailureReports([current], { since });
       if (text) attachToFailedTest(task, failureReportError(text));
