@@ -202,3 +202,26 @@ test('createPeersTest names a scope it does not have', async () => {
     }),
   );
 });
+
+test("a report shows the peers' lines plain: no terminal escapes, no carriage return, notes on lines of their own", async () => {
+  const cluster = await startCluster({ count: 2, apps: [APP] });
+  try {
+    const since = Date.now();
+    const [a, b] = cluster.peers as [Cluster['peers'][number], Cluster['peers'][number]];
+    await a.evaluate(() => {
+      process.stdout.write('\u001b[31mred\u001b[0m progress 10%\rprogress 100%\n');
+      process.stdout.write('no trailing newline');
+    });
+    // a's node notes that it lost its link, after a line that did not end.
+    await b.kill();
+    await a.waitForNodes(0);
+    await expect.poll(() => a.logs().some((l) => l.line.startsWith('[node] '))).toBe(true);
+    const lines = a.logs().map((l) => l.line);
+    expect(lines).toContain('no trailing newline');
+    const text = formatFailureReport(cluster, { since });
+    expect(text).toMatch(/peer-1 \| red progress 10%\\u000dprogress 100%\n/);
+    expect(text.includes('\u001b') || text.includes('\r')).toBe(false);
+  } finally {
+    await cluster.stop();
+  }
+});

@@ -3,6 +3,7 @@
 // test's start), so a reader sees which peer said what, when, next to what happened.
 import { now as clockNow } from '../clock.js';
 import type { InFlight } from '../peer/channel.js';
+import { printable } from '../printable.js';
 import type { ClusterEvent } from '../types.js';
 
 /** The parts of a Cluster the report reads (a stopped cluster still has them). */
@@ -125,7 +126,9 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
   const width = Math.max(0, ...shown.map((l) => l.peer.length));
   for (const entry of shown) {
     const mark = entry.stream === 'stderr' ? '!' : '|';
-    out.push(`  ${relative(entry.at, since).padStart(9)}  ${entry.peer.padEnd(width)} ${mark} ${entry.line}`);
+    out.push(
+      `  ${relative(entry.at, since).padStart(9)}  ${entry.peer.padEnd(width)} ${mark} ${plain(entry.line)}`,
+    );
   }
   return out.join('\n');
 }
@@ -181,6 +184,19 @@ export function failureReportError(text: string): Error {
   error.stack = `${error.name}: ${text}`;
   return error;
 }
+
+/**
+ * A log line as the report shows it: colours and other terminal escapes taken out, and any other
+ * control character (a `\r` of a progress bar) shown escaped, so that no line can overwrite the
+ * report's own columns.
+ */
+function plain(line: string): string {
+  return printable(line.replace(TERMINAL_ESCAPES, ''));
+}
+
+// CSI sequences (colours, cursor moves) and OSC sequences (titles, links).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escapes are what it finds
+const TERMINAL_ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g;
 
 function safeLogs(peer: ReportedPeer): readonly { at: number; stream: string; line: string }[] {
   try {

@@ -85,6 +85,8 @@ const started = new Promise<ClusterNode>((resolve) => {
 // answer resolves. Each stream is counted from its creation: Node creates process.stdout and
 // process.stderr on first use, which a peer whose apps never log need not pay for at boot.
 const written: [number, number] = [0, 0];
+/** Whether what was written to each stream so far ends a line (the harness's notes start one). */
+const atLineStart: [boolean, boolean] = [true, true];
 
 function countWrites(slot: 0 | 1, stream: NodeJS.WriteStream): void {
   const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
@@ -93,6 +95,10 @@ function countWrites(slot: 0 | 1, stream: NodeJS.WriteStream): void {
       typeof chunk === 'string'
         ? Buffer.byteLength(chunk, typeof rest[0] === 'string' ? (rest[0] as BufferEncoding) : 'utf8')
         : chunk.byteLength;
+    const length = typeof chunk === 'string' ? chunk.length : chunk.byteLength;
+    if (length > 0)
+      atLineStart[slot] =
+        (typeof chunk === 'string' ? chunk.charCodeAt(length - 1) : chunk[length - 1]) === 10;
     return write(chunk, ...rest);
   }) as typeof stream.write;
 }
@@ -253,7 +259,8 @@ async function boot(config: BootConfig): Promise<void> {
       heartbeat: config.heartbeat,
       healer: config.healer,
       log: (line) => {
-        if (!clusterStopping) process.stdout.write(`[node] ${line}\n`);
+        // On a line of its own, even after an app's output that did not end one.
+        if (!clusterStopping) process.stdout.write(`${atLineStart[0] ? '' : '\n'}[node] ${line}\n`);
       },
     };
     if (strategy) options.strategy = strategy;
