@@ -225,3 +225,20 @@ test("a report shows the peers' lines plain: no terminal escapes, no carriage re
     await cluster.stop();
   }
 });
+
+test("over its budget, a report's timeline keeps what happened to the peers before the links' echoes", async () => {
+  const cluster = await startCluster({ count: 4, apps: [APP] });
+  try {
+    const since = Date.now();
+    for (const peer of cluster.peers.slice(1)) await peer.kill();
+    await cluster.peer(0).waitForNodes(0);
+    const text = formatFailureReport(cluster, { since, events: 6 });
+    const timeline = text.slice(text.indexOf('timeline'), text.indexOf('\nlogs'));
+    expect(timeline.match(/\bkill\s+peer-[234]\s+SIGKILL/g)).toHaveLength(3);
+    expect(timeline.match(/\bcrash\s+peer-[234]/g)).toHaveLength(3);
+    expect(timeline).not.toMatch(/nodedown/);
+    expect(timeline).toMatch(/events not shown, link events left out first/);
+  } finally {
+    await cluster.stop();
+  }
+});

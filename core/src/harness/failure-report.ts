@@ -92,12 +92,17 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
     firstDuring === -1
       ? Math.max(0, timeline.length - EVENTS_BEFORE)
       : Math.max(0, firstDuring - EVENTS_BEFORE);
-  let events = timeline.slice(from);
-  const hiddenEvents = from + Math.max(0, events.length - maxEvents);
-  events = events.slice(-maxEvents);
+  const window = timeline.slice(from);
+  // Over the budget, what happened to the peers (a kill, a crash, a pause) is kept before the
+  // links' echoes of it: in a large cluster one kill is a nodedown from every other peer.
+  const kept = new Set<(typeof window)[number]>();
+  for (const e of [...window].reverse()) if (!LINK_EVENTS.has(e.type) && kept.size < maxEvents) kept.add(e);
+  for (const e of [...window].reverse()) if (kept.size < maxEvents) kept.add(e);
+  const events = window.filter((e) => kept.has(e));
+  const hiddenEvents = timeline.length - events.length;
   out.push(
     '',
-    `timeline (time relative to the test's start${hiddenEvents ? `; ${hiddenEvents} earlier events not shown` : ''}):`,
+    `timeline (time relative to the test's start${hiddenEvents ? `; ${hiddenEvents} ${hiddenEvents === 1 ? 'event' : 'events'} not shown, link events left out first` : ''}):`,
   );
   if (events.length === 0) out.push('  (no events)');
   out.push(
@@ -197,6 +202,9 @@ function plain(line: string): string {
 // CSI sequences (colours, cursor moves) and OSC sequences (titles, links).
 // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escapes are what it finds
 const TERMINAL_ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g;
+
+/** Events that echo a change in the links, as many as there are peers to see it. */
+const LINK_EVENTS = new Set(['nodeup', 'nodedown', 'mesh']);
 
 function safeLogs(peer: ReportedPeer): readonly { at: number; stream: string; line: string }[] {
   try {
