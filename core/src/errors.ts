@@ -150,13 +150,15 @@ export class RpcTimeoutError extends PeerClusterError {
 /** Thrown by a handler or by evaluated code on the other side; keeps the remote name, message and stack. */
 export class RemoteError extends PeerClusterError {
   readonly remoteName: string;
-  readonly remoteStack: string | undefined;
+  /** The remote error's stack as the peer had it (the error's own `stack` shows it, trimmed). */
+  declare readonly remoteStack: string | undefined;
   readonly node: string;
   constructor(node: string, remote: { name?: string; message?: string; stack?: string }) {
     super(`${remote.name ?? 'Error'} on ${node}: ${remote.message ?? ''}`);
     this.node = node;
     this.remoteName = remote.name ?? 'Error';
-    this.remoteStack = remote.stack;
+    // Not enumerable: runners print an error's enumerable fields, and the stack is shown already.
+    Object.defineProperty(this, 'remoteStack', { value: remote.stack, enumerable: false });
     if (remote.stack) {
       // The app's frames; the peer runtime's own (the handler's caller) say nothing to the test.
       const frames = remote.stack.split('\n').filter((line) => !/\.cache\/peer-cluster\/runtime-/.test(line));

@@ -234,6 +234,9 @@ describe('control channel', () => {
     expect(error.remoteName).toBe('TypeError');
     expect(error.message).toContain('nope');
     expect(error.stack).toContain('remote stack');
+    // Kept, but not among the fields a runner prints (the stack shows it already).
+    expect(error.remoteStack).toContain('TypeError: nope');
+    expect(Object.keys(error)).not.toContain('remoteStack');
     // The peer runtime's own frames are left out; the test's call site is added.
     expect(error.stack).not.toMatch(/\.cache\/peer-cluster\/runtime-/);
     expect(error.stack).toMatch(/--- called from ---\n.*peer\.test\.ts:\d+:\d+/);
