@@ -330,6 +330,9 @@ describe('apps that cannot boot, each with PeerBootError', () => {
         expect(error.message).toContain(
           `${join(dir, 'broken.mjs')}:2:11: Unexpected ";"\n    const x = ;\n              ^`,
         );
+        // Its stderr said the same as its cause: the message does not repeat it.
+        expect(error.stderr).toContain('SyntaxError');
+        expect(error.message).not.toContain('--- stderr of');
       }
       await waitForNoPeers({ cluster: 'bad-app-syntax' });
     } finally {

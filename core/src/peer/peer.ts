@@ -757,9 +757,13 @@ export class Peer extends EventEmitter<PeerEvents> {
         if (where) failure.message = failure.message.replace(/\n|$/, (end) => `\n${where}${end}`);
         const tail = this.#logs.stderrTail();
         Object.defineProperty(failure, 'stderr', { value: tail });
-        if (tail.trim())
-          failure.message += `\n--- stderr of ${this.name} (last lines) ---\n${tail.trimEnd()}`;
-        else {
+        // The error the runtime reported is in the message (its cause) already: what it also wrote
+        // to stderr is left out of the message's tail, which then shows what else there was.
+        const reported = failure.cause instanceof RemoteError ? failure.cause.remoteStack : undefined;
+        const news = reported ? withoutLines(tail, reported) : tail;
+        if (news.trim())
+          failure.message += `\n--- stderr of ${this.name} (last lines) ---\n${news.trimEnd()}`;
+        else if (!tail.trim()) {
           // Nothing on stderr (an app that says on stdout what it waits for, then times out):
           // its last stdout lines are the next best clue.
           const out = this.#logs.stdoutTail();
@@ -1010,4 +1014,13 @@ function withCallSite(error: unknown, site: Error): unknown {
   if (frames.length > 0)
     error.stack = `${error.stack ?? `${error.name}: ${error.message}`}\n--- called from ---\n${frames.join('\n')}`;
   return error;
+}
+
+/** `text` without the lines that are lines of `known` (compared trimmed). */
+function withoutLines(text: string, known: string): string {
+  const lines = new Set(known.split('\n').map((line) => line.trim()));
+  return text
+    .split('\n')
+    .filter((line) => !lines.has(line.trim()))
+    .join('\n');
 }
