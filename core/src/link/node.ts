@@ -70,6 +70,8 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   /** host:port → settles when the handshake of a link dialed from there (by its claim) ends. */
   readonly #inbound = new Map<string, Promise<void>>();
   readonly #handshaking = new Set<WebSocket>();
+  /** Handshakes of connections this node accepted (not its own dials), bounded by MAX_UNPROVEN. */
+  #accepting = 0;
   readonly #blocked = new Set<string>();
   /** host:port → incarnation of a node that left politely; the healer does not redial it. */
   readonly #left = new Map<string, string>();
@@ -361,7 +363,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   }
 
   #accept(ws: WebSocket, socket: Socket): void {
-    if (this.#stopping || this.#handshaking.size >= MAX_UNPROVEN) {
+    if (this.#stopping || this.#accepting >= MAX_UNPROVEN) {
       ws.terminate();
       return;
     }
@@ -388,8 +390,10 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
       };
     });
     this.#handshaking.add(ws);
+    this.#accepting++;
     hs.run(ws, (error, peer) => {
       this.#handshaking.delete(ws);
+      this.#accepting--;
       if (!error && peer) this.#install(ws, peer, false);
       ended();
     });
