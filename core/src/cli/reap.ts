@@ -1,6 +1,7 @@
 // `peer-cluster reap`: the last resort after a machine crash or a runner that died without
 // teardown. Finds processes whose environment carries PEER_CLUSTER= and kills their process group.
 import { readdirSync, readFileSync } from 'node:fs';
+import { procStat } from '../peer/escaped.js';
 import { type Command, parse } from './usage.js';
 
 export interface PeerProcess {
@@ -33,10 +34,8 @@ export function findPeerProcesses(): PeerProcess[] {
     );
     const command = readProc(pid, 'cmdline')?.replaceAll('\0', ' ').trim();
     if (!vars.has('PEER_CLUSTER') || !command) continue;
-    // Field 4 of /proc/<pid>/stat, counted after the parenthesised command name (which may hold spaces).
-    const stat = readProc(pid, 'stat') ?? '';
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    const orphaned = ppid === 1 || readProc(ppid, 'stat') === undefined;
+    const ppid = procStat(pid)?.ppid ?? Number.NaN;
+    const orphaned = ppid === 1 || procStat(ppid) === undefined;
     found.push({
       pid,
       ppid,

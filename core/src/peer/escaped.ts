@@ -22,18 +22,11 @@ export function escapedDescendants(roots: number[]): number[] {
   for (const entry of entries) {
     const pid = Number(entry);
     if (!Number.isInteger(pid)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    } catch {
-      continue;
-    }
-    // After the command's closing parenthesis: state, ppid, pgrp, …
-    const [, ppid, group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const parent = Number(ppid);
-    const list = children.get(parent) ?? [];
-    children.set(parent, list);
-    list.push({ pid, group: Number(group) });
+    const stat = procStat(pid);
+    if (!stat) continue;
+    const list = children.get(stat.ppid) ?? [];
+    children.set(stat.ppid, list);
+    list.push({ pid, group: stat.pgrp });
   }
   const escaped: number[] = [];
   for (const root of roots) {
@@ -46,6 +39,19 @@ export function escapedDescendants(roots: number[]): number[] {
     }
   }
   return escaped;
+}
+
+/** A process's parent and process group, from /proc/<pid>/stat; undefined once it is gone. */
+export function procStat(pid: number): { ppid: number; pgrp: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // After the command's closing parenthesis (the command may hold spaces): state, ppid, pgrp, …
+  const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(ppid), pgrp: Number(pgrp) };
 }
 
 function carriesPeerEnv(pid: number): boolean {
@@ -64,9 +70,6 @@ export function signalEscaped(pids: number[], signal: NodeJS.Signals): void {
     } catch {
       continue;
     }
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pid) signalGroup(pid, signal);
-    } catch {}
+    if (procStat(pid)?.pgrp === pid) signalGroup(pid, signal);
   }
 }

@@ -113,16 +113,16 @@ function spawned(): Spawned {
   return holder[SPAWNED];
 }
 
-/**
- * SIGKILLs the process group of every peer this process started, and refuses any peer it is asked
- * to start from now on: what a runner worker does when its runner is gone. A cluster still booting
- * (its peers spawned, its startCluster not settled) and a restart under way go too.
- */
 /** Why this process starts no more peers, if it does not (killEveryPeer). */
 export function spawningClosed(): string | undefined {
   return spawned().closed;
 }
 
+/**
+ * SIGKILLs the process group of every peer this process started, and refuses any peer it is asked
+ * to start from now on: what a runner worker does when its runner is gone. A cluster still booting
+ * (its peers spawned, its startCluster not settled) and a restart under way go too.
+ */
 export function killEveryPeer(reason: string): void {
   const state = spawned();
   state.closed ??= reason;
