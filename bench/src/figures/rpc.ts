@@ -2,6 +2,7 @@
 // peer (peer.evaluate runs the loop there, so the control channel is not in the figure), against
 // the same traffic over a raw `ws` echo between two processes.
 import { type Cluster, startCluster } from '@peer-cluster/core';
+import { pin, twoCpus } from '../affinity.js';
 import type { Figure } from '../figure.js';
 import { startWsEcho, type WsEcho } from '../floors/ws-echo.js';
 import { clusterName } from '../names.js';
@@ -15,12 +16,24 @@ interface State {
 /** The small payload of every call: a key and a short string, like a cache get. */
 const PAYLOAD = { key: 'k', value: 'a small payload' };
 
+const cpus = twoCpus();
+
 async function setup(): Promise<State> {
   const cluster = await startCluster({ count: 2, name: clusterName('rpc'), apps: [fixture('app.js')] });
+  let echo: WsEcho | undefined;
   try {
-    return { cluster, echo: await startWsEcho() };
+    echo = await startWsEcho();
+    if (typeof cpus !== 'string') {
+      // The caller on one CPU, the callee on the other, for the value and the floor alike.
+      const [caller, callee] = cluster.peers.map((peer) => peer.pid!);
+      pin(caller!, cpus[0]);
+      pin(echo.pids.client, cpus[0]);
+      pin(callee!, cpus[1]);
+      pin(echo.pids.server, cpus[1]);
+    }
+    return { cluster, echo };
   } catch (error) {
-    await cluster.stop();
+    await Promise.all([cluster.stop(), echo?.close()]);
     throw error;
   }
 }
@@ -37,6 +50,7 @@ export function rpcRtt(options: { calls: number; goal: number; runs: number }): 
     floorWhat: 'p50 of the same count of round trips over a raw ws echo between two processes',
     goal: options.goal,
     runs: options.runs,
+    ...(typeof cpus === 'string' && { note: cpus }),
     setup,
     teardown,
     value: ({ cluster }) =>
@@ -70,6 +84,7 @@ export function rpcThroughput(options: {
     floorWhat: `µs per message, the same pipelined over a raw ws echo`,
     goal: options.goal,
     runs: options.runs,
+    ...(typeof cpus === 'string' && { note: cpus }),
     setup,
     teardown,
     value: ({ cluster }) =>

@@ -10,6 +10,8 @@ export interface WsEcho {
   /** µs per message, `count` messages with `window` in flight. */
   throughput(count: number, window: number): Promise<number>;
   close(): Promise<void>;
+  /** The calling end's and the echoing end's pids. */
+  pids: { client: number; server: number };
 }
 
 interface EchoChild {
@@ -54,6 +56,7 @@ export async function startWsEcho(): Promise<WsEcho> {
       rtt: (count) => ask({ op: 'rtt', count }),
       throughput: (count, window) => ask({ op: 'throughput', count, window }),
       close: () => reap(children),
+      pids: { client: client.child.pid!, server: server.child.pid! },
     };
   } catch (error) {
     await reap(children);
