@@ -98,11 +98,14 @@ export class PeerBootError extends PeerClusterError {
 export class PeerExitedError extends PeerClusterError {
   readonly peer: string;
   readonly state: string;
-  /** `exit`: how the process ended, for a request it was answering when it did. */
-  constructor(peer: string, what: string, state: string, exit?: string) {
+  /**
+   * `exit`: how the process ended, for a request it was answering when it did; `fatal`: what it
+   * printed of the fatal error it died of, if it did (describeFatal).
+   */
+  constructor(peer: string, what: string, state: string, exit?: string, fatal?: string) {
     super(
       exit !== undefined
-        ? `${what} on peer ${peer} got no answer: its process ${exit} while answering. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
+        ? `${what} on peer ${peer} got no answer: its process ${exit} while answering${fatal ? `, ${fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
         : state === 'stopped'
           ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
           : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,

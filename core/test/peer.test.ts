@@ -252,6 +252,26 @@ describe('control channel', () => {
     expect(unclonable.message).toMatch(/structured clones/);
   });
 
+  it('a peer that runs out of memory while answering says so, and a later abort does not repeat it', async () => {
+    const p = await peer({ nodeArgs: ['--max-old-space-size=16'] });
+    const error = await p
+      .evaluate(() => {
+        const kept: object[] = [];
+        for (;;) kept.push({ n: Math.random(), s: 'x'.repeat(32) });
+      })
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(PeerExitedError);
+    expect(error.message).toContain(
+      'its process was killed by SIGABRT while answering, after a fatal error: Reached heap limit Allocation failed - JavaScript heap out of memory. It ran out of memory',
+    );
+    expect(error.message).toContain("nodeArgs: ['--max-old-space-size=<MiB>']");
+    await p.restart();
+    const aborted = await p.evaluate(() => process.abort()).catch((e) => e);
+    expect(aborted).toBeInstanceOf(PeerExitedError);
+    expect(aborted.message).toContain('its process was killed by SIGABRT while answering.');
+    expect(aborted.message).not.toContain('fatal error');
+  });
+
   it('call() runs a handler the app registered with ctx.cluster.handle', async () => {
     const p = await peer({ apps: ['counter.mjs'] });
     expect(await p.call('inc', 2)).toBe(2);
@@ -531,6 +551,21 @@ describe('boot failures', () => {
     expect(error.app).toBe('exits.mjs');
     expect(error.message).toContain('exited with code 3');
     expect(error.stderr).toContain('giving up');
+  });
+
+  it('an app that runs out of memory says so, without the native stack trace', async () => {
+    const error = await peer({
+      apps: ['runs-out-of-memory.mjs'],
+      nodeArgs: ['--max-old-space-size=16'],
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.signal).toBe('SIGABRT');
+    expect(error.message).toContain(
+      'It died after a fatal error: Reached heap limit Allocation failed - JavaScript heap out of memory. It ran out of memory',
+    );
+    // V8's ≈20 native frames are one line, so the tail still shows the fatal error itself.
+    expect(error.message).toMatch(/FATAL ERROR: Reached heap limit[\s\S]*\(\d+ native stack frames left out\)/);
+    expect(error.message).not.toMatch(/^\s*\d+: 0x[0-9a-f]+/m);
   });
 
   it('leaves no process behind after boot failures', async () => {

@@ -152,6 +152,34 @@ test('a report with no logs and no events still reads', () => {
   expect(text).toContain('(the peers wrote nothing)');
 });
 
+test("a report folds V8's native stack frames into one line per run, per peer", () => {
+  const line = (at: number, text: string) => ({ at, stream: 'stderr', line: text });
+  const text = formatFailureReport(
+    {
+      name: 'pc-x',
+      peers: [
+        {
+          name: 'peer-1',
+          state: 'crashed',
+          logs: () => [
+            line(1, 'FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory'),
+            line(2, ' 1: 0xb78db3 node::OOMErrorHandler(char const*, v8::OOMDetails const&) [/usr/bin/node]'),
+            line(3, ' 2: 0xee8300 v8::Utils::ReportOOMFailure(v8::internal::Isolate*) [/usr/bin/node]'),
+            line(5, '10: 0x195e476  [/usr/bin/node]'),
+          ],
+        },
+        { name: 'peer-2', state: 'running', logs: () => [line(4, ' 7: 0x1 not folded with peer-1')] },
+      ],
+      timeline: [],
+    },
+    { since: 0 },
+  );
+  expect(text).toContain('peer-1 ! FATAL ERROR: Reached heap limit');
+  expect(text).toMatch(/peer-1 ! \(3 native stack frames left out\)/);
+  expect(text).toMatch(/peer-2 ! \(1 native stack frame left out\)/);
+  expect(text).not.toContain('OOMErrorHandler');
+});
+
 test('a report names the requests and waits in progress and what each still misses', async () => {
   // Peers whose strategy finds nobody never link: the mesh and a peer's waitForNodes stay pending.
   const cluster = await startCluster({

@@ -3,6 +3,7 @@
 // test's start), so a reader sees which peer said what, when, next to what happened.
 import { now as clockNow } from '../clock.js';
 import type { InFlight } from '../peer/channel.js';
+import { foldNativeFrames } from '../peer/logs.js';
 import { printable } from '../printable.js';
 import type { ClusterEvent } from '../types.js';
 
@@ -119,7 +120,7 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
   );
 
   const logs = peers
-    .flatMap((peer) => safeLogs(peer).map((entry) => ({ peer: peer.name, ...entry })))
+    .flatMap((peer) => foldNativeFrames(safeLogs(peer)).map((entry) => ({ peer: peer.name, ...entry })))
     .sort((a, b) => a.at - b.at);
   const shown = logs.slice(-maxLines);
   const hiddenLines = logs.length - shown.length;

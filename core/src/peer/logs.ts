@@ -28,6 +28,9 @@ export class PeerLogs {
   #start = 0;
   // Kept in every mode, even 'silent': a boot error must be able to show why.
   #stderr: string[] = [];
+  /** stderr lines read in all, and how many of them came before the current process's. */
+  #stderrCount = 0;
+  #stderrBefore = 0;
 
   constructor(
     private readonly name: string,
@@ -39,6 +42,7 @@ export class PeerLogs {
     stream.setEncoding('utf8');
     const slot = kind === 'stdout' ? 0 : 1;
     this.#read[slot] = 0;
+    if (kind === 'stderr') this.#stderrBefore = this.#stderrCount;
     let partial = '';
     stream.on('data', (chunk: string) => {
       this.#read[slot] += Buffer.byteLength(chunk);
@@ -88,6 +92,7 @@ export class PeerLogs {
     const entry: LogLine = { at: clockNow(), stream, line: line.endsWith('\r') ? line.slice(0, -1) : line };
     if (stream === 'stderr') {
       this.#stderr.push(entry.line);
+      this.#stderrCount++;
       if (this.#stderr.length > 40) this.#stderr.shift();
     }
     this.onLine(entry);
@@ -115,8 +120,70 @@ export class PeerLogs {
       .join('\n');
   }
 
-  /** The last `count` stderr lines, for boot errors. */
+  /** The last `count` stderr lines, for boot errors, V8's native stack frames folded (foldNativeFrames). */
   stderrTail(count = 20): string {
-    return this.#stderr.slice(-count).join('\n');
+    return foldNativeFrames(this.#stderr.map((line) => ({ line })))
+      .slice(-count)
+      .map((entry) => entry.line)
+      .join('\n');
   }
+
+  /** What the current process printed of a fatal error before it aborted (see fatalError). */
+  fatalError(): string | undefined {
+    const own = Math.min(this.#stderr.length, this.#stderrCount - this.#stderrBefore);
+    return fatalError(this.#stderr.slice(this.#stderr.length - own));
+  }
+}
+
+/** A frame of the native stack trace Node prints after a fatal error: ` 9: 0x15247d6 v8::internal::…`. */
+const NATIVE_FRAME = /^\s*\d+: 0x[0-9a-f]+\b/;
+
+/**
+ * `entries` with each run of native stack frames folded into one line that says how many were
+ * left out. After an out-of-memory error they are ≈20 lines of V8 internals that would push the
+ * line that says what happened out of a boot error's tail or a failure report.
+ */
+export function foldNativeFrames<T extends { line: string }>(entries: readonly T[]): T[] {
+  const out: T[] = [];
+  let run = 0;
+  for (const entry of entries) {
+    if (!NATIVE_FRAME.test(entry.line)) {
+      run = 0;
+      out.push(entry);
+      continue;
+    }
+    run++;
+    const folded = { ...entry, line: `(${run} native stack frame${run === 1 ? '' : 's'} left out)` };
+    if (run === 1) out.push(folded);
+    else out[out.length - 1] = folded;
+  }
+  return out;
+}
+
+/**
+ * The message of the last fatal error V8 or Node printed before aborting the process:
+ * `FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory`, or a failed
+ * check (`# Fatal error in …` and the line after it).
+ */
+export function fatalError(stderr: readonly string[]): string | undefined {
+  for (let i = stderr.length - 1; i >= 0; i--) {
+    const line = stderr[i]!;
+    const fatal = /^FATAL ERROR: (.+)$/.exec(line);
+    if (fatal) return fatal[1]!.trim();
+    if (line.startsWith('# Fatal error in ')) {
+      const next = stderr[i + 1];
+      return [line.slice(2).trim(), next?.startsWith('# ') ? next.slice(2).trim() : '']
+        .filter(Boolean)
+        .join(': ');
+    }
+  }
+  return undefined;
+}
+
+/** How to say that a process died of `fatal`, with what to do when it ran out of memory. */
+export function describeFatal(fatal: string): string {
+  const hint = /out of memory/i.test(fatal)
+    ? ". It ran out of memory: if it needs more, raise the peer's heap limit with nodeArgs: ['--max-old-space-size=<MiB>']"
+    : '';
+  return `after a fatal error: ${fatal}${hint}`;
 }

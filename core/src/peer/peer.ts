@@ -37,7 +37,7 @@ import { peerEnv, portVariable } from './env.js';
 import { escapedDescendants, signalEscaped } from './escaped.js';
 import { WATCHDOG_FD } from './group-watchdog.js';
 import { signalGroup } from './kill.js';
-import { type LogLine, PeerLogs } from './logs.js';
+import { describeFatal, type LogLine, PeerLogs } from './logs.js';
 import type {
   BootApp,
   BootConfig,
@@ -723,12 +723,26 @@ export class Peer extends EventEmitter<PeerEvents> {
     const exit = signal ? `was killed by ${signal}` : `exited with code ${code}`;
     // The channel's requests still waiting were sent before it died; later ones find it gone.
     let answering = true;
+    let fatal: string | undefined;
     const reason = (_op: string, what: string) =>
-      new PeerExitedError(this.name, what, this.#state, answering ? exit : undefined);
+      new PeerExitedError(this.name, what, this.#state, answering ? exit : undefined, fatal);
     const wasStopping = this.#stopping;
     this.#state = wasStopping ? 'stopped' : 'crashed';
-    this.#channel?.close(reason);
-    answering = false;
+    const channel = this.#channel;
+    const cut = () => {
+      channel?.close(reason);
+      answering = false;
+    };
+    // A process that died of its own accord (SIGABRT after running out of memory) may have said
+    // why on stderr: the requests it was answering wait for its pipes to close (≤ 200 ms) to say
+    // so too. New requests are refused at once meanwhile (#live).
+    if (signal === 'SIGKILL' || wasStopping) cut();
+    else
+      void Promise.race([closed, new Promise((r) => setTimeout(r, 200))]).then(() => {
+        const died = this.#logs.fatalError();
+        if (died) fatal = describeFatal(died);
+        cut();
+      });
     void this.#strategyHost?.close();
     this.#linked.clear();
     this.#changes.emit('change');
@@ -755,6 +769,12 @@ export class Peer extends EventEmitter<PeerEvents> {
     void Promise.all([Promise.race([closed, new Promise((r) => setTimeout(r, 200))]), located]).then(
       ([, where]) => {
         if (where) failure.message = failure.message.replace(/\n|$/, (end) => `\n${where}${end}`);
+        const died = this.#logs.fatalError();
+        if (died)
+          failure.message = failure.message.replace(
+            /\n|$/,
+            (end) => `\nIt died ${describeFatal(died)}.${end}`,
+          );
         const tail = this.#logs.stderrTail();
         Object.defineProperty(failure, 'stderr', { value: tail });
         // The error the runtime reported is in the message (its cause) already: what it also wrote
