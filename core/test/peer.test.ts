@@ -564,7 +564,9 @@ describe('boot failures', () => {
       'It died after a fatal error: Reached heap limit Allocation failed - JavaScript heap out of memory. It ran out of memory',
     );
     // V8's ≈20 native frames are one line, so the tail still shows the fatal error itself.
-    expect(error.message).toMatch(/FATAL ERROR: Reached heap limit[\s\S]*\(\d+ native stack frames left out\)/);
+    expect(error.message).toMatch(
+      /FATAL ERROR: Reached heap limit[\s\S]*\(\d+ native stack frames left out\)/,
+    );
     expect(error.message).not.toMatch(/^\s*\d+: 0x[0-9a-f]+/m);
   });
 

@@ -17,6 +17,8 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   #testStart = Date.now();
   /** The test whose function runs now, if one does (usePeers cannot be called there). */
   #running: string | undefined;
+  /** The describe block whose beforeAll hook runs now, if one does. */
+  #beforeAllOf: Circus.DescribeBlock | undefined;
   #unwatch: (() => void) | undefined;
 
   constructor(config: JestEnvironmentConfig, context: EnvironmentContext) {
@@ -46,6 +48,10 @@ export default class PeerClusterEnvironment extends TestEnvironment {
         state: () => state,
         projectRoot: () => root,
         runningTest: () => this.#running,
+        scopeNeedsNoCluster: () =>
+          this.#beforeAllOf && !hasTestToRun(this.#beforeAllOf)
+            ? `every test of its describe block is todo or skipped (Jest runs the block's beforeAll anyway)`
+            : undefined,
         stoppedHint:
           'Jest runs afterAll hooks in the order they are declared: declare an afterAll that uses the cluster before calling usePeers.',
       })(count, options);
@@ -58,6 +64,9 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   async handleTestEvent(event: Circus.Event, _state: Circus.State): Promise<void> {
     if (event.name === 'test_fn_start') this.#running = event.test.name;
     else if (event.name === 'test_fn_success' || event.name === 'test_fn_failure') this.#running = undefined;
+    if (event.name === 'hook_start')
+      this.#beforeAllOf = event.hook.type === 'beforeAll' ? event.hook.parent : undefined;
+    else if (event.name === 'hook_success' || event.name === 'hook_failure') this.#beforeAllOf = undefined;
     if (event.name === 'test_start') {
       this.#testStart = Date.now();
     } else if (
@@ -91,6 +100,17 @@ export default class PeerClusterEnvironment extends TestEnvironment {
       await super.teardown();
     }
   }
+}
+
+/**
+ * Whether `block` has a test Jest will run: not todo, not skipped, nor in a skipped block. (Jest
+ * leaves out the hooks of a block whose tests are all skipped, but runs them for todo tests.)
+ */
+function hasTestToRun(block: Circus.DescribeBlock): boolean {
+  if (block.mode === 'skip') return false;
+  return block.children.some((child) =>
+    child.type === 'describeBlock' ? hasTestToRun(child) : child.mode !== 'todo' && child.mode !== 'skip',
+  );
 }
 
 /**

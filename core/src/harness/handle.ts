@@ -8,7 +8,7 @@ import type { Cluster } from '../index.js';
 
 /** The handle from usePeers was used while it had no cluster behind it. */
 export class ClusterUnavailableError extends PeerClusterError {
-  readonly reason: 'not-provisioned' | 'stopped' | 'failed';
+  readonly reason: 'not-provisioned' | 'stopped' | 'failed' | 'not-started';
   constructor(reason: ClusterUnavailableError['reason'], message: string, options?: ErrorOptions) {
     super(message, options);
     this.reason = reason;
@@ -51,6 +51,8 @@ export interface ClusterHandle {
   retire(): void;
   /** The cluster could not be started: using the handle rethrows why. */
   fail(error: unknown): void;
+  /** No cluster was started, on purpose (`why`): using the handle says so. */
+  skip(why: string): void;
 }
 
 /** `stoppedHint` is added to the error for a handle used after its scope ended (runner specific). */
@@ -58,6 +60,7 @@ export function createClusterHandle(label: string, stoppedHint = ''): ClusterHan
   let cluster: Cluster | undefined;
   let state: ClusterUnavailableError['reason'] = 'not-provisioned';
   let failure: unknown;
+  let skipped = '';
   const bound = new Map<PropertyKey, unknown>();
 
   const unavailable = (key: PropertyKey): never => {
@@ -74,6 +77,12 @@ export function createClusterHandle(label: string, stoppedHint = ''): ClusterHan
         'failed',
         `${label} has no cluster: starting it in beforeAll failed, so ${what} cannot be used. Why it failed: ${reason}`,
         { cause: failure },
+      );
+    }
+    if (state === 'not-started') {
+      throw new ClusterUnavailableError(
+        'not-started',
+        `${label} started no cluster: ${skipped}, so ${what} cannot be used.`,
       );
     }
     throw new ClusterUnavailableError(
@@ -134,13 +143,17 @@ export function createClusterHandle(label: string, stoppedHint = ''): ClusterHan
     },
     retire() {
       cluster = undefined;
-      if (state !== 'failed') state = 'stopped';
+      if (state !== 'failed' && state !== 'not-started') state = 'stopped';
       bound.clear();
     },
     fail(error) {
       cluster = undefined;
       state = 'failed';
       failure = error;
+    },
+    skip(why) {
+      state = 'not-started';
+      skipped = why;
     },
   };
 }

@@ -27,6 +27,11 @@ export interface HarnessAdapter extends RunnerHooks {
   stoppedHint?: string;
   /** The name of the test running now, if one is (usePeers cannot be called there). */
   runningTest?(): string | undefined;
+  /**
+   * Why the scope whose beforeAll runs now needs no cluster, if it does not: Jest runs a describe
+   * block's hooks when all its tests are todo. Vitest skips such a block's hooks itself.
+   */
+  scopeNeedsNoCluster?(): string | undefined;
 }
 
 export type UsePeers = (count?: number, options?: PeerClusterOptions) => Cluster;
@@ -54,11 +59,16 @@ export function createUsePeers(adapter: HarnessAdapter): UsePeers {
         projectRoot: state.root ?? adapter.projectRoot(),
       }),
     );
-    const { handle, provision, retire, fail } = createClusterHandle(label, adapter.stoppedHint);
+    const { handle, provision, retire, fail, skip } = createClusterHandle(label, adapter.stoppedHint);
     const entry = trackCluster(label);
     const timeouts = hookTimeouts(state, options);
 
     adapter.beforeAll(async () => {
+      const needsNone = adapter.scopeNeedsNoCluster?.();
+      if (needsNone !== undefined) {
+        skip(needsNone);
+        return;
+      }
       try {
         const cluster = await startTracked(state, entry, {
           label,
