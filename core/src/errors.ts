@@ -99,16 +99,24 @@ export class PeerExitedError extends PeerClusterError {
   readonly peer: string;
   readonly state: string;
   /**
-   * `exit`: how the process ended, for a request it was answering when it did; `fatal`: what it
-   * printed of the fatal error it died of, if it did (describeFatal).
+   * For a request the process was answering when it ended: `exit`, how it ended; `fatal`, what it
+   * printed of the fatal error it died of, if it did (describeFatal); `stopped`, whether the test
+   * stopped it (stop(), restart(), the cluster's stop()) rather than it dying.
    */
-  constructor(peer: string, what: string, state: string, exit?: string, fatal?: string) {
+  constructor(
+    peer: string,
+    what: string,
+    state: string,
+    answering?: { exit: string; fatal?: string | undefined; stopped?: boolean },
+  ) {
     super(
-      exit !== undefined
-        ? `${what} on peer ${peer} got no answer: its process ${exit} while answering${fatal ? `, ${fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
-        : state === 'stopped'
-          ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
-          : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
+      answering?.stopped
+        ? `${what} on peer ${peer} got no answer: the peer was stopped (stop(), restart() or its cluster's stop()) while answering.`
+        : answering
+          ? `${what} on peer ${peer} got no answer: its process ${answering.exit} while answering${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
+          : state === 'stopped'
+            ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
+            : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
     );
     this.peer = peer;
     this.state = state;

@@ -10,7 +10,9 @@ import {
   customStrategy,
   InvalidOptionsError,
   localRegistryStrategy,
+  type Peer,
   PeerBootError,
+  PeerExitedError,
   runRegistry,
   startCluster,
 } from '@peer-cluster/core';
@@ -379,6 +381,137 @@ describe('faults', () => {
     for (const t of ['spawn', 'ready', 'nodeup', 'nodedown', 'restart', 'stop', 'exit', 'mesh'] as const) {
       expect(types, t).toContain(t);
     }
+  });
+});
+
+describe('faults racing each other', () => {
+  const slow = (ms: number) => ({ apps: ['slow-start.mjs'], env: { START_MS: String(ms) } });
+  const lifecycle = (c: Cluster, peer: string) =>
+    c.timeline
+      .filter(
+        (e) => e.peer === peer && ['spawn', 'ready', 'restart', 'stop', 'exit', 'crash'].includes(e.type),
+      )
+      .map((e) => e.type);
+
+  it('remove() of a peer still booting takes out only that peer; add() goes on without it', async () => {
+    const c = await cluster({ count: 2, name: 'remove-booting' });
+    const adding = c.add(2, slow(400));
+    const [, , p3, p4] = c.peers as [Peer, Peer, Peer, Peer];
+    await c.remove(p3);
+    expect(await adding).toEqual([p4]);
+    expect(c.peers.map((p) => p.name)).toEqual(['peer-1', 'peer-2', 'peer-4']);
+    meshed(c);
+    // Let go of for good: it cannot come back behind the cluster's back.
+    await expect(p3.restart()).rejects.toThrow(
+      /`restart\(\)`: it was removed from cluster remove-booting \(got "peer-3"\)\. Call cluster\.add\(\) for a new peer\./,
+    );
+    await c.stop();
+    await expect(c.peers[0]!.restart()).rejects.toThrow(/its cluster remove-booting was stopped/);
+    await waitForNoPeers({ cluster: 'remove-booting', timeout: 3000 });
+  });
+
+  it('restart() of a peer in its first boot lets that boot end first: one process per peer', async () => {
+    const c = await cluster({ count: 1, name: 'restart-booting' });
+    const adding = c.add(1, slow(300));
+    const p2 = c.peers[1]!;
+    const restarting = p2.restart();
+    await adding;
+    await restarting;
+    expect(p2.state).toBe('running');
+    expect(lifecycle(c, 'peer-2')).toEqual(['spawn', 'ready', 'restart', 'exit', 'spawn', 'ready']);
+    expect(peerProcesses('restart-booting')).toHaveLength(2);
+    await c.waitForMesh();
+    meshed(c);
+  });
+
+  it('heal() reaches a peer still booting: it links to every peer once ready', async () => {
+    const c = await cluster({ count: 2, bootTimeout: 4000 });
+    await c.partition([c.peers[0]!], [c.peers[1]!]);
+    // A newcomer during a partition is in no group: its boot config blocks every other peer.
+    const adding = c.add(1, slow(600));
+    const newcomer = c.peers[2]!;
+    await new Promise<void>((resolve) =>
+      newcomer.on('log', ({ line }) => line === 'slow start begins' && resolve()),
+    );
+    await c.heal();
+    await adding;
+    meshed(c);
+  });
+
+  it('a partition while a peer dies takes effect, and is recorded before the links it cuts', async () => {
+    const c = await cluster({ count: 3 });
+    const [p1, p2, p3] = c.peers as [Peer, Peer, Peer];
+    const killing = p1.kill();
+    await c.partition([p1], [p2], [p3]);
+    await killing;
+    expect(p2.linked()).toEqual([]);
+    const types = c.timeline.map((e) => `${e.type} ${e.peer ?? ''} ${e.node?.split('@')[0] ?? ''}`);
+    expect(types.indexOf('partition  ')).toBeGreaterThan(-1);
+    expect(types.indexOf('partition  ')).toBeLessThan(types.indexOf('nodedown peer-2 peer-3'));
+  });
+
+  it('pause() of a peer that dies meanwhile rejects, and leaves it crashed', async () => {
+    const c = await cluster({ count: 1 });
+    const p = c.peers[0]!;
+    const killing = p.kill();
+    await expect(p.pause()).rejects.toThrow(PeerExitedError);
+    await killing;
+    expect(p.state).toBe('crashed');
+    expect(c.timeline.map((e) => e.type)).not.toContain('pause');
+  });
+
+  it('a paused peer does not hold up healing: heal() is as quick as without it', async () => {
+    const c = await cluster({
+      count: 4,
+      heartbeat: { interval: 100, timeout: 500 },
+      healer: { pollInterval: 100 },
+    });
+    const [sleeper, p2, p3, p4] = c.peers as [Peer, Peer, Peer, Peer];
+    await sleeper.pause();
+    await p2.waitForNodes(2, { timeout: 5000 });
+    // Refreshes now dial the paused peer, whose kernel accepts the connection and never answers.
+    await new Promise((r) => setTimeout(r, 300));
+    await c.partition([p2], [p3, p4]);
+    // Without waiting for those dials, the refresh a heal triggers links at once.
+    await c.heal({ timeout: 1500 });
+    meshed(c);
+  });
+
+  it('kill() refuses the signals of pause() and resume(); SIGTERM ends a paused peer', async () => {
+    const c = await cluster({ count: 1 });
+    const p = c.peers[0]!;
+    await expect(p.kill('SIGSTOP')).rejects.toThrow(
+      /`kill\(signal\)`: stops or continues the peer instead of ending it \(got "SIGSTOP"\)\. Use peer\.pause\(\) and peer\.resume\(\)/,
+    );
+    await expect(p.kill('SIGCONT')).rejects.toThrow(InvalidOptionsError);
+    await p.pause();
+    const exited = once(p, 'exit');
+    await p.kill('SIGTERM');
+    expect(await exited).toEqual([null, 'SIGTERM']);
+  });
+
+  it('a call cut off by restart() says the peer was stopped, not that it died', async () => {
+    const c = await cluster({ count: 1, apps: ['counter.mjs'] });
+    const p = c.peers[0]!;
+    const pending = p.evaluate(() => new Promise(() => {})).catch((e: Error) => e);
+    await p.restart();
+    const error = (await pending) as Error;
+    expect(error).toBeInstanceOf(PeerExitedError);
+    expect(error.message).toMatch(
+      /got no answer: the peer was stopped \(stop\(\), restart\(\) or its cluster's stop\(\)\) while answering\.$/,
+    );
+  });
+
+  it("a wait's error names the partition and the peers that are not running", async () => {
+    const c = await cluster({ count: 3, heartbeat: { interval: 100, timeout: 500 } });
+    const [p1, p2, p3] = c.peers as [Peer, Peer, Peer];
+    await c.partition([p1], [p2, p3]);
+    await p3.pause();
+    const error = await p2.waitForNodes(2, { timeout: 800 }).catch((e) => e);
+    expect(error.message).toContain(
+      '\n  peer-2 is cut off from peer-1 by cluster.partition(), until cluster.heal()\n',
+    );
+    expect(error.message).toContain('\n  not running: peer-3 is paused (resume() it)\n');
   });
 });
 

@@ -99,21 +99,22 @@ export class Cluster {
           scope: this.#scope,
           record: (event) => this.#record(event),
           blocked: () => this.#blockedFor(`peer-${index + 1}`),
+          context: () => this.#contextFor(`peer-${index + 1}`),
         }),
       );
     }
     // In `peers` from the start, so a stop() meanwhile stops them too.
     this.peers.push(...peers);
     // During a partition, newcomers are in no group: the peers in groups must refuse them.
-    if (this.#groups) {
-      await Promise.all(this.#running().map((p) => p.control('set-blocked', [this.#blockedFor(p.name)])));
-    }
+    if (this.#groups) await this.#sendBlocks();
     // One registry request for the app ports of every new peer, not one per peer.
     const leases = leasePortGroups(peers.map(() => 1 + setup.ports.length));
     let failure: unknown;
     await Promise.all(
       peers.map((peer, i) =>
         peer.boot(leases.then((all) => all[i]!)).catch((error) => {
+          // A newcomer removed while it booted was let go on purpose: the others boot on.
+          if (!this.peers.includes(peer)) return;
           // The first failure stops the others; their "stopped while booting" is not the news.
           if (failure === undefined) {
             failure = error;
@@ -123,7 +124,11 @@ export class Cluster {
       ),
     );
     if (failure !== undefined) {
-      for (const p of peers) this.peers.splice(this.peers.indexOf(p), 1);
+      for (const p of peers) {
+        const at = this.peers.indexOf(p);
+        if (at !== -1) this.peers.splice(at, 1);
+        p.detach(`it failed to boot in cluster ${this.name}'s add()`, 'Call cluster.add() again.');
+      }
       await Promise.all(
         peers.map(async (p) => {
           await p.stop().catch(() => {});
@@ -134,7 +139,7 @@ export class Cluster {
     }
     // A big cluster on a busy machine may take a while to mesh: allow it what a boot gets.
     if (this.#waitForMesh) await this.waitForMesh({ timeout: setup.bootTimeout });
-    return peers;
+    return peers.filter((p) => this.peers.includes(p));
   }
 
   /** Stops a peer and takes it out of the cluster (its name is never given again). */
@@ -144,6 +149,7 @@ export class Cluster {
     if (at === -1)
       throw new InvalidOptionsError('remove(peer)', peer.name, `is not a peer of cluster ${this.name}`);
     this.peers.splice(at, 1);
+    peer.detach(`it was removed from cluster ${this.name}`, 'Call cluster.add() for a new peer.');
     await peer.stop();
     await peer.releasePorts();
   }
@@ -179,7 +185,7 @@ export class Cluster {
         const to = byName.get(b);
         return from && to ? [[from, to]] : [];
       });
-      const why = await explainMissingLinks(pairs);
+      const why = [...(await explainMissingLinks(pairs)), ...this.#notRunning()];
       throw new WaitTimeoutError(
         `The mesh of cluster ${this.name}`,
         timeout,
@@ -196,16 +202,28 @@ export class Cluster {
    */
   async partition(...groups: Peer[][]): Promise<void> {
     this.#assertOpen('partition()');
+    if (groups.length === 0)
+      throw new InvalidOptionsError(
+        'partition(...groups)',
+        groups,
+        'needs at least one group of peers',
+        'partition([a], [b, c]) cuts a off from b and c; the peers in no group form one more group.',
+      );
     const groupOf = new Map<string, number>();
     groups.forEach((group, g) => {
       if (!Array.isArray(group))
         throw new InvalidOptionsError(`partition(groups[${g}])`, group, 'must be an array of peers');
       for (const peer of group) {
         if (!this.peers.includes(peer)) {
+          const whose =
+            !(peer instanceof Peer) || peer.cluster === this.name
+              ? ''
+              : ` (it is a peer of cluster ${peer.cluster})`;
           throw new InvalidOptionsError(
             `partition(groups[${g}])`,
             (peer as Peer)?.name ?? peer,
-            `is not a peer of cluster ${this.name}`,
+            `is not a peer of cluster ${this.name}${whose}`,
+            peer instanceof Peer && peer.cluster === this.name ? 'It was removed from it.' : undefined,
           );
         }
         const other = groupOf.get(peer.name);
@@ -220,26 +238,32 @@ export class Cluster {
       }
     });
     this.#groups = groupOf;
-    const live = this.#running();
-    await Promise.all(live.map((peer) => peer.control('set-blocked', [this.#blockedFor(peer.name)])));
+    // Recorded first: the links it cuts (nodedown) follow it in the timeline.
     this.#record({
       type: 'partition',
       detail: groups.map((g) => `[${g.map((p) => p.name).join(', ')}]`).join(' '),
     });
+    const live = this.#running();
+    await this.#sendBlocks();
     const timeout = MESH_TIMEOUT;
     await Promise.all(
-      live.map((peer) => {
+      live.map(async (peer) => {
         const blocked = new Set(this.#blockedFor(peer.name));
-        return peer.waitFor(
-          () => (peer.linked().some((id) => blocked.has(nameOf(id))) ? undefined : true),
-          timeout,
-          () =>
-            new WaitTimeoutError(
-              `The partition of ${peer.name}`,
-              timeout,
-              `it is still linked to [${peer.linked().join(', ')}]`,
-            ),
-        );
+        try {
+          await peer.waitFor(
+            () => (peer.linked().some((id) => blocked.has(nameOf(id))) ? undefined : true),
+            timeout,
+            () =>
+              new WaitTimeoutError(
+                `The partition of ${peer.name}`,
+                timeout,
+                `it is still linked to [${peer.linked().join(', ')}]`,
+              ),
+          );
+        } catch (error) {
+          // A peer that died meanwhile has no links left to cut.
+          if (peer.state === 'running') throw error;
+        }
       }),
     );
   }
@@ -248,15 +272,17 @@ export class Cluster {
   async heal(options: { timeout?: number } = {}): Promise<void> {
     this.#assertOpen('heal()');
     this.#groups = undefined;
-    // Unblocking makes each healer refresh at once.
-    await Promise.all(this.#running().map((peer) => peer.control('set-blocked', [[]])));
     this.#record({ type: 'heal' });
+    // Unblocking makes each healer refresh at once.
+    await this.#sendBlocks();
     await this.waitForMesh(options);
   }
 
   /** Stops every peer (in parallel) and gives their ports back. Idempotent. */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
+      for (const peer of this.peers)
+        peer.detach(`its cluster ${this.name} was stopped`, 'Start a new cluster.');
       await Promise.all(
         [...this.peers].map(async (peer) => {
           await peer.shutdown(false).catch(() => {});
@@ -269,6 +295,52 @@ export class Cluster {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+
+  /**
+   * Sends every running or booting peer the peers it must not link with now. A booting one applies
+   * them once its node runs (its boot config may predate them; one not spawned yet gets them in
+   * its boot config), and is not waited for; a paused one gets them on resume(). A peer that dies
+   * or leaves meanwhile fails nothing.
+   */
+  async #sendBlocks(): Promise<void> {
+    const sent = this.peers.map(async (peer) => {
+      const running = peer.state === 'running';
+      if (!running && peer.state !== 'booting') return;
+      const sending = (async () => peer.control('set-blocked', [this.#blockedFor(peer.name)]))();
+      try {
+        if (running) await sending;
+        else sending.catch(() => {});
+      } catch (error) {
+        if (peer.state === 'running' && this.peers.includes(peer)) throw error;
+      }
+    });
+    await Promise.all(sent);
+  }
+
+  /** What bears on `name`'s links besides its own healer, for a wait's error: a partition, peers not running. */
+  #contextFor(name: string): string[] {
+    const lines: string[] = [];
+    const blocked = this.#blockedFor(name);
+    if (blocked.length > 0)
+      lines.push(
+        `${name} is cut off from ${listNames(blocked)} by cluster.partition(), until cluster.heal()`,
+      );
+    lines.push(...this.#notRunning(name));
+    return lines;
+  }
+
+  /** One line for the peers (but `except`) that are not running, and so not linked to. */
+  #notRunning(except?: string): string[] {
+    const how: Partial<Record<string, string>> = {
+      paused: 'paused (resume() it)',
+      booting: 'still booting',
+      crashed: 'crashed (restart() boots it again)',
+      stopped: 'stopped',
+    };
+    const others = this.peers.filter((p) => p.name !== except && p.state !== 'running');
+    if (others.length === 0) return [];
+    return [`not running: ${listNames(others.map((p) => `${p.name} is ${how[p.state] ?? p.state}`))}`];
   }
 
   /** The peers `name` must not link with under the partition in force (none without one). */
@@ -329,6 +401,11 @@ export class Cluster {
   #record(event: Omit<ClusterEvent, 'at'>): void {
     this.timeline.push({ at: clockNow(), ...event });
   }
+}
+
+function listNames(names: string[], max = 6): string {
+  const shown = names.slice(0, max).join(', ');
+  return names.length > max ? `${shown} and ${names.length - max} more` : shown;
 }
 
 function nameOf(id: NodeId): string {

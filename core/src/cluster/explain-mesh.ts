@@ -11,7 +11,7 @@ import { endpointOfId } from '../healer/refresh.js';
 import type { Peer } from '../peer/peer.js';
 
 /** How long a peer gets to answer; a paused or stuck one is reported as such. */
-const ANSWER_WITHIN = 1000;
+const ANSWER_WITHIN = 500;
 const LIST = 4;
 
 /** One line per peer that misses links: `peer-1 (strategy "x"): …`. */

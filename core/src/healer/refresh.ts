@@ -149,6 +149,19 @@ export async function refreshOnce(
   // and down again (under load, most of a 50-peer start's failed handshakes were such dials, which
   // only added to the load). The refresh stops waiting at its deadline; the dial goes on, and
   // the next refresh's connect() joins it.
+  // A node that stopped answering (paused: its kernel still accepts the connection) would hold
+  // this refresh, and every refresh queued behind it (a heal's), until the handshake times out.
+  // It is dialed all the same, without waiting: should it answer, the link is this healer's.
+  if (!strategy.connect) {
+    const unresponsive = added.filter(([endpoint]) => node.isUnresponsive(endpoint));
+    for (const [, address] of unresponsive) {
+      node.connect(address).then(
+        (id) => mine.add(id),
+        () => {},
+      );
+    }
+    if (unresponsive.length > 0) added = added.filter(([endpoint]) => !node.isUnresponsive(endpoint));
+  }
   const settled = await Promise.allSettled(
     added.map(([, address]) =>
       strategy.connect

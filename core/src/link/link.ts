@@ -55,6 +55,8 @@ export class Link {
   /** The peer announced it leaves: do not redial it. */
   leaving = false;
   down = false;
+  /** It went down because the other node fell silent (heartbeat timeout): paused, or stuck. */
+  silent = false;
   /** Replaced by another link to the same node; closes once its calls have settled. */
   retired = false;
   readonly #ws: WebSocket;
@@ -179,6 +181,7 @@ export class Link {
         `peer-cluster: ${this.peer.id} silent for ${now - this.#lastHeard} ms, declaring it down`,
       );
       this.#ws.terminate();
+      this.silent = true;
       this.#goDown(`was silent for more than ${this.#heartbeats.timeout} ms (heartbeat timeout)`);
       return;
     }

@@ -75,6 +75,11 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   readonly #blocked = new Set<string>();
   /** host:port → incarnation of a node that left politely; the healer does not redial it. */
   readonly #left = new Map<string, string>();
+  /**
+   * host:port of nodes that stopped answering: their link fell silent, or a dial's handshake
+   * timed out. A paused node still accepts connections (its kernel does) but never answers a hello.
+   */
+  readonly #unresponsive = new Set<string>();
   #listener: Listener | undefined;
   #stopping: Promise<void> | undefined;
 
@@ -247,6 +252,14 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     return this.#blocked.has(name);
   }
 
+  /**
+   * Whether the node at host:port stopped answering (its link fell silent, or a handshake with it
+   * timed out) and has not linked since: a healer's refresh does not wait for a dial to it.
+   */
+  isUnresponsive(endpoint: string): boolean {
+    return this.#unresponsive.has(endpoint);
+  }
+
   /** Whether the node at host:port left politely and has not come back since. */
   hasLeft(endpoint: string): boolean {
     return this.#left.has(endpoint);
@@ -288,6 +301,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     if (this.#links.get(link.id) !== link) return; // a retired duplicate
     this.#links.delete(link.id);
     this.#byEndpoint.delete(endpointOfId(link.id));
+    if (link.silent) this.#unresponsive.add(endpointOfId(link.id));
     if (link.leaving) this.#left.set(endpointOfId(link.id), link.peer.incarnation);
     this.#o.log(`peer-cluster: ${this.id} lost its link to ${link.id}: it ${detail}`);
     this.emit('nodedown', link.id);
@@ -426,6 +440,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
             // The other end kept the link it dialed itself: ours is the one to wait for.
             return this.#whenLinked(peer.id, params.timeout, address).then(resolve, reject);
           }
+          if (error?.reason === 'timeout') this.#unresponsive.add(endpointKey(host, port));
           if (error || !peer) return reject(error);
           this.#install(ws, peer, true);
           resolve(peer.id);
@@ -489,6 +504,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     this.#links.set(peer.id, link);
     this.#byEndpoint.set(endpoint, peer.id);
     this.#left.delete(endpoint);
+    this.#unresponsive.delete(endpoint);
     const waiters = this.#linkWaiters.get(peer.id);
     if (waiters !== undefined) {
       this.#linkWaiters.delete(peer.id);

@@ -31,6 +31,9 @@ export class PeerLogs {
   /** stderr lines read in all, and how many of them came before the current process's. */
   #stderrCount = 0;
   #stderrBefore = 0;
+  /** Lines kept in all, and how many of them came before the current process's. */
+  #kept = 0;
+  #keptBefore = 0;
 
   constructor(
     private readonly name: string,
@@ -43,6 +46,7 @@ export class PeerLogs {
     const slot = kind === 'stdout' ? 0 : 1;
     this.#read[slot] = 0;
     if (kind === 'stderr') this.#stderrBefore = this.#stderrCount;
+    else this.#keptBefore = this.#kept;
     let partial = '';
     stream.on('data', (chunk: string) => {
       this.#read[slot] += Buffer.byteLength(chunk);
@@ -97,6 +101,7 @@ export class PeerLogs {
     }
     this.onLine(entry);
     if (this.mode === 'silent') return;
+    this.#kept++;
     if (this.#lines.length < KEEP) this.#lines.push(entry);
     else {
       this.#lines[this.#start] = entry;
@@ -111,9 +116,12 @@ export class PeerLogs {
     return [...this.#lines.slice(this.#start), ...this.#lines.slice(0, this.#start)];
   }
 
-  /** The last `count` stdout lines kept (none when logs are 'silent'), for boot errors. */
+  /** The current process's last `count` stdout lines kept (none when logs are 'silent'), for boot errors. */
   stdoutTail(count = 10): string {
-    return this.lines()
+    const lines = this.lines();
+    const own = Math.min(lines.length, this.#kept - this.#keptBefore);
+    return lines
+      .slice(lines.length - own)
       .filter((l) => l.stream === 'stdout')
       .slice(-count)
       .map((l) => l.line)

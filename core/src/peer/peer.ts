@@ -75,6 +75,8 @@ const CORE_URL = new URL('../', import.meta.url).href;
 const WAIT_TIMEOUT = 15_000;
 /** How many times a boot that hit EADDRINUSE on an app port is retried with new ports. */
 const PORT_RETRIES = 3;
+/** Signals that stop or continue a process rather than end it: pause() and resume() send them. */
+const JOB_CONTROL = new Set(['SIGSTOP', 'SIGCONT', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU']);
 
 /** Everything a peer is made of, resolved. @internal */
 export interface PeerConfig {
@@ -87,6 +89,8 @@ export interface PeerConfig {
   record?: (event: Omit<ClusterEvent, 'at'>) => void;
   /** Names this peer must not link with when it boots (a partition in force). */
   blocked?: () => string[];
+  /** What its cluster knows that bears on its links (a partition, peers not running), for wait errors. */
+  context?: () => string[];
   /** A lone peer gives its ports back when stopped; a cluster's peer keeps them until removed. */
   releaseOnStop: boolean;
   /** The random id of the cluster it belongs to (InternalNodeOptions in link/options.ts). */
@@ -139,6 +143,14 @@ export class Peer extends EventEmitter<PeerEvents> {
   #epoch = 0;
   /** The restart under way, which another restart() joins. */
   #restarting: Promise<void> | undefined;
+  /** The boot under way (a first boot or a restart's), which a restart() lets end first. */
+  #inBoot: Promise<void> | undefined;
+  /** The pause() under way, which another pause() joins. */
+  #pausing: Promise<void> | undefined;
+  /** What the peer was when paused, and is again on resume(). */
+  #pausedFrom: 'booting' | 'running' = 'running';
+  /** Why it can never boot again, once its cluster let go of it (detach). */
+  #detached: { reason: string; hint: string } | undefined;
 
   /** @internal Use spawnPeer() or startCluster(). */
   constructor(config: PeerConfig) {
@@ -301,7 +313,10 @@ export class Peer extends EventEmitter<PeerEvents> {
       ).catch(async (error: unknown) => {
         if (!(error instanceof WaitTimeoutError) || !this.#alive()) throw error;
         // Its healer says what it found: the error explains itself.
-        throw new WaitTimeoutError(what, timeout, linked(), [await explainPeer(this)]);
+        throw new WaitTimeoutError(what, timeout, linked(), [
+          await explainPeer(this),
+          ...(this.#config.context?.() ?? []),
+        ]);
       }),
     );
   }
@@ -338,12 +353,24 @@ export class Peer extends EventEmitter<PeerEvents> {
         signal,
         'must be a signal name such as SIGKILL or SIGTERM',
       );
+    if (JOB_CONTROL.has(signal))
+      throw new InvalidOptionsError(
+        'kill(signal)',
+        signal,
+        'stops or continues the peer instead of ending it',
+        'Use peer.pause() and peer.resume(): they keep its state and the timeline right.',
+      );
     const child = this.#child;
     if (!child || !this.#alive()) throw new PeerExitedError(this.name, `kill(${signal})`, this.#state);
     this.#record('kill', signal);
     const escaped = this.#escaped(child.pid!);
     signalGroup(child.pid!, signal);
     signalEscaped(escaped, signal);
+    if (this.#state === 'paused' && signal !== 'SIGKILL') {
+      // A stopped process only acts on its signals once continued: as a shell's `kill` does.
+      signalGroup(child.pid!, 'SIGCONT');
+      this.#setState(this.#pausedFrom);
+    }
     if (signal === 'SIGKILL') await this.#exited;
   }
 
@@ -359,17 +386,40 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   async #restart(): Promise<void> {
+    if (this.#detached !== undefined) throw this.#detachedError('restart()');
     const epoch = this.#epoch;
+    // A boot under way (its first, in startCluster or add()) ends first: one process per peer.
+    await this.#inBoot?.catch(() => {});
+    this.#record('restart');
     if (this.#alive() && this.#child) {
       this.#stopping = true;
       await this.#terminate();
     }
-    this.#record('restart');
     await this.boot(undefined, epoch);
   }
 
+  /**
+   * @internal Its cluster let go of it (`remove()`, the cluster's `stop()`): it is stopped, or
+   * about to be, and never boots again, so that no process of it outlives its cluster.
+   */
+  detach(reason: string, hint: string): void {
+    this.#detached ??= { reason, hint };
+  }
+
+  #detachedError(what: string): InvalidOptionsError {
+    const { reason, hint } = this.#detached!;
+    return new InvalidOptionsError(what, this.name, reason, hint);
+  }
+
   /** SIGSTOP to the peer's process group: it stays linked until heartbeats declare it down. */
-  async pause(): Promise<void> {
+  pause(): Promise<void> {
+    this.#pausing ??= this.#pause().finally(() => {
+      this.#pausing = undefined;
+    });
+    return this.#pausing;
+  }
+
+  async #pause(): Promise<void> {
     this.#live('pause()');
     const child = this.#child!;
     if (this.#state === 'paused') return;
@@ -382,6 +432,9 @@ export class Peer extends EventEmitter<PeerEvents> {
       } catch {}
     }
     await stoppedBySignal(child.pid!);
+    // It may have died meanwhile (a crash, a kill): a dead process is not paused.
+    if (this.#child !== child || !this.#alive()) throw new PeerExitedError(this.name, 'pause()', this.#state);
+    this.#pausedFrom = this.#state === 'booting' ? 'booting' : 'running';
     this.#setState('paused');
     this.#record('pause');
   }
@@ -392,10 +445,16 @@ export class Peer extends EventEmitter<PeerEvents> {
     const child = this.#child!;
     if (this.#state !== 'paused') return;
     signalGroup(child.pid!, 'SIGCONT');
-    this.#setState('running');
+    this.#setState(this.#pausedFrom);
     this.#record('resume');
-    // A partition or heal while it was stopped only reached the running peers: bring its blocks up to date.
-    if (this.#config.blocked) await this.control('set-blocked', [this.#config.blocked()]);
+    // A partition or heal while it was stopped did not reach it: bring its blocks up to date.
+    if (!this.#config.blocked) return;
+    try {
+      await this.control('set-blocked', [this.#config.blocked()]);
+    } catch (error) {
+      // A signal it got while stopped (kill('SIGTERM')) ends it now that it runs: not resume's failure.
+      if (this.#alive()) throw error;
+    }
   }
 
   /** @internal A control request to the runtime (block, unblock, refresh, connect…). */
@@ -416,7 +475,18 @@ export class Peer extends EventEmitter<PeerEvents> {
    * @internal Starts the process and resolves when it is ready; rejects with PeerBootError.
    * `lease`: this peer's app ports, leased by the cluster together with its other new peers'.
    */
-  async boot(lease?: Promise<PortLease>, epoch = this.#epoch): Promise<void> {
+  boot(lease?: Promise<PortLease>, epoch = this.#epoch): Promise<void> {
+    if (this.#detached !== undefined) return Promise.reject(this.#detachedError('boot()'));
+    const booting = this.#boot(lease, epoch);
+    this.#inBoot = booting;
+    const settled = () => {
+      if (this.#inBoot === booting) this.#inBoot = undefined;
+    };
+    booting.then(settled, settled);
+    return booting;
+  }
+
+  async #boot(lease: Promise<PortLease> | undefined, epoch: number): Promise<void> {
     const setup = this.#config.setup;
     // Taken first, so that any failure below gives it back.
     let pending = lease && !this.#lease ? this.#useLease(lease) : undefined;
@@ -544,7 +614,10 @@ export class Peer extends EventEmitter<PeerEvents> {
       // Spawn failures (no such executable) and IPC writes after the peer died land here.
       if (this.#booting && !this.#child?.pid) this.#failBoot('spawn', error.message, { cause: error });
     });
-    child.on('message', (message: FromPeer) => this.#onMessage(message));
+    // Only the current process speaks for the peer (a message of one that was replaced is stale).
+    child.on('message', (message: FromPeer) => {
+      if (child === this.#child) this.#onMessage(message);
+    });
     child.once('exit', (code, signal) => this.#onExit(child, code, signal, closed));
     this.#record('spawn', `pid ${child.pid}`);
 
@@ -641,7 +714,9 @@ export class Peer extends EventEmitter<PeerEvents> {
         const booting = this.#booting;
         this.#booting = undefined;
         this.#everReady = true;
-        this.#setState('running');
+        // Read after a pause() that raced it: it resumes as running.
+        if (this.#state === 'paused') this.#pausedFrom = 'running';
+        else this.#setState('running');
         this.#record('ready', `${Math.round(message.timings.total)} ms`);
         booting?.resolve();
         break;
@@ -725,7 +800,12 @@ export class Peer extends EventEmitter<PeerEvents> {
     let answering = true;
     let fatal: string | undefined;
     const reason = (_op: string, what: string) =>
-      new PeerExitedError(this.name, what, this.#state, answering ? exit : undefined, fatal);
+      new PeerExitedError(
+        this.name,
+        what,
+        this.#state,
+        answering ? { exit, fatal, stopped: wasStopping } : undefined,
+      );
     const wasStopping = this.#stopping;
     this.#state = wasStopping ? 'stopped' : 'crashed';
     const channel = this.#channel;
