@@ -286,10 +286,12 @@ export class RegistryVersionError extends PeerClusterError {
 /** The local registry could not be reached (or auto-started), or its connection was lost. */
 export class RegistryUnavailableError extends PeerClusterError {
   readonly address: string;
-  constructor(address: string, detail: string, options?: ErrorOptions) {
+  /** `hint`: what to do, when the usual advice (run it in the foreground to see why) does not fit. */
+  constructor(address: string, detail: string, options?: ErrorOptions & { hint?: string }) {
+    const { hint, ...errorOptions } = options ?? {};
     super(
-      `The peer-cluster registry at ${address} ${detail}. Run \`peer-cluster registry\` to see why it does not start, or point PEER_CLUSTER_REGISTRY=host:port at another one.`,
-      options,
+      `The peer-cluster registry at ${address} ${detail}. ${hint ?? 'Run `peer-cluster registry` to see why it does not start, or point PEER_CLUSTER_REGISTRY=host:port at another one.'}`,
+      errorOptions,
     );
     this.address = address;
   }

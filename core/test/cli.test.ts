@@ -198,6 +198,28 @@ describe('peer-cluster CLI', () => {
       foreign.close();
     }
   });
+
+  it('registry on a port held by something else says so and fails; on one a registry holds, names it', async () => {
+    const foreign = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', resolve));
+    const port = (foreign.address() as AddressInfo).port;
+    try {
+      const held = await cli(['registry', '--port', String(port)]).exited;
+      expect(held.out).toContain(
+        `peer-cluster registry: port ${port} of 127.0.0.1 is held by something that is not a peer-cluster registry.`,
+      );
+      expect(held.code).toBe(3);
+    } finally {
+      foreign.close();
+    }
+    const first = cli(['registry', '--port', String(port), '--idle-timeout', '0']);
+    await first.until(/listening on 127\.0\.0\.1:/);
+    const second = await cli(['registry', '--port', String(port)]).exited;
+    expect(second.out).toContain(
+      `peer-cluster registry: another registry (pid ${first.child.pid}) already listens on port ${port} of 127.0.0.1`,
+    );
+    expect(second.code).toBe(1);
+  });
 });
 
 async function freePort(): Promise<number> {

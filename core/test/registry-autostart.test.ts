@@ -1,5 +1,6 @@
 // The registry as the machine sees it: separate processes racing to auto-start it, leasing from it
 // at once, and dying while holding registrations and leases.
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { RegistryClient } from '@peer-cluster/core';
@@ -163,6 +164,34 @@ describe('auto-started registry', () => {
       expect(failed.stderr).toBe('');
     } finally {
       await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
+  it('is started on a loopback address only: it has no authentication', async () => {
+    const free = await freeRegistryPort();
+    const error = await RegistryClient.connect({ host: '0.0.0.0', port: free }).catch((e) => e);
+    expect(error.name).toBe('RegistryUnavailableError');
+    expect(error.message).toContain(
+      `The peer-cluster registry at 0.0.0.0:${free} is not running, and peer-cluster starts a registry by itself on a loopback address only`,
+    );
+    // Nothing was started there.
+    const probe = net.createConnection(free, '127.0.0.1');
+    const [refused] = await once(probe, 'error');
+    expect(refused.code).toBe('ECONNREFUSED');
+  });
+
+  it('a port held by something that closes every connection is named as such, at once', async () => {
+    const holder = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const held = (holder.address() as net.AddressInfo).port;
+    try {
+      // Not "did not come up in time" after respawning daemons for the whole connect timeout.
+      const error = await RegistryClient.connect({ port: held, connectTimeout: 60_000 }).catch((e) => e);
+      expect(error.message).toBe(
+        `The peer-cluster registry at 127.0.0.1:${held} is held by something that is not a peer-cluster registry. Free that port, or run the registry on another one and point PEER_CLUSTER_REGISTRY=host:port at it.`,
+      );
+    } finally {
+      holder.close();
     }
   });
 

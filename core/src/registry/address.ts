@@ -7,6 +7,8 @@ import { InvalidOptionsError } from '../errors.js';
 export const DEFAULT_REGISTRY_PORT = 14369;
 export const DEFAULT_REGISTRY_HOST = '127.0.0.1';
 export const REGISTRY_ENV = 'PEER_CLUSTER_REGISTRY';
+/** The exit code of a daemon that found its port held by something that is not a registry. */
+export const EXIT_NOT_A_REGISTRY = 3;
 
 export interface RegistryAddress {
   host: string;
@@ -48,6 +50,20 @@ export function parseRegistryAddress(value: string, option = 'registry'): Regist
     );
   }
   return { host: (match[1] ?? match[2])!, port };
+}
+
+/**
+ * Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost): the only kind of address
+ * peer-cluster starts a registry on by itself, the registry having no authentication.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return (
+    bare === 'localhost' ||
+    bare === '::1' ||
+    /^127(\.\d{1,3}){3}$/.test(bare) ||
+    /^::ffff:127(\.\d{1,3}){3}$/.test(bare)
+  );
 }
 
 export function formatRegistryAddress({ host, port }: RegistryAddress): string {

@@ -12,7 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
 import { PeerClusterError, RegistryUnavailableError, RegistryVersionError } from '../errors.js';
 import { ALLOWED_ENV } from '../peer/env.js';
-import { formatRegistryAddress, type RegistryAddressOptions, resolveRegistryAddress } from './address.js';
+import {
+  EXIT_NOT_A_REGISTRY,
+  formatRegistryAddress,
+  isLoopbackHost,
+  type RegistryAddressOptions,
+  resolveRegistryAddress,
+} from './address.js';
 import {
   encode,
   type Hello,
@@ -112,7 +118,7 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
     let spawnedAt = 0;
     let delay = 10;
     /** Settles once the daemon this client started listens, or has exited (another one had the port). */
-    let started: Promise<void> | undefined;
+    let started: Promise<'listening' | number | null> | undefined;
     for (;;) {
       try {
         const { socket, hello, rest } = await openConnection(target.host, target.port, address, deadline);
@@ -122,6 +128,16 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
         if (code !== 'ECONNREFUSED' && code !== 'ECONNRESET') throw error;
         if (options.autoStart === false)
           throw new RegistryUnavailableError(address, 'is not running (autoStart is off)', { cause: error });
+        // It has no authentication: started by peer-cluster, it listens on loopback only.
+        if (!isLoopbackHost(target.host))
+          throw new RegistryUnavailableError(
+            address,
+            'is not running, and peer-cluster starts a registry by itself on a loopback address only (127.0.0.1, ::1): it has no authentication',
+            {
+              cause: error,
+              hint: `Run \`peer-cluster registry --host ${target.host} --port ${target.port}\` yourself if one must listen there, or point PEER_CLUSTER_REGISTRY=host:port at a loopback address.`,
+            },
+          );
         if (clockNow() >= deadline)
           throw new RegistryUnavailableError(address, 'did not come up in time', { cause: error });
         if (clockNow() - spawnedAt > RESPAWN_AFTER) {
@@ -131,7 +147,9 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
         // The daemon this client started says when it listens; one another process is starting
         // (its bind came first) is polled for.
         if (started) {
-          await settledWithin(started, RESPAWN_AFTER);
+          const outcome = await settledWithin(started, RESPAWN_AFTER);
+          // The port is held, and what holds it closed this connection without a hello.
+          if (outcome === EXIT_NOT_A_REGISTRY) throw notARegistry(address);
           started = undefined;
         } else {
           await settledWithin(undefined, delay);
@@ -293,13 +311,14 @@ function openConnection(
   port: number,
   address: string,
   deadline: number,
+  atLeast = 1000,
 ): Promise<{ socket: net.Socket; hello: { pid: number }; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port, noDelay: true });
     let buffered = Buffer.alloc(0);
     const timer = setTimeout(
       () => fail(new RegistryUnavailableError(address, 'accepted the connection but never said hello')),
-      Math.max(deadline - clockNow(), 1000),
+      Math.max(deadline - clockNow(), atLeast),
     );
     function fail(error: Error) {
       clearTimeout(timer);
@@ -337,8 +356,34 @@ function openConnection(
   });
 }
 
+/**
+ * What listens at host:port, for a daemon whose bind failed with EADDRINUSE: a registry (its pid)
+ * or something else. A registry says hello at once; `within` ms of silence is something else.
+ */
+export async function probeRegistry(
+  host: string,
+  port: number,
+  within = 2000,
+): Promise<{ pid: number } | undefined> {
+  try {
+    const { socket, hello } = await openConnection(
+      host,
+      port,
+      formatRegistryAddress({ host, port }),
+      clockNow() + within,
+      within,
+    );
+    socket.destroy();
+    return hello;
+  } catch (error) {
+    return error instanceof RegistryVersionError ? { pid: error.pid } : undefined;
+  }
+}
+
 function notARegistry(address: string): Error {
-  return new RegistryUnavailableError(address, 'is held by something that is not a peer-cluster registry');
+  return new RegistryUnavailableError(address, 'is held by something that is not a peer-cluster registry', {
+    hint: 'Free that port, or run the registry on another one and point PEER_CLUSTER_REGISTRY=host:port at it.',
+  });
 }
 
 /**
@@ -360,24 +405,28 @@ function daemonEntry(): string {
   }
 }
 
-/** Resolves when `event` settles or `ms` have passed, whichever is first; keeps no timer behind. */
-function settledWithin(event: Promise<void> | undefined, ms: number): Promise<void> {
+/** Resolves to what `event` settles with, or to undefined once `ms` have passed; keeps no timer behind. */
+function settledWithin<T>(event: Promise<T> | undefined, ms: number): Promise<T | undefined> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, Math.max(ms, 0));
-    void event?.then(() => {
+    const timer = setTimeout(() => resolve(undefined), Math.max(ms, 0));
+    void event?.then((value) => {
       clearTimeout(timer);
-      resolve();
+      resolve(value);
     });
   });
 }
 
 /**
- * Starts a daemon, detached; resolves once it listens or has exited (it exits 0 when another
- * daemon has the port). Its environment is the peers' allowlist, not this process's: the daemon
+ * Starts a daemon, detached; resolves once it listens ('listening') or has exited, with its exit
+ * code (0 when another daemon has the port, EXIT_NOT_A_REGISTRY when something else has it). Its environment is the peers' allowlist, not this process's: the daemon
  * serves every test process of the machine, and a variable such as NODE_EXTRA_CA_CERTS alone
  * (which Node reads at every start) would make it take twice as long to listen.
  */
-function spawnDaemon(host: string, port: number, idleTimeout: number | undefined): Promise<void> {
+function spawnDaemon(
+  host: string,
+  port: number,
+  idleTimeout: number | undefined,
+): Promise<'listening' | number | null> {
   const env: NodeJS.ProcessEnv = {};
   for (const key of [...ALLOWED_ENV, IDLE_TIMEOUT_ENV]) {
     if (process.env[key] !== undefined) env[key] = process.env[key];
@@ -397,15 +446,18 @@ function spawnDaemon(host: string, port: number, idleTimeout: number | undefined
   child.unref();
   child.channel?.unref();
   return new Promise((resolve) => {
-    const done = () => {
-      child.off('message', done);
-      child.off('exit', done);
-      child.off('error', done);
+    const done = (outcome: 'listening' | number | null) => {
+      child.off('message', listening);
+      child.off('exit', exited);
+      child.off('error', failed);
       if (child.connected) child.disconnect();
-      resolve();
+      resolve(outcome);
     };
-    child.on('message', done);
-    child.on('exit', done);
-    child.on('error', done);
+    const listening = () => done('listening');
+    const exited = (code: number | null) => done(code);
+    const failed = () => done(null);
+    child.on('message', listening);
+    child.on('exit', exited);
+    child.on('error', failed);
   });
 }

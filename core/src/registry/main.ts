@@ -1,9 +1,11 @@
 // The registry daemon in the foreground: what a client's auto-start spawns (detached) and what
 // `peer-cluster registry` runs. Losing the bind race to another daemon is the expected outcome
-// when many clients start one at once, so EADDRINUSE exits 0.
+// when many clients start one at once, so an auto-started daemon that finds a registry on its
+// port exits 0; one that finds something else there says so (EXIT_NOT_A_REGISTRY).
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DEFAULT_REGISTRY_HOST, DEFAULT_REGISTRY_PORT, EXIT_NOT_A_REGISTRY } from './address.js';
 import { runRegistry } from './daemon.js';
 
 /** Runs the daemon until it is idle or signalled; resolves to the exit code. */
@@ -38,8 +40,25 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      log('another registry already listens on this port, leaving it be');
-      return 0;
+      const host = values.host ?? DEFAULT_REGISTRY_HOST;
+      const port = values.port === undefined ? DEFAULT_REGISTRY_PORT : Number(values.port);
+      // Loaded only here: the daemon's start is on the path of a run's first cluster.
+      const { probeRegistry } = await import('./client.js');
+      const holder = await probeRegistry(host, port);
+      if (!holder) {
+        process.stderr.write(
+          `peer-cluster registry: port ${port} of ${host} is held by something that is not a peer-cluster registry. Free it, or run the registry on another port (--port, and PEER_CLUSTER_REGISTRY=host:port for its clients).\n`,
+        );
+        return EXIT_NOT_A_REGISTRY;
+      }
+      if (values['notify-parent']) {
+        log(`another registry (pid ${holder.pid}) already listens on this port, leaving it be`);
+        return 0;
+      }
+      process.stderr.write(
+        `peer-cluster registry: another registry (pid ${holder.pid}) already listens on port ${port} of ${host}; its clients use it. Stop it first (kill ${holder.pid}), or pick another --port.\n`,
+      );
+      return 1;
     }
     process.stderr.write(`peer-cluster registry: ${(error as Error).message}\n`);
     return 1;
