@@ -48,6 +48,14 @@ describe('parseAddress', () => {
       expect(() => parseAddress(bad), bad).toThrow(InvalidOptionsError);
     }
   });
+  it('takes IPv6 addresses in brackets only, and says so', () => {
+    for (const bad of ['::1', 'fe80::1', '::1:4000', 'a@::1:4000']) {
+      expect(() => parseAddress(bad), bad).toThrow(
+        /an IPv6 address must be in brackets .* Write it as "\[::1\]:4000"/,
+      );
+    }
+    expect(() => parseAddress(':4000')).toThrow(/missing the host before ":port"/);
+  });
 });
 
 describe('mesh via customStrategy', () => {

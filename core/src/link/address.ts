@@ -27,16 +27,32 @@ export function parseAddress(address: string, option = 'address'): ParsedAddress
     );
   }
   const colon = hostPort.lastIndexOf(':');
-  if (colon <= 0)
+  if (colon === -1)
     throw new InvalidOptionsError(
       option,
       address,
       'missing ":port"',
       'Write it as "name@host:port" or "host:port".',
     );
+  if (colon === 0)
+    throw new InvalidOptionsError(
+      option,
+      address,
+      'missing the host before ":port"',
+      'Write it as "name@host:port" or "host:port".',
+    );
   let host = hostPort.slice(0, colon);
   const portText = hostPort.slice(colon + 1);
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const bracketed = host.startsWith('[') && host.endsWith(']');
+  if (bracketed) host = host.slice(1, -1);
+  else if (host.includes(':'))
+    // `::1:4000` could be [::1]:4000 or [::1:4000] without a port: IPv6 needs its brackets.
+    throw new InvalidOptionsError(
+      option,
+      address,
+      'an IPv6 address must be in brackets',
+      'Write it as "[::1]:4000" (or "name@[::1]:4000").',
+    );
   const port = Number(portText);
   if (!/^\d{1,5}$/.test(portText) || port < 1 || port > 65535) {
     throw new InvalidOptionsError(option, address, `"${portText}" is not a port (1-65535)`);
