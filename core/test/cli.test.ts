@@ -104,6 +104,20 @@ describe('peer-cluster CLI', () => {
     await waitForNoPeers({ cluster: name, timeout: 3000 });
   });
 
+  it('up stops at Ctrl-C while its peers still boot, not at the boot timeout', async () => {
+    const name = `cli-up-booting-${process.pid}`;
+    const up = cli(['up', '--count', '2', '--app', 'never-ready.js', '--name', name]);
+    await up.until(/\[peer-1\] never ready, waiting forever/);
+    await up.until(/\[peer-2\] never ready, waiting forever/);
+    up.child.kill('SIGINT');
+    const { code, out } = await up.exited;
+    expect(out).toContain('Stopping…');
+    expect(out).toContain('All peers stopped.');
+    expect(out).not.toContain('PeerBootError');
+    expect(code).toBe(0);
+    await waitForNoPeers({ cluster: name, timeout: 3000 });
+  });
+
   it('up fails with the named boot error when an app is missing', async () => {
     const { code, out } = await cli(['up', '--count', '1', '--app', 'missing.js']).exited;
     expect(code).toBe(1);

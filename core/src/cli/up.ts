@@ -2,7 +2,8 @@
 // whenever links change, streams prefixed logs, and stops every peer on Ctrl-C.
 
 import type { Cluster } from '../cluster/cluster.js';
-import { startCluster } from '../cluster/cluster.js';
+import { startClusterWith } from '../cluster/cluster.js';
+import { portVariable } from '../peer/env.js';
 import { type Command, integerOption, parse, UsageError } from './usage.js';
 
 export const upCommand: Command = {
@@ -41,14 +42,33 @@ Options:
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
-    const cluster = await startCluster({
-      count,
-      apps,
-      env,
-      root: process.cwd(),
-      logs: 'inherit',
-      ...(typeof values.name === 'string' && { name: values.name }),
-    });
+    let booting: Cluster | undefined;
+    const started = startClusterWith(
+      {
+        count,
+        apps,
+        env,
+        root: process.cwd(),
+        logs: 'inherit',
+        ...(typeof values.name === 'string' && { name: values.name }),
+      },
+      (cluster) => {
+        booting = cluster;
+      },
+    );
+    const first = await Promise.race([
+      started.then(() => 'up' as const),
+      interrupted.then(() => 'interrupted' as const),
+    ]);
+    if (first === 'interrupted') {
+      // Its peers are still booting (an app that takes long, or never starts): they stop now.
+      console.log('\nStopping…');
+      await booting?.stop();
+      await started.catch(() => {});
+      console.log('All peers stopped.');
+      return 0;
+    }
+    const cluster = await started;
     printStatus(cluster);
     let pending = false;
     let stopping = false;
@@ -81,7 +101,7 @@ function printStatus(cluster: Cluster): void {
       pid: peer.pid ?? '',
       node: peer.node,
       ports: Object.entries(peer.ports)
-        .map(([name, port]) => `${name}=${port}`)
+        .map(([name, port]) => `${portVariable(name)}=${port}`)
         .join(' '),
       links: peer.linked().length,
     })),
