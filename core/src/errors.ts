@@ -143,6 +143,23 @@ export class HealerShutdownError extends PeerClusterError {
   }
 }
 
+/**
+ * A healer's refresh (or `runOnce`) that did not finish within its timeout: its strategy's
+ * `discover()` or `list()` did not answer in time, or it waited behind a refresh that did not.
+ * It is the `error` of the refresh's `failed` entry for `'*'`.
+ */
+export class RefreshTimeoutError extends PeerClusterError {
+  readonly strategy: string;
+  readonly timeout: number;
+  constructor(what: string, strategy: string, timeout: number) {
+    super(
+      `${what} with strategy "${strategy}" timed out after ${timeout} ms: the strategy did not answer in time (or a refresh before it did not). Pass a longer timeout, or make the strategy answer sooner (its own timeouts below the refresh's).`,
+    );
+    this.strategy = strategy;
+    this.timeout = timeout;
+  }
+}
+
 /** A call that got no answer within its timeout. */
 export class RpcTimeoutError extends PeerClusterError {
   readonly node: string;

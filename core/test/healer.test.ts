@@ -3,6 +3,7 @@ import {
   HandshakeError,
   HealerShutdownError,
   InvalidOptionsError,
+  RefreshTimeoutError,
   runOnce,
   type Strategy,
   type StrategyContext,
@@ -146,23 +147,55 @@ describe('healer', () => {
   });
 
   it('aborts a stuck strategy through ctx.signal when refresh times out', async () => {
-    let signal: AbortSignal | undefined;
+    let calls = 0;
+    let stuck: (signal: AbortSignal) => void = () => {};
+    const second = new Promise<AbortSignal>((resolve) => {
+      stuck = resolve;
+    });
+    const a = await node({
+      name: 'a',
+      ...SLOW,
+      strategy: customStrategy({
+        // The first (automatic) refresh gets an answer; the next one none.
+        discover: (ctx) => {
+          if (++calls === 1) return [];
+          stuck(ctx.signal);
+          return new Promise<string[]>(() => {});
+        },
+      }),
+    });
+    a.healer.pause();
+    const result = await a.healer.refresh({ timeout: 100 });
+    expect(result.failed[0]!.node).toBe('*');
+    expect(result.failed[0]!.error).toBeInstanceOf(RefreshTimeoutError);
+    expect(result.failed[0]!.error.message).toMatch(
+      /^Refresh with strategy "custom" timed out after 100 ms: /,
+    );
+    // The stuck discover is told, through its signal.
+    const signal = await second;
+    if (!signal.aborted)
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    expect(signal.reason).toBeInstanceOf(RefreshTimeoutError);
+  });
+
+  it("refresh()'s timeout counts its wait behind a refresh already running", async () => {
+    let first: AbortSignal | undefined;
     const a = await node({
       name: 'a',
       ...SLOW,
       strategy: customStrategy({
         discover: (ctx) => {
-          signal = ctx.signal;
+          first ??= ctx.signal;
           return new Promise<string[]>(() => {});
         },
       }),
     });
-    // The first (automatic) refresh runs with the default timeout; ask for our own, queued behind it.
     a.healer.pause();
+    // The automatic refresh is stuck (until its own 5 s timeout); ours is queued behind it.
     const result = await a.healer.refresh({ timeout: 100 });
-    expect(result.failed[0]!.node).toBe('*');
-    expect(result.failed[0]!.error.message).toMatch(/timed out after \d+ ms/);
-    expect(signal?.aborted).toBe(true);
+    expect(result.failed[0]!.error).toBeInstanceOf(RefreshTimeoutError);
+    // It did not wait for the stuck one to time out.
+    expect(first?.aborted).toBe(false);
   });
 
   it('coalesces triggers: one running refresh and at most one queued', async () => {

@@ -4,7 +4,7 @@
 // when asked. At most one refresh runs and at most one more waits behind it.
 
 import { EventEmitter } from 'node:events';
-import { HealerShutdownError } from '../errors.js';
+import { HealerShutdownError, RefreshTimeoutError } from '../errors.js';
 import type { Node } from '../link/node.js';
 import { durationArgument, timeoutOption } from '../link/options.js';
 import type { Healer, HealerEvents, NodeId, RefreshResult, Strategy } from '../types.js';
@@ -110,7 +110,26 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     }
     if (!this.strategy)
       return Promise.resolve({ discovered: [], connected: [], failed: [], disconnected: [] });
-    return this.#enqueue(timeout, true);
+    const refreshed = this.#enqueue(timeout, true);
+    // The timeout bounds the caller's wait from now: a refresh queued behind a running one counts
+    // that wait too. (The refresh itself goes on, and its outcome reaches the healer's events.)
+    const strategy = this.strategy.name;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const error = new RefreshTimeoutError('Refresh', strategy, timeout);
+        resolve({ discovered: [], connected: [], failed: [{ node: '*', error }], disconnected: [] });
+      }, timeout);
+      refreshed.then(
+        (result) => {
+          clearTimeout(timer);
+          resolve(result);
+        },
+        (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   pause(ms?: number): void {
@@ -176,8 +195,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     const strategy = this.strategy!;
     const controller = this.#controller();
     const timer = setTimeout(
-      () =>
-        controller.abort(new Error(`Refresh with strategy "${strategy.name}" timed out after ${timeout} ms`)),
+      () => controller.abort(new RefreshTimeoutError('Refresh', strategy.name, timeout)),
       timeout,
     );
     const grace = asked || this.#rejoining ? undefined : this.#grace;

@@ -1,7 +1,7 @@
 // runOnce: one refresh of a node with a strategy, without a loop (Barnacle's run-once). It starts
 // with no links of its own, so it connects what is missing and never disconnects anything.
 
-import { InvalidOptionsError } from '../errors.js';
+import { InvalidOptionsError, RefreshTimeoutError } from '../errors.js';
 import { Node } from '../link/node.js';
 import type { ClusterNode, RefreshResult, Strategy } from '../types.js';
 import { DEFAULT_REFRESH_TIMEOUT } from './healer.js';
@@ -21,8 +21,7 @@ export async function runOnce(
   const timeout = options.timeout ?? DEFAULT_REFRESH_TIMEOUT;
   const controller = new AbortController();
   const timer = setTimeout(
-    () =>
-      controller.abort(new Error(`runOnce with strategy "${strategy.name}" timed out after ${timeout} ms`)),
+    () => controller.abort(new RefreshTimeoutError('runOnce', strategy.name, timeout)),
     timeout,
   );
   try {
