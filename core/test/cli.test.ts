@@ -179,6 +179,9 @@ describe('peer-cluster CLI', () => {
     expect(one.code).toBe(0);
     expect(one.out).toContain(`\n  ${name}\n`);
     expect(one.out.match(/^ {4}peer-\d@127\.0\.0\.1:\d+ {2}\(pid \d+\)$/gm)).toHaveLength(2);
+    // Each peer's app port (PORT) is leased: the ports are listed, not only counted.
+    expect(one.out).toMatch(/, 2 leased port\(s\)\n/);
+    expect(one.out).toMatch(/\n {2}leased ports: \d+(, \d+|-\d+)\n/);
     // A second cluster of the same name (another test file naming its cluster alike).
     const again = cli(['up', '--count', '1', '--app', 'app.js', '--name', name], { env });
     await again.until(new RegExp(`cluster ${name}\\n[^]*'peer-1'[^]*└`));
@@ -211,6 +214,12 @@ describe('peer-cluster CLI', () => {
     } finally {
       foreign.close();
     }
+  });
+
+  it('registry takes ports in 0..65535 only', async () => {
+    const { code, out } = await cli(['registry', '--port', '99999']).exited;
+    expect(out).toContain('peer-cluster: --port must be an integer in 0..65535, got "99999"');
+    expect(code).toBe(2);
   });
 
   it('registry on a port held by something else says so and fails; on one a registry holds, names it', async () => {

@@ -60,9 +60,22 @@ Options:
             console.log(`${indent}${node.id}${node.pid === undefined ? '' : `  (pid ${node.pid})`}`);
         }
       }
+      if (status.leases.length > 0) console.log(`  leased ports: ${listPorts(status.leases)}`);
       return 0;
     } finally {
       client.close();
     }
   },
 };
+
+/** Ascending ports, runs of consecutive ones as ranges: `40000-40003, 40010`. */
+function listPorts(ports: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < ports.length; ) {
+    let j = i;
+    while (j + 1 < ports.length && ports[j + 1] === ports[j]! + 1) j++;
+    parts.push(j > i ? `${ports[i]}-${ports[j]}` : String(ports[i]));
+    i = j + 1;
+  }
+  return parts.join(', ');
+}

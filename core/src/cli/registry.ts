@@ -26,7 +26,7 @@ Options:
   async run(argv) {
     const { values } = parse(registryCommand, argv);
     // Checked here, where a bad value is a usage error with the help, not the daemon's own message.
-    if (values.port !== undefined) integerOption('port', values.port, registryCommand.help, 0);
+    if (values.port !== undefined) integerOption('port', values.port, registryCommand.help, 0, 65535);
     if (values['idle-timeout'] !== undefined)
       integerOption('idle-timeout', values['idle-timeout'], registryCommand.help, 0);
     return registryMain(argv);

@@ -29,10 +29,17 @@ export function parse(command: Command, argv: string[]) {
   }
 }
 
-export function integerOption(name: string, raw: unknown, help: string, min = 1): number {
+export function integerOption(
+  name: string,
+  raw: unknown,
+  help: string,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const value = Number(raw);
-  if (typeof raw !== 'string' || !/^\d+$/.test(raw.trim()) || value < min) {
-    throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`, help);
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw.trim()) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `in ${min}..${max}`;
+    throw new UsageError(`--${name} must be an integer ${range}, got ${JSON.stringify(raw)}`, help);
   }
   return value;
 }
