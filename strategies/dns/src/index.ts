@@ -10,13 +10,21 @@
  * - `port` — the link port of every node, for A/AAAA (SRV records carry their own). Required for A/AAAA.
  * - `servers` — DNS servers (`'ip'` or `'ip:port'`, IPv6 as `'[ip]:port'`), instead of the system's.
  *   @default the system's resolvers
- * - `timeout` — per-try query timeout in ms (2 tries per server). @default 2000
+ * - `timeout` — the deadline of one whole discover in ms: every query it makes (for SRV, the SRV
+ *   query and then its targets'), every try and every server. Past it the query still waiting fails
+ *   with `ETIMEOUT`. Keep it well below the healer's refresh timeout (5000 ms by default), or the refresh times out
+ *   first, without the DNS error. @default 3000
  *
  * Queries go through `dns.promises.Resolver`, never `dns.lookup` (which ignores `servers` and asks
- * /etc/hosts). SRV targets are resolved to A records (AAAA when a target has none) with the same
- * resolver. NXDOMAIN, refusals, server failures and timeouts throw a `DnsQueryError` carrying the
- * DNS code (`ENOTFOUND`, `EREFUSED`, `ESERVFAIL`, `ETIMEOUT`…): the healer reports a failed refresh
- * and tries again on the next one. A name with no records of the type discovers no node.
+ * /etc/hosts); each is tried twice per server, c-ares waiting about a third of `timeout` (jittered,
+ * longer for the retry) before trying again, while the deadline bounds the whole discover. SRV
+ * targets are resolved to A records (AAAA when a target has none) with the same resolver, each on
+ * its own: a target that fails (NXDOMAIN, refused, no answer in time) is left out and logged
+ * through the strategy context, the others are discovered; a target of "." (RFC 2782: no such
+ * service here) is skipped. NXDOMAIN, refusals, server failures and timeouts of the query itself,
+ * or of every SRV target, throw a `DnsQueryError` carrying the DNS code (`ENOTFOUND`, `EREFUSED`,
+ * `ESERVFAIL`, `ETIMEOUT`…): the healer reports a failed refresh and tries again on the next one.
+ * A name with no records of the type discovers no node.
  *
  * @example
  * import { startNode } from '@peer-cluster/core';
@@ -28,7 +36,7 @@
  * // Or with SRV records, from a given server.
  * dns({ query: '_cluster._tcp.example.internal', type: 'SRV', servers: ['10.0.0.2'] });
  */
-import { promises as dnsPromises, type SrvRecord } from 'node:dns';
+import { promises as dnsPromises } from 'node:dns';
 import { isIP } from 'node:net';
 import {
   InvalidOptionsError,
@@ -49,7 +57,7 @@ export interface DnsOptions {
   port?: number;
   /** DNS servers, `ip` or `ip:port`. @default the system's */
   servers?: string[];
-  /** Per-try query timeout in ms. @default 2000 */
+  /** Deadline of one whole discover (every query, try and server) in ms. @default 3000 */
   timeout?: number;
 }
 
@@ -76,14 +84,24 @@ export class DnsQueryError extends PeerClusterError {
 const MEANING: Record<string, string> = {
   ENOTFOUND: 'NXDOMAIN: no such name',
   EREFUSED: 'the server refused the query',
-  ECONNREFUSED: 'the server refused the query',
+  ECONNREFUSED: "nothing listens on that server's port: the query could not be delivered",
   ESERVFAIL: 'the server failed',
   ETIMEOUT: 'no answer in time',
   ECANCELLED: 'cancelled',
 };
 
-/** Per-server tries, each waiting `timeout` ms. */
+/**
+ * Per-server tries. c-ares's per-try timeout is `timeout / 3`, which it jitters and lengthens for
+ * the retry (2000 ms with 2 tries used to be 7 s in all): the discover's own deadline bounds it.
+ */
 const TRIES = 2;
+/** Below core's healer refresh timeout (5000 ms), so that a silent server is reported as such. */
+const DEFAULT_TIMEOUT = 3000;
+/** setTimeout's largest delay. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+/** Labels of 1 to 63 letters, digits, `-` or `_` (`_service._proto` of SRV), an optional final dot. */
+const DNS_NAME = /^[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?$/;
 
 const KNOWN = new Set(['query', 'type', 'basename', 'port', 'servers', 'timeout']);
 
@@ -96,9 +114,13 @@ function validate(options: DnsOptions) {
     throw new InvalidOptionsError('dns', options, 'expected an options object with at least `query`');
   for (const key of Object.keys(options))
     if (!KNOWN.has(key)) bad(key, options[key as keyof DnsOptions], 'unknown option');
-  const { query, type = 'A', basename, port, servers, timeout = 2000 } = options;
-  if (typeof query !== 'string' || query.length === 0 || query.length > 253)
-    bad('query', query, 'expected a DNS name');
+  const { query, type = 'A', basename, port, servers, timeout = DEFAULT_TIMEOUT } = options;
+  if (typeof query !== 'string' || !DNS_NAME.test(query) || query.replace(/\.$/, '').length > 253)
+    bad(
+      'query',
+      query,
+      'expected a DNS name: dot-separated labels of 1 to 63 letters, digits, "-" or "_", 253 characters at most',
+    );
   if (type !== 'A' && type !== 'AAAA' && type !== 'SRV') bad('type', type, "expected 'A', 'AAAA' or 'SRV'");
   if (basename !== undefined && (typeof basename !== 'string' || !/^[^@\s/]+$/.test(basename)))
     bad('basename', basename, 'expected a node name without spaces, "@" or "/"');
@@ -106,7 +128,8 @@ function validate(options: DnsOptions) {
     bad('port', port, 'expected a port in 1..65535');
   if (port === undefined && type !== 'SRV')
     bad('port', port, 'a port is required for A and AAAA queries (SRV records carry their own)');
-  if (!Number.isInteger(timeout) || timeout < 1) bad('timeout', timeout, 'expected a positive number of ms');
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMEOUT)
+    bad('timeout', timeout, `expected a whole number of ms in 1..${MAX_TIMEOUT}`);
   if (servers !== undefined) {
     if (!Array.isArray(servers) || servers.length === 0 || servers.some((s) => typeof s !== 'string'))
       bad('servers', servers, 'expected a non-empty array of "ip" or "ip:port"');
@@ -133,14 +156,22 @@ export function dns(options: DnsOptions): Strategy {
     name: 'dns',
     spec: { module: import.meta.url, export: 'dns', options: { ...options } },
     async discover(ctx) {
-      const resolver = new dnsPromises.Resolver({ timeout: o.timeout, tries: TRIES });
+      const resolver = new dnsPromises.Resolver({ timeout: Math.ceil(o.timeout / 3), tries: TRIES });
       if (o.servers) resolver.setServers(o.servers);
+      const lookup: Lookup = { resolver, servers: o.servers, expired: false };
       const cancel = () => resolver.cancel();
+      // c-ares alone may take several times `timeout` (retries wait longer, SRV targets come after
+      // the SRV query): past the deadline, what is still waiting fails as ETIMEOUT.
+      const deadline = setTimeout(() => {
+        lookup.expired = true;
+        resolver.cancel();
+      }, o.timeout);
       ctx.signal.addEventListener('abort', cancel, { once: true });
       try {
-        const found = o.type === 'SRV' ? await srv(resolver, o.query, o.servers) : await hosts(resolver, o);
+        const found = o.type === 'SRV' ? await srv(lookup, o.query, ctx) : await hosts(lookup, o);
         return withoutSelf(ctx, found, o.basename);
       } finally {
+        clearTimeout(deadline);
         ctx.signal.removeEventListener('abort', cancel);
       }
     },
@@ -149,42 +180,83 @@ export function dns(options: DnsOptions): Strategy {
 
 type Resolver = InstanceType<typeof dnsPromises.Resolver>;
 
+/** One discover's queries: its resolver, and whether its deadline has passed. */
+interface Lookup {
+  resolver: Resolver;
+  servers: string[] | undefined;
+  expired: boolean;
+}
+
 async function hosts(
-  resolver: Resolver,
-  o: { query: string; type: 'A' | 'AAAA' | 'SRV'; port?: number | undefined; servers?: string[] | undefined },
+  lookup: Lookup,
+  o: { query: string; type: 'A' | 'AAAA' | 'SRV'; port?: number | undefined },
 ): Promise<Endpoint[]> {
-  const ips = await resolve(resolver, o.query, o.type === 'AAAA' ? 'AAAA' : 'A', o.servers);
+  const ips = await resolve(lookup, o.query, o.type === 'AAAA' ? 'AAAA' : 'A');
   return ips.map((ip) => ({ ip, port: o.port! }));
 }
 
-async function srv(resolver: Resolver, query: string, servers: string[] | undefined): Promise<Endpoint[]> {
-  let records: SrvRecord[];
-  try {
-    records = await resolver.resolveSrv(query);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENODATA') return [];
-    throw new DnsQueryError(query, 'SRV', servers, error as NodeJS.ErrnoException);
-  }
-  const resolved = await Promise.all(
-    records.map(async (record) => {
-      const target = record.name.replace(/\.$/, '');
-      if (isIP(target)) return [{ ip: target, port: record.port }];
-      let ips = await resolve(resolver, target, 'A', servers);
-      if (ips.length === 0) ips = await resolve(resolver, target, 'AAAA', servers);
-      return ips.map((ip) => ({ ip, port: record.port }));
+async function srv(lookup: Lookup, query: string, ctx: StrategyContext): Promise<Endpoint[]> {
+  const records = await ask(lookup, query, 'SRV', (r) => r.resolveSrv(query));
+  // A target of "." (c-ares gives "") says the service is not available at this name (RFC 2782).
+  const targets = records
+    .map((record) => ({ name: record.name.replace(/\.$/, ''), port: record.port }))
+    .filter((target) => target.name !== '');
+  // Each target on its own: one stale or foreign record must not hide the others.
+  const settled = await Promise.allSettled(
+    targets.map(async ({ name, port }) => {
+      if (isIP(name)) return [{ ip: name, port }];
+      let ips = await resolve(lookup, name, 'A');
+      if (ips.length === 0) ips = await resolve(lookup, name, 'AAAA');
+      return ips.map((ip) => ({ ip, port }));
     }),
   );
-  return resolved.flat();
+  const found: Endpoint[] = [];
+  const failures: unknown[] = [];
+  settled.forEach((outcome, i) => {
+    if (outcome.status === 'fulfilled') {
+      found.push(...outcome.value);
+      return;
+    }
+    failures.push(outcome.reason);
+    if (ctx.signal.aborted) return; // the refresh is abandoned: its cancelled queries are no news
+    const { name, port } = targets[i]!;
+    // A DnsQueryError's message names the query, the servers and the code.
+    ctx.log?.(`SRV target ${name}:${port} of ${query} left out: ${(outcome.reason as Error).message}`);
+  });
+  if (failures.length > 0 && failures.length === targets.length) throw failures[0];
+  return found;
 }
 
 /** The addresses of `name`; none when it has no records of that type (ENODATA). */
-async function resolve(resolver: Resolver, name: string, type: 'A' | 'AAAA', servers: string[] | undefined) {
+function resolve(lookup: Lookup, name: string, type: 'A' | 'AAAA'): Promise<string[]> {
+  return ask(lookup, name, type, (r) => (type === 'A' ? r.resolve4(name) : r.resolve6(name)));
+}
+
+/** One query; ENODATA is no records, every other failure a DnsQueryError (ETIMEOUT past the deadline). */
+async function ask<T>(
+  lookup: Lookup,
+  name: string,
+  type: string,
+  query: (resolver: Resolver) => Promise<T[]>,
+): Promise<T[]> {
+  if (lookup.expired) throw new DnsQueryError(name, type, lookup.servers, timedOut(name, type));
   try {
-    return type === 'A' ? await resolver.resolve4(name) : await resolver.resolve6(name);
+    return await query(lookup.resolver);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENODATA') return [];
-    throw new DnsQueryError(name, type, servers, error as NodeJS.ErrnoException);
+    let cause = error as NodeJS.ErrnoException;
+    if (cause.code === 'ENODATA') return [];
+    if (cause.code === 'ECANCELLED' && lookup.expired) cause = timedOut(name, type, cause);
+    throw new DnsQueryError(name, type, lookup.servers, cause);
   }
+}
+
+/** What c-ares would have said, had its own timeout come first. */
+function timedOut(name: string, type: string, cause?: Error): NodeJS.ErrnoException {
+  return Object.assign(new Error(`query${type} ETIMEOUT ${name}`, cause ? { cause } : undefined), {
+    code: 'ETIMEOUT',
+    syscall: `query${type}`,
+    hostname: name,
+  });
 }
 
 interface Endpoint {

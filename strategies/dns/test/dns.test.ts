@@ -1,3 +1,5 @@
+import dgram from 'node:dgram';
+import { once } from 'node:events';
 import type { ClusterNode, Strategy, StrategyContext } from '@peer-cluster/core';
 import { InvalidOptionsError, PeerClusterError, runOnce, startNode } from '@peer-cluster/core';
 import { DnsQueryError, dns } from '@peer-cluster/strategy-dns';
@@ -6,13 +8,19 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DnsServer, startDnsServer } from '../../../test-support/dns-server.js';
 import { type Dnsmasq, dnsmasqPath, startDnsmasq } from './dnsmasq.js';
 
-function context(host = '127.0.0.9', port = 1): StrategyContext {
+function context(host = '127.0.0.9', port = 1, log: (line: string) => void = () => {}): StrategyContext {
   return {
     self: { id: `self@${host}:${port}`, name: 'self', host, port, cluster: 'dns-test' },
     node: undefined as never,
     signal: new AbortController().signal,
-    log: () => {},
+    log,
   };
+}
+
+/** A context whose log lines are kept. */
+function logging(): { ctx: StrategyContext; lines: string[] } {
+  const lines: string[] = [];
+  return { ctx: context(undefined, undefined, (line) => lines.push(line)), lines };
 }
 
 describe('dns strategy against a dns-packet server', () => {
@@ -71,6 +79,47 @@ describe('dns strategy against a dns-packet server', () => {
     const strategy = dns({ query: '_peer._tcp.peer.test', type: 'SRV', servers: [server.address] });
     expect((await strategy.discover(context())).sort()).toEqual(['127.0.0.2:4001', '[::1]:4002']);
     expect(server.queries.get('A n1.peer.test')).toBeGreaterThan(0);
+  });
+
+  it('leaves out an SRV target that does not answer in time, and logs it', async () => {
+    server.setZone({
+      '_half._tcp.peer.test': {
+        SRV: [
+          { target: 'n1.peer.test', port: 4001 },
+          { target: 'silent.peer.test', port: 4002 },
+        ],
+      },
+      '_mute._tcp.peer.test': { SRV: [{ target: 'silent.peer.test', port: 4002 }] },
+      'n1.peer.test': { A: ['127.0.0.2'] },
+      'silent.peer.test': 'TIMEOUT',
+    });
+    const { ctx, lines } = logging();
+    const half = dns({ query: '_half._tcp.peer.test', type: 'SRV', servers: [server.address], timeout: 300 });
+    expect(await half.discover(ctx)).toEqual(['127.0.0.2:4001']);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/silent\.peer\.test:4002 of _half\._tcp\.peer\.test.*ETIMEOUT/);
+    // The deadline covers the targets' queries too, and names the one still waiting.
+    const mute = dns({ query: '_mute._tcp.peer.test', type: 'SRV', servers: [server.address], timeout: 300 });
+    await expect(mute.discover(context())).rejects.toMatchObject({
+      name: 'DnsQueryError',
+      code: 'ETIMEOUT',
+      query: 'silent.peer.test',
+      message: expect.stringContaining(`silent.peer.test via ${server.address}`),
+    });
+  });
+
+  it('tells a closed port (ECONNREFUSED) from a server refusing the query (EREFUSED)', async () => {
+    const socket = dgram.createSocket('udp4');
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    const closed = `127.0.0.1:${socket.address().port}`;
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    const error = (await Promise.resolve(
+      dns({ query: 'nodes.peer.test', port: 1, servers: [closed] }).discover(context()),
+    ).catch((e: unknown) => e)) as DnsQueryError;
+    expect(error).toMatchObject({ name: 'DnsQueryError', code: 'ECONNREFUSED' });
+    expect(error.message).toContain('nothing listens');
+    expect(error.message).not.toContain('refused the query');
   });
 
   it('sees a changed zone on the next discover', async () => {
@@ -142,6 +191,51 @@ describe('dns strategy against a dns-packet server', () => {
       options: { query: 'x.test', type: 'SRV' },
     });
   });
+
+  it('refuses a query that is not a DNS name, rather than failing every refresh with EBADNAME', () => {
+    const label = 'a'.repeat(63);
+    const longest = [label, label, label, 'b'.repeat(61)].join('.'); // 253 characters
+    for (const query of [
+      'a..b',
+      'bad name!',
+      '.',
+      '.x.test',
+      'x.test..',
+      `${label}a.test`,
+      `${longest}c`,
+      'é.test',
+    ]) {
+      let error: unknown;
+      try {
+        dns({ query, port: 1 });
+      } catch (e) {
+        error = e;
+      }
+      expect(error, query).toBeInstanceOf(InvalidOptionsError);
+      expect(error, query).toMatchObject({ option: 'dns.query', value: query });
+    }
+    expect(() => dns({ query: 'a..b', port: 1 })).toThrow(
+      /`dns\.query`: expected a DNS name.*\(got "a\.\.b"\)/,
+    );
+    for (const query of [
+      'x',
+      'x.test.',
+      '_peer._tcp.peer.test',
+      'a-b.c_d.test',
+      `${label}.test`,
+      longest,
+      `${longest}.`,
+    ])
+      expect(() => dns({ query, port: 1 }), query).not.toThrow();
+  });
+
+  it("bounds timeout to setTimeout's range", () => {
+    // Past setTimeout's range Node's Resolver throws a RangeError on every refresh.
+    expect(() => dns({ query: 'x.test', port: 1, timeout: 2 ** 31 })).toThrow(
+      /dns\.timeout.*1\.\.2147483647.*got 2147483648/,
+    );
+    expect(() => dns({ query: 'x.test', port: 1, timeout: 2 ** 31 - 1 })).not.toThrow();
+  });
 });
 
 const dnsmasq = dnsmasqPath();
@@ -159,6 +253,13 @@ describe.skipIf(!dnsmasq)('dns strategy against a real dnsmasq', () => {
       '--host-record=n2.peer.test,127.0.0.3',
       '--srv-host=_peer._tcp.peer.test,n1.peer.test,4001',
       '--srv-host=_peer._tcp.peer.test,n2.peer.test,4002',
+      // RFC 2782's "no such service here": a target of ".".
+      '--srv-host=_none._tcp.peer.test',
+      // One target that resolves, one stale (NXDOMAIN), one outside dnsmasq's zone (REFUSED).
+      '--srv-host=_mixed._tcp.peer.test,n1.peer.test,4001',
+      '--srv-host=_mixed._tcp.peer.test,gone.peer.test,4003',
+      '--srv-host=_mixed._tcp.peer.test,host.elsewhere.test,4004',
+      '--srv-host=_stale._tcp.peer.test,gone.peer.test,4003',
     ]);
   });
   afterAll(() => server?.stop());
@@ -176,6 +277,33 @@ describe.skipIf(!dnsmasq)('dns strategy against a real dnsmasq', () => {
   it('resolves SRV records and their targets', async () => {
     const strategy = dns({ query: '_peer._tcp.peer.test', type: 'SRV', servers: [server.address] });
     expect((await strategy.discover(context())).sort()).toEqual(['127.0.0.2:4001', '127.0.0.3:4002']);
+  });
+
+  it('skips SRV records whose target is "." (no such service)', async () => {
+    const { ctx, lines } = logging();
+    const strategy = dns({ query: '_none._tcp.peer.test', type: 'SRV', servers: [server.address] });
+    expect(await strategy.discover(ctx)).toEqual([]);
+    expect(lines).toEqual([]);
+  });
+
+  it('discovers the SRV targets that resolve and logs the others', async () => {
+    const { ctx, lines } = logging();
+    const mixed = dns({ query: '_mixed._tcp.peer.test', type: 'SRV', servers: [server.address] });
+    expect(await mixed.discover(ctx)).toEqual(['127.0.0.2:4001']);
+    expect(lines.sort()).toEqual([
+      expect.stringMatching(
+        /^SRV target gone\.peer\.test:4003 of _mixed\._tcp\.peer\.test left out: .*ENOTFOUND/,
+      ),
+      expect.stringMatching(
+        /^SRV target host\.elsewhere\.test:4004 of _mixed\._tcp\.peer\.test left out: .*EREFUSED/,
+      ),
+    ]);
+    // Only when every target fails does the discover fail, with the target's error.
+    const stale = logging();
+    await expect(
+      dns({ query: '_stale._tcp.peer.test', type: 'SRV', servers: [server.address] }).discover(stale.ctx),
+    ).rejects.toMatchObject({ name: 'DnsQueryError', code: 'ENOTFOUND', query: 'gone.peer.test' });
+    expect(stale.lines).toEqual([expect.stringContaining('gone.peer.test:4003')]);
   });
 
   it('reports NXDOMAIN inside its zone and REFUSED outside it', async () => {
@@ -242,6 +370,8 @@ describe('dns driving real nodes', () => {
         SRV: [
           { target: 'b.peer.test', port: b.port },
           { target: 'c.peer.test', port: c.port },
+          // A stale record (the pod is gone): the others are linked all the same.
+          { target: 'gone.peer.test', port: 1 },
         ],
       },
       'b.peer.test': { A: ['127.0.0.1'] },
@@ -254,7 +384,26 @@ describe('dns driving real nodes', () => {
     // The healer's first refresh runs at start; this one waits behind it.
     const result = await a.healer.refresh();
     expect(result.discovered.sort()).toEqual([`127.0.0.1:${b.port}`, `127.0.0.1:${c.port}`].sort());
+    expect(result.failed).toEqual([]);
     expect(a.nodes().sort()).toEqual([b.id, c.id].sort());
+  });
+
+  it('with the default timeout, reports a silent server as ETIMEOUT within the refresh timeout', async () => {
+    server.setZone({ 'silent.peer.test': 'TIMEOUT' });
+    const a = await node({ name: 'a' });
+    const started = Date.now();
+    // runOnce gives the strategy core's default refresh timeout, 5000 ms.
+    const result = await runOnce(
+      a,
+      dns({ query: 'silent.peer.test', port: 4000, servers: [server.address] }),
+    );
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(result.failed).toHaveLength(1);
+    expect(result.failed[0]!.error).toMatchObject({
+      name: 'DnsQueryError',
+      code: 'ETIMEOUT',
+      message: expect.stringContaining(`silent.peer.test via ${server.address}`),
+    });
   });
 
   it('turns DNS failures into failed refreshes with their codes, never crashes', async () => {
