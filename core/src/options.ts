@@ -34,7 +34,8 @@ export interface PeerSetup {
   /**
    * The address each peer's node and apps listen on (`ctx.host`, `peer.host`): a loopback address,
    * or a function of `{ index, name }` to give each peer its own (Linux routes all of 127.0.0.0/8 to
-   * loopback), the way pods look behind a headless service. @default '127.0.0.1'
+   * loopback), the way pods look behind a headless service. Another address (`0.0.0.0`) is taken
+   * as meant: the peers are then reachable beyond this machine. @default '127.0.0.1'
    */
   host?: PeerHost;
   /** Extra named app ports, each leased and given as `PORT_<NAME>` (and `ctx.ports[name]`). `PORT` is always given. @default [] */
@@ -275,9 +276,28 @@ function validate<T>(schema: ObjectSchema, input: unknown, prefix = ''): T {
   return result.output as T;
 }
 
-/** Each value of a declared env record, named `env.FOO` when it is not a string, number or boolean. */
+/** What peer-cluster sets in every peer's env, whatever was declared: a declared value would be lost. */
+const RESERVED_ENV: Record<string, string> = {
+  PORT: "the peer's leased app port: read it, or name more ports with `ports: ['admin']` (PORT_ADMIN)",
+  PEER_NAME: "the peer's name",
+  PEER_INDEX: "the peer's index",
+  PEER_CLUSTER: "the cluster's name (set `name` for it)",
+};
+
+/**
+ * Each value of a declared env record, named `env.FOO` when it is not a string, number or boolean,
+ * or when FOO is a variable peer-cluster sets itself.
+ */
 function checkEnvRecord(env: object, option: string): void {
   for (const [key, value] of Object.entries(env)) {
+    const reserved = RESERVED_ENV[key];
+    if (reserved !== undefined)
+      throw new InvalidOptionsError(
+        `${option}.${key}`,
+        value,
+        `is set by peer-cluster in every peer, to ${reserved}`,
+        'Leave it out of env.',
+      );
     if (!v.is(envValue, value))
       throw new InvalidOptionsError(
         `${option}.${key}`,

@@ -34,6 +34,7 @@ export type StaticHostsOptions = string[] | { file: string };
 export function staticHosts(hosts: StaticHostsOptions): Strategy {
   if (Array.isArray(hosts)) {
     const entries = hosts.map((entry, i) => checkEntry(entry, `staticHosts[${i}]`));
+    checkNames(entries, (i) => `staticHosts[${i}]`);
     return portableStrategy({
       name: 'static-hosts',
       spec: { module: import.meta.url, export: 'staticHosts', options: [...hosts] },
@@ -47,6 +48,13 @@ export function staticHosts(hosts: StaticHostsOptions): Strategy {
       'expected an array of "name@host:port" / "host:port" entries or { file: path }',
     );
   }
+  for (const key of Object.keys(hosts))
+    if (key !== 'file')
+      throw new InvalidOptionsError(
+        `staticHosts.${key}`,
+        (hosts as Record<string, unknown>)[key],
+        'unknown option: give an array of entries, or { file }',
+      );
   // Resolved now, so a peer with another working directory reads the same file.
   const file = resolve(hosts.file);
   return portableStrategy({
@@ -75,6 +83,7 @@ export function staticHosts(hosts: StaticHostsOptions): Strategy {
 /** Parses a hosts file's text: one entry per line, `#` comments, blank lines ignored. */
 export function parseHostsFile(text: string, file = 'hosts file'): string[] {
   const entries: string[] = [];
+  const lines: number[] = [];
   for (const [i, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.replace(/#.*/, '').trim();
     if (line === '') continue;
@@ -85,8 +94,31 @@ export function parseHostsFile(text: string, file = 'hosts file'): string[] {
       throw new InvalidOptionsError('staticHosts.file', line, `line ${i + 1} of ${file}: ${problem}`);
     }
     entries.push(line);
+    lines.push(i + 1);
   }
+  checkNames(entries, (i) => `staticHosts.file (line ${lines[i]} of ${file})`);
   return entries;
+}
+
+/**
+ * One name per endpoint: `a@127.0.0.1:4000` and `b@127.0.0.1:4000` (or a named and an unnamed
+ * entry for it) cannot both hold, and which one the healer checked would depend on their order.
+ */
+function checkNames(entries: string[], where: (i: number) => string): void {
+  const seen = new Map<string, { name: string | undefined; entry: string }>();
+  entries.forEach((entry, i) => {
+    const { name, host, port } = parseAddress(entry);
+    const endpoint = `${host}:${port}`;
+    const before = seen.get(endpoint);
+    if (before === undefined) seen.set(endpoint, { name, entry });
+    else if (before.name !== name)
+      throw new InvalidOptionsError(
+        where(i),
+        entry,
+        `names the node at ${endpoint} otherwise than "${before.entry}" does`,
+        'List each node once.',
+      );
+  });
 }
 
 function checkEntry(entry: unknown, option: string): string {

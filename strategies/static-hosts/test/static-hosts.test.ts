@@ -53,6 +53,26 @@ describe('staticHosts with a list', () => {
     }
     expect(() => staticHosts('a@h:1' as never)).toThrow(InvalidOptionsError);
     expect(() => staticHosts({ file: '' })).toThrow(InvalidOptionsError);
+    // An option it does not know is not silently dropped.
+    expect(() => staticHosts({ file: 'x.hosts', hosts: ['a@h:1'] } as never)).toThrow(
+      /`staticHosts\.hosts`: unknown option: give an array of entries, or \{ file \}/,
+    );
+  });
+
+  it('refuses two names for one node, which the healer would check in list order', () => {
+    for (const pair of [
+      ['a@127.0.0.1:4001', 'b@127.0.0.1:4001'],
+      ['127.0.0.1:4001', 'b@127.0.0.1:4001'],
+    ]) {
+      expect(() => staticHosts(pair), pair.join(' ')).toThrow(
+        new RegExp(
+          `\`staticHosts\\[1\\]\`: names the node at 127\\.0\\.0\\.1:4001 otherwise than "${pair[0]!.replace(/\./g, '\\.')}" does`,
+        ),
+      );
+    }
+    expect(() => parseHostsFile('a@127.0.0.1:1\n# c\nb@127.0.0.1:1\n', 'f.hosts')).toThrow(
+      /staticHosts\.file \(line 3 of f\.hosts\)/,
+    );
   });
 });
 
