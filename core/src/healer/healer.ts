@@ -41,6 +41,10 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   #queued: Promise<RefreshResult> | undefined;
   /** Whether the queued refresh was asked for (it dials everything at once). */
   #queuedAsked = false;
+  /** By when the queued refresh must be done (the earliest of its callers' deadlines). */
+  #queuedDeadline = Number.POSITIVE_INFINITY;
+  /** Settles when the queued refresh starts. */
+  #queuedStart: Promise<void> | undefined;
   #unregister: (() => void | Promise<void>) | undefined;
   #unwatch: (() => void) | undefined;
 
@@ -95,7 +99,8 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   /** Refresh soon, unless paused or shut down; errors become `error` events. */
   trigger(): void {
     if (!this.strategy || this.#state !== 'running') return;
-    void this.#enqueue(DEFAULT_REFRESH_TIMEOUT, false);
+    // Queued, it gets its whole timeout from when it starts (no caller waits on it).
+    void this.#enqueue(DEFAULT_REFRESH_TIMEOUT, false, Number.POSITIVE_INFINITY);
   }
 
   refresh(options?: { timeout?: number }): Promise<RefreshResult> {
@@ -110,15 +115,19 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     }
     if (!this.strategy)
       return Promise.resolve({ discovered: [], connected: [], failed: [], disconnected: [] });
-    const refreshed = this.#enqueue(timeout, true);
-    // The timeout bounds the caller's wait from now: a refresh queued behind a running one counts
-    // that wait too. (The refresh itself goes on, and its outcome reaches the healer's events.)
+    if (!this.#running) return this.#start(timeout, true);
+    // Queued behind a running refresh: the timeout counts from now. The queued refresh gets what
+    // is left of it when it starts (and times out on its own from then); if the running one holds
+    // it up past the timeout, this caller is answered without it.
+    const refreshed = this.#enqueue(timeout, true, Date.now() + timeout);
+    const started = this.#queuedStart!;
     const strategy = this.strategy.name;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const error = new RefreshTimeoutError('Refresh', strategy, timeout);
         resolve({ discovered: [], connected: [], failed: [{ node: '*', error }], disconnected: [] });
       }, timeout);
+      void started.then(() => clearTimeout(timer));
       refreshed.then(
         (result) => {
           clearTimeout(timer);
@@ -171,14 +180,27 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     this.emit('shutdown');
   }
 
-  #enqueue(timeout: number, asked: boolean): Promise<RefreshResult> {
+  /**
+   * `deadline`: for a refresh queued behind a running one, by when its caller needs it done (the
+   * queued refresh gets what is left of the earliest one when it starts, or `timeout` for none).
+   */
+  #enqueue(timeout: number, asked: boolean, deadline: number): Promise<RefreshResult> {
     if (!this.#running) return this.#start(timeout, asked);
     this.#queuedAsked ||= asked;
+    this.#queuedDeadline = Math.min(this.#queuedDeadline, deadline);
+    let started: () => void = () => {};
+    this.#queuedStart ??= new Promise<void>((resolve) => {
+      started = resolve;
+    });
     this.#queued ??= this.#running.then(() => {
       this.#queued = undefined;
+      this.#queuedStart = undefined;
+      started();
+      const due = this.#queuedDeadline;
+      this.#queuedDeadline = Number.POSITIVE_INFINITY;
       const queuedAsked = this.#queuedAsked;
       this.#queuedAsked = false;
-      return this.#start(timeout, queuedAsked);
+      return this.#start(Number.isFinite(due) ? Math.max(1, due - Date.now()) : timeout, queuedAsked);
     });
     return this.#queued;
   }
