@@ -226,9 +226,34 @@ export interface SerializedError {
   stack?: string;
 }
 
+/**
+ * What a handler threw, as it crosses a link. Whatever it threw: an object without a prototype, an
+ * Error whose `name` is a number or whose `message` getter throws — the reply still goes out, as
+ * text (the other end takes strings only, and a throw here would take the node down).
+ */
 export function serializeError(error: unknown): SerializedError {
-  if (error instanceof Error) return { name: error.name, message: error.message, stack: error.stack };
-  return { name: 'Error', message: String(error) };
+  try {
+    if (error instanceof Error) {
+      const { name, message, stack } = error;
+      const serialized: SerializedError = { name: textOf(name, 'Error'), message: textOf(message, '') };
+      if (stack !== undefined) serialized.stack = textOf(stack, '');
+      return serialized;
+    }
+    return { name: 'Error', message: textOf(error, '') };
+  } catch {
+    return { name: 'Error', message: 'a thrown value that could not be read' };
+  }
+}
+
+/** `value` as text, never throwing: a string as it is, else String(value), else its tag. */
+export function textOf(value: unknown, fallback: string): string {
+  if (typeof value === 'string') return value;
+  if (value === undefined) return fallback;
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /** How much of a value an error shows. */
@@ -333,6 +358,13 @@ export class WaitTimeoutError extends PeerClusterError {
  * error (a remote one, a peer that is gone) is returned as it is.
  */
 export function unsendable(error: unknown, option: string, value: unknown, to: string): unknown {
+  if (error instanceof RangeError && error.message.includes('Maximum call stack size exceeded'))
+    return new InvalidOptionsError(
+      option,
+      value,
+      `cannot be sent to ${to}: it is nested too deeply (${error.message})`,
+      'Flatten it (a list as an array, not as nested objects).',
+    );
   if (
     error instanceof RemoteError ||
     !(error instanceof Error) ||

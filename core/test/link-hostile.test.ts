@@ -339,7 +339,7 @@ describe('hostile input on the link port', () => {
     await stillServes();
   });
 
-  it('stops reading a link whose other end reads none of its replies, until they have gone out', async () => {
+  it('serves no more calls of a link whose other end reads none of its replies, until they have gone out', async () => {
     const { t, stillServes } = await target();
     let served = 0;
     const answer = 'y'.repeat(16 * 1024);

@@ -267,7 +267,9 @@ describe('calls and messages', () => {
       /is 9\.8 KiB once encoded, more than the 4 KiB a link carries in one frame \(maxPayload\)/,
     );
     expect(call.message.length).toBeLessThan(400); // the value named, not all of it
-    expect(call.message).toContain('Send it in parts, or give every node a larger maxPayload.');
+    expect(call.message).toContain(
+      'Send it in parts (nodes started with startNode() may be given a larger maxPayload, all alike).',
+    );
     expect(() => a.send(b.id, 'news', new Uint8Array(5000))).toThrow(
       /`send\(node, "news", payload\)`: is .* \(maxPayload\)/,
     );

@@ -43,7 +43,13 @@ export type Frame =
   | { type: FrameType.Message; topic: string; payload: unknown };
 
 /** A frame that could not be decoded: the peer is broken or hostile; its link is closed. */
-export class FrameError extends PeerClusterError {}
+export class FrameError extends PeerClusterError {
+  /**
+   * Set when the header was sound and only the body could not be decoded (a value nested deeper
+   * than this process's stack takes, say): the one call, reply or message fails, not the link.
+   */
+  frame?: { type: FrameType; id: number };
+}
 
 function header(buffer: Buffer, type: FrameType, body: Body, id: number): Buffer {
   buffer[0] = type;
@@ -202,7 +208,11 @@ export function decode(bytes: Uint8Array): Frame {
         throw new Error(`unknown body encoding ${body}`);
     }
   } catch (error) {
-    throw new FrameError(`Malformed frame body (type ${type}): ${(error as Error)?.message ?? error}`);
+    const failed = new FrameError(
+      `Malformed frame body (type ${type}): ${(error as Error)?.message ?? error}`,
+    );
+    failed.frame = { type, id };
+    throw failed;
   }
   switch (type) {
     case FrameType.Call:

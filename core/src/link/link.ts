@@ -5,7 +5,8 @@
 // Heartbeats: any frame proves its sender alive. The node that dialed a link PINGs it every
 // `heartbeat.interval` when nothing else went out meanwhile; the other end answers each PING
 // with a PONG (unless something else went out since the last PING) and PINGs on its own only when
-// it heard nothing for one of its own intervals (heartbeat settings may differ between nodes). So
+// it heard nothing for one of its own intervals (heartbeat settings may differ between nodes), or
+// a PONG of its own when it heard frames but sent none (traffic one way only, see tick). So
 // an idle link carries one PING and one PONG per interval, the PONG right behind its PING (one
 // wakeup less than two independent PINGs, and the PONG carries the TCP ACK). One timer per node
 // ticks all its links, so a node's PINGs leave together and their PONGs come back together, and
@@ -23,6 +24,7 @@ import {
   encodeReply,
   encodeReplyError,
   type Frame,
+  FrameError,
   FrameType,
   LEAVING,
   PING,
@@ -74,6 +76,11 @@ export class Link {
   #sentSincePing = false;
   /** Frames written in this turn (#write): from the second on, the socket is corked. */
   #burst = 0;
+  /**
+   * Calls read while more than WRITE_HIGH_WATER bytes were queued for the other end, served once
+   * that queue drains (#write), and their size. Undefined while calls are served as they come.
+   */
+  #deferred: { frames: Buffer[]; bytes: number } | undefined;
 
   constructor(ws: WebSocket, peer: PeerIdentity, dialed: boolean, owner: LinkOwner, heartbeats: Heartbeats) {
     this.#ws = ws;
@@ -185,7 +192,11 @@ export class Link {
       this.#goDown(`was silent for more than ${this.#heartbeats.timeout} ms (heartbeat timeout)`);
       return;
     }
-    if (!this.#sentSinceTick && (this.dialed || !heard)) this.#write(PING);
+    // The dialer PINGs, the acceptor answers with a PONG, and an end that heard nothing PINGs.
+    // An acceptor that heard frames but sent none (messages flowing one way only) sends a PONG of
+    // its own: the other end's PINGs may wait behind all it has sent and this end not read yet (a
+    // handler slower than its sender), so without it, the other end would hear nothing at all.
+    if (!this.#sentSinceTick) this.#write(this.dialed || !heard ? PING : PONG);
     this.#sentSinceTick = false;
   }
 
@@ -208,12 +219,33 @@ export class Link {
       this.#burst++;
     }
     this.#ws.send(frame);
-    // The other end reads less than it asks for (calls whose replies it never reads): stop
-    // reading its frames until what is queued for it has gone out, so the queue stays bounded and
-    // the sender meets TCP's backpressure.
-    if (socket && socket.writableLength > WRITE_HIGH_WATER && !this.#ws.isPaused) {
-      this.#ws.pause();
-      socket.once('drain', () => this.#ws.resume());
+    // More is queued for the other end than it has read: its calls wait (#receive) until that has
+    // gone out, so that what this end queues stays bounded. Everything else is still read: both
+    // ends may be sending more than the other has read (big calls both ways), and a link that
+    // stopped reading (ws.pause) would then wait for the other forever, and fall silent.
+    if (socket && !this.#deferred && socket.writableLength > WRITE_HIGH_WATER) {
+      this.#deferred = { frames: [], bytes: 0 };
+      socket.once('drain', () => this.#serveDeferred());
+    }
+  }
+
+  /** Serves the calls deferred while the other end's queue was full (#write), in order. */
+  #serveDeferred(): void {
+    const deferred = this.#deferred;
+    this.#deferred = undefined;
+    if (!deferred || this.down) return;
+    for (let i = 0; i < deferred.frames.length; i++) {
+      // (#receive may have set it again: TypeScript cannot see that.)
+      const again = this.#deferred as typeof deferred | undefined;
+      if (again) {
+        // Full again: the rest waits for the next drain, ahead of what arrives meanwhile.
+        const rest = deferred.frames.slice(i);
+        again.frames.unshift(...rest);
+        again.bytes += rest.reduce((n, frame) => n + frame.length, 0);
+        return;
+      }
+      this.#receive(deferred.frames[i]!, true);
+      if (this.down) return;
     }
   }
 
@@ -238,10 +270,26 @@ export class Link {
       this.#lateRefusal(data);
       return;
     }
+    if (this.#deferred && data[0] === FrameType.Call) {
+      this.#deferred.frames.push(data);
+      this.#deferred.bytes += data.length;
+      if (this.#deferred.bytes > Math.max(DEFERRED_LIMIT, 2 * this.#limit)) {
+        this.#owner.log(
+          `peer-cluster: closing the link to ${this.peer.id}: it sends calls much faster than it reads their replies (${size(this.#deferred.bytes)} of its calls wait)`,
+        );
+        this.#ws.terminate();
+        this.#goDown('sent calls much faster than it read their replies');
+      }
+      return;
+    }
     let frame: Frame;
     try {
       frame = decode(data);
     } catch (error) {
+      if (error instanceof FrameError && error.frame) {
+        this.#undecodable(error.frame.type, error.frame.id, error.message);
+        return;
+      }
       this.#owner.log(`peer-cluster: closing the link to ${this.peer.id}: ${(error as Error).message}`);
       this.#ws.terminate();
       this.#goDown(`sent a malformed frame`);
@@ -272,6 +320,30 @@ export class Link {
         this.leaving = true;
         this.#owner.linkLeaving(this);
         return;
+    }
+  }
+
+  /**
+   * A frame whose header is sound and whose body this process cannot decode (a value nested deeper
+   * than its stack takes, say): that call, reply or message fails, alone.
+   */
+  #undecodable(type: FrameType, id: number, problem: string): void {
+    const why = problem.replace(/^Malformed frame body \(type \d+\): /, '');
+    switch (type) {
+      case FrameType.Call:
+        this.#replyError(id, new RangeError(`the call's arguments could not be decoded here: ${why}`));
+        return;
+      case FrameType.Reply:
+      case FrameType.ReplyError:
+        this.#pending.fail(
+          id,
+          new FrameError(`the reply from ${this.peer.id} could not be decoded here: ${why}`),
+        );
+        return;
+      default:
+        this.#owner.log(
+          `peer-cluster: a message from ${this.peer.id} could not be decoded, and was dropped: ${why}`,
+        );
     }
   }
 
@@ -324,16 +396,22 @@ export class Link {
       typeof (result as Promise<unknown>).then === 'function'
     ) {
       this.#inbound++;
-      (result as Promise<unknown>).then(
-        (value) => {
-          this.#inbound--;
-          this.#reply(id, value);
-        },
-        (error) => {
-          this.#inbound--;
-          this.#replyError(id, error);
-        },
-      );
+      try {
+        (result as Promise<unknown>).then(
+          (value) => {
+            this.#inbound--;
+            this.#reply(id, value);
+          },
+          (error) => {
+            this.#inbound--;
+            this.#replyError(id, error);
+          },
+        );
+      } catch (error) {
+        // A thenable whose then() throws.
+        this.#inbound--;
+        this.#replyError(id, error);
+      }
       return;
     }
     this.#reply(id, result);
@@ -371,17 +449,36 @@ export class Link {
       max < this.#owner.maxPayload
         ? `${this.peer.id} takes in one frame (its maxPayload)`
         : 'a link carries in one frame (maxPayload)';
+    // Not "64 KiB, more than the 64 KiB": a size just over the limit is said in bytes.
+    const [have, limit] =
+      size(frame.length) === size(max)
+        ? [`${frame.length} bytes`, `${max} bytes`]
+        : [size(frame.length), size(max)];
     return new InvalidOptionsError(
       what,
       value,
-      `is ${size(frame.length)} once encoded, more than the ${size(max)} ${whose}`,
+      `is ${have} once encoded, more than the ${limit} ${whose}`,
       TOO_BIG_HINT,
     );
   }
 
   #replyError(id: number, error: unknown): void {
     if (this.down) return;
-    this.#write(encodeReplyError(id, serializeError(error)));
+    const serialized = serializeError(error);
+    let frame = encodeReplyError(id, serialized);
+    // An error too large for the other end (a megabyte message, a huge stack) is cut to fit: the
+    // other end would close the link on it, failing every call on it.
+    for (const keep of [4096, 512, 0]) {
+      if (frame.length <= this.#limit) break;
+      const cut = (text: string) =>
+        text.length > keep ? `${text.slice(0, keep)}… (cut: ${text.length} characters in all)` : text;
+      frame = encodeReplyError(id, {
+        name: cut(serialized.name),
+        message: cut(serialized.message),
+        ...(keep > 0 && serialized.stack !== undefined && { stack: cut(serialized.stack) }),
+      });
+    }
+    this.#write(frame);
   }
 }
 
@@ -441,7 +538,8 @@ function tickAll(heartbeats: Heartbeats): void {
   heartbeats.tick(Date.now());
 }
 
-const TOO_BIG_HINT = 'Send it in parts, or give every node a larger maxPayload.';
+const TOO_BIG_HINT =
+  'Send it in parts (nodes started with startNode() may be given a larger maxPayload, all alike).';
 
 /** How errors name a call's arguments and a message's payload (built only for an error). */
 function callOption(method: string): string {
@@ -465,11 +563,15 @@ function size(bytes: number): string {
 /** Frames per write in a burst (see #write). */
 const CORK_FRAMES = 32;
 /**
- * Bytes queued for the other end beyond which this end stops reading it (#write). Above any
- * burst of calls and replies; a frame larger than this (up to maxPayload) only pauses reading
- * until it is out.
+ * Bytes queued for the other end beyond which its calls wait until they have gone out (#write).
+ * Above any burst of calls and replies.
  */
 const WRITE_HIGH_WATER = 8 * 1024 * 1024;
+/**
+ * Bytes of calls waiting (#write) beyond which the link is closed (or twice the largest frame, if
+ * more): a node that sends calls and does not read their replies makes this end queue without end.
+ */
+const DEFERRED_LIMIT = 64 * 1024 * 1024;
 /** More arguments than any call has: V8 itself takes at most ≈65 535 in a call. */
 const MAX_CALL_ARGS = 65_535;
 

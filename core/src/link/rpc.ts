@@ -106,6 +106,15 @@ export class PendingCalls {
     p.reject(new RemoteError(this.#node, error));
   }
 
+  /** Call `id` fails here, with `error` (its reply came and could not be read). */
+  fail(id: number, error: Error): void {
+    const p = this.#map.get(id);
+    if (p === undefined) return;
+    this.#map.delete(id);
+    clearTimeout(p.timer);
+    p.reject(error);
+  }
+
   expire(id: number, timeout: number): void {
     const p = this.#map.get(id);
     if (p === undefined) return;

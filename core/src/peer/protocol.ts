@@ -3,7 +3,7 @@
 // peer stays controllable while its links are cut, paused or partitioned.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { BootPhase } from '../errors.js';
+import { type BootPhase, textOf } from '../errors.js';
 import type { HealerOptions, HeartbeatOptions, StrategySpec } from '../types.js';
 
 /** The global (Symbol.for) where the bundled runtime's loader offers its services (runtime-bundle.ts). */
@@ -153,13 +153,18 @@ export type FromPeer =
   | Response;
 
 export function toWireError(error: unknown): WireError {
-  if (error instanceof Error) {
-    const e = error as NodeJS.ErrnoException & { port?: unknown };
-    const wire: WireError = { name: e.name, message: e.message };
-    if (e.stack) wire.stack = e.stack;
-    if (typeof e.code === 'string') wire.code = e.code;
-    if (typeof e.port === 'number') wire.port = e.port;
-    return wire;
+  try {
+    if (error instanceof Error) {
+      const e = error as NodeJS.ErrnoException & { port?: unknown };
+      const wire: WireError = { name: textOf(e.name, 'Error'), message: textOf(e.message, '') };
+      if (e.stack) wire.stack = textOf(e.stack, '');
+      if (typeof e.code === 'string') wire.code = e.code;
+      if (typeof e.port === 'number') wire.port = e.port;
+      return wire;
+    }
+    return { name: 'Error', message: textOf(error, '') };
+  } catch {
+    // A getter that throws, say: the answer still goes out.
+    return { name: 'Error', message: 'a thrown value that could not be read' };
   }
-  return { name: 'Error', message: String(error) };
 }
