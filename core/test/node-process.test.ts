@@ -177,3 +177,65 @@ describe('nodes in child processes', () => {
     });
   });
 });
+
+// A throwing listener is a bug in the user's code: it must surface as that code's own uncaught
+// exception, not break the node that emitted the event. The children survive uncaught exceptions
+// (as a test runner does) and report them.
+describe('listeners that throw', () => {
+  it('a nodeup listener that throws on the dialing node: the dial settles, the other listeners run, it relinks', async () => {
+    const here = await node({ name: 'here' });
+    const child = await childNode({ name: 'dialer' });
+    await child.command({ type: 'survive' });
+    await child.command({ type: 'throwOn', event: 'nodeup', times: 1 });
+    const uncaught = child.next('uncaught');
+    // The fixture's own nodeup listener, registered after the throwing one.
+    const reported = child.next('nodeup');
+    expect(await child.command({ type: 'connect', address: here.id })).toBe(here.id);
+    expect((await reported).id).toBe(here.id);
+    const error = await uncaught;
+    expect(error.message).toBe(`listener threw on nodeup ${here.id}`);
+    expect(error.stack).toContain('throwingListener');
+    // Unlinked, it dials the same address again (no dial was left hanging there).
+    const down = nextEvent(here, 'nodedown', child.id);
+    await child.command({ type: 'disconnect', id: here.id });
+    await down;
+    expect(await child.command({ type: 'connect', address: here.id })).toBe(here.id);
+    expect(await here.call(child.id, 'echo', 'linked')).toBe('linked');
+  });
+
+  it('a message listener that throws: the messages behind it, the calls and the link go on', async () => {
+    const here = await node({ name: 'here' });
+    const child = await childNode({ name: 'listener' });
+    await child.command({ type: 'survive' });
+    await child.command({ type: 'throwOn', event: 'message', times: 1 });
+    await here.connect(child.id);
+    const uncaught = child.next('uncaught');
+    // One turn: the frames arrive together, and the first one's listener throws.
+    for (let i = 1; i <= 5; i++) here.send(child.id, 'seq', i);
+    expect(await here.call(child.id, 'echo', 'after')).toBe('after');
+    expect((await uncaught).message).toBe(`listener threw on message ${here.id} seq 1`);
+    expect(await child.command({ type: 'received' })).toEqual([1, 2, 3, 4, 5]);
+    here.send(child.id, 'seq', 6);
+    expect(await here.call(child.id, 'echo', 'later')).toBe('later');
+    expect(await child.command({ type: 'received' })).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(here.nodes()).toEqual([child.id]);
+  });
+
+  it('a nodedown listener that throws on a heartbeat timeout: later silent nodes are still declared down', async () => {
+    const heartbeat = { interval: 200, timeout: 1000 };
+    const judge = await childNode({ name: 'judge', heartbeat });
+    const first = await childNode({ name: 'first' });
+    const second = await childNode({ name: 'second' });
+    await judge.command({ type: 'survive' });
+    await judge.command({ type: 'throwOn', event: 'nodedown' });
+    await judge.command({ type: 'connect', address: first.id });
+    await judge.command({ type: 'connect', address: second.id });
+    for (const child of [first, second]) {
+      const uncaught = judge.next('uncaught');
+      const down = judge.next('nodedown');
+      child.proc.kill('SIGSTOP');
+      expect((await down).id).toBe(child.id);
+      expect((await uncaught).message).toBe(`listener threw on nodedown ${child.id}`);
+    }
+  }, 30_000);
+});

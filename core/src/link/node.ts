@@ -304,7 +304,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     if (link.silent) this.#unresponsive.add(endpointOfId(link.id));
     if (link.leaving) this.#left.set(endpointOfId(link.id), link.peer.incarnation);
     this.#o.log(`peer-cluster: ${this.id} lost its link to ${link.id}: it ${detail}`);
-    this.emit('nodedown', link.id);
+    this.#notify('nodedown', link.id);
   }
 
   linkLeaving(link: Link): void {
@@ -312,7 +312,20 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   }
 
   message(from: NodeId, topic: string, payload: unknown): void {
-    this.emit('message', from, topic, payload);
+    this.#notify('message', from, topic, payload);
+  }
+
+  /**
+   * `emit`, for the events the node's own code paths raise (a link's receiver, the heartbeat
+   * timer, a handshake's end): a listener that throws must not unwind through them (ws would stop
+   * reading the link, the timer would stop ticking for every link, a dial would never settle),
+   * nor keep the listeners after it from running. Each listener runs as `emit` would run it (in
+   * order, `this` the node, `once` ones removed); an error one throws is thrown again on its own,
+   * from a microtask: an uncaught exception with the listener's stack, as in a plain emitter.
+   */
+  #notify<K extends keyof ClusterNodeEvents>(event: K, ...args: ClusterNodeEvents[K]): void {
+    // A copy: a listener may add or remove listeners, as with emit.
+    for (const listener of this.rawListeners(event)) runListener(listener as Listening, this, args);
   }
 
   // ---- links ----
@@ -442,7 +455,13 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
           }
           if (error?.reason === 'timeout') this.#unresponsive.add(endpointKey(host, port));
           if (error || !peer) return reject(error);
-          this.#install(ws, peer, true);
+          try {
+            this.#install(ws, peer, true);
+          } catch (failure) {
+            // Not expected (listeners cannot throw into #install), but a dial must settle: one
+            // that did not would stay in #dialing and hold every later dial there.
+            return reject(failure);
+          }
           resolve(peer.id);
         });
       });
@@ -510,7 +529,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
       this.#linkWaiters.delete(peer.id);
       for (const linked of waiters) linked();
     }
-    if (!swap) this.emit('nodeup', peer.id);
+    if (!swap) this.#notify('nodeup', peer.id);
   }
 }
 
@@ -525,6 +544,19 @@ function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
       resolve();
     });
   });
+}
+
+type Listening = (this: Node, ...args: unknown[]) => void;
+
+/** One listener of #notify: run it; what it throws is thrown again from a microtask. */
+function runListener(listener: Listening, node: Node, args: unknown[]): void {
+  try {
+    Reflect.apply(listener, node, args);
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
 }
 
 function endpointOfId(id: NodeId): string {
