@@ -8,6 +8,7 @@ import {
   RpcTimeoutError,
   UnknownMethodError,
 } from '@peer-cluster/core';
+import type { ClusterNode } from '@peer-cluster/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
@@ -405,6 +406,58 @@ describe('stop() and block()', () => {
     await again.healer.refresh();
     await waitForNodes(again, 2);
     await waitForNodes(a!, 2);
+  });
+
+  it('a call in flight to a node that stops fails as "left the cluster", even when its unregistering unlinks it at once elsewhere', async () => {
+    // A registry that tells the other healers at once (as the local registry's watch does): the
+    // other end's healer refreshes before the unregistering returns.
+    const list: string[] = [];
+    const nodes: ClusterNode[] = [];
+    const strategy = customStrategy({
+      discover: () => list,
+      register: (ctx) => {
+        list.push(ctx.self.id);
+        return async () => {
+          list.splice(list.indexOf(ctx.self.id), 1);
+          await Promise.all(nodes.filter((n) => n.id !== ctx.self.id).map((n) => n.healer.refresh()));
+        };
+      },
+    });
+    const a = await node({ name: 'a', strategy });
+    const b = await node({ name: 'b', strategy });
+    nodes.push(a, b);
+    // a's healer links b itself: it would unlink b once b is no longer discovered.
+    expect((await a.healer.refresh()).connected).toEqual([b.id]);
+    await waitForNodes(b, 1);
+    b.handle('hang', () => new Promise(() => {}));
+    const pending = a.call(b.id, 'hang').catch((e) => e);
+    // The call reached b before it stops.
+    b.handle('echo', (x: unknown) => x);
+    expect(await a.call(b.id, 'echo', 1)).toBe(1);
+    await b.stop();
+    const error: any = await pending;
+    expect(error).toBeInstanceOf(NodeDownError);
+    expect(error.message).toContain('left the cluster');
+  });
+
+  it("says when a node's healer unlinked a node its strategy no longer discovers", async () => {
+    const list: string[] = [];
+    const logs: string[] = [];
+    const strategy = customStrategy({ name: 'listed', discover: () => list });
+    const a = await node({ name: 'a', strategy, log: (line) => logs.push(line) });
+    const b = await node({ name: 'b', strategy });
+    list.push(a.id, b.id);
+    expect((await a.healer.refresh()).connected).toEqual([b.id]);
+    b.handle('hang', () => new Promise(() => {}));
+    const pending = a.call(b.id, 'hang').catch((e) => e);
+    list.splice(list.indexOf(b.id), 1);
+    expect((await a.healer.refresh()).disconnected).toEqual([b.id]);
+    const error: any = await pending;
+    expect(error).toBeInstanceOf(NodeDownError);
+    expect(error.message).toContain(
+      `was no longer discovered by the strategy "listed" of ${a.id}, whose healer unlinked it`,
+    );
+    expect(logs.join('\n')).toContain(`lost its link to ${b.id}: it was no longer discovered`);
   });
 
   it('blocks names: cuts links, refuses dials both ways, healer skips them quietly, until unblocked', async () => {

@@ -185,7 +185,7 @@ export async function refreshOnce(
     mine.delete(id);
     if (node.linkedAt(endpoint) !== id) continue;
     try {
-      await (strategy.disconnect ? strategy.disconnect(ctx, id) : node.disconnect(id));
+      await (strategy.disconnect ? strategy.disconnect(ctx, id) : node.unlinkUndiscovered(id, strategy.name));
       result.disconnected.push(id);
     } catch (error) {
       result.failed.push({ node: id, error: asError(error) });

@@ -231,6 +231,16 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     await link?.close(1000, 'disconnect', `was unlinked by ${this.id}`);
   }
 
+  /** @internal The healer unlinks a node its strategy no longer discovers. */
+  async unlinkUndiscovered(id: NodeId, strategy: string): Promise<void> {
+    const link = this.#links.get(id) ?? this.#linkAt(id);
+    await link?.close(
+      1000,
+      'disconnect',
+      `was no longer discovered by the strategy "${strategy}" of ${this.id}, whose healer unlinked it`,
+    );
+  }
+
   block(names: string[]): void {
     if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) {
       throw new InvalidOptionsError('names', names, 'expected an array of node names');
@@ -284,10 +294,14 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   }
 
   async #stop(): Promise<void> {
-    await this.healer.shutdown();
     for (const ws of this.#handshaking) ws.terminate();
     this.#handshaking.clear();
+    // Every link hears LEAVING before the healer unregisters: a node that sees this one vanish
+    // from its discovery unlinks it, and its calls in flight here would fail as "unlinked" instead
+    // of "left the cluster". A link's close resolves once the other end answered it, so after
+    // the LEAVING it sent first; the healer meanwhile dials nothing (a stopping node refuses).
     await Promise.all([...this.#links.values()].map((link) => link.leave()));
+    await this.healer.shutdown();
     await this.#listener?.close();
   }
 
