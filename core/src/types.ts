@@ -146,6 +146,10 @@ export interface Healer extends EventEmitter<HealerEvents> {
   shutdown(): Promise<void>;
 }
 
+/**
+ * A node's events. A listener that throws is an uncaught exception of its own, raised from a
+ * microtask with the listener's stack: the node and the event's other listeners run on.
+ */
 export interface ClusterNodeEvents {
   nodeup: [NodeId];
   nodedown: [NodeId];
@@ -153,7 +157,10 @@ export interface ClusterNodeEvents {
 }
 
 export interface CallOptions {
-  /** @default 5000 */
+  /**
+   * How long the call waits for its answer before it rejects with an RpcTimeoutError, in ms: a
+   * positive number (at most 2^31 - 1, the longest Node.js timer). @default 5000
+   */
   timeout?: number;
 }
 
@@ -167,16 +174,25 @@ export interface ClusterNode extends EventEmitter<ClusterNodeEvents> {
   readonly healer: Healer;
   /** Ids of linked nodes, itself excluded. */
   nodes(): NodeId[];
-  /** Call a handler on another node. Values cross as structured clones. */
+  /**
+   * Call a handler on another node. Values cross as structured clones. Rejects with an
+   * RpcTimeoutError after 5000 ms without an answer (`callWithOptions` takes another timeout), a
+   * NodeDownError when the node is not linked or goes down meanwhile, and an InvalidOptionsError
+   * when the node id or the method is not valid, or is this node itself (call the handler directly).
+   */
   call<T = unknown>(node: NodeId, method: string, ...args: unknown[]): Promise<T>;
-  /** Same, with a timeout. */
+  /** Same, with the arguments as one array and a timeout (`{ timeout }` in ms, @default 5000). */
   callWithOptions<T = unknown>(
     node: NodeId,
     method: string,
     args: unknown[],
     options: CallOptions,
   ): Promise<T>;
-  /** Fire-and-forget message, delivered as a `message` event on the other node. */
+  /**
+   * Fire-and-forget message, delivered as a `message` event on the other node. To a node that is
+   * not linked (this one itself included) it is dropped without an error, like Erlang's send.
+   * Throws an InvalidOptionsError when the node id or the topic is not valid.
+   */
   send(node: NodeId, topic: string, payload: unknown): void;
   /** Register a handler that other nodes and the test (`peer.call`) can call. */
   handle(method: string, fn: (...args: any[]) => unknown): void;

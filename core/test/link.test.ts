@@ -1,3 +1,4 @@
+import type { ClusterNode } from '@peer-cluster/core';
 import {
   customStrategy,
   HandshakeError,
@@ -8,7 +9,6 @@ import {
   RpcTimeoutError,
   UnknownMethodError,
 } from '@peer-cluster/core';
-import type { ClusterNode } from '@peer-cluster/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
@@ -328,6 +328,105 @@ describe('calls and messages', () => {
     // host:port of a linked node works too.
     b.handle('ok', () => 'ok');
     expect(await a.call(`127.0.0.1:${b.port}`, 'ok')).toBe('ok');
+  });
+
+  it('rejects a method, topic, args or options that are not valid at the caller, before anything is written: the link and the calls in flight stay', async () => {
+    const { a, b } = await pair();
+    b.handle('echo', (...args: unknown[]) => args);
+    b.handle('sleep', (ms: number) => new Promise((r) => setTimeout(r, ms, ms)));
+    const inFlight = a.call(b.id, 'sleep', 200);
+    inFlight.catch(() => {}); // awaited below; not unhandled if an expectation fails first
+    const rejected = async (promise: Promise<unknown>) => {
+      const error: any = await promise.then(
+        () => new Error('resolved'),
+        (e) => e,
+      );
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      return error.option;
+    };
+    const any = a as any;
+    expect(await rejected(any.call(b.id, 42))).toBe('method');
+    expect(await rejected(any.call(b.id))).toBe('method');
+    expect(await rejected(any.call(b.id, null, 1))).toBe('method');
+    expect(await rejected(a.call(b.id, ''))).toBe('method');
+    expect(await rejected(any.callWithOptions(b.id, 42, [], {}))).toBe('method');
+    expect(await rejected(any.callWithOptions(b.id, 'echo', 5, {}))).toBe('args');
+    expect(await rejected(any.callWithOptions(b.id, 'echo', 'abc', {}))).toBe('args');
+    for (const topic of [42, undefined, { a: 1 }]) {
+      let thrown: any;
+      try {
+        any.send(b.id, topic, 'x');
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, String(topic)).toBeInstanceOf(InvalidOptionsError);
+      expect(thrown.option).toBe('topic');
+    }
+    expect(await inFlight).toBe(200);
+    expect(a.nodes()).toEqual([b.id]);
+    expect(b.nodes()).toEqual([a.id]);
+    expect(await a.call(b.id, 'echo', 1)).toEqual([1]);
+  });
+
+  it('checks the timeout of callWithOptions (a positive number of ms), 5000 ms when none is given', async () => {
+    const { a, b } = await pair();
+    b.handle('echo', (x: unknown) => x);
+    for (const timeout of [-1, 0, 'abc', Number.POSITIVE_INFINITY, Number.NaN, 2 ** 31]) {
+      const error: any = await a
+        .callWithOptions(b.id, 'echo', [1], { timeout: timeout as number })
+        .catch((e) => e);
+      expect(error, String(timeout)).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option).toBe('callWithOptions() timeout');
+    }
+    const notObject: any = await a.callWithOptions(b.id, 'echo', [1], 5 as never).catch((e) => e);
+    expect(notObject).toBeInstanceOf(InvalidOptionsError);
+    expect(notObject.message).toContain('{ timeout: 5000 }');
+    // Options may be left out (from JavaScript): the default timeout.
+    expect(await (a as any).callWithOptions(b.id, 'echo', ['no options'])).toBe('no options');
+    expect(await a.callWithOptions(b.id, 'echo', ['{}'], {})).toBe('{}');
+  });
+
+  it('says what is wrong with a target: not a node id, this node itself, or this node stopped', async () => {
+    const { a, b } = await pair();
+    b.handle('echo', (x: unknown) => x);
+    for (const target of [undefined, 42, 'nonsense', '']) {
+      const error: any = await a.call(target as string, 'echo', 1).catch((e) => e);
+      expect(error, String(target)).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option).toBe('node');
+      expect(() => a.send(target as string, 't', 1), String(target)).toThrow(InvalidOptionsError);
+    }
+    const self: any = await a.call(a.id, 'echo', 1).catch((e) => e);
+    expect(self).toBeInstanceOf(InvalidOptionsError);
+    expect(self.message).toContain(`is this node itself (${a.id})`);
+    expect(self.message).toContain('Call the handler directly');
+    await expect(a.call(`127.0.0.1:${a.port}`, 'echo', 1)).rejects.toThrow(/this node itself/);
+    // A message to itself is dropped, as to any node that is not linked.
+    expect(() => a.send(a.id, 't', 1)).not.toThrow();
+    await a.stop();
+    const stopped: any = await a.call(b.id, 'echo', 1).catch((e) => e);
+    expect(stopped).toBeInstanceOf(NodeDownError);
+    expect(stopped.message).toContain(`the calling node, ${a.id}, is stopped`);
+    await expect(a.connect(b.id)).rejects.toThrow(/is stopped/);
+  });
+
+  it('an Error in a value crosses as an Error with its message and stack, not its class, name or other fields', async () => {
+    const { a, b } = await pair();
+    b.handle('echo', (x: unknown) => x);
+    class AppError extends Error {
+      code = 'E_APP';
+      override name = 'AppError';
+    }
+    const error = new AppError('boom', { cause: new Error('underneath') });
+    const [echoed, typed] = await a.call<[any, any]>(b.id, 'echo', [error, new TypeError('t')]);
+    expect(echoed).toBeInstanceOf(Error);
+    expect(echoed).not.toBeInstanceOf(AppError);
+    expect(echoed.name).toBe('Error');
+    expect(echoed.message).toBe('boom');
+    expect(echoed.code).toBeUndefined();
+    expect(echoed.stack).toContain('boom');
+    expect(echoed.cause).toBeInstanceOf(Error);
+    expect(echoed.cause.message).toBe('underneath');
+    expect(typed).toBeInstanceOf(TypeError);
   });
 
   it('rejects pending calls with NodeDownError when the target stops', async () => {

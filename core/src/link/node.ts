@@ -28,7 +28,7 @@ import {
 } from './handshake.js';
 import { CLOSE_BLOCKED, CLOSE_DOWN, Heartbeats, Link, type LinkOwner } from './link.js';
 import { type Listener, listen, MAX_UNPROVEN } from './listener.js';
-import { type ResolvedNodeOptions, resolveNodeOptions } from './options.js';
+import { type ResolvedNodeOptions, resolveNodeOptions, timeoutOption } from './options.js';
 import { DEFAULT_CALL_TIMEOUT, type Handler, Handlers } from './rpc.js';
 import { allowPayload } from './socket.js';
 
@@ -82,6 +82,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   readonly #unresponsive = new Set<string>();
   #listener: Listener | undefined;
   #stopping: Promise<void> | undefined;
+  #stopped = false;
 
   constructor(o: ResolvedNodeOptions) {
     super();
@@ -127,7 +128,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   }
 
   call<T = unknown>(node: NodeId, method: string, ...args: unknown[]): Promise<T> {
-    return this.callWithOptions<T>(node, method, args, {});
+    return this.#call<T>(node, method, args, DEFAULT_CALL_TIMEOUT);
   }
 
   callWithOptions<T = unknown>(
@@ -136,16 +137,90 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     args: unknown[],
     options: CallOptions,
   ): Promise<T> {
-    const link = this.#links.get(node) ?? this.#linkAt(node);
-    if (link === undefined) {
-      return Promise.reject(new NodeDownError(node, method, this.#notLinked(node)));
+    let timeout: number;
+    try {
+      if (!Array.isArray(args)) {
+        throw new InvalidOptionsError(
+          'args',
+          args,
+          'expected an array of arguments',
+          'callWithOptions(node, method, args, options) takes the arguments as one array.',
+        );
+      }
+      timeout = timeoutOption('callWithOptions()', options, DEFAULT_CALL_TIMEOUT);
+      if (timeout > MAX_TIMEOUT) {
+        throw new InvalidOptionsError(
+          'callWithOptions() timeout',
+          timeout,
+          `must be at most ${MAX_TIMEOUT} ms (about 24 days), the longest timer Node.js keeps`,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return link.call(method, args, options.timeout ?? DEFAULT_CALL_TIMEOUT) as Promise<T>;
+    return this.#call<T>(node, method, args, timeout);
   }
 
-  /** Fire-and-forget: to a node that is not linked, the message is dropped (like Erlang's send). */
+  #call<T>(node: NodeId, method: string, args: unknown[], timeout: number): Promise<T> {
+    // Checked here, before anything is written: a frame the other end cannot read would make it
+    // drop the whole link, failing every call in flight on it.
+    if (typeof method !== 'string' || method.length === 0) {
+      return Promise.reject(new InvalidOptionsError('method', method, 'expected a non-empty string'));
+    }
+    const link = this.#links.get(node) ?? this.#linkAt(node);
+    if (link !== undefined) return link.call(method, args, timeout) as Promise<T>;
+    try {
+      this.#checkTarget(node, 'call');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.reject(new NodeDownError(node, method, this.#notLinked()));
+  }
+
+  /**
+   * Fire-and-forget: to a node that is not linked (this one itself included), the message is
+   * dropped (like Erlang's send).
+   */
   send(node: NodeId, topic: string, payload: unknown): void {
-    (this.#links.get(node) ?? this.#linkAt(node))?.send(topic, payload);
+    if (typeof topic !== 'string') throw new InvalidOptionsError('topic', topic, 'expected a string');
+    const link = this.#links.get(node) ?? this.#linkAt(node);
+    if (link !== undefined) link.send(topic, payload);
+    else this.#checkTarget(node, 'send');
+  }
+
+  /**
+   * A target that no link matched: throws when it is no node id at all, or (for a call) this
+   * node itself.
+   */
+  #checkTarget(node: unknown, what: 'call' | 'send'): void {
+    if (typeof node !== 'string') {
+      throw new InvalidOptionsError('node', node, 'expected a node id ("name@host:port", or "host:port")');
+    }
+    let parsed: ReturnType<typeof parseAddress>;
+    try {
+      parsed = parseAddress(node);
+    } catch (error) {
+      throw new InvalidOptionsError(
+        'node',
+        node,
+        'expected a node id ("name@host:port", or "host:port")',
+        undefined,
+        { cause: error },
+      );
+    }
+    if (
+      what === 'call' &&
+      this.id !== '' &&
+      endpointKey(parsed.host, parsed.port) === this.endpoint &&
+      (parsed.name === undefined || parsed.name === this.name)
+    ) {
+      throw new InvalidOptionsError(
+        'node',
+        node,
+        `is this node itself (${this.id}), which has no link to itself`,
+        'Call the handler directly instead.',
+      );
+    }
   }
 
   handle(method: string, fn: Handler): void {
@@ -180,8 +255,10 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
       }
       return id;
     };
-    if (this.#stopping)
-      return Promise.reject(new HandshakeError(address, 'closed', `node ${this.id} is stopping`));
+    if (this.#stopping) {
+      const state = this.#stopped ? 'is stopped' : 'is stopping';
+      return Promise.reject(new HandshakeError(address, 'closed', `node ${this.id} ${state}`));
+    }
     if (endpoint === this.endpoint) {
       return Promise.reject(new HandshakeError(address, 'self', `${address} is node ${this.id} itself`));
     }
@@ -303,6 +380,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     await Promise.all([...this.#links.values()].map((link) => link.leave()));
     await this.healer.shutdown();
     await this.#listener?.close();
+    this.#stopped = true;
   }
 
   // ---- LinkOwner ----
@@ -354,7 +432,10 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     }
   }
 
-  #notLinked(_node: string): string {
+  #notLinked(): string {
+    if (this.#stopping) {
+      return `cannot be reached: the calling node, ${this.id}, ${this.#stopped ? 'is stopped' : 'is stopping'} (its stop() was called)`;
+    }
     const linked = this.nodes();
     return `is not linked to ${this.id} (linked: ${linked.length ? linked.join(', ') : 'none'})`;
   }
@@ -546,6 +627,9 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     if (!swap) this.#notify('nodeup', peer.id);
   }
 }
+
+/** The longest timeout a Node.js timer keeps (a longer one fires at once, with a warning), in ms. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
 
 /** How long connect() waits at most for a node's handshake into this one before dialing it, in ms. */
 const INBOUND_WAIT = 1000;
