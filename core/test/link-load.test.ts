@@ -66,17 +66,20 @@ describe('heavy traffic', () => {
   });
 
   it('a receiver slower than its sender is not declared down, and misses nothing', async () => {
-    // Peers, each its own process: the receiver's handler takes 1 ms a message, 3 s for all of
-    // them, six times the heartbeat timeout; its answers wait behind the messages it has not read.
+    // Peers, each its own process: the receiver's handler takes 10 ms a message, 3 s for all of
+    // them. The 1 KiB messages come 64 to a read of the socket, which the receiver handles in one
+    // go: 640 ms in which its heartbeat timer cannot run, more than the 500 ms timeout. And the
+    // sender's own PINGs wait behind the messages the receiver has not read yet.
     const cluster = await startCluster({
       count: 2,
       heartbeat: { interval: 100, timeout: 500 },
       root: fileURLToPath(new URL('./fixtures/apps/', import.meta.url)),
       apps: ['slow-receiver.mjs'],
+      env: { BUSY_MS: 10 },
     });
     try {
       const [sender, receiver] = cluster.peers as [any, any];
-      const count = 3000;
+      const count = 300;
       await sender.evaluate(
         (ctx: any, { to, count }: { to: string; count: number }) => {
           const payload = 'x'.repeat(1024);

@@ -81,6 +81,10 @@ export class Link {
    * that queue drains (#write), and their size. Undefined while calls are served as they come.
    */
   #deferred: { frames: Buffer[]; bytes: number } | undefined;
+  /** Frames read, for #receive's look at the clock every 8 of them. */
+  #reads = 0;
+  /** When this end last proved itself alive to the other (a tick, or #receive). */
+  #provedAt = Date.now();
 
   constructor(ws: WebSocket, peer: PeerIdentity, dialed: boolean, owner: LinkOwner, heartbeats: Heartbeats) {
     this.#ws = ws;
@@ -198,6 +202,19 @@ export class Link {
     // handler slower than its sender), so without it, the other end would hear nothing at all.
     if (!this.#sentSinceTick) this.#write(this.dialed || !heard ? PING : PONG);
     this.#sentSinceTick = false;
+    this.#provedAt = now;
+  }
+
+  /** A PONG, unless this end proved itself alive less than an interval ago (#receive). */
+  #proveAlive(): void {
+    const now = Date.now();
+    if (now - this.#provedAt < this.#heartbeats.interval) return;
+    this.#provedAt = now;
+    this.#write(PONG);
+    // Out now, not corked until the run of frames ends (the run is what holds the timer up).
+    const socket = (this.#ws as unknown as { _socket?: Socket | null })._socket;
+    while (socket && socket.writableCorked > 0) socket.uncork();
+    this.#burst = 0;
   }
 
   #write(frame: Buffer): void {
@@ -266,6 +283,11 @@ export class Link {
   #receive(data: Buffer, isBinary: boolean): void {
     if (this.down) return;
     this.#heard = true;
+    // A long run of frames read at once (a socket read holds 64 KiB of them, and libuv reads up
+    // to 32 in a go) through a slow handler keeps this process from its heartbeat timer for longer
+    // than the other end's timeout: this end proves itself alive from here too, looking at the
+    // clock every 8 frames (what it writes meanwhile is corked until the run ends).
+    if ((++this.#reads & 7) === 0) this.#proveAlive();
     if (!isBinary) {
       this.#lateRefusal(data);
       return;
