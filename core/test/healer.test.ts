@@ -178,6 +178,13 @@ describe('healer', () => {
     expect(signal.reason).toBeInstanceOf(RefreshTimeoutError);
   });
 
+  it('refuses a timeout longer than a Node.js timer keeps (it would fire at once)', async () => {
+    const a = await node({ name: 'a' });
+    await expect(a.healer.refresh({ timeout: 2 ** 31 })).rejects.toThrow(
+      /`healer\.refresh\(\) timeout`: must be at most 2147483647 ms \(about 24 days\), the longest timer Node\.js keeps/,
+    );
+  });
+
   it("refresh()'s timeout counts its wait behind a refresh already running", async () => {
     let first: AbortSignal | undefined;
     const a = await node({

@@ -148,13 +148,6 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
         );
       }
       timeout = timeoutOption('callWithOptions()', options, DEFAULT_CALL_TIMEOUT);
-      if (timeout > MAX_TIMEOUT) {
-        throw new InvalidOptionsError(
-          'callWithOptions() timeout',
-          timeout,
-          `must be at most ${MAX_TIMEOUT} ms (about 24 days), the longest timer Node.js keeps`,
-        );
-      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -627,9 +620,6 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     if (!swap) this.#notify('nodeup', peer.id);
   }
 }
-
-/** The longest timeout a Node.js timer keeps (a longer one fires at once, with a warning), in ms. */
-const MAX_TIMEOUT = 2 ** 31 - 1;
 
 /** How long connect() waits at most for a node's handshake into this one before dialing it, in ms. */
 const INBOUND_WAIT = 1000;

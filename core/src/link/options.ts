@@ -148,8 +148,17 @@ function noop(): void {}
 export function durationArgument(what: string, value: unknown, fallback: number): number {
   const ms = positive({ value }, 'value', '', fallback, 'ms');
   if (Array.isArray(ms)) throw new InvalidOptionsError(what, value, 'must be a positive number of ms');
+  if (ms > MAX_TIMER)
+    throw new InvalidOptionsError(
+      what,
+      value,
+      `must be at most ${MAX_TIMER} ms (about 24 days), the longest timer Node.js keeps: a longer one fires at once`,
+    );
   return ms;
 }
+
+/** The longest delay a Node.js timer keeps (a longer one fires at once, with a warning), in ms. */
+export const MAX_TIMER = 2 ** 31 - 1;
 
 /** The `{ timeout }` of a wait or refresh (`waitForNodes`, `waitForMesh`, `heal`, `healer.refresh`), or `fallback`. */
 export function timeoutOption(what: string, options: unknown, fallback: number): number {
