@@ -24,60 +24,60 @@ export type LogsMode = 'buffer' | 'inherit' | 'silent';
 /** What every peer of a cluster (or a single spawned peer) is made of. */
 export interface PeerSetup {
   /** Modules each peer loads at boot, in order, resolved from `root`. `.ts`/`.mts`/`.cts` work. @default [] */
-  apps?: string[];
+  apps?: string[] | undefined;
   /** Directory the app paths are resolved from. @default process.cwd() */
-  root?: string;
+  root?: string | undefined;
   /** Env declared for the peers, on top of the small allowlist (PATH, HOME, TMPDIR, LANG, TZ…). @default {} */
-  env?: PeerEnv;
+  env?: PeerEnv | undefined;
   /** Also pass the parent's env (`true`) or these variables of it. `VITEST*`, `JEST*`, `NODE_OPTIONS` never pass. @default false */
-  inheritEnv?: boolean | string[];
+  inheritEnv?: boolean | string[] | undefined;
   /**
    * The address each peer's node and apps listen on (`ctx.host`, `peer.host`): a loopback address,
    * or a function of `{ index, name }` to give each peer its own (Linux routes all of 127.0.0.0/8 to
    * loopback), the way pods look behind a headless service. Another address (`0.0.0.0`) is taken
    * as meant: the peers are then reachable beyond this machine. @default '127.0.0.1'
    */
-  host?: PeerHost;
+  host?: PeerHost | undefined;
   /** Extra named app ports, each leased and given as `PORT_<NAME>` (and `ctx.ports[name]`). `PORT` is always given. @default [] */
-  ports?: string[];
+  ports?: string[] | undefined;
   /**
    * How the peers' healers find each other: a strategy, or one given as data (`{ name?, spec }`,
    * what a strategy with a spec is once a runner's config has been cloned or sent as JSON).
    * @default the local registry (`localRegistry()`)
    */
-  strategy?: Strategy | StrategyData;
+  strategy?: Strategy | StrategyData | undefined;
   /** Time a peer has to start its node and apps, in ms. @default 30000 */
-  bootTimeout?: number;
+  bootTimeout?: number | undefined;
   /** Time a graceful stop has before the peer's process group is SIGKILLed, in ms. @default 5000 */
-  stopTimeout?: number;
+  stopTimeout?: number | undefined;
   /** @default { interval: 500, timeout: 2000 } */
-  heartbeat?: HeartbeatOptions;
+  heartbeat?: HeartbeatOptions | undefined;
   /** @default { pollInterval: 1000 } */
-  healer?: HealerOptions;
+  healer?: HealerOptions | undefined;
   /** @default 'buffer' */
-  logs?: LogsMode;
+  logs?: LogsMode | undefined;
   /** Flags for the peers' `node` (the parent's own execArgv never pass down). @default [] */
-  nodeArgs?: string[];
+  nodeArgs?: string[] | undefined;
   /** The cluster cookie; it reaches the peers over the control channel only. @default random per cluster */
-  cookie?: string;
+  cookie?: string | undefined;
 }
 
 export interface ClusterOptions extends PeerSetup {
   /** How many peers to start. @default 3 */
-  count?: number;
+  count?: number | undefined;
   /** The cluster name: links between clusters are refused, and it is `PEER_CLUSTER` in the peers. @default `pc-<random>` */
-  name?: string;
+  name?: string | undefined;
   /** Resolve `startCluster` / `add` only once every running peer is linked to every other. @default true */
-  waitForMesh?: boolean;
+  waitForMesh?: boolean | undefined;
 }
 
 export interface PeerOptions extends PeerSetup {
   /** The peer's name, the part before `@` in its node id. @default `peer-<index + 1>` */
-  name?: string;
+  name?: string | undefined;
   /** The peer's index (`PEER_INDEX`). @default 0 */
-  index?: number;
+  index?: number | undefined;
   /** The cluster name. @default `pc-<random>` */
-  cluster?: string;
+  cluster?: string | undefined;
 }
 
 /** The harness defaults, in one place. */

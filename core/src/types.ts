@@ -36,24 +36,24 @@ export interface NodeOptions {
   /** The cluster cookie: links prove it with an HMAC challenge-response. Never logged. */
   cookie: string;
   /** The cluster name; links between different clusters are refused. @default 'default' */
-  cluster?: string;
+  cluster?: string | undefined;
   /** Address the link listener binds. @default '127.0.0.1' */
-  host?: string;
+  host?: string | undefined;
   /** Port of the link listener; 0 picks a free one. @default 0 */
-  port?: number;
+  port?: number | undefined;
   /** How the healer finds the other nodes. Without one, the node only links when told to. */
-  strategy?: Strategy;
-  heartbeat?: HeartbeatOptions;
-  healer?: HealerOptions;
+  strategy?: Strategy | undefined;
+  heartbeat?: HeartbeatOptions | undefined;
+  healer?: HealerOptions | undefined;
   /**
    * Largest frame in bytes this node takes (a call with its arguments, a reply, a message, once
    * encoded). Each end of a link says its own in the handshake, and neither sends more than the
    * other takes: a call too large for the other end fails alone with an InvalidOptionsError.
    * @default 64 MiB
    */
-  maxPayload?: number;
+  maxPayload?: number | undefined;
   /** Where the node reports refused links and other incidents. @default a no-op */
-  log?: (line: string) => void;
+  log?: ((line: string) => void) | undefined;
 }
 
 /** What a strategy's callbacks receive. */
@@ -161,7 +161,7 @@ export interface CallOptions {
    * How long the call waits for its answer before it rejects with an RpcTimeoutError, in ms: a
    * positive number (at most 2^31 - 1, the longest Node.js timer). @default 5000
    */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /** A node: a process with a link listener, links to other nodes and a healer. Also `ctx.cluster`. */

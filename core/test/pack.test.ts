@@ -41,7 +41,8 @@ it('the packed core installs into an empty project and runs a cluster of a .js a
   expect(result.down).toBe('NodeDownError');
   // The subpaths' types resolve under each moduleResolution a project may have (node10 through
   // typesVersions), and the published declarations check without skipLibCheck: every type they
-  // import comes with the package.
+  // import comes with the package. consumer-types.ts uses them as a project with
+  // exactOptionalPropertyTypes does.
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   for (const [resolution, module] of [
     ['node10', 'commonjs'],
@@ -57,8 +58,9 @@ it('the packed core installs into an empty project and runs a cluster of a .js a
       resolution!,
       '--module',
       module!,
+      '--exactOptionalPropertyTypes',
     ];
-    await run(process.execPath, [tsc, ...args, 'ts-app.ts'], {
+    await run(process.execPath, [tsc, ...args, 'ts-app.ts', 'consumer-types.ts'], {
       cwd: project,
       timeout: 60_000,
     }).catch((error) => {

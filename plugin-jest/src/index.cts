@@ -2,7 +2,22 @@
 // condition) and what CommonJS test files get from require('jest-environment-peer-cluster').
 // The environment class is loaded on first access only, so that a test file's require does not
 // pull jest-environment-node into the test's sandbox.
-export type { Cluster, ClusterOptions, Peer, PeerState, Strategy } from '@peer-cluster/core';
+export type {
+  App,
+  AppContext,
+  AppStop,
+  Cluster,
+  ClusterEvent,
+  ClusterNode,
+  ClusterOptions,
+  LogLine,
+  NodeId,
+  Peer,
+  PeerEvents,
+  PeerState,
+  Strategy,
+  StrategyData,
+} from '@peer-cluster/core';
 export type { PeerClusterOptions } from '@peer-cluster/core/harness';
 export type { default } from './environment.cjs';
 export { MissingEnvironmentError, usePeers } from './use-peers.cjs';

@@ -1,5 +1,20 @@
 // The ESM entry, for ESM test files: the same usePeers shim. Jest itself loads the environment
 // through the CommonJS entry; to extend the class, import 'jest-environment-peer-cluster/environment'.
-export type { Cluster, ClusterOptions, Peer, PeerState, Strategy } from '@peer-cluster/core';
+export type {
+  App,
+  AppContext,
+  AppStop,
+  Cluster,
+  ClusterEvent,
+  ClusterNode,
+  ClusterOptions,
+  LogLine,
+  NodeId,
+  Peer,
+  PeerEvents,
+  PeerState,
+  Strategy,
+  StrategyData,
+} from '@peer-cluster/core';
 export type { PeerClusterOptions } from '@peer-cluster/core/harness';
 export { MissingEnvironmentError, usePeers } from './use-peers.cjs';

@@ -5,7 +5,22 @@
 // hash-named chunk and `vitest/node` only re-exports it. Type the options with
 // `{ 'peer-cluster': { ... } satisfies PeerClusterOptions }` instead.
 // The types a test file needs, so that it need not depend on core itself.
-export type { Cluster, ClusterOptions, Peer, PeerState, Strategy } from '@peer-cluster/core';
+export type {
+  App,
+  AppContext,
+  AppStop,
+  Cluster,
+  ClusterEvent,
+  ClusterNode,
+  ClusterOptions,
+  LogLine,
+  NodeId,
+  Peer,
+  PeerEvents,
+  PeerState,
+  Strategy,
+  StrategyData,
+} from '@peer-cluster/core';
 export type { PeerClusterOptions } from '@peer-cluster/core/harness';
 export { default } from './environment.js';
 export { createPeersTest, type PeersFixtureOptions, peersFixture } from './fixture.js';

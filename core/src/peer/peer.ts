@@ -223,10 +223,10 @@ export class Peer extends EventEmitter<PeerEvents> {
    * Runs `fn(ctx, arg)` inside the peer. Only the function's source travels, not its closure:
    * pass what it needs as `arg`. Values cross as structured clones.
    */
-  async evaluate<T, A = undefined>(
-    fn: (ctx: AppContext, arg: A) => T | Promise<T>,
-    arg?: A,
-  ): Promise<Awaited<T>> {
+  evaluate<T>(fn: (ctx: AppContext) => T | Promise<T>): Promise<Awaited<T>>;
+  /** A function that takes an `arg` needs it given: `peer.evaluate((ctx, n: number) => …, 3)`. */
+  evaluate<T, A>(fn: (ctx: AppContext, arg: A) => T | Promise<T>, arg: A): Promise<Awaited<T>>;
+  async evaluate<T, A>(fn: (ctx: AppContext, arg?: A) => T | Promise<T>, arg?: A): Promise<Awaited<T>> {
     if (typeof fn !== 'function') throw new InvalidOptionsError('evaluate(fn)', fn, 'must be a function');
     const source = fn.toString();
     // Only a function's source travels: a bound or built-in one has none, a class is not called.

@@ -23,9 +23,9 @@ import { sharedRegistryClient } from './shared.js';
 
 export interface LocalRegistryOptions {
   /** @default the host of env PEER_CLUSTER_REGISTRY, else '127.0.0.1' */
-  host?: string;
+  host?: string | undefined;
   /** @default the port of env PEER_CLUSTER_REGISTRY, else 14369 */
-  port?: number;
+  port?: number | undefined;
 }
 
 // Checked by hand (see link/options.ts): every peer re-creates this strategy from its spec.

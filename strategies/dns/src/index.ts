@@ -46,20 +46,36 @@ import {
   type StrategyContext,
 } from '@peer-cluster/core/peer';
 
-export interface DnsOptions {
+/** The options every query type takes. */
+export interface DnsCommonOptions {
   /** The name to resolve. */
   query: string;
-  /** @default 'A' */
-  type?: 'A' | 'AAAA' | 'SRV';
   /** Node name of every node found: `basename@ip:port`. @default none (`ip:port`) */
-  basename?: string;
-  /** Link port of the nodes, required for A/AAAA. */
-  port?: number;
+  basename?: string | undefined;
   /** DNS servers, `ip` or `ip:port`. @default the system's */
-  servers?: string[];
+  servers?: string[] | undefined;
   /** Deadline of one whole discover (every query, try and server) in ms. @default 3000 */
-  timeout?: number;
+  timeout?: number | undefined;
 }
+
+/**
+ * `dns`'s options. A and AAAA records carry no port, so those queries need `port` (the link port of
+ * every node); SRV records carry their own.
+ */
+export type DnsOptions = DnsCommonOptions &
+  (
+    | {
+        /** @default 'A' */
+        type?: 'A' | 'AAAA' | undefined;
+        /** Link port of the nodes: required for A/AAAA. */
+        port: number;
+      }
+    | {
+        type: 'SRV';
+        /** SRV records carry each node's port. */
+        port?: number | undefined;
+      }
+  );
 
 /** A DNS query failed; `code` is Node's DNS error code (`ENOTFOUND` for NXDOMAIN, `ETIMEOUT`…). */
 export class DnsQueryError extends PeerClusterError {

@@ -1,0 +1,73 @@
+// Type tests of the public API, as a user of the published packages writes it: checked by
+// `tsc -p tsconfig.tests.json` (part of `npm run typecheck`), never run. Each `@ts-expect-error`
+// is a mistake the types must catch; each expectTypeOf, a type a user relies on. (The checks that
+// need a consumer's `exactOptionalPropertyTypes` are in core/test/fixtures/packed/consumer-types.ts.)
+import type { AppContext, Peer } from '@peer-cluster/core';
+import { dns } from '@peer-cluster/strategy-dns';
+import { localRegistry } from '@peer-cluster/strategy-local-registry';
+import type * as jest from 'jest-environment-peer-cluster';
+import { expectTypeOf } from 'vitest';
+import type * as vitest from 'vitest-environment-peer-cluster';
+
+declare const peer: Peer;
+
+export async function evaluate(): Promise<void> {
+  // The arg is inferred from the value given, and the result is the function's, awaited.
+  expectTypeOf(peer.evaluate((ctx, arg) => arg.x + ctx.port, { x: 1 })).toEqualTypeOf<Promise<number>>();
+  expectTypeOf(peer.evaluate(async (ctx) => ctx.name)).toEqualTypeOf<Promise<string>>();
+  expectTypeOf(peer.evaluate((_ctx, n: number) => n * 2, 3)).toEqualTypeOf<Promise<number>>();
+  await peer.evaluate((ctx) => {
+    expectTypeOf(ctx).toEqualTypeOf<AppContext>();
+    ctx.cluster.on('message', (from, topic, payload) => {
+      expectTypeOf(from).toEqualTypeOf<string>();
+      expectTypeOf(topic).toEqualTypeOf<string>();
+      expectTypeOf(payload).toBeUnknown();
+    });
+    expectTypeOf(ctx.cluster.call<number>('a@127.0.0.1:1', 'm')).toEqualTypeOf<Promise<number>>();
+  });
+  expectTypeOf(peer.evaluate<string, boolean>((_ctx, yes) => (yes ? 'y' : 'n'), true)).toEqualTypeOf<
+    Promise<string>
+  >();
+  // A function that takes an arg runs with undefined when none is given: the arg is required.
+  // @ts-expect-error no arg for a function that needs one
+  await peer.evaluate((_ctx, n: number) => n * 2);
+  // @ts-expect-error an arg of the wrong type
+  await peer.evaluate((_ctx, n: number) => n * 2, 'three');
+  // An optional parameter may go without.
+  expectTypeOf(peer.evaluate((_ctx, n?: number) => n ?? 0)).toEqualTypeOf<Promise<number>>();
+}
+
+export function strategies(): void {
+  dns({ query: 'app.local', port: 4369 });
+  dns({ query: 'app.local', type: 'AAAA', port: 4369, basename: 'app', servers: ['127.0.0.1:53'] });
+  dns({ query: '_app._tcp.local', type: 'SRV' });
+  // A and AAAA records carry no port: dns() throws without one.
+  // @ts-expect-error no port for an A query
+  dns({ query: 'app.local' });
+  // @ts-expect-error no port for an AAAA query
+  dns({ query: 'app.local', type: 'AAAA' });
+  // @ts-expect-error an unknown option
+  dns({ query: 'app.local', port: 4369, ttl: 5 });
+  localRegistry({ port: 14369 });
+}
+
+// What a test file needs comes from its plugin, without a dependency on core.
+export type PluginTypes = [
+  vitest.AppContext,
+  vitest.App,
+  vitest.AppStop,
+  vitest.ClusterEvent,
+  vitest.ClusterNode,
+  vitest.LogLine,
+  vitest.PeerEvents,
+  vitest.StrategyData,
+  jest.AppContext,
+  jest.App,
+  jest.ClusterEvent,
+  jest.ClusterNode,
+  jest.LogLine,
+  jest.PeerEvents,
+  jest.StrategyData,
+];
+expectTypeOf<vitest.AppContext>().toEqualTypeOf<AppContext>();
+expectTypeOf<jest.AppContext>().toEqualTypeOf<AppContext>();
