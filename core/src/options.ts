@@ -393,7 +393,7 @@ function strategyOf(given: Strategy | StrategyData, root: string): Strategy {
 }
 
 function resolveSetup(o: PeerSetup): ResolvedSetup {
-  const heartbeat = { ...defaults.heartbeat, ...o.heartbeat };
+  const heartbeat = { ...defaults.heartbeat, ...definedOnly(o.heartbeat) };
   if (heartbeat.timeout <= heartbeat.interval) {
     throw new InvalidOptionsError(
       'heartbeat.timeout',
@@ -413,11 +413,17 @@ function resolveSetup(o: PeerSetup): ResolvedSetup {
     bootTimeout: o.bootTimeout ?? defaults.bootTimeout,
     stopTimeout: o.stopTimeout ?? defaults.stopTimeout,
     heartbeat,
-    healer: { ...defaults.healer, ...o.healer },
+    healer: { ...defaults.healer, ...definedOnly(o.healer) },
     logs: o.logs ?? defaults.logs,
     nodeArgs: o.nodeArgs ?? [],
     cookie: o.cookie,
   };
+}
+
+/** The fields of `options` that are not undefined: `{ interval: undefined }` leaves the default. */
+function definedOnly<T extends object>(options: T | undefined): Partial<T> {
+  if (options === undefined) return {};
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 export interface ResolvedClusterOptions extends ResolvedSetup {

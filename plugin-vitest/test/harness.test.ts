@@ -130,6 +130,21 @@ describe('options', () => {
     });
   });
 
+  test('an option given as undefined overrides nothing', () => {
+    const options = resolveClusterOptions({
+      count: undefined,
+      environment: { bootTimeout: 9000, heartbeat: { interval: 100, timeout: 900 }, logs: 'silent' },
+      suite: { bootTimeout: undefined, heartbeat: { interval: undefined }, logs: undefined },
+      projectRoot: '/p',
+    });
+    expect(options).toEqual({
+      bootTimeout: 9000,
+      heartbeat: { interval: 100, timeout: 900 },
+      logs: 'silent',
+      root: '/p',
+    });
+  });
+
   test('apps resolve from the project root unless a root is given', () => {
     expect(
       resolveClusterOptions({ count: undefined, environment: undefined, suite: {}, projectRoot: '/p' }),

@@ -22,13 +22,14 @@ export function resolveClusterOptions(input: {
   suite: PeerClusterOptions | undefined;
   projectRoot: string;
 }): ClusterOptions {
-  const environment = input.environment ?? {};
-  const suite = input.suite ?? {};
+  // An option given as undefined is an option not given: it overrides nothing.
+  const environment = defined(input.environment ?? {});
+  const suite = defined(input.suite ?? {});
   const merged: Record<string, unknown> = { ...environment, ...suite };
   for (const key of NESTED) {
-    if (isPlainObject(environment[key]) && isPlainObject(suite[key])) {
-      merged[key] = { ...environment[key], ...suite[key] };
-    }
+    const [outer, inner] = [environment[key], suite[key]];
+    if (isPlainObject(outer) && isPlainObject(inner)) merged[key] = { ...defined(outer), ...defined(inner) };
+    else if (isPlainObject(merged[key])) merged[key] = defined(merged[key] as Record<string, unknown>);
   }
   // Two env records add up; a function (per-peer env) is taken whole.
   if (isPlainObject(environment.env) && isPlainObject(suite.env))
@@ -43,6 +44,12 @@ function resolveFrom(base: string, path: string): string {
   // A non-string is left for startCluster's validation to name.
   if (typeof path !== 'string' || isAbsolute(path)) return path;
   return resolve(base, path);
+}
+
+/** `options` without its keys whose value is undefined (a non-object is left to validation). */
+function defined<T extends object>(options: T): T {
+  if (!isPlainObject(options)) return options;
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
