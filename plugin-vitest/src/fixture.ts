@@ -37,11 +37,30 @@ export function peersFixture(count?: number, options?: PeerClusterOptions): [Fix
   const label = `peersFixture(${count ?? ''})`;
   // Vitest reads the fixtures a fixture depends on from its first parameter, which must be a
   // destructuring pattern: `task` is the test itself, not a fixture.
-  const fixture: FixtureFn = async ({ task }: TestContext, use) => {
+  const fixture: FixtureFn = async ({ task, signal, onTestFailed }: TestContext, use) => {
     const state = fileState();
     const entry = trackCluster(label);
     const since = realNow();
-    const cluster = await startTracked(state, entry, { label, count, options, projectRoot: projectRoot() });
+    // The boot runs inside the test, so the test's timeout covers it. Should the test end first
+    // (a timeout, a cancelled run), nothing will ever use this cluster: it is stopped now rather
+    // than left booting, or up, until the file's end, and the test's report shows its peers.
+    let unfinished: string | undefined;
+    const abandon = () => {
+      if (entry.cluster || entry.abandoned) return;
+      entry.abandoned = true;
+      unfinished = unfinishedBootReport(label, entry.booting, since);
+      entry.booting?.stop().catch(() => {});
+    };
+    signal?.addEventListener('abort', abandon, { once: true });
+    onTestFailed?.(() => {
+      if (unfinished) attachToFailedTest(task, failureReportError(unfinished));
+    });
+    let cluster: Cluster | undefined;
+    try {
+      cluster = await startTracked(state, entry, { label, count, options, projectRoot: projectRoot() });
+    } finally {
+      signal?.removeEventListener('abort', abandon);
+    }
     if (!cluster) throw new Error(`${label}: the test ended while its cluster was starting.`);
     try {
       await use(cluster);
@@ -121,4 +140,14 @@ export function createPeersTest(
     peers: [filePeers, { scope: 'file' }] as any,
     peersFailureReport: [report, { auto: true }] as any,
   }) as unknown as TestAPI<{ peers: Cluster }>;
+}
+
+/** The report of a test that ended while its fixture's cluster was still booting. */
+function unfinishedBootReport(label: string, booting: Cluster | undefined, since: number): string {
+  const note =
+    `${label} was still starting its cluster when the test ended, and stopped it. A fixture's boot ` +
+    "counts in the test's timeout: give the test a longer one, or use usePeers, whose beforeAll " +
+    'waits for bootTimeout + 15 s.';
+  const report = booting && formatFailureReports([booting], { since });
+  return report ? `${report}\n\n${note}` : `peer-cluster: ${note}`;
 }

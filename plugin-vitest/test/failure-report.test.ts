@@ -31,3 +31,18 @@ test('a failing test shows its peers’ logs and the timeline', { timeout: 120_0
   expect(output).toMatch(/\+\d\.\d{3}s\s+peer-1\s+call\("stuck", "timeout-marker"\)\s+for \d\.\d{3}s\n/);
   expect(output).toMatch(/\+\d\.\d{3}s\s+peer-1\s+waitForNodes\(2\)\s+for \d\.\d{3}s\s+it is linked to \[/);
 });
+
+test('a test that times out while its fixture boots: the cluster is stopped then, and the report says so', {
+  timeout: 120_000,
+}, async () => {
+  const out = project.outDir('fixture-timeout');
+  const result = await project.run([VITEST_BIN, 'run'], {
+    env: { E2E_SUITE: 'fixture-timeout', E2E_OUT: out },
+  });
+  const output = result.output;
+  expect(output).toMatch(/Tests\s+1 failed \| 1 passed \(2\)/);
+  expect(output).toContain('Test timed out in 1500ms');
+  expect(output).toMatch(/peer-1\s+booting\s+/);
+  expect(output).toContain('peersFixture(1) was still starting its cluster when the test ended, and stopped it');
+  expect(result.code).toBe(1);
+});
