@@ -66,6 +66,21 @@ describe("a runner's environment options", () => {
     }
   });
 
+  it('name a function-valued option, which a worker would not get (Jest drops it from the JSON)', () => {
+    for (const [key, value] of [
+      ['env', ({ index }: { index: number }) => ({ I: String(index) })],
+      ['host', () => '127.0.0.2'],
+    ] as const) {
+      const error = caught(() =>
+        environmentClusterOptions({ 'peer-cluster': { [key]: value } }, 'testEnvironmentOptions', HINT),
+      );
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option).toBe(`testEnvironmentOptions['peer-cluster'].${key}`);
+      expect(error.message).toContain('cannot carry to its workers');
+      expect(error.message).toContain(`Give it to usePeers(count, { ${key} })`);
+    }
+  });
+
   it('name a value that is not an object', () => {
     const error = caught(() => environmentClusterOptions({ 'peer-cluster': 3 }, 'environmentOptions', HINT));
     expect(error.option).toBe("environmentOptions['peer-cluster']");

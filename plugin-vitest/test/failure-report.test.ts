@@ -43,6 +43,8 @@ test('a test that times out while its fixture boots: the cluster is stopped then
   expect(output).toMatch(/Tests\s+1 failed \| 1 passed \(2\)/);
   expect(output).toContain('Test timed out in 1500ms');
   expect(output).toMatch(/peer-1\s+booting\s+/);
-  expect(output).toContain('peersFixture(1) was still starting its cluster when the test ended, and stopped it');
+  expect(output).toContain(
+    'peersFixture(1) was still starting its cluster when the test ended, and stopped it',
+  );
   expect(result.code).toBe(1);
 });

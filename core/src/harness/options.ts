@@ -98,6 +98,17 @@ export function environmentClusterOptions(
       `is a strategy without a spec (${typeof strategy.name === 'string' ? `"${strategy.name}", ` : ''}customStrategy, say), whose callbacks run in the test process and cannot cross the runner's config to its workers`,
       'Give it to usePeers(count, { strategy }) in the test file, or make it a strategy module with a spec.',
     );
+  // A function (an `env` or `host` of each peer) only arrives when the runner runs the file in its
+  // own process: Jest sends the config to its workers as JSON, which drops it, so the same config
+  // would boot peers without it as soon as Jest uses workers (two files or more), silently.
+  const fn = Object.keys(value).find((key) => typeof value[key] === 'function');
+  if (fn !== undefined)
+    throw new InvalidOptionsError(
+      `${where}['${OPTIONS_KEY}'].${fn}`,
+      value[fn],
+      `is a function, which the runner's config cannot carry to its workers (they would get no ${fn} at all)`,
+      `Give it to usePeers(count, { ${fn} }) in the test file.`,
+    );
   // A file's `@vitest-environment-options {"peer-cluster": {…}}`: the runner already wrapped it.
   if (OPTIONS_KEY in value)
     throw new InvalidOptionsError(
