@@ -20,6 +20,8 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   /** The describe block whose beforeAll hook runs now, if one does. */
   #beforeAllOf: Circus.DescribeBlock | undefined;
   #unwatch: (() => void) | undefined;
+  /** Jest has started running the file's tests and hooks: its collection is over. */
+  #runStarted = false;
 
   constructor(config: JestEnvironmentConfig, context: EnvironmentContext) {
     super(config, context);
@@ -48,6 +50,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
         state: () => state,
         projectRoot: () => root,
         runningTest: () => this.#running,
+        collecting: () => !this.#runStarted,
         scopeNeedsNoCluster: () =>
           this.#beforeAllOf && !hasTestToRun(this.#beforeAllOf)
             ? `every test of its describe block is todo or skipped (Jest runs the block's beforeAll anyway)`
@@ -62,6 +65,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   }
 
   async handleTestEvent(event: Circus.Event, _state: Circus.State): Promise<void> {
+    if (event.name === 'run_start') this.#runStarted = true;
     if (event.name === 'test_fn_start') this.#running = event.test.name;
     else if (event.name === 'test_fn_success' || event.name === 'test_fn_failure') this.#running = undefined;
     if (event.name === 'hook_start')

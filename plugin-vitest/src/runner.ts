@@ -15,8 +15,11 @@ interface WorkerConfig {
 /** What Vitest's worker state holds (what the plugin reads of it). */
 interface WorkerState {
   config?: WorkerConfig;
-  /** The task running now: a test (from its beforeEach to its afterEach), else its suite or file. */
-  current?: { type?: string; name?: string };
+  /**
+   * The task running now: a test (from its beforeEach to its afterEach), else its suite or file;
+   * the file being collected, which has no result until it runs.
+   */
+  current?: { type?: string; name?: string; result?: unknown };
   /** Vitest 4 and 5: adds a listener (5 returns how to remove it); Vitest 3: a promise. */
   onCancel?: ((listener: (reason: string) => unknown) => unknown) | Promise<string>;
 }
@@ -52,6 +55,12 @@ export function onRunCancelled(listener: () => void): () => void {
 export function runningTest(): string | undefined {
   const current = workerState()?.current;
   return current?.type === 'test' ? (current.name ?? '') : undefined;
+}
+
+/** Whether Vitest is collecting the running file, when it can tell (a task with no result yet). */
+export function collecting(): boolean | undefined {
+  const current = workerState()?.current;
+  return current ? current.result === undefined : undefined;
 }
 
 /** Add an error to a failed task's result, so the reporters print it with the test's failure. */

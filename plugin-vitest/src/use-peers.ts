@@ -11,6 +11,7 @@ import {
 } from '@peer-cluster/core/harness';
 import {
   attachToFailedTest,
+  collecting,
   fileState,
   onRunCancelled,
   projectRoot,
@@ -47,6 +48,7 @@ export const usePeers: UsePeers = createUsePeers({
   projectRoot,
   // Vitest would take the hooks and never run them: a test's collection is over.
   runningTest,
+  collecting,
   onTestFailed(report) {
     vitestApi('usePeers()').beforeEach((context) => {
       const since = realNow();

@@ -55,8 +55,16 @@ export interface ClusterHandle {
   skip(why: string): void;
 }
 
-/** `stoppedHint` is added to the error for a handle used after its scope ended (runner specific). */
-export function createClusterHandle(label: string, stoppedHint = ''): ClusterHandle {
+/**
+ * `stoppedHint` is added to the error for a handle used after its scope ended (runner specific).
+ * `collecting` says whether the runner is still collecting the file, when it can tell: a handle
+ * used before its beforeAll ran, but after collection, was used by a hook that runs earlier.
+ */
+export function createClusterHandle(
+  label: string,
+  stoppedHint = '',
+  collecting?: () => boolean | undefined,
+): ClusterHandle {
   let cluster: Cluster | undefined;
   let state: ClusterUnavailableError['reason'] = 'not-provisioned';
   let failure: unknown;
@@ -83,6 +91,12 @@ export function createClusterHandle(label: string, stoppedHint = ''): ClusterHan
       throw new ClusterUnavailableError(
         'not-started',
         `${label} started no cluster: ${skipped}, so ${what} cannot be used.`,
+      );
+    }
+    if (collecting?.() === false) {
+      throw new ClusterUnavailableError(
+        'not-provisioned',
+        `${label} returns a handle that is provisioned in its scope's beforeAll, which has not run yet: ${what} was read by a hook that runs before it (a beforeAll declared before usePeers, or one of an enclosing describe block or of the file). Declare that hook after usePeers, in the same scope or an inner one.`,
       );
     }
     throw new ClusterUnavailableError(

@@ -28,6 +28,11 @@ export interface HarnessAdapter extends RunnerHooks {
   /** The name of the test running now, if one is (usePeers cannot be called there). */
   runningTest?(): string | undefined;
   /**
+   * Whether the runner is still collecting the test file (running its describe callbacks), when
+   * it can tell: the error for a handle used too early then says where it was used.
+   */
+  collecting?(): boolean | undefined;
+  /**
    * Why the scope whose beforeAll runs now needs no cluster, if it does not: Jest runs a describe
    * block's hooks when all its tests are todo. Vitest skips such a block's hooks itself.
    */
@@ -59,7 +64,11 @@ export function createUsePeers(adapter: HarnessAdapter): UsePeers {
         projectRoot: state.root ?? adapter.projectRoot(),
       }),
     );
-    const { handle, provision, retire, fail, skip } = createClusterHandle(label, adapter.stoppedHint);
+    const { handle, provision, retire, fail, skip } = createClusterHandle(
+      label,
+      adapter.stoppedHint,
+      adapter.collecting && (() => adapter.collecting?.()),
+    );
     const entry = trackCluster(label);
     const timeouts = hookTimeouts(state, options);
 
