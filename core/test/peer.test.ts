@@ -223,6 +223,17 @@ describe('control channel', () => {
     );
   });
 
+  it("evaluate()'s import() of a relative path resolves from the peer's root, as require() does", async () => {
+    const p = await peer();
+    // As the test file wrote it (Vitest rewrites it to __vite_ssr_dynamic_import__)…
+    expect(await p.evaluate(async () => Object.keys(await import(String('./counter.mjs'))))).toContain(
+      'start',
+    );
+    // …and as a runner that leaves import() alone sends it.
+    const plain = new Function('return async () => Object.keys(await import("./counter.mjs"))')();
+    expect(await p.evaluate(plain)).toContain('start');
+  });
+
   it('evaluate() rethrows remote errors as RemoteError with the remote stack', async () => {
     const p = await peer();
     const error = await p

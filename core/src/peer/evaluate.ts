@@ -3,6 +3,7 @@
 // from the test's scope is not defined here; the error says so instead of a bare ReferenceError.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { AppContext } from '../types.js';
 
 // Test runners rewrite parts of the test's source before it runs, and `fn.toString()` shows the
@@ -13,6 +14,17 @@ import type { AppContext } from '../types.js';
 // (`__awaiter`): helpers defined at the top of the test file, so not in the function's source.
 // Give the function what those rewrites expect.
 const require = createRequire(join(process.cwd(), 'noop.js'));
+// `import('./x.js')` resolves from the peer's root (its working directory), as `require` does and
+// as apps do: not from this file, in a cache folder the user knows nothing of.
+const ROOT_URL = pathToFileURL(join(process.cwd(), 'noop.js')).href;
+const importFromRoot = (specifier: string) =>
+  import(
+    typeof specifier === 'string' && (specifier.startsWith('./') || specifier.startsWith('../'))
+      ? new URL(specifier, ROOT_URL).href
+      : specifier
+  );
+/** A dynamic `import(` in a function's source (not a method or property named import). */
+const DYNAMIC_IMPORT = /(?<![\w$.])import\s*\(/g;
 type Module = Record<string, unknown> & { __esModule?: boolean };
 const importStar = (mod: Module) =>
   mod?.__esModule
@@ -42,7 +54,8 @@ function awaiter(thisArg: unknown, args: unknown, _P: unknown, body: (...a: unkn
   });
 }
 const scope = {
-  __vite_ssr_dynamic_import__: (specifier: string) => import(specifier),
+  __vite_ssr_dynamic_import__: importFromRoot,
+  __peer_cluster_import__: importFromRoot,
   require,
   __importStar: importStar,
   __importDefault: importDefault,
@@ -62,7 +75,8 @@ const counters: unknown = new Proxy(() => {}, {
 });
 const COVERAGE_COUNTER = /\bcov_[0-9a-z]+(?=\(\))/g;
 
-function compile(source: string): unknown {
+function compile(written: string): unknown {
+  const source = written.replace(DYNAMIC_IMPORT, '__peer_cluster_import__(');
   const names = [...Object.keys(scope), ...new Set(source.match(COVERAGE_COUNTER))];
   const values = names.map((name) => (name in scope ? scope[name as keyof typeof scope] : () => counters));
   try {
