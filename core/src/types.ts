@@ -138,7 +138,7 @@ export interface Healer extends EventEmitter<HealerEvents> {
    * flight then is reported in `failed` and goes on with the node's handshake timeout; a later
    * refresh joins it.
    */
-  refresh(options?: { timeout?: number }): Promise<RefreshResult>;
+  refresh(options?: { timeout?: number | undefined }): Promise<RefreshResult>;
   /** Stop refreshing, for `ms` or until `resume()`. */
   pause(ms?: number): void;
   resume(): void;
@@ -199,7 +199,7 @@ export interface ClusterNode extends EventEmitter<ClusterNodeEvents> {
   /** Run a locally registered handler (what `peer.call` does over the control channel). */
   invoke(method: string, args: unknown[]): Promise<unknown>;
   /** Link to an address now; resolves to its id. */
-  connect(address: NodeAddress, options?: { timeout?: number }): Promise<NodeId>;
+  connect(address: NodeAddress, options?: { timeout?: number | undefined }): Promise<NodeId>;
   /** Unlink a node now. */
   disconnect(id: NodeId): Promise<void>;
   /**

@@ -158,7 +158,7 @@ export class Cluster {
    * Resolves when every running peer is linked to every other running peer (during a partition:
    * to every other running peer on its side).
    */
-  async waitForMesh(options?: { timeout?: number }): Promise<void> {
+  async waitForMesh(options?: { timeout?: number | undefined }): Promise<void> {
     const timeout = timeoutOption('waitForMesh()', options, MESH_TIMEOUT);
     let missing: [string, string][] = [];
     try {
@@ -269,7 +269,7 @@ export class Cluster {
   }
 
   /** Lifts the partition, lets the healers relink at once, and resolves when the mesh is whole. */
-  async heal(options: { timeout?: number } = {}): Promise<void> {
+  async heal(options: { timeout?: number | undefined } = {}): Promise<void> {
     this.#assertOpen('heal()');
     this.#groups = undefined;
     this.#record({ type: 'heal' });

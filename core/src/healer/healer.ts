@@ -103,7 +103,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     void this.#enqueue(DEFAULT_REFRESH_TIMEOUT, false, Number.POSITIVE_INFINITY);
   }
 
-  refresh(options?: { timeout?: number }): Promise<RefreshResult> {
+  refresh(options?: { timeout?: number | undefined }): Promise<RefreshResult> {
     let timeout: number;
     try {
       timeout = timeoutOption('healer.refresh()', options, DEFAULT_REFRESH_TIMEOUT);

@@ -10,7 +10,7 @@ import { refreshOnce } from './refresh.js';
 export async function runOnce(
   node: ClusterNode,
   strategy: Strategy,
-  options: { timeout?: number } = {},
+  options: { timeout?: number | undefined } = {},
 ): Promise<RefreshResult> {
   if (!(node instanceof Node)) {
     throw new InvalidOptionsError('node', node, 'runOnce needs a node from startNode()');

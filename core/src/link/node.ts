@@ -229,7 +229,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     return this.handlers.invoke(method, args);
   }
 
-  connect(address: NodeAddress, options: { timeout?: number } = {}): Promise<NodeId> {
+  connect(address: NodeAddress, options: { timeout?: number | undefined } = {}): Promise<NodeId> {
     let parsed: ReturnType<typeof parseAddress>;
     try {
       parsed = parseAddress(address);

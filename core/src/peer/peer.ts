@@ -285,7 +285,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** Resolves when exactly `n` nodes (or the predicate) hold for this peer's links. */
   waitForNodes(
     n: number | ((nodes: NodeId[]) => boolean),
-    options?: { timeout?: number },
+    options?: { timeout?: number | undefined },
   ): Promise<NodeId[]> {
     if (typeof n === 'number' ? !(Number.isInteger(n) && n >= 0) : typeof n !== 'function') {
       return Promise.reject(
