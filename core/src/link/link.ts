@@ -155,7 +155,8 @@ export class Link {
       });
     });
     if (ws.readyState === ws.OPEN) ws.close(code, reason);
-    this.#goDown(detail);
+    // The other end said it leaves (its close may not have come in yet): that is why it is down.
+    this.#goDown(this.leaving ? 'left the cluster' : detail);
     return closed;
   }
 
