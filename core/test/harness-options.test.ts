@@ -29,6 +29,17 @@ describe("a runner's environment options", () => {
     expect(environmentClusterOptions(undefined, 'environmentOptions', HINT)).toBeUndefined();
   });
 
+  it('name a file comment the options may have come from, when there is one', () => {
+    // Spelled in two parts: Vitest reads a file's "@…-environment-options" comments as JSON.
+    const comment = `the @${'jest'}-environment-options comment of /p/a.test.js`;
+    const error = caught(() =>
+      environmentClusterOptions({ apps: ['./app.js'] }, 'testEnvironmentOptions', HINT, comment),
+    );
+    expect(error.message).toContain(
+      `Move it into testEnvironmentOptions['peer-cluster']: { apps: … }. It may come from ${comment}.`,
+    );
+  });
+
   it("name a cluster option given outside the 'peer-cluster' key, which would be ignored", () => {
     const error = caught(() =>
       environmentClusterOptions({ apps: ['./app.js'] }, 'testEnvironmentOptions', HINT),

@@ -22,12 +22,19 @@ export default class PeerClusterEnvironment extends TestEnvironment {
   #unwatch: (() => void) | undefined;
   /** Jest has started running the file's tests and hooks: its collection is over. */
   #runStarted = false;
+  /** The file's @jest-environment-options comment, for errors about the options it may have set. */
+  readonly #comment: string | undefined;
 
   constructor(config: JestEnvironmentConfig, context: EnvironmentContext) {
     super(config, context);
     // NodeEnvironment copied every option onto the global; ours stay under their one key.
     this.#options = config.projectConfig.testEnvironmentOptions;
     this.#root = config.projectConfig.rootDir;
+    // Jest merges the comment's options into testEnvironmentOptions: a mistake may be in either.
+    this.#comment =
+      context.docblockPragmas?.['jest-environment-options'] === undefined
+        ? undefined
+        : `the @jest-environment-options comment of ${context.testPath}, which Jest merges into testEnvironmentOptions`;
   }
 
   override async setup(): Promise<void> {
@@ -39,6 +46,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
       this.#options,
       'testEnvironmentOptions',
       "Set it in testEnvironmentOptions of your Jest config, or with a file's @jest-environment-options comment.",
+      this.#comment,
     );
     state.root = this.#root;
     const root = this.#root;

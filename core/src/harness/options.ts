@@ -68,8 +68,11 @@ export function environmentClusterOptions(
   all: unknown,
   where: string,
   hint: string,
+  /** Another place the options may have come from (a file's comment), named in the errors. */
+  alsoFrom?: string,
 ): PeerClusterOptions | undefined {
   if (!isPlainObject(all)) return undefined;
+  const orThere = alsoFrom === undefined ? '' : ` It may come from ${alsoFrom}.`;
   // `environmentOptions: { apps: […] }` would otherwise boot peers without their apps, silently.
   const misplaced = Object.keys(all).find((key) => CLUSTER_OPTION_NAMES.has(key));
   if (misplaced !== undefined)
@@ -77,7 +80,7 @@ export function environmentClusterOptions(
       `${where}.${misplaced}`,
       all[misplaced],
       `is a peer-cluster option outside the '${OPTIONS_KEY}' key, where it is not read`,
-      `Move it into ${where}['${OPTIONS_KEY}']: { ${misplaced}: … }.`,
+      `Move it into ${where}['${OPTIONS_KEY}']: { ${misplaced}: … }.${orThere}`,
     );
   const value = all[OPTIONS_KEY];
   if (value === undefined || value === null) return undefined;
@@ -86,7 +89,7 @@ export function environmentClusterOptions(
       `${where}['${OPTIONS_KEY}']`,
       value,
       'must be an object of cluster options',
-      hint,
+      `${hint}${orThere}`,
     );
   // A strategy without a spec runs its callbacks in the test process: a config, which the runner
   // clones or sends as JSON to its workers, cannot carry it (in-band, it would happen to work).
@@ -115,7 +118,7 @@ export function environmentClusterOptions(
       `${where}['${OPTIONS_KEY}']['${OPTIONS_KEY}']`,
       value[OPTIONS_KEY],
       `nests the cluster options under '${OPTIONS_KEY}' twice`,
-      `A file's options comment holds the options themselves: {"apps": […]}, not {"${OPTIONS_KEY}": {…}}.`,
+      `A file's options comment holds the options themselves: {"apps": […]}, not {"${OPTIONS_KEY}": {…}}.${orThere}`,
     );
   return value as PeerClusterOptions;
 }
