@@ -420,10 +420,13 @@ function resolveSetup(o: PeerSetup): ResolvedSetup {
   };
 }
 
-/** The fields of `options` that are not undefined: `{ interval: undefined }` leaves the default. */
-function definedOnly<T extends object>(options: T | undefined): Partial<T> {
-  if (options === undefined) return {};
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+/**
+ * `options` without its fields whose value is undefined, which count as not given (`{ interval:
+ * undefined }` leaves the default). Anything but a plain object is left as it is, for validation.
+ */
+export function definedOnly<T>(options: T): T {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) return options;
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
 }
 
 export interface ResolvedClusterOptions extends ResolvedSetup {

@@ -468,9 +468,13 @@ describe('faults racing each other', () => {
     });
     const [sleeper, p2, p3, p4] = c.peers as [Peer, Peer, Peer, Peer];
     await sleeper.pause();
-    await p2.waitForNodes(2, { timeout: 5000 });
-    // Refreshes now dial the paused peer, whose kernel accepts the connection and never answers.
-    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all([p2, p3, p4].map((p) => p.waitForNodes(2, { timeout: 5000 })));
+    // A refresh in each, not awaited, dials the paused peer, whose kernel accepts the connection
+    // and never answers: before, it held each healer (and the refresh a heal queues) for 5 s.
+    for (const p of [p2, p3, p4])
+      await p.evaluate((ctx) => {
+        void ctx.cluster.healer.refresh();
+      });
     await c.partition([p2], [p3, p4]);
     // Without waiting for those dials, the refresh a heal triggers links at once.
     await c.heal({ timeout: 1500 });

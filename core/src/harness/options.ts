@@ -4,7 +4,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidOptionsError } from '../errors.js';
 import type { ClusterOptions } from '../index.js';
-import { CLUSTER_OPTION_NAMES } from '../options.js';
+import { CLUSTER_OPTION_NAMES, definedOnly } from '../options.js';
 
 /**
  * The options of `usePeers(count, options)` and of the runner's environment options
@@ -23,13 +23,14 @@ export function resolveClusterOptions(input: {
   projectRoot: string;
 }): ClusterOptions {
   // An option given as undefined is an option not given: it overrides nothing.
-  const environment = defined(input.environment ?? {});
-  const suite = defined(input.suite ?? {});
+  const environment = definedOnly(input.environment ?? {});
+  const suite = definedOnly(input.suite ?? {});
   const merged: Record<string, unknown> = { ...environment, ...suite };
   for (const key of NESTED) {
     const [outer, inner] = [environment[key], suite[key]];
-    if (isPlainObject(outer) && isPlainObject(inner)) merged[key] = { ...defined(outer), ...defined(inner) };
-    else if (isPlainObject(merged[key])) merged[key] = defined(merged[key] as Record<string, unknown>);
+    if (isPlainObject(outer) && isPlainObject(inner))
+      merged[key] = { ...definedOnly(outer), ...definedOnly(inner) };
+    else if (isPlainObject(merged[key])) merged[key] = definedOnly(merged[key] as Record<string, unknown>);
   }
   // Two env records add up; a function (per-peer env) is taken whole.
   if (isPlainObject(environment.env) && isPlainObject(suite.env))
@@ -44,12 +45,6 @@ function resolveFrom(base: string, path: string): string {
   // A non-string is left for startCluster's validation to name.
   if (typeof path !== 'string' || isAbsolute(path)) return path;
   return resolve(base, path);
-}
-
-/** `options` without its keys whose value is undefined (a non-object is left to validation). */
-function defined<T extends object>(options: T): T {
-  if (!isPlainObject(options)) return options;
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
