@@ -203,6 +203,18 @@ describe('listeners that throw', () => {
     expect(await here.call(child.id, 'echo', 'linked')).toBe('linked');
   });
 
+  it("a healer's nodeup listener that throws: the healer's later listeners still run", async () => {
+    const here = await node({ name: 'here' });
+    const child = await childNode({ name: 'healed' });
+    await child.command({ type: 'survive' });
+    await child.command({ type: 'throwOn', event: 'nodeup', times: 1, on: 'healer' });
+    const uncaught = child.next('uncaught');
+    const relayed = child.next('healer-nodeup');
+    expect(await child.command({ type: 'connect', address: here.id })).toBe(here.id);
+    expect((await relayed).id).toBe(here.id);
+    expect((await uncaught).message).toBe(`listener threw on nodeup ${here.id}`);
+  });
+
   it('a message listener that throws: the messages behind it, the calls and the link go on', async () => {
     const here = await node({ name: 'here' });
     const child = await childNode({ name: 'listener' });

@@ -1,9 +1,11 @@
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   InvalidOptionsError,
   type Peer,
@@ -520,6 +522,24 @@ describe('lifecycle', () => {
     expect(p.state).toBe('running');
     expect(await answer).toBe('late');
   });
+});
+
+// A throwing listener is a bug in the user's code (a failing `expect` in it): it surfaces as that
+// code's uncaught exception and must not leave the peer's own bookkeeping half done.
+describe('listeners that throw', () => {
+  it('an exit listener that throws while a restart fails to boot: the restart still rejects, later listeners run', async () => {
+    const script = fileURLToPath(new URL('./fixtures/parent/throwing-exit-listener.mjs', import.meta.url));
+    const { stdout } = await promisify(execFile)(process.execPath, [script], { timeout: 20_000 });
+    expect(JSON.parse(stdout)).toEqual({
+      restart: 'rejected: PeerBootError',
+      // The old process's exit, then the failed boot's.
+      later: 2,
+      uncaught: [
+        expect.stringMatching(/^listener threw on exit/),
+        expect.stringMatching(/^listener threw on exit/),
+      ],
+    });
+  }, 30_000);
 });
 
 describe('boot failures', () => {

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { HealerShutdownError, RefreshTimeoutError } from '../errors.js';
 import type { Node } from '../link/node.js';
 import { durationArgument, timeoutOption } from '../link/options.js';
+import { notify } from '../notify.js';
 import type { Healer, HealerEvents, NodeId, RefreshResult, Strategy } from '../types.js';
 import { Findings, type HealerReport } from './findings.js';
 import { DialGrace, refreshOnce, strategyContext } from './refresh.js';
@@ -63,8 +64,8 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     this.strategy = strategy;
     this.#pollInterval = pollInterval;
     this.#grace = new DialGrace(Math.min(2 * pollInterval, MAX_DIAL_GRACE));
-    node.on('nodeup', (id) => this.emit('nodeup', id));
-    node.on('nodedown', (id) => this.emit('nodedown', id));
+    node.on('nodeup', (id) => notify(this, 'nodeup', id));
+    node.on('nodedown', (id) => notify(this, 'nodedown', id));
   }
 
   /** @internal What this healer found lately, for an error that explains a missing link. */
@@ -153,14 +154,14 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     }
     if (this.#state === 'paused') return;
     this.#state = 'paused';
-    this.emit('pause');
+    notify(this, 'pause');
   }
 
   resume(): void {
     if (this.#state !== 'paused') return;
     clearTimeout(this.#pauseTimer);
     this.#state = 'running';
-    this.emit('resume');
+    notify(this, 'resume');
     this.trigger();
   }
 
@@ -177,7 +178,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     } catch (error) {
       this.#report(error);
     }
-    this.emit('shutdown');
+    notify(this, 'shutdown');
   }
 
   /**
@@ -233,7 +234,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
       );
       if (strategyError) this.#report(strategyError);
       this.#findings.note(result);
-      this.emit('refresh', result);
+      notify(this, 'refresh', result);
       return result;
     } finally {
       clearTimeout(timer);
@@ -279,7 +280,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   /** An `error` event when someone listens; otherwise the node's log (an unheard error would throw). */
   #report(error: unknown): void {
     const e = error instanceof Error ? error : new Error(String(error));
-    if (this.listenerCount('error') > 0) this.emit('error', e);
+    if (this.listenerCount('error') > 0) notify(this, 'error', e);
     else
       this.#node.log(
         `peer-cluster: healer of ${this.#node.id} (strategy "${this.strategy?.name}"): ${e.message}`,

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { HandshakeError, InvalidOptionsError, NodeDownError } from '../errors.js';
 import { NodeHealer } from '../healer/healer.js';
+import { notify } from '../notify.js';
 import type {
   CallOptions,
   ClusterNode,
@@ -400,17 +401,9 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     this.#notify('message', from, topic, payload);
   }
 
-  /**
-   * `emit`, for the events the node's own code paths raise (a link's receiver, the heartbeat
-   * timer, a handshake's end): a listener that throws must not unwind through them (ws would stop
-   * reading the link, the timer would stop ticking for every link, a dial would never settle),
-   * nor keep the listeners after it from running. Each listener runs as `emit` would run it (in
-   * order, `this` the node, `once` ones removed); an error one throws is thrown again on its own,
-   * from a microtask: an uncaught exception with the listener's stack, as in a plain emitter.
-   */
+  /** `emit` for the events the node's own code paths raise: see `notify`. */
   #notify<K extends keyof ClusterNodeEvents>(event: K, ...args: ClusterNodeEvents[K]): void {
-    // A copy: a listener may add or remove listeners, as with emit.
-    for (const listener of this.rawListeners(event)) runListener(listener as Listening, this, args);
+    notify(this, event, ...args);
   }
 
   // ---- links ----
@@ -632,19 +625,6 @@ function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
       resolve();
     });
   });
-}
-
-type Listening = (this: Node, ...args: unknown[]) => void;
-
-/** One listener of #notify: run it; what it throws is thrown again from a microtask. */
-function runListener(listener: Listening, node: Node, args: unknown[]): void {
-  try {
-    Reflect.apply(listener, node, args);
-  } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
-  }
 }
 
 function endpointOfId(id: NodeId): string {

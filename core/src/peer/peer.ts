@@ -21,6 +21,7 @@ import {
   WaitTimeoutError,
 } from '../errors.js';
 import { timeoutOption } from '../link/options.js';
+import { notify } from '../notify.js';
 import {
   type EnvRecord,
   type PeerOptions,
@@ -169,7 +170,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       typeof host === 'function'
         ? validateHostResult(callOption('host', host, { index: this.index, name: this.name }), this.name)
         : host;
-    this.#logs = new PeerLogs(this.name, config.setup.logs, (line) => this.emit('log', line));
+    this.#logs = new PeerLogs(this.name, config.setup.logs, (line) => notify(this, 'log', line));
     this.#changes.setMaxListeners(0);
   }
 
@@ -732,14 +733,14 @@ export class Peer extends EventEmitter<PeerEvents> {
         if (this.#linked.has(message.node)) break;
         this.#linked.add(message.node);
         this.#record('nodeup', undefined, message.node);
-        this.emit('nodeup', message.node);
         this.#changes.emit('change');
+        notify(this, 'nodeup', message.node);
         break;
       case 'nodedown':
         if (!this.#linked.delete(message.node)) break;
         this.#record('nodedown', undefined, message.node);
-        this.emit('nodedown', message.node);
         this.#changes.emit('change');
+        notify(this, 'nodedown', message.node);
         break;
     }
   }
@@ -827,7 +828,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.#linked.clear();
     this.#changes.emit('change');
     this.#record(wasStopping ? 'exit' : 'crash', signal ? `signal ${signal}` : `code ${code}`);
-    this.emit('exit', code, signal);
+    notify(this, 'exit', code, signal);
 
     const booting = this.#booting;
     if (!booting) return;
