@@ -424,6 +424,22 @@ describe('faults racing each other', () => {
     meshed(c);
   });
 
+  it('two kill()s at once: one kill in the timeline, both resolve once the process is reaped', async () => {
+    const c = await cluster({ count: 1, name: 'kill-twice' });
+    const p = c.peers[0]!;
+    const pid = p.pid;
+    await Promise.all([p.kill(), p.kill(), p.kill('SIGTERM')]);
+    expect(p.state).toBe('crashed');
+    expect(peerProcesses('kill-twice').map((proc) => proc.pid)).not.toContain(pid);
+    expect(c.timeline.filter((e) => e.peer === p.name && e.type === 'kill').map((e) => e.detail)).toEqual([
+      'SIGKILL',
+    ]);
+    // A new process is a new target.
+    await p.restart();
+    await p.kill();
+    expect(c.timeline.filter((e) => e.type === 'kill')).toHaveLength(2);
+  });
+
   it('heal() reaches a peer still booting: it links to every peer once ready', async () => {
     const c = await cluster({ count: 2, bootTimeout: 4000 });
     await c.partition([c.peers[0]!], [c.peers[1]!]);

@@ -125,6 +125,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   #linked = new Set<NodeId>();
   #logs: PeerLogs;
   #exited: Promise<void> = Promise.resolve();
+  /** The process a SIGKILL was sent to: it is as good as gone (a second kill() joins the first). */
+  #killed: ChildProcess | undefined;
   #stopping = false;
   #everReady = false;
   /** Whether an app of the running process has a stop to run (as the runtime reported at ready). */
@@ -363,6 +365,9 @@ export class Peer extends EventEmitter<PeerEvents> {
       );
     const child = this.#child;
     if (!child || !this.#alive()) throw new PeerExitedError(this.name, `kill(${signal})`, this.#state);
+    // Already SIGKILLed, not yet reaped: nothing more can happen to it.
+    if (this.#killed === child) return signal === 'SIGKILL' ? this.#exited : undefined;
+    if (signal === 'SIGKILL') this.#killed = child;
     this.#record('kill', signal);
     const escaped = this.#escaped(child.pid!);
     signalGroup(child.pid!, signal);
