@@ -424,6 +424,22 @@ describe('faults racing each other', () => {
     meshed(c);
   });
 
+  it('a peer paused in its boot: the time paused does not count in its bootTimeout', async () => {
+    const c = await cluster({ count: 1, name: 'pause-booting' });
+    const adding = c.add(1, { ...slow(200), bootTimeout: 800 });
+    const p2 = c.peers[1]!;
+    await new Promise<void>((resolve) =>
+      p2.on('log', ({ line }) => line === 'slow start begins' && resolve()),
+    );
+    await p2.pause();
+    // Paused past its whole bootTimeout: nothing to await but time itself.
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await p2.resume();
+    expect(await adding).toEqual([p2]);
+    expect(p2.state).toBe('running');
+    meshed(c);
+  });
+
   it('two kill()s at once: one kill in the timeline, both resolve once the process is reaped', async () => {
     const c = await cluster({ count: 1, name: 'kill-twice' });
     const p = c.peers[0]!;

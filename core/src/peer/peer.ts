@@ -125,6 +125,11 @@ export class Peer extends EventEmitter<PeerEvents> {
   #linked = new Set<NodeId>();
   #logs: PeerLogs;
   #exited: Promise<void> = Promise.resolve();
+  /** Ms the boot under way spent paused (bootTimeout does not count them), and since when. */
+  #bootPaused = 0;
+  #pausedAt = 0;
+  /** A boot's timeout that came due while the peer was paused: it is checked again on resume. */
+  #onResume: (() => void) | undefined;
   /** The process a SIGKILL was sent to: it is as good as gone (a second kill() joins the first). */
   #killed: ChildProcess | undefined;
   #stopping = false;
@@ -375,7 +380,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.#state === 'paused' && signal !== 'SIGKILL') {
       // A stopped process only acts on its signals once continued: as a shell's `kill` does.
       signalGroup(child.pid!, 'SIGCONT');
-      this.#setState(this.#pausedFrom);
+      this.#continued();
     }
     if (signal === 'SIGKILL') await this.#exited;
   }
@@ -441,6 +446,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     // It may have died meanwhile (a crash, a kill): a dead process is not paused.
     if (this.#child !== child || !this.#alive()) throw new PeerExitedError(this.name, 'pause()', this.#state);
     this.#pausedFrom = this.#state === 'booting' ? 'booting' : 'running';
+    this.#pausedAt = clockNow();
     this.#setState('paused');
     this.#record('pause');
   }
@@ -451,7 +457,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const child = this.#child!;
     if (this.#state !== 'paused') return;
     signalGroup(child.pid!, 'SIGCONT');
-    this.#setState(this.#pausedFrom);
+    this.#continued();
     this.#record('resume');
     // A partition or heal while it was stopped did not reach it: bring its blocks up to date.
     if (!this.#config.blocked) return;
@@ -461,6 +467,15 @@ export class Peer extends EventEmitter<PeerEvents> {
       // A signal it got while stopped (kill('SIGTERM')) ends it now that it runs: not resume's failure.
       if (this.#alive()) throw error;
     }
+  }
+
+  /** Leaves 'paused' for the state it paused in; a boot's time paused is not counted. */
+  #continued(): void {
+    if (this.#pausedFrom === 'booting') this.#bootPaused += clockNow() - this.#pausedAt;
+    this.#setState(this.#pausedFrom);
+    const onResume = this.#onResume;
+    this.#onResume = undefined;
+    onResume?.();
   }
 
   /** @internal A control request to the runtime (block, unblock, refresh, connect…). */
@@ -629,17 +644,36 @@ export class Peer extends EventEmitter<PeerEvents> {
 
     return new Promise<void>((resolve, reject) => {
       this.#booting = { resolve, reject };
-      const timer = setTimeout(() => {
-        if (!this.#booting) return;
+      // bootTimeout counts the time the peer could run: not the time it spent paused.
+      const started = clockNow();
+      this.#bootPaused = 0;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const expire = () => {
+        timer = undefined;
+        if (this.#booting !== booting) return;
+        if (this.#state === 'paused') {
+          this.#onResume = () => expire();
+          return;
+        }
+        const left = setup.bootTimeout - (clockNow() - started - this.#bootPaused);
+        if (left > 0) {
+          timer = setTimeout(expire, left);
+          return;
+        }
+        const paused = this.#bootPaused > 0 ? `, not counting ${this.#bootPaused} ms paused` : '';
         this.#failBoot(
           this.#phase,
-          `it did not become ready within bootTimeout (${setup.bootTimeout} ms)${
+          `it did not become ready within bootTimeout (${setup.bootTimeout} ms${paused})${
             this.#app ? `: app ${this.#app} is still starting` : ` (still in phase "${this.#phase}")`
           }`,
           { timeout: setup.bootTimeout },
         );
-      }, setup.bootTimeout);
-      const done = () => clearTimeout(timer);
+      };
+      timer = setTimeout(expire, setup.bootTimeout);
+      const done = () => {
+        clearTimeout(timer);
+        this.#onResume = undefined;
+      };
       this.#booting.resolve = () => {
         done();
         resolve();
