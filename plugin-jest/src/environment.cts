@@ -49,6 +49,7 @@ export default class PeerClusterEnvironment extends TestEnvironment {
       this.#comment,
     );
     state.root = this.#root;
+    state.errors = await import('@peer-cluster/core/errors');
     const root = this.#root;
     state.usePeers = (count, options, hooks: RunnerHooks) =>
       harness.createUsePeers({

@@ -20,7 +20,8 @@ export type {
 } from '@peer-cluster/core';
 export type { PeerClusterOptions } from '@peer-cluster/core/harness';
 export type { default } from './environment.cjs';
-export { MissingEnvironmentError, usePeers } from './use-peers.cjs';
+// usePeers and the error classes, as values (instanceof, toThrow).
+export * from './use-peers.cjs';
 
 Object.defineProperty(exports, 'default', {
   enumerable: true,

@@ -17,4 +17,5 @@ export type {
   StrategyData,
 } from '@peer-cluster/core';
 export type { PeerClusterOptions } from '@peer-cluster/core/harness';
-export { MissingEnvironmentError, usePeers } from './use-peers.cjs';
+// usePeers and the error classes, as values (instanceof, toThrow).
+export * from './use-peers.cjs';

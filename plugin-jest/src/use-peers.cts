@@ -2,6 +2,7 @@
 // ES module, so it is a tiny CommonJS shim (ESM files get it re-exported): the harness itself
 // was put on the test's global by the environment, and this calls it with the test's hooks.
 import type { Cluster } from '@peer-cluster/core';
+import type * as Errors from '@peer-cluster/core/errors';
 import type { HarnessState, PeerClusterOptions, RunnerHooks } from '@peer-cluster/core/harness';
 
 const HARNESS_KEY = Symbol.for('peer-cluster');
@@ -11,12 +12,12 @@ const HARNESS_KEY = Symbol.for('peer-cluster');
  * `instanceof` recognises: `error instanceof PeerClusterError` holds for the error below.
  */
 const BRAND = Symbol.for('peer-cluster.error');
-class PeerClusterError extends Error {
+const BrandedError = class PeerClusterError extends Error {
   static readonly [BRAND] = true;
-}
+};
 
 /** usePeers was called in a test file that does not run in the peer-cluster environment. */
-export class MissingEnvironmentError extends PeerClusterError {
+export class MissingEnvironmentError extends BrandedError {
   constructor() {
     super(
       "usePeers() from jest-environment-peer-cluster needs its test environment: set testEnvironment: 'peer-cluster' in your Jest config, or put /** @jest-environment peer-cluster */ at the top of this test file.",
@@ -52,3 +53,45 @@ function runnerHooks(): RunnerHooks {
   // registry provides to the sandbox.
   return require('@jest/globals') as RunnerHooks;
 }
+
+type ErrorClasses = typeof Errors;
+
+/**
+ * Core's error class `name`, which the environment handed over: the class the harness throws, so
+ * that `instanceof` and `toThrow(PeerExitedError)` hold. Outside the environment, a stand-in that
+ * says the environment is missing when used.
+ */
+function errorClass<K extends keyof ErrorClasses>(name: K): ErrorClasses[K] {
+  const state = (globalThis as { [HARNESS_KEY]?: HarnessState })[HARNESS_KEY];
+  if (state?.errors) return state.errors[name];
+  const missing = class {
+    constructor() {
+      throw new MissingEnvironmentError();
+    }
+    static [Symbol.hasInstance](): boolean {
+      throw new MissingEnvironmentError();
+    }
+  };
+  Object.defineProperty(missing, 'name', { value: name });
+  return missing as unknown as ErrorClasses[K];
+}
+
+// The same classes as `@peer-cluster/core/errors`, which CommonJS cannot import.
+export const ClusterUnavailableError = errorClass('ClusterUnavailableError');
+export const FrameError = errorClass('FrameError');
+export const HandshakeError = errorClass('HandshakeError');
+export const HealerShutdownError = errorClass('HealerShutdownError');
+export const InvalidOptionsError = errorClass('InvalidOptionsError');
+export const LinkError = errorClass('LinkError');
+export const MisplacedUsePeersError = errorClass('MisplacedUsePeersError');
+export const NodeDownError = errorClass('NodeDownError');
+export const PeerBootError = errorClass('PeerBootError');
+export const PeerClusterError = errorClass('PeerClusterError');
+export const PeerExitedError = errorClass('PeerExitedError');
+export const RefreshTimeoutError = errorClass('RefreshTimeoutError');
+export const RegistryUnavailableError = errorClass('RegistryUnavailableError');
+export const RegistryVersionError = errorClass('RegistryVersionError');
+export const RemoteError = errorClass('RemoteError');
+export const RpcTimeoutError = errorClass('RpcTimeoutError');
+export const UnknownMethodError = errorClass('UnknownMethodError');
+export const WaitTimeoutError = errorClass('WaitTimeoutError');

@@ -41,7 +41,7 @@ describe.each(runs)('jest %s', (_label, args, nodeVersion) => {
         ...(node && { node }),
       },
     );
-    expect(result.output).toMatch(/Tests:\s+1 todo, 12 passed, 13 total/);
+    expect(result.output).toMatch(/Tests:\s+1 todo, 14 passed, 15 total/);
     expect(result.code, result.output).toBe(0);
     expect(result.output).not.toContain('PeerClusterReport');
     if (args.includes('--detectOpenHandles')) {

@@ -21,6 +21,8 @@ export type {
   Strategy,
   StrategyData,
 } from '@peer-cluster/core';
+// The error classes, as values (instanceof, toThrow).
+export * from '@peer-cluster/core/errors';
 export type { PeerClusterOptions } from '@peer-cluster/core/harness';
 export { default } from './environment.js';
 export { createPeersTest, type PeersFixtureOptions, peersFixture } from './fixture.js';

@@ -71,3 +71,13 @@ export type PluginTypes = [
 ];
 expectTypeOf<vitest.AppContext>().toEqualTypeOf<AppContext>();
 expectTypeOf<jest.AppContext>().toEqualTypeOf<AppContext>();
+
+export function errorClasses(): void {
+  // The plugins give the error classes as values, the same classes as core's.
+  expectTypeOf<typeof vitest.PeerExitedError>().toEqualTypeOf<
+    typeof import('@peer-cluster/core').PeerExitedError
+  >();
+  expectTypeOf<typeof jest.PeerExitedError>().toEqualTypeOf<
+    typeof import('@peer-cluster/core').PeerExitedError
+  >();
+}

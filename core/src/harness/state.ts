@@ -43,6 +43,8 @@ export interface HarnessState {
     options: PeerClusterOptions | undefined,
     hooks: RunnerHooks,
   ) => Cluster;
+  /** Set by the same environments: core's error classes, which that shim re-exports. */
+  errors?: typeof import('../public-errors.js');
 }
 
 /** The runner's suite hooks, as the test file sees them. */

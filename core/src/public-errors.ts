@@ -1,0 +1,22 @@
+// Every named error a test may meet, as values: `@peer-cluster/core/errors`, which the plugins
+// re-export (for `instanceof` and `toThrow(PeerExitedError)` without depending on core), and which
+// Jest's environment hands to the package's CommonJS shim (that cannot import core).
+export {
+  HandshakeError,
+  HealerShutdownError,
+  InvalidOptionsError,
+  NodeDownError,
+  PeerBootError,
+  PeerClusterError,
+  PeerExitedError,
+  RefreshTimeoutError,
+  RegistryUnavailableError,
+  RegistryVersionError,
+  RemoteError,
+  RpcTimeoutError,
+  WaitTimeoutError,
+} from './errors.js';
+export { ClusterUnavailableError, MisplacedUsePeersError } from './harness/handle.js';
+export { LinkError } from './link/dial.js';
+export { FrameError } from './link/frame.js';
+export { UnknownMethodError } from './link/rpc.js';
