@@ -36,7 +36,11 @@ export async function startTracked(
   const starting = startClusterWith(options, (cluster) => {
     entry.booting = cluster;
   });
-  entry.starting = starting.catch(() => {});
+  // Settles with nothing: what it resolves with (the cluster) must not outlive the cluster (stopTracked).
+  entry.starting = starting.then(
+    () => {},
+    () => {},
+  );
   let cluster: Cluster;
   try {
     cluster = await starting;
@@ -63,6 +67,12 @@ export async function stopTracked(state: HarnessState, entry: TrackedCluster): P
     await cluster.stop();
   } finally {
     state.clusters.delete(entry);
+    // Runners keep a scope's hooks, which hold this entry, until the file ends (and Vitest 4 the
+    // listener the beforeAll gave its onCancel, until the worker exits: across files with
+    // --no-isolate): a stopped cluster must not stay reachable from it, with its peers' logs
+    // and its timeline.
+    entry.cluster = undefined;
+    entry.booting = undefined;
   }
 }
 
