@@ -17,7 +17,9 @@ export type PeerEnv = EnvRecord | ((peer: { index: number; name: string }) => En
 export type PeerHost = string | ((peer: { index: number; name: string }) => string);
 /**
  * `buffer` keeps each peer's last lines for `peer.logs()`; `inherit` also echoes them, prefixed
- * with the peer name; `silent` keeps none (a boot error still shows the stderr tail).
+ * with the peer name (while this process's own stdout or stderr is more than 8 MiB behind, lines
+ * are left out, and a line says how many); `silent` keeps none (a boot error still shows the
+ * stderr tail).
  */
 export type LogsMode = 'buffer' | 'inherit' | 'silent';
 

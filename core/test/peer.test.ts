@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -372,6 +372,34 @@ describe('control channel', () => {
     await quiet.evaluate((ctx) => ctx.log('hush'));
     await expect.poll(() => seen).toContain('hush');
     expect(quiet.logs()).toEqual([]);
+  });
+
+  it("logs: 'inherit' stops echoing while this process's stdout is behind, and says how many lines it left out", async () => {
+    // A test process whose stdout nobody reads while its peer writes 32 MiB: the echo must not
+    // pile all of it up in that process's memory.
+    const script = fileURLToPath(new URL('./fixtures/parent/inherit-flood.mjs', import.meta.url));
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pause();
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      err += chunk;
+    });
+    while (!err.includes('\n') && child.exitCode === null) await once(child.stderr, 'data');
+    const { queued } = JSON.parse(err.split('\n')[0]!) as { queued: number };
+    expect(queued).toBeLessThan(9 * 1024 * 1024);
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+    });
+    child.stdout.resume();
+    const [code] = await once(child, 'exit');
+    expect(code, err).toBe(0);
+    // Every line of the peer's is either echoed or counted as left out.
+    const notices = [...out.matchAll(/^peer-cluster: (\d+) lines? of the peers' output not echoed here/gm)];
+    expect(notices.length).toBeGreaterThan(0);
+    const echoed = out.split('\n').filter((line) => line.startsWith('[peer-1] ')).length;
+    const leftOut = notices.reduce((sum, notice) => sum + Number(notice[1]), 0);
+    expect(echoed + leftOut).toBe(32 * 1024 + 1);
   });
 
   it('a peer flooding stdout does not stall, and the ring buffer keeps the last lines', async () => {

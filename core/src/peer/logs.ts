@@ -108,7 +108,7 @@ export class PeerLogs {
       this.#start = (this.#start + 1) % KEEP;
     }
     if (this.mode === 'inherit') {
-      (stream === 'stderr' ? process.stderr : process.stdout).write(`[${this.name}] ${entry.line}\n`);
+      echo(stream === 'stderr' ? process.stderr : process.stdout, `[${this.name}] ${entry.line}\n`);
     }
   }
 
@@ -141,6 +141,34 @@ export class PeerLogs {
     const own = Math.min(this.#stderr.length, this.#stderrCount - this.#stderrBefore);
     return fatalError(this.#stderr.slice(this.#stderr.length - own));
   }
+}
+
+/**
+ * How much of this process's stdout (or stderr) may wait to be written before `logs: 'inherit'`
+ * stops echoing lines to it. The peers' pipes are drained whatever happens, so a peer that writes
+ * faster than this process's own output is read (a runner's pipe, a CI log) would otherwise pile
+ * all it writes up in this process's memory.
+ */
+const ECHO_BACKLOG = 8 * 1024 * 1024;
+/** Lines not echoed to each stream since it fell behind (until it drains). */
+const notEchoed = new Map<NodeJS.WritableStream, number>();
+
+function echo(out: NodeJS.WriteStream, text: string): void {
+  const skipped = notEchoed.get(out);
+  if (skipped !== undefined || out.writableLength > ECHO_BACKLOG) {
+    notEchoed.set(out, (skipped ?? 0) + 1);
+    if (skipped === undefined) {
+      out.once('drain', () => {
+        const count = notEchoed.get(out) ?? 0;
+        notEchoed.delete(out);
+        out.write(
+          `peer-cluster: ${count} line${count === 1 ? '' : 's'} of the peers' output not echoed here: this process's output fell behind (each peer's logs() keeps its last ${KEEP})\n`,
+        );
+      });
+    }
+    return;
+  }
+  out.write(text);
 }
 
 /** A frame of the native stack trace Node prints after a fatal error: ` 9: 0x15247d6 v8::internal::…`. */
