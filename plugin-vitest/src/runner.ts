@@ -37,16 +37,17 @@ function workerConfig(): WorkerConfig | undefined {
  * worker runs a file; returns how to stop listening.
  */
 export function onRunCancelled(listener: () => void): () => void {
-  let listening = true;
-  const heard = () => {
-    if (listening) listener();
-  };
+  // Vitest 4 keeps what onCancel is given until the worker exits (across files with
+  // --no-isolate), and offers no way to take it back: once unwatched, `heard` lets go of the
+  // listener and what it holds.
+  let listening: (() => void) | undefined = listener;
+  const heard = () => listening?.();
   const onCancel = workerState()?.onCancel;
   let off: unknown;
   if (typeof onCancel === 'function') off = onCancel(heard);
   else if (onCancel && typeof onCancel.then === 'function') void onCancel.then(heard, () => {});
   return () => {
-    listening = false;
+    listening = undefined;
     if (typeof off === 'function') off();
   };
 }
