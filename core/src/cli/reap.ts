@@ -90,6 +90,27 @@ export function reap(options: ReapOptions = {}): PeerProcess[] {
   return killed;
 }
 
+/** How long `peer-cluster reap` waits for what it killed to be gone. */
+const GONE_TIMEOUT = 3000;
+
+/**
+ * Resolves with the pids of `pids` still running after `timeout` ms (none, normally): a SIGKILLed
+ * process takes a moment to exit, so that the command's output is true when it returns. A zombie
+ * counts as gone: it is dead, and only its parent (init, for an orphan) can reap it. There is no
+ * event for another process's death, so /proc is polled.
+ */
+export async function untilGone(pids: number[], timeout = GONE_TIMEOUT): Promise<number[]> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const running = pids.filter((pid) => {
+      const state = procStat(pid)?.state;
+      return state !== undefined && state !== 'Z' && state !== 'X';
+    });
+    if (running.length === 0 || Date.now() >= deadline) return running;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 export const reapCommand: Command = {
   name: 'reap',
   summary: 'kill leftover peer processes of this machine',
@@ -124,6 +145,12 @@ Options:
     const verb = values['dry-run'] ? 'Would kill' : 'Killed';
     console.log(`${verb} ${peers.length} peer process${peers.length === 1 ? '' : 'es'}:`);
     for (const p of peers) console.log(`  pid ${p.pid}  ${p.cluster}/${p.name}  ${p.command.slice(0, 100)}`);
-    return 0;
+    if (values['dry-run']) return 0;
+    const running = await untilGone(peers.map((p) => p.pid));
+    if (running.length === 0) return 0;
+    console.error(
+      `Still running ${GONE_TIMEOUT / 1000} s after SIGKILL: pid ${running.join(', ')} (a process in uninterruptible sleep, D in ps, dies when its I/O returns).`,
+    );
+    return 1;
   },
 };

@@ -42,7 +42,7 @@ export function escapedDescendants(roots: number[]): number[] {
 }
 
 /** A process's parent and process group, from /proc/<pid>/stat; undefined once it is gone. */
-export function procStat(pid: number): { ppid: number; pgrp: number } | undefined {
+export function procStat(pid: number): { state: string; ppid: number; pgrp: number } | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -50,8 +50,8 @@ export function procStat(pid: number): { ppid: number; pgrp: number } | undefine
     return undefined;
   }
   // After the command's closing parenthesis (the command may hold spaces): state, ppid, pgrp, …
-  const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { ppid: Number(ppid), pgrp: Number(pgrp) };
+  const [state = '', ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state, ppid: Number(ppid), pgrp: Number(pgrp) };
 }
 
 function carriesPeerEnv(pid: number): boolean {
