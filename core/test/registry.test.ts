@@ -10,6 +10,7 @@ import {
   type RegistryHandle,
   RegistryVersionError,
   runRegistry,
+  startNode,
 } from '@peer-cluster/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -357,6 +358,38 @@ describe('registry client', () => {
       });
       expect(lease.ports).toEqual([40001]);
       expect(sockets).toHaveLength(2);
+    } finally {
+      fake.close();
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+
+  it('a node whose registry connection is cut while it registers (the daemon died) registers with the next one', async () => {
+    // What a peer booting while the daemon is killed (or replaced) meets: the first connection is
+    // cut when the register and watch requests arrive; the next one answers them.
+    const sockets: net.Socket[] = [];
+    const requests: string[] = [];
+    const fake = net.createServer((socket) => {
+      const first = sockets.push(socket) === 1;
+      socket.write(`{"type":"hello","version":${REGISTRY_PROTOCOL_VERSION},"pid":4242}\n`);
+      socket.on('data', (data) => {
+        if (first) return void socket.destroy();
+        for (const line of String(data).split('\n').filter(Boolean)) {
+          const request = JSON.parse(line) as { type: string; id: number };
+          requests.push(request.type);
+          const reply = request.type === 'register' ? { type: 'ok' } : { type: 'nodes', nodes: [] };
+          socket.write(`${JSON.stringify({ ...reply, id: request.id })}\n`);
+        }
+      });
+    });
+    fake.listen(0, '127.0.0.1');
+    await once(fake, 'listening');
+    try {
+      const port = (fake.address() as net.AddressInfo).port;
+      const node = await startNode({ name: 'reg', cookie: 'c', strategy: localRegistryStrategy({ port }) });
+      await node.stop();
+      expect(sockets.length).toBeGreaterThanOrEqual(2);
+      expect(requests).toEqual(expect.arrayContaining(['register', 'watch']));
     } finally {
       fake.close();
       for (const socket of sockets) socket.destroy();

@@ -180,8 +180,14 @@ async function keepAttached(
   };
   const once = async () => {
     const c = await client();
-    await attach(c);
-    if (c.closed) throw new Error('the registry connection closed');
+    try {
+      await attach(c);
+    } catch (error) {
+      // Cut while attaching (the daemon died, or is being replaced): a new connection may serve.
+      if (c.closed) throw new ConnectionLost(error);
+      throw error;
+    }
+    if (c.closed) throw new ConnectionLost();
     if (stopped) return;
     attached = c;
     c.once('close', onClose);
@@ -195,6 +201,28 @@ async function keepAttached(
       timer.unref();
     });
   };
-  await once();
-  return stop;
+  // The first attach too: a node booting as the daemon dies registers with the next one, as one
+  // already running does (reattach), instead of failing its boot. A registry that cannot be
+  // reached or started at all is still an error, thrown by client().
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await once();
+      return stop;
+    } catch (error) {
+      if (!(error instanceof ConnectionLost) || attempt >= FIRST_ATTACH_ATTEMPTS) {
+        stop();
+        throw error instanceof ConnectionLost && error.cause instanceof Error ? error.cause : error;
+      }
+    }
+  }
+}
+
+/** How many connections in a row the first attach tries, each cut before it was done. */
+const FIRST_ATTACH_ATTEMPTS = 5;
+
+/** The connection an attach used closed before the attach was done. */
+class ConnectionLost extends Error {
+  constructor(cause?: unknown) {
+    super('the registry connection closed', cause === undefined ? undefined : { cause });
+  }
 }
