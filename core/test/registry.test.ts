@@ -15,6 +15,7 @@ import {
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEASE_RANGE, MAX_LEASES_PER_CONNECTION } from '../dist/registry/daemon.js';
+import { leasePortGroups } from '../dist/registry/ports.js';
 
 let registry: RegistryHandle;
 const lines: string[] = [];
@@ -170,6 +171,21 @@ describe('registry daemon', () => {
     const [port] = await other.lease(1);
     expect(port).toBeGreaterThanOrEqual(LEASE_RANGE[0]);
     for (const p of held.slice(0, 10)) expect((await other.status()).leases).not.toContain(p);
+  }, 60_000);
+
+  it('a process asking for more app ports than it may hold is told what it asked for, before any lease', async () => {
+    // What a usePeers(30, { ports: [70 names] }) meets: 30 groups of 71 ports.
+    const first = await leasePortGroups([1000, 1000], { registry: registry.address });
+    const before = (await (await connect()).status()).leases.length;
+    const asked = leasePortGroups(
+      Array.from({ length: 30 }, () => 71),
+      { registry: registry.address },
+    );
+    await expect(asked).rejects.toThrow(
+      `Cannot lease 2130 app ports (30 peers × 71: PORT and 70 in \`ports\`): this process holds 2000 already, and the registry leases at most ${MAX_LEASES_PER_CONNECTION} to one process.`,
+    );
+    expect((await (await connect()).status()).leases).toHaveLength(before);
+    await Promise.all(first.map((lease) => lease.release()));
   }, 60_000);
 
   it('logs what clients send escaped: no forged line, no terminal escape', async () => {

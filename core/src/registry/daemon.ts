@@ -13,6 +13,7 @@ import {
   encode,
   IDLE_TIMEOUT_ENV,
   lineSplitter,
+  MAX_LEASES_PER_CONNECTION,
   MAX_REQUEST_BYTES,
   PROTOCOL_VERSION,
   type RegisteredNode,
@@ -24,11 +25,8 @@ export const LEASE_RANGE: readonly [number, number] = [20000, 32767];
 const DEFAULT_IDLE_TIMEOUT = 30_000;
 /** A watcher that stops reading is cut off rather than buffered for without bound. */
 const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
-/**
- * Leases one connection may hold: far more than a test process needs (a port or a few per peer
- * of each of its clusters), and a bound on what a single client can take from the machine.
- */
-export const MAX_LEASES_PER_CONNECTION = 2048;
+
+export { MAX_LEASES_PER_CONNECTION };
 
 export interface RegistryOptions {
   /** Address to bind. @default '127.0.0.1' (or the host of env PEER_CLUSTER_REGISTRY) */

@@ -1,9 +1,10 @@
 // Machine-wide app-port leases from the local registry (DESIGN decision 1): get-port's lock is per
 // process, so parallel test files probing on their own hand out the same ports. The daemon probes
 // for everyone and holds each lease until it is released or this process's connection closes.
-import { InvalidOptionsError, RegistryUnavailableError } from '../errors.js';
+import { InvalidOptionsError, PeerClusterError, RegistryUnavailableError } from '../errors.js';
 import { formatRegistryAddress, parseRegistryAddress, resolveRegistryAddress } from './address.js';
 import type { RegistryClient, RegistryClientOptions } from './client.js';
+import { MAX_LEASES_PER_CONNECTION } from './protocol.js';
 import { sharedRegistryClient } from './shared.js';
 
 export interface PortLease {
@@ -49,6 +50,10 @@ export async function leasePortGroups(sizes: number[], options: LeaseOptions = {
   if (total === 0) return sizes.map(() => ({ ports: [], release: async () => {} }));
   const address = options.registry === undefined ? {} : parseRegistryAddress(options.registry, 'registry');
   const key = formatRegistryAddress(resolveRegistryAddress(address));
+  // Said here, in terms of what was asked: the daemon would only answer, part of the way through,
+  // that "this connection" holds too many.
+  const holding = held.get(key)?.size ?? 0;
+  if (holding + total > MAX_LEASES_PER_CONNECTION) throw tooManyPorts(sizes, total, holding);
   const exclude = options.exclude ?? [];
   const chunks: number[] = [];
   for (let left = total; left > 0; left -= MAX_COUNT) chunks.push(Math.min(left, MAX_COUNT));
@@ -112,4 +117,19 @@ async function leaseClient(key: string, address: RegistryClientOptions): Promise
     );
   });
   return client;
+}
+
+function tooManyPorts(sizes: number[], total: number, holding: number): PeerClusterError {
+  const groups = sizes.filter((n) => n > 0);
+  const size = groups[0]!;
+  const named = size > 1 ? `: PORT and ${size - 1} in \`ports\`` : '';
+  const each =
+    groups.length < 2
+      ? ''
+      : groups.every((n) => n === size)
+        ? ` (${groups.length} peers × ${size}${named})`
+        : ` (${groups.length} peers)`;
+  return new PeerClusterError(
+    `Cannot lease ${total} app ports${each}: this process holds ${holding} already, and the registry leases at most ${MAX_LEASES_PER_CONNECTION} to one process. Declare fewer \`ports\`, start fewer peers at once, or stop the clusters this process no longer needs.`,
+  );
 }

@@ -11,6 +11,11 @@ export const PROTOCOL_VERSION = 1;
 
 /** A request line longer than this closes the connection: nothing legitimate comes close. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
+/**
+ * Leases one connection (so one process) may hold: far more than a test process needs (a port or a
+ * few per peer of each of its clusters), and a bound on what a single client can take from the machine.
+ */
+export const MAX_LEASES_PER_CONNECTION = 2048;
 /** Answers list whole clusters, so a client accepts much longer lines than the daemon does. */
 export const MAX_REPLY_BYTES = 16 * 1024 * 1024;
 
