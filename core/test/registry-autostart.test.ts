@@ -195,6 +195,29 @@ describe('auto-started registry', () => {
     }
   });
 
+  it('a daemon whose port holder goes away as it is probed (a registry killed meanwhile) takes the port', async () => {
+    // What a daemon started as another one is killed meets: its bind fails, and the probe of the
+    // holder is refused or cut, because the holder is gone. Not "held by something that is not a
+    // registry": the port is free. Here the holder cuts the client's connection (so the client
+    // starts a daemon), then goes away when that daemon's probe reaches it.
+    let connections = 0;
+    const holder = net.createServer((socket) => {
+      socket.destroy();
+      if (++connections === 2) holder.close();
+    });
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const held = (holder.address() as net.AddressInfo).port;
+    try {
+      const client = await RegistryClient.connect({ port: held, idleTimeout: 500 });
+      daemons.add(client.daemonPid);
+      expect(client.daemonPid).not.toBe(process.pid);
+      expect(connections).toBe(2);
+      await client.close();
+    } finally {
+      holder.close();
+    }
+  });
+
   it('an idle daemon exits by itself', async () => {
     const idlePort = await freeRegistryPort();
     const client = await RegistryClient.connect({ port: idlePort, idleTimeout: 200 });

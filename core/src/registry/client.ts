@@ -357,14 +357,17 @@ function openConnection(
 }
 
 /**
- * What listens at host:port, for a daemon whose bind failed with EADDRINUSE: a registry (its pid)
- * or something else. A registry says hello at once; `within` ms of silence is something else.
+ * What listens at host:port, for a daemon whose bind failed with EADDRINUSE: a registry (its pid),
+ * 'silent' (it accepted the connection but said nothing for `within` ms: not a registry, which says
+ * hello at once), or undefined (refused, cut, or answered with something that is not a hello: a
+ * registry that is going away looks like this too).
  */
 export async function probeRegistry(
   host: string,
   port: number,
   within = 2000,
-): Promise<{ pid: number } | undefined> {
+): Promise<{ pid: number } | 'silent' | undefined> {
+  const silence = clockNow() + within;
   try {
     const { socket, hello } = await openConnection(
       host,
@@ -376,7 +379,8 @@ export async function probeRegistry(
     socket.destroy();
     return hello;
   } catch (error) {
-    return error instanceof RegistryVersionError ? { pid: error.pid } : undefined;
+    if (error instanceof RegistryVersionError) return { pid: error.pid };
+    return clockNow() >= silence ? 'silent' : undefined;
   }
 }
 

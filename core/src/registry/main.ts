@@ -8,6 +8,9 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_REGISTRY_HOST, DEFAULT_REGISTRY_PORT, EXIT_NOT_A_REGISTRY } from './address.js';
 import { runRegistry } from './daemon.js';
 
+/** How many times a daemon binds whose port is held by something that does not say hello. */
+const BIND_ATTEMPTS = 3;
+
 /** Runs the daemon until it is idle or signalled; resolves to the exit code. */
 export async function registryMain(args: string[] = process.argv.slice(2)): Promise<number> {
   const { values } = parseArgs({
@@ -30,22 +33,32 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
     ? () => {}
     : (line: string) =>
         process.stdout.write(`${new Date().toISOString()} [registry ${process.pid}] ${line}\n`);
-  let registry: Awaited<ReturnType<typeof runRegistry>>;
-  try {
-    registry = await runRegistry({
-      ...(values.host !== undefined && { host: values.host }),
-      ...(values.port !== undefined && { port: Number(values.port) }),
-      ...(values['idle-timeout'] !== undefined && { idleTimeout: Number(values['idle-timeout']) }),
-      log,
-    });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      const host = values.host ?? DEFAULT_REGISTRY_HOST;
-      const port = values.port === undefined ? DEFAULT_REGISTRY_PORT : Number(values.port);
+  const host = values.host ?? DEFAULT_REGISTRY_HOST;
+  const port = values.port === undefined ? DEFAULT_REGISTRY_PORT : Number(values.port);
+  let registry: Awaited<ReturnType<typeof runRegistry>> | undefined;
+  for (let attempt = 1; !registry; attempt++) {
+    try {
+      registry = await runRegistry({
+        ...(values.host !== undefined && { host: values.host }),
+        ...(values.port !== undefined && { port: Number(values.port) }),
+        ...(values['idle-timeout'] !== undefined && { idleTimeout: Number(values['idle-timeout']) }),
+        log,
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+        process.stderr.write(`peer-cluster registry: ${(error as Error).message}\n`);
+        return 1;
+      }
       // Loaded only here: the daemon's start is on the path of a run's first cluster.
       const { probeRegistry } = await import('./client.js');
       const holder = await probeRegistry(host, port);
-      if (!holder) {
+      if (holder === undefined && attempt < BIND_ATTEMPTS) {
+        // Refused or cut without a hello: what holds the port may be a registry that is gone
+        // since (killed, or exiting idle) while this one started. Then the port is free again,
+        // or another new registry has it: bind once more before saying it is something else.
+        continue;
+      }
+      if (holder === undefined || holder === 'silent') {
         process.stderr.write(
           `peer-cluster registry: port ${port} of ${host} is held by something that is not a peer-cluster registry. Free it, or run the registry on another port (--port, and PEER_CLUSTER_REGISTRY=host:port for its clients).\n`,
         );
@@ -60,8 +73,6 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
       );
       return 1;
     }
-    process.stderr.write(`peer-cluster registry: ${(error as Error).message}\n`);
-    return 1;
   }
   log(`listening on ${registry.address}`);
   // Then the channel is let go: the daemon outlives the client that started it. (That client may
