@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { constants } from 'node:os';
+import { availableParallelism, constants, loadavg } from 'node:os';
 import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
 import { defaultStrategy } from '../cluster/defaults.js';
 import { explainPeer } from '../cluster/explain-mesh.js';
@@ -665,7 +665,7 @@ export class Peer extends EventEmitter<PeerEvents> {
           this.#phase,
           `it did not become ready within bootTimeout (${setup.bootTimeout} ms${paused})${
             this.#app ? `: app ${this.#app} is still starting` : ` (still in phase "${this.#phase}")`
-          }`,
+          }${busyMachine()}`,
           { timeout: setup.bootTimeout },
         );
       };
@@ -1067,6 +1067,14 @@ async function stoppedBySignal(pid: number): Promise<void> {
     }
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
+}
+
+/** For a boot timeout: a machine with more runnable processes than CPUs explains a slow boot. */
+function busyMachine(): string {
+  const [load = 0] = loadavg();
+  const cpus = availableParallelism();
+  if (load < cpus) return '';
+  return `. This machine is busy (load average ${load.toFixed(1)} on ${cpus} CPU${cpus === 1 ? '' : 's'}): raise bootTimeout, or run fewer test workers at once`;
 }
 
 const clusterCookies = new Map<string, string>();
