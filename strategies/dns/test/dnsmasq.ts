@@ -42,7 +42,19 @@ async function freeDnsPort(): Promise<number> {
 
 /** Starts dnsmasq with `--host-record`/`--srv-host` arguments for `zone`, resolving once it answers. */
 export async function startDnsmasq(binary: string, zone: string, records: string[]): Promise<Dnsmasq> {
-  const port = await freeDnsPort();
+  // The free port found may be taken by another process before dnsmasq binds it: another port then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(await freeDnsPort(), binary, zone, records);
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt === 5) throw error;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startOn(port: number, binary: string, zone: string, records: string[]): Promise<Dnsmasq> {
   const child: ChildProcess = spawn(
     binary,
     [
@@ -55,6 +67,9 @@ export async function startDnsmasq(binary: string, zone: string, records: string
       '--conf-file=/dev/null',
       '--pid-file=',
       `--local=/${zone}/`,
+      // A record only this server has: the readiness probe's answer proves it is this dnsmasq
+      // that answers on the port (not something that took the port as dnsmasq failed to bind).
+      `--host-record=${READINESS_NAME}.${zone},${READINESS_ADDRESS}`,
       ...records,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -67,8 +82,19 @@ export async function startDnsmasq(binary: string, zone: string, records: string
   // dnsmasq prints "started" to syslog, not to us: its bound UDP port is the readiness signal.
   const deadline = Date.now() + 10_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`dnsmasq exited (${child.exitCode}): ${stderr}`);
-    if (await answers(port)) break;
+    if (child.exitCode !== null) {
+      const message = `dnsmasq exited (${child.exitCode}): ${stderr}`;
+      throw /in use/i.test(stderr) ? new PortTaken(message) : new Error(message);
+    }
+    let ready: boolean;
+    try {
+      ready = await answers(port, zone);
+    } catch (error) {
+      child.kill('SIGKILL');
+      await exited;
+      throw new PortTaken((error as Error).message);
+    }
+    if (ready) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`dnsmasq did not answer on port ${port}: ${stderr}`);
@@ -85,17 +111,23 @@ export async function startDnsmasq(binary: string, zone: string, records: string
   };
 }
 
-async function answers(port: number): Promise<boolean> {
+const READINESS_NAME = 'pc-readiness-probe';
+const READINESS_ADDRESS = '127.0.0.254';
+
+/** Whether this dnsmasq answers on `port`: it knows the record only it has. */
+async function answers(port: number, zone: string): Promise<boolean> {
   const { Resolver } = await import('node:dns/promises');
   const resolver = new Resolver({ timeout: 100, tries: 1 });
   resolver.setServers([`127.0.0.1:${port}`]);
   try {
-    await resolver.resolve4('readiness.probe.invalid');
-    return true;
-  } catch (error) {
-    return (
-      (error as NodeJS.ErrnoException).code !== 'ETIMEOUT' &&
-      (error as NodeJS.ErrnoException).code !== 'ECONNREFUSED'
+    const addresses = await resolver.resolve4(`${READINESS_NAME}.${zone}`);
+    if (addresses.includes(READINESS_ADDRESS)) return true;
+    throw new Error(
+      `port ${port} answers for another DNS server (${READINESS_NAME}.${zone} is ${addresses.join(', ')})`,
     );
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ETIMEOUT' || code === 'ECONNREFUSED') return false;
+    throw error;
   }
 }
