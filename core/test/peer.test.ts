@@ -225,6 +225,49 @@ describe('control channel', () => {
     );
   });
 
+  it('evaluate() leaves `import(` in strings, templates, comments and regular expressions as written', async () => {
+    const p = await peer();
+    const result = await p.evaluate(async () => [
+      (await import('node:os')).platform(),
+      'import(x)',
+      `a import(y) ${'b'}`,
+      /import\((z)\)/.source,
+      // import(w)
+    ]);
+    expect(result).toEqual([process.platform, 'import(x)', 'a import(y) b', 'import\\((z)\\)']);
+  });
+
+  it('evaluate() says which name a compiler or a runner added to the function, and what to do', async () => {
+    const p = await peer();
+    // What the peer lacks when the function was compiled: a TypeScript helper (ts-jest, target below
+    // ES2018), an async body Babel hoisted out of it (preset-env without targets), a module binding of
+    // TypeScript's CommonJS output, and one that vi.mock's hoisting renamed.
+    const emitted: [string, RegExp][] = [
+      [
+        '(_a) => { var { name } = _a, rest = __rest(_a, ["name"]); return rest; }',
+        /`__rest` is a helper TypeScript \(ts-jest\) added to the test file .* Compile the tests for ES2022 or later/,
+      ],
+      [
+        'function (_x) { return _ref2.apply(this, arguments); }',
+        /`_ref2` is a helper \(or a hoisted async body\) Babel added .*targets: \{ node: 'current' \}/,
+      ],
+      [
+        '() => node_fs_1.readFileSync("/x")',
+        /`node_fs_1` is not defined in the peer\. If it is a module the test file imports .*import it inside the function instead/,
+      ],
+      [
+        '() => (0, __vi_import_0__.hostname)()',
+        /it uses a binding the test file imports \(Vitest rewrote it as `__vi_import_0__`\).*import it inside the function instead/,
+      ],
+    ];
+    for (const [source, message] of emitted) {
+      const fn = new Function(`return ${source}`)() as () => unknown;
+      const error = (await p.evaluate(fn).catch((e) => e)) as RemoteError;
+      expect(error, source).toBeInstanceOf(RemoteError);
+      expect(error.message, source).toMatch(message);
+    }
+  });
+
   it("evaluate()'s import() of a relative path resolves from the peer's root, as require() does", async () => {
     const p = await peer();
     // As the test file wrote it (Vitest rewrites it to __vite_ssr_dynamic_import__)…

@@ -23,8 +23,124 @@ const importFromRoot = (specifier: string) =>
       ? new URL(specifier, ROOT_URL).href
       : specifier
   );
-/** A dynamic `import(` in a function's source (not a method or property named import). */
-const DYNAMIC_IMPORT = /(?<![\w$.])import\s*\(/g;
+/** Words after which a `/` starts a regular expression rather than a division. */
+const BEFORE_REGEX = new Set([
+  'return',
+  'typeof',
+  'instanceof',
+  'in',
+  'of',
+  'new',
+  'delete',
+  'void',
+  'throw',
+  'case',
+  'do',
+  'else',
+  'yield',
+  'await',
+]);
+const WORD = /[\w$\u0080-\uffff]/;
+
+/**
+ * The source with each dynamic `import(` in its code (not a method or property named import) made
+ * a call of `to`. Strings, template text, comments and regular expressions are left as written: a
+ * function that returns `'import(x)'` returns that.
+ */
+export function rewriteImports(source: string, to: string): string {
+  if (!source.includes('import')) return source;
+  let out = '';
+  let copied = 0;
+  /** For each `${` of a template literal the code is in, the brace depth that ends it. */
+  const templates: number[] = [];
+  let depth = 0;
+  /** The last token: a punctuator character, a word, or '' at the start. */
+  let prev = '';
+  let i = 0;
+  const n = source.length;
+  /** Skips template text from i (after a backtick or a `}` ending a substitution). */
+  const templateText = () => {
+    while (i < n) {
+      const c = source[i]!;
+      if (c === '\\') i += 2;
+      else if (c === '`') {
+        i++;
+        prev = '`';
+        return;
+      } else if (c === '$' && source[i + 1] === '{') {
+        i += 2;
+        templates.push(depth);
+        depth++;
+        prev = '{';
+        return;
+      } else i++;
+    }
+  };
+  while (i < n) {
+    const c = source[i]!;
+    if (c === '/' && source[i + 1] === '/') {
+      const end = source.indexOf('\n', i);
+      i = end === -1 ? n : end;
+    } else if (c === '/' && source[i + 1] === '*') {
+      const end = source.indexOf('*/', i + 2);
+      i = end === -1 ? n : end + 2;
+    } else if (c === '"' || c === "'") {
+      i++;
+      while (i < n && source[i] !== c) i += source[i] === '\\' ? 2 : 1;
+      i++;
+      prev = c;
+    } else if (c === '`') {
+      i++;
+      templateText();
+    } else if (
+      c === '/' &&
+      (prev === '' || BEFORE_REGEX.has(prev) || (!WORD.test(prev) && !')]}`\'"'.includes(prev)))
+    ) {
+      // A regular expression literal: up to its closing slash (not one in a [class]).
+      let inClass = false;
+      i++;
+      while (i < n) {
+        const r = source[i]!;
+        if (r === '\\') i++;
+        else if (r === '[') inClass = true;
+        else if (r === ']') inClass = false;
+        else if (r === '/' && !inClass) break;
+        i++;
+      }
+      i++;
+      prev = ')'; // its flags, then a division may follow
+    } else if (WORD.test(c)) {
+      let end = i + 1;
+      while (end < n && WORD.test(source[end]!)) end++;
+      const word = source.slice(i, end);
+      if (word === 'import' && prev !== '.') {
+        let next = end;
+        while (next < n && /\s/.test(source[next]!)) next++;
+        if (source[next] === '(') {
+          out += `${source.slice(copied, i)}${to}(`;
+          copied = next + 1;
+        }
+      }
+      prev = word;
+      i = end;
+    } else if (/\s/.test(c)) i++;
+    else {
+      if (c === '{') depth++;
+      else if (c === '}') {
+        depth--;
+        if (templates.length > 0 && templates[templates.length - 1] === depth) {
+          templates.pop();
+          i++;
+          templateText();
+          continue;
+        }
+      }
+      prev = c;
+      i++;
+    }
+  }
+  return out + source.slice(copied);
+}
 type Module = Record<string, unknown> & { __esModule?: boolean };
 const importStar = (mod: Module) =>
   mod?.__esModule
@@ -76,7 +192,7 @@ const counters: unknown = new Proxy(() => {}, {
 const COVERAGE_COUNTER = /\bcov_[0-9a-z]+(?=\(\))/g;
 
 function compile(written: string): unknown {
-  const source = written.replace(DYNAMIC_IMPORT, '__peer_cluster_import__(');
+  const source = rewriteImports(written, '__peer_cluster_import__');
   const names = [...Object.keys(scope), ...new Set(source.match(COVERAGE_COUNTER))];
   const values = names.map((name) => (name in scope ? scope[name as keyof typeof scope] : () => counters));
   try {
@@ -107,18 +223,46 @@ export async function evaluate(source: string, ctx: AppContext, arg: unknown): P
   } catch (error) {
     const name =
       error instanceof ReferenceError ? /^(\S+) is not defined$/.exec(error.message)?.[1] : undefined;
-    if (name && error instanceof ReferenceError) {
-      error.message = /^__vite_ssr_import_\d+__$/.test(name)
-        ? "evaluate() sends the function's source, not its closure: it uses a binding the test file " +
-          `imports (Vitest rewrote it as \`${name}\`), which is not defined in the peer; import it inside ` +
-          "the function instead: peer.evaluate(async (ctx) => { const { x } = await import('…'); … })."
-        : name === '__vite_ssr_import_meta__'
-          ? "evaluate() sends the function's source, not its closure: it uses the test file's import.meta " +
-            '(Vitest rewrote it as `__vite_ssr_import_meta__`), which is not defined in the peer; pass what ' +
-            'you need of it as the argument: peer.evaluate((ctx, url) => …, import.meta.url).'
-          : `evaluate() sends the function's source, not its closure: \`${name}\` is not defined in the peer; ` +
-            `pass it as the argument: peer.evaluate((ctx, ${name}) => …, ${name}).`;
-    }
+    if (name && error instanceof ReferenceError) error.message = notDefined(name);
     throw error;
   }
+}
+
+const CLOSURE = "evaluate() sends the function's source, not its closure:";
+const IMPORT_INSIDE =
+  "import it inside the function instead: peer.evaluate(async (ctx) => { const { x } = await import('…'); … }).";
+/** The helpers TypeScript (tslib) emits for syntax it compiles down; __awaiter and the import helpers are given above. */
+const TS_HELPERS =
+  /^__(extends|assign|rest|decorate|param|esDecorate|runInitializers|propKey|setFunctionName|metadata|generator|exportStar|values|read|spread|spreadArrays|spreadArray|await|asyncGenerator|asyncDelegator|asyncValues|makeTemplateObject|classPrivateField(Get|Set|In)|createBinding|addDisposableResource|disposeResources)$/;
+/**
+ * What Babel emits for syntax it compiles down: its helpers, and the `_ref` an async function's
+ * body is hoisted into (outside the function, so not in its source).
+ */
+const BABEL_HELPERS =
+  /^_(ref\d*|asyncToGenerator|objectSpread2?|objectWithoutProperties(Loose)?|defineProperty|createClass|classCallCheck|createForOfIteratorHelper(Loose)?|regeneratorRuntime|regenerator\w*|toConsumableArray|slicedToArray|classPrivate\w+|asyncIterator|awaitAsyncGenerator|wrapAsyncGenerator|extends|typeof|toPropertyKey|toPrimitive|inherits|callSuper|possibleConstructorReturn|getPrototypeOf|setPrototypeOf|assertThisInitialized|taggedTemplateLiteral\w*|arrayLikeToArray|iterableToArray|unsupportedIterableToArray|nonIterableSpread|nonIterableRest|arrayWithHoles|arrayWithoutHoles|iterableToArrayLimit)$/;
+
+/** Why `name` is not defined when the function ran in the peer, and what to do. */
+function notDefined(name: string): string {
+  if (/^__vite_ssr_import_\d+__$/.test(name) || /^__vi_import_\d+__$/.test(name))
+    return `${CLOSURE} it uses a binding the test file imports (Vitest rewrote it as \`${name}\`), which is not defined in the peer; ${IMPORT_INSIDE}`;
+  if (name === '__vite_ssr_import_meta__')
+    return (
+      `${CLOSURE} it uses the test file's import.meta (Vitest rewrote it as \`__vite_ssr_import_meta__\`), which is not defined in the peer; pass what ` +
+      'you need of it as the argument: peer.evaluate((ctx, url) => …, import.meta.url).'
+    );
+  if (TS_HELPERS.test(name))
+    return (
+      `evaluate() sends the function's source as the test's compiler left it: \`${name}\` is a helper TypeScript (ts-jest) ` +
+      'added to the test file for syntax it compiled for an older target, and it is not defined in the peer. Compile the tests ' +
+      'for ES2022 or later (the `target` of the tsconfig ts-jest uses), or leave that syntax out of the function.'
+    );
+  if (BABEL_HELPERS.test(name))
+    return (
+      `evaluate() sends the function's source as the test's compiler left it: \`${name}\` is a helper (or a hoisted async body) ` +
+      "Babel added to the test file for syntax it compiled for an older target, and it is not defined in the peer. Set @babel/preset-env's " +
+      "`targets: { node: 'current' }` (as Jest's docs do), or leave that syntax out of the function."
+    );
+  if (/^[\w$]+_\d+$/.test(name))
+    return `${CLOSURE} \`${name}\` is not defined in the peer. If it is a module the test file imports (TypeScript's CommonJS output names them so), ${IMPORT_INSIDE} Else pass it as the argument: peer.evaluate((ctx, ${name}) => …, ${name}).`;
+  return `${CLOSURE} \`${name}\` is not defined in the peer; pass it as the argument: peer.evaluate((ctx, ${name}) => …, ${name}) (a module the test file imports: import it inside the function).`;
 }
