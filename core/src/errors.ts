@@ -239,10 +239,19 @@ export function serializeError(error: unknown): SerializedError {
       if (stack !== undefined) serialized.stack = textOf(stack, '');
       return serialized;
     }
-    return { name: 'Error', message: textOf(error, '') };
+    return { name: 'Error', message: thrownText(error) };
   } catch {
     return { name: 'Error', message: 'a thrown value that could not be read' };
   }
+}
+
+/**
+ * A thrown value that is not an Error, as the message of the error the caller gets: a string as
+ * it is, an object as describeValue shows it (`{"status":404}`, not `[object Object]`).
+ */
+export function thrownText(value: unknown): string {
+  if (typeof value === 'object' && value !== null) return describeValue(value);
+  return textOf(value, 'undefined');
 }
 
 /** `value` as text, never throwing: a string as it is, else String(value), else its tag. */

@@ -96,7 +96,7 @@ describe('heavy traffic', () => {
 });
 
 describe('what handlers throw and return', () => {
-  it('an object without a prototype, an Error with a number for a name, or a throwing then: the call fails alone', async () => {
+  it('an object without a prototype, an Error with a number for a name, a plain object, undefined or a throwing then: the call fails alone, saying what was thrown', async () => {
     const [a, b] = await pair();
     b.handle('nullProto', () => {
       throw Object.create(null);
@@ -109,6 +109,12 @@ describe('what handlers throw and return', () => {
       Object.defineProperty(error, 'message', { value: { not: 'text' } });
       throw error;
     });
+    b.handle('plainObject', () => {
+      throw { status: 404, reason: 'missing' };
+    });
+    b.handle('nothing', () => {
+      throw undefined;
+    });
     b.handle('thenThrows', () => ({
       // biome-ignore lint/suspicious/noThenProperty: a thenable is what is under test
       then() {
@@ -118,15 +124,17 @@ describe('what handlers throw and return', () => {
     b.handle('slow', () => new Promise((resolve) => setTimeout(resolve, 50, 'slow done')));
     const inFlight = a.call(b.id, 'slow');
     const errors: any[] = await Promise.all(
-      ['nullProto', 'numberName', 'objectMessage', 'thenThrows'].map((m) =>
+      ['nullProto', 'numberName', 'objectMessage', 'plainObject', 'nothing', 'thenThrows'].map((m) =>
         a.call(b.id, m).catch((e: any) => e),
       ),
     );
     for (const error of errors) expect(error).toBeInstanceOf(RemoteError);
     expect(errors.map((e) => e.message.replace(/ on b@127\.0\.0\.1:\d+: /, ': '))).toEqual([
-      'Error: [object Object]',
+      'Error: {}',
       '42: bad name',
       'Error: [object Object]',
+      'Error: {"status":404,"reason":"missing"}',
+      'Error: undefined',
       'TypeError: then() threw',
     ]);
     expect(await inFlight).toBe('slow done');

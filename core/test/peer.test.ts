@@ -279,6 +279,17 @@ describe('control channel', () => {
     expect(await p.evaluate(plain)).toContain('start');
   });
 
+  it('a thrown value that is not an Error reaches the test as what it was, not [object Object]', async () => {
+    const p = await peer();
+    const thrown = await p
+      .evaluate(() => {
+        throw { status: 404, reason: 'missing' };
+      })
+      .catch((e) => e);
+    expect(thrown).toBeInstanceOf(RemoteError);
+    expect(thrown.message).toMatch(/^Error on .+: \{"status":404,"reason":"missing"\}$/);
+  });
+
   it('evaluate() rethrows remote errors as RemoteError with the remote stack', async () => {
     const p = await peer();
     const error = await p

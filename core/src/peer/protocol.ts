@@ -3,7 +3,7 @@
 // peer stays controllable while its links are cut, paused or partitioned.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { type BootPhase, textOf } from '../errors.js';
+import { type BootPhase, textOf, thrownText } from '../errors.js';
 import type { HealerOptions, HeartbeatOptions, StrategySpec } from '../types.js';
 
 /** The global (Symbol.for) where the bundled runtime's loader offers its services (runtime-bundle.ts). */
@@ -162,7 +162,7 @@ export function toWireError(error: unknown): WireError {
       if (typeof e.port === 'number') wire.port = e.port;
       return wire;
     }
-    return { name: 'Error', message: textOf(error, '') };
+    return { name: 'Error', message: thrownText(error) };
   } catch {
     // A getter that throws, say: the answer still goes out.
     return { name: 'Error', message: 'a thrown value that could not be read' };
