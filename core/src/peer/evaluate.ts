@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { init as initLexer, parse as parseModule } from 'es-module-lexer';
 import type { AppContext } from '../types.js';
 
 // Test runners rewrite parts of the test's source before it runs, and `fn.toString()` shows the
@@ -23,121 +24,28 @@ const importFromRoot = (specifier: string) =>
       ? new URL(specifier, ROOT_URL).href
       : specifier
   );
-/** Words after which a `/` starts a regular expression rather than a division. */
-const BEFORE_REGEX = new Set([
-  'return',
-  'typeof',
-  'instanceof',
-  'in',
-  'of',
-  'new',
-  'delete',
-  'void',
-  'throw',
-  'case',
-  'do',
-  'else',
-  'yield',
-  'await',
-]);
-const WORD = /[\w$\u0080-\uffff]/;
-
 /**
- * The source with each dynamic `import(` in its code (not a method or property named import) made
- * a call of `to`. Strings, template text, comments and regular expressions are left as written: a
- * function that returns `'import(x)'` returns that.
+ * The source with each dynamic `import(` in its code made a call of `to`. es-module-lexer finds
+ * them: it knows strings, template text, comments and regular expressions, so a function that
+ * returns `'import(x)'` returns that, and a method or property named import is left alone.
  */
-export function rewriteImports(source: string, to: string): string {
+export async function rewriteImports(source: string, to: string): Promise<string> {
   if (!source.includes('import')) return source;
+  await initLexer;
+  let imports: readonly { d: number; ss: number }[];
+  try {
+    [imports] = parseModule(source);
+  } catch {
+    // What the lexer cannot read does not compile either: compile() says so.
+    return source;
+  }
   let out = '';
   let copied = 0;
-  /** For each `${` of a template literal the code is in, the brace depth that ends it. */
-  const templates: number[] = [];
-  let depth = 0;
-  /** The last token: a punctuator character, a word, or '' at the start. */
-  let prev = '';
-  let i = 0;
-  const n = source.length;
-  /** Skips template text from i (after a backtick or a `}` ending a substitution). */
-  const templateText = () => {
-    while (i < n) {
-      const c = source[i]!;
-      if (c === '\\') i += 2;
-      else if (c === '`') {
-        i++;
-        prev = '`';
-        return;
-      } else if (c === '$' && source[i + 1] === '{') {
-        i += 2;
-        templates.push(depth);
-        depth++;
-        prev = '{';
-        return;
-      } else i++;
-    }
-  };
-  while (i < n) {
-    const c = source[i]!;
-    if (c === '/' && source[i + 1] === '/') {
-      const end = source.indexOf('\n', i);
-      i = end === -1 ? n : end;
-    } else if (c === '/' && source[i + 1] === '*') {
-      const end = source.indexOf('*/', i + 2);
-      i = end === -1 ? n : end + 2;
-    } else if (c === '"' || c === "'") {
-      i++;
-      while (i < n && source[i] !== c) i += source[i] === '\\' ? 2 : 1;
-      i++;
-      prev = c;
-    } else if (c === '`') {
-      i++;
-      templateText();
-    } else if (
-      c === '/' &&
-      (prev === '' || BEFORE_REGEX.has(prev) || (!WORD.test(prev) && !')]}`\'"'.includes(prev)))
-    ) {
-      // A regular expression literal: up to its closing slash (not one in a [class]).
-      let inClass = false;
-      i++;
-      while (i < n) {
-        const r = source[i]!;
-        if (r === '\\') i++;
-        else if (r === '[') inClass = true;
-        else if (r === ']') inClass = false;
-        else if (r === '/' && !inClass) break;
-        i++;
-      }
-      i++;
-      prev = ')'; // its flags, then a division may follow
-    } else if (WORD.test(c)) {
-      let end = i + 1;
-      while (end < n && WORD.test(source[end]!)) end++;
-      const word = source.slice(i, end);
-      if (word === 'import' && prev !== '.') {
-        let next = end;
-        while (next < n && /\s/.test(source[next]!)) next++;
-        if (source[next] === '(') {
-          out += `${source.slice(copied, i)}${to}(`;
-          copied = next + 1;
-        }
-      }
-      prev = word;
-      i = end;
-    } else if (/\s/.test(c)) i++;
-    else {
-      if (c === '{') depth++;
-      else if (c === '}') {
-        depth--;
-        if (templates.length > 0 && templates[templates.length - 1] === depth) {
-          templates.pop();
-          i++;
-          templateText();
-          continue;
-        }
-      }
-      prev = c;
-      i++;
-    }
+  for (const { d, ss } of imports) {
+    // d: the `(` of a dynamic import; -1 for a static import, -2 for import.meta.
+    if (d < 0) continue;
+    out += `${source.slice(copied, ss)}${to}`;
+    copied = ss + 'import'.length;
   }
   return out + source.slice(copied);
 }
@@ -191,8 +99,7 @@ const counters: unknown = new Proxy(() => {}, {
 });
 const COVERAGE_COUNTER = /\bcov_[0-9a-z]+(?=\(\))/g;
 
-function compile(written: string): unknown {
-  const source = rewriteImports(written, '__peer_cluster_import__');
+function compile(source: string): unknown {
   const names = [...Object.keys(scope), ...new Set(source.match(COVERAGE_COUNTER))];
   const values = names.map((name) => (name in scope ? scope[name as keyof typeof scope] : () => counters));
   try {
@@ -215,7 +122,7 @@ function compile(written: string): unknown {
 }
 
 export async function evaluate(source: string, ctx: AppContext, arg: unknown): Promise<unknown> {
-  const fn = compile(source);
+  const fn = compile(await rewriteImports(source, '__peer_cluster_import__'));
   if (typeof fn !== 'function')
     throw new TypeError('evaluate() needs a function: peer.evaluate((ctx, arg) => …, arg)');
   try {
