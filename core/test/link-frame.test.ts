@@ -114,6 +114,27 @@ describe('frame decode', () => {
     );
   });
 
+  it('gives typed arrays, Buffers and DataViews bytes of their own, as structuredClone does (a Buffer stays one)', () => {
+    const values = [
+      new Uint8Array([1, 2, 3]),
+      new Float64Array([1.5, -2.5]),
+      new BigInt64Array([5n]),
+      Buffer.from('abc'),
+      new DataView(new Uint8Array([9, 8]).buffer),
+      new Uint16Array([1, 2, 3, 4]).subarray(1, 3),
+    ];
+    const frame = decode(encodeCall(7, 'm', [...values, 'x'.repeat(LONG_STRING)]));
+    if (frame.type !== FrameType.Call) throw new Error('not a call');
+    values.forEach((sent, i) => {
+      const got = frame.args[i] as NodeJS.ArrayBufferView;
+      // Not a view into the frame: its buffer is its bytes, and nothing else.
+      expect(got.buffer.byteLength).toBe(sent.byteLength);
+      expect(got.byteOffset).toBe(0);
+      expect(got).toEqual(sent);
+      expect(got.constructor).toBe(sent.constructor);
+    });
+  });
+
   it('keeps shared references, -0, undefined and holes as structured clones do', () => {
     const shared = { x: 1 };
     // biome-ignore lint/suspicious/noSparseArray: the hole is what is tested

@@ -72,6 +72,36 @@ function encode(type: FrameType, id: number, value: unknown, json: boolean): Buf
   return header(buffer, type, Body.V8, id);
 }
 
+/**
+ * `v8.deserialize`, except that a typed array, Buffer or DataView comes with bytes of its own, as
+ * from `structuredClone`: V8's default makes it a view into the whole frame received (its
+ * `.buffer` holds the frame's header and every other field), which code that reads `.buffer`
+ * (`new Float32Array(x.buffer)`, `Buffer.from(x.buffer)`) would silently misread, and which keeps
+ * the whole frame in memory for as long as the value lives.
+ */
+class OwnBytesDeserializer extends v8.DefaultDeserializer {
+  // Node's hook for the views it serialized (not in @types/node).
+  _readHostObject(): NodeJS.ArrayBufferView {
+    const view = readHostObject.call(this);
+    const own = new Uint8Array(view.byteLength);
+    own.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+    if (Buffer.isBuffer(view)) return Buffer.from(own.buffer);
+    if (view instanceof DataView) return new DataView(own.buffer);
+    const Typed = view.constructor as new (buffer: ArrayBuffer) => NodeJS.ArrayBufferView;
+    return new Typed(own.buffer);
+  }
+}
+
+const readHostObject = (
+  v8.DefaultDeserializer.prototype as unknown as { _readHostObject(): NodeJS.ArrayBufferView }
+)._readHostObject;
+
+function deserialize(bytes: Buffer): unknown {
+  const deserializer = new OwnBytesDeserializer(bytes);
+  deserializer.readHeader();
+  return deserializer.readValue();
+}
+
 const MAX_DEPTH = 16;
 
 /** A string this long or longer is cheaper as a V8 clone than as JSON (see the top of this file). */
@@ -198,7 +228,7 @@ export function decode(bytes: Uint8Array): Frame {
         value = JSON.parse(data.toString('utf8', HEADER));
         break;
       case Body.V8:
-        value = v8.deserialize(data.subarray(HEADER));
+        value = deserialize(data.subarray(HEADER));
         break;
       case Body.Undefined:
         if (data.length !== HEADER) throw new Error('trailing bytes');
