@@ -176,15 +176,30 @@ export class RpcTimeoutError extends PeerClusterError {
 }
 
 /** Thrown by a handler or by evaluated code on the other side; keeps the remote name, message and stack. */
+/** What crosses for a thrown error: a link's SerializedError, or the control channel's WireError. */
+export interface RemoteErrorData {
+  name?: string;
+  message?: string;
+  stack?: string;
+  code?: string;
+  cause?: RemoteErrorData;
+}
+
 export class RemoteError extends PeerClusterError {
   readonly remoteName: string;
   /** The remote error's stack as the peer had it (the error's own `stack` shows it, trimmed). */
   declare readonly remoteStack: string | undefined;
   readonly node: string;
-  constructor(node: string, remote: { name?: string; message?: string; stack?: string }) {
-    super(`${remote.name ?? 'Error'} on ${node}: ${remote.message ?? ''}`);
+  /** The remote error's `code` (`ENOENT`, `ERR_…`, or one the app set), when it had one. */
+  readonly code: string | undefined;
+  constructor(node: string, remote: RemoteErrorData) {
+    super(
+      `${remote.name ?? 'Error'} on ${node}: ${remote.message ?? ''}`,
+      remote.cause === undefined ? undefined : { cause: new RemoteError(node, remote.cause) },
+    );
     this.node = node;
     this.remoteName = remote.name ?? 'Error';
+    this.code = remote.code;
     // Not enumerable: runners print an error's enumerable fields, and the stack is shown already.
     Object.defineProperty(this, 'remoteStack', { value: remote.stack, enumerable: false });
     if (remote.stack) {
@@ -224,19 +239,30 @@ export interface SerializedError {
   name: string;
   message: string;
   stack?: string;
+  /** A Node-style error code (`ENOENT`, `ERR_…`), or one the app set. */
+  code?: string;
+  /** What the error's `cause` was, a few levels deep. */
+  cause?: SerializedError;
 }
+
+/** How many `cause`s deep a thrown error crosses (a cycle of causes ends here too). */
+export const MAX_CAUSES = 4;
 
 /**
  * What a handler threw, as it crosses a link. Whatever it threw: an object without a prototype, an
  * Error whose `name` is a number or whose `message` getter throws — the reply still goes out, as
  * text (the other end takes strings only, and a throw here would take the node down).
  */
-export function serializeError(error: unknown): SerializedError {
+export function serializeError(error: unknown, depth = 0): SerializedError {
   try {
     if (error instanceof Error) {
       const { name, message, stack } = error;
       const serialized: SerializedError = { name: textOf(name, 'Error'), message: textOf(message, '') };
       if (stack !== undefined) serialized.stack = textOf(stack, '');
+      const { code } = error as { code?: unknown };
+      if (typeof code === 'string' || typeof code === 'number') serialized.code = String(code);
+      if (error.cause !== undefined && depth < MAX_CAUSES)
+        serialized.cause = serializeError(error.cause, depth + 1);
       return serialized;
     }
     return { name: 'Error', message: thrownText(error) };

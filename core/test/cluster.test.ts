@@ -13,6 +13,7 @@ import {
   type Peer,
   PeerBootError,
   PeerExitedError,
+  RemoteError,
   runRegistry,
   startCluster,
 } from '@peer-cluster/core';
@@ -157,6 +158,36 @@ describe('startCluster', () => {
     await Promise.all(c.peers.map((p) => p.control('refresh')));
     await c.waitForMesh();
     expect([...asked].sort()).toEqual(['peer-1', 'peer-2', 'peer-3']);
+  });
+});
+
+describe('thrown errors', () => {
+  it('keep their code and cause, from a peer to the test and between nodes', async () => {
+    const c = await cluster({ count: 2 });
+    const [a, b] = c.peers as [Peer, Peer];
+    await b.evaluate((ctx) =>
+      ctx.cluster.handle('save', () => {
+        const disk = Object.assign(new Error('disk full'), { code: 'ENOSPC' });
+        throw Object.assign(new Error('save failed', { cause: disk }), { code: 'E_SAVE' });
+      }),
+    );
+    // Over the control channel, to the test.
+    const error = await b.call('save').catch((e) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error).toMatchObject({ message: `Error on ${b.node}: save failed`, code: 'E_SAVE' });
+    expect(error.cause).toBeInstanceOf(RemoteError);
+    expect(error.cause).toMatchObject({ message: `Error on ${b.node}: disk full`, code: 'ENOSPC' });
+    // Over a link, to another node.
+    const between = await a.evaluate(async (ctx, target) => {
+      try {
+        await ctx.cluster.call(target, 'save');
+        return undefined;
+      } catch (e) {
+        const { code, cause } = e as Error & { code?: string; cause?: Error & { code?: string } };
+        return { code, cause: cause?.message, causeCode: cause?.code };
+      }
+    }, b.node);
+    expect(between).toEqual({ code: 'E_SAVE', cause: `Error on ${b.node}: disk full`, causeCode: 'ENOSPC' });
   });
 });
 

@@ -14,7 +14,7 @@
 // 690; a 60 MiB string 83 ms against 375), so a value holding one is sent as a V8 clone.
 
 import v8 from 'node:v8';
-import { PeerClusterError, type SerializedError } from '../errors.js';
+import { MAX_CAUSES, PeerClusterError, type SerializedError } from '../errors.js';
 
 export enum FrameType {
   Ping = 1,
@@ -264,12 +264,14 @@ export function decode(bytes: Uint8Array): Frame {
   throw new FrameError(`Malformed frame body (type ${type})`);
 }
 
-function isSerializedError(value: unknown): value is SerializedError {
+function isSerializedError(value: unknown, depth = 0): value is SerializedError {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   return (
     typeof v.name === 'string' &&
     typeof v.message === 'string' &&
-    (v.stack === undefined || typeof v.stack === 'string')
+    (v.stack === undefined || typeof v.stack === 'string') &&
+    (v.code === undefined || typeof v.code === 'string') &&
+    (v.cause === undefined || (depth < MAX_CAUSES && isSerializedError(v.cause, depth + 1)))
   );
 }

@@ -499,6 +499,7 @@ export class Link {
         name: cut(serialized.name),
         message: cut(serialized.message),
         ...(keep > 0 && serialized.stack !== undefined && { stack: cut(serialized.stack) }),
+        ...(serialized.code !== undefined && { code: cut(serialized.code) }),
       });
     }
     this.#write(frame);

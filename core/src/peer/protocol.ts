@@ -3,7 +3,7 @@
 // peer stays controllable while its links are cut, paused or partitioned.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { type BootPhase, textOf, thrownText } from '../errors.js';
+import { type BootPhase, serializeError } from '../errors.js';
 import type { HealerOptions, HeartbeatOptions, StrategySpec } from '../types.js';
 
 /** The global (Symbol.for) where the bundled runtime's loader offers its services (runtime-bundle.ts). */
@@ -106,6 +106,7 @@ export interface WireError {
   stack?: string;
   code?: string;
   port?: number;
+  cause?: WireError;
 }
 
 export interface BootTimings {
@@ -153,18 +154,11 @@ export type FromPeer =
   | Response;
 
 export function toWireError(error: unknown): WireError {
+  const wire: WireError = serializeError(error);
   try {
-    if (error instanceof Error) {
-      const e = error as NodeJS.ErrnoException & { port?: unknown };
-      const wire: WireError = { name: textOf(e.name, 'Error'), message: textOf(e.message, '') };
-      if (e.stack) wire.stack = textOf(e.stack, '');
-      if (typeof e.code === 'string') wire.code = e.code;
-      if (typeof e.port === 'number') wire.port = e.port;
-      return wire;
-    }
-    return { name: 'Error', message: thrownText(error) };
-  } catch {
-    // A getter that throws, say: the answer still goes out.
-    return { name: 'Error', message: 'a thrown value that could not be read' };
-  }
+    // An EADDRINUSE's port: the boot error names the port an app could not have.
+    const { port } = error as { port?: unknown };
+    if (typeof port === 'number') wire.port = port;
+  } catch {}
+  return wire;
 }
