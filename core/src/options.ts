@@ -6,7 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as v from 'valibot';
 import { InvalidOptionsError } from './errors.js';
-import { portVariable } from './peer/env.js';
+import { NEVER_INHERITED, portVariable } from './peer/env.js';
 import type { HealerOptions, HeartbeatOptions, Strategy, StrategyData } from './types.js';
 
 export type EnvValue = string | number | boolean;
@@ -275,6 +275,8 @@ function validate<T>(schema: ObjectSchema, input: unknown, prefix = ''): T {
   }
   const env = (result.output as { env?: unknown }).env;
   if (env !== null && typeof env === 'object') checkEnvRecord(env, `${prefix ? `${prefix}.` : ''}env`);
+  const inherit = (result.output as { inheritEnv?: unknown }).inheritEnv;
+  if (Array.isArray(inherit)) checkInherited(inherit as string[], `${prefix ? `${prefix}.` : ''}inheritEnv`);
   return result.output as T;
 }
 
@@ -307,6 +309,22 @@ function checkEnvRecord(env: object, option: string): void {
         'env values must be a string, a number or a boolean',
       );
   }
+}
+
+/** A variable inheritEnv names that no peer ever gets from its parent (it would be dropped). */
+function checkInherited(names: string[], option: string): void {
+  const never = names.find((name) => NEVER_INHERITED.test(name));
+  if (never === undefined) return;
+  throw new InvalidOptionsError(
+    option,
+    never,
+    never === 'NODE_OPTIONS'
+      ? "is never passed to peers from this process: it would carry the test runner's own loaders into them"
+      : "is never passed to peers: the test runner's variables change how code behaves under test",
+    never === 'NODE_OPTIONS'
+      ? "Give peers Node options with nodeArgs: ['--require', './setup.cjs'], or set env: { NODE_OPTIONS: '…' } explicitly."
+      : 'Set what the peers need in env.',
+  );
 }
 
 function isStrategy(value: unknown): value is Strategy {

@@ -94,6 +94,18 @@ describe('invalid options, each with its named error', () => {
       1,
     ],
     ['inheritEnv with a number', () => startCluster({ inheritEnv: [1] as never }), 'inheritEnv', [1]],
+    [
+      'inheritEnv naming NODE_OPTIONS (never passed)',
+      () => startCluster({ inheritEnv: ['HOME_DIR', 'NODE_OPTIONS'] }),
+      'inheritEnv',
+      'NODE_OPTIONS',
+    ],
+    [
+      'inheritEnv naming a runner variable',
+      () => startCluster({ inheritEnv: ['VITEST_POOL_ID'] }),
+      'inheritEnv',
+      'VITEST_POOL_ID',
+    ],
     ['ports as a string', () => startCluster({ ports: 'admin' as never }), 'ports', 'admin'],
     [
       'port names that give one variable (PORT_A_B)',

@@ -26,7 +26,7 @@ export const ALLOWED_ENV = [
 
 // Runner variables change how code behaves under test (Vitest and Jest set them in workers),
 // NODE_OPTIONS would re-inject the runner's loaders, NODE_CHANNEL_* belong to the IPC channel.
-const NEVER = /^(VITEST|JEST|NODE_OPTIONS$|NODE_CHANNEL_)/;
+export const NEVER_INHERITED = /^(VITEST|JEST|NODE_OPTIONS$|NODE_CHANNEL_)/;
 
 export interface PeerEnvInput {
   name: string;
@@ -48,7 +48,7 @@ export function peerEnv(input: PeerEnvInput): Record<string, string> {
   const env: Record<string, string> = {};
   const take = (key: string) => {
     const value = parent[key];
-    if (value !== undefined && !NEVER.test(key)) env[key] = value;
+    if (value !== undefined && !NEVER_INHERITED.test(key)) env[key] = value;
   };
   for (const key of ALLOWED_ENV) take(key);
   if (input.inheritEnv === true) for (const key of Object.keys(parent)) take(key);
