@@ -624,6 +624,17 @@ describe('listeners that throw', () => {
   }, 30_000);
 });
 
+describe('debugging', () => {
+  it("a peer's inspector URL is shown on stderr whatever the logs mode", async () => {
+    const script = fileURLToPath(new URL('./fixtures/parent/inspected.mjs', import.meta.url));
+    const { stderr } = await promisify(execFile)(process.execPath, [script], { timeout: 20_000 });
+    for (const name of ['peer-1', 'peer-2'])
+      expect(stderr).toMatch(
+        new RegExp(`^\\[${name}\\] Debugger listening on ws://127\\.0\\.0\\.1:\\d+/`, 'm'),
+      );
+  }, 30_000);
+});
+
 describe('boot failures', () => {
   it('a missing app names the path and the root', async () => {
     const error = await peer({ apps: ['nope/missing.mjs'] }).catch((e) => e);

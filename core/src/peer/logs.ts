@@ -100,6 +100,10 @@ export class PeerLogs {
       if (this.#stderr.length > 40) this.#stderr.shift();
     }
     this.onLine(entry);
+    // What the inspector says (nodeArgs: ['--inspect=0']) is for the person debugging the peer:
+    // shown whatever the logs mode, or they would have to find its URL in peer.logs().
+    if (this.mode !== 'inherit' && stream === 'stderr' && INSPECTOR.test(entry.line))
+      process.stderr.write(`[${this.name}] ${entry.line}\n`);
     if (this.mode === 'silent') return;
     this.#kept++;
     if (this.#lines.length < KEEP) this.#lines.push(entry);
@@ -170,6 +174,9 @@ function echo(out: NodeJS.WriteStream, text: string): void {
   }
   out.write(text);
 }
+
+/** The inspector's lines: its URL, or the port it could not have (two peers on 9229). */
+const INSPECTOR = /^(Debugger listening on ws:\/\/|Starting inspector on \S+ failed)/;
 
 /** A frame of the native stack trace Node prints after a fatal error: ` 9: 0x15247d6 v8::internal::…`. */
 const NATIVE_FRAME = /^\s*\d+: 0x[0-9a-f]+\b/;
