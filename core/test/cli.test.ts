@@ -237,6 +237,35 @@ describe('peer-cluster CLI', () => {
     );
     expect(second.code).toBe(1);
   });
+
+  it('registry with its port from PEER_CLUSTER_REGISTRY names the registry that already holds that port', async () => {
+    const port = await freePort();
+    const env = { PEER_CLUSTER_REGISTRY: `127.0.0.1:${port}` };
+    const first = cli(['registry', '--idle-timeout', '0'], { env });
+    await first.until(new RegExp(`listening on 127\\.0\\.0\\.1:${port}`));
+    const second = await cli(['registry'], { env }).exited;
+    expect(second.out).toContain(
+      `peer-cluster registry: another registry (pid ${first.child.pid}) already listens on port ${port} of 127.0.0.1`,
+    );
+    expect(second.code).toBe(1);
+  });
+
+  it('registry run by hand stays up while idle (its help: never, by default), and --idle-timeout makes it exit', async () => {
+    // The daemon's own idle default comes from this variable (30 s without it), which a client
+    // sets for a daemon it starts: run by hand, the registry does not take it.
+    const env = { PEER_CLUSTER_REGISTRY_IDLE_TIMEOUT: '50' };
+    const port = await freePort();
+    const kept = cli(['registry', '--port', String(port)], { env });
+    await kept.until(/listening on /);
+    // Nothing announces that a process did not exit: give the 50 ms idle timeout ten times over.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(kept.child.exitCode).toBe(null);
+    const listed = await cli(['ls'], { env: { PEER_CLUSTER_REGISTRY: `127.0.0.1:${port}` } }).exited;
+    expect(listed.out).toContain(`(pid ${kept.child.pid})`);
+    const idle = await cli(['registry', '--port', '0', '--idle-timeout', '50']).exited;
+    expect(idle.code).toBe(0);
+    expect(idle.out).toContain('idle for 50 ms, exiting');
+  });
 });
 
 async function freePort(): Promise<number> {

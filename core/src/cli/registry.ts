@@ -15,7 +15,7 @@ hand to watch what happens. Ctrl-C stops it.
 Options:
   --host H           address to listen on (default 127.0.0.1)
   --port P           port to listen on (default ${DEFAULT_REGISTRY_PORT}, or PEER_CLUSTER_REGISTRY)
-  --idle-timeout MS  exit after this long with no connections (default, or 0: never in the foreground)
+  --idle-timeout MS  exit after this long with no connections (default 0: never)
   --quiet            log nothing`,
   options: {
     host: { type: 'string' },
@@ -27,8 +27,12 @@ Options:
     const { values } = parse(registryCommand, argv);
     // Checked here, where a bad value is a usage error with the help, not the daemon's own message.
     if (values.port !== undefined) integerOption('port', values.port, registryCommand.help, 0, 65535);
-    if (values['idle-timeout'] !== undefined)
+    if (values['idle-timeout'] !== undefined) {
       integerOption('idle-timeout', values['idle-timeout'], registryCommand.help, 0);
-    return registryMain(argv);
+      return registryMain(argv);
+    }
+    // A registry run by hand stays until Ctrl-C (one on a non-loopback --host is never started
+    // again by a client): the daemon's own idle default (30 s) is for the ones clients start.
+    return registryMain([...argv, '--idle-timeout', '0']);
   },
 };

@@ -5,7 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_REGISTRY_HOST, DEFAULT_REGISTRY_PORT, EXIT_NOT_A_REGISTRY } from './address.js';
+import { EXIT_NOT_A_REGISTRY, resolveRegistryAddress } from './address.js';
 import { runRegistry } from './daemon.js';
 
 /** How many times a daemon binds whose port is held by something that does not say hello. */
@@ -33,14 +33,18 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
     ? () => {}
     : (line: string) =>
         process.stdout.write(`${new Date().toISOString()} [registry ${process.pid}] ${line}\n`);
-  const host = values.host ?? DEFAULT_REGISTRY_HOST;
-  const port = values.port === undefined ? DEFAULT_REGISTRY_PORT : Number(values.port);
+  // Where the daemon binds, as runRegistry resolves it (the flags, else PEER_CLUSTER_REGISTRY, else
+  // the well-known address): what holds that port is what gets probed and named.
+  const { host, port } = resolveRegistryAddress({
+    ...(values.host !== undefined && { host: values.host }),
+    ...(values.port !== undefined && { port: Number(values.port) }),
+  });
   let registry: Awaited<ReturnType<typeof runRegistry>> | undefined;
   for (let attempt = 1; !registry; attempt++) {
     try {
       registry = await runRegistry({
-        ...(values.host !== undefined && { host: values.host }),
-        ...(values.port !== undefined && { port: Number(values.port) }),
+        host,
+        port,
         ...(values['idle-timeout'] !== undefined && { idleTimeout: Number(values['idle-timeout']) }),
         log,
       });
