@@ -1,14 +1,12 @@
 export { Cluster, startCluster } from './cluster/cluster.js';
-export * from './errors.js';
+// The error classes (the helpers beside them in errors.ts are internal).
+export type { BootPhase, PeerBootErrorDetails, RemoteErrorData, SerializedError } from './errors.js';
 export { type CustomStrategyCallbacks, customStrategy } from './healer/custom-strategy.js';
 export { portableStrategy } from './healer/portable.js';
 export { runOnce } from './healer/run-once.js';
 export { type ParsedAddress, parseAddress } from './link/address.js';
-export { LinkError } from './link/dial.js';
-export { FrameError } from './link/frame.js';
 export { startNode } from './link/node.js';
 export { NODE_DEFAULTS } from './link/options.js';
-export { UnknownMethodError } from './link/rpc.js';
 export type {
   ClusterOptions,
   EnvValue,
@@ -19,6 +17,7 @@ export type {
   PeerSetup,
 } from './options.js';
 export { type LogLine, Peer, type PeerEvents, type PeerState, spawnPeer } from './peer/peer.js';
+export * from './public-errors.js';
 export { DEFAULT_REGISTRY_PORT } from './registry/address.js';
 export { RegistryClient, type RegistryClientOptions, type RegistryStatus } from './registry/client.js';
 export { type RegistryHandle, type RegistryOptions, runRegistry } from './registry/daemon.js';

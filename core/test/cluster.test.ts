@@ -172,7 +172,7 @@ describe('thrown errors', () => {
       }),
     );
     // Over the control channel, to the test.
-    const error = await b.call('save').catch((e) => e);
+    const error = (await b.call('save').catch((e) => e)) as RemoteError;
     expect(error).toBeInstanceOf(RemoteError);
     expect(error).toMatchObject({ message: `Error on ${b.node}: save failed`, code: 'E_SAVE' });
     expect(error.cause).toBeInstanceOf(RemoteError);
