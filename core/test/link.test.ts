@@ -103,11 +103,21 @@ describe('handshake', () => {
 
   it('refuses another cluster, on both sides', async () => {
     const logsA: string[] = [];
+    const logsB: string[] = [];
     const a = await node({ name: 'a', cluster: 'one', log: (l) => logsA.push(l) });
-    const b = await node({ name: 'b', cluster: 'two', strategy: customStrategy({ discover: () => [a.id] }) });
+    const b = await node({
+      name: 'b',
+      cluster: 'two',
+      log: (l) => logsB.push(l),
+      strategy: customStrategy({ discover: () => [a.id] }),
+    });
     const result = await b.healer.refresh();
     expect((result.failed[0]!.error as HandshakeError).reason).toBe('cluster');
-    expect(logsA.join('\n')).toMatch(/cluster "two"/);
+    // The same words read right on both sides.
+    const said = `${b.id} belongs to cluster "two", ${a.id} to "one"`;
+    expect(logsA.join('\n')).toContain(said);
+    expect(logsB.join('\n')).toContain(said);
+    expect((result.failed[0]!.error as HandshakeError).message).toContain(said);
   });
 
   it('confirms the name an address promises', async () => {

@@ -220,7 +220,8 @@ abstract class Side {
     if (intro.cluster !== this.p.local.cluster) {
       return {
         reason: 'cluster',
-        detail: `it belongs to cluster "${printable(intro.cluster)}", this node to "${this.p.local.cluster}"`,
+        // In ids, not "it" and "this node": the other end reads the same words (quoted in its logs).
+        detail: `${printable(intro.id)} belongs to cluster "${printable(intro.cluster)}", ${this.p.local.id} to "${this.p.local.cluster}"`,
       };
     }
     if (this.p.expectedName !== undefined && this.peer.name !== this.p.expectedName) {
