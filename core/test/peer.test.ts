@@ -88,13 +88,12 @@ describe('spawnPeer', () => {
       expect(inherited.JEST_PEER_CLUSTER_PROBE).toBeUndefined();
       expect(inherited.NODE_OPTIONS).toBeUndefined();
 
-      const picking = await peer({
-        inheritEnv: ['SOME_PARENT_SECRET', 'VITEST_PEER_CLUSTER_PROBE'],
-        name: 'picking',
-      });
+      const picking = await peer({ inheritEnv: ['SOME_PARENT_SECRET'], name: 'picking' });
       const picked = await picking.evaluate(() => ({ ...process.env }));
       expect(picked.SOME_PARENT_SECRET).toBe('leak');
       expect(picked.VITEST_PEER_CLUSTER_PROBE).toBeUndefined();
+      // Naming a runner variable is a mistake said at once (invalid-input.test.ts), not a silent drop.
+      await expect(peer({ inheritEnv: ['VITEST_PEER_CLUSTER_PROBE'] })).rejects.toThrow(InvalidOptionsError);
     } finally {
       delete process.env.VITEST_PEER_CLUSTER_PROBE;
       delete process.env.JEST_PEER_CLUSTER_PROBE;
