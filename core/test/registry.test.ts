@@ -352,37 +352,11 @@ describe('registry client', () => {
     }
   });
 
-  it('a lease whose daemon goes away before it answers is asked again of the next one', async () => {
-    // The first connection is cut when the lease request arrives (the daemon died); the next one answers.
-    const sockets: net.Socket[] = [];
-    const fake = net.createServer((socket) => {
-      const first = sockets.push(socket) === 1;
-      socket.write(`{"type":"hello","version":${REGISTRY_PROTOCOL_VERSION},"pid":4242}\n`);
-      socket.on('data', (data) => {
-        if (first) return void socket.destroy();
-        for (const line of String(data).split('\n').filter(Boolean)) {
-          const request = JSON.parse(line) as { type: string; id: number };
-          if (request.type === 'lease') socket.write(`{"type":"ports","id":${request.id},"ports":[40001]}\n`);
-        }
-      });
-    });
-    fake.listen(0, '127.0.0.1');
-    await once(fake, 'listening');
-    try {
-      const lease = await leasePorts(1, {
-        registry: `127.0.0.1:${(fake.address() as net.AddressInfo).port}`,
-      });
-      expect(lease.ports).toEqual([40001]);
-      expect(sockets).toHaveLength(2);
-    } finally {
-      fake.close();
-      for (const socket of sockets) socket.destroy();
-    }
-  });
-
-  it('a node whose registry connection is cut while it registers (the daemon died) registers with the next one', async () => {
-    // What a peer booting while the daemon is killed (or replaced) meets: the first connection is
-    // cut when the register and watch requests arrive; the next one answers them.
+  /**
+   * A fake daemon whose first connection is cut when its first request arrives (the daemon died);
+   * the next connections get `answer(request)` for each request.
+   */
+  async function registryThatDiesOnce(answer: (request: { type: string; id: number }) => object | undefined) {
     const sockets: net.Socket[] = [];
     const requests: string[] = [];
     const fake = net.createServer((socket) => {
@@ -393,22 +367,54 @@ describe('registry client', () => {
         for (const line of String(data).split('\n').filter(Boolean)) {
           const request = JSON.parse(line) as { type: string; id: number };
           requests.push(request.type);
-          const reply = request.type === 'register' ? { type: 'ok' } : { type: 'nodes', nodes: [] };
-          socket.write(`${JSON.stringify({ ...reply, id: request.id })}\n`);
+          const reply = answer(request);
+          if (reply) socket.write(`${JSON.stringify({ ...reply, id: request.id })}\n`);
         }
       });
     });
     fake.listen(0, '127.0.0.1');
     await once(fake, 'listening');
+    return {
+      port: (fake.address() as net.AddressInfo).port,
+      sockets,
+      requests,
+      close() {
+        fake.close();
+        for (const socket of sockets) socket.destroy();
+      },
+    };
+  }
+
+  it('a lease whose daemon goes away before it answers is asked again of the next one', async () => {
+    const fake = await registryThatDiesOnce((request) =>
+      request.type === 'lease' ? { type: 'ports', ports: [40001] } : undefined,
+    );
     try {
-      const port = (fake.address() as net.AddressInfo).port;
-      const node = await startNode({ name: 'reg', cookie: 'c', strategy: localRegistryStrategy({ port }) });
-      await node.stop();
-      expect(sockets.length).toBeGreaterThanOrEqual(2);
-      expect(requests).toEqual(expect.arrayContaining(['register', 'watch']));
+      const lease = await leasePorts(1, { registry: `127.0.0.1:${fake.port}` });
+      expect(lease.ports).toEqual([40001]);
+      expect(fake.sockets).toHaveLength(2);
     } finally {
       fake.close();
-      for (const socket of sockets) socket.destroy();
+    }
+  });
+
+  it('a node whose registry connection is cut while it registers (the daemon died) registers with the next one', async () => {
+    // What a peer booting while the daemon is killed (or replaced) meets: the first connection is
+    // cut when the register and watch requests arrive; the next one answers them.
+    const fake = await registryThatDiesOnce((request) =>
+      request.type === 'register' ? { type: 'ok' } : { type: 'nodes', nodes: [] },
+    );
+    try {
+      const node = await startNode({
+        name: 'reg',
+        cookie: 'c',
+        strategy: localRegistryStrategy({ port: fake.port }),
+      });
+      await node.stop();
+      expect(fake.sockets.length).toBeGreaterThanOrEqual(2);
+      expect(fake.requests).toEqual(expect.arrayContaining(['register', 'watch']));
+    } finally {
+      fake.close();
     }
   });
 
