@@ -346,7 +346,7 @@ describe('control channel', () => {
     await expect(p.call('missing')).rejects.toThrow(/missing/);
   });
 
-  it('an argument that cannot be cloned is an InvalidOptionsError naming it; the peer goes on', async () => {
+  it('an argument or a result that cannot be cloned is an error naming the call; the peer goes on', async () => {
     const p = await peer({ apps: ['counter.mjs'] });
     const fromEvaluate = await p.evaluate((_ctx, arg) => arg, { onDone: () => 1 }).catch((e) => e);
     expect(fromEvaluate).toBeInstanceOf(InvalidOptionsError);
@@ -357,6 +357,12 @@ describe('control channel', () => {
     expect(fromCall).toBeInstanceOf(InvalidOptionsError);
     expect(fromCall.option).toBe('call("inc", ...args)');
     expect(await p.call('inc', 2)).toBe(2);
+    // A result that cannot be: the error names the method that returned it.
+    await p.evaluate((ctx) => ctx.cluster.handle('gives-function', () => () => 1));
+    await expect(p.call('gives-function')).rejects.toThrow(
+      /call\("gives-function"\): the result could not be sent back/,
+    );
+    expect(await p.call('inc', 1)).toBe(3);
   });
 
   it('nodes() and waitForNodes() follow the links of a lone peer', async () => {

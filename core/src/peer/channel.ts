@@ -98,7 +98,10 @@ export class Channel {
     } catch (error) {
       // Typically a value that cannot be structured-cloned (a function, a socket…).
       const reason = toWireError(error);
-      reason.message = `${req.op}: the result could not be sent back (${reason.message}). Return plain data: values cross as structured clones.`;
+      const [method] = req.args;
+      const what =
+        req.op === 'call' && typeof method === 'string' ? `call(${JSON.stringify(method)})` : req.op;
+      reason.message = `${what}: the result could not be sent back (${reason.message}). Return plain data: values cross as structured clones.`;
       try {
         this.post({ t: 'res', id: req.id, ok: false, error: reason });
       } catch {}
