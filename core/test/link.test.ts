@@ -10,6 +10,7 @@ import {
   UnknownMethodError,
 } from '@peer-cluster/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { designatedDialer } from '../dist/healer/refresh.js';
 import { nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
 afterEach(stopAll);
@@ -594,6 +595,26 @@ describe('stop() and block()', () => {
     const up = nextEvent(a, 'nodeup', b.id);
     a.unblock();
     await up;
+  });
+
+  it('unblocked second, a node dials at once the node whose dial it refused meanwhile (a heal is not held up)', async () => {
+    const list: string[] = [];
+    // Polls far apart: only the refreshes that unblock() triggers can link them.
+    const options = { strategy: customStrategy({ discover: () => list }), healer: { pollInterval: 60_000 } };
+    const x = await node({ name: 'x', ...options });
+    const y = await node({ name: 'y', ...options });
+    x.block(['y']);
+    y.block(['x']);
+    list.push(x.id, y.id);
+    // The designated dialer of the pair is unblocked first: its dial is refused by the other.
+    const [first, second] = designatedDialer(x.endpoint, y.endpoint) ? [x, y] : [y, x];
+    first.unblock();
+    expect(await first.healer.refresh()).toMatchObject({ connected: [], failed: [] });
+    // Unblocked, the other owes it a dial: it does not wait out its grace (2 s), nor the poll.
+    const started = Date.now();
+    second.unblock();
+    await waitForNodes(second, 1, 1000);
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
 

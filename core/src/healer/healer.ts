@@ -104,6 +104,12 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     void this.#enqueue(DEFAULT_REFRESH_TIMEOUT, false, Number.POSITIVE_INFINITY);
   }
 
+  /** @internal Refresh soon, dialing every node found at once (none waits out its grace). */
+  redial(): void {
+    this.#rejoining = true;
+    this.trigger();
+  }
+
   refresh(options?: { timeout?: number | undefined }): Promise<RefreshResult> {
     let timeout: number;
     try {

@@ -74,6 +74,8 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   /** Handshakes of connections this node accepted (not its own dials), bounded by MAX_UNPROVEN. */
   #accepting = 0;
   readonly #blocked = new Set<string>();
+  /** Blocked names whose dials this node refused: unblocked, they are owed a dial (see unblock). */
+  readonly #refusedBlocked = new Set<string>();
   /** host:port → incarnation of a node that left politely; the healer does not redial it. */
   readonly #left = new Map<string, string>();
   /**
@@ -326,7 +328,17 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
   unblock(names?: string[]): void {
     if (names === undefined) this.#blocked.clear();
     else for (const name of names) this.#blocked.delete(name);
-    this.healer.trigger();
+    // A node whose dial was refused while blocked (it unblocked first: a heal reaches the nodes
+    // one by one) does not dial again before its next poll, and this one, not the designated
+    // dialer, would wait out its grace: dial such nodes at once instead.
+    let owed = false;
+    for (const name of this.#refusedBlocked) {
+      if (this.#blocked.has(name)) continue;
+      this.#refusedBlocked.delete(name);
+      owed = true;
+    }
+    if (owed) this.healer.redial();
+    else this.healer.trigger();
   }
 
   isBlocked(name: string): boolean {
@@ -449,7 +461,10 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     if (peer.incarnation === this.incarnation || peer.id === this.id) {
       return { reason: 'self', detail: `that is node ${this.id} itself` };
     }
-    if (this.#blocked.has(peer.name)) return { reason: 'blocked', detail: `"${peer.name}" is blocked` };
+    if (this.#blocked.has(peer.name)) {
+      this.#refusedBlocked.add(peer.name);
+      return { reason: 'blocked', detail: `"${peer.name}" is blocked` };
+    }
     return undefined;
   }
 
