@@ -591,6 +591,11 @@ describe('stop() and block()', () => {
     await expect(a.connect(b.id)).rejects.toMatchObject({ reason: 'blocked' });
     await expect(b.connect(a.id)).rejects.toMatchObject({ reason: 'blocked' });
     expect(b.nodes()).toEqual([]);
+    // A call across the block says why it is not linked; from the other side, only that it is not.
+    await expect(a.call(b.id, 'ping')).rejects.toThrow(
+      `the node is not linked to ${a.id}: ${a.id} blocks "b" (a partition, or node.block()) (linked: none)`,
+    );
+    await expect(b.call(a.id, 'ping')).rejects.toThrow(`the node is not linked to ${b.id} (linked: none)`);
     // unblock() heals at once (it triggers a refresh).
     const up = nextEvent(a, 'nodeup', b.id);
     a.unblock();

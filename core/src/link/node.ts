@@ -170,7 +170,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     } catch (error) {
       return Promise.reject(error);
     }
-    return Promise.reject(new NodeDownError(node, method, this.#notLinked()));
+    return Promise.reject(new NodeDownError(node, method, this.#notLinked(node)));
   }
 
   /**
@@ -430,12 +430,16 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     }
   }
 
-  #notLinked(): string {
+  #notLinked(target?: string): string {
     if (this.#stopping) {
       return `cannot be reached: the calling node, ${this.id}, ${this.#stopped ? 'is stopped' : 'is stopping'} (its stop() was called)`;
     }
     const linked = this.nodes();
-    return `is not linked to ${this.id} (linked: ${linked.length ? linked.join(', ') : 'none'})`;
+    const why =
+      target !== undefined && target.includes('@') && this.#blocked.has(nameOf(target))
+        ? `: ${this.id} blocks "${nameOf(target)}" (a partition, or node.block())`
+        : '';
+    return `is not linked to ${this.id}${why} (linked: ${linked.length ? linked.join(', ') : 'none'})`;
   }
 
   #params(address: string, expectedName?: string): HandshakeParams {
