@@ -306,7 +306,8 @@ describe('faults', () => {
   it('a partition holds for peers restarted or added while it is in force', async () => {
     const c = await cluster({ count: 3, healer: { pollInterval: 200 } });
     const [p1, p2, p3] = c.peers as [any, any, any];
-    await c.partition([p1], [p2, p3]);
+    // Peers by name or index, as peer() and remove() take them.
+    await c.partition(['peer-1'], [1, p3]);
     await p1.restart();
     const [p4] = (await c.add(1, {})) as [any];
     // p4 is in no group, with nobody else: every link it has must be none.
@@ -316,6 +317,9 @@ describe('faults', () => {
     expect(p4.linked()).toEqual([]);
     await c.heal();
     meshed(c);
+    await expect(c.partition(['peer-9'])).rejects.toThrow(
+      /`partition\(groups\[0\]\)`.*is not a peer of cluster .*Give peers, or their names or indexes: peer-1 \(index 0\)/,
+    );
   });
 
   it('waitForMesh and waitForNodes time out with a named error', async () => {

@@ -55,10 +55,12 @@ export class Cluster {
   }
 
   /** A peer by name (`'peer-2'`) or by index (`peer.index`, 0 for the first peer started). */
+  #find(nameOrIndex: string | number): Peer | undefined {
+    return this.peers.find((p) => (typeof nameOrIndex === 'number' ? p.index : p.name) === nameOrIndex);
+  }
+
   peer(nameOrIndex: string | number): Peer {
-    const found = this.peers.find(
-      (p) => (typeof nameOrIndex === 'number' ? p.index : p.name) === nameOrIndex,
-    );
+    const found = this.#find(nameOrIndex);
     if (!found) {
       throw new InvalidOptionsError(
         'peer(nameOrIndex)',
@@ -200,8 +202,14 @@ export class Cluster {
    * Cuts every link between peers of different groups (peers in no group form one more group)
    * and keeps them cut (the healers do not relink) until `heal()`. Resolves when the links are cut.
    */
-  async partition(...groups: Peer[][]): Promise<void> {
+  async partition(...given: (Peer | string | number)[][]): Promise<void> {
     this.#assertOpen('partition()');
+    // Peers, or their names or indexes (as `peer()` and `remove()` take them).
+    const groups = given.map((group) =>
+      Array.isArray(group)
+        ? group.map((p) => (typeof p === 'string' || typeof p === 'number' ? (this.#find(p) ?? p) : p))
+        : group,
+    ) as Peer[][];
     if (groups.length === 0)
       throw new InvalidOptionsError(
         'partition(...groups)',
@@ -223,7 +231,9 @@ export class Cluster {
             `partition(groups[${g}])`,
             (peer as Peer)?.name ?? peer,
             `is not a peer of cluster ${this.name}${whose}`,
-            peer instanceof Peer && peer.cluster === this.name ? 'It was removed from it.' : undefined,
+            peer instanceof Peer && peer.cluster === this.name
+              ? 'It was removed from it.'
+              : `Give peers, or their names or indexes: ${this.peers.map((p) => `${p.name} (index ${p.index})`).join(', ') || 'none'}.`,
           );
         }
         const other = groupOf.get(peer.name);

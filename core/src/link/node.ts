@@ -436,7 +436,7 @@ export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode
     }
     const linked = this.nodes();
     const why =
-      target !== undefined && target.includes('@') && this.#blocked.has(nameOf(target))
+      target?.includes('@') && this.#blocked.has(nameOf(target))
         ? `: ${this.id} blocks "${nameOf(target)}" (a partition, or node.block())`
         : '';
     return `is not linked to ${this.id}${why} (linked: ${linked.length ? linked.join(', ') : 'none'})`;
