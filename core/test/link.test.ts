@@ -612,14 +612,13 @@ describe('stop() and block()', () => {
     y.block(['x']);
     list.push(x.id, y.id);
     // The designated dialer of the pair is unblocked first: its dial is refused by the other.
-    const [first, second] = designatedDialer(x.endpoint, y.endpoint) ? [x, y] : [y, x];
+    const endpoint = (n: ClusterNode) => n.id.slice(n.id.indexOf('@') + 1);
+    const [first, second] = designatedDialer(endpoint(x), endpoint(y)) ? [x, y] : [y, x];
     first.unblock();
     expect(await first.healer.refresh()).toMatchObject({ connected: [], failed: [] });
     // Unblocked, the other owes it a dial: it does not wait out its grace (2 s), nor the poll.
-    const started = Date.now();
     second.unblock();
     await waitForNodes(second, 1, 1000);
-    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
 
