@@ -398,6 +398,58 @@ describe('registry client', () => {
     }
   });
 
+  it('leases claimed from a daemon that dies in turn before it answers are claimed from the next one, with no unhandled rejection', async () => {
+    // What a test process holding leases meets when the daemon is killed twice in a row (or the
+    // one started to replace it is replaced too): the claim in flight fails with the connection.
+    const claims: net.Socket[] = [];
+    let claimed = () => {};
+    const thirdClaim = new Promise<void>((resolve) => {
+      claimed = resolve;
+    });
+    const sockets: net.Socket[] = [];
+    const fake = net.createServer((socket) => {
+      const n = sockets.push(socket);
+      socket.write(`{"type":"hello","version":${REGISTRY_PROTOCOL_VERSION},"pid":4242}\n`);
+      socket.on('data', (data) => {
+        for (const line of String(data).split('\n').filter(Boolean)) {
+          const request = JSON.parse(line) as { type: string; id: number; ports?: number[] };
+          if (request.type === 'lease') socket.write(`{"type":"ports","ports":[40003],"id":${request.id}}\n`);
+          else if (request.type === 'claim') {
+            claims.push(socket);
+            // The second daemon dies with the claim unanswered; the third one answers it.
+            if (n === 2) socket.destroy();
+            else {
+              socket.write(`{"type":"ports","ports":${JSON.stringify(request.ports)},"id":${request.id}}\n`);
+              claimed();
+            }
+          } else if (request.type === 'release') socket.write(`{"type":"ok","id":${request.id}}\n`);
+        }
+      });
+    });
+    fake.listen(0, '127.0.0.1');
+    await once(fake, 'listening');
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const lease = await leasePorts(1, {
+        registry: `127.0.0.1:${(fake.address() as net.AddressInfo).port}`,
+      });
+      expect(lease.ports).toEqual([40003]);
+      sockets[0]!.destroy();
+      await thirdClaim;
+      // An unhandled rejection is reported once the microtasks of its turn have run.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(claims).toHaveLength(2);
+      expect(unhandled).toEqual([]);
+      await lease.release();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      fake.close();
+      for (const socket of sockets) socket.destroy();
+    }
+  });
+
   it('a node whose registry connection is cut while it registers (the daemon died) registers with the next one', async () => {
     // What a peer booting while the daemon is killed (or replaced) meets: the first connection is
     // cut when the register and watch requests arrive; the next one answers them.

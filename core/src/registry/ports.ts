@@ -109,12 +109,12 @@ async function leaseClient(key: string, address: RegistryClientOptions): Promise
   client.once('close', () => {
     const mine = held.get(key);
     if (!mine || mine.size === 0) return;
-    leaseClient(key, address).then(
-      (next) => next.claim([...mine]),
-      () => {
-        // No registry to be had: the next lease says so.
-      },
-    );
+    leaseClient(key, address)
+      .then((next) => next.claim([...mine]))
+      .catch(() => {
+        // No registry to be had: the next lease says so. A claim cut by that daemon's death in
+        // turn is made again of the next one (leaseClient watches it too).
+      });
   });
   return client;
 }
