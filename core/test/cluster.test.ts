@@ -262,6 +262,31 @@ describe('faults', () => {
     ).toBe(true);
   });
 
+  it("a killed peer's own links go down with it: its nodeup and nodedown events alternate across a restart", async () => {
+    const c = await cluster({ count: 3 });
+    const [victim, ...others] = c.peers as [Peer, Peer, Peer];
+    const events: string[] = [];
+    victim.on('nodeup', (id) => events.push(`up ${id}`));
+    victim.on('nodedown', (id) => events.push(`down ${id}`));
+    await victim.kill();
+    expect(victim.linked()).toEqual([]);
+    await victim.restart();
+    await c.waitForMesh();
+    for (const other of others) {
+      expect(events.filter((e) => e.endsWith(` ${other.node}`))).toEqual([
+        `down ${other.node}`,
+        `up ${other.node}`,
+      ]);
+      // The timeline tells the same story.
+      expect(
+        c.timeline
+          .filter((e) => e.peer === victim.name && e.node === other.node)
+          .map((e) => e.type)
+          .slice(-2),
+      ).toEqual(['nodedown', 'nodeup']);
+    }
+  });
+
   it('a peer restarted after leaving politely relinks to all at once, not after the dial grace', async () => {
     // The others do not redial a node that left politely, so the restarted one (same id, new
     // incarnation) must dial every one of them itself, not only the pairs it is the designated

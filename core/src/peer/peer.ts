@@ -864,9 +864,17 @@ export class Peer extends EventEmitter<PeerEvents> {
         cut();
       });
     void this.#strategyHost?.close();
+    // Its links went with it. Those it had not reported down (all of them when it was killed) go
+    // down here, so that its nodeup and nodedown events, and the timeline, alternate across a
+    // restart: never a second nodeup for a link that never went down.
+    const lost = [...this.#linked];
     this.#linked.clear();
     this.#changes.emit('change');
     this.#record(wasStopping ? 'exit' : 'crash', signal ? `signal ${signal}` : `code ${code}`);
+    for (const node of lost) {
+      this.#record('nodedown', undefined, node);
+      notify(this, 'nodedown', node);
+    }
     notify(this, 'exit', code, signal);
 
     const booting = this.#booting;
