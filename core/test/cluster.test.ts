@@ -287,6 +287,24 @@ describe('faults', () => {
     }
   });
 
+  it('a call answered in time while its caller was blocked past the timeout resolves, not RpcTimeoutError', async () => {
+    const c = await cluster({ count: 2 });
+    const [caller, callee] = c.peers as [Peer, Peer];
+    await callee.evaluate((ctx) => ctx.cluster.handle('quick', () => 'answered'));
+    // The answer comes back within a few ms, and waits in the caller's socket while its event
+    // loop is blocked; when it unblocks, its timers run before its I/O is read.
+    const outcome = await caller.evaluate(async (ctx, to: string) => {
+      const call = ctx.cluster.callWithOptions(to, 'quick', [], { timeout: 300 }).then(
+        (value) => value,
+        (error: Error) => `${error.name}: ${error.message}`,
+      );
+      const end = Date.now() + 1000;
+      while (Date.now() < end);
+      return call;
+    }, callee.node);
+    expect(outcome).toBe('answered');
+  });
+
   it('a peer restarted after leaving politely relinks to all at once, not after the dial grace', async () => {
     // The others do not redial a node that left politely, so the restarted one (same id, new
     // incarnation) must dial every one of them itself, not only the pairs it is the designated

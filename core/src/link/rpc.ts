@@ -133,5 +133,12 @@ export class PendingCalls {
 }
 
 function expire(calls: PendingCalls, id: number, timeout: number): void {
+  // What came in is read first (setImmediate runs after the poll phase): a process whose own
+  // event loop was blocked past the timeout runs its timers before its I/O, and the answer may
+  // be waiting there, come in time.
+  setImmediate(expireNow, calls, id, timeout);
+}
+
+function expireNow(calls: PendingCalls, id: number, timeout: number): void {
   calls.expire(id, timeout);
 }
