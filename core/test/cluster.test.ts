@@ -332,7 +332,11 @@ describe('faults', () => {
   it('partition() cuts links across groups and keeps them cut until heal()', async () => {
     const c = await cluster({ count: 4, healer: { pollInterval: 200 } });
     const [p1, p2, p3, p4] = c.peers as [any, any, any, any];
-    await c.partition([p1, p2], [p3]);
+    await c.partition([p1, p2, p2], [p3]);
+    // The timeline names every side, the peers in no group too.
+    expect(c.timeline.find((e) => e.type === 'partition')?.detail).toBe(
+      '[peer-1, peer-2] [peer-3] [peer-4] (in no group)',
+    );
     expect(p1.linked()).toEqual([p2.node]);
     expect(p3.linked()).toEqual([]);
     expect(p4.linked()).toEqual([]);

@@ -195,7 +195,10 @@ export class Cluster {
         why,
       );
     }
-    this.#record({ type: 'mesh', detail: `${this.#running().length} peers` });
+    this.#record({
+      type: 'mesh',
+      detail: `${this.#running().length} peers${this.#groups ? ', each linked within its group of the partition' : ''}`,
+    });
   }
 
   /**
@@ -249,9 +252,13 @@ export class Cluster {
     });
     this.#groups = groupOf;
     // Recorded first: the links it cuts (nodedown) follow it in the timeline.
+    const rest = this.peers.filter((p) => !groupOf.has(p.name)).map((p) => p.name);
     this.#record({
       type: 'partition',
-      detail: groups.map((g) => `[${g.map((p) => p.name).join(', ')}]`).join(' '),
+      detail: [
+        ...groups.map((g) => `[${[...new Set(g.map((p) => p.name))].join(', ')}]`),
+        ...(rest.length > 0 ? [`[${rest.join(', ')}] (in no group)`] : []),
+      ].join(' '),
     });
     const live = this.#running();
     await this.#sendBlocks();
