@@ -477,6 +477,32 @@ describe('one dialer per pair', () => {
     const result = await c.healer.refresh();
     expect(result.connected).toEqual([a.id]);
   });
+  it('past its grace, a node left to the other end that stays unreachable is dialed once a poll, not in a refresh loop', async () => {
+    // A registration whose node cannot be reached (its process gone, a port nothing listens on),
+    // and that this node is not the designated dialer of: once its grace ends, it is dialed on each
+    // poll (300 ms here) like the others, and the healer does not refresh back to back meanwhile.
+    const dials: string[] = [];
+    const list: string[] = [];
+    const w = watched(list, dials);
+    const b = await node({ name: 'b', strategy: w.strategy });
+    let ghost = await node({ name: 'ghost' });
+    while (designatedDialer(endpoint(b.id), endpoint(ghost.id))) {
+      await ghost.stop();
+      ghost = await node({ name: 'ghost' });
+    }
+    await ghost.stop();
+    list.push(ghost.id);
+    w.fire();
+    // The first refresh that dials it (its grace is over), then five more.
+    const dialed = () => dials.length > 0;
+    while (!dialed()) await new Promise((resolve) => b.healer.once('refresh', resolve));
+    const from = Date.now();
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => b.healer.once('refresh', resolve));
+    // Each a poll apart (300 ms ± 10 %), where the loop took about a millisecond each.
+    expect(Date.now() - from).toBeGreaterThan(1000);
+    expect(dials.length).toBeLessThanOrEqual(7);
+  });
+
   it('a node started on a given port (a restart) dials at once on its first refresh, designated or not', async () => {
     const a = await node({ name: 'a' });
     let b = await node({ name: 'b', ...SLOW });

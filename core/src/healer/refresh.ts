@@ -53,6 +53,12 @@ export function designatedDialer(self: string, other: string): boolean {
 export class DialGrace {
   readonly ms: number;
   readonly #since = new Map<string, number>();
+  /**
+   * Those whose grace ended and that were dialed: from then on they are dialed on every refresh,
+   * like the nodes this one dials first, and no longer call for a refresh of their own (one that
+   * stays unreachable would otherwise have the healer refresh back to back, hundreds a second).
+   */
+  readonly #over = new Set<string>();
 
   constructor(ms: number) {
     this.ms = ms;
@@ -63,7 +69,9 @@ export class DialGrace {
     if (designatedDialer(self, endpoint)) return true;
     const since = this.#since.get(endpoint);
     if (since === undefined) this.#since.set(endpoint, now);
-    return since !== undefined && now - since >= this.ms;
+    const due = since !== undefined && now - since >= this.ms;
+    if (due) this.#over.add(endpoint);
+    return due;
   }
 
   /** The nodes left to the other end to dial. */
@@ -73,13 +81,18 @@ export class DialGrace {
 
   /** Forget the nodes that are no longer unlinked (or no longer discovered). */
   retain(unlinked: Set<string>): void {
-    for (const endpoint of this.#since.keys()) if (!unlinked.has(endpoint)) this.#since.delete(endpoint);
+    for (const endpoint of this.#since.keys()) {
+      if (unlinked.has(endpoint)) continue;
+      this.#since.delete(endpoint);
+      this.#over.delete(endpoint);
+    }
   }
 
-  /** When the next node left to the other end becomes due, if any. */
+  /** When the next node left to the other end becomes due, if any (not one dialed already). */
   next(): number | undefined {
     let next: number | undefined;
-    for (const since of this.#since.values()) if (next === undefined || since < next) next = since;
+    for (const [endpoint, since] of this.#since)
+      if (!this.#over.has(endpoint) && (next === undefined || since < next)) next = since;
     return next === undefined ? undefined : next + this.ms;
   }
 }
