@@ -5,25 +5,9 @@
 // hash-named chunk and `vitest/node` only re-exports it. Type the options with
 // `{ 'peer-cluster': { ... } satisfies PeerClusterOptions }` instead.
 // The types a test file needs, so that it need not depend on core itself.
-export type {
-  App,
-  AppContext,
-  AppStop,
-  Cluster,
-  ClusterEvent,
-  ClusterNode,
-  ClusterOptions,
-  LogLine,
-  NodeId,
-  Peer,
-  PeerEvents,
-  PeerState,
-  Strategy,
-  StrategyData,
-} from '@peer-cluster/core';
 // The error classes, as values (instanceof, toThrow).
 export * from '@peer-cluster/core/errors';
-export type { PeerClusterOptions } from '@peer-cluster/core/harness';
+export type * from '@peer-cluster/core/types';
 export { default } from './environment.js';
 export { createPeersTest, type PeersFixtureOptions, peersFixture } from './fixture.js';
 export { usePeers } from './use-peers.js';

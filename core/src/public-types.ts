@@ -1,0 +1,20 @@
+// `@peer-cluster/core/types`: the types a test file needs, which both plugins re-export (so that a
+// test file need not depend on core itself). Types only: the module is empty at run time.
+
+export type { PeerClusterOptions } from './harness/options.js';
+export type {
+  App,
+  AppContext,
+  AppStop,
+  Cluster,
+  ClusterEvent,
+  ClusterNode,
+  ClusterOptions,
+  LogLine,
+  NodeId,
+  Peer,
+  PeerEvents,
+  PeerState,
+  Strategy,
+  StrategyData,
+} from './index.js';
