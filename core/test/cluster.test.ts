@@ -348,6 +348,9 @@ describe('faults', () => {
     await c.heal();
     meshed(c);
     expect(c.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['partition', 'heal', 'mesh']));
+    // A heal() with no partition in force lifts nothing, and says nothing in the timeline.
+    await c.heal();
+    expect(c.timeline.filter((e) => e.type === 'heal')).toHaveLength(1);
   });
 
   it('a partition holds for peers restarted or added while it is in force', async () => {

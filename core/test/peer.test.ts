@@ -110,6 +110,18 @@ describe('spawnPeer', () => {
     expect(p.logs().some((l) => l.line.includes(cookie))).toBe(false);
   });
 
+  it('keeps a runaway line as its head, once and in order, and drops the rest of it', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    // 200 000 characters arrive in several pipe reads: the head is kept at once, the rest dropped.
+    await p.evaluate(() => {
+      process.stdout.write(`first\n${'x'.repeat(200_000)}\nlast\n`);
+    });
+    const lines = p.logs().map((l) => l.line);
+    const at = lines.indexOf('first');
+    expect(lines.slice(at + 2, at + 3)).toEqual(['last']);
+    expect(lines[at + 1]).toMatch(/^x{16384}\.\.\. \((over )?\d+ chars\)$/);
+  });
+
   it('compiles a TypeScript app that imports another local TypeScript file', async () => {
     const p = await peer({ apps: ['ts-app.ts'] });
     expect(await p.call('greet')).toEqual({ text: `hello from ${p.name}`, from: p.name, mode: 'ready' });

@@ -288,8 +288,9 @@ export class Cluster {
   /** Lifts the partition, lets the healers relink at once, and resolves when the mesh is whole. */
   async heal(options: { timeout?: number | undefined } = {}): Promise<void> {
     this.#assertOpen('heal()');
+    // Without a partition in force there is nothing to lift: heal() only waits for the mesh.
+    if (this.#groups) this.#record({ type: 'heal' });
     this.#groups = undefined;
-    this.#record({ type: 'heal' });
     // Unblocking makes each healer refresh at once.
     await this.#sendBlocks();
     await this.waitForMesh(options);

@@ -48,15 +48,25 @@ export class PeerLogs {
     if (kind === 'stderr') this.#stderrBefore = this.#stderrCount;
     else this.#keptBefore = this.#kept;
     let partial = '';
+    // A line longer than MAX_LINE is kept as its head, at once; the rest of it, up to its newline,
+    // is dropped as it comes.
+    let dropping = false;
     stream.on('data', (chunk: string) => {
       this.#read[slot] += Buffer.byteLength(chunk);
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop()!;
-      if (partial.length > MAX_LINE) {
-        this.add(kind, partial);
-        partial = '';
+      let text = chunk;
+      if (dropping) {
+        const end = text.indexOf('\n');
+        dropping = end === -1;
+        text = dropping ? '' : text.slice(end + 1);
       }
+      const parts = (partial + text).split('\n');
+      partial = parts.pop()!;
       for (const line of parts) this.add(kind, line);
+      if (partial.length > MAX_LINE) {
+        this.add(kind, partial, true);
+        partial = '';
+        dropping = true;
+      }
       this.#wake();
     });
     stream.on('end', () => {
@@ -91,8 +101,8 @@ export class PeerLogs {
   }
 
   /** Also used for the harness's own notes about the peer. */
-  add(stream: 'stdout' | 'stderr', text: string): void {
-    const line = text.length > MAX_LINE ? `${text.slice(0, MAX_LINE)}… (${text.length} chars)` : text;
+  add(stream: 'stdout' | 'stderr', text: string, continues = false): void {
+    const line = text.length > MAX_LINE ? cut(text, continues) : text;
     const entry: LogLine = { at: clockNow(), stream, line: line.endsWith('\r') ? line.slice(0, -1) : line };
     if (stream === 'stderr') {
       this.#stderr.push(entry.line);
@@ -177,6 +187,16 @@ function echo(out: NodeJS.WriteStream, text: string): void {
 
 /** The inspector's lines: its URL, or the port it could not have (two peers on 9229). */
 const INSPECTOR = /^(Debugger listening on ws:\/\/|Starting inspector on \S+ failed)/;
+
+/**
+ * The first MAX_LINE characters of a long line, copied: a slice would keep the whole chunk it came
+ * from alive. ASCII marks keep an ASCII line one byte per character in V8 (a "…" made each kept
+ * line two bytes per character, so the ring held twice what KEEP × MAX_LINE says).
+ */
+function cut(text: string, continues: boolean): string {
+  const head = Buffer.from(text.slice(0, MAX_LINE)).toString();
+  return `${head}... (${continues ? 'over ' : ''}${text.length} chars)`;
+}
 
 /** A frame of the native stack trace Node prints after a fatal error: ` 9: 0x15247d6 v8::internal::…`. */
 const NATIVE_FRAME = /^\s*\d+: 0x[0-9a-f]+\b/;
