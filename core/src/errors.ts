@@ -206,6 +206,9 @@ export class RemoteError extends PeerClusterError {
       // The app's frames; the peer runtime's own (the handler's caller) say nothing to the test.
       const frames = remote.stack.split('\n').filter((line) => !/\.cache\/peer-cluster\/runtime-/.test(line));
       this.stack = `${this.name}: ${this.message}\n--- remote stack (${node}) ---\n${frames.join('\n')}`;
+    } else {
+      // What was thrown had no stack (it was not an Error); the frames here would be the harness's.
+      this.stack = `${this.name}: ${this.message}\n--- no remote stack (${node}): what was thrown had none ---`;
     }
   }
 }

@@ -299,6 +299,13 @@ describe('control channel', () => {
       .catch((e) => e);
     expect(thrown).toBeInstanceOf(RemoteError);
     expect(thrown.message).toMatch(/^Error on .+: \{"status":404,"reason":"missing"\}$/);
+    // No frames of the harness stand in for a stack that does not exist.
+    expect(thrown.stack.split('\n').slice(0, 4)).toEqual([
+      `${thrown.name}: ${thrown.message}`,
+      `--- no remote stack (${p.node}): what was thrown had none ---`,
+      '--- called from ---',
+      expect.stringContaining('peer.test.ts'),
+    ]);
   });
 
   it('evaluate() rethrows remote errors as RemoteError with the remote stack', async () => {
