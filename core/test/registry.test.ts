@@ -14,7 +14,12 @@ import {
 } from '@peer-cluster/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LEASE_RANGE, MAX_LEASES_PER_CONNECTION } from '../dist/registry/daemon.js';
+import {
+  LEASE_RANGE,
+  MAX_LEASES_PER_CONNECTION,
+  MAX_NODES_PER_CONNECTION,
+  PARTIAL_LINE_TIMEOUT,
+} from '../dist/registry/daemon.js';
 import { leasePortGroups } from '../dist/registry/ports.js';
 
 let registry: RegistryHandle;
@@ -271,6 +276,203 @@ describe('registry daemon', () => {
     await expect.poll(() => replies.length).toBe(2);
     expect(replies.map((r) => JSON.parse(r).id)).toEqual([7, 8]);
     socket.destroy();
+  });
+});
+
+describe('what a hostile or buggy client cannot do to the others', () => {
+  /** Replies read on a raw socket, one parsed line each. */
+  function replies(socket: net.Socket): { id?: number; type: string; message?: string }[] {
+    const read: { id?: number; type: string; message?: string }[] = [];
+    let rest = '';
+    socket.on('data', (d) => {
+      const parts = (rest + String(d)).split('\n');
+      rest = parts.pop()!;
+      for (const line of parts) if (line) read.push(JSON.parse(line));
+    });
+    return read;
+  }
+
+  it('a connection that registers a node’s id and leaves (or unregisters it) takes the node with it no more', async () => {
+    const owner = await connect();
+    const watcher = await connect();
+    const asker = await connect();
+    const victim = node('victim', 4001);
+    await owner.register('hijacked', victim);
+    const pushes: RegisteredNode[][] = [];
+    await watcher.watch('hijacked', (nodes) => pushes.push(nodes));
+    const listed = async () => (await asker.list('hijacked')).map((n) => `${n.id} ${n.host}:${n.port}`);
+
+    for (const leave of ['close', 'unregister'] as const) {
+      const hijacker = await connect();
+      const unregister = await hijacker.register('hijacked', { ...victim, host: '127.0.0.9', port: 1 });
+      // The latest registration is the one listed while it stands...
+      expect(await listed()).toEqual([`${victim.id} 127.0.0.9:1`]);
+      if (leave === 'close') await hijacker.close();
+      else await unregister();
+      // ...and the owner's, never withdrawn, is listed again once it is gone.
+      expect(await listed()).toEqual([`${victim.id} 127.0.0.1:4001`]);
+      await expect.poll(() => pushes.at(-1)?.map((n) => n.host)).toEqual(['127.0.0.1']);
+    }
+    expect(pushes.every((nodes) => nodes.length === 1)).toBe(true);
+    // The log names both connections.
+    const ownerLabel = lines.find((l) => l.startsWith(`register ${victim.id}`))!.match(/\((#\d+)\)$/)![1];
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^gone ${victim.id} from cluster hijacked \\(#\\d+ closed\\); ${ownerLabel}'s registration of it is listed again$`,
+        ),
+      ),
+    );
+
+    // An unregister from a connection that never registered the id changes nothing.
+    const stranger = await raw();
+    const read = replies(stranger);
+    stranger.write(
+      `${JSON.stringify({ type: 'unregister', id: 1, cluster: 'hijacked', node: victim.id })}\n`,
+    );
+    await expect.poll(() => read).toEqual([{ type: 'ok', id: 1 }]);
+    expect(await listed()).toEqual([`${victim.id} 127.0.0.1:4001`]);
+    stranger.destroy();
+  });
+
+  it('a restarted node registering its id before its old connection is seen closing stays listed throughout', async () => {
+    const watcher = await connect();
+    const asker = await connect();
+    const pushes: RegisteredNode[][] = [];
+    await watcher.watch('restarted', (nodes) => pushes.push(nodes));
+    const before = await connect();
+    await before.register('restarted', { ...node('again', 4002), pid: 1 });
+    const after = await connect();
+    await after.register('restarted', { ...node('again', 4002), pid: 2 });
+    await before.close();
+    expect((await asker.list('restarted')).map((n) => n.pid)).toEqual([2]);
+    await after.close();
+    await expect.poll(() => pushes.at(-1)).toEqual([]);
+    // Listed all along, as the old process's, then the new one's, until the new one went.
+    expect(pushes.map((nodes) => nodes.map((n) => n.pid))).toEqual([[1], [2], []]);
+  });
+
+  it('registers at most MAX_NODES_PER_CONNECTION node ids and watches as many clusters per connection', async () => {
+    const greedy = await connect();
+    const ids = Array.from({ length: MAX_NODES_PER_CONNECTION }, (_, i) => node(`m${i}`, 5000 + i));
+    await Promise.all(ids.map((n) => greedy.register('many', n)));
+    await expect(greedy.register('many', node('one-more', 4999))).rejects.toThrow(
+      `this connection has ${MAX_NODES_PER_CONNECTION} nodes registered, and may have at most ${MAX_NODES_PER_CONNECTION}; unregister some first`,
+    );
+    // A node registered again is not one more.
+    await greedy.register('many', ids[0]!);
+    const clusters = Array.from({ length: MAX_NODES_PER_CONNECTION }, (_, i) => `w${i}`);
+    await Promise.all(clusters.map((c) => greedy.watch(c, () => {})));
+    await expect(greedy.watch('one-more', () => {})).rejects.toThrow(
+      `this connection watches ${MAX_NODES_PER_CONNECTION} clusters, and may watch at most ${MAX_NODES_PER_CONNECTION}; unwatch some first`,
+    );
+    // Refused requests, not a closed connection: what it holds stays.
+    expect(await (await connect()).list('many')).toHaveLength(MAX_NODES_PER_CONNECTION);
+    await greedy.close();
+    expect(await (await connect()).list('many')).toEqual([]);
+  });
+
+  it('queues no lease requests a connection could not be granted: they are refused at once', async () => {
+    const socket = await raw();
+    const read = replies(socket);
+    // Claims take no probe: a connection one port short of the most it may hold.
+    const free = (await (await connect()).status()).leases;
+    const ports: number[] = [];
+    for (let p = LEASE_RANGE[1]; ports.length < MAX_LEASES_PER_CONNECTION - 1; p--)
+      if (!free.includes(p)) ports.push(p);
+    socket.write(`${JSON.stringify({ type: 'claim', id: 1, ports })}\n`);
+    await expect.poll(() => read.length).toBe(1);
+    expect(read[0]).toMatchObject({ type: 'ports', id: 1 });
+    socket.write(
+      `${JSON.stringify({ type: 'lease', id: 2, count: 1 })}\n${JSON.stringify({ type: 'lease', id: 3, count: 1 })}\n`,
+    );
+    await expect.poll(() => read.length).toBe(3);
+    // The second one is answered first: it never waited behind the first one's probe.
+    expect(read.slice(1)).toEqual([
+      {
+        type: 'error',
+        id: 3,
+        message: `lease failed: this connection holds ${MAX_LEASES_PER_CONNECTION - 1} leases, and may hold at most ${MAX_LEASES_PER_CONNECTION}; release some first`,
+      },
+      { type: 'ports', id: 2, ports: [expect.any(Number)] },
+    ]);
+    socket.destroy();
+  });
+
+  it(
+    'closes a connection that leaves a line unfinished, and never one that is idle between lines',
+    async () => {
+      const watcher = await connect();
+      const pushes: string[][] = [];
+      await watcher.watch('patient', (nodes) => pushes.push(nodes.map((n) => n.name)));
+      const stalled = await raw();
+      const trickling = await raw();
+      for (const socket of [stalled, trickling]) socket.on('error', () => {});
+      const told = replies(stalled);
+      const start = performance.now();
+      stalled.write('{"type":"list","id":1,');
+      // A byte a second: still the one line, begun too long ago.
+      const line = `${JSON.stringify({ type: 'list', id: 1, cluster: 'patient'.repeat(10) })}\n`;
+      let sent = 0;
+      const trickle = setInterval(() => trickling.write(line[sent++]!), 1000);
+      try {
+        await Promise.all([once(stalled, 'close'), once(trickling, 'close')]);
+      } finally {
+        clearInterval(trickle);
+      }
+      expect(performance.now() - start).toBeGreaterThan(PARTIAL_LINE_TIMEOUT - 100);
+      expect(told).toEqual([
+        {
+          type: 'error',
+          id: 0,
+          message: `closing this connection: it left a line unfinished for ${PARTIAL_LINE_TIMEOUT / 1000} s`,
+        },
+      ]);
+      expect(lines.filter((l) => l.endsWith('left a line unfinished for 10 s: closing it'))).toHaveLength(2);
+      // The watcher, silent all along, is served on.
+      expect(watcher.closed).toBe(false);
+      await (await connect()).register('patient', node('p', 4100));
+      await expect.poll(() => pushes.at(-1)).toEqual(['p']);
+    },
+    PARTIAL_LINE_TIMEOUT + 10_000,
+  );
+
+  it('serves at most maxConnections at once, telling the next ones why on a line they can read', async () => {
+    const log: string[] = [];
+    const small = await runRegistry({ port: 0, idleTimeout: 0, maxConnections: 2, log: (l) => log.push(l) });
+    const open = (): Promise<RegistryClient> =>
+      RegistryClient.connect({ port: small.port, autoStart: false });
+    try {
+      const a = await open();
+      const b = await open();
+      for (let i = 0; i < 2; i++) {
+        const socket = net.connect({ host: '127.0.0.1', port: small.port });
+        socket.on('error', () => {});
+        const read = replies(socket);
+        await once(socket, 'close');
+        expect(read).toEqual([
+          { type: 'hello', version: REGISTRY_PROTOCOL_VERSION, pid: process.pid },
+          {
+            type: 'error',
+            id: 0,
+            message:
+              'closing this connection: it is one too many: this registry serves at most 2 connections at once',
+          },
+        ]);
+      }
+      // One line for the crowd, not one per connection refused.
+      expect(log.filter((l) => l.includes('refusing'))).toEqual([
+        '2 connections open, the most this registry serves: refusing more',
+      ]);
+      expect((await a.status()).connections).toBe(2);
+      await b.close();
+      await expect.poll(() => log).toContain('accepting connections again (refused 2)');
+      const c = await open();
+      expect((await c.status()).connections).toBe(2);
+    } finally {
+      await small.close();
+    }
+    await expect(runRegistry({ port: 0, maxConnections: 0 })).rejects.toThrow(InvalidOptionsError);
   });
 });
 

@@ -2,6 +2,12 @@
 // to watchers as they change, and the machine-wide broker of app-port leases. Everything a
 // connection holds (registrations, leases, watches) dies with that connection, so a crashed
 // process leaves nothing stale behind.
+//
+// Any local process may connect (there is no authentication), so no connection can take away what
+// another one holds: when two connections register the same node id (a restarted peer keeps its id,
+// and may register before its old connection is seen closing; or a client registers another's id),
+// the latest registration is the one listed, and the one beneath it is listed again once the
+// latest is withdrawn. A connection unregisters, releases and unwatches only its own.
 import { once } from 'node:events';
 import net from 'node:net';
 import getPort from 'get-port';
@@ -25,6 +31,19 @@ export const LEASE_RANGE: readonly [number, number] = [20000, 32767];
 const DEFAULT_IDLE_TIMEOUT = 30_000;
 /** A watcher that stops reading is cut off rather than buffered for without bound. */
 const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
+/**
+ * Connections served at once; more are told so and closed. A run needs one per peer and one per
+ * test process (ten workers of 50-peer clusters: ≈510), and an idle connection costs the daemon
+ * ≈7 KiB (a half-sent line up to MAX_REQUEST_BYTES more, for PARTIAL_LINE_TIMEOUT at most).
+ */
+export const MAX_CONNECTIONS = 4096;
+/** A line begun this long ago and still unfinished closes its connection: no client writes one that slowly. */
+export const PARTIAL_LINE_TIMEOUT = 10_000;
+/**
+ * Node ids one connection may have registered, and clusters it may watch, at once: a process
+ * registers its nodes (one per peer, a few for a test process) and watches their clusters.
+ */
+export const MAX_NODES_PER_CONNECTION = 1024;
 
 export { MAX_LEASES_PER_CONNECTION };
 
@@ -40,6 +59,8 @@ export interface RegistryOptions {
   idleTimeout?: number;
   /** One line per registration, lease and incident. @default a no-op */
   log?: (line: string) => void;
+  /** Connections served at once; more are told so and closed. @default 4096 */
+  maxConnections?: number;
 }
 
 export interface RegistryHandle {
@@ -56,9 +77,21 @@ export interface RegistryHandle {
 interface Connection {
   socket: net.Socket;
   label: string;
+  /** Node ids by cluster, and how many in all. */
   registrations: Map<string, Set<string>>;
+  registered: number;
   watching: Set<string>;
   leases: Set<number>;
+  /** Ports asked for by lease requests not yet answered. */
+  leasing: number;
+  /** Set while a line is half-read: closes the connection if it stays so. */
+  partial?: NodeJS.Timeout | undefined;
+}
+
+/** A connection's registration of a node id. */
+interface Claim {
+  node: RegisteredNode;
+  owner: Connection;
 }
 
 /** Starts the daemon; rejects with the listen error (EADDRINUSE when another daemon has the port). */
@@ -67,16 +100,22 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   const idleTimeout = options.idleTimeout ?? idleTimeoutFromEnv();
   if (!Number.isFinite(idleTimeout) || idleTimeout < 0)
     throw new InvalidOptionsError('idleTimeout', idleTimeout, 'expected a number of ms >= 0 (0: never exit)');
+  const maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
+  if (!Number.isSafeInteger(maxConnections) || maxConnections < 1)
+    throw new InvalidOptionsError('maxConnections', maxConnections, 'expected a whole number >= 1');
   // Cluster names, node ids and hosts come from any local client: escaped, they cannot forge a
   // line or restyle the terminal of whoever watches `peer-cluster registry`.
   const write = options.log;
   const log = write ? (line: string) => write(printable(line)) : () => {};
 
-  const clusters = new Map<string, Map<string, { node: RegisteredNode; owner: Connection }>>();
+  // Each id's registrations in the order they came, the one listed last.
+  const clusters = new Map<string, Map<string, Claim[]>>();
   const watchers = new Map<string, Set<Connection>>();
   const leased = new Map<number, Connection>();
   const connections = new Set<Connection>();
   let nextConnection = 1;
+  /** Connections refused since the daemon was last below maxConnections. */
+  let refused = 0;
   // A random start keeps two daemons (say, one per test suite on its own port) from handing out
   // the same ports in the same order.
   let leaseCursor = LEASE_RANGE[0] + Math.floor(Math.random() * (LEASE_RANGE[1] - LEASE_RANGE[0]));
@@ -118,30 +157,60 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
       socket,
       label: `#${nextConnection++}`,
       registrations: new Map(),
+      registered: 0,
       watching: new Set(),
       leases: new Set(),
+      leasing: 0,
     };
+    socket.on('error', () => {});
+    // A hello first all the same: the client knows it reached a registry, and reads why it is closed.
+    send(conn, { type: 'hello', version: PROTOCOL_VERSION, pid: process.pid });
+    if (connections.size >= maxConnections) {
+      // Once per crowd, not once per connection a flood opens.
+      if (refused++ === 0)
+        log(`${connections.size} connections open, the most this registry serves: refusing more`);
+      return reject(
+        conn,
+        `is one too many: this registry serves at most ${maxConnections} connections at once`,
+        true,
+        false,
+      );
+    }
     connections.add(conn);
     clearTimeout(idleTimer);
-    socket.on('error', () => {});
     // Dropping on `end` (before our FIN goes back) means a client whose close() resolved is gone
     // from every later answer.
     socket.on('end', () => drop(conn));
     socket.on('close', () => drop(conn));
-    socket.on(
-      'data',
-      lineSplitter(
-        MAX_REQUEST_BYTES,
-        (line) => handleLine(conn, line),
-        () => reject(conn, `sent a line over the size limit (${MAX_REQUEST_BYTES} bytes)`),
-      ),
+    const split = lineSplitter(
+      MAX_REQUEST_BYTES,
+      (line) => handleLine(conn, line),
+      () => reject(conn, `sent a line over the size limit (${MAX_REQUEST_BYTES} bytes)`),
     );
-    send(conn, { type: 'hello', version: PROTOCOL_VERSION, pid: process.pid });
+    socket.on('data', (chunk: Buffer) => {
+      // Closed for breaking the protocol: nothing more it sends is acted on.
+      if (socket.writableEnded) return;
+      split(chunk);
+      // A connection may stay open and silent for ever (a peer's, for its whole life), but not
+      // in the middle of a line: its buffer would be held for as long.
+      if (chunk[chunk.length - 1] === 0x0a) {
+        clearTimeout(conn.partial);
+        conn.partial = undefined;
+      } else if (!conn.partial || chunk.includes(0x0a)) {
+        clearTimeout(conn.partial);
+        conn.partial = setTimeout(
+          () => reject(conn, `left a line unfinished for ${PARTIAL_LINE_TIMEOUT / 1000} s`),
+          PARTIAL_LINE_TIMEOUT,
+        );
+        conn.partial.unref();
+      }
+    });
   }
 
   /** Closes a connection that broke the protocol, telling it why unless it reads nothing anyway. */
-  function reject(conn: Connection, why: string, tell = true) {
-    log(`connection ${conn.label} ${why}: closing it`);
+  function reject(conn: Connection, why: string, tell = true, logged = true) {
+    clearTimeout(conn.partial);
+    if (logged) log(`connection ${conn.label} ${why}: closing it`);
     if (!tell || conn.socket.destroyed) {
       conn.socket.destroy();
       return;
@@ -182,30 +251,32 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   function handleRequest(conn: Connection, request: Request) {
     switch (request.type) {
       case 'register': {
-        const members = clusters.get(request.cluster) ?? new Map();
-        clusters.set(request.cluster, members);
-        const previous = members.get(request.node.id);
-        if (previous && previous.owner !== conn)
-          previous.owner.registrations.get(request.cluster)?.delete(request.node.id);
-        members.set(request.node.id, { node: request.node, owner: conn });
-        const mine = conn.registrations.get(request.cluster) ?? new Set();
-        conn.registrations.set(request.cluster, mine);
-        mine.add(request.node.id);
+        const { cluster, node } = request;
+        const mine = conn.registrations.get(cluster) ?? new Set();
+        if (!mine.has(node.id) && conn.registered >= MAX_NODES_PER_CONNECTION)
+          throw new Error(
+            `this connection has ${conn.registered} nodes registered, and may have at most ${MAX_NODES_PER_CONNECTION}; unregister some first`,
+          );
+        conn.registrations.set(cluster, mine);
+        if (!mine.has(node.id)) conn.registered++;
+        mine.add(node.id);
+        const members = clusters.get(cluster) ?? new Map<string, Claim[]>();
+        clusters.set(cluster, members);
+        const claims = (members.get(node.id) ?? []).filter((c) => c.owner !== conn);
+        const under = claims.at(-1)?.owner.label;
+        claims.push({ node, owner: conn });
+        members.set(node.id, claims);
         log(
-          `register ${request.node.id} in cluster ${request.cluster}${pidOf(request.node)} (${conn.label})`,
+          `register ${node.id} in cluster ${cluster}${pidOf(node)} (${conn.label}${under ? `, over ${under}'s` : ''})`,
         );
         send(conn, { type: 'ok', id: request.id });
-        notify(request.cluster);
+        notify(cluster);
         return;
       }
       case 'unregister': {
-        const members = clusters.get(request.cluster);
-        const entry = members?.get(request.node);
-        if (entry && entry.owner === conn) {
-          removeMember(request.cluster, request.node);
-          conn.registrations.get(request.cluster)?.delete(request.node);
-          log(`unregister ${request.node} from cluster ${request.cluster} (${conn.label})`);
-          notify(request.cluster);
+        // Only this connection's own registration: another connection's of the same id stays.
+        if (conn.registrations.get(request.cluster)?.has(request.node)) {
+          withdraw(conn, request.cluster, request.node, false);
         }
         send(conn, { type: 'ok', id: request.id });
         return;
@@ -214,6 +285,10 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
         send(conn, { type: 'nodes', id: request.id, nodes: members(request.cluster) });
         return;
       case 'watch': {
+        if (!conn.watching.has(request.cluster) && conn.watching.size >= MAX_NODES_PER_CONNECTION)
+          throw new Error(
+            `this connection watches ${conn.watching.size} clusters, and may watch at most ${MAX_NODES_PER_CONNECTION}; unwatch some first`,
+          );
         const set = watchers.get(request.cluster) ?? new Set();
         watchers.set(request.cluster, set);
         set.add(conn);
@@ -229,8 +304,17 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
       case 'lease': {
         // Leases are probed one request at a time so two requests never pick the same port.
         const { id, count, exclude } = request;
+        // Checked now as well as when its turn comes: requests that could not all be granted are
+        // not queued (one client could queue without bound, every other client's leases behind them).
+        const denied = tooMany(conn, count + conn.leasing);
+        if (denied) return send(conn, { type: 'error', id, message: `lease failed: ${denied}` });
+        conn.leasing += count;
         leaseQueue = leaseQueue
-          .then(() => lease(conn, count, exclude))
+          .then(() => {
+            conn.leasing -= count;
+            // Gone while it waited: nobody to lease for.
+            return conn.socket.destroyed ? [] : lease(conn, count, exclude);
+          })
           .then(
             (ports) => {
               if (conn.socket.destroyed) {
@@ -283,11 +367,16 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
     }
   }
 
-  async function lease(conn: Connection, count: number, exclude: number[]): Promise<number[]> {
+  /** Why this connection may not have `count` more ports, if it may not. */
+  function tooMany(conn: Connection, count: number): string | undefined {
     if (conn.leases.size + count > MAX_LEASES_PER_CONNECTION)
-      throw new Error(
-        `this connection holds ${conn.leases.size} leases, and may hold at most ${MAX_LEASES_PER_CONNECTION}; release some first`,
-      );
+      return `this connection holds ${conn.leases.size} leases, and may hold at most ${MAX_LEASES_PER_CONNECTION}; release some first`;
+    return undefined;
+  }
+
+  async function lease(conn: Connection, count: number, exclude: number[]): Promise<number[]> {
+    const denied = tooMany(conn, count);
+    if (denied) throw new Error(denied);
     const ports: number[] = [];
     const skip = new Set([...exclude, bound.port]);
     const [lo, hi] = LEASE_RANGE;
@@ -323,13 +412,28 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   }
 
   function members(cluster: string): RegisteredNode[] {
-    return [...(clusters.get(cluster)?.values() ?? [])].map((e) => e.node);
+    return [...(clusters.get(cluster)?.values() ?? [])].map((claims) => claims.at(-1)!.node);
   }
 
-  function removeMember(cluster: string, id: string) {
-    const set = clusters.get(cluster);
-    set?.delete(id);
-    if (set?.size === 0) clusters.delete(cluster);
+  /** Withdraws `conn`'s registration of `id`: the one beneath it, if any, is listed again. */
+  function withdraw(conn: Connection, cluster: string, id: string, closed: boolean) {
+    const mine = conn.registrations.get(cluster);
+    if (mine?.delete(id)) conn.registered--;
+    if (mine?.size === 0) conn.registrations.delete(cluster);
+    const members = clusters.get(cluster);
+    const claims = members?.get(id);
+    const at = claims?.findIndex((c) => c.owner === conn) ?? -1;
+    if (!members || !claims || at === -1) return;
+    claims.splice(at, 1);
+    const listed = at === claims.length;
+    if (claims.length === 0) members.delete(id);
+    if (members.size === 0) clusters.delete(cluster);
+    const other = claims.at(-1)?.owner.label;
+    log(
+      `${closed ? 'gone' : 'unregister'} ${id} from cluster ${cluster} (${conn.label}${closed ? ' closed' : ''})${other ? `; ${other}'s registration of it ${listed ? 'is listed again' : 'stays listed'}` : ''}`,
+    );
+    // A registration beneath another changes nothing a watcher sees.
+    if (listed) notify(cluster);
   }
 
   /** Clusters whose watchers have a change to hear of, pushed once the requests read meanwhile are handled. */
@@ -365,16 +469,14 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
 
   function drop(conn: Connection) {
     if (!connections.delete(conn)) return;
+    clearTimeout(conn.partial);
+    if (refused > 0 && connections.size < maxConnections) {
+      log(`accepting connections again (refused ${refused})`);
+      refused = 0;
+    }
     for (const cluster of [...conn.watching]) unwatch(conn, cluster);
-    for (const [cluster, ids] of conn.registrations) {
-      let changed = false;
-      for (const id of ids) {
-        if (clusters.get(cluster)?.get(id)?.owner !== conn) continue;
-        removeMember(cluster, id);
-        log(`gone ${id} from cluster ${cluster} (${conn.label} closed)`);
-        changed = true;
-      }
-      if (changed) notify(cluster);
+    for (const [cluster, ids] of [...conn.registrations]) {
+      for (const id of [...ids]) withdraw(conn, cluster, id, true);
     }
     const released = [...conn.leases].filter((p) => leased.get(p) === conn);
     for (const p of released) leased.delete(p);
