@@ -16,6 +16,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LEASE_RANGE,
+  MAX_CLUSTER_CHARS,
   MAX_LEASES_PER_CONNECTION,
   MAX_NODES_PER_CONNECTION,
   PARTIAL_LINE_TIMEOUT,
@@ -436,6 +437,64 @@ describe('what a hostile or buggy client cannot do to the others', () => {
     },
     PARTIAL_LINE_TIMEOUT + 10_000,
   );
+
+  it('a watcher slow to read is pushed the latest list once it drains, not cut off for the lists it missed', async () => {
+    // What a peer whose event loop is busy meets while another client registers nodes one by one
+    // in its cluster: every push lists the whole cluster, so the lists it missed add up fast.
+    const watcher = await raw();
+    const read = replies(watcher) as unknown as {
+      type: string;
+      cluster?: string;
+      nodes?: RegisteredNode[];
+    }[];
+    watcher.write(`${JSON.stringify({ type: 'watch', id: 1, cluster: 'flooded' })}\n`);
+    await expect.poll(() => read.length).toBe(1);
+    watcher.pause();
+    const flooder = await connect();
+    const long = 'x'.repeat(230);
+    const count = 300;
+    // Each awaited register is a turn of its own, so a push of its own: ≈45 MB in all.
+    for (let i = 0; i < count; i++)
+      await flooder.register('flooded', {
+        ...node(`${long}${i}`, 4200),
+        id: `${long}${i}@127.0.0.1:${i + 1}`,
+      });
+    watcher.resume();
+    await expect.poll(() => read.at(-1)?.nodes?.length, { timeout: 10_000 }).toBe(count);
+    expect(watcher.destroyed).toBe(false);
+    expect(lines.some((l) => l.includes('stopped reading'))).toBe(false);
+    // It was pushed far fewer lists than there were changes.
+    expect(read.length).toBeLessThan(count / 2);
+    watcher.destroy();
+    await flooder.close();
+  });
+
+  it('lists no more than MAX_CLUSTER_CHARS of nodes in one cluster', async () => {
+    // Every field as long as it may be: what a client would register to make each push huge.
+    const big = (i: number): RegisteredNode => ({
+      id: `${'i'.repeat(240)}${i}@127.0.0.1:1`,
+      name: 'n'.repeat(256),
+      host: 'h'.repeat(256),
+      port: 1,
+      scope: 's'.repeat(256),
+    });
+    const size = JSON.stringify({ pid: process.pid, ...big(1000) }).length + 1;
+    const fits = Math.floor(MAX_CLUSTER_CHARS / size);
+    const holders = [await connect(), await connect(), await connect()];
+    await Promise.all(
+      Array.from({ length: fits }, (_, i) =>
+        holders[Math.floor(i / MAX_NODES_PER_CONNECTION)]!.register('crowded', big(1000 + i)),
+      ),
+    );
+    const last = holders.at(-1)!;
+    await expect(last.register('crowded', big(9999))).rejects.toThrow(
+      `cluster crowded lists ${fits} nodes, and may take at most ${MAX_CLUSTER_CHARS} characters to list`,
+    );
+    // A node listed already may be registered again.
+    await last.register('crowded', big(1000));
+    expect(await last.list('crowded')).toHaveLength(fits);
+    await Promise.all(holders.map((h) => h.close()));
+  });
 
   it('serves at most maxConnections at once, telling the next ones why on a line they can read', async () => {
     const log: string[] = [];

@@ -44,6 +44,12 @@ export const PARTIAL_LINE_TIMEOUT = 10_000;
  * registers its nodes (one per peer, a few for a test process) and watches their clusters.
  */
 export const MAX_NODES_PER_CONNECTION = 1024;
+/**
+ * How long (JSON characters) one cluster's list may grow. A push lists the whole cluster to each of
+ * its watchers: this keeps one under MAX_BACKLOG_BYTES, so a watcher is never cut off for a push,
+ * and far under what a client reads (MAX_REPLY_BYTES). A node takes ≈150 (≈13 000 of them).
+ */
+export const MAX_CLUSTER_CHARS = 2 * 1024 * 1024;
 
 export { MAX_LEASES_PER_CONNECTION };
 
@@ -86,12 +92,16 @@ interface Connection {
   leasing: number;
   /** Set while a line is half-read: closes the connection if it stays so. */
   partial?: NodeJS.Timeout | undefined;
+  /** Watched clusters that changed while the connection had not drained: pushed once it has. */
+  stale?: Set<string> | undefined;
 }
 
 /** A connection's registration of a node id. */
 interface Claim {
   node: RegisteredNode;
   owner: Connection;
+  /** Its length in a list. */
+  size: number;
 }
 
 /** Starts the daemon; rejects with the listen error (EADDRINUSE when another daemon has the port). */
@@ -110,6 +120,8 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
 
   // Each id's registrations in the order they came, the one listed last.
   const clusters = new Map<string, Map<string, Claim[]>>();
+  /** What each cluster's list takes, in JSON characters. */
+  const lengths = new Map<string, number>();
   const watchers = new Map<string, Set<Connection>>();
   const leased = new Map<number, Connection>();
   const connections = new Set<Connection>();
@@ -257,14 +269,22 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
           throw new Error(
             `this connection has ${conn.registered} nodes registered, and may have at most ${MAX_NODES_PER_CONNECTION}; unregister some first`,
           );
+        const members = clusters.get(cluster) ?? new Map<string, Claim[]>();
+        const size = JSON.stringify(node).length + 1;
+        const shown = members.get(node.id)?.at(-1)?.size ?? 0;
+        const length = (lengths.get(cluster) ?? 0) - shown + size;
+        if (length > MAX_CLUSTER_CHARS)
+          throw new Error(
+            `cluster ${cluster} lists ${members.size} nodes, and may take at most ${MAX_CLUSTER_CHARS} characters to list`,
+          );
+        clusters.set(cluster, members);
+        lengths.set(cluster, length);
         conn.registrations.set(cluster, mine);
         if (!mine.has(node.id)) conn.registered++;
         mine.add(node.id);
-        const members = clusters.get(cluster) ?? new Map<string, Claim[]>();
-        clusters.set(cluster, members);
         const claims = (members.get(node.id) ?? []).filter((c) => c.owner !== conn);
         const under = claims.at(-1)?.owner.label;
-        claims.push({ node, owner: conn });
+        claims.push({ node, owner: conn, size });
         members.set(node.id, claims);
         log(
           `register ${node.id} in cluster ${cluster}${pidOf(node)} (${conn.label}${under ? `, over ${under}'s` : ''})`,
@@ -424,10 +444,15 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
     const claims = members?.get(id);
     const at = claims?.findIndex((c) => c.owner === conn) ?? -1;
     if (!members || !claims || at === -1) return;
-    claims.splice(at, 1);
+    const [gone] = claims.splice(at, 1);
     const listed = at === claims.length;
+    // (The one listed again may take the list a little over MAX_CLUSTER_CHARS: it was there first.)
+    if (listed) lengths.set(cluster, lengths.get(cluster)! - gone!.size + (claims.at(-1)?.size ?? 0));
     if (claims.length === 0) members.delete(id);
-    if (members.size === 0) clusters.delete(cluster);
+    if (members.size === 0) {
+      clusters.delete(cluster);
+      lengths.delete(cluster);
+    }
     const other = claims.at(-1)?.owner.label;
     log(
       `${closed ? 'gone' : 'unregister'} ${id} from cluster ${cluster} (${conn.label}${closed ? ' closed' : ''})${other ? `; ${other}'s registration of it ${listed ? 'is listed again' : 'stays listed'}` : ''}`,
@@ -455,9 +480,32 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
       if (!set) continue;
       // Encoded once: every watcher of the cluster gets the same line.
       const line = encode({ type: 'change', cluster, nodes: members(cluster) });
-      for (const conn of set) sendLine(conn, line);
+      for (const conn of set) push(conn, cluster, line);
     }
     changed.clear();
+  }
+
+  /**
+   * A push lists the whole cluster, so a watcher still writing out earlier lines (a busy process,
+   * while nodes register one by one) needs only the latest: it gets that once it has drained,
+   * instead of every list meanwhile, which would grow past MAX_BACKLOG_BYTES and cut it off.
+   */
+  function push(conn: Connection, cluster: string, line: string) {
+    if (!conn.socket.writableNeedDrain) return sendLine(conn, line);
+    if (!conn.stale) {
+      conn.stale = new Set();
+      conn.socket.once('drain', () => pushStale(conn));
+    }
+    conn.stale.add(cluster);
+  }
+
+  function pushStale(conn: Connection) {
+    const stale = conn.stale!;
+    conn.stale = undefined;
+    for (const cluster of stale) {
+      if (conn.watching.has(cluster))
+        push(conn, cluster, encode({ type: 'change', cluster, nodes: members(cluster) }));
+    }
   }
 
   function unwatch(conn: Connection, cluster: string) {
