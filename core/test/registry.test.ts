@@ -19,7 +19,6 @@ import {
   MAX_CLUSTER_CHARS,
   MAX_LEASES_PER_CONNECTION,
   MAX_NODES_PER_CONNECTION,
-  PARTIAL_LINE_TIMEOUT,
 } from '../dist/registry/daemon.js';
 import { leasePortGroups } from '../dist/registry/ports.js';
 
@@ -400,43 +399,55 @@ describe('what a hostile or buggy client cannot do to the others', () => {
     socket.destroy();
   });
 
-  it(
-    'closes a connection that leaves a line unfinished, and never one that is idle between lines',
-    async () => {
-      const watcher = await connect();
+  it('closes a connection that leaves a line unfinished, and never one that is idle between lines', async () => {
+    const log: string[] = [];
+    const timeout = 1000;
+    const own = await runRegistry({
+      port: 0,
+      idleTimeout: 0,
+      partialLineTimeout: timeout,
+      log: (l) => log.push(l),
+    });
+    try {
+      const open = async () => {
+        const socket = net.connect({ host: '127.0.0.1', port: own.port });
+        socket.on('error', () => {});
+        await once(socket, 'data');
+        return socket;
+      };
+      const watcher = await RegistryClient.connect({ port: own.port, autoStart: false });
       const pushes: string[][] = [];
       await watcher.watch('patient', (nodes) => pushes.push(nodes.map((n) => n.name)));
-      const stalled = await raw();
-      const trickling = await raw();
-      for (const socket of [stalled, trickling]) socket.on('error', () => {});
+      const stalled = await open();
+      const trickling = await open();
       const told = replies(stalled);
       const start = performance.now();
       stalled.write('{"type":"list","id":1,');
-      // A byte a second: still the one line, begun too long ago.
+      // A byte every tenth of the timeout: still the one line, begun too long ago.
       const line = `${JSON.stringify({ type: 'list', id: 1, cluster: 'patient'.repeat(10) })}\n`;
       let sent = 0;
-      const trickle = setInterval(() => trickling.write(line[sent++]!), 1000);
+      const trickle = setInterval(() => trickling.write(line[sent++]!), timeout / 10);
       try {
         await Promise.all([once(stalled, 'close'), once(trickling, 'close')]);
       } finally {
         clearInterval(trickle);
       }
-      expect(performance.now() - start).toBeGreaterThan(PARTIAL_LINE_TIMEOUT - 100);
+      expect(performance.now() - start).toBeGreaterThan(timeout - 100);
       expect(told).toEqual([
-        {
-          type: 'error',
-          id: 0,
-          message: `closing this connection: it left a line unfinished for ${PARTIAL_LINE_TIMEOUT / 1000} s`,
-        },
+        { type: 'error', id: 0, message: 'closing this connection: it left a line unfinished for 1 s' },
       ]);
-      expect(lines.filter((l) => l.endsWith('left a line unfinished for 10 s: closing it'))).toHaveLength(2);
+      expect(log.filter((l) => l.endsWith('left a line unfinished for 1 s: closing it'))).toHaveLength(2);
       // The watcher, silent all along, is served on.
       expect(watcher.closed).toBe(false);
-      await (await connect()).register('patient', node('p', 4100));
+      const other = await RegistryClient.connect({ port: own.port, autoStart: false });
+      await other.register('patient', node('p', 4100));
       await expect.poll(() => pushes.at(-1)).toEqual(['p']);
-    },
-    PARTIAL_LINE_TIMEOUT + 10_000,
-  );
+      await Promise.all([watcher.close(), other.close()]);
+    } finally {
+      await own.close();
+    }
+    await expect(runRegistry({ port: 0, partialLineTimeout: 0 })).rejects.toThrow(InvalidOptionsError);
+  });
 
   it('a watcher slow to read is pushed the latest list once it drains, not cut off for the lists it missed', async () => {
     // What a peer whose event loop is busy meets while another client registers nodes one by one

@@ -67,6 +67,8 @@ export interface RegistryOptions {
   log?: (line: string) => void;
   /** Connections served at once; more are told so and closed. @default 4096 */
   maxConnections?: number;
+  /** ms a connection may leave a line unfinished before it is closed. @default 10000 */
+  partialLineTimeout?: number;
 }
 
 export interface RegistryHandle {
@@ -113,6 +115,9 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   const maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
   if (!Number.isSafeInteger(maxConnections) || maxConnections < 1)
     throw new InvalidOptionsError('maxConnections', maxConnections, 'expected a whole number >= 1');
+  const partialLineTimeout = options.partialLineTimeout ?? PARTIAL_LINE_TIMEOUT;
+  if (!Number.isFinite(partialLineTimeout) || partialLineTimeout <= 0)
+    throw new InvalidOptionsError('partialLineTimeout', partialLineTimeout, 'expected a number of ms > 0');
   // Cluster names, node ids and hosts come from any local client: escaped, they cannot forge a
   // line or restyle the terminal of whoever watches `peer-cluster registry`.
   const write = options.log;
@@ -211,8 +216,8 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
       } else if (!conn.partial || chunk.includes(0x0a)) {
         clearTimeout(conn.partial);
         conn.partial = setTimeout(
-          () => reject(conn, `left a line unfinished for ${PARTIAL_LINE_TIMEOUT / 1000} s`),
-          PARTIAL_LINE_TIMEOUT,
+          () => reject(conn, `left a line unfinished for ${partialLineTimeout / 1000} s`),
+          partialLineTimeout,
         );
         conn.partial.unref();
       }
