@@ -1,3 +1,4 @@
+import net from 'node:net';
 import {
   customStrategy,
   HandshakeError,
@@ -10,7 +11,7 @@ import {
 } from '@peer-cluster/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { designatedDialer } from '../dist/healer/refresh.js';
+import { designatedDialer, MAX_DIALS_IN_FLIGHT, RESERVED_DIALS } from '../dist/healer/refresh.js';
 import { nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
 afterEach(stopAll);
@@ -503,6 +504,29 @@ describe('one dialer per pair', () => {
     expect(dials.length).toBeLessThanOrEqual(7);
   });
 
+  it('a restarted node whose first refresh finds nobody (the registry died) still dials at once the nodes it finds next', async () => {
+    // With the daemon killed as a peer restarts, its first refresh found no one, or only the first
+    // of the others to register with the new daemon; the others, whose strategy kept listing the
+    // restarted node, held it as having left and never dialed it: each link waited out the grace.
+    const a = await node({ name: 'a' });
+    let b = await node({ name: 'b', ...SLOW });
+    while (designatedDialer(endpoint(b.id), endpoint(a.id))) {
+      await b.stop();
+      b = await node({ name: 'b', ...SLOW });
+    }
+    await b.stop();
+    const dials: string[] = [];
+    const list: string[] = [];
+    const w = watched(list, dials);
+    const c = await node({ name: 'b', ...SLOW, port: b.port, strategy: w.strategy });
+    // Its first refresh, over an empty list.
+    await new Promise((resolve) => c.healer.once('refresh', resolve));
+    list.push(a.id);
+    w.fire();
+    await waitForNodes(c, 1, 1500);
+    expect(dials).toEqual([c.id]);
+  });
+
   it('a node started on a given port (a restart) dials at once on its first refresh, designated or not', async () => {
     const a = await node({ name: 'a' });
     let b = await node({ name: 'b', ...SLOW });
@@ -515,6 +539,151 @@ describe('one dialer per pair', () => {
     const c = await node({ name: 'b', ...SLOW, port: b.port, strategy: watched([a.id], dials).strategy });
     await waitForNodes(c, 1, 1500);
     expect(dials).toEqual([c.id]);
+  });
+});
+
+describe('a flood of addresses nothing answers at', () => {
+  /** `n` listeners that accept connections and never answer, counting the connections open at once. */
+  async function silent(n: number) {
+    const servers: net.Server[] = [];
+    const sockets = new Set<net.Socket>();
+    const counts = { open: 0, max: 0 };
+    for (let i = 0; i < n; i++) {
+      const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+        sockets.add(socket);
+        counts.max = Math.max(counts.max, ++counts.open);
+        socket.on('close', () => {
+          sockets.delete(socket);
+          counts.open--;
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      servers.push(server);
+    }
+    const addresses = servers.map((s) => `127.0.0.1:${(s.address() as net.AddressInfo).port}`);
+    const close = () => {
+      for (const socket of sockets) socket.destroy();
+      return Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    };
+    return { addresses, counts, close };
+  }
+
+  function watching(list: string[], options: Partial<Strategy> = {}) {
+    let fire: () => void = () => {};
+    const strategy = customStrategy({
+      discover: () => list,
+      watch: (_ctx, onChange) => {
+        fire = onChange;
+        return () => {};
+      },
+      ...options,
+    });
+    return { strategy, fire: () => fire() };
+  }
+
+  const endpoint = (id: string) => id.slice(id.indexOf('@') + 1);
+
+  it('keeps its dials in flight bounded, and dials a newcomer at once past 200 silent addresses', async () => {
+    const fakes = await silent(200);
+    try {
+      const list: string[] = [];
+      const w = watching(list);
+      const a = await node({ name: 'a', ...SLOW, strategy: w.strategy });
+      let b = await node({ name: 'b' });
+      while (!designatedDialer(endpoint(a.id), endpoint(b.id))) {
+        await b.stop();
+        b = await node({ name: 'b' });
+      }
+      await a.healer.refresh(); // its first refresh, over an empty list
+      list.push(...fakes.addresses);
+      let refreshed = new Promise((resolve) => a.healer.once('refresh', resolve));
+      w.fire();
+      await refreshed;
+      // The newcomer registers: the dials to the silent ones (5 s each) do not hold it up.
+      list.push(b.id);
+      refreshed = new Promise((resolve) => a.healer.once('refresh', resolve));
+      w.fire();
+      await waitForNodes(a, 1, 2000);
+      await refreshed;
+      expect(fakes.counts.max).toBeGreaterThanOrEqual(MAX_DIALS_IN_FLIGHT / 2);
+      expect(fakes.counts.max).toBeLessThanOrEqual(MAX_DIALS_IN_FLIGHT + RESERVED_DIALS);
+    } finally {
+      await stopAll();
+      await fakes.close();
+    }
+  });
+
+  it('backs off from addresses that refuse, dials them a few at a time, and logs one line a refresh', async () => {
+    const logs: string[] = [];
+    const list = Array.from({ length: 200 }, (_, i) => `fake${i}@127.0.1.${i + 1}:1`);
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let dials = 0;
+    const w = watching(list, {
+      connect: async (ctx, address) => {
+        dials++;
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        try {
+          return await ctx.node.connect(address);
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    // A poll of 5 s: the back-off starts at the dial grace, 2 s.
+    const a = await node({
+      name: 'a',
+      healer: { pollInterval: 5000 },
+      strategy: w.strategy,
+      log: (l) => logs.push(l),
+    });
+    // A refresh on every push: 30 in a row.
+    let refreshes = 0;
+    for (let i = 0; i < 30; i++) {
+      const refreshed = new Promise((resolve) => a.healer.once('refresh', resolve));
+      w.fire();
+      await refreshed;
+      refreshes++;
+    }
+    // Each address is dialed once, by up to MAX_DIALS_IN_FLIGHT at a time, then waits out its
+    // back-off (before: every refresh dialed each one it is the designated dialer of, ≈100).
+    expect(maxInFlight).toBeLessThanOrEqual(MAX_DIALS_IN_FLIGHT);
+    expect(dials).toBeLessThanOrEqual(list.length);
+    const failures = logs.filter((l) => /dials failed/.test(l));
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.length).toBeLessThanOrEqual(refreshes + 10);
+    expect(failures[0]).toMatch(
+      /healer of a@.*: \d+ of \d+ dials failed \(\d+ ECONNREFUSED\), e\.g\. fake\d+@127\.0\.1\.\d+:1: Cannot link/,
+    );
+    expect(logs.filter((l) => !/dials failed/.test(l))).toEqual([]);
+  });
+
+  it('spaces refreshes set off by pushes by three times what the previous one cost', async () => {
+    // A discover that costs 30 ms of CPU (the registry's list of 1000 fakes, say).
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const w = watching([], {
+      discover: () => {
+        starts.push(Date.now());
+        const until = Date.now() + 30;
+        while (Date.now() < until);
+        return [];
+      },
+    });
+    const a = await node({ name: 'a', ...SLOW, strategy: w.strategy });
+    await a.healer.refresh();
+    a.healer.on('refresh', () => ends.push(Date.now()));
+    starts.length = 0;
+    // A push flood: a push whenever a refresh ends, and one more while it runs.
+    const storm = Date.now();
+    while (Date.now() - storm < 1200) {
+      const refreshed = new Promise((resolve) => a.healer.once('refresh', resolve));
+      w.fire();
+      w.fire();
+      await refreshed;
+    }
+    expect(ends.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - ends[i - 1]!).toBeGreaterThanOrEqual(60);
   });
 });
 

@@ -10,7 +10,7 @@ import { durationArgument, timeoutOption } from '../link/options.js';
 import { notify } from '../notify.js';
 import type { Healer, HealerEvents, NodeId, RefreshResult, Strategy } from '../types.js';
 import { Findings, type HealerReport } from './findings.js';
-import { DialGrace, refreshOnce, strategyContext } from './refresh.js';
+import { DialGrace, Dials, refreshOnce, strategyContext } from './refresh.js';
 
 /** @default timeout of `healer.refresh()` and of each automatic refresh, in ms. */
 export const DEFAULT_REFRESH_TIMEOUT = 5000;
@@ -23,6 +23,15 @@ export const DEFAULT_REFRESH_TIMEOUT = 5000;
  * handshakes per start; with 2 s, about none.
  */
 const MAX_DIAL_GRACE = 2000;
+/**
+ * An automatic refresh waits this many times as long as the one before it ran (not counting its
+ * wait for dials) after that one ended, so that refreshes take at most a quarter of the time: a
+ * cheap one (≈1 ms) waits for nothing that matters (a push that follows a quiet spell starts one at
+ * once), while a flood of registration changes (each a push, each a refresh: ≈300–500 refreshes
+ * a second per peer at 4000 changes a second) takes at most a quarter of the peer's time, however
+ * dear each refresh is. A refresh asked for never waits.
+ */
+const REFRESH_SPACING = 3;
 
 export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   readonly strategy: Strategy | undefined;
@@ -51,10 +60,23 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
 
   /**
    * A node started on a given port may be a restart of one that left politely: the others do not
-   * redial a node that left (they keep its address until it is no longer discovered), so its
-   * first refresh dials every node it finds, designated or not.
+   * redial a node that left (they keep its address until it is no longer discovered), so it dials
+   * each node it finds at once, designated or not, until a dial grace after its first refresh
+   * that found some node. Not on its first refresh alone: with the registry daemon dying as the
+   * node restarts, that one found nobody, or only the first of the others to register with the
+   * new daemon; the others, whose strategy kept listing the node (the old daemon's list counts
+   * for a while), never forgot that it left, and each of those links waited out the dial grace.
    */
   #rejoining: boolean;
+  #rejoinUntil = Number.POSITIVE_INFINITY;
+  /** The nodes dialed at once as a restart (each once: later refreshes leave them to the grace). */
+  readonly #rejoined = new Set<string>();
+  /** A refresh asked to dial every node found at once (redial()). */
+  #redial = false;
+  readonly #dials: Dials;
+  /** When the previous automatic refresh ended, and the earliest the next may start (REFRESH_SPACING). */
+  #notBefore = 0;
+  #spacingTimer: NodeJS.Timeout | undefined;
 
   constructor(node: Node, strategy: Strategy | undefined, pollInterval: number, rejoining = false) {
     super();
@@ -64,6 +86,9 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     this.strategy = strategy;
     this.#pollInterval = pollInterval;
     this.#grace = new DialGrace(Math.min(2 * pollInterval, MAX_DIAL_GRACE));
+    this.#dials = new Dials(this.#grace.ms, pollInterval);
+    // A refresh left addresses for want of a free dial: the next one dials them.
+    this.#dials.onFree = () => this.trigger();
     node.on('nodeup', (id) => notify(this, 'nodeup', id));
     node.on('nodedown', (id) => notify(this, 'nodedown', id));
   }
@@ -100,13 +125,22 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   /** Refresh soon, unless paused or shut down; errors become `error` events. */
   trigger(): void {
     if (!this.strategy || this.#state !== 'running') return;
+    const wait = this.#notBefore - Date.now();
+    if (!this.#running && wait > 0) {
+      this.#spacingTimer ??= setTimeout(() => {
+        this.#spacingTimer = undefined;
+        this.trigger();
+      }, wait);
+      this.#spacingTimer.unref();
+      return;
+    }
     // Queued, it gets its whole timeout from when it starts (no caller waits on it).
     void this.#enqueue(DEFAULT_REFRESH_TIMEOUT, false, Number.POSITIVE_INFINITY);
   }
 
   /** @internal Refresh soon, dialing every node found at once (none waits out its grace). */
   redial(): void {
-    this.#rejoining = true;
+    this.#redial = true;
     this.trigger();
   }
 
@@ -154,6 +188,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     clearTimeout(this.#poll);
     clearTimeout(this.#pauseTimer);
     this.#clearGrace();
+    this.#clearSpacing();
     if (ms !== undefined) {
       this.#pauseTimer = setTimeout(() => this.resume(), ms);
       this.#pauseTimer.unref();
@@ -177,6 +212,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     clearTimeout(this.#poll);
     clearTimeout(this.#pauseTimer);
     this.#clearGrace();
+    this.#clearSpacing();
     for (const controller of this.#controllers) controller.abort(new Error('the healer shut down'));
     try {
       this.#unwatch?.();
@@ -199,7 +235,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     this.#queuedStart ??= new Promise<void>((resolve) => {
       started = resolve;
     });
-    this.#queued ??= this.#running.then(() => {
+    this.#queued ??= this.#running.then(this.#spaced).then(() => {
       this.#queued = undefined;
       this.#queuedStart = undefined;
       started();
@@ -211,6 +247,13 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
     });
     return this.#queued;
   }
+
+  /** Settles once an automatic refresh may start (REFRESH_SPACING), or at once for one asked for. */
+  readonly #spaced = (): Promise<void> | undefined => {
+    const wait = this.#notBefore - Date.now();
+    if (wait <= 0 || this.#queuedAsked) return undefined;
+    return new Promise((resolve) => setTimeout(resolve, wait).unref());
+  };
 
   #start(timeout: number, asked: boolean): Promise<RefreshResult> {
     const run: Promise<RefreshResult> = this.#run(timeout, asked).finally(() => {
@@ -227,17 +270,31 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
       () => controller.abort(new RefreshTimeoutError('Refresh', strategy.name, timeout)),
       timeout,
     );
-    const grace = asked || this.#rejoining ? undefined : this.#grace;
-    this.#rejoining = false;
+    if (this.#rejoining && Date.now() >= this.#rejoinUntil) {
+      this.#rejoining = false;
+      this.#rejoined.clear();
+    }
+    const rejoining = this.#rejoining;
+    const dialAll = asked || this.#redial;
+    this.#redial = false;
     try {
-      const { result, strategyError } = await refreshOnce(
+      const { result, strategyError, busy, found } = await refreshOnce(
         this.#node,
         strategy,
         this.#mine,
         controller.signal,
         Date.now() + timeout,
-        grace,
+        {
+          grace: dialAll ? undefined : this.#grace,
+          rejoined: rejoining ? this.#rejoined : undefined,
+          dials: this.#dials,
+          backOff: !dialAll,
+          asked,
+        },
       );
+      if (!asked) this.#notBefore = Date.now() + REFRESH_SPACING * busy;
+      if (rejoining && found > 0 && this.#rejoinUntil === Number.POSITIVE_INFINITY)
+        this.#rejoinUntil = Date.now() + this.#grace.ms;
       if (strategyError) this.#report(strategyError);
       this.#findings.note(result);
       notify(this, 'refresh', result);
@@ -269,6 +326,11 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
       Math.max(0, due - Date.now()),
     );
     this.#graceTimer.unref();
+  }
+
+  #clearSpacing(): void {
+    clearTimeout(this.#spacingTimer);
+    this.#spacingTimer = undefined;
   }
 
   #clearGrace(): void {

@@ -31,6 +31,10 @@ export interface RefreshOutcome {
   result: RefreshResult;
   /** Set when the strategy itself failed (discover or list threw, or timed out). */
   strategyError?: Error;
+  /** How long the refresh ran, in ms, not counting its wait for the dials. */
+  busy: number;
+  /** How many other nodes it found (not blocked, not itself). */
+  found: number;
 }
 
 /**
@@ -53,6 +57,8 @@ export function designatedDialer(self: string, other: string): boolean {
 export class DialGrace {
   readonly ms: number;
   readonly #since = new Map<string, number>();
+  /** Whether this node is the designated dialer of each node left unlinked (a hash: kept). */
+  readonly #designated = new Map<string, boolean>();
   /**
    * Those whose grace ended and that were dialed: from then on they are dialed on every refresh,
    * like the nodes this one dials first, and no longer call for a refresh of their own (one that
@@ -66,7 +72,12 @@ export class DialGrace {
 
   /** Whether to dial the unlinked node at `endpoint` now. */
   due(self: string, endpoint: string, now: number): boolean {
-    if (designatedDialer(self, endpoint)) return true;
+    let designated = this.#designated.get(endpoint);
+    if (designated === undefined) {
+      designated = designatedDialer(self, endpoint);
+      this.#designated.set(endpoint, designated);
+    }
+    if (designated) return true;
     const since = this.#since.get(endpoint);
     if (since === undefined) this.#since.set(endpoint, now);
     const due = since !== undefined && now - since >= this.ms;
@@ -81,6 +92,8 @@ export class DialGrace {
 
   /** Forget the nodes that are no longer unlinked (or no longer discovered). */
   retain(unlinked: Set<string>): void {
+    for (const endpoint of this.#designated.keys())
+      if (!unlinked.has(endpoint)) this.#designated.delete(endpoint);
     for (const endpoint of this.#since.keys()) {
       if (unlinked.has(endpoint)) continue;
       this.#since.delete(endpoint);
@@ -97,14 +110,193 @@ export class DialGrace {
   }
 }
 
+/** How many dials a healer has in flight at most: one refresh starts no more, the rest wait. */
+export const MAX_DIALS_IN_FLIGHT = 32;
+/**
+ * How many more a node likely real may use (Dials.likely). 32 addresses that accept TCP and never
+ * answer hold the others for a handshake timeout (5 s); a newcomer must not wait for them.
+ */
+export const RESERVED_DIALS = 8;
+/**
+ * How long an automatic refresh waits for its dials, in ms. A dial still going on after that goes
+ * on (its link is this healer's when it ends); the refresh ends, so that one queued behind it (a
+ * newcomer's push) does not wait for addresses that never answer.
+ */
+const DIAL_PATIENCE = 250;
+
+/**
+ * The dials of one healer: how many are in flight (at most MAX_DIALS_IN_FLIGHT), and when each
+ * failing address may be dialed again. A strategy may list addresses nothing answers at (a stale
+ * or forged registration: with 2000 of them, each peer dialed them all on every push, ≈11–16 %
+ * CPU and +50–100 MiB a peer; 600 that accept TCP and never answer held 630 sockets a peer). So an
+ * automatic refresh redials a failing address only after a back-off, from the dial grace doubling
+ * up to the poll interval, reset when the address answers or its registration changes (it stops
+ * being discovered, or comes back under another name). And it dials the likely real nodes first:
+ * those linked before, then the newest (first seen in a later refresh, then in the strategy's
+ * order: a strategy lists the likeliest first, the local registry its own startCluster()'s nodes
+ * and then the newest registrations), then the failing ones whose back-off ended.
+ */
+export class Dials {
+  /** host:port of the dials in flight (a refresh that dials one again joins it). */
+  readonly #dialing = new Set<string>();
+  /** Called when a dial ends while a refresh left some addresses for want of a free dial. */
+  onFree: (() => void) | undefined;
+  /** Whether the latest refresh left addresses for want of a free dial. */
+  #waiting = false;
+  readonly #min: number;
+  readonly #max: number;
+  readonly #failing = new Map<string, { address: string; failures: number; retryAt: number }>();
+  /** host:port → the number of the refresh that first discovered it. */
+  readonly #seen = new Map<string, number>();
+  readonly #linkedBefore = new Set<string>();
+  /** host:port first discovered by the latest refresh. */
+  #fresh = new Set<string>();
+  #refreshes = 0;
+  /** Redials of failing addresses an automatic refresh may start (mayRedial). */
+  #tokens = MAX_DIALS_IN_FLIGHT;
+  #filledAt = 0;
+
+  /** `min`, `max`: the first back-off and the longest, in ms. */
+  constructor(min: number, max: number) {
+    this.#min = min;
+    this.#max = Math.max(min, max);
+  }
+
+  /** Notes what a refresh found: forgets what is no longer discovered, or no longer failing. */
+  note(wanted: Map<string, string>, linked: Set<string>): void {
+    const refresh = ++this.#refreshes;
+    for (const endpoint of this.#seen.keys()) if (!wanted.has(endpoint)) this.#seen.delete(endpoint);
+    for (const endpoint of this.#linkedBefore) if (!wanted.has(endpoint)) this.#linkedBefore.delete(endpoint);
+    for (const [endpoint, f] of this.#failing)
+      if (wanted.get(endpoint) !== f.address || linked.has(endpoint)) this.#failing.delete(endpoint);
+    this.#fresh = new Set();
+    for (const endpoint of wanted.keys()) {
+      if (!this.#seen.has(endpoint)) {
+        this.#seen.set(endpoint, refresh);
+        if (refresh > 1) this.#fresh.add(endpoint);
+      }
+      if (linked.has(endpoint)) this.#linkedBefore.add(endpoint);
+    }
+  }
+
+  /** `candidates` (in the strategy's order) best first. */
+  order<T>(candidates: [endpoint: string, T][]): [string, T][] {
+    const keys = new Map<string, [number, number]>();
+    candidates.forEach(([endpoint], i) => {
+      const failing = this.#failing.get(endpoint);
+      if (failing) keys.set(endpoint, [2, failing.retryAt]);
+      else if (this.#linkedBefore.has(endpoint)) keys.set(endpoint, [0, i]);
+      else keys.set(endpoint, [1, -(this.#seen.get(endpoint) ?? 0) * 1e9 + i]);
+    });
+    return [...candidates].sort(([x], [y]) => {
+      const a = keys.get(x)!;
+      const b = keys.get(y)!;
+      return a[0] - b[0] || a[1] - b[1];
+    });
+  }
+
+  dialing(endpoint: string): boolean {
+    return this.#dialing.has(endpoint);
+  }
+
+  get inFlight(): number {
+    return this.#dialing.size;
+  }
+
+  /**
+   * Whether the node at `endpoint` is likely real: linked before, or a newcomer (one of at most
+   * RESERVED_DIALS first discovered by this refresh, not its first: nodes start one by one, a
+   * batch of hundreds is a flood).
+   */
+  likely(endpoint: string): boolean {
+    if (this.#failing.has(endpoint)) return false;
+    return (
+      this.#linkedBefore.has(endpoint) || (this.#fresh.size <= RESERVED_DIALS && this.#fresh.has(endpoint))
+    );
+  }
+
+  /**
+   * Whether an automatic refresh may redial the failing address at `endpoint` now: its back-off
+   * is over, and the redials of the last back-off period number fewer than MAX_DIALS_IN_FLIGHT
+   * (2000 registrations of closed ports, each redialed every 2 s, still cost each peer 700 failed
+   * dials a second and 16 % CPU). A node that never failed, or linked before, is not counted.
+   */
+  mayRedial(endpoint: string, now: number): boolean {
+    const failing = this.#failing.get(endpoint);
+    if (failing === undefined) return true;
+    if (failing.retryAt > now) return false;
+    if (this.#max > 0) {
+      this.#tokens = Math.min(
+        MAX_DIALS_IN_FLIGHT,
+        this.#tokens + ((now - this.#filledAt) * MAX_DIALS_IN_FLIGHT) / this.#max,
+      );
+    }
+    this.#filledAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens--;
+    return true;
+  }
+
+  /** How many failing addresses are backed off at `now`. */
+  backedOffCount(now: number): number {
+    let n = 0;
+    for (const f of this.#failing.values()) if (f.retryAt > now) n++;
+    return n;
+  }
+
+  /** Whether an address was left this refresh for want of a free dial. */
+  set waiting(waiting: boolean) {
+    this.#waiting = waiting;
+  }
+
+  /** Counts `dial` in flight until it settles, and notes how it ended. */
+  track<T>(endpoint: string, address: string, dial: Promise<T>): Promise<T> {
+    if (this.#dialing.has(endpoint)) return dial;
+    this.#dialing.add(endpoint);
+    const settled = () => {
+      this.#dialing.delete(endpoint);
+      if (this.#waiting) {
+        this.#waiting = false;
+        this.onFree?.();
+      }
+    };
+    dial.then(
+      () => {
+        this.#failing.delete(endpoint);
+        settled();
+      },
+      () => {
+        const failures = (this.#failing.get(endpoint)?.failures ?? 0) + 1;
+        const backOff = Math.min(this.#min * 2 ** Math.min(failures - 1, 20), this.#max);
+        this.#failing.set(endpoint, { address, failures, retryAt: Date.now() + backOff });
+        settled();
+      },
+    );
+    return dial;
+  }
+}
+
 export async function refreshOnce(
   node: Node,
   strategy: Strategy,
   mine: Set<NodeId>,
   signal: AbortSignal,
   deadline: number,
-  grace?: DialGrace,
+  options: {
+    /** Whether the refresh waits for its dials until `deadline` (else DIAL_PATIENCE at most). */
+    asked?: boolean | undefined;
+    /** For an automatic refresh: the nodes left to the other end to dial first. */
+    grace?: DialGrace | undefined;
+    /** For a restart: the nodes it dialed at once already; it dials the others at once too. */
+    rejoined?: Set<string> | undefined;
+    /** The healer's dials; a refresh of its own (runOnce) when not given. */
+    dials?: Dials | undefined;
+    /** Whether failing addresses wait out their back-off (an automatic refresh). */
+    backOff?: boolean | undefined;
+  } = {},
 ): Promise<RefreshOutcome> {
+  const started = Date.now();
+  const { grace, rejoined, dials = new Dials(0, 0), backOff = false, asked = true } = options;
   const result: RefreshResult = { discovered: [], connected: [], failed: [], disconnected: [] };
   const ctx = strategyContext(node, strategy, signal);
   let discovered: NodeAddress[];
@@ -124,7 +316,7 @@ export async function refreshOnce(
   } catch (error) {
     const e = asError(error);
     result.failed.push({ node: '*', error: e });
-    return { result, strategyError: e };
+    return { result, strategyError: e, busy: Date.now() - started, found: 0 };
   }
 
   const wanted = new Map<string, NodeAddress>();
@@ -144,7 +336,9 @@ export async function refreshOnce(
     wanted.set(endpoint, address);
   }
   node.forgetLeftExcept(wanted);
+  dials.note(wanted, linked);
 
+  const now = Date.now();
   let added = [...wanted].filter(([endpoint]) => !linked.has(endpoint) && !node.hasLeft(endpoint));
   if (grace) {
     // A node left to dial this one, and linked since: this healer wanted that link, so it is one
@@ -154,9 +348,31 @@ export async function refreshOnce(
       if (id !== undefined && wanted.has(endpoint)) mine.add(id);
     }
     grace.retain(new Set(added.map(([endpoint]) => endpoint)));
-    const now = Date.now();
-    added = added.filter(([endpoint]) => grace.due(node.endpoint, endpoint, now));
   }
+  // A failing address was dialed before: its grace is over, or it never had one.
+  if (backOff) added = added.filter(([endpoint]) => dials.mayRedial(endpoint, now));
+  if (grace) {
+    added = added.filter(
+      ([endpoint]) =>
+        grace.due(node.endpoint, endpoint, now) ||
+        (rejoined !== undefined && !rejoined.has(endpoint) && rejoined.add(endpoint) !== undefined),
+    );
+  }
+  // Dialed already: a refresh asked for joins that dial, an automatic one leaves it be.
+  if (!asked) added = added.filter(([endpoint]) => !dials.dialing(endpoint));
+  added = dials.order(added);
+  // The rest wait for a free dial: the healer refreshes again when one ends.
+  let inFlight = dials.inFlight;
+  const candidates = added.length;
+  added = added.filter(([endpoint]) => {
+    if (dials.dialing(endpoint)) return true;
+    const cap = MAX_DIALS_IN_FLIGHT + (dials.likely(endpoint) ? RESERVED_DIALS : 0);
+    if (inFlight >= cap) return false;
+    inFlight++;
+    return true;
+  });
+  const deferred = candidates - added.length;
+  dials.waiting = deferred > 0;
   // A dial gets the node's whole handshake timeout, whatever is left of the refresh: cut short,
   // a handshake that was nearly done is wasted on both ends and the acceptor's side of it goes up
   // and down again (under load, most of a 50-peer start's failed handshakes were such dials, which
@@ -167,30 +383,51 @@ export async function refreshOnce(
   // It is dialed all the same, without waiting: should it answer, the link is this healer's.
   if (!strategy.connect) {
     const unresponsive = added.filter(([endpoint]) => node.isUnresponsive(endpoint));
-    for (const [, address] of unresponsive) {
-      node.connect(address).then(
+    for (const [endpoint, address] of unresponsive) {
+      dials.track(endpoint, address, node.connect(address)).then(
         (id) => mine.add(id),
         () => {},
       );
     }
     if (unresponsive.length > 0) added = added.filter(([endpoint]) => !node.isUnresponsive(endpoint));
   }
+  const dialing = Date.now();
   const settled = await Promise.allSettled(
-    added.map(([, address]) =>
-      strategy.connect
-        ? strategy.connect(ctx, address)
-        : untilDeadline(node.connect(address), deadline, address),
-    ),
+    added.map(([endpoint, address]) => {
+      const dial = dials.track(
+        endpoint,
+        address,
+        strategy.connect
+          ? Promise.resolve().then(() => strategy.connect!(ctx, address))
+          : node.connect(address),
+      );
+      if (strategy.connect) return dial;
+      // Not waited for past the deadline (or DIAL_PATIENCE): should it link later, the link is
+      // this healer's.
+      dial.then(
+        (id) => mine.add(id),
+        () => {},
+      );
+      if (asked) return untilDeadline(dial, deadline, address);
+      return untilDeadline(dial, Math.min(deadline, Date.now() + DIAL_PATIENCE), address, true);
+    }),
   );
+  const dialed = Date.now();
+  const failedDials: RefreshResult['failed'] = [];
   settled.forEach((outcome, i) => {
     const address = added[i]![1];
     if (outcome.status === 'fulfilled') {
       result.connected.push(outcome.value);
       mine.add(outcome.value);
+    } else if (outcome.reason === STILL_DIALING) {
+      // Neither linked nor failed yet.
     } else if (!(outcome.reason instanceof HandshakeError && quiet.has(outcome.reason.reason))) {
-      result.failed.push({ node: address, error: asError(outcome.reason) });
+      failedDials.push({ node: address, error: asError(outcome.reason) });
     }
   });
+  result.failed.push(...failedDials);
+  if (failedDials.length > 0)
+    logFailedDials(node, failedDials, added.length, dials.backedOffCount(dialed), deferred);
 
   for (const id of [...mine]) {
     const endpoint = endpointOfId(id);
@@ -204,7 +441,35 @@ export async function refreshOnce(
       result.failed.push({ node: id, error: asError(error) });
     }
   }
-  return { result };
+  return { result, busy: dialing - started + (Date.now() - dialed), found: wanted.size };
+}
+
+/**
+ * One line a refresh for the dials that failed, however many (an address nothing answers at is
+ * no news the next time: one line each would flood the log).
+ */
+function logFailedDials(
+  node: Node,
+  failed: RefreshResult['failed'],
+  dialed: number,
+  backedOff: number,
+  deferred: number,
+): void {
+  const reasons = new Map<string, number>();
+  for (const { error } of failed) {
+    const e = error as Error & { code?: string; reason?: string };
+    const reason = e.code ?? e.reason ?? e.name;
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
+  const counts = [...reasons].map(([reason, n]) => `${n} ${reason}`).join(', ');
+  const first = failed[0]!;
+  const waiting = [
+    backedOff > 0 && `${backedOff} failing addresses wait out a back-off`,
+    deferred > 0 && `${deferred} wait for a free dial (at most ${MAX_DIALS_IN_FLIGHT} at once)`,
+  ].filter(Boolean);
+  node.log(
+    `peer-cluster: healer of ${node.id}: ${failed.length} of ${dialed} dials failed (${counts}), e.g. ${first.node}: ${first.error?.message}${waiting.length > 0 ? `; ${waiting.join(', ')}` : ''}`,
+  );
 }
 
 /**
@@ -221,16 +486,26 @@ function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-function untilDeadline<T>(promise: Promise<T>, deadline: number, address: string): Promise<T> {
+/** What a dial not waited for past DIAL_PATIENCE settles with for its refresh. */
+const STILL_DIALING = new Error('still dialing');
+
+function untilDeadline<T>(
+  promise: Promise<T>,
+  deadline: number,
+  address: string,
+  patience = false,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(
       () =>
         reject(
-          new HandshakeError(
-            address,
-            'timeout',
-            `not linked when the refresh timed out (the dial goes on; a later refresh picks it up)`,
-          ),
+          patience
+            ? STILL_DIALING
+            : new HandshakeError(
+                address,
+                'timeout',
+                `not linked when the refresh timed out (the dial goes on; a later refresh picks it up)`,
+              ),
         ),
       Math.max(0, deadline - Date.now()),
     );

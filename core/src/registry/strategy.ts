@@ -104,10 +104,18 @@ export function localRegistryStrategy(options: LocalRegistryOptions = {}): Strat
       // Clusters of the same name (parallel test files that name theirs alike) share the
       // registry's list: another startCluster()'s nodes are not ours, and a dial would only be
       // refused on the cookie. (A node registered without a scope is kept: a lone peer, a node of
-      // startNode, or an older client.)
+      // startNode, or an older client.) The likely real nodes first, for the healer dials the
+      // first ones first (healer/refresh.ts, Dials): those of this node's own startCluster(), then
+      // the newest registrations (the registry lists them in the order they registered).
       const ids = (await c.list(ctx.self.cluster))
         .filter(
           (n) => n.id !== ctx.self.id && (n.scope === undefined || scope === undefined || n.scope === scope),
+        )
+        .reverse()
+        .sort(
+          (x, y) =>
+            Number(scope !== undefined && y.scope === scope) -
+            Number(scope !== undefined && x.scope === scope),
         )
         .map((n) => n.id);
       return replacements.discovered(ctx.self.id, c.daemonPid, ids);
