@@ -8,6 +8,7 @@ import {
   type RegisteredNode,
   RegistryClient,
   type RegistryHandle,
+  RegistryUnavailableError,
   RegistryVersionError,
   runRegistry,
   startNode,
@@ -535,8 +536,18 @@ describe('what a hostile or buggy client cannot do to the others', () => {
         '2 connections open, the most this registry serves: refusing more',
       ]);
       expect((await a.status()).connections).toBe(2);
+      // A client turned away says why, not that the registry may not be running.
+      const refused = await open();
+      const why = await refused.list('x').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(why).toBeInstanceOf(RegistryUnavailableError);
+      expect((why as Error).message).toMatch(
+        /closed the connection: it is one too many: this registry serves at most 2 connections at once\. Its log/,
+      );
       await b.close();
-      await expect.poll(() => log).toContain('accepting connections again (refused 2)');
+      await expect.poll(() => log).toContain('accepting connections again (refused 3)');
       const c = await open();
       expect((await c.status()).connections).toBe(2);
     } finally {

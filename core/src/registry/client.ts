@@ -88,6 +88,8 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
    */
   #known = new Map<string, RegisteredNode[]>();
   #closed = false;
+  /** Why the daemon closes this connection, when it said so (an error answer to no request, id 0). */
+  #closing: string | undefined;
 
   private constructor(socket: net.Socket, address: string, daemonPid: number, rest: Buffer) {
     super();
@@ -250,7 +252,9 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
   /** `read`: called with the answer as soon as its line is read (before anything read after it). */
   #request(body: RequestBody, read?: (reply: Reply) => void): Promise<Reply> {
     if (this.#closed)
-      return Promise.reject(new RegistryUnavailableError(this.address, 'connection is closed'));
+      return Promise.reject(
+        this.#refusal() ?? new RegistryUnavailableError(this.address, 'connection is closed'),
+      );
     const id = this.#nextId++;
     return new Promise<Reply>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, read });
@@ -289,15 +293,25 @@ export class RegistryClient extends EventEmitter<RegistryClientEvents> {
       this.#socket.destroy();
       return;
     }
+    if (reply.id === 0 && reply.type === 'error') this.#closing = reply.message;
     const pending = this.#settle(reply.id);
     pending?.read?.(reply);
     pending?.resolve(reply);
   }
 
+  /** The error for a connection the daemon closed saying why (one too many, a half-sent line…). */
+  #refusal(): RegistryUnavailableError | undefined {
+    const why = this.#closing?.replace(/^closing this connection: (it )?/, '');
+    if (why === undefined) return undefined;
+    return new RegistryUnavailableError(this.address, `closed the connection: it ${why}`, {
+      hint: 'Its log (`peer-cluster registry` in the foreground) says which connection did what.',
+    });
+  }
+
   #onClose() {
     if (this.#closed) return;
     this.#closed = true;
-    const error = new RegistryUnavailableError(this.address, 'closed the connection');
+    const error = this.#refusal() ?? new RegistryUnavailableError(this.address, 'closed the connection');
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(error);
     this.#watchers.clear();
     this.#known.clear();
