@@ -19,6 +19,8 @@ export const E2E_DIR = join(REPO, '.e2e');
 export const PACKAGES = {
   '@peer-cluster/core': 'core',
   '@peer-cluster/strategy-local-registry': 'strategies/local-registry',
+  '@peer-cluster/strategy-static-hosts': 'strategies/static-hosts',
+  '@peer-cluster/strategy-dns': 'strategies/dns',
   'vitest-environment-peer-cluster': 'plugin-vitest',
   'jest-environment-peer-cluster': 'plugin-jest',
 } as const;

@@ -4,10 +4,18 @@
 /** Marks the classes of this module, in whichever copy of it they were made (see hasInstance). */
 const BRAND = Symbol.for('peer-cluster.error');
 
+/**
+ * An Error's options, written out: TypeScript's `ErrorOptions` is in its lib from es2022 on, and a
+ * project with a lower `lib` compiles these declarations too.
+ */
+export interface ErrorCause {
+  cause?: unknown;
+}
+
 export class PeerClusterError extends Error {
   static readonly [BRAND] = true;
 
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorCause) {
     super(message, options);
     this.name = new.target.name;
   }
@@ -46,7 +54,7 @@ export class InvalidOptionsError extends PeerClusterError {
   readonly value: unknown;
   /** What is wrong with the value, without the option's name (to restate it elsewhere). */
   readonly problem: string;
-  constructor(option: string, value: unknown, problem: string, hint?: string, options?: ErrorOptions) {
+  constructor(option: string, value: unknown, problem: string, hint?: string, options?: ErrorCause) {
     super(
       `Invalid option \`${option}\`: ${problem} (got ${describeValue(value)}).${hint ? ` ${hint}` : ''}`,
       options,
@@ -367,7 +375,7 @@ export class RegistryVersionError extends PeerClusterError {
 export class RegistryUnavailableError extends PeerClusterError {
   readonly address: string;
   /** `hint`: what to do, when the usual advice (run it in the foreground to see why) does not fit. */
-  constructor(address: string, detail: string, options?: ErrorOptions & { hint?: string }) {
+  constructor(address: string, detail: string, options?: ErrorCause & { hint?: string }) {
     const { hint, ...errorOptions } = options ?? {};
     super(
       `The peer-cluster registry at ${address} ${detail}. ${hint ?? 'Run `peer-cluster registry` to see why it does not start, or point PEER_CLUSTER_REGISTRY=host:port at another one.'}`,

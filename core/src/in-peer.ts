@@ -4,6 +4,7 @@
 // there again, unbundled (the harness, the cluster code, valibot): ≈55 ms of CPU per peer, where
 // this costs ≈3. The errors are the ones the peer's node throws (see PeerClusterError's
 // `instanceof`).
+/// <reference types="node" preserve="true" />
 export {
   HandshakeError,
   HealerShutdownError,

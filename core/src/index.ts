@@ -1,3 +1,6 @@
+// The declarations use Node's types (EventEmitter, NodeJS.Signals…): a project that lists its
+// `types` (or TypeScript 6, which lists none by default) loads them through this entry point.
+/// <reference types="node" preserve="true" />
 export { Cluster, startCluster } from './cluster/cluster.js';
 // The error classes (the helpers beside them in errors.ts are internal).
 export type { BootPhase, PeerBootErrorDetails, RemoteErrorData, SerializedError } from './errors.js';

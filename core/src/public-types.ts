@@ -1,5 +1,6 @@
 // `@peer-cluster/core/types`: the types a test file needs, which both plugins re-export (so that a
 // test file need not depend on core itself). Types only: the module is empty at run time.
+/// <reference types="node" preserve="true" />
 
 export type { PeerClusterOptions } from './harness/options.js';
 export type {

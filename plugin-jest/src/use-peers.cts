@@ -1,9 +1,13 @@
 // The usePeers that test files import. It runs inside Jest's sandbox, which cannot `require` an
 // ES module, so it is a tiny CommonJS shim (ESM files get it re-exported): the harness itself
 // was put on the test's global by the environment, and this calls it with the test's hooks.
-import type { Cluster } from '@peer-cluster/core';
-import type * as Errors from '@peer-cluster/core/errors';
-import type { HarnessState, PeerClusterOptions, RunnerHooks } from '@peer-cluster/core/harness';
+// Core is an ES module: its types come in with `resolution-mode: import`, without which a project
+// on moduleResolution node16 (or nodenext before TypeScript 5.8) gets an error from our .d.cts.
+import type { Cluster } from '@peer-cluster/core' with { 'resolution-mode': 'import' };
+import type * as Errors from '@peer-cluster/core/errors' with { 'resolution-mode': 'import' };
+import type { HarnessState, PeerClusterOptions, RunnerHooks } from '@peer-cluster/core/harness' with {
+  'resolution-mode': 'import',
+};
 
 const HARNESS_KEY = Symbol.for('peer-cluster');
 

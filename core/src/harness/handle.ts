@@ -3,13 +3,13 @@
 // a filtered-out suite must not spawn anything), so touching the handle earlier, or after its
 // afterAll stopped the cluster, throws an error that says where it can be used.
 import { inspect } from 'node:util';
-import { PeerClusterError } from '../errors.js';
+import { type ErrorCause, PeerClusterError } from '../errors.js';
 import type { Cluster } from '../index.js';
 
 /** The handle from usePeers was used while it had no cluster behind it. */
 export class ClusterUnavailableError extends PeerClusterError {
   readonly reason: 'not-provisioned' | 'stopped' | 'failed' | 'not-started';
-  constructor(reason: ClusterUnavailableError['reason'], message: string, options?: ErrorOptions) {
+  constructor(reason: ClusterUnavailableError['reason'], message: string, options?: ErrorCause) {
     super(message, options);
     this.reason = reason;
   }

@@ -1,6 +1,7 @@
 // The runner-neutral harness behind `vitest-environment-peer-cluster` and
 // `jest-environment-peer-cluster`: usePeers, the shared state, teardown and failure reports.
 // Each plugin only adapts it to its runner's hooks.
+/// <reference types="node" preserve="true" />
 
 // The real clock, whatever a test did to Date (see clock.ts): loaded with the harness, first.
 export { now as realNow } from '../clock.js';

@@ -4,7 +4,7 @@
 
 import { connect } from 'node:net';
 import type { WebSocket } from 'ws';
-import { PeerClusterError } from '../errors.js';
+import { type ErrorCause, PeerClusterError } from '../errors.js';
 import { MAX_HANDSHAKE_MESSAGE } from './handshake.js';
 import { linkSocket } from './socket.js';
 
@@ -12,7 +12,7 @@ import { linkSocket } from './socket.js';
 export class LinkError extends PeerClusterError {
   readonly address: string;
   readonly code: string | undefined;
-  constructor(address: string, detail: string, code?: string, options?: ErrorOptions) {
+  constructor(address: string, detail: string, code?: string, options?: ErrorCause) {
     super(`Cannot link to ${address}: ${detail}`, options);
     this.address = address;
     this.code = code;
