@@ -20,14 +20,14 @@ export interface NodeInfo {
 
 export interface HeartbeatOptions {
   /** How often a node pings each linked node, in ms. @default 1000 (startNode), 500 (harness) */
-  interval?: number;
+  interval?: number | undefined;
   /** A linked node silent for this long is declared down, in ms. @default 5000 (startNode), 2000 (harness) */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 export interface HealerOptions {
   /** Time between two refreshes, in ms, jittered by ±10 %. @default 5000 (startNode), 1000 (harness) */
-  pollInterval?: number;
+  pollInterval?: number | undefined;
 }
 
 export interface NodeOptions {
@@ -105,7 +105,7 @@ export interface Strategy {
  */
 export interface StrategyData {
   /** @default spec.export */
-  name?: string;
+  name?: string | undefined;
   spec: StrategySpec;
 }
 

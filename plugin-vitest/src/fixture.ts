@@ -20,7 +20,7 @@ export interface PeersFixtureOptions extends PeerClusterOptions {
    * by the file's tests that use it, started by the first of them.
    * @default 'test'
    */
-  scope?: 'test' | 'file';
+  scope?: 'test' | 'file' | undefined;
 }
 
 type FixtureFn = (context: any, use: (cluster: Cluster) => Promise<void>) => Promise<void>;
