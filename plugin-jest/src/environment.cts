@@ -9,7 +9,9 @@ import { TestEnvironment } from 'jest-environment-node';
 
 type Harness = typeof import('@peer-cluster/core/harness');
 
-export default class PeerClusterEnvironment extends TestEnvironment {
+class PeerClusterEnvironment extends TestEnvironment {
+  /** The class itself (assigned below), which TypeScript's and bundlers' default-import interop read. */
+  declare static readonly default: typeof PeerClusterEnvironment;
   readonly #options: unknown;
   readonly #root: string;
   #harness: Harness | undefined;
@@ -139,5 +141,8 @@ function jestReport(error: Error): Error {
 }
 
 // `require('jest-environment-peer-cluster/environment')` and `import Environment from …` get the
-// class itself, to extend (`.default` too, as TypeScript's own interop reads it).
-module.exports = Object.assign(PeerClusterEnvironment, { default: PeerClusterEnvironment });
+// class itself, to extend (`.default` too, as TypeScript's own interop reads it). `export =`, so
+// that the declarations say so: with `export default`, a TypeScript project on nodenext (ESM or
+// CommonJS) saw a module object to extend, not a class.
+Object.assign(PeerClusterEnvironment, { default: PeerClusterEnvironment });
+export = PeerClusterEnvironment;
