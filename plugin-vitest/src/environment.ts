@@ -20,7 +20,22 @@ const vitestMajor = Number.parseInt(
   10,
 );
 
-const environment: Environment = {
+/**
+ * The environment, as Vitest reads it. Its own `Environment` type is not in the declarations:
+ * Vitest 3.2 and 4 export it from `vitest/environments`, 5 from `vitest/runtime` only, so no import
+ * of it resolves for every Vitest of the peer range (the export below checks it against this one's).
+ */
+export interface PeerClusterEnvironment {
+  name: 'peer-cluster';
+  viteEnvironment: 'ssr';
+  transformMode?: 'ssr';
+  setup(global: any, options: Record<string, any>): Promise<{ teardown(global: any): Promise<void> }>;
+  setupVM(
+    options: Record<string, any>,
+  ): Promise<{ getVmContext(): { [key: string]: any }; teardown(): Promise<void> }>;
+}
+
+const environment: PeerClusterEnvironment = {
   name: 'peer-cluster',
   // Vitest 4 fails every file of an environment that names no Vite environment.
   viteEnvironment: 'ssr',
@@ -75,7 +90,7 @@ const environment: Environment = {
   },
 };
 
-export default environment;
+export default environment satisfies Environment;
 
 async function nodeEnvironment(): Promise<Environment> {
   // `vitest/runtime` has it from 4.1 on; `vitest/environments` before (4.1 warns when it is imported).

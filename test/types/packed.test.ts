@@ -2,11 +2,16 @@
 // packages, compiled with the strictest options and without skipLibCheck, under each module
 // resolution a project may have (fixtures/consumer/tsconfig.json says which options and why).
 import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
+import { NEWEST_VITEST } from '../../plugin-vitest/test/project.js';
 import { fixtureProject } from '../../test-support/fixture-project.js';
+import { npmEnv, type PackageName, pack } from '../../test-support/pack.js';
 
 const run = promisify(execFile);
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -27,18 +32,20 @@ const CASES: [string, string, string, string[]][] = [
   ['node10', 'commonjs', 'node10', ['--lib', 'es2021']],
 ];
 
-it('the packed declarations compile in a strict consumer under every module resolution', async () => {
-  const project = await fixtureProject(fileURLToPath(new URL('./fixtures/consumer', import.meta.url)), [
-    '@peer-cluster/core',
-    '@peer-cluster/strategy-local-registry',
-    '@peer-cluster/strategy-static-hosts',
-    '@peer-cluster/strategy-dns',
-    'vitest-environment-peer-cluster',
-    'jest-environment-peer-cluster',
-  ]);
+const SOURCE = fileURLToPath(new URL('./fixtures/consumer', import.meta.url));
+const PACKAGES: PackageName[] = [
+  '@peer-cluster/core',
+  '@peer-cluster/strategy-local-registry',
+  '@peer-cluster/strategy-static-hosts',
+  '@peer-cluster/strategy-dns',
+  'vitest-environment-peer-cluster',
+  'jest-environment-peer-cluster',
+];
+
+/** Runs the cases in `dir`, two at a time (each is a tsc of its own); what failed, with tsc's output. */
+async function typecheck(dir: string, cases: typeof CASES): Promise<string> {
   const failures: string[] = [];
-  // Two at a time: each is a tsc of its own.
-  const queue = [...CASES];
+  const queue = [...cases];
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
       const [name, module, resolution, flags] = next;
@@ -51,12 +58,45 @@ it('the packed declarations compile in a strict consumer under every module reso
         resolution,
         ...flags,
       ];
-      await run(process.execPath, [tsc, ...args, '--pretty', 'false'], {
-        cwd: project.dir,
-        timeout: 60_000,
-      }).catch((error) => failures.push(`tsc ${args.join(' ')}:\n${error.stdout}${error.stderr}`));
+      await run(process.execPath, [tsc, ...args, '--pretty', 'false'], { cwd: dir, timeout: 60_000 }).catch(
+        (error) => failures.push(`tsc ${args.join(' ')}:\n${error.stdout}${error.stderr}`),
+      );
     }
   };
   await Promise.all([worker(), worker()]);
-  expect(failures.join('\n')).toBe('');
+  return failures.join('\n');
+}
+
+it('the packed declarations compile in a strict consumer under every module resolution', async () => {
+  const project = await fixtureProject(SOURCE, PACKAGES);
+  expect(await typecheck(project.dir, CASES)).toBe('');
+}, 240_000);
+
+it("the Vitest plugin's declarations compile with the newest Vitest of its peer range", async () => {
+  // Vitest 5 has no `vitest/environments`, where 3.2 and 4 export their Environment type. Outside
+  // the repository, where TypeScript would find the repository's Vitest 4 above the project's 5.
+  const { tarballs } = await pack();
+  const dir = mkdtempSync(join(tmpdir(), 'peer-cluster-types-'));
+  try {
+    cpSync(SOURCE, dir, { recursive: true });
+    const packages = PACKAGES.filter((name) => name !== 'jest-environment-peer-cluster');
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({
+        type: 'module',
+        dependencies: {
+          vitest: NEWEST_VITEST,
+          ...Object.fromEntries(packages.map((name) => [name, `file:${tarballs[name]}`])),
+        },
+      }),
+    );
+    await run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', '--loglevel=error'],
+      { cwd: dir, env: npmEnv(), timeout: 180_000 },
+    );
+    expect(await typecheck(dir, [['vitest', 'nodenext', 'nodenext', []]])).toBe('');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }, 240_000);
