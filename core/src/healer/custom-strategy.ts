@@ -15,7 +15,7 @@ import { portableStrategy } from './portable.js';
 export type CustomStrategyCallbacks = Pick<Strategy, 'discover'> &
   Partial<Pick<Strategy, 'connect' | 'disconnect' | 'list' | 'register' | 'watch'>> & {
     /** Shown in logs and errors. @default 'custom' */
-    name?: string;
+    name?: string | undefined;
   };
 
 export function customStrategy(callbacks: CustomStrategyCallbacks): Strategy {

@@ -17,9 +17,9 @@ export interface RegistryAddress {
 
 export interface RegistryAddressOptions {
   /** @default the host of env PEER_CLUSTER_REGISTRY, else '127.0.0.1' */
-  host?: string;
+  host?: string | undefined;
   /** @default the port of env PEER_CLUSTER_REGISTRY, else 14369 */
-  port?: number;
+  port?: number | undefined;
 }
 
 export function resolveRegistryAddress(

@@ -36,11 +36,11 @@ import {
 
 export interface RegistryClientOptions extends RegistryAddressOptions {
   /** Start a daemon (detached) when none answers. @default true */
-  autoStart?: boolean;
+  autoStart?: boolean | undefined;
   /** The idle timeout of a daemon this client starts, in ms. @default the daemon's (30000) */
-  idleTimeout?: number;
+  idleTimeout?: number | undefined;
   /** Give up reaching (or starting) the daemon after this many ms. @default 10000 */
-  connectTimeout?: number;
+  connectTimeout?: number | undefined;
 }
 
 export interface RegistryClientEvents {

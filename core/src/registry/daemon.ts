@@ -55,20 +55,20 @@ export { MAX_LEASES_PER_CONNECTION };
 
 export interface RegistryOptions {
   /** Address to bind. @default '127.0.0.1' (or the host of env PEER_CLUSTER_REGISTRY) */
-  host?: string;
+  host?: string | undefined;
   /** Port to bind; 0 picks a free one. @default 14369 (or the port of env PEER_CLUSTER_REGISTRY) */
-  port?: number;
+  port?: number | undefined;
   /**
    * Exit after this many ms with no connection; 0 never exits.
    * @default env PEER_CLUSTER_REGISTRY_IDLE_TIMEOUT, else 30000
    */
-  idleTimeout?: number;
+  idleTimeout?: number | undefined;
   /** One line per registration, lease and incident. @default a no-op */
-  log?: (line: string) => void;
+  log?: ((line: string) => void) | undefined;
   /** Connections served at once; more are told so and closed. @default 4096 */
-  maxConnections?: number;
+  maxConnections?: number | undefined;
   /** ms a connection may leave a line unfinished before it is closed. @default 10000 */
-  partialLineTimeout?: number;
+  partialLineTimeout?: number | undefined;
 }
 
 export interface RegistryHandle {

@@ -16,9 +16,9 @@ export interface PortLease {
 
 export interface LeaseOptions {
   /** Ports not to hand out (e.g. one that just failed with EADDRINUSE). */
-  exclude?: number[];
+  exclude?: number[] | undefined;
   /** Registry address, `host:port`. @default env PEER_CLUSTER_REGISTRY or the well-known port */
-  registry?: string;
+  registry?: string | undefined;
 }
 
 /** Ports this process holds, by registry: claimed again from a daemon that replaces a lost one. */
