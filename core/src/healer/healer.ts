@@ -24,8 +24,8 @@ export const DEFAULT_REFRESH_TIMEOUT = 5000;
  */
 const MAX_DIAL_GRACE = 2000;
 /**
- * An automatic refresh waits this many times as long as the one before it ran (not counting its
- * wait for dials) after that one ended, so that refreshes take at most a quarter of the time: a
+ * An automatic refresh waits this many times the CPU time the one before it took (not counting its
+ * wait for dials) after that one ended, so that refreshes take at most a quarter of the CPU: a
  * cheap one (≈1 ms) waits for nothing that matters (a push that follows a quiet spell starts one at
  * once), while a flood of registration changes (each a push, each a refresh: ≈300–500 refreshes
  * a second per peer at 4000 changes a second) takes at most a quarter of the peer's time, however
