@@ -24,14 +24,18 @@ export const DEFAULT_REFRESH_TIMEOUT = 5000;
  */
 const MAX_DIAL_GRACE = 2000;
 /**
- * An automatic refresh waits this many times the CPU time the one before it took (not counting its
- * wait for dials) after that one ended, so that refreshes take at most a quarter of the CPU: a
- * cheap one (≈1 ms) waits for nothing that matters (a push that follows a quiet spell starts one at
- * once), while a flood of registration changes (each a push, each a refresh: ≈300–500 refreshes
- * a second per peer at 4000 changes a second) takes at most a quarter of the peer's time, however
- * dear each refresh is. A refresh asked for never waits.
+ * Automatic refreshes take at most a quarter of a node's CPU over time: each one's CPU time (not
+ * its wait for dials) is taken from a credit that grows by a quarter of the time that passes, up to
+ * REFRESH_BURST ms; once it is overdrawn, the next automatic refresh waits until it is back to
+ * nothing owed (four times the overdraft). So the few cheap refreshes of a start or a restart
+ * (≈1–2 ms each, cold) never wait: spacing each by three times its cost held a 3-peer mesh up by
+ * ≈1 ms. A flood of registration changes (each a push, each a refresh: ≈300–500 refreshes a second
+ * per peer at 4000 changes a second) is spaced, however dear each refresh is. A refresh asked for
+ * never waits, and costs no credit.
  */
 const REFRESH_SPACING = 3;
+/** The CPU ms of automatic refreshes a node may run back to back before they are spaced. */
+const REFRESH_BURST = 50;
 
 export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   readonly strategy: Strategy | undefined;
@@ -76,6 +80,9 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
   readonly #dials: Dials;
   /** When the previous automatic refresh ended, and the earliest the next may start (REFRESH_SPACING). */
   #notBefore = 0;
+  /** CPU ms automatic refreshes may still take at once (see REFRESH_SPACING), as of #creditAt. */
+  #credit = REFRESH_BURST;
+  #creditAt = Date.now();
   #spacingTimer: NodeJS.Timeout | undefined;
 
   constructor(node: Node, strategy: Strategy | undefined, pollInterval: number, rejoining = false) {
@@ -292,7 +299,7 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
           asked,
         },
       );
-      if (!asked) this.#notBefore = Date.now() + REFRESH_SPACING * busy;
+      if (!asked) this.#spend(busy);
       if (rejoining && found > 0 && this.#rejoinUntil === Number.POSITIVE_INFINITY)
         this.#rejoinUntil = Date.now() + this.#grace.ms;
       if (strategyError) this.#report(strategyError);
@@ -326,6 +333,15 @@ export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
       Math.max(0, due - Date.now()),
     );
     this.#graceTimer.unref();
+  }
+
+  /** Takes an automatic refresh's CPU time from the credit; an overdraft delays the next one. */
+  #spend(busy: number): void {
+    const now = Date.now();
+    const earned = (now - this.#creditAt) / (REFRESH_SPACING + 1);
+    this.#credit = Math.min(REFRESH_BURST, this.#credit + earned) - busy;
+    this.#creditAt = now;
+    this.#notBefore = this.#credit >= 0 ? 0 : now - this.#credit * (REFRESH_SPACING + 1);
   }
 
   #clearSpacing(): void {
