@@ -10,8 +10,9 @@
 // peer once it is ready (so it holds every function the boot ran), beside the bundle; a cache V8
 // rejects is only slower, and is replaced. It is written once more, fuller, by the first peer that
 // links to FULLER_CACHE_LINKS nodes: by then it has also run the code of links, RPC and healing at
-// scale, which a peer of a large cluster otherwise compiles for itself (≈3–6 % of a 50-peer start;
-// for 3 or 10 peers the two caches measure the same, so small clusters never write it). A cache is
+// scale, which a peer of a large cluster otherwise compiles for itself (≈3–6 % of a 50-peer start).
+// A 3-peer start from it is ≈1–3 ms quicker too, but writing it at 2 links, so that small clusters
+// get it, measured worse for both (bench/README.md, thirteenth session). A cache is
 // a snapshot of what is compiled at that moment, so the fuller one is taken early in a peer's
 // life, before V8 drops the bytecode of boot functions that no longer run.
 //
