@@ -504,10 +504,8 @@ describe('one dialer per pair', () => {
     expect(dials.length).toBeLessThanOrEqual(7);
   });
 
-  it('a restarted node whose first refresh finds nobody (the registry died) still dials at once the nodes it finds next', async () => {
-    // With the daemon killed as a peer restarts, its first refresh found no one, or only the first
-    // of the others to register with the new daemon; the others, whose strategy kept listing the
-    // restarted node, held it as having left and never dialed it: each link waited out the grace.
+  /** Node a, and the port of a stopped node b that is not the one of the pair to dial first. */
+  async function restartable() {
     const a = await node({ name: 'a' });
     let b = await node({ name: 'b', ...SLOW });
     while (designatedDialer(endpoint(b.id), endpoint(a.id))) {
@@ -515,10 +513,18 @@ describe('one dialer per pair', () => {
       b = await node({ name: 'b', ...SLOW });
     }
     await b.stop();
+    return { a, port: b.port };
+  }
+
+  it('a restarted node whose first refresh finds nobody (the registry died) still dials at once the nodes it finds next', async () => {
+    // With the daemon killed as a peer restarts, its first refresh found no one, or only the first
+    // of the others to register with the new daemon; the others, whose strategy kept listing the
+    // restarted node, held it as having left and never dialed it: each link waited out the grace.
+    const { a, port } = await restartable();
     const dials: string[] = [];
     const list: string[] = [];
     const w = watched(list, dials);
-    const c = await node({ name: 'b', ...SLOW, port: b.port, strategy: w.strategy });
+    const c = await node({ name: 'b', ...SLOW, port, strategy: w.strategy });
     // Its first refresh, over an empty list.
     await new Promise((resolve) => c.healer.once('refresh', resolve));
     list.push(a.id);
@@ -528,15 +534,9 @@ describe('one dialer per pair', () => {
   });
 
   it('a node started on a given port (a restart) dials at once on its first refresh, designated or not', async () => {
-    const a = await node({ name: 'a' });
-    let b = await node({ name: 'b', ...SLOW });
-    while (designatedDialer(endpoint(b.id), endpoint(a.id))) {
-      await b.stop();
-      b = await node({ name: 'b', ...SLOW });
-    }
-    await b.stop();
+    const { a, port } = await restartable();
     const dials: string[] = [];
-    const c = await node({ name: 'b', ...SLOW, port: b.port, strategy: watched([a.id], dials).strategy });
+    const c = await node({ name: 'b', ...SLOW, port, strategy: watched([a.id], dials).strategy });
     await waitForNodes(c, 1, 1500);
     expect(dials).toEqual([c.id]);
   });
