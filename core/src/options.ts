@@ -250,11 +250,12 @@ const addSchema = v.partial(v.strictObject(setupShape));
 
 type ObjectSchema = v.GenericSchema<unknown, object> & { entries?: Record<string, unknown> };
 
-function validate<T>(schema: ObjectSchema, input: unknown, prefix = ''): T {
+function validate<T>(schema: ObjectSchema, input: unknown, prefix = '', where?: string): T {
   if (input === undefined) input = {};
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new InvalidOptionsError(prefix || 'options', input, 'must be an object');
   }
+  const also = (hint: string | undefined) => [hint, where].filter(Boolean).join(' ') || undefined;
   const result = v.safeParse(schema, input);
   if (!result.success) {
     const issue = result.issues[0];
@@ -266,12 +267,14 @@ function validate<T>(schema: ObjectSchema, input: unknown, prefix = ''): T {
         option,
         value,
         'is not an option',
-        path.length === 1 && schema.entries
-          ? `Known options: ${Object.keys(schema.entries).join(', ')}.`
-          : undefined,
+        also(
+          path.length === 1 && schema.entries
+            ? `Known options: ${Object.keys(schema.entries).join(', ')}.`
+            : undefined,
+        ),
       );
     }
-    throw new InvalidOptionsError(option, value, issue.message);
+    throw new InvalidOptionsError(option, value, issue.message, also(undefined));
   }
   const env = (result.output as { env?: unknown }).env;
   if (env !== null && typeof env === 'object') checkEnvRecord(env, `${prefix ? `${prefix}.` : ''}env`);
@@ -474,6 +477,21 @@ export interface ResolvedPeerOptions extends ResolvedSetup {
 export function resolvePeerOptions(input: unknown): ResolvedPeerOptions {
   const o = validate(peerSchema, input) as PeerOptions;
   return { ...resolveSetup(o), name: o.name, index: o.index ?? 0, cluster: o.cluster };
+}
+
+/**
+ * A runner's environment options for every cluster (`testEnvironmentOptions['peer-cluster']`),
+ * checked where they are set: a mistake there would otherwise be reported by each usePeers, as if
+ * the test file had made it. `prefix` names them, `where` says where they are set. `root` is left
+ * to usePeers, which resolves it from the project's root.
+ */
+export function validateEnvironmentOptions(
+  input: Record<string, unknown>,
+  prefix: string,
+  where: string,
+): void {
+  const { root, ...rest } = input;
+  validate(clusterSchema, typeof root === 'string' ? rest : input, prefix, where);
 }
 
 /** `cluster.add(count, options)`: per-peer overrides of the cluster's setup. */

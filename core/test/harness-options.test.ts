@@ -50,6 +50,51 @@ describe("a runner's environment options", () => {
     expect(error.message).toContain("Move it into testEnvironmentOptions['peer-cluster']: { apps: … }.");
   });
 
+  it('name a mistake in the options where they are set, not at each usePeers', () => {
+    const error = caught(() =>
+      environmentClusterOptions({ 'peer-cluster': { app: ['./app.js'] } }, 'testEnvironmentOptions', HINT),
+    );
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.option).toBe("testEnvironmentOptions['peer-cluster'].app");
+    expect(error.message).toContain('is not an option');
+    expect(error.message).toContain('Known options: apps,');
+    const comment = `the @${'jest'}-environment-options comment of /p/a.test.js`;
+    const typed = caught(() =>
+      environmentClusterOptions(
+        { 'peer-cluster': { bootTimeout: '5s' } },
+        'testEnvironmentOptions',
+        HINT,
+        comment,
+      ),
+    );
+    expect(typed.option).toBe("testEnvironmentOptions['peer-cluster'].bootTimeout");
+    expect(typed.message).toContain(`It may come from ${comment}.`);
+    // A relative root is the project's, resolved by usePeers: not checked against the cwd here.
+    const options = { apps: ['./app.js'], root: 'no/such/dir/here' };
+    expect(environmentClusterOptions({ 'peer-cluster': options }, 'testEnvironmentOptions', HINT)).toEqual(
+      options,
+    );
+  });
+
+  it("name a misspelt 'peer-cluster' key, whose options would be ignored", () => {
+    for (const key of ['peerCluster', 'peer-clutser', 'peer_cluster', 'PeerCluster']) {
+      const error = caught(() =>
+        environmentClusterOptions({ [key]: { apps: ['./app.js'] } }, 'testEnvironmentOptions', HINT),
+      );
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option).toBe(`testEnvironmentOptions.${key}`);
+      expect(error.message).toContain("looks like a misspelling of 'peer-cluster'");
+    }
+    // Other environments' options stay theirs.
+    expect(
+      environmentClusterOptions(
+        { customExportConditions: ['node'], cluster: {} },
+        'testEnvironmentOptions',
+        HINT,
+      ),
+    ).toBeUndefined();
+  });
+
   it("name options nested under 'peer-cluster' twice (a file's comment that repeats the key)", () => {
     const error = caught(() =>
       environmentClusterOptions(

@@ -4,7 +4,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidOptionsError } from '../errors.js';
 import type { ClusterOptions } from '../index.js';
-import { CLUSTER_OPTION_NAMES, definedOnly } from '../options.js';
+import { CLUSTER_OPTION_NAMES, definedOnly, validateEnvironmentOptions } from '../options.js';
 
 /**
  * The options of `usePeers(count, options)` and of the runner's environment options
@@ -78,7 +78,18 @@ export function environmentClusterOptions(
       `Move it into ${where}['${OPTIONS_KEY}']: { ${misplaced}: … }.${orThere}`,
     );
   const value = all[OPTIONS_KEY];
-  if (value === undefined || value === null) return undefined;
+  if (value === undefined || value === null) {
+    // `'peerCluster': { apps: […] }` would otherwise boot peers without their apps, silently.
+    const misspelt = Object.keys(all).find((key) => editDistance(letters(key), letters(OPTIONS_KEY)) <= 2);
+    if (misspelt !== undefined)
+      throw new InvalidOptionsError(
+        `${where}.${misspelt}`,
+        all[misspelt],
+        `looks like a misspelling of '${OPTIONS_KEY}', the key whose cluster options are read`,
+        `Name it '${OPTIONS_KEY}'.${orThere}`,
+      );
+    return undefined;
+  }
   if (!isPlainObject(value))
     throw new InvalidOptionsError(
       `${where}['${OPTIONS_KEY}']`,
@@ -115,5 +126,23 @@ export function environmentClusterOptions(
       `nests the cluster options under '${OPTIONS_KEY}' twice`,
       `A file's options comment holds the options themselves: {"apps": […]}, not {"${OPTIONS_KEY}": {…}}.${orThere}`,
     );
+  // Checked here, so that a mistake is reported as the config's, not as each usePeers' own.
+  validateEnvironmentOptions(value, `${where}['${OPTIONS_KEY}']`, orThere.trim());
   return value as PeerClusterOptions;
+}
+
+function letters(key: string): string {
+  return key.toLowerCase().replace(/[^a-z]/g, '');
+}
+
+/** Levenshtein distance, for a key that was meant to be OPTIONS_KEY. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
 }

@@ -1,0 +1,46 @@
+// A mistake in testEnvironmentOptions['peer-cluster'], seen through the real jest CLI: reported as
+// the config's (named by its path there), not as the usePeers of each test file that uses it.
+import { beforeAll, expect, test } from 'vitest';
+import type { FixtureProject } from '../../test-support/fixture-project.js';
+import { peerProcesses } from '../../test-support/procs.js';
+import { JEST, jestProject } from './project.js';
+
+let project: FixtureProject;
+beforeAll(async () => {
+  project = await jestProject();
+}, 240_000);
+
+/** The project's peers still running (the run is over: Jest stopped whatever it started). */
+function peersOf(project: FixtureProject) {
+  return peerProcesses().filter((p) => p.cmd.includes(project.dir));
+}
+
+function config(testEnvironmentOptions: object): string {
+  return JSON.stringify({
+    testEnvironment: 'peer-cluster',
+    testEnvironmentOptions,
+    testMatch: ['<rootDir>/pass/cjs-describes.test.js'],
+    transform: {},
+  });
+}
+
+test('a misspelt option names the config’s entry, and no peer starts', { timeout: 120_000 }, async () => {
+  const result = await project.run([...JEST, '--config', config({ 'peer-cluster': { app: ['./app.mjs'] } })]);
+  expect(result.code).toBe(1);
+  expect(result.output).toContain(
+    "InvalidOptionsError: Invalid option `testEnvironmentOptions['peer-cluster'].app`: is not an option",
+  );
+  expect(result.output).not.toMatch(/did not exit/);
+  expect(peersOf(project)).toEqual([]);
+});
+
+test('a misspelt peer-cluster key is an error, not peers booted without their apps', {
+  timeout: 120_000,
+}, async () => {
+  const result = await project.run([...JEST, '--config', config({ peerCluster: { apps: ['./app.mjs'] } })]);
+  expect(result.code).toBe(1);
+  expect(result.output).toContain(
+    "Invalid option `testEnvironmentOptions.peerCluster`: looks like a misspelling of 'peer-cluster'",
+  );
+  expect(peersOf(project)).toEqual([]);
+});
