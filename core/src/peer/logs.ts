@@ -122,7 +122,10 @@ export class PeerLogs {
       this.#start = (this.#start + 1) % KEEP;
     }
     if (this.mode === 'inherit') {
-      echo(stream === 'stderr' ? process.stderr : process.stdout, `[${this.name}] ${entry.line}\n`);
+      echo(
+        stream === 'stderr' ? process.stderr : (stdoutEcho ?? process.stdout),
+        `[${this.name}] ${entry.line}\n`,
+      );
     }
   }
 
@@ -155,6 +158,18 @@ export class PeerLogs {
     const own = Math.min(this.#stderr.length, this.#stderrCount - this.#stderrBefore);
     return fatalError(this.#stderr.slice(this.#stderr.length - own));
   }
+}
+
+/** Where `logs: 'inherit'` echoes the peers' stdout, when not this process's stdout (see echoPeerStdoutTo). */
+let stdoutEcho: NodeJS.WriteStream | undefined;
+
+/**
+ * Echo the peers' stdout (`logs: 'inherit'`) to `stream` instead of this process's stdout, which a
+ * runner keeps for itself: `jest --json` writes its results there, and Jest's workers forward
+ * their stdout to it. `undefined` restores stdout.
+ */
+export function echoPeerStdoutTo(stream: NodeJS.WriteStream | undefined): void {
+  stdoutEcho = stream;
 }
 
 /**
