@@ -1,0 +1,39 @@
+// `jest -t` that leaves none of a scope's tests to run: its usePeers spawns nothing (Jest skips
+// the hooks of a block whose tests the pattern filtered out), the rest of the file runs as usual.
+import { readdirSync } from 'node:fs';
+import { beforeAll, expect, test } from 'vitest';
+import type { FixtureProject } from '../../test-support/fixture-project.js';
+import { JEST, jestProject } from './project.js';
+
+let project: FixtureProject;
+beforeAll(async () => {
+  project = await jestProject();
+}, 240_000);
+
+test('jest -t filtering out every test of a file spawns no peer', { timeout: 120_000 }, async () => {
+  // Every peer of this config writes booting-<name>.json as it starts (and never gets ready).
+  const run = (out: string, pattern: string) => {
+    const options = { apps: ['./never-starts.mjs'], env: { E2E_OUT: out }, bootTimeout: 1000 };
+    const config = {
+      testEnvironment: 'peer-cluster',
+      testEnvironmentOptions: { 'peer-cluster': options },
+      testMatch: ['<rootDir>/pass/cjs-describes.test.js', '<rootDir>/pass/cjs-file.test.js'],
+      transform: {},
+    };
+    return project.run([...JEST, '-t', pattern, '--config', JSON.stringify(config)]);
+  };
+  const none = project.outDir('name-pattern-none');
+  const result = await run(none, 'no test is named so');
+  expect(result.output).toMatch(/Tests:\s+(\d+) skipped, \1 total/);
+  expect(result.code, result.output).toBe(0);
+  expect(readdirSync(none)).toEqual([]);
+  // The same run with one test left to run does start its scope's peers.
+  const one = project.outDir('name-pattern-one');
+  const other = await run(one, 'environment options reach the peers');
+  expect(other.output).toMatch(/Tests:\s+1 failed, (\d+) skipped/);
+  expect(readdirSync(one).sort()).toEqual([
+    'booting-peer-1.json',
+    'booting-peer-2.json',
+    'booting-peer-3.json',
+  ]);
+});
