@@ -482,16 +482,19 @@ export function resolvePeerOptions(input: unknown): ResolvedPeerOptions {
 /**
  * A runner's environment options for every cluster (`testEnvironmentOptions['peer-cluster']`),
  * checked where they are set: a mistake there would otherwise be reported by each usePeers, as if
- * the test file had made it. `prefix` names them, `where` says where they are set. `root` is left
- * to usePeers, which resolves it from the project's root.
+ * the test file had made it. `prefix` names them, `where` says where they are set. A relative
+ * `root` resolves from `projectRoot`, as usePeers resolves it; without one, it is left to usePeers.
  */
 export function validateEnvironmentOptions(
   input: Record<string, unknown>,
   prefix: string,
   where: string,
+  projectRoot?: string,
 ): void {
   const { root, ...rest } = input;
-  validate(clusterSchema, typeof root === 'string' ? rest : input, prefix, where);
+  if (typeof root !== 'string') validate(clusterSchema, input, prefix, where);
+  else if (projectRoot === undefined) validate(clusterSchema, rest, prefix, where);
+  else validate(clusterSchema, { ...rest, root: resolve(projectRoot, root) }, prefix, where);
 }
 
 /** `cluster.add(count, options)`: per-peer overrides of the cluster's setup. */

@@ -74,6 +74,22 @@ describe("a runner's environment options", () => {
     expect(environmentClusterOptions({ 'peer-cluster': options }, 'testEnvironmentOptions', HINT)).toEqual(
       options,
     );
+    // Given the project's root, it is checked here too, resolved from it.
+    const missing = caught(() =>
+      environmentClusterOptions({ 'peer-cluster': options }, 'testEnvironmentOptions', HINT, undefined, '/p'),
+    );
+    expect(missing.option).toBe("testEnvironmentOptions['peer-cluster'].root");
+    expect(missing.message).toContain('/p/no/such/dir/here does not exist');
+    const here = { apps: ['./app.js'], root: '.' };
+    expect(
+      environmentClusterOptions(
+        { 'peer-cluster': here },
+        'testEnvironmentOptions',
+        HINT,
+        undefined,
+        process.cwd(),
+      ),
+    ).toEqual(here);
   });
 
   it("name a misspelt 'peer-cluster' key, whose options would be ignored", () => {

@@ -54,6 +54,7 @@ class PeerClusterEnvironment extends TestEnvironment {
       'testEnvironmentOptions',
       "Set it in testEnvironmentOptions of your Jest config, or with a file's @jest-environment-options comment.",
       this.#comment,
+      this.#root,
     );
     state.root = this.#root;
     state.errors = await import('@peer-cluster/core/errors');

@@ -44,3 +44,13 @@ test('a misspelt peer-cluster key is an error, not peers booted without their ap
   );
   expect(peersOf(project)).toEqual([]);
 });
+
+test('a root that does not exist names the config’s entry', { timeout: 120_000 }, async () => {
+  const options = { apps: ['./app.mjs'], root: 'no-such-dir' };
+  const result = await project.run([...JEST, '--config', config({ 'peer-cluster': options })]);
+  expect(result.code).toBe(1);
+  expect(result.output).toContain(
+    "Invalid option `testEnvironmentOptions['peer-cluster'].root`: must be an existing directory",
+  );
+  expect(peersOf(project)).toEqual([]);
+});

@@ -65,6 +65,8 @@ export function environmentClusterOptions(
   hint: string,
   /** Another place the options may have come from (a file's comment), named in the errors. */
   alsoFrom?: string,
+  /** What a relative `root` resolves from, to check it here too (else usePeers checks it). */
+  projectRoot?: string,
 ): PeerClusterOptions | undefined {
   if (!isPlainObject(all)) return undefined;
   const orThere = alsoFrom === undefined ? '' : ` It may come from ${alsoFrom}.`;
@@ -127,7 +129,7 @@ export function environmentClusterOptions(
       `A file's options comment holds the options themselves: {"apps": […]}, not {"${OPTIONS_KEY}": {…}}.${orThere}`,
     );
   // Checked here, so that a mistake is reported as the config's, not as each usePeers' own.
-  validateEnvironmentOptions(value, `${where}['${OPTIONS_KEY}']`, orThere.trim());
+  validateEnvironmentOptions(value, `${where}['${OPTIONS_KEY}']`, orThere.trim(), projectRoot);
   return value as PeerClusterOptions;
 }
 
