@@ -4,6 +4,43 @@
 
 import type { EventEmitter } from 'node:events';
 
+/**
+ * An EventEmitter whose events are typed by `T` (event name: listener parameters): a misspelt event
+ * name or a listener with the wrong parameters is a type error. Not `EventEmitter<T>` itself, since
+ * @types/node 25 and later let its methods take any event name (any listener for a name not in `T`).
+ * The emitters are Node's EventEmitters at runtime (`instanceof EventEmitter`).
+ */
+export interface TypedEventEmitter<T extends Record<keyof T, any[]>>
+  extends Omit<EventEmitter, TypedEmitterMethods> {
+  on<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
+  once<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
+  off<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
+  addListener<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
+  removeListener<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
+  prependListener<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
+  prependOnceListener<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
+  emit<K extends keyof T>(event: K, ...args: T[K]): boolean;
+  removeAllListeners(event?: keyof T): this;
+  listeners<K extends keyof T>(event: K): ((...args: T[K]) => void)[];
+  rawListeners<K extends keyof T>(event: K): ((...args: T[K]) => void)[];
+  listenerCount<K extends keyof T>(event: K, listener?: (...args: T[K]) => void): number;
+}
+
+/** The methods that TypedEventEmitter types by event. */
+type TypedEmitterMethods =
+  | 'on'
+  | 'once'
+  | 'off'
+  | 'addListener'
+  | 'removeListener'
+  | 'prependListener'
+  | 'prependOnceListener'
+  | 'emit'
+  | 'removeAllListeners'
+  | 'listeners'
+  | 'rawListeners'
+  | 'listenerCount';
+
 /** A node address as a strategy gives it: `name@host:port` or `host:port`. */
 export type NodeAddress = string;
 /** A node id: `name@host:port`, confirmed in the link handshake. */
@@ -130,7 +167,7 @@ export interface HealerEvents {
   error: [Error];
 }
 
-export interface Healer extends EventEmitter<HealerEvents> {
+export interface Healer extends TypedEventEmitter<HealerEvents> {
   readonly strategy: Strategy | undefined;
   readonly state: 'running' | 'paused' | 'shutdown';
   /**
@@ -165,7 +202,7 @@ export interface CallOptions {
 }
 
 /** A node: a process with a link listener, links to other nodes and a healer. Also `ctx.cluster`. */
-export interface ClusterNode extends EventEmitter<ClusterNodeEvents> {
+export interface ClusterNode extends TypedEventEmitter<ClusterNodeEvents> {
   readonly id: NodeId;
   readonly name: string;
   readonly host: string;

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { ClusterNode } from '@peer-cluster/core';
 import {
   customStrategy,
@@ -24,6 +25,9 @@ describe('startNode', () => {
     expect(a.cluster).toBe('default');
     expect(a.nodes()).toEqual([]);
     expect(a.healer.state).toBe('running');
+    // Node's EventEmitters, whatever their types say (types.ts, TypedEventEmitter).
+    expect(a).toBeInstanceOf(EventEmitter);
+    expect(a.healer).toBeInstanceOf(EventEmitter);
     expect(await a.healer.refresh()).toEqual({ discovered: [], connected: [], failed: [], disconnected: [] });
   });
 

@@ -2,6 +2,7 @@
 // `tsc -p tsconfig.tests.json` (part of `npm run typecheck`), never run. Each `@ts-expect-error`
 // is a mistake the types must catch; each expectTypeOf, a type a user relies on. (The checks that
 // need a consumer's `exactOptionalPropertyTypes` are in core/test/fixtures/packed/consumer-types.ts.)
+import { type EventEmitter, once } from 'node:events';
 import type { AppContext, Peer } from '@peer-cluster/core';
 import { dns } from '@peer-cluster/strategy-dns';
 import { localRegistry } from '@peer-cluster/strategy-local-registry';
@@ -35,6 +36,26 @@ export async function evaluate(): Promise<void> {
   await peer.evaluate((_ctx, n: number) => n * 2, 'three');
   // An optional parameter may go without.
   expectTypeOf(peer.evaluate((_ctx, n?: number) => n ?? 0)).toEqualTypeOf<Promise<number>>();
+}
+
+export async function events(): Promise<void> {
+  peer.on('exit', (code, signal) => {
+    expectTypeOf(code).toEqualTypeOf<number | null>();
+    expectTypeOf(signal).toEqualTypeOf<NodeJS.Signals | null>();
+  });
+  // A peer is a Node EventEmitter still: node:events' helpers take it.
+  expectTypeOf(peer).toExtend<EventEmitter>();
+  await once(peer, 'exit');
+  // @ts-expect-error no event 'exited' (it is 'exit')
+  peer.on('exited', () => {});
+  // @ts-expect-error 'log' gives a LogLine
+  peer.once('log', (line: string) => line);
+  await peer.evaluate((ctx) => {
+    // @ts-expect-error no event 'messages' (it is 'message')
+    ctx.cluster.on('messages', () => {});
+    // @ts-expect-error 'refresh' gives a RefreshResult
+    ctx.cluster.healer.once('refresh', (result: string) => result);
+  });
 }
 
 export function strategies(): void {

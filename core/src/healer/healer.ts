@@ -3,7 +3,7 @@
 // nodes do not poll in lockstep), at once when the strategy's watch says something changed, and
 // when asked. At most one refresh runs and at most one more waits behind it.
 
-import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../emitter.js';
 import { HealerShutdownError, RefreshTimeoutError } from '../errors.js';
 import type { Node } from '../link/node.js';
 import { durationArgument, timeoutOption } from '../link/options.js';
@@ -37,7 +37,7 @@ const REFRESH_SPACING = 3;
 /** The CPU ms of automatic refreshes a node may run back to back before they are spaced. */
 const REFRESH_BURST = 50;
 
-export class NodeHealer extends EventEmitter<HealerEvents> implements Healer {
+export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
   readonly strategy: Strategy | undefined;
   #state: 'running' | 'paused' | 'shutdown' = 'running';
   readonly #node: Node;

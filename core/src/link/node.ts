@@ -2,9 +2,9 @@
 // them, and the healer. Which of two simultaneous links survives is decided here, the same way
 // on both ends: the one dialed by the node with the smaller id.
 
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import { TypedEmitter } from '../emitter.js';
 import { HandshakeError, InvalidOptionsError, NodeDownError } from '../errors.js';
 import { NodeHealer } from '../healer/healer.js';
 import { notify } from '../notify.js';
@@ -47,7 +47,7 @@ export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   return node;
 }
 
-export class Node extends EventEmitter<ClusterNodeEvents> implements ClusterNode, LinkOwner {
+export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode, LinkOwner {
   id = '';
   readonly name: string;
   readonly host: string;

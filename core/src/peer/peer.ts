@@ -9,6 +9,7 @@ import { availableParallelism, constants, loadavg } from 'node:os';
 import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
 import { defaultStrategy } from '../cluster/defaults.js';
 import { explainPeer } from '../cluster/explain-mesh.js';
+import { TypedEmitter } from '../emitter.js';
 import {
   type BootPhase,
   describeValue,
@@ -100,7 +101,7 @@ export interface PeerConfig {
 
 type Booting = { resolve: () => void; reject: (error: Error) => void; failure?: PeerBootError };
 
-export class Peer extends EventEmitter<PeerEvents> {
+export class Peer extends TypedEmitter<PeerEvents> {
   readonly name: string;
   readonly index: number;
   /** The cluster name (`PEER_CLUSTER`). */
