@@ -83,7 +83,7 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
   // have let go of it, or died, first: disconnecting a closed channel would throw here.)
   if (values['notify-parent'] && process.send) {
     process.send('listening', () => {
-      if (process.connected) process.disconnect();
+      if (process.connected) process.disconnect?.();
     });
   }
   const stop = () => void registry.close();
