@@ -53,6 +53,27 @@ describe('peer-cluster CLI', () => {
     expect(out).toContain(`Usage: peer-cluster ${command}`);
   });
 
+  it("prints a command's help for `help <command>`, and rejects `help` of an unknown command", async () => {
+    for (const command of ['up', 'registry', 'ls', 'reap']) {
+      const { code, out } = await cli(['help', command]).exited;
+      expect(code).toBe(0);
+      expect(out).toContain(`Usage: peer-cluster ${command}`);
+    }
+    const bogus = await cli(['help', 'bogus']).exited;
+    expect(bogus.code).toBe(2);
+    expect(bogus.out).toContain('help takes one command name, got "bogus"');
+  });
+
+  it('with no command, prints its help on stderr and exits 2', async () => {
+    const run = cli([]);
+    let stdout = '';
+    run.child.stdout!.on('data', (d) => (stdout += d));
+    const { code, out } = await run.exited;
+    expect(code).toBe(2);
+    expect(out).toContain('Usage: peer-cluster <command>');
+    expect(stdout).toBe('');
+  });
+
   it('prints the version of the package it comes from', async () => {
     const { version } = createRequire(import.meta.url)('@peer-cluster/core/package.json') as {
       version: string;
@@ -82,6 +103,14 @@ describe('peer-cluster CLI', () => {
     [['up', '--app', 'app.js', '--env', 'NOEQUALS'], /--env takes K=V, got "NOEQUALS"/],
     [['reap', '--force'], /Unknown option '--force'/],
     [['ls', 'extra'], /Unexpected argument 'extra'/],
+    [['registry', '--port', 'abc'], /--port must be an integer in 0\.\.65535, got "abc"/],
+    [['registry', '--port', '70000'], /--port must be an integer in 0\.\.65535, got "70000"/],
+    [['registry', '--idle-timeout=-1'], /--idle-timeout must be an integer in 0\.\.2147483647, got "-1"/],
+    // A longer timer fires at once: the registry would exit right after it started.
+    [
+      ['registry', '--port', '0', '--idle-timeout', '3000000000'],
+      /--idle-timeout must be an integer in 0\.\.2147483647, got "3000000000"/,
+    ],
   ])('rejects %j with a usage error, not a stack trace', async (args, message) => {
     const { code, out } = await cli(args).exited;
     expect(code).toBe(2);
@@ -182,6 +211,13 @@ describe('peer-cluster CLI', () => {
     // Each peer's app port (PORT) is leased: the ports are listed, not only counted.
     expect(one.out).toMatch(/, 2 leased port\(s\)\n/);
     expect(one.out).toMatch(/\n {2}leased ports: \d+(, \d+|-\d+)\n/);
+    const json = await cli(['ls', '--json'], { env }).exited;
+    expect(json.code).toBe(0);
+    const status = JSON.parse(json.out);
+    expect(Object.keys(status)).toEqual(['address', 'pid', 'clusters', 'leases', 'connections']);
+    expect(status.address).toBe(registry);
+    expect(status.clusters[name]).toHaveLength(2);
+    expect(status.leases).toHaveLength(2);
     // A second cluster of the same name (another test file naming its cluster alike).
     const again = cli(['up', '--count', '1', '--app', 'app.js', '--name', name], { env });
     await again.until(new RegExp(`cluster ${name}\\n[^]*'peer-1'[^]*└`));
@@ -199,6 +235,16 @@ describe('peer-cluster CLI', () => {
     const empty = await cli(['ls'], { env: { PEER_CLUSTER_REGISTRY: none } }).exited;
     expect(empty.out.trim()).toBe(`No local registry is running at ${none}: no nodes are registered.`);
     expect(empty.code).toBe(0);
+    // --json keeps its shape for a script, registry or not.
+    const json = await cli(['ls', '--json'], { env: { PEER_CLUSTER_REGISTRY: none } }).exited;
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.out)).toEqual({
+      address: none,
+      pid: null,
+      clusters: {},
+      leases: [],
+      connections: 0,
+    });
     const probe = createConnection(Number(none.split(':')[1]), '127.0.0.1');
     const [refused] = await once(probe, 'error');
     expect(refused.code).toBe('ECONNREFUSED');

@@ -4,6 +4,9 @@ import { RegistryClient } from '../registry/client.js';
 import type { RegisteredNode } from '../registry/protocol.js';
 import { type Command, parse } from './usage.js';
 
+/** `ls --json` when nothing listens: the shape of a registry's status, empty. */
+const NO_REGISTRY = { pid: null, clusters: {}, leases: [], connections: 0 };
+
 export const lsCommand: Command = {
   name: 'ls',
   summary: 'list the nodes registered with the local registry, per cluster',
@@ -13,7 +16,8 @@ Asks the local registry (PEER_CLUSTER_REGISTRY or 127.0.0.1 at the well-known po
 registered, per cluster, and which app ports are leased. Does not start a registry.
 
 Options:
-  --json   print the raw status as JSON`,
+  --json   print the status as JSON: { address, pid, clusters: { NAME: [node…] }, leases: [port…],
+           connections }; with no registry running, pid is null and the rest is empty`,
   options: { json: { type: 'boolean' } },
   async run(argv) {
     const { values } = parse(lsCommand, argv);
@@ -26,7 +30,9 @@ Options:
       // Nothing listens: no registry, so nothing is registered (ls does not start one).
       const cause = (error as Error).cause as NodeJS.ErrnoException | undefined;
       if (error instanceof RegistryUnavailableError && cause?.code === 'ECONNREFUSED') {
-        console.log(`No local registry is running at ${error.address}: no nodes are registered.`);
+        // --json keeps its shape, so that a script can read it whether a registry runs or not.
+        if (values.json) console.log(JSON.stringify({ ...NO_REGISTRY, address: error.address }, null, 2));
+        else console.log(`No local registry is running at ${error.address}: no nodes are registered.`);
         return 0;
       }
       throw error;
@@ -34,7 +40,7 @@ Options:
     try {
       const status = await client.status();
       if (values.json) {
-        console.log(JSON.stringify(status, null, 2));
+        console.log(JSON.stringify({ address: client.address, ...status }, null, 2));
         return 0;
       }
       const clusters = Object.entries(status.clusters);

@@ -14,13 +14,30 @@ const help = `Usage: peer-cluster <command> [options]
 Commands:
 ${commands.map((c) => `  ${c.name.padEnd(10)}${c.summary}`).join('\n')}
 
-Run \`peer-cluster <command> --help\` for a command's options, \`peer-cluster --version\` for the version.`;
+Run \`peer-cluster <command> --help\` (or \`peer-cluster help <command>\`) for a command's options,
+\`peer-cluster --version\` for the version.`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    // No command is a usage error: the help goes where errors go, and nothing runs.
+    console.error(help);
+    return 2;
+  }
+  if (name === 'help' && rest.length > 0) {
+    // `peer-cluster help ls` is `peer-cluster ls --help`.
+    const command = commands.find((c) => c.name === rest[0]);
+    if (!command || rest.length > 1)
+      throw new UsageError(
+        `help takes one command name, got ${rest.map((a) => JSON.stringify(a)).join(' ')}`,
+        help,
+      );
+    console.log(command.help);
+    return 0;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(help);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   if (name === '--version' || name === '-v') {
     const manifest = new URL('../../package.json', import.meta.url);

@@ -3,6 +3,9 @@ import { DEFAULT_REGISTRY_PORT } from '../registry/address.js';
 import { registryMain } from '../registry/main.js';
 import { type Command, integerOption, parse } from './usage.js';
 
+/** The longest delay a Node timer takes (≈24.8 days). */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
 export const registryCommand: Command = {
   name: 'registry',
   summary: 'run the local registry daemon in the foreground',
@@ -15,7 +18,7 @@ hand to watch what happens. Ctrl-C stops it.
 Options:
   --host H           address to listen on (default 127.0.0.1)
   --port P           port to listen on (default ${DEFAULT_REGISTRY_PORT}, or PEER_CLUSTER_REGISTRY)
-  --idle-timeout MS  exit after this long with no connections (default 0: never)
+  --idle-timeout MS  exit after this long with no connections, at most 2147483647 (default 0: never)
   --quiet            log nothing`,
   options: {
     host: { type: 'string' },
@@ -28,7 +31,8 @@ Options:
     // Checked here, where a bad value is a usage error with the help, not the daemon's own message.
     if (values.port !== undefined) integerOption('port', values.port, registryCommand.help, 0, 65535);
     if (values['idle-timeout'] !== undefined) {
-      integerOption('idle-timeout', values['idle-timeout'], registryCommand.help, 0);
+      // A timer longer than 2^31-1 ms fires at once (Node's TimeoutOverflowWarning): not allowed.
+      integerOption('idle-timeout', values['idle-timeout'], registryCommand.help, 0, MAX_TIMEOUT);
       return registryMain(argv);
     }
     // A registry run by hand stays until Ctrl-C (one on a non-loopback --host is never started
