@@ -119,6 +119,7 @@ export const reapCommand: Command = {
 Kills orphaned peers: processes whose environment carries PEER_CLUSTER= and whose parent is gone
 (left behind by a crashed machine or a runner killed without teardown), with their process groups,
 and says what it killed. Peers of a test that is still running are left alone unless --all.
+Orphans adopted by a subreaper (systemd --user) instead of init look parented: use --all --cluster.
 
 Options:
   --all           also kill peers whose parent is alive
