@@ -554,6 +554,10 @@ describe('what a hostile or buggy client cannot do to the others', () => {
       await small.close();
     }
     await expect(runRegistry({ port: 0, maxConnections: 0 })).rejects.toThrow(InvalidOptionsError);
+    // A timer over 2^31-1 ms fires at once: such an idle timeout would exit as soon as it started.
+    await expect(runRegistry({ port: 0, idleTimeout: 2 ** 31 })).rejects.toThrow(
+      /`idleTimeout`: expected a number of ms from 0 \(never exit\) to 2147483647/,
+    );
   });
 });
 

@@ -110,8 +110,8 @@ interface Claim {
 export async function runRegistry(options: RegistryOptions = {}): Promise<RegistryHandle> {
   const { host, port } = resolveRegistryAddress(options);
   const idleTimeout = options.idleTimeout ?? idleTimeoutFromEnv();
-  if (!Number.isFinite(idleTimeout) || idleTimeout < 0)
-    throw new InvalidOptionsError('idleTimeout', idleTimeout, 'expected a number of ms >= 0 (0: never exit)');
+  if (!Number.isFinite(idleTimeout) || idleTimeout < 0 || idleTimeout > MAX_TIMER)
+    throw new InvalidOptionsError('idleTimeout', idleTimeout, IDLE_TIMEOUT_RANGE);
   const maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
   if (!Number.isSafeInteger(maxConnections) || maxConnections < 1)
     throw new InvalidOptionsError('maxConnections', maxConnections, 'expected a whole number >= 1');
@@ -555,12 +555,16 @@ function pidOf(node: RegisteredNode): string {
   return node.pid ? ` (pid ${node.pid})` : '';
 }
 
+/** The longest delay a Node timer takes: a longer one fires at once (TimeoutOverflowWarning). */
+const MAX_TIMER = 2 ** 31 - 1;
+const IDLE_TIMEOUT_RANGE = `expected a number of ms from 0 (never exit) to ${MAX_TIMER}`;
+
 function idleTimeoutFromEnv(): number {
   const raw = process.env[IDLE_TIMEOUT_ENV];
   if (raw === undefined || raw === '') return DEFAULT_IDLE_TIMEOUT;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0)
-    throw new InvalidOptionsError(IDLE_TIMEOUT_ENV, raw, 'expected a number of ms >= 0 (0: never exit)');
+  if (!Number.isFinite(value) || value < 0 || value > MAX_TIMER)
+    throw new InvalidOptionsError(IDLE_TIMEOUT_ENV, raw, IDLE_TIMEOUT_RANGE);
   return value;
 }
 
