@@ -1,10 +1,8 @@
 // `peer-cluster registry`: the local registry daemon in the foreground.
 import { DEFAULT_REGISTRY_PORT } from '../registry/address.js';
+import { MAX_TIMER } from '../registry/daemon.js';
 import { registryMain } from '../registry/main.js';
 import { type Command, integerOption, parse } from './usage.js';
-
-/** The longest delay a Node timer takes (≈24.8 days). */
-const MAX_TIMEOUT = 2 ** 31 - 1;
 
 export const registryCommand: Command = {
   name: 'registry',
@@ -32,7 +30,7 @@ Options:
     if (values.port !== undefined) integerOption('port', values.port, registryCommand.help, 0, 65535);
     if (values['idle-timeout'] !== undefined) {
       // A timer longer than 2^31-1 ms fires at once (Node's TimeoutOverflowWarning): not allowed.
-      integerOption('idle-timeout', values['idle-timeout'], registryCommand.help, 0, MAX_TIMEOUT);
+      integerOption('idle-timeout', values['idle-timeout'], registryCommand.help, 0, MAX_TIMER);
       return registryMain(argv);
     }
     // A registry run by hand stays until Ctrl-C (one on a non-loopback --host is never started

@@ -556,7 +556,7 @@ function pidOf(node: RegisteredNode): string {
 }
 
 /** The longest delay a Node timer takes: a longer one fires at once (TimeoutOverflowWarning). */
-const MAX_TIMER = 2 ** 31 - 1;
+export const MAX_TIMER = 2 ** 31 - 1;
 const IDLE_TIMEOUT_RANGE = `expected a number of ms from 0 (never exit) to ${MAX_TIMER}`;
 
 function idleTimeoutFromEnv(): number {
