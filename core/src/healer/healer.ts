@@ -78,8 +78,6 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
   /** A refresh asked to dial every node found at once (redial()). */
   #redial = false;
   readonly #dials: Dials;
-  /** When the previous automatic refresh ended, and the earliest the next may start (REFRESH_SPACING). */
-  #notBefore = 0;
   /** CPU ms automatic refreshes may still take at once (see REFRESH_SPACING), as of #creditAt. */
   #credit = REFRESH_BURST;
   #creditAt = Date.now();
@@ -132,7 +130,7 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
   /** Refresh soon, unless paused or shut down; errors become `error` events. */
   trigger(): void {
     if (!this.strategy || this.#state !== 'running') return;
-    const wait = this.#notBefore - Date.now();
+    const wait = this.#spacing();
     if (!this.#running && wait > 0) {
       this.#spacingTimer ??= setTimeout(() => {
         this.#spacingTimer = undefined;
@@ -257,7 +255,7 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
 
   /** Settles once an automatic refresh may start (REFRESH_SPACING), or at once for one asked for. */
   readonly #spaced = (): Promise<void> | undefined => {
-    const wait = this.#notBefore - Date.now();
+    const wait = this.#spacing();
     if (wait <= 0 || this.#queuedAsked) return undefined;
     return new Promise((resolve) => setTimeout(resolve, wait).unref());
   };
@@ -341,7 +339,12 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     const earned = (now - this.#creditAt) / (REFRESH_SPACING + 1);
     this.#credit = Math.min(REFRESH_BURST, this.#credit + earned) - busy;
     this.#creditAt = now;
-    this.#notBefore = this.#credit >= 0 ? 0 : now - this.#credit * (REFRESH_SPACING + 1);
+  }
+
+  /** ms until an automatic refresh may start: until an overdrawn credit is back to nothing owed. */
+  #spacing(): number {
+    if (this.#credit >= 0) return 0;
+    return this.#creditAt - this.#credit * (REFRESH_SPACING + 1) - Date.now();
   }
 
   #clearSpacing(): void {
