@@ -18,6 +18,15 @@ afterEach(stopAll);
 
 const SLOW = { healer: { pollInterval: 60_000 } };
 
+/** Uses `ms` of this process's CPU (not wall time: on a loaded machine that is more). */
+function burnCpu(ms: number): void {
+  const from = process.cpuUsage();
+  for (;;) {
+    const { user, system } = process.cpuUsage(from);
+    if (user + system >= ms * 1000) return;
+  }
+}
+
 /**
  * A node whose healer discovers `list`, once its first (automatic) refresh has run over an
  * empty list: later refresh() results then show exactly what that refresh did.
@@ -665,11 +674,7 @@ describe('a flood of addresses nothing answers at', () => {
     const w = watching([], {
       discover: () => {
         refreshes++;
-        const from = process.cpuUsage();
-        for (;;) {
-          const { user, system } = process.cpuUsage(from);
-          if (user + system >= 30_000) break;
-        }
+        burnCpu(30);
         return [];
       },
     });
@@ -689,6 +694,60 @@ describe('a flood of addresses nothing answers at', () => {
     // one refresh more, the one that overdrew).
     expect(refreshes).toBeGreaterThanOrEqual(3);
     expect(refreshes * 30).toBeLessThanOrEqual(50 + took / 4 + 30);
+  });
+
+  it('runs a refresh asked for while another waits out its spacing at once, and only one at a time', async () => {
+    let cost = 0;
+    let running = 0;
+    let overlapped = false;
+    let gate: Promise<unknown> = Promise.resolve();
+    let calls = 0;
+    const w = watching([], {
+      discover: async () => {
+        calls++;
+        overlapped ||= running > 0;
+        running++;
+        burnCpu(cost);
+        await gate; // its dials, say
+        running--;
+        return [];
+      },
+    });
+    const a = await node({ name: 'a', ...SLOW, strategy: w.strategy });
+    await a.healer.refresh();
+    // An automatic refresh of 300 ms of CPU overdraws the credit by ≈250 ms: the next one, queued
+    // behind it, waits ≈1 s.
+    const overdraw = async () => {
+      cost = 300;
+      const dear = new Promise((resolve) => a.healer.once('refresh', resolve));
+      w.fire();
+      w.fire();
+      await dear;
+      cost = 0;
+      await new Promise((resolve) => setImmediate(resolve)); // the queued one now waits
+      calls = 0;
+    };
+
+    // Before: an asked refresh started beside the waiting one, which started a second later.
+    await overdraw();
+    let release = () => {};
+    gate = new Promise<void>((resolve) => {
+      release = resolve;
+      setTimeout(resolve, 1500); // or by a second refresh
+    });
+    const watchCalls = setInterval(() => calls > 1 && release(), 10);
+    try {
+      expect((await a.healer.refresh()).failed).toEqual([]);
+    } finally {
+      clearInterval(watchCalls);
+    }
+    expect({ calls, overlapped }).toEqual({ calls: 1, overlapped: false });
+
+    // And it does not wait out the spacing of the refresh it joins.
+    gate = Promise.resolve();
+    await overdraw();
+    expect((await a.healer.refresh({ timeout: 400 })).failed).toEqual([]);
+    expect(calls).toBe(1);
   });
 });
 

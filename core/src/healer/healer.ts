@@ -82,6 +82,8 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
   #credit = REFRESH_BURST;
   #creditAt = Date.now();
   #spacingTimer: NodeJS.Timeout | undefined;
+  /** Ends the wait of a queued refresh for its spacing (a refresh was asked for meanwhile). */
+  #endSpacing: (() => void) | undefined;
 
   constructor(node: Node, strategy: Strategy | undefined, pollInterval: number, rejoining = false) {
     super();
@@ -131,7 +133,7 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
   trigger(): void {
     if (!this.strategy || this.#state !== 'running') return;
     const wait = this.#spacing();
-    if (!this.#running && wait > 0) {
+    if (!this.#running && !this.#queued && wait > 0) {
       this.#spacingTimer ??= setTimeout(() => {
         this.#spacingTimer = undefined;
         this.trigger();
@@ -161,10 +163,11 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     }
     if (!this.strategy)
       return Promise.resolve({ discovered: [], connected: [], failed: [], disconnected: [] });
-    if (!this.#running) return this.#start(timeout, true);
-    // Queued behind a running refresh: the timeout counts from now. The queued refresh gets what
-    // is left of it when it starts (and times out on its own from then); if the running one holds
-    // it up past the timeout, this caller is answered without it.
+    if (!this.#running && !this.#queued) return this.#start(timeout, true);
+    // Queued behind a running refresh, or joining a queued one that waits out its spacing (and then
+    // waits no more): the timeout counts from now. The queued refresh gets what is left of it when
+    // it starts (and times out on its own from then); if the running one holds it up past the
+    // timeout, this caller is answered without it.
     const refreshed = this.#enqueue(timeout, true, Date.now() + timeout);
     const started = this.#queuedStart!;
     const strategy = this.strategy.name;
@@ -233,14 +236,16 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
    * queued refresh gets what is left of the earliest one when it starts, or `timeout` for none).
    */
   #enqueue(timeout: number, asked: boolean, deadline: number): Promise<RefreshResult> {
-    if (!this.#running) return this.#start(timeout, asked);
+    if (!this.#running && !this.#queued) return this.#start(timeout, asked);
     this.#queuedAsked ||= asked;
+    if (asked) this.#endSpacing?.();
     this.#queuedDeadline = Math.min(this.#queuedDeadline, deadline);
     let started: () => void = () => {};
     this.#queuedStart ??= new Promise<void>((resolve) => {
       started = resolve;
     });
-    this.#queued ??= this.#running.then(this.#spaced).then(() => {
+    this.#queued ??= this.#running!.then(this.#spaced).then(() => {
+      this.#endSpacing = undefined;
       this.#queued = undefined;
       this.#queuedStart = undefined;
       started();
@@ -253,11 +258,21 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     return this.#queued;
   }
 
-  /** Settles once an automatic refresh may start (REFRESH_SPACING), or at once for one asked for. */
+  /**
+   * Settles once an automatic refresh may start (REFRESH_SPACING), at once for one asked for, or
+   * when a refresh is asked for while it waits (#endSpacing).
+   */
   readonly #spaced = (): Promise<void> | undefined => {
     const wait = this.#spacing();
     if (wait <= 0 || this.#queuedAsked) return undefined;
-    return new Promise((resolve) => setTimeout(resolve, wait).unref());
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, wait);
+      timer.unref();
+      this.#endSpacing = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   };
 
   #start(timeout: number, asked: boolean): Promise<RefreshResult> {
