@@ -4,13 +4,15 @@ import {
   HandshakeError,
   HealerShutdownError,
   InvalidOptionsError,
+  type RefreshResult,
   RefreshTimeoutError,
   runOnce,
   type Strategy,
   type StrategyContext,
 } from '@peer-cluster/core';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { NodeHealer } from '../dist/healer/healer.js';
 import { designatedDialer, MAX_DIALS_IN_FLIGHT, RESERVED_DIALS } from '../dist/healer/refresh.js';
 import { nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
@@ -591,6 +593,38 @@ describe('a flood of addresses nothing answers at', () => {
   }
 
   const endpoint = (id: string) => id.slice(id.indexOf('@') + 1);
+
+  it('tells a dial that outlived its refresh from a node left to dial first, and notes its failure', async () => {
+    const list: string[] = [];
+    const w = watching(list);
+    const a = await node({ name: 'a', ...SLOW, strategy: w.strategy });
+    const findings = () => (a.healer as NodeHealer).findings().refresh;
+    await a.healer.refresh(); // its first refresh, over an empty list
+    // An address this node dials first (else it leaves it to the other end for a grace).
+    let fakes = await silent(1);
+    while (!designatedDialer(endpoint(a.id), fakes.addresses[0]!)) {
+      await fakes.close();
+      fakes = await silent(1);
+    }
+    try {
+      list.push(...fakes.addresses);
+      const refreshed = new Promise<RefreshResult>((resolve) => a.healer.once('refresh', resolve));
+      w.fire();
+      // An automatic refresh waits DIAL_PATIENCE for its dials, not for a silent address.
+      expect(await refreshed).toMatchObject({ connected: [], failed: [] });
+      // Before: `waiting`, which a mesh timeout explains as left to the other end to dial first.
+      expect(findings()).toMatchObject({ dialing: fakes.addresses, waiting: [], failed: [] });
+      await fakes.close(); // the dial fails now, with no refresh running
+      await vi.waitFor(() => expect(findings()?.failed).toHaveLength(1));
+      expect(findings()).toMatchObject({
+        dialing: [],
+        waiting: [],
+        failed: [{ node: fakes.addresses[0], error: expect.stringMatching(/closed/) }],
+      });
+    } finally {
+      await fakes.close();
+    }
+  });
 
   it('keeps its dials in flight bounded, and dials a newcomer at once past 200 silent addresses', async () => {
     const fakes = await silent(200);

@@ -67,6 +67,7 @@ function describe(report: HealerReport, others: Peer[]): string {
     );
   if (refresh.blocked.length > 0)
     parts.push(`blocks ${list(refresh.blocked, '')} (a partition, or node.block())`);
+  if (refresh.dialing.length > 0) parts.push(`is dialing ${list(refresh.dialing, '')} (no answer yet)`);
   if (refresh.waiting.length > 0)
     parts.push(`left ${list(refresh.waiting, '')} to dial it first (it dials them too after a grace)`);
   const endpoints = new Set(refresh.discovered.map(endpointOfId));

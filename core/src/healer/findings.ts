@@ -14,20 +14,23 @@ export interface HealerReport {
   /**
    * The latest refresh, if one ran: how long ago (ms) and what it discovered; the latest failure
    * (how long ago) of each discovered address still unlinked (`node: '*'`: the strategy's own);
-   * and of the ones discovered, unlinked, and not failed: those it blocks (a partition), and the
-   * others, left to the other end to dial first.
+   * and of the ones discovered, unlinked, and not failed: those it blocks (a partition), those it
+   * is dialing (no answer yet), and the others, left to the other end to dial first.
    */
   refresh?: {
     ago: number;
     discovered: string[];
     failed: { node: string; error: string; ago: number }[];
     blocked: string[];
+    dialing: string[];
     waiting: string[];
   };
 }
 
 export class Findings {
   #latest: { at: number; result: RefreshResult } | undefined;
+  /** What the latest refresh discovered, and '*' (the strategy). */
+  #discovered = new Set<string>(['*']);
   readonly #failures = new Map<string, { at: number; error: string }>();
   readonly #node: Node;
 
@@ -40,6 +43,7 @@ export class Findings {
     this.#latest = { at, result };
     const failures = this.#failures;
     const current = new Set(['*', ...result.discovered]);
+    this.#discovered = current;
     for (const address of failures.keys()) if (!current.has(address)) failures.delete(address);
     if (!result.failed.some((f) => f.node === '*')) failures.delete('*');
     for (const { node, error } of result.failed)
@@ -47,7 +51,17 @@ export class Findings {
     this.#forgetLinked();
   }
 
-  report(strategy: string | null): HealerReport {
+  /** A dial that failed after its refresh was over: kept while the address is still discovered. */
+  failed(address: string, error: unknown): void {
+    if (!this.#discovered.has(address)) return;
+    this.#failures.set(address, {
+      at: Date.now(),
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+
+  /** `dialing(endpoint)`: whether a dial to that host:port is in flight. */
+  report(strategy: string | null, dialing: (endpoint: string) => boolean = () => false): HealerReport {
     const report: HealerReport = { strategy };
     if (!this.#latest) return report;
     this.#forgetLinked();
@@ -68,7 +82,8 @@ export class Findings {
       discovered: result.discovered,
       failed: [...this.#failures].map(([address, f]) => ({ node: address, error: f.error, ago: now - f.at })),
       blocked: unsettled.filter(isBlocked),
-      waiting: unsettled.filter((address) => !isBlocked(address)),
+      dialing: unsettled.filter((address) => !isBlocked(address) && dialing(endpointOfId(address))),
+      waiting: unsettled.filter((address) => !isBlocked(address) && !dialing(endpointOfId(address))),
     };
     return report;
   }

@@ -96,13 +96,15 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     this.#dials = new Dials(this.#grace.ms, pollInterval);
     // A refresh left addresses for want of a free dial: the next one dials them.
     this.#dials.onFree = () => this.trigger();
+    // A dial that outlives its refresh's patience is in no refresh result: its failure is news.
+    this.#dials.onFailed = (address, error) => this.#findings.failed(address, error);
     node.on('nodeup', (id) => notify(this, 'nodeup', id));
     node.on('nodedown', (id) => notify(this, 'nodedown', id));
   }
 
   /** @internal What this healer found lately, for an error that explains a missing link. */
   findings(): HealerReport {
-    return this.#findings.report(this.strategy?.name ?? null);
+    return this.#findings.report(this.strategy?.name ?? null, (endpoint) => this.#dials.dialing(endpoint));
   }
 
   get state(): 'running' | 'paused' | 'shutdown' {

@@ -146,6 +146,8 @@ export class Dials {
   readonly #dialing = new Set<string>();
   /** Called when a dial ends while a refresh left some addresses for want of a free dial. */
   onFree: (() => void) | undefined;
+  /** Called when a dial fails, also one its refresh no longer waited for (DIAL_PATIENCE). */
+  onFailed: ((address: string, error: unknown) => void) | undefined;
   /** Whether the latest refresh left addresses for want of a free dial. */
   #waiting = false;
   readonly #min: number;
@@ -270,11 +272,12 @@ export class Dials {
         this.#failing.delete(endpoint);
         settled();
       },
-      () => {
+      (error: unknown) => {
         const failures = (this.#failing.get(endpoint)?.failures ?? 0) + 1;
         const backOff = Math.min(this.#min * 2 ** Math.min(failures - 1, 20), this.#max);
         this.#failing.set(endpoint, { address, failures, retryAt: Date.now() + backOff });
         settled();
+        this.onFailed?.(address, error);
       },
     );
     return dial;
