@@ -251,8 +251,8 @@ export class Dials {
     return n;
   }
 
-  /** Whether an address was left this refresh for want of a free dial. */
-  set waiting(waiting: boolean) {
+  /** Notes whether this refresh left an address for want of a free dial (onFree then fires). */
+  noteWaiting(waiting: boolean): void {
     this.#waiting = waiting;
   }
 
@@ -380,7 +380,7 @@ export async function refreshOnce(
     return true;
   });
   const deferred = candidates - added.length;
-  dials.waiting = deferred > 0;
+  dials.noteWaiting(deferred > 0);
   // A dial gets the node's whole handshake timeout, whatever is left of the refresh: cut short,
   // a handshake that was nearly done is wasted on both ends and the acceptor's side of it goes up
   // and down again (under load, most of a 50-peer start's failed handshakes were such dials, which
