@@ -154,6 +154,16 @@ describe('peer-cluster CLI', () => {
     expect(out).toContain('missing.js');
   });
 
+  it('up refuses more peers than the registry leases it ports for, naming --count, the limit and why', async () => {
+    const { code, out } = await cli(['up', '--count', '2049', '--app', 'app.js']).exited;
+    expect(out).toContain('InvalidOptionsError: Invalid option `count`: must be at most 2048');
+    expect(out).toContain('the local registry leases at most 2048 ports to one process');
+    expect(code).toBe(1);
+    // At the limit, a missing app is what it reports.
+    const missing = await cli(['up', '--count', '2048', '--app', 'missing.js']).exited;
+    expect(missing.out).toContain('PeerBootError');
+  });
+
   it('reap kills orphaned peers, says what it killed, and leaves live ones alone', async () => {
     const cluster = `cli-reap-${process.pid}`;
     const env = { PATH: process.env.PATH, PEER_CLUSTER: cluster, PEER_NAME: 'peer-9' };

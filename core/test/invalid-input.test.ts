@@ -12,6 +12,7 @@ import {
   type Cluster,
   customStrategy,
   InvalidOptionsError,
+  leasePorts,
   localRegistryStrategy,
   type Peer,
   PeerBootError,
@@ -22,7 +23,7 @@ import {
 import { dns } from '@peer-cluster/strategy-dns';
 import { staticHosts } from '@peer-cluster/strategy-static-hosts';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { waitForNoPeers } from '../../test-support/procs.js';
+import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 import { reliabilityDir, stopRegistry, usePrivateRegistry } from './fixtures/reliability/support.js';
 
 const registry = await usePrivateRegistry();
@@ -323,6 +324,33 @@ describe('apps that cannot boot, each with PeerBootError', () => {
     expect(error.app).toBe('no-such-app.mjs');
     expect(error.message).toContain(reliabilityDir);
     await waitForNoPeers({ cluster: 'bad-app-missing' });
+  });
+
+  it('a missing app fails at once however many peers are asked for (it is located once per cluster)', async () => {
+    const started = performance.now();
+    const error = await caught(() =>
+      startCluster({ count: 50_000, root: reliabilityDir, apps: ['no-such-app.mjs'], name: 'bad-app-many' }),
+    );
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.peer).toBe('peer-1');
+    // Once located per peer, with a clean-up quadratic in the peers: ≈5 s of CPU here.
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('more app ports than the registry leases to this process fail before any peer is spawned', async () => {
+    const name = 'bad-count-leases';
+    // This process already holds all but one of the ports the registry leases to it.
+    const held = await Promise.all(Array.from({ length: 32 }, (_, i) => leasePorts(i === 0 ? 63 : 64)));
+    try {
+      const error = await caught(() =>
+        startCluster({ count: 2, root: reliabilityDir, apps: ['storm-app.mjs'], name }),
+      );
+      expect(error.message).toContain('Cannot lease 2 app ports');
+      expect(error.message).toContain('holds 2047 already');
+      expect(peerProcesses(name)).toEqual([]);
+    } finally {
+      await Promise.all(held.map((lease) => lease.release()));
+    }
   });
 
   it('an app that throws a non-Error names what it threw', async () => {

@@ -3,7 +3,9 @@
 
 import type { Cluster } from '../cluster/cluster.js';
 import { startClusterWith } from '../cluster/cluster.js';
+import { InvalidOptionsError } from '../errors.js';
 import { portVariable } from '../peer/env.js';
+import { MAX_LEASES_PER_CONNECTION } from '../registry/protocol.js';
 import { type Command, integerOption, parse, UsageError } from './usage.js';
 
 export const upCommand: Command = {
@@ -16,7 +18,7 @@ meshed through the local registry. Prints a table of peers, ports, pids and link
 changes, and every peer's output prefixed with its name. Ctrl-C stops them all.
 
 Options:
-  --count N     number of peers (default 3)
+  --count N     number of peers (default 3, at most ${MAX_LEASES_PER_CONNECTION}: one leased port each)
   --app PATH    an app module; repeat for several, loaded in order
   --env K=V     an environment variable for every peer; repeat for several
   --name NAME   the cluster name (default pc-<random>)`,
@@ -29,6 +31,15 @@ Options:
   async run(argv) {
     const { values } = parse(upCommand, argv);
     const count = integerOption('count', values.count, upCommand.help);
+    // This command leases every peer's PORT from the local registry, which leases at most
+    // MAX_LEASES_PER_CONNECTION ports to one process: a bigger cluster could never boot.
+    if (count > MAX_LEASES_PER_CONNECTION)
+      throw new InvalidOptionsError(
+        'count',
+        count,
+        `must be at most ${MAX_LEASES_PER_CONNECTION}: each peer gets an app port (PORT) leased by this command, and the local registry leases at most ${MAX_LEASES_PER_CONNECTION} ports to one process`,
+        'Start fewer peers, or run several `peer-cluster up` (each leases its own).',
+      );
     const apps = (values.app as string[] | undefined) ?? [];
     if (apps.length === 0) throw new UsageError('give at least one --app PATH', upCommand.help);
     const env: Record<string, string> = {};

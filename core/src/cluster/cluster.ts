@@ -13,10 +13,11 @@ import {
   validateAddOptions,
   validateCount,
 } from '../options.js';
+import { locateApps } from '../peer/app-modules.js';
 import type { InFlight } from '../peer/channel.js';
 import { cookieFor, Peer, uniqueClusterName } from '../peer/peer.js';
 import { PendingWaits, waitUntil } from '../peer/wait.js';
-import { leasePortGroups } from '../registry/ports.js';
+import { checkLeaseRoom, leasePortGroups } from '../registry/ports.js';
 import type { ClusterEvent, NodeId, Strategy } from '../types.js';
 import { defaultStrategy } from './defaults.js';
 import { explainMissingLinks } from './explain-mesh.js';
@@ -87,6 +88,12 @@ export class Cluster {
       healer: { ...this.#setup.healer, ...overrides.healer },
       cookie: this.#cookie,
     };
+    // Located once for all the new peers, not once per peer: a missing app fails here, before any
+    // peer or port lease exists, as fast for 100 000 peers as for one.
+    const located = locateApps(setup.apps, setup.root, `peer-${this.#next + 1}`);
+    // So are more app ports than the registry leases to this process: no peer is spawned for them.
+    const sizes = Array.from({ length: count }, () => 1 + setup.ports.length);
+    checkLeaseRoom(sizes);
     const peers: Peer[] = [];
     for (let i = 0; i < count; i++) {
       const index = this.#next++;
@@ -105,32 +112,40 @@ export class Cluster {
         }),
       );
     }
-    // In `peers` from the start, so a stop() meanwhile stops them too.
-    this.peers.push(...peers);
+    // In `peers` from the start, so a stop() meanwhile stops them too. (One push per peer: a
+    // spread of 100 000 arguments overflows the stack.)
+    for (const peer of peers) this.peers.push(peer);
     // During a partition, newcomers are in no group: the peers in groups must refuse them.
     if (this.#groups) await this.#sendBlocks();
     // One registry request for the app ports of every new peer, not one per peer.
-    const leases = leasePortGroups(peers.map(() => 1 + setup.ports.length));
+    const leases = leasePortGroups(sizes);
     let failure: unknown;
     await Promise.all(
       peers.map((peer, i) =>
-        peer.boot(leases.then((all) => all[i]!)).catch((error) => {
-          // A newcomer removed while it booted was let go on purpose: the others boot on.
-          if (!this.peers.includes(peer)) return;
-          // The first failure stops the others; their "stopped while booting" is not the news.
-          if (failure === undefined) {
+        peer
+          .boot(
+            leases.then((all) => all[i]!),
+            undefined,
+            located,
+          )
+          .catch((error) => {
+            // The first failure stops the others; their "stopped while booting" is not the news
+            // (checked first: a scan of `peers` for each of them is quadratic).
+            if (failure !== undefined) return;
+            // A newcomer removed while it booted was let go on purpose: the others boot on.
+            if (!this.peers.includes(peer)) return;
             failure = error;
             for (const other of peers) if (other !== peer) void other.stop().catch(() => {});
-          }
-        }),
+          }),
       ),
     );
     if (failure !== undefined) {
-      for (const p of peers) {
-        const at = this.peers.indexOf(p);
-        if (at !== -1) this.peers.splice(at, 1);
+      const failed = new Set(peers);
+      const kept = this.peers.filter((p) => !failed.has(p));
+      this.peers.length = 0;
+      for (const p of kept) this.peers.push(p);
+      for (const p of peers)
         p.detach(`it failed to boot in cluster ${this.name}'s add()`, 'Call cluster.add() again.');
-      }
       await Promise.all(
         peers.map(async (p) => {
           await p.stop().catch(() => {});
@@ -141,7 +156,8 @@ export class Cluster {
     }
     // A big cluster on a busy machine may take a while to mesh: allow it what a boot gets.
     if (this.#waitForMesh) await this.waitForMesh({ timeout: setup.bootTimeout });
-    return peers.filter((p) => this.peers.includes(p));
+    const members = new Set(this.peers);
+    return peers.filter((p) => members.has(p));
   }
 
   /** Stops a peer and takes it out of the cluster (its name is never given again). */

@@ -33,7 +33,7 @@ import {
 } from '../options.js';
 import { leasePorts, type PortLease } from '../registry/ports.js';
 import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
-import { bootStrategy, locateApps, resolveApps } from './app-modules.js';
+import { bootStrategy, type LocatedApp, locateApps, resolveApps } from './app-modules.js';
 import { Channel, type InFlight } from './channel.js';
 import { peerEnv, portVariable } from './env.js';
 import { escapedDescendants, signalEscaped } from './escaped.js';
@@ -495,11 +495,12 @@ export class Peer extends TypedEmitter<PeerEvents> {
 
   /**
    * @internal Starts the process and resolves when it is ready; rejects with PeerBootError.
-   * `lease`: this peer's app ports, leased by the cluster together with its other new peers'.
+   * `lease`: this peer's app ports, leased by the cluster together with its other new peers';
+   * `located`: its apps' files, located by the cluster once for all of them.
    */
-  boot(lease?: Promise<PortLease>, epoch = this.#epoch): Promise<void> {
+  boot(lease?: Promise<PortLease>, epoch = this.#epoch, located?: LocatedApp[]): Promise<void> {
     if (this.#detached !== undefined) return Promise.reject(this.#detachedError('boot()'));
-    const booting = this.#boot(lease, epoch);
+    const booting = this.#boot(lease, epoch, located);
     this.#inBoot = booting;
     const settled = () => {
       if (this.#inBoot === booting) this.#inBoot = undefined;
@@ -508,15 +509,20 @@ export class Peer extends TypedEmitter<PeerEvents> {
     return booting;
   }
 
-  async #boot(lease: Promise<PortLease> | undefined, epoch: number): Promise<void> {
+  async #boot(
+    lease: Promise<PortLease> | undefined,
+    epoch: number,
+    given: LocatedApp[] | undefined,
+  ): Promise<void> {
     const setup = this.#config.setup;
     // Taken first, so that any failure below gives it back.
     let pending = lease && !this.#lease ? this.#useLease(lease) : undefined;
     let exclude: number[] = [];
     for (let attempt = 0; ; attempt++) {
       try {
-        // A missing app fails before anything is spawned.
-        const located = locateApps(setup.apps, setup.root, this.name);
+        // A missing app fails before anything is spawned. A cluster locates its apps once for
+        // all the peers it adds (`given`), not once per peer.
+        const located = given ?? locateApps(setup.apps, setup.root, this.name);
         this.#appFiles = new Map(located.map((app) => [app.name, app.file]));
         // The apps may follow the boot config: the peer starts its node while TypeScript compiles
         // (which starts first: esbuild's first build costs about what a Node start does).

@@ -42,18 +42,8 @@ const MAX_COUNT = 64;
  * back and the error is thrown.
  */
 export async function leasePortGroups(sizes: number[], options: LeaseOptions = {}): Promise<PortLease[]> {
-  for (const size of sizes) {
-    if (!Number.isInteger(size) || size < 0)
-      throw new InvalidOptionsError('sizes', size, 'expected integer numbers of ports');
-  }
-  const total = sizes.reduce((sum, size) => sum + size, 0);
+  const { total, address, key } = checkLeaseRoom(sizes, options);
   if (total === 0) return sizes.map(() => ({ ports: [], release: async () => {} }));
-  const address = options.registry === undefined ? {} : parseRegistryAddress(options.registry, 'registry');
-  const key = formatRegistryAddress(resolveRegistryAddress(address));
-  // Said here, in terms of what was asked: the daemon would only answer, part of the way through,
-  // that "this connection" holds too many.
-  const holding = held.get(key)?.size ?? 0;
-  if (holding + total > MAX_LEASES_PER_CONNECTION) throw tooManyPorts(sizes, total, holding);
   const exclude = options.exclude ?? [];
   const chunks: number[] = [];
   for (let left = total; left > 0; left -= MAX_COUNT) chunks.push(Math.min(left, MAX_COUNT));
@@ -95,6 +85,25 @@ export async function leasePortGroups(sizes: number[], options: LeaseOptions = {
       },
     };
   });
+}
+
+/**
+ * Throws, synchronously, what leasePortGroups(sizes) would reject with before asking the registry:
+ * a cluster checks it before it spawns peers whose ports could never be leased.
+ */
+export function checkLeaseRoom(sizes: number[], options: LeaseOptions = {}) {
+  for (const size of sizes) {
+    if (!Number.isInteger(size) || size < 0)
+      throw new InvalidOptionsError('sizes', size, 'expected integer numbers of ports');
+  }
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  const address = options.registry === undefined ? {} : parseRegistryAddress(options.registry, 'registry');
+  const key = formatRegistryAddress(resolveRegistryAddress(address));
+  // Said here, in terms of what was asked: the daemon would only answer, part of the way through,
+  // that "this connection" holds too many.
+  const holding = held.get(key)?.size ?? 0;
+  if (total > 0 && holding + total > MAX_LEASES_PER_CONNECTION) throw tooManyPorts(sizes, total, holding);
+  return { total, address, key };
 }
 
 /**
