@@ -306,6 +306,37 @@ describe('peer-cluster CLI', () => {
     expect(second.code).toBe(1);
   });
 
+  it('registry on a non-loopback host (flag or PEER_CLUSTER_REGISTRY) warns on stderr that it has no authentication', async () => {
+    const warning =
+      /^peer-cluster registry: warning: listening on 0\.0\.0\.0:\d+, reachable from the network without authentication .*Use --host 127\.0\.0\.1 unless the cluster spans hosts\.\n$/;
+    const env = { PEER_CLUSTER_REGISTRY: `0.0.0.0:${await freePort()}` };
+    for (const [args, options] of [
+      [['registry', '--host', '0.0.0.0', '--port', '0', '--quiet'], {}],
+      [['registry'], { env }],
+    ] as const) {
+      const run = cli([...args], options);
+      let stderr = '';
+      await new Promise<void>((resolve, reject) => {
+        run.child.stderr!.on('data', (d) => {
+          stderr += d;
+          if (stderr.endsWith('\n')) resolve();
+        });
+        run.exited.then(() => reject(new Error(`exited: ${run.output()}`)));
+      });
+      expect(stderr).toMatch(warning);
+      run.child.kill('SIGTERM');
+      expect((await run.exited).code).toBe(0);
+    }
+    // On loopback: nothing on stderr.
+    const local = cli(['registry', '--port', '0']);
+    let stderr = '';
+    local.child.stderr!.on('data', (d) => (stderr += d));
+    await local.until(/listening on 127\.0\.0\.1:/);
+    local.child.kill('SIGTERM');
+    await local.exited;
+    expect(stderr).toBe('');
+  });
+
   it('registry run by hand stays up while idle (its help: never, by default), and --idle-timeout makes it exit', async () => {
     // The daemon's own idle default comes from this variable (30 s without it), which a client
     // sets for a daemon it starts: run by hand, the registry does not take it.

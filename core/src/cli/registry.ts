@@ -14,7 +14,8 @@ one line per registration and lease. Clients start one by themselves when none a
 hand to watch what happens. Ctrl-C stops it.
 
 Options:
-  --host H           address to listen on (default 127.0.0.1)
+  --host H           address to listen on (default 127.0.0.1; any other, such as 0.0.0.0, lets the
+                     network reach the registry, which has no authentication: it warns so)
   --port P           port to listen on (default ${DEFAULT_REGISTRY_PORT}, or PEER_CLUSTER_REGISTRY)
   --idle-timeout MS  exit after this long with no connections, at most 2147483647 (default 0: never)
   --quiet            log nothing`,

@@ -5,7 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EXIT_NOT_A_REGISTRY, resolveRegistryAddress } from './address.js';
+import { EXIT_NOT_A_REGISTRY, isLoopbackHost, resolveRegistryAddress } from './address.js';
 import { runRegistry } from './daemon.js';
 
 /** How many times a daemon binds whose port is held by something that does not say hello. */
@@ -89,6 +89,12 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
   const stop = () => void registry.close();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // Said even with --quiet: the registry has no authentication (README "Security"). Once the
+  // signals are handled: whoever reads it may stop the registry at once.
+  if (!isLoopbackHost(host))
+    process.stderr.write(
+      `peer-cluster registry: warning: listening on ${registry.address}, reachable from the network without authentication (anyone who reaches it can list, register and lease). Use --host 127.0.0.1 unless the cluster spans hosts.\n`,
+    );
   await registry.closed;
   process.off('SIGINT', stop);
   process.off('SIGTERM', stop);
