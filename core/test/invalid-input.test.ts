@@ -436,6 +436,26 @@ describe('CLI arguments', () => {
     expect(result.out).toContain('not-an-address');
     expect(result.code).toBe(1);
   });
+
+  it('PEER_CLUSTER_REGISTRY is not read by `registry` given both --host and --port; given one, a bad one is named', async () => {
+    const bad = { PEER_CLUSTER_REGISTRY: 'not-an-address' };
+    const both = await cli(['registry', '--host', '127.0.0.1', '--port', '0', '--idle-timeout', '50'], bad);
+    expect(both.out).toContain('idle for 50 ms, exiting');
+    expect(both.code).toBe(0);
+    for (const flag of [
+      ['--host', '127.0.0.1'],
+      ['--port', '0'],
+    ]) {
+      const one = await cli(['registry', ...flag, '--idle-timeout', '50'], bad);
+      expect(one.out).toContain('Invalid option `PEER_CLUSTER_REGISTRY`');
+      expect(one.out).toContain('not-an-address');
+      expect(one.code).toBe(1);
+    }
+    // reap asks no registry: the variable does not concern it.
+    const reap = await cli(['reap', '--dry-run', '--cluster', 'invalid-input-none'], bad);
+    expect(reap.out).toContain('No peer processes of cluster invalid-input-none found.');
+    expect(reap.code).toBe(0);
+  });
 });
 
 describe('oversized messages and floods', () => {

@@ -16,7 +16,8 @@ hand to watch what happens. Ctrl-C stops it.
 Options:
   --host H           address to listen on (default 127.0.0.1; any other, such as 0.0.0.0, lets the
                      network reach the registry, which has no authentication: it warns so)
-  --port P           port to listen on (default ${DEFAULT_REGISTRY_PORT}, or PEER_CLUSTER_REGISTRY)
+  --port P           port to listen on (default ${DEFAULT_REGISTRY_PORT}, or PEER_CLUSTER_REGISTRY's; that
+                     variable is not read when both --host and --port are given)
   --idle-timeout MS  exit after this long with no connections, at most 2147483647 (default 0: never)
   --quiet            log nothing`,
   options: {

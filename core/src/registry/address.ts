@@ -26,7 +26,10 @@ export function resolveRegistryAddress(
   options: RegistryAddressOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): RegistryAddress {
-  const fromEnv = env[REGISTRY_ENV] ? parseRegistryAddress(env[REGISTRY_ENV], REGISTRY_ENV) : undefined;
+  // Given both, the variable is not read: a malformed one does not matter then.
+  const needed = options.host === undefined || options.port === undefined;
+  const fromEnv =
+    needed && env[REGISTRY_ENV] ? parseRegistryAddress(env[REGISTRY_ENV], REGISTRY_ENV) : undefined;
   const host = options.host ?? fromEnv?.host ?? DEFAULT_REGISTRY_HOST;
   const port = options.port ?? fromEnv?.port ?? DEFAULT_REGISTRY_PORT;
   if (typeof host !== 'string' || host === '')
