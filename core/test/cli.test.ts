@@ -190,6 +190,26 @@ describe('peer-cluster CLI', () => {
     children.push(live);
     await once(live, 'spawn');
 
+    // --json: one document on stdout, what would be killed with what the text says of it.
+    const listed = await cli(['reap', '--dry-run', '--json', '--cluster', cluster]).exited;
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.out)).toEqual({
+      dryRun: true,
+      cluster,
+      peers: [
+        {
+          pid: orphan,
+          ppid: expect.any(Number),
+          cluster,
+          name: 'peer-9',
+          command: expect.stringContaining('setInterval'),
+          orphaned: true,
+        },
+      ],
+      parented: 1,
+      stillRunning: [],
+    });
+
     const { code, out } = await cli(['reap', '--cluster', cluster]).exited;
     expect(code).toBe(0);
     expect(out).toContain(`pid ${orphan}  ${cluster}/peer-9`);
@@ -203,8 +223,11 @@ describe('peer-cluster CLI', () => {
     const other = await cli(['reap', '--dry-run', '--cluster', `${cluster}-none`]).exited;
     expect(other.out).toContain(`No peer processes of cluster ${cluster}-none found.`);
 
-    const all = await cli(['reap', '--all', '--cluster', cluster]).exited;
-    expect(all.out).toContain(`pid ${live.pid}  ${cluster}/peer-10`);
+    const all = await cli(['reap', '--all', '--json', '--cluster', cluster]).exited;
+    expect(all.code).toBe(0);
+    const killed = JSON.parse(all.out);
+    expect(killed).toMatchObject({ dryRun: false, cluster, parented: 0, stillRunning: [] });
+    expect(killed.peers).toMatchObject([{ pid: live.pid, cluster, name: 'peer-10', orphaned: false }]);
     await waitForNoPeers({ cluster, timeout: 3000 });
   });
 

@@ -114,7 +114,7 @@ export async function untilGone(pids: number[], timeout = GONE_TIMEOUT): Promise
 export const reapCommand: Command = {
   name: 'reap',
   summary: 'kill leftover peer processes of this machine',
-  help: `Usage: peer-cluster reap [--all] [--cluster NAME] [--dry-run]
+  help: `Usage: peer-cluster reap [--all] [--cluster NAME] [--dry-run] [--json]
 
 Kills orphaned peers: processes whose environment carries PEER_CLUSTER= and whose parent is gone
 (left behind by a crashed machine or a runner killed without teardown), with their process groups,
@@ -124,30 +124,46 @@ Orphans adopted by a subreaper (systemd --user) instead of init look parented: u
 Options:
   --all           also kill peers whose parent is alive
   --cluster NAME  only peers of this cluster
-  --dry-run       list them without killing`,
-  options: { all: { type: 'boolean' }, cluster: { type: 'string' }, 'dry-run': { type: 'boolean' } },
+  --dry-run       list them without killing
+  --json          print one JSON document instead: { dryRun, cluster, peers: [{ pid, ppid, cluster,
+                  name, command, orphaned }…] (killed, or with --dry-run would be), parented (peers
+                  left alone, their parent alive), stillRunning: [pid…] }; exit codes as without it`,
+  options: {
+    all: { type: 'boolean' },
+    cluster: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
   async run(argv) {
     const { values } = parse(reapCommand, argv);
     const options: ReapOptions = {
       all: values.all === true,
       ...(typeof values.cluster === 'string' && { cluster: values.cluster }),
     };
-    const peers = values['dry-run'] ? reapable(options) : reap(options);
-    if (peers.length === 0) {
-      const alive = reapable({ ...options, all: true }).length;
-      const of = options.cluster === undefined ? '' : ` of cluster ${options.cluster}`;
-      console.log(
-        alive > 0 && !options.all
-          ? `No orphaned peer processes${of} (${alive} peer(s) still have a live parent; --all kills them too).`
-          : `No peer processes${of} found.`,
-      );
-      return 0;
+    const dryRun = values['dry-run'] === true;
+    // Counted before anything is killed: the peers left alone because their parent is alive.
+    const parented = options.all ? 0 : reapable({ ...options, all: true }).filter((p) => !p.orphaned).length;
+    const peers = dryRun ? reapable(options) : reap(options);
+    if (!values.json) {
+      if (peers.length === 0) {
+        const of = options.cluster === undefined ? '' : ` of cluster ${options.cluster}`;
+        console.log(
+          parented > 0
+            ? `No orphaned peer processes${of} (${parented} peer(s) still have a live parent; --all kills them too).`
+            : `No peer processes${of} found.`,
+        );
+      } else {
+        const verb = dryRun ? 'Would kill' : 'Killed';
+        console.log(`${verb} ${peers.length} peer process${peers.length === 1 ? '' : 'es'}:`);
+        for (const p of peers)
+          console.log(`  pid ${p.pid}  ${p.cluster}/${p.name}  ${p.command.slice(0, 100)}`);
+      }
     }
-    const verb = values['dry-run'] ? 'Would kill' : 'Killed';
-    console.log(`${verb} ${peers.length} peer process${peers.length === 1 ? '' : 'es'}:`);
-    for (const p of peers) console.log(`  pid ${p.pid}  ${p.cluster}/${p.name}  ${p.command.slice(0, 100)}`);
-    if (values['dry-run']) return 0;
-    const running = await untilGone(peers.map((p) => p.pid));
+    const running = dryRun || peers.length === 0 ? [] : await untilGone(peers.map((p) => p.pid));
+    if (values.json) {
+      const document = { dryRun, cluster: options.cluster ?? null, peers, parented, stillRunning: running };
+      console.log(JSON.stringify(document, null, 2));
+    }
     if (running.length === 0) return 0;
     console.error(
       `Still running ${GONE_TIMEOUT / 1000} s after SIGKILL: pid ${running.join(', ')} (a process in uninterruptible sleep, D in ps, dies when its I/O returns).`,
