@@ -5,6 +5,8 @@ import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
+import { assertReapPlatform } from '../dist/cli/reap.js';
+import { PeerClusterError } from '../dist/errors.js';
 
 const bin = createRequire(import.meta.url)
   .resolve('@peer-cluster/core/package.json')
@@ -229,6 +231,14 @@ describe('peer-cluster CLI', () => {
     expect(killed).toMatchObject({ dryRun: false, cluster, parented: 0, stillRunning: [] });
     expect(killed.peers).toMatchObject([{ pid: live.pid, cluster, name: 'peer-10', orphaned: false }]);
     await waitForNoPeers({ cluster, timeout: 3000 });
+  });
+
+  it('reap on a platform without /proc fails with a named error saying what to do instead; on Linux it runs', () => {
+    expect(() => assertReapPlatform('darwin')).toThrow(PeerClusterError);
+    expect(() => assertReapPlatform('darwin')).toThrow(
+      /reap needs Linux's \/proc .* this is darwin: .*cluster\.stop\(\).* by its pid/,
+    );
+    expect(() => assertReapPlatform('linux')).not.toThrow();
   });
 
   it('ls lists the nodes registered per cluster, two clusters of one name apart', async () => {

@@ -1,6 +1,7 @@
 // `peer-cluster reap`: the last resort after a machine crash or a runner that died without
 // teardown. Finds processes whose environment carries PEER_CLUSTER= and kills their process group.
 import { readdirSync, readFileSync } from 'node:fs';
+import { PeerClusterError } from '../errors.js';
 import { procStat } from '../peer/escaped.js';
 import { type Command, parse } from './usage.js';
 
@@ -13,6 +14,17 @@ export interface PeerProcess {
   command: string;
   /** Its parent is gone: nobody will ever stop it. */
   orphaned: boolean;
+}
+
+/**
+ * Throws unless reap can work on `platform`: it finds peers by their environment in /proc, which
+ * only Linux has (elsewhere it would find nothing and say so, leaving every leftover running).
+ */
+export function assertReapPlatform(platform: NodeJS.Platform): void {
+  if (platform === 'linux') return;
+  throw new PeerClusterError(
+    `reap needs Linux's /proc to find peer processes by their environment, and this is ${platform}: it cannot tell whether any are left. Stop clusters with cluster.stop() (the harness does it at the end of each test), and kill a leftover peer by its pid (\`peer-cluster ls\` lists the pids of registered nodes; ps shows the rest).`,
+  );
 }
 
 /** Peer processes of this machine (Linux: read from /proc). Zombies and this process are left out. */
@@ -120,6 +132,7 @@ Kills orphaned peers: processes whose environment carries PEER_CLUSTER= and whos
 (left behind by a crashed machine or a runner killed without teardown), with their process groups,
 and says what it killed. Peers of a test that is still running are left alone unless --all.
 Orphans adopted by a subreaper (systemd --user) instead of init look parented: use --all --cluster.
+Linux only (it reads /proc): elsewhere it fails, saying so.
 
 Options:
   --all           also kill peers whose parent is alive
@@ -136,6 +149,7 @@ Options:
   },
   async run(argv) {
     const { values } = parse(reapCommand, argv);
+    assertReapPlatform(process.platform);
     const options: ReapOptions = {
       all: values.all === true,
       ...(typeof values.cluster === 'string' && { cluster: values.cluster }),
