@@ -1,6 +1,6 @@
 // What a fixture test observed, written where the e2e test reads it (E2E_OUT). Shared by the Vitest
 // and Jest fixture projects (copied into each one's root).
-const { readdirSync, watch, writeFileSync } = require('node:fs');
+const { existsSync, readdirSync, watch, writeFileSync } = require('node:fs');
 const { connect } = require('node:net');
 const { join } = require('node:path');
 const { threadId } = require('node:worker_threads');
@@ -44,6 +44,24 @@ function record(name, data) {
   if (out) writeFileSync(join(out, `${name}.json`), JSON.stringify(data));
 }
 
+/** Resolves once every `<name>.json` record exists in E2E_OUT (written by other files of the run). */
+function recorded(...names) {
+  const out = process.env.E2E_OUT;
+  const all = () => names.every((name) => existsSync(join(out, `${name}.json`)));
+  return new Promise((resolve) => {
+    const watcher = watch(out, () => {
+      if (all()) {
+        watcher.close();
+        resolve();
+      }
+    });
+    if (all()) {
+      watcher.close();
+      resolve();
+    }
+  });
+}
+
 /**
  * With E2E_MEET set, waits (its cluster up) until a file of another worker has called this too. Two
  * files that both call it prove that the run used parallel workers, and their clusters are up at
@@ -71,4 +89,4 @@ function meetAnotherWorker(name, timeout = 50_000) {
   });
 }
 
-module.exports = { describeCluster, meetAnotherWorker, record };
+module.exports = { describeCluster, meetAnotherWorker, record, recorded };
