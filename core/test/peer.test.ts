@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -16,6 +16,7 @@ import {
 } from '@peer-cluster/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { peerProcesses, processGroup, waitForNoPeers } from '../../test-support/procs.js';
+import { busyLoad } from '../dist/peer/peer.js';
 
 const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
 const peers: Peer[] = [];
@@ -690,6 +691,42 @@ describe('boot failures', () => {
     expect(error.message).toContain(
       `--- stdout of ${error.peer} (last lines) ---\nwaiting for a database that never comes`,
     );
+  });
+
+  describe('a boot timeout on a busy machine says so', () => {
+    // The machine's real load average against a threshold set through the internal busyLoad (its
+    // CPU count otherwise), to have each case hold whatever the load of the machine running this.
+    const HINT =
+      /\. This machine is busy \(load average \d+\.\d on \d+ CPUs?\): raise bootTimeout, or run fewer test workers at once/;
+    const timedOut = async (threshold: number | undefined) => {
+      busyLoad.threshold = threshold;
+      try {
+        const error = await peer({ apps: ['hangs.mjs'], bootTimeout: 300 }).catch((e) => e);
+        expect(error).toBeInstanceOf(PeerBootError);
+        expect(error.message).toMatch(/did not become ready within bootTimeout \(300 ms\)/);
+        return error.message as string;
+      } finally {
+        busyLoad.threshold = undefined;
+      }
+    };
+
+    it('busy: the load average reaches the threshold, and the message says what to do', async () => {
+      expect(await timedOut(0)).toMatch(HINT);
+    });
+
+    it('not busy: no hint', async () => {
+      expect(await timedOut(Number.POSITIVE_INFINITY)).not.toContain('This machine is busy');
+    });
+
+    it('the threshold is the CPU count', async () => {
+      const busy = () => (loadavg()[0] ?? 0) >= availableParallelism();
+      const before = busy();
+      const message = await timedOut(undefined);
+      // The load average moves every 5 s: judge only a boot during which it stayed on one side.
+      if (busy() !== before) return;
+      if (before) expect(message).toMatch(HINT);
+      else expect(message).not.toContain('This machine is busy');
+    });
   });
 
   it('an app that exits during boot gives the exit code', async () => {
