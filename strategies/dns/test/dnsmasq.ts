@@ -21,7 +21,7 @@ export interface Dnsmasq {
 }
 
 /** A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both). */
-async function freeDnsPort(): Promise<number> {
+export async function freeDnsPort(): Promise<number> {
   for (;;) {
     const udp = dgram.createSocket('udp4');
     udp.bind(0, '127.0.0.1');
@@ -40,12 +40,20 @@ async function freeDnsPort(): Promise<number> {
   }
 }
 
-/** Starts dnsmasq with `--host-record`/`--srv-host` arguments for `zone`, resolving once it answers. */
-export async function startDnsmasq(binary: string, zone: string, records: string[]): Promise<Dnsmasq> {
+/**
+ * Starts dnsmasq with `--host-record`/`--srv-host` arguments for `zone`, resolving once it answers.
+ * `port` picks the port of each attempt (a free one; its test gives it a taken one first).
+ */
+export async function startDnsmasq(
+  binary: string,
+  zone: string,
+  records: string[],
+  port: () => Promise<number> = freeDnsPort,
+): Promise<Dnsmasq> {
   // The free port found may be taken by another process before dnsmasq binds it: another port then.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOn(await freeDnsPort(), binary, zone, records);
+      return await startOn(await port(), binary, zone, records);
     } catch (error) {
       if (!(error instanceof PortTaken) || attempt === 5) throw error;
     }
