@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -241,6 +242,31 @@ describe('peer-cluster CLI', () => {
     expect(() => assertReapPlatform('linux')).not.toThrow();
   });
 
+  it('reap returns once what it killed is gone: a process with 1 GiB to unmap, all its threads', async () => {
+    const cluster = `cli-reap-gone-${process.pid}`;
+    // A stand-in peer (PEER_CLUSTER= is what reap looks for) that takes tens of ms to die after
+    // SIGKILL, the kernel freeing its memory; Node's main thread is often a zombie before that,
+    // while another of its threads still tears the process down.
+    const heavy = spawn(
+      process.execPath,
+      ['-e', `const b = Buffer.alloc(2 ** 30, 1); process.send('ready'); setInterval(() => b[0]++, 1000)`],
+      {
+        detached: true,
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        env: { PATH: process.env.PATH, PEER_CLUSTER: cluster, PEER_NAME: 'heavy' },
+      },
+    );
+    children.push(heavy);
+    await once(heavy, 'message');
+
+    const { code, out } = await cli(['reap', '--all', '--cluster', cluster]).exited;
+    // Read at once, before anything else can run: no waiting here, that is reap's job.
+    const threads = liveThreads(heavy.pid!);
+    expect(out).toContain(`pid ${heavy.pid}  ${cluster}/heavy`);
+    expect(code).toBe(0);
+    expect(threads, `threads of pid ${heavy.pid} still running as reap exited`).toEqual([]);
+  });
+
   it('ls lists the nodes registered per cluster, two clusters of one name apart', async () => {
     const registry = `127.0.0.1:${await freePort()}`;
     const env = { PEER_CLUSTER_REGISTRY: registry };
@@ -391,4 +417,23 @@ describe('peer-cluster CLI', () => {
 async function freePort(): Promise<number> {
   const { default: getPort } = await import('get-port');
   return getPort();
+}
+
+/** The threads of `pid` that are not dead yet (zombie or dying), as `tid:state`. */
+function liveThreads(pid: number): string[] {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  return tids.flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state === 'Z' || state === 'X' ? [] : [`${tid}:${state}`];
+    } catch {
+      return [];
+    }
+  });
 }

@@ -114,13 +114,28 @@ const GONE_TIMEOUT = 3000;
 export async function untilGone(pids: number[], timeout = GONE_TIMEOUT): Promise<number[]> {
   const deadline = Date.now() + timeout;
   for (;;) {
-    const running = pids.filter((pid) => {
-      const state = procStat(pid)?.state;
-      return state !== undefined && state !== 'Z' && state !== 'X';
-    });
+    const running = pids.filter(anyThreadRuns);
     if (running.length === 0 || Date.now() >= deadline) return running;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/**
+ * Whether a thread of `pid` has not exited yet. The main thread is a zombie as soon as it has
+ * exited, while another thread may still be tearing the process down (its memory, then its open
+ * files and sockets): the process is gone once every thread is.
+ */
+function anyThreadRuns(pid: number): boolean {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tids.some((tid) => {
+    const state = procStat(Number(tid))?.state;
+    return state !== undefined && state !== 'Z' && state !== 'X';
+  });
 }
 
 export const reapCommand: Command = {
