@@ -189,6 +189,31 @@ describe('thrown errors', () => {
     }, b.node);
     expect(between).toEqual({ code: 'E_SAVE', cause: `Error on ${b.node}: disk full`, causeCode: 'ENOSPC' });
   });
+
+  it('a call to a peer that runs no app says so, to the test and between nodes', async () => {
+    const c = await cluster({ count: 2 });
+    const [a, b] = c.peers as [Peer, Peer];
+    const noApp = `No handler "x" on node ${b.node}: its peer runs no app, so nothing registered any. Give the peer the app that registers it (ctx.cluster.handle("x", fn)) with the apps option of usePeers or startCluster`;
+    const error = (await b.call('x').catch((e) => e)) as RemoteError;
+    expect(error).toBeInstanceOf(RemoteError);
+    expect(error.remoteName).toBe('UnknownMethodError');
+    expect(error.message).toContain(noApp);
+    const between = await a.evaluate(
+      (ctx, target) => ctx.cluster.call(target, 'x').then(String, (e: Error) => e.message),
+      b.node,
+    );
+    expect(between).toContain(noApp);
+    // A handler registered some other way is listed, as on a peer with apps.
+    await b.evaluate((ctx) => ctx.cluster.handle('y', () => 1));
+    expect(((await b.call('x').catch((e) => e)) as Error).message).toContain('Registered: "y"');
+  });
+
+  it('a call to a method the apps did not register lists the ones they did', async () => {
+    const c = await cluster({ count: 1, apps: ['counter.mjs'] });
+    const error = (await c.peers[0]!.call('x').catch((e) => e)) as Error;
+    expect(error.message).toContain('Registered: "inc", "whoami". Register it with handle("x", fn)');
+    expect(error.message).not.toContain('runs no app');
+  });
 });
 
 describe('inline strategies', () => {

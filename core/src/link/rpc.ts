@@ -13,14 +13,19 @@ import {
 /** The default time a call waits for its reply, in ms. */
 export const DEFAULT_CALL_TIMEOUT = 5000;
 
-/** A call named a method no handler was registered for. Lists the ones that are. */
+/**
+ * A call named a method no handler was registered for. Lists the ones that are, or says that the
+ * node is a peer's that runs no app (`appless`), when nothing registered any.
+ */
 export class UnknownMethodError extends PeerClusterError {
   readonly method: string;
   readonly node: string;
   readonly registered: string[];
-  constructor(node: string, method: string, registered: string[]) {
+  constructor(node: string, method: string, registered: string[], appless = false) {
     super(
-      `No handler "${method}" on node ${node}. Registered: ${registered.length ? registered.map((m) => `"${m}"`).join(', ') : 'none'}. Register it with handle("${method}", fn) (ctx.cluster.handle in an app) before calling it.`,
+      appless && registered.length === 0
+        ? `No handler "${method}" on node ${node}: its peer runs no app, so nothing registered any. Give the peer the app that registers it (ctx.cluster.handle("${method}", fn)) with the apps option of usePeers or startCluster: { apps: ['./my-app.mjs'] }.`
+        : `No handler "${method}" on node ${node}. Registered: ${registered.length ? registered.map((m) => `"${m}"`).join(', ') : 'none'}. Register it with handle("${method}", fn) (ctx.cluster.handle in an app) before calling it.`,
     );
     this.method = method;
     this.node = node;
@@ -33,6 +38,8 @@ export type Handler = (...args: any[]) => unknown;
 export class Handlers {
   readonly #map = new Map<string, Handler>();
   readonly #node: () => string;
+  /** The node is a peer's whose boot config named no app (set by the peer runtime once it knows). */
+  appless = false;
 
   constructor(node: () => string) {
     this.#node = node;
@@ -45,7 +52,8 @@ export class Handlers {
   /** The handler for `method`, or throws an UnknownMethodError. */
   get(method: string): Handler {
     const fn = this.#map.get(method);
-    if (fn === undefined) throw new UnknownMethodError(this.#node(), method, [...this.#map.keys()]);
+    if (fn === undefined)
+      throw new UnknownMethodError(this.#node(), method, [...this.#map.keys()], this.appless);
     return fn;
   }
 

@@ -5,6 +5,7 @@
 import { format } from 'node:util';
 import type { BootPhase } from '../errors.js';
 import type { NodeHealer } from '../healer/healer.js';
+import type { Node } from '../link/node.js';
 import type { InternalNodeOptions } from '../link/options.js';
 import type { AppContext, ClusterNode, NodeOptions, Strategy } from '../types.js';
 import { type RunningApp, startApp, stopApps } from './apps.js';
@@ -304,6 +305,8 @@ async function boot(config: BootConfig): Promise<void> {
 
     phase = 'app';
     const bootApps = config.apps ?? (await laterApps);
+    // A call to a handler then fails saying why none is there (no round trip needed to tell).
+    if (bootApps.length === 0) (node as Node).handlers.appless = true;
     const appTimings: { app: string; ms: number }[] = [];
     for (const app of bootApps) {
       currentApp = app.name;
