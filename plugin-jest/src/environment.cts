@@ -14,8 +14,11 @@ class PeerClusterEnvironment extends TestEnvironment {
   declare static readonly default: typeof PeerClusterEnvironment;
   readonly #options: unknown;
   readonly #root: string;
-  /** `jest --json`: stdout carries the results, and nothing else may be written there. */
-  readonly #json: boolean;
+  /**
+   * `jest --json` (stdout carries the results, and nothing else may be written there) or
+   * `--useStderr` (Jest writes all it prints, the tests' console too, to stderr).
+   */
+  readonly #stderrOnly: boolean;
   #harness: Harness | undefined;
   #state: HarnessState | undefined;
   #testStart = Date.now();
@@ -34,7 +37,7 @@ class PeerClusterEnvironment extends TestEnvironment {
     // NodeEnvironment copied every option onto the global; ours stay under their one key.
     this.#options = config.projectConfig.testEnvironmentOptions;
     this.#root = config.projectConfig.rootDir;
-    this.#json = config.globalConfig.json;
+    this.#stderrOnly = config.globalConfig.json || config.globalConfig.useStderr;
     // Jest merges the comment's options into testEnvironmentOptions: a mistake may be in either.
     this.#comment =
       context.docblockPragmas?.['jest-environment-options'] === undefined
@@ -46,8 +49,9 @@ class PeerClusterEnvironment extends TestEnvironment {
     await super.setup();
     const harness = (await import('@peer-cluster/core/harness')) as Harness;
     void harness.connectRegistryEarly();
-    // Jest prints the tests' console on stderr; with --json, the peers' echoed stdout goes there too.
-    if (this.#json) harness.echoPeerStdoutTo(process.stderr);
+    // Jest prints the tests' console on stderr; with --json or --useStderr, the peers' echoed
+    // stdout goes there too.
+    if (this.#stderrOnly) harness.echoPeerStdoutTo(process.stderr);
     const state = harness.harnessState(this.global);
     state.options = harness.environmentClusterOptions(
       this.#options,

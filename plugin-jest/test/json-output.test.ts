@@ -1,5 +1,6 @@
 // `jest --json` writes its results to stdout: peers echoing their output (`logs: 'inherit'`) must
-// not write there, or the results no longer parse. Their lines go to stderr, with Jest's own.
+// not write there, or the results no longer parse. Their lines go to stderr, with Jest's own; and
+// so they do with `--useStderr`, where Jest writes everything, the tests' console too, to stderr.
 import { beforeAll, expect, test } from 'vitest';
 import type { FixtureProject } from '../../test-support/fixture-project.js';
 import { JEST, jestProject } from './project.js';
@@ -9,22 +10,27 @@ beforeAll(async () => {
   project = await jestProject();
 }, 240_000);
 
+const config = {
+  testEnvironment: 'peer-cluster',
+  testEnvironmentOptions: { 'peer-cluster': { apps: ['./app.mjs'], logs: 'inherit' } },
+  testMatch: ['<rootDir>/pass/cjs-describes.test.js', '<rootDir>/pass/docblock.test.js'],
+  transform: {},
+};
+
 test.each([
-  ['in band', ['--runInBand']],
-  ['in workers', ['--maxWorkers=2']],
+  ['--json', 'in band', ['--runInBand']],
+  ['--json', 'in workers', ['--maxWorkers=2']],
+  ['--useStderr', 'in band', ['--runInBand']],
+  ['--useStderr', 'in workers', ['--maxWorkers=2']],
 ])(
-  'jest --json %s with logs: inherit: stdout is the results alone',
+  'jest %s %s with logs: inherit: the peers echo their stdout to stderr, none to stdout',
   { timeout: 120_000 },
-  async (_label, args) => {
-    const config = {
-      testEnvironment: 'peer-cluster',
-      testEnvironmentOptions: { 'peer-cluster': { apps: ['./app.mjs'], logs: 'inherit' } },
-      testMatch: ['<rootDir>/pass/cjs-describes.test.js', '<rootDir>/pass/docblock.test.js'],
-      transform: {},
-    };
-    const result = await project.run([...JEST, '--json', ...args, '--config', JSON.stringify(config)]);
+  async (flag, _label, args) => {
+    const result = await project.run([...JEST, flag, ...args, '--config', JSON.stringify(config)]);
     expect(result.code, result.output).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ success: true, numPassedTests: 5 });
+    if (flag === '--json')
+      expect(JSON.parse(result.stdout)).toMatchObject({ success: true, numPassedTests: 5 });
+    expect(result.stdout).not.toContain('[peer-');
     expect(result.stderr).toMatch(/\[peer-1\] peer-1 listening on \d+/);
   },
 );
