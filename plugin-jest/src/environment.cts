@@ -19,6 +19,8 @@ class PeerClusterEnvironment extends TestEnvironment {
    * `--useStderr` (Jest writes all it prints, the tests' console too, to stderr).
    */
   readonly #stderrOnly: boolean;
+  /** `--silent` (or the project's `silent`): Jest drops the tests' console, and the peers' echo. */
+  readonly #silent: boolean;
   #harness: Harness | undefined;
   #state: HarnessState | undefined;
   #testStart = Date.now();
@@ -38,6 +40,8 @@ class PeerClusterEnvironment extends TestEnvironment {
     this.#options = config.projectConfig.testEnvironmentOptions;
     this.#root = config.projectConfig.rootDir;
     this.#stderrOnly = config.globalConfig.json || config.globalConfig.useStderr;
+    // As jest-runner picks the tests' console: a NullConsole when silent.
+    this.#silent = Boolean(config.projectConfig.silent ?? config.globalConfig.silent);
     // Jest merges the comment's options into testEnvironmentOptions: a mistake may be in either.
     this.#comment =
       context.docblockPragmas?.['jest-environment-options'] === undefined
@@ -52,6 +56,7 @@ class PeerClusterEnvironment extends TestEnvironment {
     // Jest prints the tests' console on stderr; with --json or --useStderr, the peers' echoed
     // stdout goes there too.
     if (this.#stderrOnly) harness.echoPeerStdoutTo(process.stderr);
+    harness.silencePeerEcho(this.#silent);
     const state = harness.harnessState(this.global);
     state.options = harness.environmentClusterOptions(
       this.#options,

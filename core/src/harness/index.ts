@@ -6,7 +6,7 @@
 // The real clock, whatever a test did to Date (see clock.ts): loaded with the harness, first.
 export { now as realNow } from '../clock.js';
 export type { InFlight } from '../peer/channel.js';
-export { echoPeerStdoutTo } from '../peer/logs.js';
+export { echoPeerStdoutTo, silencePeerEcho } from '../peer/logs.js';
 export {
   type FailureReportOptions,
   failureReportError,

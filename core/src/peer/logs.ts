@@ -110,9 +110,10 @@ export class PeerLogs {
       if (this.#stderr.length > 40) this.#stderr.shift();
     }
     this.onLine(entry);
+    const echoing = this.mode === 'inherit' && !echoSilenced;
     // What the inspector says (nodeArgs: ['--inspect=0']) is for the person debugging the peer:
     // shown whatever the logs mode, or they would have to find its URL in peer.logs().
-    if (this.mode !== 'inherit' && stream === 'stderr' && INSPECTOR.test(entry.line))
+    if (!echoing && stream === 'stderr' && INSPECTOR.test(entry.line))
       process.stderr.write(`[${this.name}] ${entry.line}\n`);
     if (this.mode === 'silent') return;
     this.#kept++;
@@ -121,7 +122,7 @@ export class PeerLogs {
       this.#lines[this.#start] = entry;
       this.#start = (this.#start + 1) % KEEP;
     }
-    if (this.mode === 'inherit') {
+    if (echoing) {
       echo(
         stream === 'stderr' ? process.stderr : (stdoutEcho ?? process.stdout),
         `[${this.name}] ${entry.line}\n`,
@@ -170,6 +171,17 @@ let stdoutEcho: NodeJS.WriteStream | undefined;
  */
 export function echoPeerStdoutTo(stream: NodeJS.WriteStream | undefined): void {
   stdoutEcho = stream;
+}
+
+/** The runner silenced the tests' console (`jest --silent`): `logs: 'inherit'` echoes nothing. */
+let echoSilenced = false;
+
+/**
+ * Whether `logs: 'inherit'` echoes the peers' lines at all: a runner whose tests' console is
+ * silenced silences them too. They are kept all the same, for logs() and failure reports.
+ */
+export function silencePeerEcho(silent: boolean): void {
+  echoSilenced = silent;
 }
 
 /**
