@@ -48,6 +48,7 @@ const environment: PeerClusterEnvironment = {
     const base = await node.setup(global, options);
     const state = harnessState(global);
     state.options = peerClusterOptions(options);
+    state.checkRoot = checkRoot(options);
     state.configured = true;
     const unwatch = killClustersWhenRunnerDies(state);
     return {
@@ -74,6 +75,7 @@ const environment: PeerClusterEnvironment = {
     const context = vm.getVmContext();
     const state = harnessState(runInContext('globalThis', context));
     state.options = peerClusterOptions(options);
+    state.checkRoot = checkRoot(options);
     state.configured = true;
     const unwatch = killClustersWhenRunnerDies(state);
     return {
@@ -104,6 +106,15 @@ async function nodeEnvironment(): Promise<Environment> {
   const node = builtins.node;
   if (!node) throw new Error('Vitest has no built-in node environment: this is a bug in peer-cluster.');
   return node;
+}
+
+/**
+ * Vitest gives an environment's setup no project root (4 and 5 set up the environment before the
+ * worker state that holds it exists, as do 3.2's vm pools), so a relative `root` is checked by the
+ * file's first usePeers, still as the environment options' mistake.
+ */
+function checkRoot(options: Record<string, unknown>): (root: string) => void {
+  return (root) => void peerClusterOptions(options, root);
 }
 
 async function stopLeftovers(state: HarnessState): Promise<void> {

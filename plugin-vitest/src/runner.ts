@@ -80,14 +80,20 @@ export function projectRoot(): string {
   return workerConfig()?.root ?? process.cwd();
 }
 
-/** `environmentOptions['peer-cluster']` (of the config, or a file's comment), checked. */
+/**
+ * `environmentOptions['peer-cluster']` (of the config, or a file's comment), checked; a relative
+ * `root` only when given the project `root` it resolves from.
+ */
 export function peerClusterOptions(
   options: Record<string, unknown> | null | undefined,
+  root?: string,
 ): PeerClusterOptions | undefined {
   return environmentClusterOptions(
     options,
     'environmentOptions',
     "Set it in test.environmentOptions of your Vitest config, or with a file's @vitest-environment-options comment.",
+    undefined,
+    root,
   );
 }
 
@@ -99,8 +105,12 @@ export function peerClusterOptions(
 export function fileState(): HarnessState {
   const state = harnessState(globalThis);
   if (!state.configured) {
-    state.options = peerClusterOptions(workerConfig()?.environmentOptions);
+    state.options = peerClusterOptions(workerConfig()?.environmentOptions, projectRoot());
     state.configured = true;
+  }
+  if (state.checkRoot) {
+    state.checkRoot(projectRoot());
+    state.checkRoot = undefined;
   }
   return state;
 }

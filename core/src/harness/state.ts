@@ -31,6 +31,12 @@ export interface HarnessState {
    * file that runs in another environment. A fresh state on a global no environment set up has not.
    */
   configured?: boolean;
+  /**
+   * Checks `options` against the project root, for an environment whose setup was given none
+   * (Vitest's): called once the root is known, so that a bad relative `root` is named as the
+   * environment options' mistake.
+   */
+  checkRoot?: ((root: string) => void) | undefined;
   readonly clusters: Set<TrackedCluster>;
   /** The runner's main process is gone: clusters are killed, not stopped gracefully. */
   runnerGone?: boolean;
