@@ -293,10 +293,19 @@ const RESERVED_ENV: Record<string, string> = {
 
 /**
  * Each value of a declared env record, named `env.FOO` when it is not a string, number or boolean,
- * or when FOO is a variable peer-cluster sets itself.
+ * or when FOO is a variable peer-cluster sets itself. A name with `=` would reach the peer as
+ * another variable (`A=B: 'x'` is A=`B=x`), an empty one not at all, and a NUL byte fails the spawn.
  */
 function checkEnvRecord(env: object, option: string): void {
   for (const [key, value] of Object.entries(env)) {
+    if (key === '' || key.includes('=') || key.includes('\0'))
+      throw new InvalidOptionsError(
+        option,
+        key,
+        'a variable name must be non-empty, without "=" or NUL bytes (no environment can carry it)',
+      );
+    if (typeof value === 'string' && value.includes('\0'))
+      throw new InvalidOptionsError(`${option}.${key}`, value, 'an env value cannot hold a NUL byte');
     const reserved = RESERVED_ENV[key];
     if (reserved !== undefined)
       throw new InvalidOptionsError(

@@ -115,6 +115,16 @@ describe('invalid options, each with its named error', () => {
       ['a-b', 'admin', 'A_B'],
     ],
     ['an env value of null', () => startCluster({ env: { A: null } as never }), 'env.A', null],
+    // Not A=`B=x` in the peer, a variable that vanishes, or Node's TypeError from spawn.
+    ['an env name with "="', () => startCluster({ env: { 'A=B': 'x' } }), 'env', 'A=B'],
+    ['an empty env name', () => startCluster({ env: { '': 'x' } }), 'env', ''],
+    ['an env value with a NUL byte', () => startCluster({ env: { A: 'x\0y' } }), 'env.A', 'x\0y'],
+    [
+      'an env function giving a name with "="',
+      () => startCluster({ count: 1, env: () => ({ 'A=B': 1 }) }),
+      'env(peer-1)',
+      'A=B',
+    ],
     ['an env PORT (the leased port wins)', () => startCluster({ env: { PORT: 8080 } }), 'env.PORT', 8080],
     [
       'an env function giving PEER_NAME',
