@@ -331,6 +331,17 @@ export class Cluster {
     await this.stop();
   }
 
+  static {
+    // A realm without Symbol.asyncDispose (a vm context on Node 20: Vitest's vmThreads and vmForks
+    // pools) names the method above "undefined", and compiled `await using` (Babel, oxc, esbuild)
+    // looks for it under Symbol.for('Symbol.asyncDispose') instead.
+    const method = Object.getOwnPropertyDescriptor(Cluster.prototype, 'undefined');
+    if (typeof Symbol.asyncDispose !== 'symbol' && method) {
+      Object.defineProperty(Cluster.prototype, Symbol.for('Symbol.asyncDispose'), method);
+      Reflect.deleteProperty(Cluster.prototype, 'undefined');
+    }
+  }
+
   /**
    * Sends every running or booting peer the peers it must not link with now. A booting one applies
    * them once its node runs (its boot config may predate them; one not spawned yet gets them in
