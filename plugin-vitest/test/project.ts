@@ -62,7 +62,7 @@ export function vitestBin(project: FixtureProject): string {
 
 /** What a run of the `pass` suite (E2E_SUITE=pass, records in `out`) must show. */
 export async function expectPassRun(result: CliResult, out: string): Promise<void> {
-  expect(result.output).toMatch(/Tests\s+18 passed \| 1 todo \(19\)/);
+  expect(result.output).toMatch(/Tests\s+19 passed \| 1 todo \(20\)/);
   expect(result.code, result.output).toBe(0);
   // Passing tests stay quiet.
   expect(result.output).not.toContain('PeerClusterReport');

@@ -1,6 +1,7 @@
 // Request/response with ids over one message pipe; used on both ends of the control channel.
 import { now as clockNow } from '../clock.js';
 import { type OutputMark, type Request, type Response, toWireError, type WireError } from './protocol.js';
+import { adopt } from './realm.js';
 
 export interface ChannelOutput {
   /** Answering side: how much output it has written so far, sent with every answer. */
@@ -69,7 +70,7 @@ export class Channel {
       if (!pending) return true;
       this.#pending.delete(res.id);
       const deliver = () => {
-        if (res.ok) pending.resolve(res.value);
+        if (res.ok) pending.resolve(adopt(res.value));
         else pending.reject(this.toError(res.error, pending.op));
       };
       const behind = res.out && this.output.settle?.(res.out);

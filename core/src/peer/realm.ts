@@ -1,0 +1,84 @@
+// A value that arrives over Node's IPC is built in Node's main realm. A test that runs in a vm
+// context (Vitest's vmThreads and vmForks pools) has an Object, Array, Map… of its own, so such a
+// value failed `instanceof Map`, `toStrictEqual` and `toEqual` with an Error in it. `adopt` rebuilds
+// it with the classes of the realm this module runs in (the test's); it returns a value of this
+// realm as it is, at the cost of one `instanceof`.
+
+const tag = (value: object): string => Object.prototype.toString.call(value).slice(8, -1);
+
+/** `value` with every object in it made of this realm's classes (shared references kept shared). */
+export function adopt(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || value instanceof Object) return value;
+  return rebuild(value, new Map());
+}
+
+function rebuild(value: unknown, seen: Map<object, unknown>): unknown {
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return value;
+  const known = seen.get(value);
+  if (known !== undefined) return known;
+  const kind = tag(value);
+  const own = <T>(copy: T): T => {
+    seen.set(value, copy);
+    return copy;
+  };
+  if (ArrayBuffer.isView(value)) {
+    const Kind = (globalThis as Record<string, unknown>)[kind];
+    if (kind === 'DataView' || typeof Kind !== 'function') return value;
+    return own(
+      new (Kind as new (from: ArrayLike<unknown>) => unknown)(value as unknown as ArrayLike<unknown>),
+    );
+  }
+  switch (kind) {
+    case 'Array': {
+      const copy = own(new Array((value as unknown[]).length));
+      for (const key of Object.keys(value))
+        copy[key as unknown as number] = rebuild((value as unknown[])[key as unknown as number], seen);
+      return copy;
+    }
+    case 'Map': {
+      const copy = own(new Map());
+      for (const [k, v] of value as Map<unknown, unknown>) copy.set(rebuild(k, seen), rebuild(v, seen));
+      return copy;
+    }
+    case 'Set': {
+      const copy = own(new Set());
+      for (const v of value as Set<unknown>) copy.add(rebuild(v, seen));
+      return copy;
+    }
+    case 'Date':
+      return own(new Date((value as Date).getTime()));
+    case 'RegExp':
+      return own(new RegExp((value as RegExp).source, (value as RegExp).flags));
+    case 'ArrayBuffer':
+      return own((value as ArrayBuffer).slice(0));
+    case 'Error': {
+      const error = value as Error;
+      const Named = (globalThis as Record<string, unknown>)[error.name];
+      const Kind = typeof Named === 'function' && Named.prototype instanceof Error ? Named : Error;
+      const copy = own(new (Kind as ErrorConstructor)(error.message));
+      Object.defineProperty(copy, 'stack', { value: error.stack, writable: true, configurable: true });
+      if ('cause' in error)
+        Object.defineProperty(copy, 'cause', {
+          value: rebuild(error.cause, seen),
+          writable: true,
+          configurable: true,
+        });
+      return copy;
+    }
+    case 'Object': {
+      const copy = own({} as Record<string, unknown>);
+      // defineProperty: an own `__proto__` key (JSON.parse makes them) is a field, not the prototype.
+      for (const [k, v] of Object.entries(value))
+        Object.defineProperty(copy, k, {
+          value: rebuild(v, seen),
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
+      return copy;
+    }
+    default:
+      // Boxed primitives and whatever structured clone may add: left as they came.
+      return value;
+  }
+}
