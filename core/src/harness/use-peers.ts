@@ -53,6 +53,8 @@ export function createUsePeers(adapter: HarnessAdapter): UsePeers {
     const label = `usePeers(${count ?? ''})`;
     const test = adapter.runningTest?.();
     if (test !== undefined) throw new MisplacedUsePeersError(label, test);
+    // In a hook (collection is over), the runner would take the hooks and never run them.
+    if (adapter.collecting?.() === false) throw new MisplacedUsePeersError(label);
     const state = adapter.state();
     // Checked now, so that a bad option is an error at this call, in the test file, rather than in
     // a beforeAll whose stack is all the harness's. (startCluster checks them again.)
