@@ -57,6 +57,8 @@ class PeerClusterEnvironment extends TestEnvironment {
     // stdout goes there too.
     if (this.#stderrOnly) harness.echoPeerStdoutTo(process.stderr);
     harness.silencePeerEcho(this.#silent);
+    // What peers return is built outside the sandbox: made of its classes, toStrictEqual holds.
+    harness.adoptValuesInto(this.global as unknown as typeof globalThis);
     const state = harness.harnessState(this.global);
     state.options = harness.environmentClusterOptions(
       this.#options,
@@ -127,6 +129,7 @@ class PeerClusterEnvironment extends TestEnvironment {
       }
     } finally {
       this.#unwatch?.();
+      this.#harness?.adoptValuesInto(undefined);
       await super.teardown();
     }
   }

@@ -1,14 +1,23 @@
 // A value that arrives over Node's IPC is built in Node's main realm. A test that runs in a vm
-// context (Vitest's vmThreads and vmForks pools) has an Object, Array, Map… of its own, so such a
-// value failed `instanceof Map`, `toStrictEqual` and `toEqual` with an Error in it. `adopt` rebuilds
-// it with the classes of the realm this module runs in (the test's); it returns a value of this
-// realm as it is, at the cost of one `instanceof`.
+// context has an Object, Array, Map… of its own (Vitest's vmThreads and vmForks pools, where this
+// module runs in that context too; Jest's sandbox, where it runs outside and the environment names
+// the sandbox's global with adoptValuesInto), so such a value failed `instanceof Map`,
+// `toStrictEqual` and `toEqual` with an Error in it. `adopt` rebuilds it with the test realm's
+// classes; a value already of that realm is returned as it is, at the cost of one `instanceof`.
 
 const tag = (value: object): string => Object.prototype.toString.call(value).slice(8, -1);
 
-/** `value` with every object in it made of this realm's classes (shared references kept shared). */
+type Realm = typeof globalThis;
+let realm: Realm = globalThis;
+
+/** The global of the realm the test runs in, whose classes `adopt` uses (this module's by default). */
+export function adoptValuesInto(global: Realm | undefined): void {
+  realm = global ?? globalThis;
+}
+
+/** `value` with every object in it made of the test realm's classes (shared references kept shared). */
 export function adopt(value: unknown): unknown {
-  if (typeof value !== 'object' || value === null || value instanceof Object) return value;
+  if (typeof value !== 'object' || value === null || value instanceof realm.Object) return value;
   return rebuild(value, new Map());
 }
 
@@ -22,7 +31,7 @@ function rebuild(value: unknown, seen: Map<object, unknown>): unknown {
     return copy;
   };
   if (ArrayBuffer.isView(value)) {
-    const Kind = (globalThis as Record<string, unknown>)[kind];
+    const Kind = (realm as unknown as Record<string, unknown>)[kind];
     if (kind === 'DataView' || typeof Kind !== 'function') return value;
     return own(
       new (Kind as new (from: ArrayLike<unknown>) => unknown)(value as unknown as ArrayLike<unknown>),
@@ -30,31 +39,32 @@ function rebuild(value: unknown, seen: Map<object, unknown>): unknown {
   }
   switch (kind) {
     case 'Array': {
-      const copy = own(new Array((value as unknown[]).length));
+      const copy = own(new realm.Array((value as unknown[]).length));
       for (const key of Object.keys(value))
         copy[key as unknown as number] = rebuild((value as unknown[])[key as unknown as number], seen);
       return copy;
     }
     case 'Map': {
-      const copy = own(new Map());
+      const copy = own(new realm.Map());
       for (const [k, v] of value as Map<unknown, unknown>) copy.set(rebuild(k, seen), rebuild(v, seen));
       return copy;
     }
     case 'Set': {
-      const copy = own(new Set());
+      const copy = own(new realm.Set());
       for (const v of value as Set<unknown>) copy.add(rebuild(v, seen));
       return copy;
     }
     case 'Date':
-      return own(new Date((value as Date).getTime()));
+      return own(new realm.Date((value as Date).getTime()));
     case 'RegExp':
-      return own(new RegExp((value as RegExp).source, (value as RegExp).flags));
+      return own(new realm.RegExp((value as RegExp).source, (value as RegExp).flags));
     case 'ArrayBuffer':
-      return own((value as ArrayBuffer).slice(0));
+      return own(new realm.Uint8Array(new Uint8Array(value as ArrayBuffer)).buffer);
     case 'Error': {
       const error = value as Error;
-      const Named = (globalThis as Record<string, unknown>)[error.name];
-      const Kind = typeof Named === 'function' && Named.prototype instanceof Error ? Named : Error;
+      const Named = (realm as unknown as Record<string, unknown>)[error.name];
+      const Kind =
+        typeof Named === 'function' && Named.prototype instanceof realm.Error ? Named : realm.Error;
       const copy = own(new (Kind as ErrorConstructor)(error.message));
       Object.defineProperty(copy, 'stack', { value: error.stack, writable: true, configurable: true });
       if ('cause' in error)
@@ -66,7 +76,7 @@ function rebuild(value: unknown, seen: Map<object, unknown>): unknown {
       return copy;
     }
     case 'Object': {
-      const copy = own({} as Record<string, unknown>);
+      const copy = own(new realm.Object() as Record<string, unknown>);
       // defineProperty: an own `__proto__` key (JSON.parse makes them) is a field, not the prototype.
       for (const [k, v] of Object.entries(value))
         Object.defineProperty(copy, k, {
