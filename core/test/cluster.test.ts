@@ -79,10 +79,10 @@ describe('startCluster', () => {
     expect(() => c.peer(9)).toThrow(/no such peer/);
   });
 
-  it('add() takes per-peer overrides', async () => {
-    const c = await cluster({ count: 1, env: { ROLE: 'base' } });
+  it('add() takes per-peer overrides; an env record adds to the cluster’s', async () => {
+    const c = await cluster({ count: 1, env: { ROLE: 'base', DB: 'shared' } });
     const [extra] = await c.add(1, { env: { ROLE: 'extra' }, apps: ['counter.mjs'] });
-    expect(await extra!.evaluate(() => process.env.ROLE)).toBe('extra');
+    expect(await extra!.evaluate(() => [process.env.ROLE, process.env.DB])).toEqual(['extra', 'shared']);
     expect(await extra!.call('inc', 2)).toBe(2);
     expect(await c.peers[0]!.evaluate(() => process.env.ROLE)).toBe('base');
     await expect(c.add(0)).rejects.toThrow(InvalidOptionsError);

@@ -75,7 +75,8 @@ export class Cluster {
 
   /**
    * Starts `count` more peers (with `options` overriding the cluster's for them) and resolves
-   * once they run and, unless `waitForMesh: false`, the mesh is complete again.
+   * once they run and, unless `waitForMesh: false`, the mesh is complete again. `heartbeat`,
+   * `healer` and two `env` records merge key by key, as usePeers' options do over the config's.
    */
   async add(count = 1, options?: Omit<PeerSetup, 'cookie'>): Promise<Peer[]> {
     this.#assertOpen('add()');
@@ -88,6 +89,9 @@ export class Cluster {
       healer: { ...this.#setup.healer, ...overrides.healer },
       cookie: this.#cookie,
     };
+    // Two env records add up; a function (per-peer env) is taken whole.
+    if (typeof this.#setup.env === 'object' && typeof overrides.env === 'object')
+      setup.env = { ...this.#setup.env, ...overrides.env };
     // Located once for all the new peers, not once per peer: a missing app fails here, before any
     // peer or port lease exists, as fast for 100 000 peers as for one.
     const located = locateApps(setup.apps, setup.root, `peer-${this.#next + 1}`);
