@@ -78,6 +78,10 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
       return 1;
     }
   }
+  // Handled before anything says it listens: whoever reads that may stop the registry at once.
+  const stop = () => void registry.close();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   log(`listening on ${registry.address}`);
   // Then the channel is let go: the daemon outlives the client that started it. (That client may
   // have let go of it, or died, first: disconnecting a closed channel would throw here.)
@@ -86,11 +90,7 @@ export async function registryMain(args: string[] = process.argv.slice(2)): Prom
       if (process.connected) process.disconnect?.();
     });
   }
-  const stop = () => void registry.close();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  // Said even with --quiet: the registry has no authentication (README "Security"). Once the
-  // signals are handled: whoever reads it may stop the registry at once.
+  // Said even with --quiet: the registry has no authentication (README "Security").
   if (!isLoopbackHost(host))
     process.stderr.write(
       `peer-cluster registry: warning: listening on ${registry.address}, reachable from the network without authentication (anyone who reaches it can list, register and lease). Use --host 127.0.0.1 unless the cluster spans hosts.\n`,
