@@ -16,6 +16,7 @@ import {
 import { locateApps } from '../peer/app-modules.js';
 import type { InFlight } from '../peer/channel.js';
 import { cookieFor, Peer, uniqueClusterName } from '../peer/peer.js';
+import { realmArray, realmObject } from '../peer/realm.js';
 import { PendingWaits, waitUntil } from '../peer/wait.js';
 import { checkLeaseRoom, leasePortGroups } from '../registry/ports.js';
 import type { ClusterEvent, NodeId, Strategy } from '../types.js';
@@ -31,9 +32,9 @@ export class Cluster {
   /** The cluster name (`PEER_CLUSTER` in every peer). */
   readonly name: string;
   /** The peers, in the order they were added (removed ones are gone from it). */
-  readonly peers: Peer[] = [];
+  readonly peers: Peer[] = realmArray([]);
   /** Every lifecycle event, oldest first. */
-  readonly timeline: ClusterEvent[] = [];
+  readonly timeline: ClusterEvent[] = realmArray([]);
 
   #setup: Setup;
   #cookie: string;
@@ -161,7 +162,7 @@ export class Cluster {
     // A big cluster on a busy machine may take a while to mesh: allow it what a boot gets.
     if (this.#waitForMesh) await this.waitForMesh({ timeout: setup.bootTimeout });
     const members = new Set(this.peers);
-    return peers.filter((p) => members.has(p));
+    return realmArray(peers.filter((p) => members.has(p)));
   }
 
   /** Stops a peer and takes it out of the cluster (its name is never given again). */
@@ -448,7 +449,7 @@ export class Cluster {
   }
 
   #record(event: Omit<ClusterEvent, 'at'>): void {
-    this.timeline.push({ at: clockNow(), ...event });
+    this.timeline.push(realmObject({ at: clockNow(), ...event }));
   }
 }
 

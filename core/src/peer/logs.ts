@@ -4,6 +4,7 @@
 import type { Readable } from 'node:stream';
 import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
 import type { LogsMode } from '../options.js';
+import { realmArray, realmObject } from './realm.js';
 
 export interface LogLine {
   /** Epoch ms when the parent read the line. */
@@ -103,7 +104,11 @@ export class PeerLogs {
   /** Also used for the harness's own notes about the peer. */
   add(stream: 'stdout' | 'stderr', text: string, continues = false): void {
     const line = text.length > MAX_LINE ? cut(text, continues) : text;
-    const entry: LogLine = { at: clockNow(), stream, line: line.endsWith('\r') ? line.slice(0, -1) : line };
+    const entry: LogLine = realmObject({
+      at: clockNow(),
+      stream,
+      line: line.endsWith('\r') ? line.slice(0, -1) : line,
+    });
     if (stream === 'stderr') {
       this.#stderr.push(entry.line);
       this.#stderrCount++;
@@ -131,7 +136,7 @@ export class PeerLogs {
   }
 
   lines(): LogLine[] {
-    return [...this.#lines.slice(this.#start), ...this.#lines.slice(0, this.#start)];
+    return realmArray([...this.#lines.slice(this.#start), ...this.#lines.slice(0, this.#start)]);
   }
 
   /** The current process's last `count` stdout lines kept (none when logs are 'silent'), for boot errors. */

@@ -49,6 +49,7 @@ import type {
   ToPeer,
   WireError,
 } from './protocol.js';
+import { adopt, realmArray, realmObject } from './realm.js';
 import { runtimeEntry } from './runtime-bundle.js';
 import { spawningClosed, spawnRuntime } from './spawn.js';
 import { StrategyHost } from './strategy-host.js';
@@ -192,7 +193,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
   }
   /** Every app port by name: `{ default, ...ports }`. */
   get ports(): Record<string, number> {
-    return { ...this.#ports };
+    return realmObject({ ...this.#ports });
   }
   /** The port of the node's link listener. */
   get linkPort(): number {
@@ -283,7 +284,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
 
   /** The ids this peer is linked to, as it last reported them. */
   linked(): NodeId[] {
-    return [...this.#linked];
+    return realmArray([...this.#linked]);
   }
 
   /** @internal Whether this peer last reported a link to `node` (no copy, unlike linked()). */
@@ -754,7 +755,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
         this.#app = message.app;
         break;
       case 'ready': {
-        this.timings = message.timings;
+        this.timings = adopt(message.timings) as BootTimings;
         this.#appStops = message.appStops;
         this.#phase = 'ready';
         this.#app = undefined;

@@ -4,6 +4,8 @@
 // the sandbox's global with adoptValuesInto), so such a value failed `instanceof Map`,
 // `toStrictEqual` and `toEqual` with an Error in it. `adopt` rebuilds it with the test realm's
 // classes; a value already of that realm is returned as it is, at the cost of one `instanceof`.
+// What the harness builds and hands out (timeline events, log lines, arrays of peers…) it makes
+// with realmObject and realmArray, which cost nothing unless the test's realm is not this module's.
 
 const tag = (value: object): string => Object.prototype.toString.call(value).slice(8, -1);
 
@@ -13,6 +15,22 @@ let realm: Realm = globalThis;
 /** The global of the realm the test runs in, whose classes `adopt` uses (this module's by default). */
 export function adoptValuesInto(global: Realm | undefined): void {
   realm = global ?? globalThis;
+}
+
+/**
+ * `value`, a plain object the harness just built (its fields primitives), as an object of the test
+ * realm: how the values the API hands out are made (timeline entries, log lines…). Under Jest that
+ * costs one copy; elsewhere nothing.
+ */
+export function realmObject<T extends object>(value: T): T {
+  return realm === globalThis ? value : Object.assign(new realm.Object() as T, value);
+}
+
+/** `items`, an array the harness just built, as an array of the test realm (its elements kept). */
+export function realmArray<T>(items: T[]): T[] {
+  if (realm === globalThis) return items;
+  // concat, not Array.from: no iterator, and the copy is made by the receiver's realm.
+  return realm.Array.prototype.concat.call(new realm.Array(), items) as T[];
 }
 
 /** `value` with every object in it made of the test realm's classes (shared references kept shared). */
