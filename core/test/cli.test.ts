@@ -124,10 +124,23 @@ describe('peer-cluster CLI', () => {
 
   it('up starts a cluster, prints its table and logs, and Ctrl-C stops every peer', async () => {
     const name = `cli-up-${process.pid}`;
-    const up = cli(['up', '--count', '2', '--app', 'app.js', '--env', 'GREETING=you', '--name', name]);
-    await up.until(/\[peer-1\] cli app peer-1 greets you/);
-    await up.until(/\[peer-2\] cli app peer-2 greets you/);
-    await up.until(new RegExp(`cluster ${name}\\n[^]*'peer-2'[^]*└`));
+    const up = cli([
+      'up',
+      '--count',
+      '2',
+      '--app',
+      'app.js',
+      '--env',
+      'GREETING=you',
+      '--port',
+      'admin',
+      '--node-arg=--max-old-space-size=64',
+      '--name',
+      name,
+    ]);
+    await up.until(/\[peer-1\] cli app peer-1 greets you, admin port \d+, small heap/);
+    await up.until(/\[peer-2\] cli app peer-2 greets you, admin port \d+, small heap/);
+    await up.until(new RegExp(`cluster ${name}\\n[^]*'peer-2'[^]*PORT_ADMIN=\\d+[^]*└`));
     expect(peerProcesses(name)).toHaveLength(2);
     up.child.kill('SIGINT');
     const { code, out } = await up.exited;

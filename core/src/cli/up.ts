@@ -11,7 +11,8 @@ import { type Command, integerOption, parse, UsageError } from './usage.js';
 export const upCommand: Command = {
   name: 'up',
   summary: 'start a cluster in the foreground (Ctrl-C stops it)',
-  help: `Usage: peer-cluster up --count N --app PATH [--app PATH]... [--env K=V]... [--name NAME]
+  help: `Usage: peer-cluster up --count N --app PATH [--app PATH]... [--env K=V]... [--port NAME]...
+                        [--node-arg=FLAG]... [--name NAME]
 
 Starts N peers, each running the given apps (resolved from the current directory; .ts works),
 meshed through the local registry. Prints a table of peers, ports, pids and links whenever it
@@ -21,11 +22,15 @@ Options:
   --count N     number of peers (default 3, at most ${MAX_LEASES_PER_CONNECTION}: one leased port each)
   --app PATH    an app module; repeat for several, loaded in order
   --env K=V     an environment variable for every peer; repeat for several
+  --port NAME   an extra app port for every peer, as PORT_<NAME>; repeat for several
+  --node-arg=F  a flag for the peers' node (--node-arg=--inspect=0); repeat for several
   --name NAME   the cluster name (default pc-<random>)`,
   options: {
     count: { type: 'string', default: '3' },
     app: { type: 'string', multiple: true },
     env: { type: 'string', multiple: true },
+    port: { type: 'string', multiple: true },
+    'node-arg': { type: 'string', multiple: true },
     name: { type: 'string' },
   },
   async run(argv) {
@@ -59,6 +64,8 @@ Options:
         count,
         apps,
         env,
+        ports: (values.port as string[] | undefined) ?? [],
+        nodeArgs: (values['node-arg'] as string[] | undefined) ?? [],
         root: process.cwd(),
         logs: 'inherit',
         ...(typeof values.name === 'string' && { name: values.name }),
