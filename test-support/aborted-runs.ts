@@ -39,12 +39,8 @@ export function abortedRunTests({ runner, project: install, command, bail }: Abo
   for (const signal of ['SIGINT', 'SIGKILL'] as const) {
     test(`${signal} to the ${runner} main process`, { timeout: 120_000 }, async () => {
       const { cli, held } = await holdPeers(signal.toLowerCase());
-      try {
-        process.kill(cli.child.pid!, signal);
-        await expectNoPeers(held);
-      } finally {
-        cli.killGroup();
-      }
+      process.kill(cli.child.pid!, signal);
+      await expectNoPeers(held);
     });
   }
 
@@ -52,30 +48,24 @@ export function abortedRunTests({ runner, project: install, command, bail }: Abo
   test(`SIGKILL to the ${runner} main process while a cluster boots`, { timeout: 120_000 }, async () => {
     const out = project.outDir('booting');
     const cli = project.start(command, { env: { E2E_SUITE: 'booting', E2E_OUT: out } });
-    try {
-      const booting = await waitForRecords<{ cluster: string; pid: number }>(
-        out,
-        ['booting-peer-1', 'booting-peer-2'],
-        cli,
-      );
-      process.kill(cli.child.pid!, 'SIGKILL');
-      // Gone at once, not after their 120 s boot timeout.
-      await waitForNoPeers({ cluster: booting[0]!.cluster, timeout: 3000 });
-    } finally {
-      cli.killGroup();
-    }
+    const booting = await waitForRecords<{ cluster: string; pid: number }>(
+      out,
+      ['booting-peer-1', 'booting-peer-2'],
+      cli,
+    );
+    process.kill(cli.child.pid!, 'SIGKILL');
+    // Gone at once, not after their 120 s boot timeout.
+    await waitForNoPeers({ cluster: booting[0]!.cluster, timeout: 3000 });
   });
 
   test('SIGKILL to a worker', { timeout: 120_000 }, async () => {
     const { cli, held } = await holdPeers('sigkill-worker');
-    try {
-      const [victim, other] = held as [Held, Held];
-      expect(victim.workerPid).not.toBe(other.workerPid);
-      process.kill(victim.workerPid, 'SIGKILL');
-      await waitForNoPeers({ cluster: victim.cluster, timeout: 3000 });
-    } finally {
-      cli.killGroup();
-    }
+    const [victim, other] = held as [Held, Held];
+    expect(victim.workerPid).not.toBe(other.workerPid);
+    process.kill(victim.workerPid, 'SIGKILL');
+    await waitForNoPeers({ cluster: victim.cluster, timeout: 3000 });
+    // The other file's peers go with the runner.
+    cli.killGroup();
     await expectNoPeers(held);
   });
 
@@ -84,16 +74,12 @@ export function abortedRunTests({ runner, project: install, command, bail }: Abo
   }, async () => {
     const out = project.outDir('timeout');
     const cli = project.start(command, { env: { E2E_SUITE: 'timeout', E2E_OUT: out } });
-    try {
-      const [held] = await waitForRecords<Held & { children: number[] }>(out, ['timeout'], cli);
-      expect(held!.children).toHaveLength(2);
-      const result = await cli.done;
-      expect(result.code).not.toBe(0);
-      expect(result.output).toMatch(/timed out|Exceeded timeout/i);
-      await expectNoPeers([held!]);
-    } finally {
-      cli.killGroup();
-    }
+    const [held] = await waitForRecords<Held & { children: number[] }>(out, ['timeout'], cli);
+    expect(held!.children).toHaveLength(2);
+    const result = await cli.done;
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/timed out|Exceeded timeout/i);
+    await expectNoPeers([held!]);
   });
 
   // One other file holds its cluster, another is still booting it (for 300 s at most): the run
@@ -101,13 +87,9 @@ export function abortedRunTests({ runner, project: install, command, bail }: Abo
   test('--bail with other files in flight', { timeout: 120_000 }, async () => {
     const out = project.outDir('bail');
     const cli = project.start([...command, bail], { env: { E2E_SUITE: 'bail', E2E_OUT: out } });
-    try {
-      const [held, booting] = await waitForRecords<Held>(out, ['bail-hang', 'booting-peer-1'], cli);
-      const result = await cli.done;
-      expect(result.code).not.toBe(0);
-      await expectNoPeers([held!, booting!]);
-    } finally {
-      cli.killGroup();
-    }
+    const [held, booting] = await waitForRecords<Held>(out, ['bail-hang', 'booting-peer-1'], cli);
+    const result = await cli.done;
+    expect(result.code).not.toBe(0);
+    await expectNoPeers([held!, booting!]);
   });
 }

@@ -18,6 +18,7 @@ import {
 import { mkdtemp, rename } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import { killWhenTestEnds } from './children.js';
 import { E2E_DIR, npmEnv, type PackageName, pack, REPO, useAndPrune, walk } from './pack.js';
 
 const run = promisify(execFile);
@@ -48,7 +49,7 @@ export interface FixtureProject {
   dir: string;
   /** A fresh directory inside the project where the fixture tests write what they observed. */
   outDir(label: string): string;
-  /** Start `node <args>` in the project, in its own process group. */
+  /** Start `node <args>` in the project, in its own process group, SIGKILLed when the test ends. */
   start(args: string[], options?: CliOptions): RunningCli;
   /** Run `node <args>` in the project to completion; kills it after `timeout` ms. */
   run(args: string[], options?: CliOptions & { timeout?: number }): Promise<CliResult>;
@@ -257,7 +258,8 @@ export function waitForRecords<T = Record<string, any>>(
   });
 }
 
-function startCli(
+/** Start `node <args>` in `cwd`, in its own process group, SIGKILLed when the test ends. */
+export function startCli(
   cwd: string,
   args: string[],
   extraEnv: Record<string, string>,
@@ -271,6 +273,8 @@ function startCli(
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // The runner's peers die with it (parent-death signal, group watchdog): its group is enough.
+  killWhenTestEnds(child, { group: true });
   let stdout = '';
   let stderr = '';
   let output = '';

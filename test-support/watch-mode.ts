@@ -31,36 +31,32 @@ export function watchModeTests({ runner, project: install, command }: WatchModeO
     setRound(1);
     const out = project.outDir('watch');
     const cli = project.start(command, { env: { E2E_SUITE: 'watch', E2E_OUT: out } });
-    try {
-      const expectMeshed = (run: ClusterRecord) => {
-        expect(run.links, cli.output()).toEqual([[run.nodeIds[1]], [run.nodeIds[0]]]);
-      };
-      const [first] = await waitForRecords<ClusterRecord>(out, ['watch-1'], cli);
-      expectMeshed(first!);
-      // The run is over, the runner waits for changes: the run's cluster is gone already.
-      await waitForNoPeers({ cluster: first!.cluster, timeout: 10_000 });
-      expect(cli.child.exitCode, cli.output()).toBeNull();
+    const expectMeshed = (run: ClusterRecord) => {
+      expect(run.links, cli.output()).toEqual([[run.nodeIds[1]], [run.nodeIds[0]]]);
+    };
+    const [first] = await waitForRecords<ClusterRecord>(out, ['watch-1'], cli);
+    expectMeshed(first!);
+    // The run is over, the runner waits for changes: the run's cluster is gone already.
+    await waitForNoPeers({ cluster: first!.cluster, timeout: 10_000 });
+    expect(cli.child.exitCode, cli.output()).toBeNull();
 
-      setRound(2);
-      const [second] = await waitForRecords<ClusterRecord>(out, ['watch-2'], cli);
-      expectMeshed(second!);
-      expect(second!.cluster).not.toBe(first!.cluster);
-      await waitForNoPeers({ cluster: second!.cluster, timeout: 10_000 });
+    setRound(2);
+    const [second] = await waitForRecords<ClusterRecord>(out, ['watch-2'], cli);
+    expectMeshed(second!);
+    expect(second!.cluster).not.toBe(first!.cluster);
+    await waitForNoPeers({ cluster: second!.cluster, timeout: 10_000 });
 
-      // Ctrl-C in a terminal: SIGINT to the runner's whole process group.
-      process.kill(-cli.child.pid!, 'SIGINT');
-      let timer: NodeJS.Timeout | undefined;
-      const exited = await Promise.race([
-        cli.done.then(() => true),
-        new Promise<false>((resolve) => {
-          timer = setTimeout(() => resolve(false), 15_000);
-        }),
-      ]);
-      clearTimeout(timer);
-      // (Its clusters were gone already; SIGINT during a run is in aborted-runs.ts.)
-      expect(exited, `${runner} did not exit within 15 s of SIGINT. Output:\n${cli.output()}`).toBe(true);
-    } finally {
-      cli.killGroup();
-    }
+    // Ctrl-C in a terminal: SIGINT to the runner's whole process group.
+    process.kill(-cli.child.pid!, 'SIGINT');
+    let timer: NodeJS.Timeout | undefined;
+    const exited = await Promise.race([
+      cli.done.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), 15_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    // (Its clusters were gone already; SIGINT during a run is in aborted-runs.ts.)
+    expect(exited, `${runner} did not exit within 15 s of SIGINT. Output:\n${cli.output()}`).toBe(true);
   });
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startNode } from '@peer-cluster/core';
 import { describe, expect, it } from 'vitest';
+import { killWhenTestEnds } from '../test-support/children.js';
 
 const repo = new URL('..', import.meta.url).pathname;
 const readme = readFileSync(join(repo, 'README.md'), 'utf8');
@@ -123,6 +124,7 @@ describe("README's startNode example", () => {
         env: { PATH: process.env.PATH, PEER_CLUSTER: 'readme' },
         stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       });
+      killWhenTestEnds(worker);
       let out = '';
       worker.stdout!.on('data', (d) => (out += d));
       const [{ id }] = (await once(worker, 'message')) as [{ id: string }];

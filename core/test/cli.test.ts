@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { killWhenTestEnds } from '../../test-support/children.js';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 import { assertReapPlatform } from '../dist/cli/reap.js';
 import { PeerClusterError } from '../dist/errors.js';
@@ -13,11 +14,6 @@ const bin = createRequire(import.meta.url)
   .resolve('@peer-cluster/core/package.json')
   .replace(/package\.json$/, 'dist/cli/main.js');
 const fixtures = fileURLToPath(new URL('./fixtures/cli/', import.meta.url));
-const children: ChildProcess[] = [];
-
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-});
 
 function cli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}) {
   const child = spawn(process.execPath, [bin, ...args], {
@@ -25,7 +21,7 @@ function cli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}) {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  children.push(child);
+  killWhenTestEnds(child);
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -203,7 +199,7 @@ describe('peer-cluster CLI', () => {
       stdio: 'ignore',
       env: { ...env, PEER_NAME: 'peer-10' },
     });
-    children.push(live);
+    killWhenTestEnds(live, { group: true });
     await once(live, 'spawn');
 
     // --json: one document on stdout, what would be killed with what the text says of it.
@@ -269,7 +265,7 @@ describe('peer-cluster CLI', () => {
         env: { PATH: process.env.PATH, PEER_CLUSTER: cluster, PEER_NAME: 'heavy' },
       },
     );
-    children.push(heavy);
+    killWhenTestEnds(heavy, { group: true });
     await once(heavy, 'message');
 
     const { code, out } = await cli(['reap', '--all', '--cluster', cluster]).exited;

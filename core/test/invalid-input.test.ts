@@ -23,6 +23,7 @@ import {
 import { dns } from '@peer-cluster/strategy-dns';
 import { staticHosts } from '@peer-cluster/strategy-static-hosts';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { killWhenTestEnds } from '../../test-support/children.js';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 import { reliabilityDir, stopRegistry, usePrivateRegistry } from './fixtures/reliability/support.js';
 
@@ -408,6 +409,7 @@ describe('CLI arguments', () => {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    killWhenTestEnds(child);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killWhenTestEnds } from '../../test-support/children.js';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 
 const parentScript = fileURLToPath(new URL('./fixtures/parent/start-cluster.mjs', import.meta.url));
@@ -35,17 +36,13 @@ async function startParent(
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, NATIVE_ADDON: nativeAddon },
   });
+  killWhenTestEnds(parent);
   const lines = createInterface({ input: parent.stdout! });
   for await (const line of lines) {
     if (line.startsWith('{')) return JSON.parse(line);
   }
   throw new Error(`the fixture parent exited (code ${parent.exitCode}) before reporting its cluster`);
 }
-
-afterEach(() => {
-  if (parent?.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
-  parent = undefined;
-});
 
 describe('peers die with their parent', () => {
   it('when the parent is SIGKILLed', async () => {

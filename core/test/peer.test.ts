@@ -15,6 +15,7 @@ import {
   spawnPeer,
 } from '@peer-cluster/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { killWhenTestEnds } from '../../test-support/children.js';
 import { peerProcesses, processGroup, waitForNoPeers } from '../../test-support/procs.js';
 import { busyLoad } from '../dist/peer/peer.js';
 
@@ -458,6 +459,7 @@ describe('control channel', () => {
     // pile all of it up in that process's memory.
     const script = fileURLToPath(new URL('./fixtures/parent/inherit-flood.mjs', import.meta.url));
     const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    killWhenTestEnds(child);
     child.stdout.pause();
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {

@@ -4,6 +4,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net from 'node:net';
+import { killWhenTestEnds } from '../../../test-support/children.js';
 
 export function dnsmasqPath(): string | undefined {
   for (const candidate of ['dnsmasq', '/usr/sbin/dnsmasq', '/sbin/dnsmasq']) {
@@ -82,6 +83,7 @@ async function startOn(port: number, binary: string, zone: string, records: stri
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
+  killWhenTestEnds(child);
   let stderr = '';
   child.stderr!.on('data', (d) => {
     stderr += d;
