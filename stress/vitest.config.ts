@@ -22,6 +22,7 @@ export default defineConfig({
     testTimeout: 30 * 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    setupFiles: ['./test-support/worker-guard.ts'],
     // One file at a time: each already loads the machine with many processes of its own.
     fileParallelism: false,
   },

@@ -259,6 +259,8 @@ export function waitForRecords<T = Record<string, any>>(
 }
 
 /** Start `node <args>` in `cwd`, in its own process group, SIGKILLed when the test ends. */
+const SETPRIV = '/usr/bin/setpriv';
+
 export function startCli(
   cwd: string,
   args: string[],
@@ -267,7 +269,13 @@ export function startCli(
 ): RunningCli {
   const env: NodeJS.ProcessEnv = { ...npmEnv(), NO_COLOR: '1', FORCE_COLOR: '0', CI: '1', ...extraEnv };
   delete env.TERM;
-  const child = spawn(node, args, {
+  // Killed by the kernel when the test process that started it dies, as peers are: an aborted run
+  // (Ctrl-C of the outer vitest) runs no hook, and a runner left alive would keep its peers alive.
+  // setpriv execs node in place (same pid, same group).
+  const [command, argv] = existsSync(SETPRIV)
+    ? [SETPRIV, ['--pdeathsig', 'KILL', '--', node, ...args]]
+    : [node, args];
+  const child = spawn(command, argv, {
     cwd,
     env,
     detached: true,
