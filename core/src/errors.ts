@@ -319,6 +319,8 @@ export function describeValue(value: unknown): string {
   return s.length > PREVIEW ? `${s.slice(0, PREVIEW - 3)}...` : s;
 }
 
+const tagOf = (value: object): string => Object.prototype.toString.call(value).slice(8, -1);
+
 function preview(value: unknown, budget: { left: number; seen: Set<object> }): string {
   let s: string;
   if (typeof value === 'string')
@@ -328,10 +330,14 @@ function preview(value: unknown, budget: { left: number; seen: Set<object> }): s
   else if (typeof value !== 'object' || value === null) s = String(value);
   else if (budget.seen.has(value)) s = '"[circular]"';
   else if (ArrayBuffer.isView(value)) s = `"[${value.constructor.name} of ${value.byteLength} bytes]"`;
-  else if (value instanceof ArrayBuffer) s = `"[ArrayBuffer of ${value.byteLength} bytes]"`;
-  else if (value instanceof Map || value instanceof Set) s = `"[${value.constructor.name}(${value.size})]"`;
-  else if (value instanceof Date) s = JSON.stringify(value);
-  else if (value instanceof Error) s = JSON.stringify(`[${value.name}: ${value.message}]`);
+  // By tag, not instanceof: a Jest test's values are of its sandbox's realm, not the harness's.
+  else if (tagOf(value) === 'ArrayBuffer')
+    s = `"[ArrayBuffer of ${(value as ArrayBuffer).byteLength} bytes]"`;
+  else if (tagOf(value) === 'Map' || tagOf(value) === 'Set')
+    s = `"[${tagOf(value)}(${(value as Map<unknown, unknown>).size})]"`;
+  else if (tagOf(value) === 'Date') s = JSON.stringify(value);
+  else if (tagOf(value) === 'Error')
+    s = JSON.stringify(`[${(value as Error).name}: ${(value as Error).message}]`);
   else {
     budget.seen.add(value);
     const parts: string[] = [];

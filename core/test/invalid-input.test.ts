@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import {
   type Cluster,
   customStrategy,
@@ -309,6 +310,12 @@ describe('invalid options, each with its named error', () => {
     const self: Record<string, unknown> = {};
     self.self = self;
     expect(named(self)).toContain('(got {"self":"[circular]"})');
+    // Values of another realm (a Jest test's, whose harness runs outside its sandbox) read the same.
+    const foreign = runInNewContext('({ m: new Map([[1, 2]]), s: new Set(), e: new TypeError("boom") })');
+    expect(named(foreign)).toContain('(got {"m":"[Map(1)]","s":"[Set(0)]","e":"[TypeError: boom]"})');
+    expect(named(runInNewContext('[new Date(0), new ArrayBuffer(2)]'))).toContain(
+      '(got ["1970-01-01T00:00:00.000Z","[ArrayBuffer of 2 bytes]"])',
+    );
   });
 
   it('never echoes a cookie in an error, even a cookie given next to a bad option', async () => {
