@@ -1,6 +1,8 @@
 // The named errors of the public contract. Each has `name` equal to its class name, says what
 // happened, to which peer, node or app, and what to do next.
 
+import { tagOf } from './peer/realm.js';
+
 /** Marks the classes of this module, in whichever copy of it they were made (see hasInstance). */
 const BRAND = Symbol.for('peer-cluster.error');
 
@@ -318,8 +320,6 @@ export function describeValue(value: unknown): string {
   const s = preview(value, { left: PREVIEW, seen: new Set() });
   return s.length > PREVIEW ? `${s.slice(0, PREVIEW - 3)}...` : s;
 }
-
-const tagOf = (value: object): string => Object.prototype.toString.call(value).slice(8, -1);
 
 function preview(value: unknown, budget: { left: number; seen: Set<object> }): string {
   let s: string;

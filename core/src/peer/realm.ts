@@ -7,7 +7,8 @@
 // What the harness builds and hands out (timeline events, log lines, arrays of peers…) it makes
 // with realmObject and realmArray, which cost nothing unless the test's realm is not this module's.
 
-const tag = (value: object): string => Object.prototype.toString.call(value).slice(8, -1);
+/** What built-in an object is (`Map`, `Error`…), whatever its realm: `instanceof` sees only its own. */
+export const tagOf = (value: object): string => Object.prototype.toString.call(value).slice(8, -1);
 
 type Realm = typeof globalThis;
 let realm: Realm = globalThis;
@@ -43,7 +44,7 @@ function rebuild(value: unknown, seen: Map<object, unknown>): unknown {
   if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return value;
   const known = seen.get(value);
   if (known !== undefined) return known;
-  const kind = tag(value);
+  const kind = tagOf(value);
   const own = <T>(copy: T): T => {
     seen.set(value, copy);
     return copy;
