@@ -223,6 +223,17 @@ export class RemoteError extends PeerClusterError {
   }
 }
 
+/** A node could not be reached at all (nothing listens there, the connection was reset...). */
+export class LinkError extends PeerClusterError {
+  readonly address: string;
+  readonly code: string | undefined;
+  constructor(address: string, detail: string, code?: string, options?: ErrorCause) {
+    super(`Cannot link to ${address}: ${detail}`, options);
+    this.address = address;
+    this.code = code;
+  }
+}
+
 /**
  * A link handshake was refused: wrong cookie, another cluster, or a protocol mismatch. Also
  * 'blocked' (one end blocks the other's name, see `node.block`), 'self' (the address is the node

@@ -8,7 +8,6 @@ export { type CustomStrategyCallbacks, customStrategy } from './healer/custom-st
 export { portableStrategy } from './healer/portable.js';
 export { runOnce } from './healer/run-once.js';
 export { type ParsedAddress, parseAddress } from './link/address.js';
-export { startNode } from './link/node.js';
 export { NODE_DEFAULTS } from './link/options.js';
 export type {
   ClusterOptions,
@@ -27,4 +26,5 @@ export { type RegistryHandle, type RegistryOptions, runRegistry } from './regist
 export { type LeaseOptions, leasePorts, type PortLease } from './registry/ports.js';
 export { PROTOCOL_VERSION as REGISTRY_PROTOCOL_VERSION, type RegisteredNode } from './registry/protocol.js';
 export { type LocalRegistryOptions, localRegistryStrategy } from './registry/strategy.js';
+export { startNode } from './start-node.js';
 export type * from './types.js';

@@ -6,6 +6,7 @@ export {
   HandshakeError,
   HealerShutdownError,
   InvalidOptionsError,
+  LinkError,
   NodeDownError,
   PeerBootError,
   PeerClusterError,
@@ -18,6 +19,5 @@ export {
   WaitTimeoutError,
 } from './errors.js';
 export { ClusterUnavailableError, MisplacedUsePeersError } from './harness/handle.js';
-export { LinkError } from './link/dial.js';
 export { FrameError } from './link/frame.js';
 export { UnknownMethodError } from './link/rpc.js';

@@ -2,7 +2,7 @@
 // with no links of its own, so it connects what is missing and never disconnects anything.
 
 import { InvalidOptionsError, RefreshTimeoutError } from '../errors.js';
-import { Node } from '../link/node.js';
+import { loadedLinkLayer } from '../start-node.js';
 import type { ClusterNode, RefreshResult, Strategy } from '../types.js';
 import { DEFAULT_REFRESH_TIMEOUT } from './healer.js';
 import { refreshOnce } from './refresh.js';
@@ -12,6 +12,8 @@ export async function runOnce(
   strategy: Strategy,
   options: { timeout?: number | undefined } = {},
 ): Promise<RefreshResult> {
+  // The link layer is loaded here rather than with core's main entry (see start-node.ts).
+  const { Node } = await loadedLinkLayer();
   if (!(node instanceof Node)) {
     throw new InvalidOptionsError('node', node, 'runOnce needs a node from startNode()');
   }

@@ -4,20 +4,9 @@
 
 import { connect } from 'node:net';
 import type { WebSocket } from 'ws';
-import { type ErrorCause, PeerClusterError } from '../errors.js';
+import { LinkError } from '../errors.js';
 import { MAX_HANDSHAKE_MESSAGE } from './handshake.js';
 import { linkSocket } from './socket.js';
-
-/** A node could not be reached at all (nothing listens there, the connection was reset...). */
-export class LinkError extends PeerClusterError {
-  readonly address: string;
-  readonly code: string | undefined;
-  constructor(address: string, detail: string, code?: string, options?: ErrorCause) {
-    super(`Cannot link to ${address}: ${detail}`, options);
-    this.address = address;
-    this.code = code;
-  }
-}
 
 /**
  * `opened` is called synchronously with the connection: the caller sends its hello at once and

@@ -1,0 +1,58 @@
+// What a test process loads to run clusters. Every Vitest test file runs in a fresh worker, which
+// imports the environment, the plugin and core again, so what they load is paid once per file. The
+// test process never links (the peers do), so the link layer and `ws` (which loads `http`, `https`,
+// `tls` and `zlib`, ≈25 ms) stay out of it until something starts a node in it.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { beforeAll, expect, it } from 'vitest';
+import { runtimeEntry } from '../dist/peer/runtime-bundle.js';
+
+const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
+
+// Building the peers' runtime bundle loads those builtins to list their exports (once per build, in
+// the first test process to start a peer): built here first, so the processes below only use it.
+beforeAll(async () => {
+  await runtimeEntry();
+});
+
+/** Runs `body` in a fresh Node process after the imports a test process makes; returns what it loaded. */
+async function loadedBy(body: string): Promise<{ ws: boolean; builtins: string[] }> {
+  const script = `
+    import { createRequire } from 'node:module';
+    import { startCluster, startNode } from '@peer-cluster/core';
+    import '@peer-cluster/core/harness';
+    import 'vitest-environment-peer-cluster';
+    import 'jest-environment-peer-cluster';
+    ${body}
+    const cache = Object.keys(createRequire(import.meta.url).cache);
+    const builtins = ['http', 'https', 'tls', 'zlib'].filter((name) =>
+      process.moduleLoadList.includes('NativeModule ' + name),
+    );
+    console.log(JSON.stringify({ ws: cache.some((file) => file.includes('/node_modules/ws/')), builtins }));
+  `;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    timeout: 30_000,
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
+}
+
+it('importing the plugins and core and running a cluster loads neither ws nor http', async () => {
+  const loaded = await loadedBy(`
+    const cluster = await startCluster({ count: 2, root: ${JSON.stringify(root)}, apps: ['./counter.mjs'] });
+    await cluster.peers[0].call('inc', 1);
+    await cluster.peers[1].evaluate(() => 1);
+    await cluster.stop();
+  `);
+  expect(loaded).toEqual({ ws: false, builtins: [] });
+});
+
+it('startNode in the test process loads the link layer when it is called', async () => {
+  // The check above can tell: a node started here loads ws and what it needs.
+  const loaded = await loadedBy(`
+    const node = await startNode({ name: 'a', cookie: 'not-a-secret' });
+    await node.stop();
+  `);
+  expect(loaded.ws).toBe(true);
+  expect(loaded.builtins).toEqual(expect.arrayContaining(['http', 'zlib']));
+});
