@@ -237,7 +237,9 @@ export class LinkError extends PeerClusterError {
 /**
  * A link handshake was refused: wrong cookie, another cluster, or a protocol mismatch. Also
  * 'blocked' (one end blocks the other's name, see `node.block`), 'self' (the address is the node
- * itself) and 'duplicate' (the two nodes dialed each other at once and kept the other link).
+ * itself), 'duplicate' (the two nodes dialed each other at once and kept the other link) and
+ * 'relayed' (the connection does not go straight from one node to the other: a relay, a proxy, a
+ * port forward or NAT, which a link does not cross; see link/handshake.ts).
  */
 export class HandshakeError extends PeerClusterError {
   readonly reason:
@@ -249,7 +251,8 @@ export class HandshakeError extends PeerClusterError {
     | 'closed'
     | 'blocked'
     | 'self'
-    | 'duplicate';
+    | 'duplicate'
+    | 'relayed';
   readonly address: string;
   constructor(address: string, reason: HandshakeError['reason'], detail: string) {
     super(`Link to ${address} refused (${reason}): ${detail}`);

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { decode, encodeCall, FrameType } from '../dist/link/frame.js';
-import { DialerHandshake, newIncarnation, PROTOCOL } from '../dist/link/handshake.js';
+import { connectionPath, DialerHandshake, newIncarnation, PROTOCOL } from '../dist/link/handshake.js';
 import { MAX_UNPROVEN } from '../dist/link/listener.js';
 import { linkSocket } from '../dist/link/socket.js';
 import { COOKIE, nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
@@ -51,14 +51,25 @@ const validHello = () => ({
   nonce: newIncarnation(),
 });
 
+/** The TCP connection under each raw WebSocket, whose endpoints a hello states (`path`). */
+const sockets = new WeakMap<WebSocket, Socket>();
+
 /** A TCP connection to the node's link port, as a link's dialing end (WebSocket framing at once). */
 function dialRaw(t: ClusterNode): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const socket: Socket = tcpConnect(t.port, '127.0.0.1', () =>
-      resolve(linkSocket(socket, { dialer: true, maxPayload: 1 << 20 })),
-    );
+    const socket: Socket = tcpConnect(t.port, '127.0.0.1', () => {
+      const ws = linkSocket(socket, { dialer: true, maxPayload: 1 << 20 });
+      sockets.set(ws, socket);
+      resolve(ws);
+    });
     socket.once('error', reject);
   });
+}
+
+/** A hello object given no `path` gets its connection's, as a genuine dialer's would. */
+function withPath(hello: unknown, ws: WebSocket): unknown {
+  if (typeof hello !== 'object' || hello === null || Array.isArray(hello) || 'path' in hello) return hello;
+  return { ...hello, path: connectionPath(sockets.get(ws)!, 'dialer') };
 }
 
 /**
@@ -74,7 +85,7 @@ async function rawWs(
 ): Promise<number> {
   const ws = await dialRaw(t);
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-  if (hello !== null) ws.send(typeof hello === 'string' ? hello : JSON.stringify(hello));
+  if (hello !== null) ws.send(typeof hello === 'string' ? hello : JSON.stringify(withPath(hello, ws)));
   if (options.afterChallenge) ws.once('message', () => act(ws));
   else act(ws);
   return closed;
@@ -86,7 +97,9 @@ describe('hostile input on the link port', () => {
     expect(await rawTcp(t.port, Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10]))).toBe('');
     expect(await rawTcp(t.port, Buffer.from([0x88, 0x80, 0, 0, 0, 0]))).toBe(''); // a close frame
     const http = await rawTcp(t.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    expect(http).toMatch(/^HTTP\/1.1 426 .*\r\n[\s\S]*peer-cluster link port \(link protocol 3\)/);
+    expect(http).toMatch(
+      new RegExp(`^HTTP/1.1 426 .*\r\n[\\s\\S]*peer-cluster link port \\(link protocol ${PROTOCOL}\\)`),
+    );
     // A node of link protocol 2 began its links with an HTTP upgrade: it gets the same answer.
     const upgrade = await rawTcp(
       t.port,
@@ -496,7 +509,9 @@ describe('hostile input on the link port', () => {
         });
         ws.on('error', () => {});
       });
-      expect(refused).toMatch(/^426 This is a peer-cluster link port \(link protocol 3\)/);
+      expect(refused).toMatch(
+        new RegExp(`^426 This is a peer-cluster link port \\(link protocol ${PROTOCOL}\\)`),
+      );
     } finally {
       old.close();
     }
@@ -540,6 +555,7 @@ async function authenticatedSocket(t: ClusterNode): Promise<WebSocket> {
     cookie: COOKIE,
     timeout: 5000,
     address: t.id,
+    path: () => connectionPath(sockets.get(ws)!, 'dialer'),
     check: () => undefined,
     log: () => {},
   });

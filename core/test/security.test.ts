@@ -10,7 +10,7 @@
 // registered with `handle`), never through the control operations. The registry daemon's
 // requests are schema-checked data (register, list, watch, lease, release, status).
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
+import { type AddressInfo, createServer, type Socket, connect as tcpConnect } from 'node:net';
 import {
   type Cluster,
   type ClusterNode,
@@ -109,6 +109,128 @@ describe('links through startCluster', () => {
   });
 });
 
+describe('links go straight from one node to the other', () => {
+  // Any local process may register an address for a node with the local registry (it has no
+  // authentication), and a node dials what it discovers. A relay at such an address that passes a
+  // handshake through unchanged would sit in the middle of a link both ends believe authenticated,
+  // and could then read and inject calls without the cookie.
+  const COOKIE = 'relay-test-cookie-7d1e';
+
+  /** A TCP relay on loopback to `port`; `rewrite` may change the first message of each direction. */
+  async function relay(port: number, rewrite?: Rewrite) {
+    const sockets: Socket[] = [];
+    const server = createServer((inbound) => {
+      const outbound = tcpConnect(port, '127.0.0.1');
+      sockets.push(inbound, outbound);
+      for (const s of [inbound, outbound]) s.on('error', () => {});
+      if (!rewrite) {
+        inbound.pipe(outbound).pipe(inbound);
+        return;
+      }
+      outbound.once('connect', () => {
+        // What each end sees: the dialer's path ends at the relay, the acceptor's starts there.
+        const dialerView = `${inbound.remoteAddress}:${inbound.remotePort}>${inbound.localAddress}:${inbound.localPort}`;
+        const acceptorView = `${outbound.localAddress}:${outbound.localPort}>${outbound.remoteAddress}:${outbound.remotePort}`;
+        firstFrame(inbound, outbound, (m) => rewrite(m, acceptorView));
+        firstFrame(outbound, inbound, (m) => rewrite(m, dialerView));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      close: () => {
+        for (const s of sockets) s.destroy();
+        server.close();
+      },
+    };
+  }
+
+  async function pair() {
+    const a = await startNode({ name: 'a', cookie: COOKIE });
+    const b = await startNode({ name: 'b', cookie: COOKIE });
+    nodes.push(a, b);
+    return { a, b };
+  }
+
+  it('a link through a relay is refused as relayed, and says what each end saw', async () => {
+    const { a, b } = await pair();
+    const r = await relay(b.port);
+    try {
+      const error: any = await a.connect(`b@127.0.0.1:${r.port}`).catch((e) => e);
+      expect(error).toBeInstanceOf(HandshakeError);
+      expect(error.reason).toBe('relayed');
+      expect(error.message).toMatch(/not direct .* sees it as 127\.0\.0\.1:\d+>127\.0\.0\.1:\d+/);
+      expect(a.nodes()).toEqual([]);
+      expect(b.nodes()).toEqual([]);
+      // The same nodes link directly.
+      expect(await a.connect(b.id)).toBe(b.id);
+    } finally {
+      r.close();
+    }
+  });
+
+  it('a relay that rewrites what each end saw fails the proofs', async () => {
+    const { a, b } = await pair();
+    const r = await relay(b.port, (message, view) => ({ ...message, path: view }));
+    try {
+      const error: any = await a.connect(`b@127.0.0.1:${r.port}`).catch((e) => e);
+      expect(error).toBeInstanceOf(HandshakeError);
+      expect(error.reason).toBe('cookie');
+      expect(a.nodes()).toEqual([]);
+      expect(b.nodes()).toEqual([]);
+    } finally {
+      r.close();
+    }
+  });
+});
+
+type Rewrite = (message: Record<string, unknown>, view: string) => Record<string, unknown>;
+
+/**
+ * Pipes `from` to `to`, passing the first WebSocket frame (a handshake message: JSON text, masked
+ * with a zero key or not masked) through `rewrite`.
+ */
+function firstFrame(
+  from: Socket,
+  to: Socket,
+  rewrite: (m: Record<string, unknown>) => Record<string, unknown>,
+) {
+  let buffered = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    if (buffered.length < 2) return;
+    const masked = (buffered[1]! & 0x80) !== 0;
+    let length = buffered[1]! & 0x7f;
+    let offset = 2;
+    if (length === 126) {
+      if (buffered.length < 4) return;
+      length = buffered.readUInt16BE(2);
+      offset = 4;
+    }
+    if (masked) offset += 4;
+    if (buffered.length < offset + length) return;
+    const key = masked ? buffered.subarray(offset - 4, offset) : Buffer.alloc(4);
+    const payload = Buffer.from(
+      buffered.subarray(offset, offset + length).map((byte, i) => byte ^ key[i % 4]!),
+    );
+    const body = Buffer.from(JSON.stringify(rewrite(JSON.parse(payload.toString()))));
+    const header = body.length < 126 ? Buffer.from([0x81, body.length]) : Buffer.from([0x81, 126, 0, 0]);
+    if (body.length >= 126) header.writeUInt16BE(body.length, 2);
+    if (masked) header[1]! |= 0x80;
+    to.write(
+      Buffer.concat([
+        header,
+        masked ? Buffer.alloc(4) : Buffer.alloc(0),
+        body,
+        buffered.subarray(offset + length),
+      ]),
+    );
+    from.off('data', onData);
+    from.pipe(to);
+  };
+  from.on('data', onData);
+}
+
 /** Listening TCP sockets of `pid`: [address, port] as /proc/net/tcp{,6} show them. */
 function listeners(pid: number): { address: string; port: number }[] {
   const inodes = new Set<string>();
@@ -185,7 +307,7 @@ describe('no code evaluation from the network', () => {
   it('an unauthenticated evaluate frame is refused before the handshake', async () => {
     const c = await cluster({ count: 1 });
     const peer = c.peers[0]!;
-    // Link framing from the first byte, as a node dials (link protocol 3), with no hello first.
+    // Link framing from the first byte, as a node dials (link protocol 3 and later), with no hello first.
     const code = await new Promise<number>((resolve) => {
       const socket = tcpConnect(peer.linkPort!, '127.0.0.1', () => {
         const ws = linkSocket(socket, { dialer: true, maxPayload: 1 << 20 });

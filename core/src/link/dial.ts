@@ -1,8 +1,8 @@
 // Opening a link connection to another node's link port: TCP, then WebSocket framing (ws) from the
-// first byte, no HTTP upgrade (link protocol 3, see listener.ts). Errors before the connection is
+// first byte, no HTTP upgrade (link protocol 3 and later, see listener.ts). Errors before the connection is
 // up become a LinkError naming the address; the handshake itself is handshake.ts's.
 
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { LinkError } from '../errors.js';
 import { MAX_HANDSHAKE_MESSAGE } from './handshake.js';
@@ -17,7 +17,7 @@ export function openSocket(
   host: string,
   port: number,
   options: { timeout: number },
-  opened: (error: LinkError | null, ws?: WebSocket) => void,
+  opened: (error: LinkError | null, ws?: WebSocket, socket?: Socket) => void,
 ): void {
   const socket = connect({ host, port, noDelay: true });
   const onError = (error: Error & { code?: string }) => {
@@ -33,6 +33,6 @@ export function openSocket(
   socket.once('connect', () => {
     socket.off('error', onError);
     // setSocket clears the connect timeout: the handshake has its own from here.
-    opened(null, linkSocket(socket, { dialer: true, maxPayload: MAX_HANDSHAKE_MESSAGE }));
+    opened(null, linkSocket(socket, { dialer: true, maxPayload: MAX_HANDSHAKE_MESSAGE }), socket);
   });
 }

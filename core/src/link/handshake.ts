@@ -1,14 +1,22 @@
-// The link handshake, before anything else is accepted on a connection. Link protocol 3 speaks
+// The link handshake, before anything else is accepted on a connection. Link protocol 4 speaks
 // WebSocket framing from the connection's first byte (no HTTP upgrade, see listener.ts); the
 // handshake is its first four messages, JSON text frames:
 //
-//   dialer   → hello      { t, protocol, cluster, id, incarnation, maxPayload, nonce: nD }
-//   acceptor → challenge  { t, protocol, cluster, id, incarnation, maxPayload, nonce: nA }   (or refuse)
-//   dialer   → response   { t, proof: HMAC(cookie, dialer, nA, nD, ids) }       (or refuse)
-//   acceptor → welcome    { t, proof: HMAC(cookie, acceptor, nA, nD, ids) }     (or refuse)
+//   dialer   → hello      { t, protocol, cluster, id, incarnation, maxPayload, nonce: nD, path }
+//   acceptor → challenge  { t, protocol, cluster, id, incarnation, maxPayload, nonce: nA, path }   (or refuse)
+//   dialer   → response   { t, proof: HMAC(cookie, dialer, nA, nD, ids, path) }       (or refuse)
+//   acceptor → welcome    { t, proof: HMAC(cookie, acceptor, nA, nD, ids, path) }     (or refuse)
 //
 // The dialer proves the cookie first, so an unauthenticated dialer never gets a proof to grind
 // offline. Both proofs bind both nonces and both ids, so none can be replayed on another link.
+// They also bind the connection's two endpoints, as each end sees them (`path`: the dialer's
+// address and port, `>`, the acceptor's). Without that, something that both ends reach without
+// the cookie (a process that registered another address for a node with the unauthenticated
+// local registry) could relay a handshake between them and sit, unseen, in the middle of a link
+// that each end believes authenticated. A relayed connection has two different paths: each end
+// compares the other's `path` with its own and refuses ('relayed') with both in the detail, and a
+// relay that rewrites them fails the proofs. So a link must be a direct TCP connection between
+// its nodes: not through a proxy, a port forward or NAT.
 // The incarnation (random per process) tells a restarted node from a second link of the same one.
 // maxPayload is the largest frame each end takes: a node sends nothing larger than the smaller of
 // the two, so a call too large for the other end fails alone instead of taking the link down.
@@ -17,13 +25,14 @@
 // and a dialer whose connection closes before a challenge is told the other end may be older.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { HandshakeError } from '../errors.js';
 import { printable } from '../printable.js';
 import { isValidNodeName, nameOf, parseAddress } from './address.js';
 import { answeredWithHttp } from './socket.js';
 
-export const PROTOCOL = 3;
+export const PROTOCOL = 4;
 /** Close code of a connection refused during the handshake; the reason is in the close reason. */
 export const CLOSE_REFUSED = 4001;
 export const MAX_HANDSHAKE_MESSAGE = 4096;
@@ -58,6 +67,11 @@ export interface HandshakeParams {
   address: string;
   /** Dialer only: the name the dialed address promised. */
   expectedName?: string | undefined;
+  /**
+   * The connection's endpoints as this end sees them, the dialer's first: `host:port>host:port`
+   * (see connectionPath). Undefined once the connection is gone.
+   */
+  path(): string | undefined;
   /** Called once the other end's identity is claimed (not yet proven): refuse blocked, self... */
   check(peer: PeerIdentity): Refusal | undefined;
   /** Acceptor only: called once the dialer is authenticated, before welcoming it (duplicates). */
@@ -75,11 +89,13 @@ interface Introduction {
   incarnation: string;
   maxPayload: number;
   nonce: string;
+  path: string;
 }
 
 const NONCE = /^[A-Za-z0-9+/]{32}$/;
 const PROOF = /^[A-Za-z0-9+/]{43}=$/;
-const INTRODUCTION_KEYS = 7;
+const INTRODUCTION_KEYS = 8;
+const MAX_PATH = 200;
 const REASONS = new Set<string>([
   'cookie',
   'cluster',
@@ -90,10 +106,11 @@ const REASONS = new Set<string>([
   'blocked',
   'self',
   'duplicate',
+  'relayed',
 ]);
 
 /** The message that introduces `local`. */
-function introduce(t: Introduction['t'], local: LocalIdentity, nonce: string): Introduction {
+function introduce(t: Introduction['t'], local: LocalIdentity, nonce: string, path: string): Introduction {
   return {
     t,
     protocol: PROTOCOL,
@@ -102,7 +119,23 @@ function introduce(t: Introduction['t'], local: LocalIdentity, nonce: string): I
     incarnation: local.incarnation,
     maxPayload: local.maxPayload,
     nonce,
+    path,
   };
+}
+
+/** A socket's endpoints, the dialer's first, as `path` says them; undefined once it is closed. */
+export function connectionPath(socket: Socket, role: 'dialer' | 'acceptor'): string | undefined {
+  const local = endpoint(socket.localAddress, socket.localPort);
+  const remote = endpoint(socket.remoteAddress, socket.remotePort);
+  if (local === undefined || remote === undefined) return undefined;
+  return role === 'dialer' ? `${local}>${remote}` : `${remote}>${local}`;
+}
+
+function endpoint(address: string | undefined, port: number | undefined): string | undefined {
+  if (address === undefined || port === undefined) return undefined;
+  // A dual-stack listener sees an IPv4 peer as ::ffff:a.b.c.d.
+  const plain = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  return plain.includes(':') ? `[${plain}]:${port}` : `${plain}:${port}`;
 }
 
 /** An introduction message, checked field by field; a string says what is wrong with it. */
@@ -126,6 +159,7 @@ function readIntroduction(message: unknown, t: Introduction['t']): Introduction 
   if (typeof o.incarnation !== 'string' || !NONCE.test(o.incarnation)) return bad('incarnation');
   if (typeof o.nonce !== 'string' || !NONCE.test(o.nonce)) return bad('nonce');
   if (!Number.isSafeInteger(o.maxPayload) || (o.maxPayload as number) < 1) return bad('maxPayload');
+  if (typeof o.path !== 'string' || o.path.length > MAX_PATH) return bad('path');
   if (Object.keys(o).length !== INTRODUCTION_KEYS) return bad('unknown fields');
   return o as unknown as Introduction;
 }
@@ -163,9 +197,10 @@ function sign(
   nD: string,
   dialer: string,
   acceptor: string,
+  path: string,
 ): string {
   return createHmac('sha256', cookie)
-    .update(`peer-cluster/${PROTOCOL}\n${role}\n${nA}\n${nD}\n${dialer}\n${acceptor}`)
+    .update(`peer-cluster/${PROTOCOL}\n${role}\n${nA}\n${nD}\n${dialer}\n${acceptor}\n${path}`)
     .digest('base64');
 }
 
@@ -186,6 +221,8 @@ abstract class Side {
   protected readonly ownNonce = randomBytes(24).toString('base64');
   protected peer: PeerIdentity | undefined;
   protected peerNonce = '';
+  /** The connection's endpoints as this end sees them (connectionPath), taken when it starts. */
+  protected ownPath = '';
   #ws: WebSocket | undefined;
   #done: Done | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -196,15 +233,23 @@ abstract class Side {
     this.p = p;
   }
 
-  protected start(ws: WebSocket, done: Done): void {
+  /** False when the connection closed before the handshake could start (done was called). */
+  protected start(ws: WebSocket, done: Done): boolean {
     this.#ws = ws;
     this.#done = done;
+    const path = this.p.path();
+    if (path === undefined) {
+      this.fail('closed', 'the connection closed before the handshake started', false);
+      return false;
+    }
+    this.ownPath = path;
     this.#timer = setTimeout(
       () => this.fail('timeout', `no complete handshake within ${this.p.timeout} ms`, true),
       this.p.timeout,
     );
     ws.on('message', this.#onMessage);
     ws.on('close', this.#onClose);
+    return true;
   }
 
   /** Take the other end's introduction; a string or a refusal when it cannot be linked. */
@@ -224,6 +269,14 @@ abstract class Side {
         detail: `${printable(intro.id)} belongs to cluster "${printable(intro.cluster)}", ${this.p.local.id} to "${this.p.local.cluster}"`,
       };
     }
+    if (intro.path !== this.ownPath) {
+      const [mine, theirs] = [this.p.local.id, printable(intro.id)];
+      return {
+        reason: 'relayed',
+        // Both views, said the same way from either end (the other end quotes it in its logs).
+        detail: `the connection is not direct (a relay, a proxy, a port forward or NAT is between the nodes): ${mine} sees it as ${this.ownPath}, ${theirs} as ${printable(intro.path)} (dialer > acceptor). A link must be a TCP connection straight from one node to the other`,
+      };
+    }
     if (this.p.expectedName !== undefined && this.peer.name !== this.p.expectedName) {
       return {
         reason: 'name',
@@ -241,7 +294,7 @@ abstract class Side {
     const own = [this.ownNonce, this.p.local.id] as const;
     const theirs = [this.peerNonce, peer.id] as const;
     const [[nA, acceptor], [nD, dialer]] = this.role === 'dialer' ? [theirs, own] : [own, theirs];
-    return sign(this.p.cookie, of, nA, nD, dialer, acceptor);
+    return sign(this.p.cookie, of, nA, nD, dialer, acceptor, this.ownPath);
   }
 
   protected send(message: object): void {
@@ -353,8 +406,7 @@ export class DialerHandshake extends Side {
   }
 
   run(ws: WebSocket, done: Done): void {
-    this.start(ws, done);
-    this.send(introduce('hello', this.p.local, this.ownNonce));
+    if (this.start(ws, done)) this.send(introduce('hello', this.p.local, this.ownNonce, this.ownPath));
   }
 
   protected receive(message: unknown) {
@@ -391,7 +443,7 @@ export class AcceptorHandshake extends Side {
       const refusal = this.introduced(readIntroduction(message, 'hello'));
       if (refusal) return this.fail(refusal.reason, refusal.detail, true);
       this.#introduced(this.peer!);
-      return this.send(introduce('challenge', this.p.local, this.ownNonce));
+      return this.send(introduce('challenge', this.p.local, this.ownNonce, this.ownPath));
     }
     const proof = proofIn(message, 'response');
     const peer = this.peer;

@@ -1,5 +1,5 @@
 // The link listener: a TCP server whose connections speak WebSocket framing (ws) from their first
-// byte, without an HTTP upgrade (link protocol 3, see handshake.ts). What else arrives on the
+// byte, without an HTTP upgrade (link protocol 3 and later, see handshake.ts). What else arrives on the
 // port gets that one connection answered or dropped; the node and its other links never notice:
 // plain HTTP (a browser, curl, a node of an older link protocol, whose links begin with an HTTP
 // upgrade) gets a 426 that says what the port is, anything else that does not begin like a
@@ -12,7 +12,7 @@
 
 import { createServer, type Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { MAX_HANDSHAKE_MESSAGE } from './handshake.js';
+import { MAX_HANDSHAKE_MESSAGE, PROTOCOL } from './handshake.js';
 import { linkSocket } from './socket.js';
 
 export interface Listener {
@@ -33,7 +33,7 @@ const HTTP_ANSWER = [
   'content-type: text/plain',
   'connection: close',
   '',
-  'This is a peer-cluster link port (link protocol 3): only authenticated links of peer-cluster nodes are accepted.\n',
+  `This is a peer-cluster link port (link protocol ${PROTOCOL}): only authenticated links of peer-cluster nodes are accepted.\n`,
 ].join('\r\n');
 
 /** The first byte of a WebSocket frame from a dialer: FIN set, no extension bits, a text or binary opcode. */

@@ -21,6 +21,7 @@ import { endpointKey, formatId, nameOf, parseAddress } from './address.js';
 import { openSocket } from './dial.js';
 import {
   AcceptorHandshake,
+  connectionPath,
   DialerHandshake,
   type HandshakeParams,
   newIncarnation,
@@ -454,6 +455,7 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
       timeout: this.#o.handshakeTimeout,
       address,
       expectedName,
+      path: () => undefined,
       check: (peer) => this.#check(peer),
       settle: (peer) => this.#settle(peer),
       log: this.#o.log,
@@ -495,6 +497,7 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
       return;
     }
     const params = this.#params('');
+    params.path = () => connectionPath(socket, 'acceptor');
     // The remote address costs a syscall: only a log line or an error needs it.
     Object.defineProperty(params, 'address', {
       get: () => {
@@ -539,8 +542,9 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     const hs = new DialerHandshake(params);
     const options = { timeout };
     return new Promise<NodeId>((resolve, reject) => {
-      openSocket(address, host, port, options, (failure, ws) => {
-        if (failure || !ws) return reject(failure);
+      openSocket(address, host, port, options, (failure, ws, socket) => {
+        if (failure || !ws || !socket) return reject(failure);
+        params.path = () => connectionPath(socket, 'dialer');
         if (this.#stopping) {
           ws.terminate();
           return reject(new HandshakeError(address, 'closed', `node ${this.id} is stopping`));

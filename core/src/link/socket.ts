@@ -1,5 +1,5 @@
 // A link's connection as a ws WebSocket, made from a TCP socket that is already connected (link
-// protocol 3 has no HTTP upgrade, see listener.ts): ws's own server builds its WebSockets the same
+// protocol 3 and later have no HTTP upgrade, see listener.ts): ws's own server builds its WebSockets the same
 // way (`new WebSocket(null)` and `setSocket`, which @types/ws leaves out).
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
