@@ -4,7 +4,7 @@
 // it from CommonJS and ESM test files alike. Peers are spawned only by usePeers' beforeAll.
 import type { EnvironmentContext, JestEnvironmentConfig } from '@jest/environment';
 import type { Circus } from '@jest/types';
-import type { HarnessState, RunnerHooks } from '@peer-cluster/core/harness';
+import type { HarnessState, RunnerHooks, TestScope } from '@peer-cluster/core/harness';
 import { TestEnvironment } from 'jest-environment-node';
 
 type Harness = typeof import('@peer-cluster/core/harness');
@@ -23,7 +23,12 @@ class PeerClusterEnvironment extends TestEnvironment {
   readonly #silent: boolean;
   #harness: Harness | undefined;
   #state: HarnessState | undefined;
-  #testStart = Date.now();
+  /**
+   * The tests running now: when each started and, for a concurrent one, the scope its function
+   * runs in (test.concurrent tests run at once and share their scope's cluster: a report lists
+   * the calls of its own test, not its neighbours').
+   */
+  readonly #tests = new Map<Circus.TestEntry, { since: number; scope?: TestScope; unwrap?: () => void }>();
   /** The test whose function runs now, if one does (usePeers cannot be called there). */
   #running: string | undefined;
   /** The describe block whose beforeAll hook runs now, if one does. */
@@ -100,18 +105,53 @@ class PeerClusterEnvironment extends TestEnvironment {
       this.#beforeAllOf = event.hook.type === 'beforeAll' ? event.hook.parent : undefined;
     else if (event.name === 'hook_success' || event.name === 'hook_failure') this.#beforeAllOf = undefined;
     if (event.name === 'test_start') {
-      this.#testStart = Date.now();
-    } else if (
-      event.name === 'test_done' &&
-      event.test.errors.length > 0 &&
-      this.#harness?.wantsFailureReport(event.test.errors) &&
-      this.#state
-    ) {
-      // Only the test's enclosing scopes have clusters up now: a sibling describe's afterAll
-      // has already stopped its own.
-      const text = this.#harness.trackedFailureReport(this.#state, this.#testStart);
-      if (text) event.test.errors.push(jestReport(this.#harness.failureReportError(text)));
+      this.#tests.set(event.test, { since: Date.now() });
+    } else if (event.name === 'test_skip' || event.name === 'test_todo') {
+      this.#tests.delete(event.test);
+    } else if (event.name === 'test_fn_start') {
+      const running = this.#tests.get(event.test);
+      if (running && event.test.concurrent) Object.assign(running, this.#scope(event.test));
+    } else if (event.name === 'test_done') {
+      const { since = Date.now(), scope, unwrap } = this.#tests.get(event.test) ?? {};
+      unwrap?.();
+      this.#tests.delete(event.test);
+      if (
+        event.test.errors.length > 0 &&
+        this.#harness?.wantsFailureReport(event.test.errors) &&
+        this.#state
+      ) {
+        // Only the test's enclosing scopes have clusters up now: a sibling describe's afterAll
+        // has already stopped its own.
+        const text = this.#harness.trackedFailureReport(this.#state, since, scope);
+        if (text) event.test.errors.push(jestReport(this.#harness.failureReportError(text)));
+      }
+      if (scope) scope.ended = true;
     }
+  }
+
+  /**
+   * Runs the test's function, which Jest is about to call, in a scope of its own. Jest runs each
+   * test in an AsyncLocalStorage of its own, but inside the sandbox, out of the harness's reach,
+   * and no event runs in the test's async chain: the function itself is wrapped, for this attempt.
+   * Not a generator function, which Jest calls otherwise: its calls go by time.
+   */
+  #scope(test: Circus.TestEntry): { scope: TestScope; unwrap: () => void } | undefined {
+    const { fn } = test;
+    const harness = this.#harness;
+    if (!harness || Object.prototype.toString.call(fn) === '[object GeneratorFunction]') return undefined;
+    const scope: TestScope = { ended: false };
+    const scoped = function (this: unknown, ...args: unknown[]) {
+      return harness.runInTestScope(scope, () => (fn as (...args: unknown[]) => unknown).apply(this, args));
+    };
+    // Jest gives `done` to a function that declares a parameter.
+    Object.defineProperty(scoped, 'length', { value: fn.length });
+    test.fn = scoped as Circus.TestFn;
+    return {
+      scope,
+      unwrap: () => {
+        if (test.fn === scoped) test.fn = fn;
+      },
+    };
   }
 
   override async teardown(): Promise<void> {

@@ -85,6 +85,39 @@ test('a failing test shows its peers’ logs and the timeline', { timeout: 120_0
   expect(output).not.toContain('`cluster.peer` was read while the test file was being collected');
 });
 
+test('test.concurrent on one cluster: each report lists the calls its own test awaits, not the other’s', {
+  timeout: 120_000,
+}, async () => {
+  const result = await project.run([...JEST], {
+    env: { E2E_SUITE: 'concurrent', E2E_OUT: project.outDir('concurrent') },
+  });
+  const output = result.output;
+  expect(output).toMatch(/Tests:\s+2 failed, 2 total/);
+  // What Jest prints of a failed test: a block per error, each under the test's title.
+  const failure = (name: string) =>
+    output
+      .split(/\n\s*● /)
+      .filter((block) => block.includes(`› ${name}`))
+      .join('\n');
+  const waiting = (block: string) =>
+    block.match(/waiting for \(awaited by the test process.*\n((?:.*\S.*\n)+)/)?.[1];
+  // The first failed while the other's call, begun after its own start, was pending.
+  const first = failure('fails while its own call is pending');
+  expect(first).toContain('PeerClusterReport');
+  expect(waiting(first)).toMatch(
+    /^\s+\+\d\.\d{3}s\s+peer-1\s+call\("stuck", "own-marker"\)\s+for \d\.\d{3}s\n$/,
+  );
+  expect(first).not.toContain('other-marker');
+  // The other timed out later: what the first left pending is not what it waited for.
+  const second = failure('times out on a call of its own');
+  expect(second).toContain('Exceeded timeout of 2000 ms');
+  expect(second).toContain('still pending from tests that have ended: peer-1 call("stuck", "own-marker")');
+  expect(waiting(second)).toMatch(
+    /^\s+\+\d\.\d{3}s\s+peer-1\s+call\("stuck", "other-marker"\)\s+for \d\.\d{3}s\n$/,
+  );
+  expect(result.code).toBe(1);
+});
+
 test('jest --coverage: evaluate() runs functions that coverage instrumented', {
   timeout: 120_000,
 }, async () => {

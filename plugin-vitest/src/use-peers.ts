@@ -3,11 +3,13 @@
 // inside the file's context), and finds the environment's state on that realm's global.
 import {
   createUsePeers,
+  currentTestScope,
   failureReportError,
   realNow,
   stopBootingClusters,
   type UsePeers,
   wantsFailureReport,
+  withTestScope,
 } from '@peer-cluster/core/harness';
 import {
   attachToFailedTest,
@@ -50,12 +52,19 @@ export const usePeers: UsePeers = createUsePeers({
   runningTest,
   collecting,
   onTestFailed(report) {
-    vitestApi('usePeers()').beforeEach((context) => {
+    const vitest = vitestApi('usePeers()');
+    // Concurrent tests share the cluster and overlap in time: each runs in a scope of its own, so
+    // that its report lists the calls it awaits and not its neighbours'. aroundEach (Vitest 4.1+)
+    // runs the test, its hooks and onTestFailed in the hook's async chain; older Vitests have no
+    // hook that does, and their reports tell the calls apart by time alone.
+    vitest.aroundEach?.((runTest, context) => (context.task.concurrent ? withTestScope(runTest) : runTest()));
+    vitest.beforeEach((context) => {
       const since = realNow();
+      const scope = currentTestScope();
       // context.annotate cannot be called from onTestFailed; an extra error on the task can.
       context.onTestFailed(() => {
         if (!wantsFailureReport(context.task.result?.errors ?? [])) return;
-        const text = report(since);
+        const text = report(since, scope);
         if (text) attachToFailedTest(context.task, failureReportError(text));
       });
     });

@@ -2,7 +2,7 @@
 // cluster timeline around the failure. A passing test in the same suite shows nothing.
 import { beforeAll, expect, test } from 'vitest';
 import type { FixtureProject } from '../../test-support/fixture-project.js';
-import { VITEST_BIN, vitestProject } from './project.js';
+import { expectConcurrentReport, VITEST_BIN, vitestProject } from './project.js';
 
 let project: FixtureProject;
 beforeAll(async () => {
@@ -34,6 +34,14 @@ test('a failing test shows its peers’ logs and the timeline', { timeout: 120_0
     "usePeers(1) returns a handle that is provisioned in its scope's beforeAll, which has not run yet: `cluster.peer` was read by a hook that runs before it",
   );
   expect(output).not.toContain('`cluster.peer` was read while the test file was being collected');
+});
+
+test('concurrent tests on one cluster: a report lists the calls its own test awaits, not the other’s', {
+  timeout: 120_000,
+}, async () => {
+  const out = project.outDir('concurrent');
+  const result = await project.run([VITEST_BIN, 'run'], { env: { E2E_SUITE: 'concurrent', E2E_OUT: out } });
+  expectConcurrentReport(result, { ownOnly: true });
 });
 
 test('a test that times out while its fixture boots: the cluster is stopped then, and the report says so', {

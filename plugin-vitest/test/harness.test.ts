@@ -4,11 +4,14 @@
 import { Cluster, customStrategy, startCluster } from '@peer-cluster/core';
 import {
   createUsePeers,
+  currentTestScope,
   formatFailureReport,
   type HarnessState,
   harnessState,
   resolveClusterOptions,
   stopTrackedClusters,
+  type TestScope,
+  withTestScope,
 } from '@peer-cluster/core/harness';
 import { afterEach, describe, expect, test } from 'vitest';
 import { waitForNoPeers } from '../../test-support/procs.js';
@@ -233,6 +236,48 @@ test('a report names the requests and waits in progress and what each still miss
   }
   // Settled waits leave the report.
   expect(formatFailureReport(cluster)).not.toContain('waiting for');
+});
+
+test('in test scopes (concurrent tests), a report lists what its own test began, not what another still running did', async () => {
+  const cluster = await startCluster({ count: 1, apps: [APP] });
+  try {
+    const peer = cluster.peer(0);
+    const pending = (call: Promise<unknown>) => void call.catch(() => {});
+    pending(peer.call('stuck', 'before-marker'));
+    // The other test began first and still runs.
+    let endOther!: () => void;
+    let other!: Promise<unknown>;
+    const otherRuns = new Promise<void>((began) => {
+      other = withTestScope(async () => {
+        pending(peer.call('stuck', 'other-marker'));
+        began();
+        await new Promise<void>((end) => (endOther = end));
+      });
+    });
+    await otherRuns;
+    // This test starts after both calls (a clock's millisecond may hold all three).
+    const since = Math.max(...peer.inFlight().map((w) => w.since)) + 1;
+    let scope: TestScope | undefined;
+    await withTestScope(() => {
+      scope = currentTestScope();
+      pending(peer.waitForNodes(1, { timeout: 60_000 }));
+    });
+    const text = formatFailureReport(cluster, { since, scope });
+    // Its own wait only, whenever it began (here, maybe in the same millisecond as the others).
+    expect(text).toMatch(/waiting for .*\n\s+[+-]\d\.\d{3}s\s+peer-1\s+waitForNodes\(1\)\s+for [^\n]*\n\n/);
+    expect(text).toContain(
+      'still pending from before this test began: peer-1 call("stuck", "before-marker")',
+    );
+    expect(text).not.toContain('other-marker');
+    // Once the other test has ended, what it left pending is named apart.
+    endOther();
+    await other;
+    expect(formatFailureReport(cluster, { since, scope })).toContain(
+      'still pending from tests that have ended: peer-1 call("stuck", "other-marker")',
+    );
+  } finally {
+    await cluster.stop();
+  }
 });
 
 test('createPeersTest names a scope it does not have', async () => {

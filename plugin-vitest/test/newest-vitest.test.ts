@@ -7,6 +7,7 @@ import { expectRanOn } from '../../test-support/cluster-records.js';
 import type { FixtureProject } from '../../test-support/fixture-project.js';
 import { NODE_LTS_RELEASES, NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
 import {
+  expectConcurrentReport,
   expectFailReport,
   expectPassRun,
   NEWEST_VITEST,
@@ -56,5 +57,13 @@ describe.skipIf(!NODE_RELEASES)(`vitest ${NEWEST_VITEST} on Node ${NEWEST_VITEST
       env: { E2E_SUITE: 'fail', E2E_OUT: project.outDir('fail') },
     });
     expectFailReport(result, NEWEST_VITEST);
+  });
+
+  test('concurrent tests: a report lists the calls of its own test', { timeout: 120_000 }, async () => {
+    const result = await project.run([vitestBin(project), 'run'], {
+      node,
+      env: { E2E_SUITE: 'concurrent', E2E_OUT: project.outDir('concurrent') },
+    });
+    expectConcurrentReport(result, { ownOnly: true });
   });
 });

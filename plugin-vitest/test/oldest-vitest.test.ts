@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { FixtureProject } from '../../test-support/fixture-project.js';
 import {
+  expectConcurrentReport,
   expectFailReport,
   expectPassRun,
   OLDEST_VITEST,
@@ -36,4 +37,13 @@ test(`vitest ${OLDEST_VITEST}: a failing test gets the report`, { timeout: 120_0
     env: { E2E_SUITE: 'fail', E2E_OUT: project.outDir('fail') },
   });
   expectFailReport(result, OLDEST_VITEST);
+});
+
+test(`vitest ${OLDEST_VITEST}: concurrent tests are told apart by time (no aroundEach)`, {
+  timeout: 120_000,
+}, async () => {
+  const result = await project.run([vitestBin(project), 'run'], {
+    env: { E2E_SUITE: 'concurrent', E2E_OUT: project.outDir('concurrent') },
+  });
+  expectConcurrentReport(result, { ownOnly: false });
 });

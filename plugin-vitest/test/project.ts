@@ -92,3 +92,23 @@ export function expectFailReport(result: CliResult, version: string): void {
     /\+\d\.\d{3}s\s+peer-1\s+call\("stuck", "timeout-marker"\)\s+for \d\.\d{3}s\n/,
   );
 }
+
+/**
+ * What a run of the `concurrent` suite must show: the failed test's report lists the call it
+ * awaits, and, with `ownOnly`, not the other test's (begun after it, and still running then).
+ * Vitest before 4.1 has no aroundEach to tell them apart: the report goes by time, and lists both.
+ */
+export function expectConcurrentReport(result: CliResult, { ownOnly }: { ownOnly: boolean }): void {
+  const output = result.output;
+  expect(output).toMatch(/Tests\s+1 failed \| 1 passed \(2\)/);
+  expect(
+    output.match(/PeerClusterReport: peer-cluster: what the peers did around this failure/g),
+  ).toHaveLength(1);
+  const waiting = output.match(
+    /waiting for \(awaited by the test process, not settled yet\):\n((?:.*\S.*\n)+)/,
+  )?.[1];
+  expect(waiting).toMatch(/^\s+\+\d\.\d{3}s\s+peer-1\s+call\("stuck", "own-marker"\)\s+for \d\.\d{3}s\n/);
+  if (ownOnly) expect(output).not.toContain('other-marker');
+  else expect(waiting).toContain('"other-marker")');
+  expect(result.code).toBe(1);
+}

@@ -4,6 +4,7 @@
 import { now as clockNow } from '../clock.js';
 import type { InFlight } from '../peer/channel.js';
 import { foldNativeFrames } from '../peer/logs.js';
+import type { TestScope } from '../peer/test-scope.js';
 import { printable } from '../printable.js';
 import type { ClusterEvent } from '../types.js';
 
@@ -33,6 +34,11 @@ export interface FailureReportOptions {
   lines?: number;
   /** Timeline events shown: those since the test started, plus a few before for context. @default 30 */
   events?: number;
+  /**
+   * The failed test's scope, when its plugin ran it in one (concurrent tests): what it began is
+   * its own whenever it began, and what another test still running began is left out.
+   */
+  scope?: TestScope | undefined;
 }
 
 /** Events from before the test that are still shown, for context. */
@@ -60,11 +66,15 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
   const waiting = [
     ...safeInFlight(cluster).map((w) => ({ on: 'cluster', ...w })),
     ...peers.flatMap((peer) => safeInFlight(peer).map((w) => ({ on: peer.name, ...w }))),
-  ].sort((a, b) => a.since - b.since);
+  ]
+    // What another test running alongside this one (concurrent tests) awaits is in its own report.
+    .filter((w) => w.scope === undefined || w.scope === options.scope || w.scope.ended)
+    .sort((a, b) => a.since - b.since);
   // What an earlier test left unsettled (a call it did not await to the end) is not what this one
-  // waited for: said apart, so it does not read as the cause.
-  const earlier = waiting.filter((w) => w.since < since);
-  const current = waiting.filter((w) => w.since >= since);
+  // waited for: said apart, so it does not read as the cause. Without scopes, the time tells.
+  const current = waiting.filter((w) =>
+    w.scope === undefined ? w.since >= since : w.scope === options.scope,
+  );
   if (current.length > 0) {
     out.push('', 'waiting for (awaited by the test process, not settled yet):');
     out.push(
@@ -81,11 +91,10 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
       ),
     );
   }
-  if (earlier.length > 0) {
-    const listed = earlier.slice(0, 5).map((w) => `${w.on} ${w.what}`);
-    if (earlier.length > 5) listed.push(`${earlier.length - 5} more`);
-    out.push('', `still pending from before this test began: ${listed.join(', ')}`);
-  }
+  const before = waiting.filter((w) => w.scope === undefined && w.since < since);
+  if (before.length > 0) out.push('', `still pending from before this test began: ${listed(before)}`);
+  const ended = waiting.filter((w) => w.scope !== undefined && w.scope !== options.scope);
+  if (ended.length > 0) out.push('', `still pending from tests that have ended: ${listed(ended)}`);
 
   const timeline = [...cluster.timeline];
   const firstDuring = timeline.findIndex((e) => e.at >= since);
@@ -203,6 +212,13 @@ function plain(line: string): string {
 // CSI sequences (colours, cursor moves) and OSC sequences (titles, links).
 // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escapes are what it finds
 const TERMINAL_ESCAPES = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/g;
+
+/** Requests and waits in one line: the first five, and how many more. */
+function listed(waits: readonly (InFlight & { on: string })[]): string {
+  const shown = waits.slice(0, 5).map((w) => `${w.on} ${w.what}`);
+  if (waits.length > 5) shown.push(`${waits.length - 5} more`);
+  return shown.join(', ');
+}
 
 /** Events that echo a change in the links, as many as there are peers to see it. */
 const LINK_EVENTS = new Set(['nodeup', 'nodedown', 'mesh']);

@@ -8,6 +8,7 @@ export { now as realNow } from '../clock.js';
 export type { InFlight } from '../peer/channel.js';
 export { echoPeerStdoutTo, silencePeerEcho } from '../peer/logs.js';
 export { adoptValuesInto } from '../peer/realm.js';
+export { currentTestScope, runInTestScope, type TestScope, withTestScope } from '../peer/test-scope.js';
 export {
   type FailureReportOptions,
   failureReportError,

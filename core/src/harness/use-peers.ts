@@ -5,6 +5,7 @@
 import { InvalidOptionsError } from '../errors.js';
 import type { Cluster } from '../index.js';
 import { resolveClusterOptions as validateClusterOptions } from '../options.js';
+import type { TestScope } from '../peer/test-scope.js';
 import { formatFailureReports } from './failure-report.js';
 import { createClusterHandle, MisplacedUsePeersError } from './handle.js';
 import { type PeerClusterOptions, resolveClusterOptions } from './options.js';
@@ -18,11 +19,12 @@ export interface HarnessAdapter extends RunnerHooks {
   /** The runner's project root, where `apps` resolve from unless `root` is given. */
   projectRoot(): string;
   /**
-   * For each test of the scope being collected, call `report(testStart)` when the test fails
-   * and show the text with the test's failure. Absent when the environment attaches reports
+   * For each test of the scope being collected, call `report(testStart, scope)` when the test
+   * fails and show the text with the test's failure; `scope` is the test's, when the plugin ran it
+   * in one (withTestScope). Absent when the environment attaches reports
    * itself (Jest's `handleTestEvent`).
    */
-  onTestFailed?(report: (since: number) => string | undefined): void;
+  onTestFailed?(report: (since: number, scope?: TestScope) => string | undefined): void;
   /** Added to the error for a handle used after its afterAll, e.g. how the runner orders afterAll hooks. */
   stoppedHint?: string;
   /** The name of the test running now, if one is (usePeers cannot be called there). */
@@ -99,9 +101,9 @@ export function createUsePeers(adapter: HarnessAdapter): UsePeers {
       await stopTracked(state, entry);
     }, timeouts.afterAll);
 
-    adapter.onTestFailed?.((since) => {
+    adapter.onTestFailed?.((since, scope) => {
       if (!entry.cluster || entry.abandoned) return undefined;
-      return formatFailureReports([entry.cluster], { since });
+      return formatFailureReports([entry.cluster], { since, scope });
     });
 
     return handle;
@@ -109,8 +111,12 @@ export function createUsePeers(adapter: HarnessAdapter): UsePeers {
 }
 
 /** The report for every cluster a state tracks: what an environment attaches on a failed test. */
-export function trackedFailureReport(state: HarnessState, since: number): string | undefined {
+export function trackedFailureReport(
+  state: HarnessState,
+  since: number,
+  scope?: TestScope,
+): string | undefined {
   const clusters: Cluster[] = [];
   for (const entry of state.clusters) if (entry.cluster && !entry.abandoned) clusters.push(entry.cluster);
-  return formatFailureReports(clusters, { since });
+  return formatFailureReports(clusters, { since, scope });
 }

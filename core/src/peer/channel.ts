@@ -2,6 +2,7 @@
 import { now as clockNow } from '../clock.js';
 import { type OutputMark, type Request, type Response, toWireError, type WireError } from './protocol.js';
 import { adopt } from './realm.js';
+import { currentTestScope, type TestScope } from './test-scope.js';
 
 export interface ChannelOutput {
   /** Answering side: how much output it has written so far, sent with every answer. */
@@ -16,6 +17,8 @@ type Pending = {
   what: string | (() => string);
   /** Epoch ms it was sent. */
   since: number;
+  /** The test that sent it, when its plugin says (see test-scope.ts). */
+  scope: TestScope | undefined;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 };
@@ -26,6 +29,8 @@ export interface InFlight {
   what: string;
   /** Epoch ms it began. */
   since: number;
+  /** The test that began it, when its plugin says (see test-scope.ts). */
+  scope?: TestScope | undefined;
   /** How it stands now (a wait: what it still misses). */
   detail?: string;
 }
@@ -47,7 +52,7 @@ export class Channel {
     if (this.#closed) return Promise.reject(this.#closed(op, describe({ op, what })));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { op, what, since: clockNow(), resolve, reject });
+      this.#pending.set(id, { op, what, since: clockNow(), scope: currentTestScope(), resolve, reject });
       try {
         this.post({ t: 'req', id, op, args });
       } catch (error) {
@@ -59,7 +64,11 @@ export class Channel {
 
   /** The requests sent and not answered yet, oldest first. */
   inFlight(): InFlight[] {
-    return [...this.#pending.values()].map((pending) => ({ what: describe(pending), since: pending.since }));
+    return [...this.#pending.values()].map((pending) => ({
+      what: describe(pending),
+      since: pending.since,
+      scope: pending.scope,
+    }));
   }
 
   /** Handles a request or response; returns false for any other message. */

@@ -3,6 +3,7 @@
 
 import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
 import type { InFlight } from './channel.js';
+import { currentTestScope, type TestScope } from './test-scope.js';
 
 export interface WaitOptions<T> {
   /** A value ends the wait; undefined keeps waiting; a throw rejects it. */
@@ -45,25 +46,30 @@ export function waitUntil<T>({ check, subscribe, timeout, onTimeout }: WaitOptio
 
 /** The waits in progress on one peer or cluster, for failure reports (see InFlight). */
 export class PendingWaits {
-  readonly #waits = new Set<{ what: string; since: number; detail: () => string }>();
+  readonly #waits = new Set<{
+    what: string;
+    since: number;
+    scope: TestScope | undefined;
+    detail: () => string;
+  }>();
 
   /** Tracks `wait` while it runs; `detail` says how it stands when a report asks. */
   track<T>(what: string, detail: () => string, wait: () => Promise<T>): Promise<T> {
-    const entry = { what, since: clockNow(), detail };
+    const entry = { what, since: clockNow(), scope: currentTestScope(), detail };
     this.#waits.add(entry);
     const done = () => this.#waits.delete(entry);
     return wait().finally(done);
   }
 
   list(): InFlight[] {
-    return [...this.#waits].map(({ what, since, detail }) => {
+    return [...this.#waits].map(({ what, since, scope, detail }) => {
       let now: string;
       try {
         now = detail();
       } catch (error) {
         now = `(${error instanceof Error ? error.message : String(error)})`;
       }
-      return { what, since, detail: now };
+      return { what, since, scope, detail: now };
     });
   }
 }
