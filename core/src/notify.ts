@@ -1,4 +1,4 @@
-import type { EventEmitter } from 'node:events';
+import { type EventEmitter, errorMonitor } from 'node:events';
 
 /**
  * `emitter.emit(event, ...args)` for events that peer-cluster's own code paths raise (a link's
@@ -9,10 +9,13 @@ import type { EventEmitter } from 'node:events';
  * Each listener runs as `emit` would run it (in order, with the emitter as `this`, `once` ones
  * removed, on a copy of the list so that a listener may add or remove listeners). An error one
  * throws is thrown again on its own, from a microtask: an uncaught exception with the listener's
- * stack, as with a plain emitter, and the test runner reports it as the user's error.
+ * stack, as with a plain emitter, and the test runner reports it as the user's error. As `emit`
+ * does, an `error` goes to the `errorMonitor` listeners first.
  */
-export function notify(emitter: EventEmitter, event: string, ...args: unknown[]): void {
-  for (const listener of emitter.rawListeners(event)) {
+export function notify(emitter: EventEmitter, event: string | symbol, ...args: unknown[]): void {
+  const listeners = emitter.rawListeners(event); // a copy
+  if (event === 'error') listeners.unshift(...emitter.rawListeners(errorMonitor));
+  for (const listener of listeners) {
     try {
       Reflect.apply(listener, emitter, args);
     } catch (error) {

@@ -8,25 +8,29 @@ import type { EventEmitter } from 'node:events';
  * An EventEmitter whose events are typed by `T` (event name: listener parameters): a misspelt event
  * name or a listener with the wrong parameters is a type error. Not `EventEmitter<T>` itself, since
  * @types/node 25 and later let its methods take any event name (any listener for a name not in `T`).
- * The emitters are Node's EventEmitters at runtime (`instanceof EventEmitter`).
+ * Besides `T`'s events it takes those of every EventEmitter (`newListener`, `removeListener`),
+ * `errorMonitor` where `T` has `error`, and any other symbol, untyped (a symbol cannot be misspelt).
+ * The methods that return the emitter return it typed, for chains. The emitters are Node's
+ * EventEmitters at runtime (`instanceof EventEmitter`).
  */
 export interface TypedEventEmitter<T extends Record<keyof T, any[]>>
   extends Omit<EventEmitter, TypedEmitterMethods> {
-  on<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
-  once<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
-  off<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
-  addListener<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
-  removeListener<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
-  prependListener<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
-  prependOnceListener<K extends keyof T>(event: K, listener: (...args: T[K]) => void): this;
-  emit<K extends keyof T>(event: K, ...args: T[K]): boolean;
-  removeAllListeners(event?: keyof T): this;
-  listeners<K extends keyof T>(event: K): ((...args: T[K]) => void)[];
-  rawListeners<K extends keyof T>(event: K): ((...args: T[K]) => void)[];
-  listenerCount<K extends keyof T>(event: K, listener?: (...args: T[K]) => void): number;
+  on<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
+  once<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
+  off<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
+  addListener<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
+  removeListener<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
+  prependListener<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
+  prependOnceListener<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
+  emit<K extends string | symbol>(event: EventName<T, K>, ...args: Parameters<Listener<T, K>>): boolean;
+  removeAllListeners<K extends string | symbol>(event?: EventName<T, K>): this;
+  listeners<K extends string | symbol>(event: EventName<T, K>): Listener<T, K>[];
+  rawListeners<K extends string | symbol>(event: EventName<T, K>): Listener<T, K>[];
+  listenerCount<K extends string | symbol>(event: EventName<T, K>, listener?: Listener<T, K>): number;
+  setMaxListeners(n: number): this;
 }
 
-/** The methods that TypedEventEmitter types by event. */
+/** The methods that TypedEventEmitter types by event, or by `this`. */
 type TypedEmitterMethods =
   | 'on'
   | 'once'
@@ -39,7 +43,41 @@ type TypedEmitterMethods =
   | 'removeAllListeners'
   | 'listeners'
   | 'rawListeners'
-  | 'listenerCount';
+  | 'listenerCount'
+  | 'setMaxListeners';
+
+type ErrorMonitor = typeof EventEmitter.errorMonitor;
+
+/** The events of every EventEmitter, typed as @types/node types them. */
+interface EventEmitterEvents {
+  newListener: [eventName: string | symbol, listener: (...args: any[]) => void];
+  removeListener: [eventName: string | symbol, listener: (...args: any[]) => void];
+}
+
+/** `T`'s events, every EventEmitter's, and `errorMonitor` (called with what `error` gives) where `T` has `error`. */
+type AllEvents<T> = T &
+  Omit<EventEmitterEvents, keyof T> &
+  ('error' extends keyof T ? Record<ErrorMonitor, T['error' & keyof T]> : unknown);
+
+/**
+ * The type of an event name `K` (inferred from the argument): `K` for an event of AllEvents or
+ * another symbol, the event names for a string that is none (a misspelt event), a message for
+ * `errorMonitor` on an emitter without `error`, where its listeners would never be called.
+ */
+type EventName<T, K> = K extends keyof AllEvents<T>
+  ? K
+  : K extends ErrorMonitor
+    ? 'errorMonitor, on an emitter without an error event'
+    : K extends symbol
+      ? K
+      : keyof T | keyof EventEmitterEvents | symbol;
+
+/** The listener of event `K`: typed for AllEvents, untyped for another symbol. */
+type Listener<T, K> = K extends keyof AllEvents<T>
+  ? AllEvents<T>[K] extends infer A extends any[]
+    ? (...args: A) => void
+    : never
+  : (...args: any[]) => void;
 
 /** A node address as a strategy gives it: `name@host:port` or `host:port`. */
 export type NodeAddress = string;

@@ -1,3 +1,4 @@
+import { errorMonitor } from 'node:events';
 import net from 'node:net';
 import {
   customStrategy,
@@ -138,6 +139,36 @@ describe('healer', () => {
     expect(result.disconnected).toEqual([]);
     expect(errors.map((e) => e.message)).toEqual(['registry unreachable']);
     expect(a.nodes()).toEqual([b.id]);
+  });
+
+  it('gives errorMonitor listeners every strategy error, before the error listeners, and also when none handles it', async () => {
+    const logs: string[] = [];
+    let fail = false;
+    const a = await node({
+      name: 'a',
+      ...SLOW,
+      log: (l) => logs.push(l),
+      strategy: customStrategy({
+        discover: () => {
+          if (fail) throw new Error('registry unreachable');
+          return [];
+        },
+      }),
+    });
+    await a.healer.refresh();
+    fail = true;
+    const seen: string[] = [];
+    a.healer.on(errorMonitor, (e) => seen.push(`monitor: ${e.message}`));
+    await a.healer.refresh();
+    expect(seen).toEqual(['monitor: registry unreachable']);
+    expect(logs.join('\n')).toContain('registry unreachable');
+    a.healer.on('error', (e) => seen.push(`error: ${e.message}`));
+    await a.healer.refresh();
+    expect(seen).toEqual([
+      'monitor: registry unreachable',
+      'monitor: registry unreachable',
+      'error: registry unreachable',
+    ]);
   });
 
   it('does not crash on a strategy error nobody listens for (it goes to the log)', async () => {

@@ -2,7 +2,7 @@
 // `tsc -p tsconfig.tests.json` (part of `npm run typecheck`), never run. Each `@ts-expect-error`
 // is a mistake the types must catch; each expectTypeOf, a type a user relies on. (The checks that
 // need a consumer's `exactOptionalPropertyTypes` are in core/test/fixtures/packed/consumer-types.ts.)
-import { type EventEmitter, once } from 'node:events';
+import { type EventEmitter, errorMonitor, once } from 'node:events';
 import type { AppContext, Peer } from '@peer-cluster/core';
 import { dns } from '@peer-cluster/strategy-dns';
 import { localRegistry } from '@peer-cluster/strategy-local-registry';
@@ -55,7 +55,26 @@ export async function events(): Promise<void> {
     ctx.cluster.on('messages', () => {});
     // @ts-expect-error 'refresh' gives a RefreshResult
     ctx.cluster.healer.once('refresh', (result: string) => result);
+    // errorMonitor where there is an 'error' event (the healer's), with what 'error' gives.
+    ctx.cluster.healer.on(errorMonitor, (error) => expectTypeOf(error).toEqualTypeOf<Error>());
+    // @ts-expect-error a node has no 'error' event: an errorMonitor listener would never run
+    ctx.cluster.on(errorMonitor, () => {});
   });
+  // The events of every EventEmitter, typed as @types/node types them, and any symbol, untyped.
+  peer.on('newListener', (event, listener) => {
+    expectTypeOf(event).toEqualTypeOf<string | symbol>();
+    expectTypeOf(listener).toEqualTypeOf<(...args: any[]) => void>();
+  });
+  peer.prependListener('removeListener', (event: string | symbol) => event);
+  peer.once(Symbol.for('app.event'), (...args) => expectTypeOf(args).toEqualTypeOf<any[]>());
+  // @ts-expect-error 'newListener' gives the event name first
+  peer.on('newListener', (listener: () => void) => listener);
+  // The methods that return the emitter return it typed, so a chain keeps the events.
+  expectTypeOf(peer.setMaxListeners(20).on('exit', () => {})).toEqualTypeOf<Peer>();
+  // @ts-expect-error no event 'exited', after setMaxListeners
+  peer.setMaxListeners(20).on('exited', () => {});
+  // @ts-expect-error no event 'exited', after removeAllListeners
+  peer.removeAllListeners('log').off('exited', () => {});
 }
 
 export function strategies(): void {

@@ -3,6 +3,7 @@
 // nodes do not poll in lockstep), at once when the strategy's watch says something changed, and
 // when asked. At most one refresh runs and at most one more waits behind it.
 
+import { errorMonitor } from 'node:events';
 import { TypedEmitter } from '../emitter.js';
 import { HealerShutdownError, RefreshTimeoutError } from '../errors.js';
 import type { Node } from '../link/node.js';
@@ -381,13 +382,18 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     return controller;
   }
 
-  /** An `error` event when someone listens; otherwise the node's log (an unheard error would throw). */
+  /**
+   * An `error` event when someone listens; otherwise the node's log (an unheard error would throw),
+   * and the `errorMonitor` listeners, which see every error as with `emit`.
+   */
   #report(error: unknown): void {
     const e = error instanceof Error ? error : new Error(String(error));
     if (this.listenerCount('error') > 0) notify(this, 'error', e);
-    else
+    else {
+      notify(this, errorMonitor, e);
       this.#node.log(
         `peer-cluster: healer of ${this.#node.id} (strategy "${this.strategy?.name}"): ${e.message}`,
       );
+    }
   }
 }
