@@ -3,13 +3,13 @@
 // `connect` starts a daemon when none answers, so the first test file on a machine brings one up.
 
 import { spawn } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
+import { TypedEmitter } from '../emitter.js';
 import { PeerClusterError, RegistryUnavailableError, RegistryVersionError } from '../errors.js';
 import { ALLOWED_ENV } from '../peer/env.js';
 import {
@@ -69,7 +69,7 @@ interface Pending {
 /** After a spawn, how long refusals are put down to the daemon still starting before spawning again. */
 const RESPAWN_AFTER = 2000;
 
-export class RegistryClient extends EventEmitter<RegistryClientEvents> {
+export class RegistryClient extends TypedEmitter<RegistryClientEvents> {
   /** `host:port` of the daemon. */
   readonly address: string;
   /** The daemon's pid, from its hello. */
