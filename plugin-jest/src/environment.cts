@@ -24,13 +24,15 @@ class PeerClusterEnvironment extends TestEnvironment {
   #harness: Harness | undefined;
   #state: HarnessState | undefined;
   /**
-   * The tests running now: when each started and, for a concurrent one, the scope its function
-   * runs in (test.concurrent tests run at once and share their scope's cluster: a report lists
-   * the calls of its own test, not its neighbours').
+   * The tests running now: when each started, whether its function runs now (usePeers cannot be
+   * called there), and, for a concurrent one, the scope its function runs in (test.concurrent
+   * tests run at once and share their scope's cluster: a report lists the calls of its own test,
+   * and a misplaced usePeers names its own test, not its neighbours').
    */
-  readonly #tests = new Map<Circus.TestEntry, { since: number; scope?: TestScope; unwrap?: () => void }>();
-  /** The test whose function runs now, if one does (usePeers cannot be called there). */
-  #running: string | undefined;
+  readonly #tests = new Map<
+    Circus.TestEntry,
+    { since: number; inFn?: boolean; scope?: TestScope; unwrap?: () => void }
+  >();
   /** The describe block whose beforeAll hook runs now, if one does. */
   #beforeAllOf: Circus.DescribeBlock | undefined;
   #unwatch: (() => void) | undefined;
@@ -82,7 +84,7 @@ class PeerClusterEnvironment extends TestEnvironment {
         afterAll: (fn, timeout) => hooks.afterAll(fn, timeout),
         state: () => state,
         projectRoot: () => root,
-        runningTest: () => this.#running,
+        runningTest: () => this.#runningTest(),
         collecting: () => !this.#runStarted,
         scopeNeedsNoCluster: () =>
           this.#beforeAllOf && !hasTestToRun(this.#beforeAllOf)
@@ -99,8 +101,6 @@ class PeerClusterEnvironment extends TestEnvironment {
 
   async handleTestEvent(event: Circus.Event, _state: Circus.State): Promise<void> {
     if (event.name === 'run_start') this.#runStarted = true;
-    if (event.name === 'test_fn_start') this.#running = event.test.name;
-    else if (event.name === 'test_fn_success' || event.name === 'test_fn_failure') this.#running = undefined;
     if (event.name === 'hook_start')
       this.#beforeAllOf = event.hook.type === 'beforeAll' ? event.hook.parent : undefined;
     else if (event.name === 'hook_success' || event.name === 'hook_failure') this.#beforeAllOf = undefined;
@@ -110,7 +110,11 @@ class PeerClusterEnvironment extends TestEnvironment {
       this.#tests.delete(event.test);
     } else if (event.name === 'test_fn_start') {
       const running = this.#tests.get(event.test);
+      if (running) running.inFn = true;
       if (running && event.test.concurrent) Object.assign(running, this.#scope(event.test));
+    } else if (event.name === 'test_fn_success' || event.name === 'test_fn_failure') {
+      const running = this.#tests.get(event.test);
+      if (running) running.inFn = false;
     } else if (event.name === 'test_done') {
       const { since = Date.now(), scope, unwrap } = this.#tests.get(event.test) ?? {};
       unwrap?.();
@@ -127,6 +131,21 @@ class PeerClusterEnvironment extends TestEnvironment {
       }
       if (scope) scope.ended = true;
     }
+  }
+
+  /**
+   * The name of the test whose function runs now: under test.concurrent, the one whose scope the
+   * caller runs in (or, for a generator function, which runs in none, the latest to start).
+   */
+  #runningTest(): string | undefined {
+    const scope = this.#harness?.currentTestScope();
+    let latest: Circus.TestEntry | undefined;
+    for (const [test, { inFn, scope: own }] of this.#tests) {
+      if (!inFn) continue;
+      if (scope && own === scope) return test.name;
+      latest = test;
+    }
+    return latest?.name;
   }
 
   /**

@@ -118,6 +118,14 @@ test('test.concurrent on one cluster: each report lists the calls its own test a
   expect(result.code).toBe(1);
 });
 
+test('test.concurrent: usePeers misplaced in a test names that test, whichever else runs', {
+  timeout: 120_000,
+}, async () => {
+  const result = await project.run([...JEST], { env: { E2E_SUITE: 'misplaced' } });
+  expect(result.output).toMatch(/Tests:\s+2 passed, 2 total/);
+  expect(result.code, result.output).toBe(0);
+});
+
 test('jest --coverage: evaluate() runs functions that coverage instrumented', {
   timeout: 120_000,
 }, async () => {
