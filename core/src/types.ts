@@ -14,10 +14,8 @@ import type { EventEmitter } from 'node:events';
  * EventEmitters at runtime (`instanceof EventEmitter`).
  */
 export interface TypedEventEmitter<T extends Record<keyof T, any[]>>
-  extends Omit<EventEmitter, TypedEmitterMethods> {
-  on<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
-  once<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
-  off<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
+  extends Omit<EventEmitter, TypedEmitterMethods>,
+    TypedListening<T> {
   addListener<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
   removeListener<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
   prependListener<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
@@ -28,6 +26,16 @@ export interface TypedEventEmitter<T extends Record<keyof T, any[]>>
   rawListeners<K extends string | symbol>(event: EventName<T, K>): Listener<T, K>[];
   listenerCount<K extends string | symbol>(event: EventName<T, K>, listener?: Listener<T, K>): number;
   setMaxListeners(n: number): this;
+}
+
+/**
+ * `on`, `once` and `off` of a TypedEventEmitter, on their own: an interface that extends them (not
+ * a Pick, which would fix `this` to the emitter's whole type) keeps its own type along a chain.
+ */
+interface TypedListening<T extends Record<keyof T, any[]>> {
+  on<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
+  once<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
+  off<K extends string | symbol>(event: EventName<T, K>, listener: Listener<T, K>): this;
 }
 
 /** The methods that TypedEventEmitter types by event, or by `this`. */
@@ -287,24 +295,26 @@ export interface ClusterNode extends TypedEventEmitter<ClusterNodeEvents> {
   stop(): Promise<void>;
 }
 
-/** `ctx.cluster` inside a peer's app. */
-export type AppCluster = Pick<
-  ClusterNode,
-  | 'id'
-  | 'name'
-  | 'host'
-  | 'port'
-  | 'cluster'
-  | 'healer'
-  | 'nodes'
-  | 'call'
-  | 'callWithOptions'
-  | 'send'
-  | 'handle'
-  | 'on'
-  | 'off'
-  | 'once'
->;
+/**
+ * `ctx.cluster` inside a peer's app: its node, less what the peer does itself (stop, connect,
+ * block…). `on`, `once` and `off` return it as an AppCluster, so a chain stays one.
+ */
+export interface AppCluster
+  extends Pick<
+      ClusterNode,
+      | 'id'
+      | 'name'
+      | 'host'
+      | 'port'
+      | 'cluster'
+      | 'healer'
+      | 'nodes'
+      | 'call'
+      | 'callWithOptions'
+      | 'send'
+      | 'handle'
+    >,
+    TypedListening<ClusterNodeEvents> {}
 
 /** What an app's `start(ctx)` receives. */
 export interface AppContext {
