@@ -59,7 +59,9 @@ class PeerClusterEnvironment extends TestEnvironment {
   override async setup(): Promise<void> {
     await super.setup();
     const harness = (await import('@peer-cluster/core/harness')) as Harness;
-    void harness.connectRegistryEarly();
+    // No early registry connection (Vitest's environment opens one): Jest loads the test file
+    // synchronously after setup, so the connection made no progress before the first beforeAll
+    // (measured), and it started the daemon for files where -t leaves nothing to run.
     // Jest prints the tests' console on stderr; with --json or --useStderr, the peers' echoed
     // stdout goes there too.
     if (this.#stderrOnly) harness.echoPeerStdoutTo(process.stderr);
