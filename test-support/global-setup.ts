@@ -1,34 +1,68 @@
 import { readFileSync } from 'node:fs';
-import { peerProcesses } from './procs.js';
+import { peerProcesses, processGroup } from './procs.js';
+
+type Peer = ReturnType<typeof peerProcesses>[number];
 
 // Every test run must end with no peer process left, whatever the tests did. Only this run's are
 // judged (descendants of this process, or orphans that appeared during it), so a parallel run or a
 // benchmark on the same machine neither fails this one nor gets killed by it.
 export default function setup() {
-  const before = new Set(peerProcesses().map((p) => p.pid));
-  const ours = () =>
-    peerProcesses().filter(
-      (p) => !before.has(p.pid) && (descendsFrom(p.pid, process.pid) || parentOf(p.pid) === 1),
-    );
+  const ours = leakedFromNow();
   return async () => {
-    const deadline = Date.now() + 3000;
-    let left = ours();
-    while (left.length > 0 && Date.now() < deadline) {
-      // Polling /proc is the only way to observe processes we are not the parent of.
-      await new Promise((r) => setTimeout(r, 25));
-      left = ours();
-    }
-    if (left.length === 0) return;
-    for (const p of left) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {}
-    }
+    const { killed, survivors } = await reapLeaks(ours);
+    if (killed.length === 0) return;
+    // Vitest only prints an error thrown here ("error during close") and still exits 0.
+    process.exitCode = 1;
     throw new Error(
-      `Leaked peer processes:\n${left.map((p) => `  pid ${p.pid} (${p.cluster}): ${p.cmd}`).join('\n')}`,
+      `Leaked peer processes (killed by the leak check):\n${list(killed)}${
+        survivors.length > 0 ? `\nStill alive after it:\n${list(survivors)}` : ''
+      }`,
     );
   };
 }
+
+/**
+ * A finder of the peers that this process started from now on (its descendants, and orphans that
+ * were not there before), optionally of one `cluster`.
+ */
+export function leakedFromNow(cluster?: string): () => Peer[] {
+  const before = new Set(peerProcesses(cluster).map((p) => p.pid));
+  return () =>
+    peerProcesses(cluster).filter(
+      (p) => !before.has(p.pid) && (descendsFrom(p.pid, process.pid) || parentOf(p.pid) === 1),
+    );
+}
+
+/**
+ * Gives the peers `find` returns `grace` ms to go, then SIGKILLs what is left: the whole process
+ * group of one that leads a group (so a child it forks meanwhile goes too), and scans again until
+ * nothing is found (a child orphaned by its parent's death shows up then) or `bound` ms pass.
+ */
+export async function reapLeaks(find: () => Peer[], { grace = 3000, bound = 5000 } = {}) {
+  const tick = () => new Promise((r) => setTimeout(r, 25));
+  const graceEnd = Date.now() + grace;
+  let left = find();
+  while (left.length > 0 && Date.now() < graceEnd) {
+    // Polling /proc is the only way to observe processes we are not the parent of.
+    await tick();
+    left = find();
+  }
+  const killed = new Map<number, Peer>();
+  const end = Date.now() + bound;
+  while (left.length > 0 && Date.now() < end) {
+    for (const p of left) {
+      killed.set(p.pid, p);
+      try {
+        process.kill(processGroup(p.pid) === p.pid ? -p.pid : p.pid, 'SIGKILL');
+      } catch {}
+    }
+    await tick();
+    left = find();
+  }
+  return { killed: [...killed.values()], survivors: left };
+}
+
+const list = (peers: Peer[]) => peers.map((p) => `  pid ${p.pid} (${p.cluster}): ${p.cmd}`).join('\n');
 
 function parentOf(pid: number): number | undefined {
   try {

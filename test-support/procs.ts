@@ -7,25 +7,43 @@ export function peerProcesses(cluster?: string): { pid: number; cluster: string;
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     if (pid === process.pid) continue;
-    let env: string;
-    try {
-      env = readFileSync(`/proc/${pid}/environ`, 'latin1');
-    } catch {
-      continue;
-    }
-    const match = env.split('\0').find((v) => v.startsWith('PEER_CLUSTER='));
+    // A process whose main thread has exited while others still run (as when it is dying) shows no
+    // environment or command line of its own: read them through a thread that is still alive. A
+    // zombie, with no thread left, is already dead; only its parent can reap it.
+    const match = readThroughAnyThread(pid, 'environ')
+      ?.split('\0')
+      .find((v) => v.startsWith('PEER_CLUSTER='));
     if (!match) continue;
     const value = match.slice('PEER_CLUSTER='.length);
     if (cluster !== undefined && value !== cluster) continue;
-    let cmd = '';
-    try {
-      cmd = readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').trim();
-    } catch {}
-    // A zombie has an empty cmdline and is already dead; only its parent can reap it.
-    if (cmd === '') continue;
-    found.push({ pid, cluster: value, cmd });
+    const cmd = readThroughAnyThread(pid, 'cmdline');
+    found.push({ pid, cluster: value, cmd: cmd?.replaceAll('\0', ' ').trim() ?? '' });
   }
   return found;
+}
+
+/** `/proc/<pid>/<file>`, else the first thread's that is not empty; undefined if none is. */
+function readThroughAnyThread(pid: number, file: string): string | undefined {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'latin1') || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const own = read(`/proc/${pid}/${file}`);
+  if (own !== undefined) return own;
+  let threads: string[];
+  try {
+    threads = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return undefined;
+  }
+  for (const tid of threads) {
+    const text = read(`/proc/${pid}/task/${tid}/${file}`);
+    if (text !== undefined) return text;
+  }
+  return undefined;
 }
 
 /** Resolves when no matching peer process remains, or rejects after `timeout` ms listing them. */
