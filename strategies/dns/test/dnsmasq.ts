@@ -75,6 +75,8 @@ async function startOn(port: number, binary: string, zone: string, records: stri
       '--no-hosts',
       '--conf-file=/dev/null',
       '--pid-file=',
+      // Its log on stderr, where it says when it has bound its port and loaded its records.
+      '--log-facility=-',
       `--local=/${zone}/`,
       // A record only this server has: the readiness probe's answer proves it is this dnsmasq
       // that answers on the port (not something that took the port as dnsmasq failed to bind).
@@ -89,8 +91,15 @@ async function startOn(port: number, binary: string, zone: string, records: stri
     stderr += d;
   });
   const exited = once(child, 'exit');
-  // dnsmasq prints "started" to syslog, not to us: its bound UDP port is the readiness signal.
+  // Not one query before dnsmasq holds the port: while the port is free, the probe's own socket can
+  // be given it as its source port, connect to itself, and read its own query back as an answer
+  // without records (ENODATA; measured: 4 in 120,000 probes of a free port, 1 in 28,232 ports). The
+  // cache is loaded, and "cleared cache" logged, after the bind, on the first turn of its loop.
   const deadline = Date.now() + 10_000;
+  const settled = Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
+  while (!/cleared cache/.test(stderr) && child.exitCode === null && Date.now() < deadline) {
+    await Promise.race([once(child.stderr!, 'data'), settled]);
+  }
   for (;;) {
     if (child.exitCode !== null) {
       const message = `dnsmasq exited (${child.exitCode}): ${stderr}`;
