@@ -17,7 +17,8 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { killWhenTestEnds } from '../../test-support/children.js';
 import { peerProcesses, processGroup, waitForNoPeers } from '../../test-support/procs.js';
-import { busyLoad } from '../dist/peer/peer.js';
+// busyLoad is internal: set it, and spawn the peers it applies to, through the same (unbundled) copy.
+import { busyLoad, spawnPeer as spawnUnbundledPeer } from '../dist/peer/peer.js';
 
 const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
 const peers: Peer[] = [];
@@ -703,7 +704,9 @@ describe('boot failures', () => {
     const timedOut = async (threshold: number | undefined) => {
       busyLoad.threshold = threshold;
       try {
-        const error = await peer({ apps: ['hangs.mjs'], bootTimeout: 300 }).catch((e) => e);
+        const error = await spawnUnbundledPeer({ root, apps: ['hangs.mjs'], bootTimeout: 300 }).catch(
+          (e) => e,
+        );
         expect(error).toBeInstanceOf(PeerBootError);
         expect(error.message).toMatch(/did not become ready within bootTimeout \(300 ms\)/);
         return error.message as string;

@@ -56,3 +56,32 @@ it('startNode in the test process loads the link layer when it is called', async
   expect(loaded.ws).toBe(true);
   expect(loaded.builtins).toEqual(expect.arrayContaining(['http', 'zlib']));
 });
+
+// Loaded as ≈35 modules and all of valibot, core cost every Vitest worker ≈35 ms more CPU.
+it("the plugins and core's entries load core as its bundle, valibot included", async () => {
+  // Every module Node's loader loads, as the hooks see them (printed from the hooks' thread).
+  const hooks = `export async function load(url, context, next) {
+    const loaded = await next(url, context);
+    console.error('LOADED ' + url);
+    return loaded;
+  }`;
+  const register = `import { register } from 'node:module';
+    register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hooks)}));`;
+  const script = `
+    import '@peer-cluster/core';
+    import '@peer-cluster/core/harness';
+    import '@peer-cluster/core/errors';
+    import 'vitest-environment-peer-cluster';
+  `;
+  const { stderr } = await promisify(execFile)(
+    process.execPath,
+    ['--import', `data:text/javascript,${encodeURIComponent(register)}`, '--input-type=module', '-e', script],
+    { timeout: 30_000 },
+  );
+  const files = [...stderr.matchAll(/^LOADED (file:\S+)$/gm)].map(([, url]) => fileURLToPath(url!));
+  const core = fileURLToPath(new URL('../', import.meta.url));
+  const ofCore = files.filter((file) => file.startsWith(core));
+  expect(ofCore.length).toBeGreaterThan(0);
+  expect(ofCore.filter((file) => !file.startsWith(`${core}dist/bundle/`))).toEqual([]);
+  expect(files.filter((file) => file.includes('/node_modules/valibot/'))).toEqual([]);
+});

@@ -1,6 +1,7 @@
 // The fixture form, for suites that prefer `test.extend` to hooks: setup and teardown of the
 // cluster live in one function, and a test only pays for peers when it names the fixture.
 import type { Cluster } from '@peer-cluster/core';
+import { InvalidOptionsError } from '@peer-cluster/core/errors';
 import {
   failureReportError,
   formatFailureReports,
@@ -10,7 +11,6 @@ import {
   stopTracked,
   trackCluster,
 } from '@peer-cluster/core/harness';
-import { InvalidOptionsError } from '@peer-cluster/core/peer';
 import type { TestAPI, TestContext } from 'vitest';
 import { attachToFailedTest, fileState, projectRoot, vitestApi } from './runner.js';
 
