@@ -2,6 +2,8 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -170,6 +172,25 @@ describe('spawnPeer', () => {
       expect(p.logs().some((l) => /EADDRINUSE, retrying with new ports/.test(l.line))).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails at once, saying so, when an app listens on a fixed port rather than PORT', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const fixed = (taken.address() as AddressInfo).port;
+      const error = await peer({ apps: ['fixed-port.mjs'], name: 'fixed', env: { FIXED_PORT: fixed } }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(PeerBootError);
+      const { message } = error as PeerBootError;
+      expect(message).toContain(`port ${fixed} is not one leased to fixed, whose are PORT=`);
+      expect(message).toContain('listen on process.env.PORT');
+      // New ports cannot free a port the app chose itself: no retry.
+      expect(message).not.toContain('retrying with new ports');
+    } finally {
+      taken.close();
     }
   });
 });

@@ -558,7 +558,15 @@ export class Peer extends TypedEmitter<PeerEvents> {
         return;
       } catch (error) {
         const e = error as PeerBootError & { remoteCode?: string; remotePort?: number };
-        if (!(e instanceof PeerBootError) || e.remoteCode !== 'EADDRINUSE' || attempt >= PORT_RETRIES) {
+        // A port that is not one of the lease's (an app's fixed `listen(3000)`) is not freed by new ports.
+        const leased = Object.values(this.#ports);
+        const fixed = e.remotePort !== undefined && !leased.includes(e.remotePort);
+        if (
+          !(e instanceof PeerBootError) ||
+          e.remoteCode !== 'EADDRINUSE' ||
+          fixed ||
+          attempt >= PORT_RETRIES
+        ) {
           // A peer that never ran is dropped by its owner; one that did keeps its ports for a restart.
           if (this.#config.releaseOnStop || !this.#everReady) await this.releasePorts();
           throw error;
@@ -810,6 +818,11 @@ export class Peer extends TypedEmitter<PeerEvents> {
     const booting = this.#booting;
     if (!booting || booting.failure) return;
     const app = phase === 'app' ? this.#app : undefined;
+    const port = extra.error?.code === 'EADDRINUSE' ? extra.error.port : undefined;
+    if (app && port !== undefined && !Object.values(this.#ports).includes(port)) {
+      const env = Object.entries(this.#ports).map(([n, p]) => `${portVariable(n)}=${p}`);
+      reason += ` (port ${port} is not one leased to ${this.name}, whose are ${env.join(', ')}: an app that listens on a fixed port cannot run in two peers; listen on process.env.PORT, or on a PORT_<NAME> of the \`ports\` option)`;
+    }
     const failure = new PeerBootError({
       peer: this.name,
       phase,
