@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
   InvalidOptionsError,
+  type LogLine,
   type Peer,
   PeerBootError,
   PeerExitedError,
@@ -159,6 +160,18 @@ describe('spawnPeer', () => {
   it('runs a side-effect app (no start) that listens on PORT', async () => {
     const p = await peer({ apps: ['side-effect-server.mjs'] });
     expect(await (await fetch(p.url())).text()).toBe(`side-effect ${p.name}`);
+    expect(p.logs().filter((l) => l.line.startsWith('peer-cluster:'))).toEqual([]);
+  });
+
+  it('says on stderr that an app whose default export is a function was not started', async () => {
+    const p = await peer({ apps: ['default-function.mjs'] });
+    const said = (line: string) => line.includes('default-function.mjs was loaded as a side-effect app');
+    const logged = new Promise<LogLine>((resolve) => p.on('log', (l) => said(l.line) && resolve(l)));
+    const line = p.logs().find((l) => said(l.line)) ?? (await logged);
+    expect(line.stream).toBe('stderr');
+    expect(line.line).toContain('its default export is a function, which is not called');
+    expect(line.line).toContain('export async function start(ctx)');
+    await expect(p.call('hi')).rejects.toThrow(/No handler "hi"/);
   });
 
   it('retries the boot with new ports when an app port is taken (EADDRINUSE)', async () => {

@@ -15,6 +15,12 @@ export async function startApp(app: BootApp, ctx: AppContext): Promise<RunningAp
   const mod = (await loadModule(app.url)) as AppModule & { default?: AppModule };
   // CommonJS apps and `export default { start }` keep their functions on the default export.
   const api: AppModule = typeof mod.start !== 'function' && isApp(mod.default) ? mod.default : mod;
+  const unused = uncalled(mod);
+  // On the peer's stderr, so a failed test's report shows why the app's handlers are missing.
+  if (unused)
+    process.stderr.write(
+      `peer-cluster: app ${app.name} was loaded as a side-effect app: ${unused}, which is not called. An app's entry point is an exported \`start(ctx)\` (\`export async function start(ctx)\`).\n`,
+    );
   let stop: (() => unknown) | undefined = typeof api.stop === 'function' ? () => api.stop!(ctx) : undefined;
   if (typeof api.start === 'function') {
     const started = (await api.start(ctx)) as (() => unknown) | { stop?: () => unknown } | undefined;
@@ -23,6 +29,15 @@ export async function startApp(app: BootApp, ctx: AppContext): Promise<RunningAp
     else if (started && typeof started.stop === 'function') stop = () => started.stop!();
   }
   return { name: app.name, stop };
+}
+
+/** What an app without a callable `start` exports that looks meant to be one (`export default async function`). */
+function uncalled(mod: { start?: unknown; default?: unknown }): string | undefined {
+  if (mod.start !== undefined && typeof mod.start !== 'function')
+    return `its \`start\` export is not a function (${typeof mod.start})`;
+  if (mod.start === undefined && !isApp(mod.default) && typeof mod.default === 'function')
+    return 'its default export is a function';
+  return undefined;
 }
 
 function isApp(value: unknown): value is AppModule {
