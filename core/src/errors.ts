@@ -205,7 +205,9 @@ export class RemoteError extends PeerClusterError {
   constructor(node: string, remote: RemoteErrorData) {
     super(
       `${remote.name ?? 'Error'} on ${node}: ${remote.message ?? ''}`,
-      remote.cause === undefined ? undefined : { cause: new RemoteError(node, remote.cause) },
+      // Not `new RemoteError`: a class naming itself inside its body is renamed `_RemoteError` by
+      // esbuild (the peers' bundle), and its errors' `name` and cross-copy `instanceof` with it.
+      remote.cause === undefined ? undefined : { cause: new new.target(node, remote.cause) },
     );
     this.node = node;
     this.remoteName = remote.name ?? 'Error';

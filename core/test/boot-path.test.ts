@@ -313,8 +313,25 @@ await import(${JSON.stringify(pathToFileURL(file).href)});`;
       NodeDownError: true,
       PeerClusterError: true,
       RpcTimeoutError: false,
+      RemoteError: false,
       Error: true,
     });
+  });
+
+  it("an app catches a RemoteError, a handler's throw on another node, as a RemoteError", async () => {
+    const c = await startCluster({ count: 2, root, apps: ['catches-node-down.mjs'], name: 'boot-remote' });
+    try {
+      const [a, b] = c.peers;
+      expect(await a!.call('call-throws', b!.node)).toEqual({
+        name: 'RemoteError',
+        causeName: 'RemoteError',
+        RemoteError: true,
+        causeRemoteError: true,
+        PeerClusterError: true,
+      });
+    } finally {
+      await c.stop();
+    }
   });
 
   it('instanceof holds for the same class from another copy of core, and only for it', async () => {
