@@ -118,15 +118,19 @@ export class PeerExitedError extends PeerClusterError {
     what: string,
     state: string,
     answering?: { exit: string; fatal?: string | undefined; stopped?: boolean },
+    /** A peer that cannot be restarted (removed, or its cluster stopped): why, and what to do instead. */
+    detached?: { reason: string; hint: string },
   ) {
     super(
-      answering?.stopped
-        ? `${what} on peer ${peer} got no answer: the peer was stopped (stop(), restart() or its cluster's stop()) while answering.`
-        : answering
-          ? `${what} on peer ${peer} got no answer: its process ${answering.exit} while answering${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
-          : state === 'stopped'
-            ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
-            : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
+      detached && !answering
+        ? `Cannot ${what} on peer ${peer}: ${detached.reason}, so it cannot be restarted. ${detached.hint}`
+        : answering?.stopped
+          ? `${what} on peer ${peer} got no answer: the peer was stopped (stop(), restart() or its cluster's stop()) while answering.`
+          : answering
+            ? `${what} on peer ${peer} got no answer: its process ${answering.exit} while answering${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
+            : state === 'stopped'
+              ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
+              : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
     );
     this.peer = peer;
     this.state = state;

@@ -515,8 +515,15 @@ describe('faults racing each other', () => {
     await expect(p3.restart()).rejects.toThrow(
       /`restart\(\)`: it was removed from cluster remove-booting \(got "peer-3"\)\. Call cluster\.add\(\) for a new peer\./,
     );
+    // A call to it does not advise the restart() it refuses.
+    await expect(p3.call('anything')).rejects.toThrow(
+      /Cannot call\("anything"\) on peer peer-3: it was removed from cluster remove-booting, so it cannot be restarted\. Call cluster\.add\(\) for a new peer\./,
+    );
     await c.stop();
     await expect(c.peers[0]!.restart()).rejects.toThrow(/its cluster remove-booting was stopped/);
+    await expect(c.peers[0]!.nodes()).rejects.toThrow(
+      /on peer peer-1: its cluster remove-booting was stopped, so it cannot be restarted\. Start a new cluster\./,
+    );
     await waitForNoPeers({ cluster: 'remove-booting', timeout: 3000 });
   });
 

@@ -371,7 +371,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
         'Use peer.pause() and peer.resume(): they keep its state and the timeline right.',
       );
     const child = this.#child;
-    if (!child || !this.#alive()) throw new PeerExitedError(this.name, `kill(${signal})`, this.#state);
+    if (!child || !this.#alive()) throw this.#exitedError(`kill(${signal})`);
     // Already SIGKILLed, not yet reaped: nothing more can happen to it.
     if (this.#killed === child) return signal === 'SIGKILL' ? this.#exited : undefined;
     if (signal === 'SIGKILL') this.#killed = child;
@@ -446,7 +446,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
     }
     await stoppedBySignal(child.pid!);
     // It may have died meanwhile (a crash, a kill): a dead process is not paused.
-    if (this.#child !== child || !this.#alive()) throw new PeerExitedError(this.name, 'pause()', this.#state);
+    if (this.#child !== child || !this.#alive()) throw this.#exitedError('pause()');
     this.#pausedFrom = this.#state === 'booting' ? 'booting' : 'running';
     this.#pausedAt = clockNow();
     this.#setState('paused');
@@ -1016,13 +1016,17 @@ export class Peer extends TypedEmitter<PeerEvents> {
     );
   }
 
+  /** A use of a peer whose process is gone; one that cannot be restarted says so, and what to do. */
+  #exitedError(what: string): PeerExitedError {
+    return new PeerExitedError(this.name, what, this.#state, undefined, this.#detached);
+  }
+
   #alive(): boolean {
     return this.#state === 'booting' || this.#state === 'running' || this.#state === 'paused';
   }
 
   #live(what: string | (() => string)): Channel {
-    if (!this.#alive() || !this.#channel)
-      throw new PeerExitedError(this.name, typeof what === 'string' ? what : what(), this.#state);
+    if (!this.#alive() || !this.#channel) throw this.#exitedError(typeof what === 'string' ? what : what());
     return this.#channel;
   }
 
@@ -1069,7 +1073,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
   #waitFor<T>(check: () => T | undefined, timeout: number, onTimeout: () => Error): Promise<T> {
     return waitUntil({
       check: () => {
-        if (!this.#alive()) throw new PeerExitedError(this.name, 'wait for nodes', this.#state);
+        if (!this.#alive()) throw this.#exitedError('wait for nodes');
         return check();
       },
       subscribe: (test) => this.onChange(test),
