@@ -411,6 +411,19 @@ describe('faults', () => {
     );
   });
 
+  it('waitForNodes(n) with n the size of the cluster says a peer does not count itself', async () => {
+    const c = await cluster({ count: 2 });
+    const error = await c.peers[0]!.waitForNodes(2, { timeout: 300 }).catch((e) => e);
+    expect(error).toMatchObject({ name: 'WaitTimeoutError', timeout: 300 });
+    expect(error.message).toContain(
+      '\n  peer-1 can link to at most 1 nodes: its cluster has 2 peers, and waitForNodes(n) counts the nodes other than the peer itself\n',
+    );
+    // A count it can reach says nothing of the kind.
+    await c.peers[0]!.evaluate((ctx) => (ctx.cluster as any).block(['peer-2']));
+    const reachable = await c.peers[0]!.waitForNodes(1, { timeout: 300 }).catch((e) => e);
+    expect(reachable.message).not.toContain('can link to at most');
+  });
+
   it('a mesh that does not form says what each healer found: what it discovered, what failed and why', async () => {
     // A strategy that lists a port where nothing listens, and nobody else.
     const dead = customStrategy({ discover: () => ['127.0.0.1:1'] });

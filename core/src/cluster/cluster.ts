@@ -114,6 +114,7 @@ export class Cluster {
           record: (event) => this.#record(event),
           blocked: () => this.#blockedFor(`peer-${index + 1}`),
           context: () => this.#contextFor(`peer-${index + 1}`),
+          clusterSize: () => this.peers.length,
         }),
       );
     }

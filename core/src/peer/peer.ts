@@ -94,6 +94,8 @@ export interface PeerConfig {
   blocked?: () => string[];
   /** What its cluster knows that bears on its links (a partition, peers not running), for wait errors. */
   context?: () => string[];
+  /** How many peers its cluster has (the most nodes it can link to is one less). */
+  clusterSize?: () => number;
   /** A lone peer gives its ports back when stopped; a cluster's peer keeps them until removed. */
   releaseOnStop: boolean;
   /** The random id of the cluster it belongs to (InternalNodeOptions in link/options.ts). */
@@ -311,8 +313,16 @@ export class Peer extends TypedEmitter<PeerEvents> {
     const test = typeof n === 'number' ? (nodes: NodeId[]) => nodes.length === n : n;
     const call = `waitForNodes(${typeof n === 'number' ? n : 'predicate'})`;
     const what = `${this.name}.${call}`;
+    // waitForNodes(3) in a cluster of 3: the peer itself is not one of its links.
+    const beyond = () => {
+      const size = this.#config.clusterSize?.();
+      return typeof n === 'number' && size !== undefined && n >= size
+        ? `${this.name} can link to at most ${size - 1} nodes: its cluster has ${size} peers, and waitForNodes(n) counts the nodes other than the peer itself`
+        : undefined;
+    };
     const linked = () => `it is linked to [${this.linked().join(', ')}]`;
-    return this.#waits.track(call, linked, () =>
+    const pending = () => (beyond() ? `${linked()} (${beyond()})` : linked());
+    return this.#waits.track(call, pending, () =>
       this.#waitFor(
         () => {
           const nodes = this.linked();
@@ -326,6 +336,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
         throw new WaitTimeoutError(what, timeout, linked(), [
           await explainPeer(this),
           ...(this.#config.context?.() ?? []),
+          ...(beyond() ? [beyond()!] : []),
         ]);
       }),
     );
