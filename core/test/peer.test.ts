@@ -327,6 +327,22 @@ describe('control channel', () => {
     expect(await p.evaluate(plain)).toContain('start');
   });
 
+  it("evaluate()'s import() errors say where a relative path resolved from, and that .ts is not compiled", async () => {
+    const p = await peer();
+    const missing = await p.evaluate(async () => import(String('./no-such-app.mjs'))).catch((e) => e);
+    expect(missing).toBeInstanceOf(RemoteError);
+    expect(missing.message).toContain(
+      `(evaluate() resolves a relative import("./no-such-app.mjs") from the peer's root, ${root.replace(/\/$/, '')})`,
+    );
+    // Node 22.18 and later strip types themselves: there the import works.
+    if ((process.features as { typescript?: unknown }).typescript) return;
+    const ts = await p.evaluate(async () => import(String('./ts-helper.ts'))).catch((e) => e);
+    expect(ts).toBeInstanceOf(RemoteError);
+    expect(ts.message).toContain(
+      "evaluate() does not compile TypeScript; reach .ts code through an app's handlers",
+    );
+  });
+
   it('a thrown value that is not an Error reaches the test as what it was, not [object Object]', async () => {
     const p = await peer();
     const thrown = await p

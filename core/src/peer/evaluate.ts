@@ -18,12 +18,25 @@ const require = createRequire(join(process.cwd(), 'noop.js'));
 // `import('./x.js')` resolves from the peer's root (its working directory), as `require` does and
 // as apps do: not from this file, in a cache folder the user knows nothing of.
 const ROOT_URL = pathToFileURL(join(process.cwd(), 'noop.js')).href;
-const importFromRoot = (specifier: string) =>
-  import(
-    typeof specifier === 'string' && (specifier.startsWith('./') || specifier.startsWith('../'))
-      ? new URL(specifier, ROOT_URL).href
-      : specifier
-  );
+const importFromRoot = (specifier: string) => {
+  const relative =
+    typeof specifier === 'string' && (specifier.startsWith('./') || specifier.startsWith('../'));
+  return import(relative ? new URL(specifier, ROOT_URL).href : specifier).catch((error: unknown) => {
+    throw explainImport(error, specifier, relative);
+  });
+};
+
+/** Node's import errors name this cache folder's file as the importer, and know nothing of TypeScript apps. */
+function explainImport(error: unknown, specifier: string, relative: boolean): unknown {
+  const { code } = (error ?? {}) as { code?: unknown };
+  if (!(error instanceof Error)) return error;
+  if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?tsx?$/.test(specifier))
+    error.message +=
+      ": evaluate() does not compile TypeScript; reach .ts code through an app's handlers (ctx.cluster.handle), and call them with peer.call";
+  else if (code === 'ERR_MODULE_NOT_FOUND' && relative)
+    error.message += ` (evaluate() resolves a relative import(${JSON.stringify(specifier)}) from the peer's root, ${process.cwd()})`;
+  return error;
+}
 /**
  * The source with each dynamic `import(` in its code made a call of `to`. es-module-lexer finds
  * them: it knows strings, template text, comments and regular expressions, so a function that
