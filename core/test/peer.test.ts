@@ -722,6 +722,20 @@ describe('boot failures', () => {
     expect(error.message).toContain(`root ${root}`);
   });
 
+  it('an app path that is a folder without an index file says so', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-folder-app-'));
+    try {
+      await writeFile(join(dir, 'server.js'), '');
+      const error = await peer({ root: dir, apps: ['.'] }).catch((e) => e);
+      expect(error).toBeInstanceOf(PeerBootError);
+      expect(error.message).toContain(
+        `${dir} is a folder without an index file (index.js, index.mjs, index.cjs, index.ts, index.mts, index.cts): name the app's module in it`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an app that throws gives its message and the stderr tail', async () => {
     const error = await peer({ apps: ['counter.mjs', 'throws.mjs'], name: 'thrower' }).catch((e) => e);
     expect(error).toBeInstanceOf(PeerBootError);

@@ -20,6 +20,14 @@ function isFile(path: string): boolean {
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function locate(app: string, root: string): string | undefined {
   const path = resolve(root, app);
   if (isFile(path)) return path;
@@ -46,11 +54,18 @@ export function locateApps(apps: string[], root: string, peer: string): LocatedA
   return apps.map((name) => {
     const file = locate(name, root);
     if (!file) {
+      const path = resolve(root, name);
+      // `apps: ['./src']`: a folder is an app only through its index file.
+      const folder = isDirectory(path)
+        ? `${path} is a folder without an index file (index${EXTENSIONS.join(', index')}): name the app's module in it`
+        : undefined;
       throw new PeerBootError({
         peer,
         phase: 'app',
         app: name,
-        reason: `the app module was not found: ${resolve(root, name)} (resolved "${name}" from root ${root}). Check the path, or set \`root\`.`,
+        reason: folder
+          ? `the app module was not found: ${folder} (resolved "${name}" from root ${root}).`
+          : `the app module was not found: ${path} (resolved "${name}" from root ${root}). Check the path, or set \`root\`.`,
       });
     }
     return { name, file };
