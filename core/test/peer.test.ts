@@ -163,6 +163,16 @@ describe('spawnPeer', () => {
     expect(p.logs().filter((l) => l.line.startsWith('peer-cluster:'))).toEqual([]);
   });
 
+  it('a side-effect app that default-exports its request handler gets no such line', async () => {
+    const p = await peer({ apps: ['default-handler.mjs'] });
+    expect(await (await fetch(p.url())).text()).toBe(`handler ${p.name}`);
+    // A line written on stderr after the boot: once it is in, so is anything the boot wrote there.
+    const marked = new Promise<void>((resolve) => p.on('log', (l) => l.line === 'marker' && resolve()));
+    await p.evaluate(() => process.stderr.write('marker\n'));
+    await marked;
+    expect(p.logs().filter((l) => l.line.startsWith('peer-cluster:'))).toEqual([]);
+  });
+
   it('says on stderr that an app whose default export is a function was not started', async () => {
     const p = await peer({ apps: ['default-function.mjs'] });
     const said = (line: string) => line.includes('default-function.mjs was loaded as a side-effect app');

@@ -35,9 +35,20 @@ export async function startApp(app: BootApp, ctx: AppContext): Promise<RunningAp
 function uncalled(mod: { start?: unknown; default?: unknown }): string | undefined {
   if (mod.start !== undefined && typeof mod.start !== 'function')
     return `its \`start\` export is not a function (${typeof mod.start})`;
-  if (mod.start === undefined && !isApp(mod.default) && typeof mod.default === 'function')
+  if (mod.start === undefined && !isApp(mod.default) && looksLikeStart(mod.default))
     return 'its default export is a function';
   return undefined;
+}
+
+/**
+ * A default export shaped like `start(ctx)`: named `start`, async, or a bare function of one
+ * parameter at most. Not a request handler (`(req, res)`, an Express app with its methods on it),
+ * which a side-effect app may well export.
+ */
+function looksLikeStart(value: unknown): boolean {
+  if (typeof value !== 'function') return false;
+  if (value.name === 'start' || value.constructor?.name === 'AsyncFunction') return true;
+  return value.length <= 1 && Object.keys(value).length === 0;
 }
 
 function isApp(value: unknown): value is AppModule {
