@@ -250,6 +250,27 @@ const addSchema = v.partial(v.strictObject(setupShape));
 
 type ObjectSchema = v.GenericSchema<unknown, object> & { entries?: Record<string, unknown> };
 
+/** Levenshtein distance (case-sensitive: lower both sides for a case-blind one). */
+export function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** `Did you mean bootTimeout? ` for a misspelt `bootTimout`: the known name within two edits, if one. */
+function didYouMean(given: string, known: string[]): string {
+  const [best] = known
+    .map((name) => ({ name, d: editDistance(given.toLowerCase(), name.toLowerCase()) }))
+    .filter(({ d }) => d <= 2)
+    .sort((a, b) => a.d - b.d);
+  return best ? `Did you mean ${best.name}? ` : '';
+}
+
 function validate<T>(schema: ObjectSchema, input: unknown, prefix = '', where?: string): T {
   if (input === undefined) input = {};
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -269,7 +290,7 @@ function validate<T>(schema: ObjectSchema, input: unknown, prefix = '', where?: 
         'is not an option',
         also(
           path.length === 1 && schema.entries
-            ? `Known options: ${Object.keys(schema.entries).join(', ')}.`
+            ? `${didYouMean(path[0]!, Object.keys(schema.entries))}Known options: ${Object.keys(schema.entries).join(', ')}.`
             : undefined,
         ),
       );

@@ -57,7 +57,15 @@ describe("a runner's environment options", () => {
     expect(error).toBeInstanceOf(InvalidOptionsError);
     expect(error.option).toBe("testEnvironmentOptions['peer-cluster'].app");
     expect(error.message).toContain('is not an option');
-    expect(error.message).toContain('Known options: apps,');
+    expect(error.message).toContain('Did you mean apps? Known options: apps,');
+    const far = caught(() =>
+      environmentClusterOptions({ 'peer-cluster': { replicas: 3 } }, 'testEnvironmentOptions', HINT),
+    );
+    expect(far.message).toContain('is not an option (got 3). Known options: apps,');
+    const cased = caught(() =>
+      environmentClusterOptions({ 'peer-cluster': { boottimeout: 1 } }, 'testEnvironmentOptions', HINT),
+    );
+    expect(cased.message).toContain('Did you mean bootTimeout?');
     const comment = `the @${'jest'}-environment-options comment of /p/a.test.js`;
     const typed = caught(() =>
       environmentClusterOptions(

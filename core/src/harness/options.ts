@@ -4,7 +4,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidOptionsError } from '../errors.js';
 import type { ClusterOptions } from '../index.js';
-import { CLUSTER_OPTION_NAMES, definedOnly, validateEnvironmentOptions } from '../options.js';
+import { CLUSTER_OPTION_NAMES, definedOnly, editDistance, validateEnvironmentOptions } from '../options.js';
 
 /**
  * The options of `usePeers(count, options)` and of the runner's environment options
@@ -135,16 +135,4 @@ export function environmentClusterOptions(
 
 function letters(key: string): string {
   return key.toLowerCase().replace(/[^a-z]/g, '');
-}
-
-/** Levenshtein distance, for a key that was meant to be OPTIONS_KEY. */
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++)
-      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
 }
