@@ -13,7 +13,7 @@ import {
   stopTrackedClusters,
 } from '@peer-cluster/core/harness';
 import type { Environment } from 'vitest/environments';
-import { peerClusterOptions } from './runner.js';
+import { FILE_COMMENT, peerClusterOptions } from './runner.js';
 
 const vitestMajor = Number.parseInt(
   (createRequire(import.meta.url)('vitest/package.json') as { version: string }).version,
@@ -47,7 +47,7 @@ const environment: PeerClusterEnvironment = {
     const node = await nodeEnvironment();
     const base = await node.setup(global, options);
     const state = harnessState(global);
-    state.options = peerClusterOptions(options);
+    state.options = peerClusterOptions(options, undefined, FILE_COMMENT);
     state.checkRoot = checkRoot(options);
     state.configured = true;
     const unwatch = killClustersWhenRunnerDies(state);
@@ -74,7 +74,7 @@ const environment: PeerClusterEnvironment = {
     const vm = await node.setupVM(options);
     const context = vm.getVmContext();
     const state = harnessState(runInContext('globalThis', context));
-    state.options = peerClusterOptions(options);
+    state.options = peerClusterOptions(options, undefined, FILE_COMMENT);
     state.checkRoot = checkRoot(options);
     state.configured = true;
     const unwatch = killClustersWhenRunnerDies(state);
@@ -114,7 +114,7 @@ async function nodeEnvironment(): Promise<Environment> {
  * file's first usePeers, still as the environment options' mistake.
  */
 function checkRoot(options: Record<string, unknown>): (root: string) => void {
-  return (root) => void peerClusterOptions(options, root);
+  return (root) => void peerClusterOptions(options, root, FILE_COMMENT);
 }
 
 async function stopLeftovers(state: HarnessState): Promise<void> {

@@ -87,15 +87,21 @@ export function projectRoot(): string {
 export function peerClusterOptions(
   options: Record<string, unknown> | null | undefined,
   root?: string,
+  /** Where else they may come from: the environment's own options may be a file's comment too. */
+  alsoFrom?: string,
 ): PeerClusterOptions | undefined {
   return environmentClusterOptions(
     options,
     'environmentOptions',
     "Set it in test.environmentOptions of your Vitest config, or with a file's @vitest-environment-options comment.",
-    undefined,
+    alsoFrom,
     root,
   );
 }
+
+/** What the environment's options may come from besides the config (Vitest names the file). */
+export const FILE_COMMENT =
+  'the @vitest-environment-options comment of the test file Vitest failed to run, which it merges into environmentOptions';
 
 /**
  * The harness state of the running file: the one its peer-cluster environment set up, or, in a

@@ -54,5 +54,9 @@ test.each(
     expect(result.output).toContain(
       "Invalid option `environmentOptions['peer-cluster'].root`: must be an existing directory",
     );
+    // The file's comment set it: the error says where else than the config to look.
+    expect(result.output).toContain(
+      `It may come from the @${'vitest'}-environment-options comment of the test file`,
+    );
   },
 );
