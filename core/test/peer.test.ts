@@ -621,9 +621,24 @@ describe('lifecycle', () => {
       (ctx.cluster as any).stop = () => new Promise(() => {});
     });
     const started = Date.now();
-    await p.stop();
+    // What the test process's stderr is given meanwhile (passed on as well).
+    const written: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      written.push(String(chunk));
+      return write.call(process.stderr, chunk, ...rest);
+    }) as typeof write;
+    try {
+      await p.stop();
+    } finally {
+      process.stderr.write = write;
+    }
     expect(p.state).toBe('stopped');
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    // A passing run that got slower says why.
+    expect(written.join('')).toContain(
+      `peer-cluster: ${p.name} did not stop within stopTimeout (300 ms), so it was killed.`,
+    );
   });
 
   it('kill() ends the process group at once; pending requests reject with PeerExitedError', async () => {

@@ -1005,7 +1005,13 @@ export class Peer extends TypedEmitter<PeerEvents> {
     ]);
     clearTimeout(timer);
     if (timedOut) {
+      const ms = this.#config.setup.stopTimeout;
       this.#logs.add('stderr', `peer-cluster: ${this.name} did not stop within stopTimeout, killing it`);
+      // Said where the test's output goes too: a passing run would otherwise only be slower, by
+      // stopTimeout per peer and per stop, with nothing saying why.
+      process.stderr.write(
+        `peer-cluster: ${this.name} did not stop within stopTimeout (${ms} ms), so it was killed. An app's stop that never settles (a server whose close() waits for open connections, say) holds up every stop of this peer.\n`,
+      );
       signalGroup(child.pid!, 'SIGKILL');
       await this.#exited;
     }
