@@ -9,7 +9,7 @@ type Peer = ReturnType<typeof peerProcesses>[number];
 // judged (descendants of this process, or orphans that appeared during it), so a parallel run or a
 // benchmark on the same machine neither fails this one nor gets killed by it.
 export default function setup() {
-  assertCoreBundleCurrent();
+  assertBundlesCurrent();
   const ours = leakedFromNow();
   return async () => {
     const { killed, survivors } = await reapLeaks(ours);
@@ -25,25 +25,29 @@ export default function setup() {
 }
 
 /**
- * The tests import core's bundled entries (`npm run build` makes them after `tsc -b`): after a
- * `tsc -b` alone they would test the code as it was before.
+ * The tests import the bundles of core and of the Vitest environment (`npm run build` makes them
+ * after `tsc -b`): after a `tsc -b` alone they would test the code as it was before.
  */
-function assertCoreBundleCurrent(): void {
-  const dist = join(REPO, 'core', 'dist');
+function assertBundlesCurrent(): void {
   const mtime = (file: string) => statSync(file).mtimeMs;
-  let bundled: number;
-  try {
-    bundled = mtime(join(dist, 'bundle', 'index.js'));
-  } catch {
-    throw new Error('core/dist/bundle is missing: run `npm run build` (tsc -b, then the bundle).');
-  }
-  const newer = (readdirSync(dist, { recursive: true }) as string[]).find(
-    (file) => file.endsWith('.js') && !file.startsWith('bundle') && mtime(join(dist, file)) > bundled,
-  );
-  if (newer)
-    throw new Error(
-      `core/dist/${newer} is newer than core/dist/bundle, which the tests import: run \`npm run build\` (tsc -b, then the bundle).`,
+  for (const [dist, bundle] of [
+    ['core/dist', 'bundle/index.js'],
+    ['plugin-vitest/dist', 'bundle.js'],
+  ] as const) {
+    let bundled: number;
+    try {
+      bundled = mtime(join(REPO, dist, bundle));
+    } catch {
+      throw new Error(`${dist}/${bundle} is missing: run \`npm run build\` (tsc -b, then the bundles).`);
+    }
+    const newer = (readdirSync(join(REPO, dist), { recursive: true }) as string[]).find(
+      (file) => file.endsWith('.js') && !file.startsWith('bundle') && mtime(join(REPO, dist, file)) > bundled,
     );
+    if (newer)
+      throw new Error(
+        `${dist}/${newer} is newer than ${dist}/${bundle}, which the tests import: run \`npm run build\` (tsc -b, then the bundles).`,
+      );
+  }
 }
 
 /**

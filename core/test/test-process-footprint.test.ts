@@ -58,7 +58,7 @@ it('startNode in the test process loads the link layer when it is called', async
 });
 
 // Loaded as ≈35 modules and all of valibot, core cost every Vitest worker ≈35 ms more CPU.
-it("the plugins and core's entries load core as its bundle, valibot included", async () => {
+it("core's entries and the Vitest environment load as their bundles, valibot included", async () => {
   // Every module Node's loader loads, as the hooks see them (printed from the hooks' thread).
   const hooks = `export async function load(url, context, next) {
     const loaded = await next(url, context);
@@ -84,4 +84,7 @@ it("the plugins and core's entries load core as its bundle, valibot included", a
   expect(ofCore.length).toBeGreaterThan(0);
   expect(ofCore.filter((file) => !file.startsWith(`${core}dist/bundle/`))).toEqual([]);
   expect(files.filter((file) => file.includes('/node_modules/valibot/'))).toEqual([]);
+  // The Vitest environment package too: one file.
+  const plugin = fileURLToPath(new URL('../../plugin-vitest/', import.meta.url));
+  expect(files.filter((file) => file.startsWith(plugin))).toEqual([`${plugin}dist/bundle.js`]);
 });

@@ -1,19 +1,21 @@
-// Bundles the entry points of @peer-cluster/core that a test process imports (`.`, `./harness`,
-// `./errors`) into dist/bundle/, after `tsc -b`. Vitest runs every test file in a fresh worker,
-// which imports them again: as ≈35 separate ES modules (and all of valibot) that cost ≈20 ms of
-// CPU more per file than a few bundled ones (measured in bench/README.md, sixteenth session).
+// Bundles what a test process imports, after `tsc -b`: the entry points of @peer-cluster/core
+// (`.`, `./harness`, `./errors`) into core/dist/bundle/, and the Vitest environment package into
+// plugin-vitest/dist/bundle.js. Vitest runs every test file in a fresh worker, which imports them
+// again: as ≈40 separate ES modules (and all of valibot) they cost every worker ≈35 ms more CPU
+// than a few bundled ones (bench/README.md, sixteenth session).
 //
-// The entries share their modules through chunks (code splitting), so the classes and the state of
-// the harness are one copy whichever entry a user imports; what core loads on first use only (the
-// cluster code, the link layer) stays in chunks of its own, loaded as late as before. Everything
-// else keeps running from tsc's output: the peer runtime (bundled at run time, see
+// Core's entries share their modules through chunks (code splitting), so the classes and the state
+// of the harness are one copy whichever entry a user imports; what core loads on first use only
+// (the cluster code, the link layer) stays in chunks of its own, loaded as late as before.
+// Everything else keeps running from tsc's output: the peer runtime (bundled at run time, see
 // peer/runtime-bundle.ts), the registry daemon, the CLI and `./peer`, which apps import in peers.
 // Core finds those files from `import.meta.url`, so each bundled module's `import.meta.url` is
-// made its own file's URL in dist/, as if it had not been bundled.
+// made its own file's URL in dist/, as if it had not been bundled. The Vitest package's modules
+// are all in its dist/, beside its bundle, and import core by its package name.
 //
 // Run by `npm run build` (and so by `npm install`) and by `npm run typecheck`, after `tsc -b`.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decode, encode } from '@jridgewell/sourcemap-codec';
 import { init, parse } from 'es-module-lexer';
@@ -21,9 +23,10 @@ import { build } from 'esbuild';
 
 await init;
 
-const CORE = join(dirname(fileURLToPath(import.meta.url)), '..', 'core');
-const DIST = join(CORE, 'dist');
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = join(REPO, 'core', 'dist');
 const OUT = join(DIST, 'bundle');
+const VITEST_DIST = join(REPO, 'plugin-vitest', 'dist');
 
 /** The bundled entries: name in dist/bundle → tsc's output it starts from. */
 const ENTRIES = { index: 'index.js', harness: 'harness/index.js', errors: 'public-errors.js' };
@@ -82,10 +85,10 @@ const { outputFiles } = await build({
   write: false,
 });
 
-// valibot's lines map to nothing: a source map may only name files that core's package ships.
-function ownSourcesOnly(text) {
+// valibot's lines map to nothing: a source map may only name files that the package ships (`src`).
+function ownSourcesOnly(text, src) {
   const map = JSON.parse(text);
-  const own = map.sources.map((source) => source.startsWith('../../src/'));
+  const own = map.sources.map((source) => source.startsWith(src));
   if (own.every(Boolean)) return text;
   // Old source index → new one, for the sources kept.
   const index = new Map();
@@ -104,14 +107,37 @@ function ownSourcesOnly(text) {
 
 // Only what changed is written, so that a test run importing the bundle meanwhile (the bench
 // builds it too) does not see it go; a chunk's name is the hash of its content.
-mkdirSync(OUT, { recursive: true });
-const written = new Set();
-for (const file of outputFiles) {
-  const text = file.path.endsWith('.map') ? ownSourcesOnly(file.text) : file.text;
-  written.add(basename(file.path));
-  if (!existsSync(file.path) || readFileSync(file.path, 'utf8') !== text) writeFileSync(file.path, text);
+function writeChanged(outputFiles, src) {
+  const written = new Set();
+  for (const file of outputFiles) {
+    const text = file.path.endsWith('.map') ? ownSourcesOnly(file.text, src) : file.text;
+    written.add(file.path);
+    mkdirSync(dirname(file.path), { recursive: true });
+    if (!existsSync(file.path) || readFileSync(file.path, 'utf8') !== text) writeFileSync(file.path, text);
+  }
+  return written;
 }
-for (const name of readdirSync(OUT)) if (!written.has(name)) rmSync(join(OUT, name));
-// The bundle is as new as the build it comes from (the tests check that; see global-setup.ts).
+
+const written = writeChanged(outputFiles, '../../src/');
+for (const name of readdirSync(OUT)) if (!written.has(join(OUT, name))) rmSync(join(OUT, name));
+
+const plugin = await build({
+  entryPoints: [join(VITEST_DIST, 'index.js')],
+  outfile: join(VITEST_DIST, 'bundle.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20.11',
+  packages: 'external',
+  keepNames: true,
+  sourcemap: 'linked',
+  sourcesContent: false,
+  logLevel: 'warning',
+  write: false,
+});
+writeChanged(plugin.outputFiles, '../src/');
+
+// The bundles are as new as the build they come from (the tests check that; see global-setup.ts).
 const now = new Date();
 utimesSync(join(OUT, 'index.js'), now, now);
+utimesSync(join(VITEST_DIST, 'bundle.js'), now, now);
