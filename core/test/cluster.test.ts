@@ -397,6 +397,18 @@ describe('faults', () => {
     );
   });
 
+  it('partition(a, b) for partition([a], [b]) names the peer and says each group is an array', async () => {
+    const c = await cluster({ count: 2 });
+    const [a, b] = c.peers as [Peer, Peer];
+    const error = (await c.partition(a as never, b as never).catch((e) => e)) as InvalidOptionsError;
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.message).toBe(
+      'Invalid option `partition(groups[0])`: must be an array of peers, and is a single peer (got "peer-1"). ' +
+        'Each group is an array: partition([a], [b, c]) cuts a off from b and c, partition([a]) from all the others.',
+    );
+    expect(c.timeline.some((e) => e.type === 'partition')).toBe(false);
+  });
+
   it('waitForMesh and waitForNodes time out with a named error', async () => {
     const c = await cluster({ count: 2 });
     // Cut behind the cluster's back (a partition would change what the mesh means).

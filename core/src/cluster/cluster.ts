@@ -244,8 +244,17 @@ export class Cluster {
       );
     const groupOf = new Map<string, number>();
     groups.forEach((group, g) => {
-      if (!Array.isArray(group))
-        throw new InvalidOptionsError(`partition(groups[${g}])`, group, 'must be an array of peers');
+      if (!Array.isArray(group)) {
+        // partition(a, b) for partition([a], [b]): name the peer, not its fields.
+        const given: unknown = group;
+        const single = given instanceof Peer || typeof given === 'string' || typeof given === 'number';
+        throw new InvalidOptionsError(
+          `partition(groups[${g}])`,
+          given instanceof Peer ? given.name : given,
+          single ? 'must be an array of peers, and is a single peer' : 'must be an array of peers',
+          'Each group is an array: partition([a], [b, c]) cuts a off from b and c, partition([a]) from all the others.',
+        );
+      }
       for (const peer of group) {
         if (!this.peers.includes(peer)) {
           const whose =
