@@ -208,6 +208,18 @@ describe('thrown errors', () => {
     expect(((await b.call('x').catch((e) => e)) as Error).message).toContain('Registered: "y"');
   });
 
+  it('peer.call with a method that is not a non-empty string is an InvalidOptionsError, sent nowhere', async () => {
+    const c = await cluster({ count: 1, apps: ['counter.mjs'] });
+    const peer = c.peers[0]!;
+    for (const method of [5, '', undefined]) {
+      const error = (await peer.call(method as never).catch((e) => e)) as InvalidOptionsError;
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option).toBe('call(method, ...args)');
+      expect(error.message).toContain('must be the name of a handler, a non-empty string');
+    }
+    expect(await peer.call('inc', 2)).toBe(2);
+  });
+
   it('a call to a method the apps did not register lists the ones they did', async () => {
     const c = await cluster({ count: 1, apps: ['counter.mjs'] });
     const error = (await c.peers[0]!.call('x').catch((e) => e)) as Error;

@@ -267,6 +267,14 @@ export class Peer extends TypedEmitter<PeerEvents> {
   async call<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
     const what = () =>
       `call(${preview([JSON.stringify(method), ...args.map(describeValue)].join(', '), 100)})`;
+    // Checked here, as a node's call() checks it: sent as is, it would come back as "No handler".
+    if (typeof method !== 'string' || method.length === 0)
+      throw new InvalidOptionsError(
+        'call(method, ...args)',
+        method,
+        'must be the name of a handler, a non-empty string',
+        'Call it as peer.call("name", ...args), with the name an app gave ctx.cluster.handle("name", fn).',
+      );
     const channel = this.#live(what);
     const site = new Error();
     try {
