@@ -529,6 +529,14 @@ describe('faults', () => {
       expect(types, t).toContain(t);
     }
   });
+
+  it("the mesh event counts its peers in words that fit: '1 peer', '2 peers'", async () => {
+    const one = await cluster({ count: 1 });
+    const two = await cluster({ count: 2 });
+    const mesh = (c: Cluster) => c.timeline.find((e) => e.type === 'mesh')?.detail;
+    expect(mesh(one)).toBe('1 peer');
+    expect(mesh(two)).toBe('2 peers');
+  });
 });
 
 describe('faults racing each other', () => {

@@ -217,9 +217,10 @@ export class Cluster {
         why,
       );
     }
+    const running = this.#running().length;
     this.#record({
       type: 'mesh',
-      detail: `${this.#running().length} peers${this.#groups ? ', each linked within its group of the partition' : ''}`,
+      detail: `${running} peer${running === 1 ? '' : 's'}${this.#groups ? ', each linked within its group of the partition' : ''}`,
     });
   }
 
