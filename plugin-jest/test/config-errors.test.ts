@@ -1,5 +1,7 @@
 // A mistake in testEnvironmentOptions['peer-cluster'], seen through the real jest CLI: reported as
 // the config's (named by its path there), not as the usePeers of each test file that uses it.
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import type { FixtureProject } from '../../test-support/fixture-project.js';
 import { peerProcesses } from '../../test-support/procs.js';
@@ -53,4 +55,28 @@ test('a root that does not exist names the config’s entry', { timeout: 120_000
     "Invalid option `testEnvironmentOptions['peer-cluster'].root`: must be an existing directory",
   );
   expect(peersOf(project)).toEqual([]);
+});
+
+test('a TypeScript app that does not compile says where, without esbuild’s error objects', {
+  timeout: 120_000,
+}, async () => {
+  // Written at run time (a change of the fixture would reinstall the project), one per run.
+  const app = `broken-app-${process.pid}.ts`;
+  await writeFile(join(project.dir, app), 'export const start = () => {\n  const x: number = ;\n};\n');
+  try {
+    const result = await project.run([
+      ...JEST,
+      '--config',
+      config({ 'peer-cluster': { apps: [`./${app}`] } }),
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.output).toContain(`PeerBootError: Peer peer-1 failed to boot in app ./${app}`);
+    expect(result.output).toContain(`${app}:2:20: ERROR: Unexpected ";"`);
+    // esbuild's `errors` made Jest print it as an AggregateError, every field of each message.
+    expect(result.output).not.toContain('Errors contained in AggregateError');
+    expect(result.output).not.toContain('"pluginName"');
+    expect(peersOf(project)).toEqual([]);
+  } finally {
+    await rm(join(project.dir, app), { force: true });
+  }
 });

@@ -72,6 +72,16 @@ export function locateApps(apps: string[], root: string, peer: string): LocatedA
   });
 }
 
+/**
+ * The cause a failed compile passes on. Not esbuild's own failure: its message (in the reason
+ * already) says what and where, and its `errors` array of plain objects makes it an aggregate
+ * error to Jest, which prints every field of each one under the report.
+ */
+function compileCause(error: unknown): { cause?: unknown } {
+  const buildFailure = error instanceof Error && Array.isArray((error as { errors?: unknown }).errors);
+  return buildFailure ? {} : { cause: error };
+}
+
 /** What the runtime imports for each app: the file itself, or its compiled JS for TypeScript. */
 export async function resolveApps(apps: LocatedApp[], peer: string): Promise<BootApp[]> {
   return Promise.all(
@@ -85,7 +95,7 @@ export async function resolveApps(apps: LocatedApp[], peer: string): Promise<Boo
           phase: 'app',
           app: name,
           reason: `the TypeScript app ${file} could not be compiled: ${(error as Error).message}`,
-          cause: error,
+          ...compileCause(error),
         });
       }
     }),
@@ -110,7 +120,7 @@ export async function bootStrategy(strategy: Strategy | undefined, peer: string)
       peer,
       phase: 'node',
       reason: `the TypeScript module of strategy "${strategy.name}" (${file}) could not be compiled: ${(error as Error).message}`,
-      cause: error,
+      ...compileCause(error),
     });
   }
 }
