@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as v from 'valibot';
 import { InvalidOptionsError } from './errors.js';
+import { MAX_TIMER } from './link/options.js';
 import { NEVER_INHERITED, portVariable } from './peer/env.js';
 import type { HealerOptions, HeartbeatOptions, Strategy, StrategyData } from './types.js';
 
@@ -137,8 +138,16 @@ function portClash(names: string[]): string | undefined {
   return undefined;
 }
 
+// Every one of them is a timer's delay, which Node.js fires at once (or every 1 ms) past MAX_TIMER.
 const positive = (what: string) =>
-  v.pipe(v.number(`must be a number of ${what}`), v.gtValue(0, `must be a positive number of ${what}`));
+  v.pipe(
+    v.number(`must be a number of ${what}`),
+    v.gtValue(0, `must be a positive number of ${what}`),
+    v.maxValue(
+      MAX_TIMER,
+      `must be at most ${MAX_TIMER} ${what} (about 24 days), the longest timer Node.js keeps: a longer one fires at once`,
+    ),
+  );
 /** `schema`, reported as one issue with `message` at its own path when it fails (not the issue of whichever branch came closest). */
 const whole = <T>(schema: v.GenericSchema<unknown, T>, message: string) =>
   v.custom<T>((value) => v.is(schema, value), message);

@@ -16,6 +16,7 @@ import {
   RemoteError,
   runRegistry,
   startCluster,
+  startNode,
 } from '@peer-cluster/core';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
@@ -780,5 +781,37 @@ describe('boot failures', () => {
       expect(error.message, JSON.stringify(options)).toMatch(problem);
     }
     await expect(startCluster('3' as never)).rejects.toThrow(InvalidOptionsError);
+  });
+
+  it('refuses a duration past the longest Node.js timer (bootTimeout: Infinity) up front, naming it', async () => {
+    const cases: [unknown, string][] = [
+      [{ bootTimeout: Number.POSITIVE_INFINITY }, 'bootTimeout'],
+      [{ bootTimeout: 3e9 }, 'bootTimeout'],
+      [{ stopTimeout: Number.POSITIVE_INFINITY }, 'stopTimeout'],
+      [{ heartbeat: { interval: 3e9, timeout: 4e9 } }, 'heartbeat.interval'],
+      [{ healer: { pollInterval: 3e9 } }, 'healer.pollInterval'],
+    ];
+    for (const [options, option] of cases) {
+      // Accepted, bootTimeout went on to boot the peers and then failed as a waitForMesh() timeout.
+      const error = await startCluster({
+        name: 'long-timers',
+        apps: ['counter.mjs'],
+        ...(options as object),
+      }).catch((e) => e);
+      expect(error, JSON.stringify(options)).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option, JSON.stringify(options)).toBe(option);
+      expect(error.message).toMatch(
+        /must be at most 2147483647 ms \(about 24 days\), the longest timer Node\.js keeps/,
+      );
+    }
+    expect(peerProcesses('long-timers')).toEqual([]);
+    // startNode's own durations too: an interval past it would tick every millisecond.
+    const node = await startNode({
+      name: 'n',
+      cookie: 'c',
+      heartbeat: { interval: 3e9, timeout: 4e9 },
+    }).catch((e) => e);
+    expect(node).toBeInstanceOf(InvalidOptionsError);
+    expect(node.option).toBe('heartbeat.interval');
   });
 });

@@ -57,8 +57,15 @@ const isString = (v: unknown): v is string => typeof v === 'string';
 function positive(o: Obj, key: string, at: string, fallback: number, what: string): number | Problem {
   const v = o[key];
   if (v === undefined) return fallback;
-  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v;
-  return [`${at}${key}`, `expected a positive number of ${what}`];
+  if (!(typeof v === 'number' && Number.isFinite(v) && v > 0))
+    return [`${at}${key}`, `expected a positive number of ${what}`];
+  // A timer's delay: Node.js fires a longer one at once (every 1 ms for an interval).
+  if (what === 'ms' && v > MAX_TIMER)
+    return [
+      `${at}${key}`,
+      `expected at most ${MAX_TIMER} ms (about 24 days), the longest timer Node.js keeps`,
+    ];
+  return v;
 }
 
 function check(
@@ -146,15 +153,16 @@ function noop(): void {}
 
 /** A duration argument (`healer.pause(ms)`): a positive number of ms, `fallback` when absent. */
 export function durationArgument(what: string, value: unknown, fallback: number): number {
-  const ms = positive({ value }, 'value', '', fallback, 'ms');
-  if (Array.isArray(ms)) throw new InvalidOptionsError(what, value, 'must be a positive number of ms');
-  if (ms > MAX_TIMER)
+  if (value === undefined) return fallback;
+  if (!(typeof value === 'number' && Number.isFinite(value) && value > 0))
+    throw new InvalidOptionsError(what, value, 'must be a positive number of ms');
+  if (value > MAX_TIMER)
     throw new InvalidOptionsError(
       what,
       value,
       `must be at most ${MAX_TIMER} ms (about 24 days), the longest timer Node.js keeps: a longer one fires at once`,
     );
-  return ms;
+  return value;
 }
 
 /** The longest delay a Node.js timer keeps (a longer one fires at once, with a warning), in ms. */
