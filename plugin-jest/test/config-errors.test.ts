@@ -80,3 +80,16 @@ test('a TypeScript app that does not compile says where, without esbuild’s err
     await rm(join(project.dir, app), { force: true });
   }
 });
+
+test('a bootTimeout or stopTimeout near the longest Node.js timer does not fail the hooks at once', {
+  timeout: 120_000,
+}, async () => {
+  // The hooks get the peers' timeouts plus some slack, which must not pass Node's longest timer:
+  // Jest's own timer would then fire after 1 ms, failing the beforeAll ("Exceeded timeout").
+  const options = { apps: ['./app.mjs'], bootTimeout: 2 ** 31 - 1, stopTimeout: 1.5e9 };
+  const result = await project.run([...JEST, '--config', config({ 'peer-cluster': options })]);
+  expect(result.output).not.toContain('Exceeded timeout');
+  expect(result.output).not.toContain('TimeoutOverflowWarning');
+  expect(result.code).toBe(0);
+  expect(peersOf(project)).toEqual([]);
+});

@@ -2,6 +2,7 @@
 // shared state from the moment it is asked for until it has stopped, so that the environment's
 // teardown can stop whatever a scope left behind — even a cluster that was still booting.
 import type { Cluster } from '../index.js';
+import { MAX_TIMER } from '../link/options.js';
 import { type PeerClusterOptions, resolveClusterOptions } from './options.js';
 import { type HarnessState, killCluster, type TrackedCluster } from './state.js';
 
@@ -81,7 +82,8 @@ export function hookTimeouts(state: HarnessState, options: PeerClusterOptions | 
   const known = { ...state.options, ...options };
   const boot = positive(known.bootTimeout, 30_000);
   const stop = positive(known.stopTimeout, 5_000);
-  return { beforeAll: boot + SLACK, afterAll: stop * 2 + SLACK };
+  // A runner's timer past Node's longest fires at once: a bootTimeout near it would fail its hook.
+  return { beforeAll: Math.min(boot + SLACK, MAX_TIMER), afterAll: Math.min(stop * 2 + SLACK, MAX_TIMER) };
 }
 
 const SLACK = 15_000;
