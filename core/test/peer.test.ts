@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -20,8 +20,8 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { killWhenTestEnds } from '../../test-support/children.js';
 import { peerProcesses, processGroup, waitForNoPeers } from '../../test-support/procs.js';
-// busyLoad is internal: set it, and spawn the peers it applies to, through the same (unbundled) copy.
-import { busyLoad, spawnPeer as spawnUnbundledPeer } from '../dist/peer/peer.js';
+// busyBoot is internal: set it, and spawn the peers it applies to, through the same (unbundled) copy.
+import { busyBoot, spawnPeer as spawnUnbundledPeer } from '../dist/peer/peer.js';
 
 const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
 const peers: Peer[] = [];
@@ -786,25 +786,25 @@ describe('boot failures', () => {
   });
 
   describe('a boot timeout on a busy machine says so', () => {
-    // The machine's real load average against a threshold set through the internal busyLoad (its
-    // CPU count otherwise), to have each case hold whatever the load of the machine running this.
+    // Whether the peer waited for a CPU for a share of bootTimeout (its real wait, from
+    // /proc/<pid>/schedstat), against a share set through the internal busyBoot.
     const HINT =
-      /\. This machine is busy \(load average \d+\.\d on \d+ CPUs?\): raise bootTimeout, or run fewer test workers at once/;
-    const timedOut = async (threshold: number | undefined) => {
-      busyLoad.threshold = threshold;
+      /\. This machine is busy: the peer waited \d+\.\d s of its boot for a CPU \(load average \d+\.\d on \d+ CPUs?\): raise bootTimeout, or run fewer test workers at once/;
+    const timedOut = async (share: number | undefined, app = 'hangs.mjs', bootTimeout = 300) => {
+      busyBoot.share = share;
       try {
-        const error = await spawnUnbundledPeer({ root, apps: ['hangs.mjs'], bootTimeout: 300 }).catch(
-          (e) => e,
-        );
+        const error = await spawnUnbundledPeer({ root, apps: [app], bootTimeout }).catch((e) => e);
         expect(error).toBeInstanceOf(PeerBootError);
-        expect(error.message).toMatch(/did not become ready within bootTimeout \(300 ms\)/);
+        expect(error.message).toMatch(
+          new RegExp(`did not become ready within bootTimeout \\(${bootTimeout} ms\\)`),
+        );
         return error.message as string;
       } finally {
-        busyLoad.threshold = undefined;
+        busyBoot.share = undefined;
       }
     };
 
-    it('busy: the load average reaches the threshold, and the message says what to do', async () => {
+    it('busy: the peer waited for a CPU for its share of bootTimeout, and the message says what to do', async () => {
       expect(await timedOut(0)).toMatch(HINT);
     });
 
@@ -812,14 +812,26 @@ describe('boot failures', () => {
       expect(await timedOut(Number.POSITIVE_INFINITY)).not.toContain('This machine is busy');
     });
 
-    it('the threshold is the CPU count', async () => {
-      const busy = () => (loadavg()[0] ?? 0) >= availableParallelism();
-      const before = busy();
-      const message = await timedOut(undefined);
-      // The load average moves every 5 s: judge only a boot during which it stayed on one side.
-      if (busy() !== before) return;
-      if (before) expect(message).toMatch(HINT);
-      else expect(message).not.toContain('This machine is busy');
+    it('an app that hangs, not the machine, gets no hint, whatever the load average', async () => {
+      // Its peer booted, then waited for the app, not for a CPU: a few ms of 2 s.
+      expect(await timedOut(undefined, 'hangs.mjs', 2000)).not.toContain('This machine is busy');
+    });
+
+    it('a peer kept from its CPU by other processes gets the hint', async () => {
+      // Spinning processes, each in a session of its own as the peer is (the scheduler shares a
+      // CPU between sessions first), three per CPU: the app's peer, spinning too, waits for most
+      // of its bootTimeout.
+      const hogs = Array.from({ length: 3 * availableParallelism() }, () => {
+        const hog = spawn(process.execPath, ['-e', 'for (;;);'], { stdio: 'ignore', detached: true });
+        killWhenTestEnds(hog, { group: true });
+        return hog;
+      });
+      await Promise.all(hogs.map((hog) => once(hog, 'spawn')));
+      try {
+        expect(await timedOut(undefined, 'spins.mjs', 1000)).toMatch(HINT);
+      } finally {
+        for (const hog of hogs) hog.kill('SIGKILL');
+      }
     });
   });
 

@@ -700,7 +700,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
           this.#phase,
           `it did not become ready within bootTimeout (${setup.bootTimeout} ms${paused})${
             this.#app ? `: app ${this.#app} is still starting` : ` (still in phase "${this.#phase}")`
-          }${busyMachine()}`,
+          }${busyMachine(this.#child?.pid, setup.bootTimeout)}`,
           { timeout: setup.bootTimeout },
         );
       };
@@ -1128,17 +1128,44 @@ async function stoppedBySignal(pid: number): Promise<void> {
 }
 
 /**
- * @internal The load average from which a boot timeout calls this machine busy: its CPU count
- * unless a test sets `threshold` (the load average is always the machine's own).
+ * @internal The share of bootTimeout a peer's boot must have spent waiting for a CPU for a boot
+ * timeout to call this machine busy: `share`, which a test may set, else BUSY_SHARE.
  */
-export const busyLoad: { threshold?: number } = {};
+export const busyBoot: { share?: number } = {};
 
-/** For a boot timeout: a machine with more runnable processes than CPUs explains a slow boot. */
-function busyMachine(): string {
+/** A boot that waited this share of its bootTimeout for a CPU was held up by the machine. */
+const BUSY_SHARE = 0.1;
+
+/**
+ * For a boot timeout: whether the peer was kept from running, and by how much. On Linux, the time
+ * its main thread spent runnable but waiting for a CPU (`/proc/<pid>/schedstat`), which says
+ * whether the machine slowed this boot: a load average above the CPU count does not (an app that
+ * hangs on a busy CI machine did not time out for lack of CPU). Elsewhere, the load average.
+ */
+function busyMachine(pid: number | undefined, bootTimeout: number): string {
   const [load = 0] = loadavg();
   const cpus = availableParallelism();
-  if (load < (busyLoad.threshold ?? cpus)) return '';
-  return `. This machine is busy (load average ${load.toFixed(1)} on ${cpus} CPU${cpus === 1 ? '' : 's'}): raise bootTimeout, or run fewer test workers at once`;
+  const machine = `load average ${load.toFixed(1)} on ${cpus} CPU${cpus === 1 ? '' : 's'}`;
+  const advice = 'raise bootTimeout, or run fewer test workers at once';
+  const waited = pid === undefined ? undefined : cpuWait(pid);
+  if (waited === undefined) {
+    if (load < cpus) return '';
+    return `. This machine is busy (${machine}): ${advice}`;
+  }
+  if (waited < (busyBoot.share ?? BUSY_SHARE) * bootTimeout) return '';
+  return `. This machine is busy: the peer waited ${(waited / 1000).toFixed(1)} s of its boot for a CPU (${machine}): ${advice}`;
+}
+
+/** The ms a process's main thread spent waiting to run (Linux), or undefined. */
+function cpuWait(pid: number): number | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    // "<ns on a CPU> <ns waiting on a run queue> <timeslices>"
+    const waiting = Number(readFileSync(`/proc/${pid}/schedstat`, 'latin1').split(' ')[1]);
+    return Number.isFinite(waiting) ? waiting / 1e6 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const clusterCookies = new Map<string, string>();
