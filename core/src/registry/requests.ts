@@ -4,7 +4,10 @@ import * as v from 'valibot';
 import type { RegisteredNode } from './protocol.js';
 
 const name = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
-const int = v.pipe(v.number(), v.integer());
+// Safe integers, as clients read them (protocol.ts): a node listed with a pid of 2 ** 53 + 2 or
+// 1e300 would make every answer that lists its cluster (every watcher's, and every `status`)
+// unreadable to every client, which drops its connection on it.
+const int = v.pipe(v.number(), v.safeInteger());
 const port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 const ports = v.pipe(v.array(port), v.maxLength(4096));
 

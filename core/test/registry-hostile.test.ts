@@ -1,0 +1,141 @@
+// What one local client sends the registry daemon must never make the daemon's answers to the
+// others unreadable: whatever the daemon accepts, it lists to every watcher of that cluster and in
+// every `status`, and a client drops its connection on a line it cannot read.
+import { once } from 'node:events';
+import net from 'node:net';
+import { RegistryClient, type RegistryHandle, runRegistry } from '@peer-cluster/core';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let registry: RegistryHandle;
+const clients: RegistryClient[] = [];
+
+beforeAll(async () => {
+  registry = await runRegistry({ port: 0, idleTimeout: 0 });
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await registry.close();
+});
+
+async function connect(): Promise<RegistryClient> {
+  const client = await RegistryClient.connect({ port: registry.port, autoStart: false });
+  clients.push(client);
+  return client;
+}
+
+/** Sends `line` on a raw connection; resolves with its answer lines (after the hello) once it is answered or closed. */
+async function rawRequest(line: string): Promise<{ answers: Record<string, unknown>[]; socket: net.Socket }> {
+  const socket = net.connect({ host: '127.0.0.1', port: registry.port });
+  socket.on('error', () => {});
+  let text = '';
+  socket.on('data', (d) => {
+    text += d;
+  });
+  await once(socket, 'connect');
+  socket.write(line);
+  // The hello, then one answer (or the line telling why the connection is closed).
+  await new Promise<void>((resolve) => {
+    const done = () => text.split('\n').length > 2 && resolve();
+    socket.on('data', done);
+    socket.on('close', () => resolve());
+    done();
+  });
+  const answers = text
+    .split('\n')
+    .filter(Boolean)
+    .slice(1)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { answers, socket };
+}
+
+describe('a registration no client could read', () => {
+  it('is refused, and the watchers of its cluster and every status stay readable', async () => {
+    const watcher = await connect();
+    const seen: number[] = [];
+    await watcher.watch('unsafe', (nodes) => seen.push(nodes.length));
+    for (const pid of [2 ** 53 + 2, 1e300, -(2 ** 60)]) {
+      const node = { id: 'a@127.0.0.1:2', name: 'a', host: '127.0.0.1', port: 2, pid };
+      const { answers, socket } = await rawRequest(
+        `${JSON.stringify({ type: 'register', id: 1, cluster: 'unsafe', node })}\n`,
+      );
+      // The sender is told why, on the line that closes its connection.
+      expect(answers).toEqual([
+        { type: 'error', id: 0, message: expect.stringMatching(/^closing this connection: it .*node\.pid/) },
+      ]);
+      socket.destroy();
+    }
+    expect(watcher.closed).toBe(false);
+    expect(await watcher.list('unsafe')).toEqual([]);
+    expect((await watcher.status()).clusters).not.toHaveProperty('unsafe');
+    expect(seen).toEqual([]);
+  });
+
+  it('whatever the daemon accepts, its answers to the others stay readable (property)', async () => {
+    const watcher = await connect();
+    await watcher.watch('prop', () => {});
+    // Mostly values the daemon takes (so that the property says something), now and then others.
+    const edge = fc.constantFrom(
+      0,
+      -0,
+      1,
+      65535,
+      65536,
+      2 ** 31,
+      2 ** 53 - 1,
+      2 ** 53,
+      2 ** 53 + 2,
+      1e21,
+      1e300,
+      -1,
+    );
+    const number = fc.oneof(fc.integer(), edge, fc.double());
+    const hostile = fc.oneof(number, fc.constant(null), fc.jsonValue({ maxDepth: 2 }));
+    const mostly = <T>(valid: fc.Arbitrary<T>) =>
+      fc.oneof({ arbitrary: valid, weight: 8 }, { arbitrary: hostile, weight: 1 });
+    const text = fc.oneof(
+      fc.string({ minLength: 1, maxLength: 256, unit: 'binary' }),
+      fc.constantFrom('__proto__', 'constructor', 'toString', '\u001b[31m', '\ud800', 'x'.repeat(256)),
+    );
+    const node = fc.record(
+      {
+        id: mostly(text),
+        name: mostly(text),
+        host: mostly(text),
+        port: mostly(fc.integer({ min: 1, max: 65535 })),
+        pid: mostly(fc.oneof(fc.integer(), edge)),
+        scope: mostly(text),
+        __proto__: hostile,
+      },
+      { requiredKeys: ['id', 'name', 'host', 'port'] },
+    );
+    const id = mostly(fc.oneof(fc.nat(), edge));
+    const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31);
+    // Of the registrations the daemon takes, the sender's connection stays open (it holds them):
+    // the watcher and a status must read the cluster all the same.
+    const held: net.Socket[] = [];
+    let taken = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(node, id, async (n, id) => {
+          const { answers, socket } = await rawRequest(
+            `${JSON.stringify({ type: 'register', id, cluster: 'prop', node: n })}\n`,
+          );
+          held.push(socket);
+          if (answers[0]?.type === 'ok') taken++;
+          expect(watcher.closed).toBe(false);
+          await watcher.list('prop');
+          await watcher.status();
+          expect(watcher.closed).toBe(false);
+        }),
+        { numRuns: 150, seed },
+      );
+    } catch (error) {
+      throw new Error(`failed with FUZZ_SEED=${seed}: ${(error as Error).message}`);
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
+    // The property says something: many of the registrations were taken.
+    expect(taken).toBeGreaterThan(10);
+  });
+});
