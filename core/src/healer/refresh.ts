@@ -16,6 +16,7 @@
 import { HandshakeError, InvalidOptionsError } from '../errors.js';
 import { endpointKey, parseAddress } from '../link/address.js';
 import type { Node } from '../link/node.js';
+import { printable } from '../printable.js';
 import type { NodeAddress, NodeId, RefreshResult, Strategy, StrategyContext } from '../types.js';
 
 export function strategyContext(node: Node, strategy: Strategy, signal: AbortSignal): StrategyContext {
@@ -482,7 +483,7 @@ function logFailedDials(
     deferred > 0 && `${deferred} wait for a free dial (at most ${MAX_DIALS_IN_FLIGHT} at once)`,
   ].filter(Boolean);
   node.log(
-    `peer-cluster: healer of ${node.id}: ${failed.length} of ${dialed} dials failed (${counts}), e.g. ${first.node}: ${first.error?.message}${waiting.length > 0 ? `; ${waiting.join(', ')}` : ''}`,
+    `peer-cluster: healer of ${node.id}: ${failed.length} of ${dialed} dials failed (${counts}), e.g. ${printable(`${first.node}: ${first.error?.message}`)}${waiting.length > 0 ? `; ${waiting.join(', ')}` : ''}`,
   );
 }
 

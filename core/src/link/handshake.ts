@@ -280,7 +280,7 @@ abstract class Side {
     if (this.p.expectedName !== undefined && this.peer.name !== this.p.expectedName) {
       return {
         reason: 'name',
-        detail: `the address names "${this.p.expectedName}" but the node there is ${this.peer.id}`,
+        detail: `the address names "${this.p.expectedName}" but the node there is ${printable(this.peer.id)}`,
       };
     }
     return this.p.check(this.peer);
@@ -328,9 +328,10 @@ abstract class Side {
     return this.role === 'dialer' ? 'to' : 'from';
   }
 
+  /** The other end, for a log line: its claimed id is unproven text (a node name may hold a terminal escape). */
   #who(): string {
     const peer = this.peer;
-    return peer && peer.id !== this.p.address ? `${peer.id} (${this.p.address})` : this.p.address;
+    return peer && peer.id !== this.p.address ? `${printable(peer.id)} (${this.p.address})` : this.p.address;
   }
 
   readonly #onClose = (code: number, reason: Buffer): void => {
