@@ -21,8 +21,8 @@
  * targets are resolved to A records (AAAA when a target has none) with the same resolver, each on
  * its own: a target that fails (NXDOMAIN, refused, no answer in time) is left out and logged
  * through the strategy context, the others are discovered; a target of "." (RFC 2782: no such
- * service here) is skipped. NXDOMAIN, refusals, server failures and timeouts of the query itself,
- * or of every SRV target, throw a `DnsQueryError` carrying the DNS code (`ENOTFOUND`, `EREFUSED`,
+ * service here) is skipped, and a record of port 0 is left out and logged. NXDOMAIN, refusals,
+ * server failures and timeouts of the query itself, or of every SRV target, throw a `DnsQueryError` carrying the DNS code (`ENOTFOUND`, `EREFUSED`,
  * `ESERVFAIL`, `ETIMEOUT`…): the healer reports a failed refresh and tries again on the next one.
  * A name with no records of the type discovers no node.
  *
@@ -214,9 +214,16 @@ async function hosts(
 async function srv(lookup: Lookup, query: string, ctx: StrategyContext): Promise<Endpoint[]> {
   const records = await ask(lookup, query, 'SRV', (r) => r.resolveSrv(query));
   // A target of "." (c-ares gives "") says the service is not available at this name (RFC 2782).
+  // Port 0 is no link port: such a record is left out here, saying so, rather than given to the
+  // healer as an address that fails every refresh.
   const targets = records
     .map((record) => ({ name: record.name.replace(/\.$/, ''), port: record.port }))
-    .filter((target) => target.name !== '');
+    .filter((target) => {
+      if (target.name === '') return false;
+      if (target.port >= 1 && target.port <= 65535) return true;
+      ctx.log?.(`SRV target ${target.name}:${target.port} of ${query} left out: not a port (1-65535)`);
+      return false;
+    });
   // Each target on its own: one stale or foreign record must not hide the others.
   const settled = await Promise.allSettled(
     targets.map(async ({ name, port }) => {

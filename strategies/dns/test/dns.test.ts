@@ -81,6 +81,28 @@ describe('dns strategy against a dns-packet server', () => {
     expect(server.queries.get('A n1.peer.test')).toBeGreaterThan(0);
   });
 
+  it('leaves out an SRV record of port 0, and logs it', async () => {
+    const own = await startDnsServer({
+      '_zero._tcp.peer.test': {
+        SRV: [
+          { target: 'n1.peer.test', port: 0 },
+          { target: 'n1.peer.test', port: 4001 },
+        ],
+      },
+      'n1.peer.test': { A: ['127.0.0.2'] },
+    });
+    try {
+      const { ctx, lines } = logging();
+      const strategy = dns({ query: '_zero._tcp.peer.test', type: 'SRV', servers: [own.address] });
+      expect(await strategy.discover(ctx)).toEqual(['127.0.0.2:4001']);
+      expect(lines).toEqual([
+        'SRV target n1.peer.test:0 of _zero._tcp.peer.test left out: not a port (1-65535)',
+      ]);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('leaves out an SRV target that does not answer in time, and logs it', async () => {
     server.setZone({
       '_half._tcp.peer.test': {
