@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let registry: RegistryHandle;
 const clients: RegistryClient[] = [];
+const logs: string[] = [];
 
 beforeAll(async () => {
-  registry = await runRegistry({ port: 0, idleTimeout: 0 });
+  registry = await runRegistry({ port: 0, idleTimeout: 0, log: (line) => logs.push(line) });
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
@@ -137,5 +138,33 @@ describe('a registration no client could read', () => {
     }
     // The property says something: many of the registrations were taken.
     expect(taken).toBeGreaterThan(10);
+  });
+});
+
+describe('the lines after one that closes the connection', () => {
+  it('are not acted on, even in the same chunk', async () => {
+    const watcher = await connect();
+    const seen: string[][] = [];
+    await watcher.watch('after-close', (nodes) => seen.push(nodes.map((n) => n.id)));
+    const register = (i: number) =>
+      `${JSON.stringify({
+        type: 'register',
+        id: i,
+        cluster: 'after-close',
+        node: { id: `late${i}@127.0.0.1:1`, name: `late${i}`, host: '127.0.0.1', port: 1 },
+      })}\n`;
+    // One write: a line that is not JSON, then requests (a chunk holds thousands, each `status`
+    // of them listing every cluster).
+    const { answers, socket } = await rawRequest(
+      `not json\n${register(1)}${register(2)}{"type":"status","id":3}\n`,
+    );
+    if (!socket.closed) await once(socket, 'close');
+    expect(answers).toEqual([
+      { type: 'error', id: 0, message: 'closing this connection: it sent a line that is not JSON' },
+    ]);
+    // A round trip: what the daemon did with those lines, it has done by now.
+    expect((await watcher.status()).clusters).not.toHaveProperty('after-close');
+    expect(logs.filter((line) => line.includes('late'))).toEqual([]);
+    expect(seen).toEqual([]);
   });
 });

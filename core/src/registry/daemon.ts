@@ -248,6 +248,11 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   }
 
   function handleLine(conn: Connection, line: string) {
+    // Closed (for breaking the protocol, or for not reading its answers) while the lines of one
+    // chunk are handled: the rest of them are not acted on either. A chunk holds thousands of
+    // requests, and each `status` lists every cluster: answered all the same, one chunk kept the
+    // daemon from every other client for 19 s.
+    if (conn.socket.writableEnded || conn.socket.destroyed) return;
     if (line.trim() === '') return;
     let parsed: unknown;
     try {
