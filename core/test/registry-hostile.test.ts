@@ -3,31 +3,17 @@
 // every `status`, and a client drops its connection on a line it cannot read.
 import { once } from 'node:events';
 import net from 'node:net';
-import { RegistryClient, type RegistryHandle, runRegistry } from '@peer-cluster/core';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTestRegistry } from '../../test-support/registry-daemon.js';
 
-let registry: RegistryHandle;
-const clients: RegistryClient[] = [];
-const logs: string[] = [];
-
-beforeAll(async () => {
-  registry = await runRegistry({ port: 0, idleTimeout: 0, log: (line) => logs.push(line) });
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await registry.close();
-});
-
-async function connect(): Promise<RegistryClient> {
-  const client = await RegistryClient.connect({ port: registry.port, autoStart: false });
-  clients.push(client);
-  return client;
-}
+const registry = useTestRegistry();
+const { lines: logs } = registry;
+const connect = () => registry.connect();
 
 /** Sends `line` on a raw connection; resolves with its answer lines (after the hello) once it is answered or closed. */
 async function rawRequest(line: string): Promise<{ answers: Record<string, unknown>[]; socket: net.Socket }> {
-  const socket = net.connect({ host: '127.0.0.1', port: registry.port });
+  const socket = net.connect({ host: '127.0.0.1', port: registry.handle.port });
   socket.on('error', () => {});
   let text = '';
   socket.on('data', (d) => {

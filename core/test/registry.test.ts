@@ -7,14 +7,14 @@ import {
   REGISTRY_PROTOCOL_VERSION,
   type RegisteredNode,
   RegistryClient,
-  type RegistryHandle,
   RegistryUnavailableError,
   RegistryVersionError,
   runRegistry,
   startNode,
 } from '@peer-cluster/core';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTestRegistry } from '../../test-support/registry-daemon.js';
 import {
   LEASE_RANGE,
   MAX_CLUSTER_CHARS,
@@ -23,23 +23,9 @@ import {
 } from '../dist/registry/daemon.js';
 import { leasePortGroups } from '../dist/registry/ports.js';
 
-let registry: RegistryHandle;
-const lines: string[] = [];
-const clients: RegistryClient[] = [];
-
-beforeAll(async () => {
-  registry = await runRegistry({ port: 0, idleTimeout: 0, log: (line) => lines.push(line) });
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await registry.close();
-});
-
-async function connect(): Promise<RegistryClient> {
-  const client = await RegistryClient.connect({ port: registry.port, autoStart: false });
-  clients.push(client);
-  return client;
-}
+const registry = useTestRegistry();
+const { lines } = registry;
+const connect = () => registry.connect();
 
 function node(name: string, port: number): RegisteredNode {
   return { id: `${name}@127.0.0.1:${port}`, name, host: '127.0.0.1', port };
@@ -47,7 +33,7 @@ function node(name: string, port: number): RegisteredNode {
 
 /** A raw socket to the daemon, with its hello already read. */
 async function raw(): Promise<net.Socket> {
-  const socket = net.connect({ host: '127.0.0.1', port: registry.port });
+  const socket = net.connect({ host: '127.0.0.1', port: registry.handle.port });
   await once(socket, 'data');
   return socket;
 }
@@ -181,11 +167,11 @@ describe('registry daemon', () => {
 
   it('a process asking for more app ports than it may hold is told what it asked for, before any lease', async () => {
     // What a usePeers(30, { ports: [70 names] }) meets: 30 groups of 71 ports.
-    const first = await leasePortGroups([1000, 1000], { registry: registry.address });
+    const first = await leasePortGroups([1000, 1000], { registry: registry.handle.address });
     const before = (await (await connect()).status()).leases.length;
     const asked = leasePortGroups(
       Array.from({ length: 30 }, () => 71),
-      { registry: registry.address },
+      { registry: registry.handle.address },
     );
     await expect(asked).rejects.toThrow(
       `Cannot lease 2130 app ports (30 peers × 71: PORT and 70 in \`ports\`): this process holds 2000 already, and the registry leases at most ${MAX_LEASES_PER_CONNECTION} to one process.`,
@@ -758,7 +744,7 @@ describe('registry client', () => {
   });
 
   it('leases through leasePorts with an explicit registry', async () => {
-    const lease = await leasePorts(3, { registry: registry.address });
+    const lease = await leasePorts(3, { registry: registry.handle.address });
     expect(new Set(lease.ports).size).toBe(3);
     const status = await (await connect()).status();
     expect(status.leases).toEqual(expect.arrayContaining(lease.ports));
@@ -774,10 +760,10 @@ describe('registry client', () => {
     expect(() => localRegistryStrategy({ port: 1.5 })).toThrow(/`localRegistry.port`.*whole number/s);
     expect(() => localRegistryStrategy('127.0.0.1' as never)).toThrow(/`localRegistry.options`/);
     expect(localRegistryStrategy({ host: '127.0.0.1' }).spec?.options).toMatchObject({ host: '127.0.0.1' });
-    const strategy = localRegistryStrategy({ port: registry.port });
+    const strategy = localRegistryStrategy({ port: registry.handle.port });
     expect(strategy.spec).toMatchObject({
       export: 'localRegistryStrategy',
-      options: { port: registry.port },
+      options: { port: registry.handle.port },
     });
     expect(strategy.spec?.module).toMatch(/^file:.*registry\/strategy\.js$/);
   });
