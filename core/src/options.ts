@@ -3,7 +3,7 @@
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as v from 'valibot';
 import { InvalidOptionsError } from './errors.js';
 import { MAX_TIMER } from './link/options.js';
@@ -424,9 +424,46 @@ function checkSpecOptions(options: unknown): void {
   }
 }
 
+/**
+ * A spec's module given as a file (a file: URL, an absolute path) is imported by every peer at
+ * boot: one that is not there is said now, in the test process, not as a peer's boot failure.
+ */
+function checkSpecFile(module: string, given: string): void {
+  let path: string;
+  try {
+    path = fileURLToPath(module);
+  } catch (error) {
+    throw new InvalidOptionsError(
+      'strategy.spec.module',
+      given,
+      `is not a file URL a peer can import (${(error as Error).message})`,
+    );
+  }
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {}
+  if (!isFile) {
+    throw new InvalidOptionsError(
+      'strategy.spec.module',
+      given,
+      `no such file (${path}): every peer imports it at boot`,
+      'A strategy factory sets it from its own module: spec: { module: import.meta.url, … }.',
+    );
+  }
+}
+
 function resolveSpecModule(module: string, root: string): string {
-  if (/^(file|data|node):/.test(module)) return module;
-  if (isAbsolute(module)) return pathToFileURL(module).href;
+  if (module.startsWith('file:')) {
+    checkSpecFile(module, module);
+    return module;
+  }
+  if (/^(data|node):/.test(module)) return module;
+  if (isAbsolute(module)) {
+    const url = pathToFileURL(module).href;
+    checkSpecFile(url, module);
+    return url;
+  }
   try {
     return pathToFileURL(createRequire(resolve(root, 'noop.js')).resolve(module)).href;
   } catch (error) {
@@ -450,7 +487,12 @@ function resolveSpecModule(module: string, root: string): string {
 
 function strategyOf(given: Strategy | StrategyData, root: string): Strategy {
   if (!isStrategy(given)) return fromData(given, root);
-  if (given.spec) checkSpecOptions(given.spec.options);
+  if (given.spec) {
+    if (typeof given.spec.module === 'string' && given.spec.module.startsWith('file:')) {
+      checkSpecFile(given.spec.module, given.spec.module);
+    }
+    checkSpecOptions(given.spec.options);
+  }
   return given;
 }
 

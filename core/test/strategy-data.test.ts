@@ -81,6 +81,43 @@ describe('a strategy given as data', () => {
     expect(error.message).toContain(`cannot be resolved from root ${root}`);
   });
 
+  it.each([
+    ['a file: URL', 'file:///no/such/strategy.js'],
+    ['an absolute path', '/no/such/strategy.js'],
+  ])('a spec module given as %s that is not there is named, and nothing starts', async (_how, module) => {
+    const error = await startCluster({
+      root,
+      strategy: { spec: { module, export: 'strategy', options: {} } },
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error).toMatchObject({ option: 'strategy.spec.module', value: module });
+    expect(error.message).toContain('no such file (/no/such/strategy.js)');
+  });
+
+  it("a strategy's own spec naming a file that is not there is named, and nothing starts", async () => {
+    const strategy: Strategy = {
+      name: 'gone',
+      discover: () => [],
+      spec: { module: 'file:///no/such/strategy.js', export: 'gone', options: {} },
+    };
+    const error = await startCluster({ root, strategy }).catch((e) => e);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error).toMatchObject({ option: 'strategy.spec.module' });
+  });
+
+  it('a spec module that throws as a peer imports it is named in the boot error', async () => {
+    const module = new URL('./fixtures/strategies/throws-at-import.mjs', import.meta.url).href;
+    const error = await startCluster({
+      root,
+      count: 1,
+      strategy: { spec: { module, export: 'strategy', options: {} } },
+    }).catch((e) => e);
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.message).toContain(
+      `strategy module ${module} could not be imported (TypeError: this strategy module fails at import)`,
+    );
+  });
+
   it('a package that exports only for import (ESM-only) is found, as the peers import it', async () => {
     // estree-walker (a dependency of Vitest's) exports only under the `import` condition, which
     // require's resolution does not look at.

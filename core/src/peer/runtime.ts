@@ -234,7 +234,12 @@ async function boot(config: BootConfig): Promise<void> {
     let strategy: Strategy | undefined;
     if (config.strategy.kind === 'spec') {
       const { spec } = config.strategy;
-      const exports = (await importStrategyModule(spec.module, config.coreUrl)) as Record<string, unknown>;
+      const exports = await importStrategyModule(spec.module, config.coreUrl).catch((error: unknown) => {
+        // Its own stack and class would only show the loader's: say which import this was.
+        const reason =
+          error instanceof Error ? `${error.name}: ${error.message.split('\n')[0]}` : String(error);
+        throw new Error(`strategy module ${spec.module} could not be imported (${reason})`, { cause: error });
+      });
       const factory = exports[spec.export] as ((options: unknown) => Strategy) | undefined;
       if (typeof factory !== 'function') {
         const names = Object.keys(exports).filter((name) => typeof exports[name] === 'function');
