@@ -441,7 +441,7 @@ describe('faults', () => {
     const error = await c.peers[0]!.waitForNodes(2, { timeout: 300 }).catch((e) => e);
     expect(error).toMatchObject({ name: 'WaitTimeoutError', timeout: 300 });
     expect(error.message).toContain(
-      '\n  peer-1 can link to at most 1 nodes: its cluster has 2 peers, and waitForNodes(n) counts the nodes other than the peer itself\n',
+      '\n  peer-1 can link to at most 1 node: its cluster has 2 peers, and waitForNodes(n) counts the nodes other than the peer itself\n',
     );
     // A count it can reach says nothing of the kind.
     await c.peers[0]!.evaluate((ctx) => (ctx.cluster as any).block(['peer-2']));

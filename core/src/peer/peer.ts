@@ -325,7 +325,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
     const beyond = () => {
       const size = this.#config.clusterSize?.();
       return typeof n === 'number' && size !== undefined && n >= size
-        ? `${this.name} can link to at most ${size - 1} nodes: its cluster has ${size} peers, and waitForNodes(n) counts the nodes other than the peer itself`
+        ? `${this.name} can link to at most ${size - 1} ${size - 1 === 1 ? 'node' : 'nodes'}: its cluster has ${size} ${size === 1 ? 'peer' : 'peers'}, and waitForNodes(n) counts the nodes other than the peer itself`
         : undefined;
     };
     const linked = () => `it is linked to [${this.linked().join(', ')}]`;
