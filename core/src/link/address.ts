@@ -16,6 +16,15 @@ export function parseAddress(address: string, option = 'address'): ParsedAddress
   if (typeof address !== 'string' || address.length === 0 || address.length > 512) {
     throw new InvalidOptionsError(option, address, 'expected "name@host:port" or "host:port"');
   }
+  // No part of an address holds whitespace: two entries on one line, most likely. Said as such,
+  // not as what the parse below would trip on (a port, or IPv6 brackets).
+  if (/\s/.test(address)) {
+    throw new InvalidOptionsError(
+      option,
+      address,
+      'holds whitespace: give each "name@host:port" or "host:port" as an entry of its own (in a hosts file, one per line)',
+    );
+  }
   const at = address.indexOf('@');
   const name = at === -1 ? undefined : address.slice(0, at);
   const hostPort = at === -1 ? address : address.slice(at + 1);

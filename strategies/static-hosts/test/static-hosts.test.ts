@@ -97,6 +97,17 @@ describe('staticHosts with a file', () => {
     expect(() => parseHostsFile('x:1\r\ny:2\r\n')).not.toThrow();
   });
 
+  it('says that two entries on one line are two entries, not a bad port or IPv6', () => {
+    for (const line of ['a@127.0.0.1:4001 b@127.0.0.1:4002', 'a@127.0.0.1:4001, b@127.0.0.1:4002']) {
+      expect(() => parseHostsFile(`${line}\n`, 'f.hosts'), line).toThrow(
+        /line 1 of f\.hosts: holds whitespace: give each "name@host:port" or "host:port" as an entry of its own \(in a hosts file, one per line\)/,
+      );
+    }
+    expect(() => staticHosts(['127.0.0.1:4001 127.0.0.1:4002'])).toThrow(
+      /`staticHosts\[0\]`: holds whitespace/,
+    );
+  });
+
   it('fails a discover when the file is missing, with a named error', async () => {
     const file = join(dir, 'absent.hosts');
     const error = await Promise.resolve(staticHosts({ file }).discover(context())).catch((e: unknown) => e);
