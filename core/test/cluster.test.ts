@@ -467,10 +467,11 @@ describe('faults', () => {
         ),
       );
     }
-    // A strategy that throws says so, in each peer's line.
+    // A strategy that throws says so, in each peer's line (its message's final period left out,
+    // before the `;` that follows it).
     const down = customStrategy({
       discover: () => {
-        throw new Error('the directory is down');
+        throw new Error('the directory is down.');
       },
     });
     const failed = await startCluster({ root, count: 2, strategy: down, bootTimeout: 1000 }).catch((e) => e);

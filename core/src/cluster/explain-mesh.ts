@@ -56,7 +56,8 @@ function describe(report: HealerReport, others: Peer[]): string {
     `its latest refresh (${refresh.ago} ms ago) discovered ${list(refresh.discovered, 'no node')}`,
   ];
   const strategyError = refresh.failed.find((f) => f.node === '*');
-  if (strategyError) parts.push(`the strategy failed: ${strategyError.error}`);
+  // An error's message often ends a sentence (InvalidOptionsError's do): not before the `;` here.
+  if (strategyError) parts.push(`the strategy failed: ${String(strategyError.error).replace(/\.$/, '')}`);
   const failed = refresh.failed.filter((f) => f.node !== '*');
   if (failed.length > 0)
     parts.push(
