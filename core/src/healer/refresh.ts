@@ -479,7 +479,8 @@ function logFailedDials(
   const counts = [...reasons].map(([reason, n]) => `${n} ${reason}`).join(', ');
   const first = failed[0]!;
   const waiting = [
-    backedOff > 0 && `${backedOff} failing addresses wait out a back-off`,
+    backedOff > 0 &&
+      `${backedOff} failing ${backedOff === 1 ? 'address waits' : 'addresses wait'} out a back-off`,
     deferred > 0 && `${deferred} wait for a free dial (at most ${MAX_DIALS_IN_FLIGHT} at once)`,
   ].filter(Boolean);
   node.log(
