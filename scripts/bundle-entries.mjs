@@ -48,9 +48,10 @@ const { outputFiles } = await build({
     {
       name: 'inline-valibot',
       setup(b) {
-        b.onResolve({ filter: /^valibot$/ }, (args) => ({
-          path: fileURLToPath(import.meta.resolve('valibot', `file://${args.resolveDir}/`)),
-        }));
+        // The repository's copy (npm workspaces hoist it to the root, beside this script), which the
+        // bundle is built from: Node 20 resolves from another place only behind a flag.
+        const valibot = fileURLToPath(import.meta.resolve('valibot'));
+        b.onResolve({ filter: /^valibot$/ }, () => ({ path: valibot }));
       },
     },
     {
