@@ -313,9 +313,16 @@ describe('peer-cluster CLI', () => {
     const empty = await cli(['ls'], { env: { PEER_CLUSTER_REGISTRY: none } }).exited;
     expect(empty.out.trim()).toBe(`No local registry is running at ${none}: no nodes are registered.`);
     expect(empty.code).toBe(0);
-    // --json keeps its shape for a script, registry or not.
+    // --json keeps its shape for a script, registry or not: the same keys, in the same order.
     const json = await cli(['ls', '--json'], { env: { PEER_CLUSTER_REGISTRY: none } }).exited;
     expect(json.code).toBe(0);
+    expect(Object.keys(JSON.parse(json.out))).toEqual([
+      'address',
+      'pid',
+      'clusters',
+      'leases',
+      'connections',
+    ]);
     expect(JSON.parse(json.out)).toEqual({
       address: none,
       pid: null,

@@ -1,11 +1,23 @@
 // `peer-cluster ls`: what the local registry knows, per cluster.
 import { InvalidOptionsError, RegistryUnavailableError } from '../errors.js';
-import { RegistryClient } from '../registry/client.js';
+import { RegistryClient, type RegistryStatus } from '../registry/client.js';
 import type { RegisteredNode } from '../registry/protocol.js';
 import { type Command, parse } from './usage.js';
 
-/** `ls --json` when nothing listens: the shape of a registry's status, empty. */
-const NO_REGISTRY = { pid: null, clusters: {}, leases: [], connections: 0 };
+/**
+ * What `ls --json` prints: these keys, in this order, whether a registry runs or not (then `pid` is
+ * null and the rest empty), so that a script reads one shape. Fields a newer daemon may add to its
+ * status are left out: they would make the shape depend on which daemon answers.
+ */
+function jsonDocument(address: string, status: RegistryStatus | undefined) {
+  return {
+    address,
+    pid: status?.pid ?? null,
+    clusters: status?.clusters ?? {},
+    leases: status?.leases ?? [],
+    connections: status?.connections ?? 0,
+  };
+}
 
 export const lsCommand: Command = {
   name: 'ls',
@@ -17,7 +29,8 @@ registered, per cluster, and which app ports are leased. Does not start a regist
 
 Options:
   --json   print the status as JSON: { address, pid, clusters: { NAME: [node…] }, leases: [port…],
-           connections }; with no registry running, pid is null and the rest is empty`,
+           connections }, these keys in this order; with no registry running, pid is null and the
+           rest is empty`,
   options: { json: { type: 'boolean' } },
   async run(argv) {
     const { values } = parse(lsCommand, argv);
@@ -31,7 +44,7 @@ Options:
       const cause = (error as Error).cause as NodeJS.ErrnoException | undefined;
       if (error instanceof RegistryUnavailableError && cause?.code === 'ECONNREFUSED') {
         // --json keeps its shape, so that a script can read it whether a registry runs or not.
-        if (values.json) console.log(JSON.stringify({ ...NO_REGISTRY, address: error.address }, null, 2));
+        if (values.json) console.log(JSON.stringify(jsonDocument(error.address, undefined), null, 2));
         else console.log(`No local registry is running at ${error.address}: no nodes are registered.`);
         return 0;
       }
@@ -40,7 +53,7 @@ Options:
     try {
       const status = await client.status();
       if (values.json) {
-        console.log(JSON.stringify({ address: client.address, ...status }, null, 2));
+        console.log(JSON.stringify(jsonDocument(client.address, status), null, 2));
         return 0;
       }
       const clusters = Object.entries(status.clusters);
