@@ -136,7 +136,26 @@ describe('peer-cluster CLI', () => {
     ]);
     await up.until(/\[peer-1\] cli app peer-1 greets you, admin port \d+, small heap/);
     await up.until(/\[peer-2\] cli app peer-2 greets you, admin port \d+, small heap/);
-    await up.until(new RegExp(`cluster ${name}\\n[^]*'peer-2'[^]*PORT_ADMIN=\\d+[^]*└`));
+    // A plain aligned table (as in a failure report), indented as ls indents: no console.table
+    // frame, (index) column or quotes.
+    const printed = await up.until(
+      new RegExp(`cluster ${name}\\n {2}peer .*\\n {2}peer-1 .*\\n {2}peer-2 .*\\n`),
+    );
+    const [, header = '', ...rows] = printed.trimEnd().split('\n');
+    expect(header.trim().split(/ {2,}/)).toEqual(['peer', 'state', 'pid', 'node', 'ports', 'links']);
+    for (const [i, row] of rows.entries()) {
+      const peer = `peer-${i + 1}`;
+      expect(row).toMatch(
+        new RegExp(
+          `^ {2}${peer} +[a-z]+ +\\d+ +${peer}@127\\.0\\.0\\.1:\\d+ +PORT=\\d+ PORT_ADMIN=\\d+ +\\d+$`,
+        ),
+      );
+      // Each column starts where its heading does.
+      expect(row.indexOf(`${peer}@`)).toBe(header.indexOf('node'));
+      expect(row.indexOf('PORT=')).toBe(header.indexOf('ports'));
+      expect(row.search(/\d+$/)).toBe(header.indexOf('links'));
+    }
+    expect(up.output()).not.toMatch(/\(index\)|'peer-|[┌└│]/);
     expect(peerProcesses(name)).toHaveLength(2);
     up.child.kill('SIGINT');
     const { code, out } = await up.exited;
@@ -281,7 +300,7 @@ describe('peer-cluster CLI', () => {
     const env = { PEER_CLUSTER_REGISTRY: registry };
     const name = `cli-ls-${process.pid}`;
     const up = cli(['up', '--count', '2', '--app', 'app.js', '--name', name], { env });
-    await up.until(new RegExp(`cluster ${name}\\n[^]*'peer-2'[^]*└`));
+    await up.until(new RegExp(`cluster ${name}\\n(?: {2}.*\\n)*? {2}peer-2 `));
     const one = await cli(['ls'], { env }).exited;
     expect(one.code).toBe(0);
     expect(one.out).toContain(`\n  ${name}\n`);
@@ -298,7 +317,7 @@ describe('peer-cluster CLI', () => {
     expect(status.leases).toHaveLength(2);
     // A second cluster of the same name (another test file naming its cluster alike).
     const again = cli(['up', '--count', '1', '--app', 'app.js', '--name', name], { env });
-    await again.until(new RegExp(`cluster ${name}\\n[^]*'peer-1'[^]*└`));
+    await again.until(new RegExp(`cluster ${name}\\n(?: {2}.*\\n)*? {2}peer-1 `));
     const two = await cli(['ls'], { env }).exited;
     expect(two.out).toContain(`  ${name}: 2 clusters of this name`);
     expect(two.out.match(/^ {4}cluster \S+$/gm)).toHaveLength(2);

@@ -6,6 +6,7 @@ import { startClusterWith } from '../cluster/cluster.js';
 import { InvalidOptionsError } from '../errors.js';
 import { portVariable } from '../peer/env.js';
 import { MAX_LEASES_PER_CONNECTION } from '../registry/protocol.js';
+import { table } from '../table.js';
 import { type Command, integerOption, parse, UsageError } from './usage.js';
 
 export const upCommand: Command = {
@@ -111,17 +112,17 @@ Options:
 };
 
 function printStatus(cluster: Cluster): void {
-  console.log(`\ncluster ${cluster.name}`);
-  console.table(
-    cluster.peers.map((peer) => ({
-      peer: peer.name,
-      state: peer.state,
-      pid: peer.pid ?? '',
-      node: peer.node,
-      ports: Object.entries(peer.ports)
-        .map(([name, port]) => `${portVariable(name)}=${port}`)
-        .join(' '),
-      links: peer.linked().length,
-    })),
-  );
+  const rows = cluster.peers.map((peer) => [
+    peer.name,
+    peer.state,
+    peer.pid === undefined ? '-' : String(peer.pid),
+    peer.node,
+    Object.entries(peer.ports)
+      .map(([name, port]) => `${portVariable(name)}=${port}`)
+      .join(' '),
+    String(peer.linked().length),
+  ]);
+  // Aligned like the failure report's peer table, indented like `peer-cluster ls`.
+  const lines = table([['peer', 'state', 'pid', 'node', 'ports', 'links'], ...rows]);
+  console.log(`\ncluster ${cluster.name}\n${lines.map((line) => `  ${line}`).join('\n')}`);
 }

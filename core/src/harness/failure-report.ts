@@ -6,6 +6,7 @@ import type { InFlight } from '../peer/channel.js';
 import { foldNativeFrames } from '../peer/logs.js';
 import type { TestScope } from '../peer/test-scope.js';
 import { printable } from '../printable.js';
+import { table } from '../table.js';
 import type { ClusterEvent } from '../types.js';
 
 /** The parts of a Cluster the report reads (a stopped cluster still has them). */
@@ -251,19 +252,6 @@ function relative(at: number, since: number): string {
   const ms = at - since;
   const sign = ms < 0 ? '-' : '+';
   return `${sign}${(Math.abs(ms) / 1000).toFixed(3)}s`;
-}
-
-function table(rows: string[][]): string[] {
-  const widths: number[] = [];
-  for (const row of rows) {
-    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
-  }
-  return rows.map((row) =>
-    row
-      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd(),
-  );
 }
 
 function indent(lines: string[]): string[] {
