@@ -77,17 +77,20 @@ export interface ReapOptions {
   dryRun?: boolean;
 }
 
-/** Peers that `reap(options)` would kill. */
-export function reapable(options: ReapOptions = {}): PeerProcess[] {
-  return findPeerProcesses().filter(
+/**
+ * Peers that `reap(options)` would kill, of `found` (by default, those running now). Reading /proc
+ * is most of what the command costs: it reads every process's environment once and passes it here.
+ */
+export function reapable(options: ReapOptions = {}, found = findPeerProcesses()): PeerProcess[] {
+  return found.filter(
     (p) => (options.all || p.orphaned) && (options.cluster === undefined || p.cluster === options.cluster),
   );
 }
 
-/** Kill orphaned peer processes (and their process groups); returns what was killed. */
-export function reap(options: ReapOptions = {}): PeerProcess[] {
+/** Kill orphaned peer processes (and their process groups) of `found`; returns what was killed. */
+export function reap(options: ReapOptions = {}, found = findPeerProcesses()): PeerProcess[] {
   const killed: PeerProcess[] = [];
-  for (const peer of reapable(options)) {
+  for (const peer of reapable(options, found)) {
     try {
       process.kill(-peer.pid, 'SIGKILL');
     } catch {
@@ -170,9 +173,13 @@ Options:
       ...(typeof values.cluster === 'string' && { cluster: values.cluster }),
     };
     const dryRun = values['dry-run'] === true;
-    // Counted before anything is killed: the peers left alone because their parent is alive.
-    const parented = options.all ? 0 : reapable({ ...options, all: true }).filter((p) => !p.orphaned).length;
-    const peers = dryRun ? reapable(options) : reap(options);
+    // One scan of /proc serves both: the peers left alone because their parent is alive (counted
+    // before anything is killed), and those to kill.
+    const found = findPeerProcesses();
+    const parented = options.all
+      ? 0
+      : reapable({ ...options, all: true }, found).filter((p) => !p.orphaned).length;
+    const peers = dryRun ? reapable(options, found) : reap(options, found);
     if (!values.json) {
       if (peers.length === 0) {
         const of = options.cluster === undefined ? '' : ` of cluster ${options.cluster}`;
