@@ -9,6 +9,7 @@ import { killWhenTestEnds } from '../../test-support/children.js';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 import { assertReapPlatform } from '../dist/cli/reap.js';
 import { PeerClusterError } from '../dist/errors.js';
+import { PROTOCOL_VERSION as REGISTRY_PROTOCOL_VERSION } from '../dist/registry/protocol.js';
 
 const bin = createRequire(import.meta.url)
   .resolve('@peer-cluster/core/package.json')
@@ -363,6 +364,31 @@ describe('peer-cluster CLI', () => {
       expect(held.code).toBe(1);
     } finally {
       foreign.close();
+    }
+  });
+
+  it('ls says so plainly when the registry answers with a line longer than a client reads', async () => {
+    // A registry as far as its hello goes, that answers every request with 17 MiB on one line.
+    const huge = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.write(
+        `${JSON.stringify({ type: 'hello', version: REGISTRY_PROTOCOL_VERSION, pid: process.pid })}\n`,
+      );
+      socket.once('data', () =>
+        socket.write(`{"type":"status","id":1,"pad":"${'x'.repeat(17 * 1024 * 1024)}"}\n`),
+      );
+    });
+    await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = `127.0.0.1:${(huge.address() as AddressInfo).port}`;
+      const { code, out } = await cli(['ls'], { env: { PEER_CLUSTER_REGISTRY: address } }).exited;
+      expect(out).toContain(
+        `RegistryUnavailableError: The peer-cluster registry at ${address} sent an answer longer than 16 MiB (16777216 bytes), the most a client reads`,
+      );
+      expect(out).not.toContain(`${address} closed the connection`);
+      expect(code).toBe(1);
+    } finally {
+      huge.close();
     }
   });
 

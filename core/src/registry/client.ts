@@ -90,6 +90,8 @@ export class RegistryClient extends TypedEmitter<RegistryClientEvents> {
   #closed = false;
   /** Why the daemon closes this connection, when it said so (an error answer to no request, id 0). */
   #closing: string | undefined;
+  /** The daemon sent a line longer than MAX_REPLY_BYTES: this client closed the connection. */
+  #overlong = false;
 
   private constructor(socket: net.Socket, address: string, daemonPid: number, rest: Buffer) {
     super();
@@ -99,7 +101,10 @@ export class RegistryClient extends TypedEmitter<RegistryClientEvents> {
     const feed = lineSplitter(
       MAX_REPLY_BYTES,
       (line) => this.#onLine(line),
-      () => socket.destroy(),
+      () => {
+        this.#overlong = true;
+        socket.destroy();
+      },
     );
     socket.on('data', feed);
     socket.on('error', () => {});
@@ -301,6 +306,14 @@ export class RegistryClient extends TypedEmitter<RegistryClientEvents> {
 
   /** The error for a connection the daemon closed saying why (one too many, a half-sent line…). */
   #refusal(): RegistryUnavailableError | undefined {
+    if (this.#overlong)
+      return new RegistryUnavailableError(
+        this.address,
+        `sent an answer longer than ${MAX_REPLY_BYTES / 2 ** 20} MiB (${MAX_REPLY_BYTES} bytes), the most a client reads, so this client closed the connection`,
+        {
+          hint: "A registry of this version keeps every answer under that: this one is older, or not peer-cluster's. Stop it (the next client starts a new one), or point PEER_CLUSTER_REGISTRY=host:port at another one.",
+        },
+      );
     const why = this.#closing?.replace(/^closing this connection: (it )?/, '');
     if (why === undefined) return undefined;
     return new RegistryUnavailableError(this.address, `closed the connection: it ${why}`, {
