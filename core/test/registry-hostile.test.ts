@@ -6,6 +6,8 @@ import net from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { useTestRegistry } from '../../test-support/registry-daemon.js';
+import { MAX_NODES_PER_CONNECTION, MAX_REGISTERED_BYTES } from '../dist/registry/daemon.js';
+import type { RegisteredNode } from '../dist/registry/protocol.js';
 
 const registry = useTestRegistry();
 const { lines: logs } = registry;
@@ -152,5 +154,66 @@ describe('the lines after one that closes the connection', () => {
     expect((await watcher.status()).clusters).not.toHaveProperty('after-close');
     expect(logs.filter((line) => line.includes('late'))).toEqual([]);
     expect(seen).toEqual([]);
+  });
+});
+
+describe('the registrations of every connection together', () => {
+  it('stop at a machine-wide cap that names itself, so that a status stays readable', async () => {
+    // Every field as long as it may be, of a character JSON escapes (six bytes): ≈6 KiB a node.
+    const wide = (head: string) => head + '\u0001'.repeat(256 - head.length);
+    const big = (i: number): RegisteredNode => ({
+      id: wide(`${i}@`),
+      name: wide('n'),
+      host: wide('h'),
+      port: 65535,
+      scope: wide('s'),
+    });
+    // Three connections of MAX_NODES_PER_CONNECTION each, 256 to a cluster (under its own limit):
+    // ≈19 MB of JSON to list, past what a client reads of a line (16 MiB), without a cap.
+    const holders = [await connect(), await connect(), await connect()];
+    const refusals: string[] = [];
+    await Promise.all(
+      holders.flatMap((holder, c) =>
+        Array.from({ length: MAX_NODES_PER_CONNECTION }, (_, i) => {
+          const n = c * MAX_NODES_PER_CONNECTION + i;
+          return holder
+            .register(wide(`big${Math.floor(n / 256)}.`), big(n))
+            .catch((error: Error) => refusals.push(error.message));
+        }),
+      ),
+    );
+    // Every client reads a status (`peer-cluster ls` is one) whatever was registered.
+    const reader = await connect();
+    const status = await reader.status();
+    const listed = Object.values(status.clusters).flat().length;
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(listed).toBe(holders.length * MAX_NODES_PER_CONNECTION - refusals.length);
+    expect(refusals[0]).toMatch(
+      new RegExp(
+        `the registrations of every connection take \\d+ bytes \\(${listed} nodes\\), and may take at most ${MAX_REGISTERED_BYTES} \\(8 MiB\\)`,
+      ),
+    );
+    expect(logs.some((line) => line.includes(`at most ${MAX_REGISTERED_BYTES}`))).toBe(true);
+    // What a closed connection held is taken off: there is room again.
+    await Promise.all(holders.map((h) => h.close()));
+    await reader.register(wide('after.'), big(0));
+
+    // Usual use is far from it: ten thousand peers, in a hundred clusters, from ten processes.
+    const processes = await Promise.all(Array.from({ length: 10 }, () => connect()));
+    await Promise.all(
+      processes.flatMap((client, c) =>
+        Array.from({ length: 1000 }, (_, i) =>
+          client.register(`pc-${(c * 10 + (i % 10)).toString(16).padStart(10, '0')}`, {
+            id: `peer-${i + 1}@127.0.0.1:${30000 + i}`,
+            name: `peer-${i + 1}`,
+            host: '127.0.0.1',
+            port: 30000 + i,
+            scope: `${process.pid}-${c}-${i % 10}`,
+          }),
+        ),
+      ),
+    );
+    expect(Object.values((await reader.status()).clusters).flat()).toHaveLength(10_001);
+    await Promise.all(processes.map((p) => p.close()));
   });
 });

@@ -50,6 +50,14 @@ export const MAX_NODES_PER_CONNECTION = 1024;
  * and far under what a client reads (MAX_REPLY_BYTES). A node takes ≈150 (≈13 000 of them).
  */
 export const MAX_CLUSTER_CHARS = 2 * 1024 * 1024;
+/**
+ * What the registrations of every connection may take together, in bytes of JSON (each node as
+ * listed, with its cluster's name): a `status` lists them all on one line, which a client reads up
+ * to MAX_REPLY_BYTES (16 MiB) of. Without it, a few connections registering their most (each within
+ * its own limits) made every status unreadable, `peer-cluster ls` included. A node of a usual
+ * cluster takes ≈130 bytes (≈60 000 of them); the leases, the rest of a status, take under 80 KiB.
+ */
+export const MAX_REGISTERED_BYTES = 8 * 1024 * 1024;
 
 export { MAX_LEASES_PER_CONNECTION };
 
@@ -104,6 +112,8 @@ interface Claim {
   owner: Connection;
   /** Its length in a list. */
   size: number;
+  /** What it counts towards MAX_REGISTERED_BYTES. */
+  bytes: number;
 }
 
 /** Starts the daemon; rejects with the listen error (EADDRINUSE when another daemon has the port). */
@@ -127,12 +137,17 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
   const clusters = new Map<string, Map<string, Claim[]>>();
   /** What each cluster's list takes, in JSON characters. */
   const lengths = new Map<string, number>();
+  /** Every claim, listed or beneath another, and the bytes they count towards MAX_REGISTERED_BYTES. */
+  let claimCount = 0;
+  let claimBytes = 0;
   const watchers = new Map<string, Set<Connection>>();
   const leased = new Map<number, Connection>();
   const connections = new Set<Connection>();
   let nextConnection = 1;
   /** Connections refused since the daemon was last below maxConnections. */
   let refused = 0;
+  /** Set once a registration was refused for MAX_REGISTERED_BYTES, until one is withdrawn. */
+  let full = false;
   // A random start keeps two daemons (say, one per test suite on its own port) from handing out
   // the same ports in the same order.
   let leaseCursor = LEASE_RANGE[0] + Math.floor(Math.random() * (LEASE_RANGE[1] - LEASE_RANGE[0]));
@@ -280,13 +295,30 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
             `this connection has ${conn.registered} nodes registered, and may have at most ${MAX_NODES_PER_CONNECTION}; unregister some first`,
           );
         const members = clusters.get(cluster) ?? new Map<string, Claim[]>();
-        const size = JSON.stringify(node).length + 1;
+        const json = JSON.stringify(node);
+        const size = json.length + 1;
         const shown = members.get(node.id)?.at(-1)?.size ?? 0;
         const length = (lengths.get(cluster) ?? 0) - shown + size;
         if (length > MAX_CLUSTER_CHARS)
           throw new Error(
             `cluster ${cluster} lists ${members.size} nodes, and may take at most ${MAX_CLUSTER_CHARS} characters to list`,
           );
+        // Counted in a status as bytes (a character may take 3 of them), with its cluster's name
+        // (`"name":[…],`) as if each node had it to itself: what a status takes is never more.
+        const bytes = Buffer.byteLength(json) + Buffer.byteLength(JSON.stringify(cluster)) + 5;
+        const previous = members.get(node.id)?.find((c) => c.owner === conn);
+        const total = claimBytes - (previous?.bytes ?? 0) + bytes;
+        if (total > MAX_REGISTERED_BYTES) {
+          // Once until some are withdrawn, not once per registration refused.
+          if (!full)
+            log(
+              `registrations take ${claimBytes} bytes, and may take at most ${MAX_REGISTERED_BYTES}: refusing more until some are withdrawn`,
+            );
+          full = true;
+          throw new Error(
+            `the registrations of every connection take ${claimBytes} bytes (${claimCount} nodes), and may take at most ${MAX_REGISTERED_BYTES} (${MAX_REGISTERED_BYTES / 2 ** 20} MiB) together, so that a status stays readable: this registry is full; stop some clusters (\`peer-cluster ls\` lists them)`,
+          );
+        }
         clusters.set(cluster, members);
         lengths.set(cluster, length);
         conn.registrations.set(cluster, mine);
@@ -294,7 +326,9 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
         mine.add(node.id);
         const claims = (members.get(node.id) ?? []).filter((c) => c.owner !== conn);
         const under = claims.at(-1)?.owner.label;
-        claims.push({ node, owner: conn, size });
+        claims.push({ node, owner: conn, size, bytes });
+        claimBytes = total;
+        if (!previous) claimCount++;
         members.set(node.id, claims);
         log(
           `register ${node.id} in cluster ${cluster}${pidOf(node)} (${conn.label}${under ? `, over ${under}'s` : ''})`,
@@ -455,6 +489,12 @@ export async function runRegistry(options: RegistryOptions = {}): Promise<Regist
     const at = claims?.findIndex((c) => c.owner === conn) ?? -1;
     if (!members || !claims || at === -1) return;
     const [gone] = claims.splice(at, 1);
+    claimBytes -= gone!.bytes;
+    claimCount--;
+    if (full && claimBytes < MAX_REGISTERED_BYTES) {
+      full = false;
+      log(`registrations take ${claimBytes} bytes: accepting more again`);
+    }
     const listed = at === claims.length;
     // (The one listed again may take the list a little over MAX_CLUSTER_CHARS: it was there first.)
     if (listed) lengths.set(cluster, lengths.get(cluster)! - gone!.size + (claims.at(-1)?.size ?? 0));
