@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { RegistryClient, runRegistry } from '@peer-cluster/core';
 import { describe, expect, it } from 'vitest';
 import { killWhenTestEnds } from '../../test-support/children.js';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
@@ -326,6 +327,31 @@ describe('peer-cluster CLI', () => {
     for (const u of [up, again]) u.child.kill('SIGINT');
     await Promise.all([up.exited, again.exited]);
     await waitForNoPeers({ cluster: name });
+  });
+
+  it('ls escapes what a client registered: control characters cannot restyle the terminal', async () => {
+    const registry = await runRegistry({ port: 0, idleTimeout: 0, log: () => {} });
+    const client = await RegistryClient.connect({ port: registry.port, autoStart: false });
+    try {
+      const forged = '\n  pc-forged\n    peer-1@127.0.0.1:1';
+      await client.register(`pc-\u001b[2J${forged}`, {
+        id: `peer-1@127.0.0.1:40000\u001b[31m${forged}`,
+        name: 'peer-1',
+        host: '127.0.0.1',
+        port: 40000,
+      });
+      const { code, out } = await cli(['ls'], {
+        env: { PEER_CLUSTER_REGISTRY: `127.0.0.1:${registry.port}` },
+      }).exited;
+      expect(code).toBe(0);
+      expect(out).not.toContain('\u001b');
+      expect(out).not.toContain('\n  pc-forged');
+      expect(out).toContain('  pc-\\u001b[2J\\u000a  pc-forged');
+      expect(out).toContain('    peer-1@127.0.0.1:40000\\u001b[31m\\u000a  pc-forged');
+    } finally {
+      await client.close();
+      await registry.close();
+    }
   });
 
   it('ls says so when no registry runs (and starts none), and fails when the port holds something else', async () => {

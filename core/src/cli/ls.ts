@@ -1,5 +1,6 @@
 // `peer-cluster ls`: what the local registry knows, per cluster.
 import { InvalidOptionsError, RegistryUnavailableError } from '../errors.js';
+import { printable } from '../printable.js';
 import { RegistryClient, type RegistryStatus } from '../registry/client.js';
 import type { RegisteredNode } from '../registry/protocol.js';
 import { type Command, parse } from './usage.js';
@@ -69,14 +70,20 @@ Options:
           members.push(node);
           byScope.set(node.scope, members);
         }
-        if (byScope.size === 1) console.log(`  ${name}`);
-        else console.log(`  ${name}: ${byScope.size} clusters of this name`);
+        // Names and ids are whatever a local client registered: escaped, so they cannot restyle the
+        // terminal or forge lines.
+        if (byScope.size === 1) console.log(`  ${printable(name)}`);
+        else console.log(`  ${printable(name)}: ${byScope.size} clusters of this name`);
         for (const [scope, members] of byScope) {
           if (byScope.size > 1)
-            console.log(`   ${scope === undefined ? ' nodes started on their own' : ` cluster ${scope}`}`);
+            console.log(
+              `   ${scope === undefined ? ' nodes started on their own' : ` cluster ${printable(scope)}`}`,
+            );
           const indent = byScope.size > 1 ? '      ' : '    ';
           for (const node of members)
-            console.log(`${indent}${node.id}${node.pid === undefined ? '' : `  (pid ${node.pid})`}`);
+            console.log(
+              `${indent}${printable(node.id)}${node.pid === undefined ? '' : `  (pid ${node.pid})`}`,
+            );
         }
       }
       if (status.leases.length > 0) console.log(`  leased ports: ${listPorts(status.leases)}`);
