@@ -1,5 +1,5 @@
 // Bundles what a test process imports, after `tsc -b`: the entry points of @peer-cluster/core
-// (`.`, `./harness`, `./errors`) into core/dist/bundle/, and the Vitest environment package into
+// (`.`, `./harness`, `./errors`, `./registry`) into core/dist/bundle/, and the Vitest environment package into
 // plugin-vitest/dist/bundle.js. Vitest runs every test file in a fresh worker, which imports them
 // again: as ≈40 separate ES modules (and all of valibot) they cost every worker ≈35 ms more CPU
 // than a few bundled ones (bench/README.md, sixteenth session).
@@ -29,7 +29,12 @@ const OUT = join(DIST, 'bundle');
 const VITEST_DIST = join(REPO, 'plugin-vitest', 'dist');
 
 /** The bundled entries: name in dist/bundle → tsc's output it starts from. */
-const ENTRIES = { index: 'index.js', harness: 'harness/index.js', errors: 'public-errors.js' };
+const ENTRIES = {
+  index: 'index.js',
+  harness: 'harness/index.js',
+  errors: 'public-errors.js',
+  registry: 'registry/index.js',
+};
 
 const distModule = /[\\/]core[\\/]dist[\\/].*\.js$/;
 

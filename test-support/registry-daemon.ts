@@ -1,6 +1,6 @@
 // A registry daemon of a test file's own (port 0, no idle exit), with its log lines and the
 // clients connected to it, all closed when the file ends.
-import { RegistryClient, type RegistryHandle, runRegistry } from '@peer-cluster/core';
+import { RegistryClient, type RegistryHandle, runRegistry } from '@peer-cluster/core/registry';
 import { afterAll, beforeAll } from 'vitest';
 
 export interface TestRegistry {

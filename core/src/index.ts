@@ -20,11 +20,6 @@ export type {
 } from './options.js';
 export { type LogLine, Peer, type PeerEvents, type PeerState, spawnPeer } from './peer/peer.js';
 export * from './public-errors.js';
-export { DEFAULT_REGISTRY_PORT } from './registry/address.js';
-export { RegistryClient, type RegistryClientOptions, type RegistryStatus } from './registry/client.js';
-export { type RegistryHandle, type RegistryOptions, runRegistry } from './registry/daemon.js';
-export { type LeaseOptions, leasePorts, type PortLease } from './registry/ports.js';
-export { PROTOCOL_VERSION as REGISTRY_PROTOCOL_VERSION, type RegisteredNode } from './registry/protocol.js';
-export { type LocalRegistryOptions, localRegistryStrategy } from './registry/strategy.js';
+// The registry daemon and its client are `@peer-cluster/core/registry`'s.
 export { startNode } from './start-node.js';
 export type * from './types.js';

@@ -19,15 +19,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  customStrategy,
-  InvalidOptionsError,
-  type Peer,
-  type RegistryHandle,
-  runRegistry,
-  spawnPeer,
-  startCluster,
-} from '@peer-cluster/core';
+import { customStrategy, InvalidOptionsError, type Peer, spawnPeer, startCluster } from '@peer-cluster/core';
+import { type RegistryHandle, runRegistry } from '@peer-cluster/core/registry';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 import * as errors from '../dist/errors.js';
@@ -71,7 +64,7 @@ describe('port leases', () => {
 });
 
 async function registryStatus(registry: RegistryHandle): Promise<number[]> {
-  const { RegistryClient } = await import('@peer-cluster/core');
+  const { RegistryClient } = await import('@peer-cluster/core/registry');
   const client = await RegistryClient.connect({ port: registry.port, autoStart: false });
   try {
     return (await client.status()).leases;

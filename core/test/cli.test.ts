@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type AddressInfo, createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { RegistryClient, runRegistry } from '@peer-cluster/core';
+import { RegistryClient, runRegistry } from '@peer-cluster/core/registry';
 import { describe, expect, it } from 'vitest';
 import { killWhenTestEnds } from '../../test-support/children.js';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';

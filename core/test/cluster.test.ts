@@ -9,15 +9,14 @@ import {
   type ClusterOptions,
   customStrategy,
   InvalidOptionsError,
-  localRegistryStrategy,
   type Peer,
   PeerBootError,
   PeerExitedError,
   RemoteError,
-  runRegistry,
   startCluster,
   startNode,
 } from '@peer-cluster/core';
+import { localRegistryStrategy, runRegistry } from '@peer-cluster/core/registry';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 

@@ -3,7 +3,7 @@
 // escape (only whitespace, "@" and "/" are refused), so a node's log lines must carry such an id
 // escaped: it cannot restyle, clear or retitle the terminal of whoever reads them.
 import net from 'node:net';
-import { localRegistryStrategy, RegistryClient, runRegistry } from '@peer-cluster/core';
+import { localRegistryStrategy, RegistryClient, runRegistry } from '@peer-cluster/core/registry';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectionPath, DialerHandshake, newIncarnation } from '../dist/link/handshake.js';
 import { linkSocket } from '../dist/link/socket.js';

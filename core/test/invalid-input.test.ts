@@ -13,14 +13,13 @@ import {
   type Cluster,
   customStrategy,
   InvalidOptionsError,
-  leasePorts,
-  localRegistryStrategy,
   type Peer,
   PeerBootError,
   spawnPeer,
   startCluster,
   startNode,
 } from '@peer-cluster/core';
+import { leasePorts, localRegistryStrategy } from '@peer-cluster/core/registry';
 import { dns } from '@peer-cluster/strategy-dns';
 import { staticHosts } from '@peer-cluster/strategy-static-hosts';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { RegistryClient } from '@peer-cluster/core';
+import { RegistryClient } from '@peer-cluster/core/registry';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freeRegistryPort, killAll, startChild, stopDaemon } from './fixtures/registry/children.js';
 

@@ -3,14 +3,13 @@
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { type ClusterNode, startNode } from '@peer-cluster/core';
 import {
-  type ClusterNode,
   localRegistryStrategy,
   REGISTRY_PROTOCOL_VERSION,
   type RegisteredNode,
   RegistryClient,
-  startNode,
-} from '@peer-cluster/core';
+} from '@peer-cluster/core/registry';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Child,

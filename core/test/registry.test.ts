@@ -2,16 +2,18 @@ import { once } from 'node:events';
 import net from 'node:net';
 import {
   InvalidOptionsError,
+  RegistryUnavailableError,
+  RegistryVersionError,
+  startNode,
+} from '@peer-cluster/core';
+import {
   leasePorts,
   localRegistryStrategy,
   REGISTRY_PROTOCOL_VERSION,
   type RegisteredNode,
   RegistryClient,
-  RegistryUnavailableError,
-  RegistryVersionError,
   runRegistry,
-  startNode,
-} from '@peer-cluster/core';
+} from '@peer-cluster/core/registry';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { useTestRegistry } from '../../test-support/registry-daemon.js';

@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 import {
   type Cluster,
   InvalidOptionsError,
-  localRegistryStrategy,
   PeerBootError,
   type Strategy,
   startCluster,
 } from '@peer-cluster/core';
+import { localRegistryStrategy } from '@peer-cluster/core/registry';
 import { dns } from '@peer-cluster/strategy-dns';
 import { staticHosts } from '@peer-cluster/strategy-static-hosts';
 import { afterEach, describe, expect, it } from 'vitest';

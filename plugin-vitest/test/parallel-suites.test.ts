@@ -3,7 +3,7 @@
 // app port shared between clusters, no link across clusters, no lease left in the registry.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RegistryClient } from '@peer-cluster/core';
+import { RegistryClient } from '@peer-cluster/core/registry';
 import { beforeAll, expect, test } from 'vitest';
 import {
   type ClusterRecord,

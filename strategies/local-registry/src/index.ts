@@ -18,7 +18,8 @@
  *
  * const cluster = await startCluster({ count: 3, apps: ['./app.ts'], strategy: localRegistry() });
  */
-import { type LocalRegistryOptions, localRegistryStrategy, type Strategy } from '@peer-cluster/core';
+import type { Strategy } from '@peer-cluster/core';
+import { type LocalRegistryOptions, localRegistryStrategy } from '@peer-cluster/core/registry';
 
 export type { LocalRegistryOptions };
 

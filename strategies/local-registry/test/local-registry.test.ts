@@ -1,10 +1,5 @@
-import {
-  type ClusterNode,
-  InvalidOptionsError,
-  type RegistryHandle,
-  runRegistry,
-  startNode,
-} from '@peer-cluster/core';
+import { type ClusterNode, InvalidOptionsError, startNode } from '@peer-cluster/core';
+import { type RegistryHandle, runRegistry } from '@peer-cluster/core/registry';
 import { localRegistry } from '@peer-cluster/strategy-local-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
