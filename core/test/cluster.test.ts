@@ -369,7 +369,7 @@ describe('faults', () => {
   it('partition() cuts links across groups and keeps them cut until heal()', async () => {
     const c = await cluster({ count: 4, healer: { pollInterval: 200 } });
     const [p1, p2, p3, p4] = c.peers as [any, any, any, any];
-    await c.partition([p1, p2, p2], [p3]);
+    await c.partition([p1, p2], [p3]);
     // The timeline names every side, the peers in no group too.
     expect(c.timeline.find((e) => e.type === 'partition')?.detail).toBe(
       '[peer-1, peer-2] [peer-3] [peer-4] (in no group)',
@@ -407,6 +407,55 @@ describe('faults', () => {
     await expect(c.partition(['peer-9'])).rejects.toThrow(
       /`partition\(groups\[0\]\)`.*is not a peer of cluster .*Give peers, or their names or indexes: peer-1 \(index 0\)/,
     );
+  });
+
+  it('partition() refuses a peer given twice, on one side or both, before anything is cut', async () => {
+    const c = await cluster({ count: 4 });
+    const [a, b, , d] = c.peers as [Peer, Peer, Peer, Peer];
+    await c.remove(d);
+    const refusals: [string, () => Promise<void>, string][] = [
+      [
+        'twice in one group',
+        () => c.partition([a, a], [b]),
+        'Invalid option `partition(groups[0])`: lists peer-1 twice (as a peer, its name or its index) (got "peer-1"). ' +
+          'List each peer once; if another peer was meant, name it instead: peer-1 (index 0), peer-2 (index 1), peer-3 (index 2).',
+      ],
+      [
+        'as a peer and by its name and index',
+        () => c.partition([b], [a, 'peer-1']),
+        'Invalid option `partition(groups[1])`: lists peer-1 twice',
+      ],
+      [
+        'by its index twice',
+        () => c.partition([0, 0]),
+        'Invalid option `partition(groups[0])`: lists peer-1 twice',
+      ],
+      [
+        'on both sides',
+        () => c.partition([a, b], [b]),
+        'Invalid option `partition(groups[1])`: is in groups[0] too; a peer is on one side of a partition (got "peer-2"). ' +
+          'Keep peer-2 in one group only: the peers of a group stay linked to each other, and cut off from every other group.',
+      ],
+      [
+        'a removed peer',
+        () => c.partition([a], [d]),
+        `Invalid option \`partition(groups[1])\`: is not a peer of cluster ${c.name} (got "peer-4"). It was removed from it.`,
+      ],
+      [
+        'an unknown name',
+        () => c.partition(['peer-9']),
+        `Invalid option \`partition(groups[0])\`: is not a peer of cluster ${c.name} (got "peer-9").`,
+      ],
+    ];
+    for (const [what, act, message] of refusals) {
+      const error = await act().catch((e: unknown) => e);
+      expect(error, what).toBeInstanceOf(InvalidOptionsError);
+      expect((error as Error).message, what).toContain(message);
+    }
+    // Nothing was cut: no partition in the timeline, every peer still linked to the others.
+    expect(c.timeline.some((e) => e.type === 'partition')).toBe(false);
+    for (const p of c.peers)
+      expect(p.linked()).toEqual(expect.arrayContaining(c.peers.filter((o) => o !== p).map((o) => o.node)));
   });
 
   it('partition(a, b) for partition([a], [b]) names the peer and says each group is an array', async () => {

@@ -271,12 +271,23 @@ export class Cluster {
               : `Give peers, or their names or indexes: ${this.peers.map((p) => `${p.name} (index ${p.index})`).join(', ') || 'none'}.`,
           );
         }
+        // A peer given twice (as itself, its name or its index) is a mistake: most likely another
+        // peer was meant. Said before anything is cut.
         const other = groupOf.get(peer.name);
-        if (other !== undefined && other !== g) {
+        if (other === g) {
+          throw new InvalidOptionsError(
+            `partition(groups[${g}])`,
+            peer.name,
+            `lists ${peer.name} twice (as a peer, its name or its index)`,
+            `List each peer once; if another peer was meant, name it instead: ${this.peers.map((p) => `${p.name} (index ${p.index})`).join(', ')}.`,
+          );
+        }
+        if (other !== undefined) {
           throw new InvalidOptionsError(
             `partition(groups[${g}])`,
             peer.name,
             `is in groups[${other}] too; a peer is on one side of a partition`,
+            `Keep ${peer.name} in one group only: the peers of a group stay linked to each other, and cut off from every other group.`,
           );
         }
         groupOf.set(peer.name, g);
@@ -288,7 +299,7 @@ export class Cluster {
     this.#record({
       type: 'partition',
       detail: [
-        ...groups.map((g) => `[${[...new Set(g.map((p) => p.name))].join(', ')}]`),
+        ...groups.map((g) => `[${g.map((p) => p.name).join(', ')}]`),
         ...(rest.length > 0 ? [`[${rest.join(', ')}] (in no group)`] : []),
       ].join(' '),
     });
