@@ -580,6 +580,39 @@ describe('faults', () => {
     }
   });
 
+  it('a stop that went wrong says how in the timeline: the kill after stopTimeout, the app that threw', async () => {
+    const c = await cluster({
+      count: 3,
+      apps: ['stop-trouble.mjs'],
+      env: ({ index }) => ({ STOP: index === 0 ? 'hangs' : 'throws' }),
+      stopTimeout: 300,
+    });
+    const [hangs, throws] = c.peers as [Peer, Peer];
+    await hangs.stop();
+    await throws.stop();
+    // The third stops with its cluster (no polite leave, killed once its apps stopped).
+    await c.stop();
+    const events = (peer: string) =>
+      c.timeline.filter((e) => e.peer === peer && ['stop', 'kill', 'exit'].includes(e.type));
+    const said = (peer: string) => events(peer).map((e) => `${e.type} ${e.detail ?? ''}`.trim());
+    expect(said('peer-1')).toEqual([
+      'stop',
+      'kill SIGKILL after stopTimeout (300 ms): the graceful stop did not end',
+      'exit signal SIGKILL; killed after stopTimeout (300 ms)',
+    ]);
+    // The kill is recorded when stopTimeout ran out, not when the stop began.
+    const [stop, kill] = events('peer-1');
+    expect(kill!.at - stop!.at).toBeGreaterThanOrEqual(250);
+    expect(said('peer-2')).toEqual([
+      'stop',
+      'exit code 0; app stop-trouble.mjs failed to stop (Error: stop-marker: the database is gone)',
+    ]);
+    expect(said('peer-3')).toEqual([
+      'stop',
+      'exit signal SIGKILL; app stop-trouble.mjs failed to stop (Error: stop-marker: the database is gone)',
+    ]);
+  });
+
   it("the mesh event counts its peers in words that fit: '1 peer', '2 peers'", async () => {
     const one = await cluster({ count: 1 });
     const two = await cluster({ count: 2 });

@@ -55,8 +55,12 @@ function isApp(value: unknown): value is AppModule {
   return typeof value === 'object' && value !== null && typeof (value as AppModule).start === 'function';
 }
 
-/** Stops the apps in reverse order; an app whose stop throws is reported and the others still stop. */
-export async function stopApps(apps: RunningApp[]): Promise<void> {
+/**
+ * Stops the apps in reverse order; an app whose stop throws is reported and the others still stop.
+ * Resolves with what each failed stop threw, as `[app, one line]`.
+ */
+export async function stopApps(apps: RunningApp[]): Promise<[string, string][]> {
+  const failed: [string, string][] = [];
   for (const app of [...apps].reverse()) {
     try {
       await app.stop?.();
@@ -64,6 +68,9 @@ export async function stopApps(apps: RunningApp[]): Promise<void> {
       process.stderr.write(
         `peer-cluster: app ${app.name} failed to stop: ${(error as Error)?.stack ?? error}\n`,
       );
+      const line = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      failed.push([app.name, line.split('\n')[0]!]);
     }
   }
+  return failed;
 }

@@ -140,6 +140,11 @@ export class Peer extends TypedEmitter<PeerEvents> {
   #everReady = false;
   /** Whether an app of the running process has a stop to run (as the runtime reported at ready). */
   #appStops = true;
+  /**
+   * What went wrong in the graceful stop of the running process (an app's stop that threw, a
+   * stop that overran stopTimeout), for the timeline's exit event.
+   */
+  #stopTrouble: string[] = [];
   #booting: Booting | undefined;
   /** The waits on this peer in progress (waitForNodes), for failure reports. */
   readonly #waits = new PendingWaits();
@@ -675,6 +680,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
       if (child === this.#child) this.#onMessage(message);
     });
     child.once('exit', (code, signal) => this.#onExit(child, code, signal, closed));
+    this.#stopTrouble = [];
     this.#record('spawn', `pid ${child.pid}`);
 
     return new Promise<void>((resolve, reject) => {
@@ -810,6 +816,9 @@ export class Peer extends TypedEmitter<PeerEvents> {
         this.#changes.emit('change');
         notify(this, 'nodeup', message.node);
         break;
+      case 'stop-failed':
+        this.#stopTrouble.push(`app ${message.app} failed to stop (${message.error})`);
+        break;
       case 'nodedown':
         if (!this.#linked.delete(message.node)) break;
         this.#record('nodedown', undefined, message.node);
@@ -910,7 +919,9 @@ export class Peer extends TypedEmitter<PeerEvents> {
     const lost = [...this.#linked];
     this.#linked.clear();
     this.#changes.emit('change');
-    this.#record(wasStopping ? 'exit' : 'crash', signal ? `signal ${signal}` : `code ${code}`);
+    // A stop that went wrong says how on its exit (the slow stop's kill has an event of its own).
+    const how = [signal ? `signal ${signal}` : `code ${code}`, ...(wasStopping ? this.#stopTrouble : [])];
+    this.#record(wasStopping ? 'exit' : 'crash', how.join('; '));
     for (const node of lost) {
       this.#record('nodedown', undefined, node);
       notify(this, 'nodedown', node);
@@ -1020,6 +1031,9 @@ export class Peer extends TypedEmitter<PeerEvents> {
       process.stderr.write(
         `peer-cluster: ${this.name} did not stop within stopTimeout (${ms} ms), so it was killed. An app's stop that never settles (a server whose close() waits for open connections, say) holds up every stop of this peer.\n`,
       );
+      // In the timeline too, when it happened: what a slow stop of the test's waited for.
+      this.#record('kill', `SIGKILL after stopTimeout (${ms} ms): the graceful stop did not end`);
+      this.#stopTrouble.push(`killed after stopTimeout (${ms} ms)`);
       signalGroup(child.pid!, 'SIGKILL');
       await this.#exited;
     }

@@ -150,6 +150,8 @@ export type FromPeer =
   | { t: 'nodedown'; node: string }
   /** The group watchdog started (group-watchdog.ts), with its pid. */
   | { t: 'watchdog'; pid: number }
+  /** An app's stop threw (`error`: its first line), during a graceful stop. */
+  | { t: 'stop-failed'; app: string; error: string }
   | Request
   | Response;
 

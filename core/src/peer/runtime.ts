@@ -198,7 +198,18 @@ function stop(leave: boolean): Promise<void> {
   if (!leave) clusterStopping = true;
   stopping ??= (async () => {
     await booted?.catch(() => {});
-    await stopApps(apps);
+    // The parent records which app failed to stop (its timeline's exit event): sent before the
+    // exit, which would otherwise drop a message still in the IPC pipe.
+    const failed = await stopApps(apps);
+    await Promise.all(
+      failed.map(
+        ([app, error]) =>
+          new Promise<void>((resolve) => {
+            if (!process.connected) resolve();
+            else send({ t: 'stop-failed', app, error }, resolve);
+          }),
+      ),
+    );
     if (leave) await node?.stop();
   })();
   return stopping;
