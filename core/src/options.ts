@@ -112,14 +112,19 @@ export interface ResolvedSetup {
   cookie: string | undefined;
 }
 
-/** Why `root` cannot be a peer's root (apps resolve from it, peers run in it), or undefined. */
-function directoryProblem(root: string): string | undefined {
-  const path = resolve(root);
+/**
+ * Why `root` cannot be a peer's root (apps resolve from it, peers run in it), or undefined. A
+ * relative `root` resolves against `base`, and the problem says both the value as written and the
+ * path it came to: the one written is the one to fix.
+ */
+export function directoryProblem(root: string, base = process.cwd()): string | undefined {
+  const path = resolve(base, root);
+  const shown = isAbsolute(root) ? path : `${root} (resolved against ${base}: ${path})`;
   try {
     if (statSync(path).isDirectory()) return undefined;
-    return `must be a directory, and ${path} is not one (apps resolve from root, and peers run in it)`;
+    return `must be a directory, and ${shown} is not one (apps resolve from root, and peers run in it)`;
   } catch {
-    return `must be an existing directory, and ${path} does not exist (apps resolve from root, and peers run in it)`;
+    return `must be an existing directory, and ${shown} does not exist (apps resolve from root, and peers run in it)`;
   }
 }
 
@@ -573,9 +578,13 @@ export function validateEnvironmentOptions(
   projectRoot?: string,
 ): void {
   const { root, ...rest } = input;
-  if (typeof root !== 'string') validate(clusterSchema, input, prefix, where);
-  else if (projectRoot === undefined) validate(clusterSchema, rest, prefix, where);
-  else validate(clusterSchema, { ...rest, root: resolve(projectRoot, root) }, prefix, where);
+  if (typeof root !== 'string' || root === '') validate(clusterSchema, input, prefix, where);
+  else {
+    validate(clusterSchema, rest, prefix, where);
+    // Named as written (`no-such-dir`), with what it resolved to: not as the absolute path only.
+    const problem = projectRoot === undefined ? undefined : directoryProblem(root, projectRoot);
+    if (problem) throw new InvalidOptionsError(`${prefix}.root`, root, problem, where);
+  }
 }
 
 /** `cluster.add(count, options)`: per-peer overrides of the cluster's setup. */

@@ -1,5 +1,7 @@
 // How the runner plugins read their environment options and check usePeers' arguments, before any
 // peer starts: mistakes that would otherwise boot peers without their apps, or silently ignore a value.
+
+import { join } from 'node:path';
 import { customStrategy, InvalidOptionsError } from '@peer-cluster/core';
 import {
   ClusterUnavailableError,
@@ -87,7 +89,12 @@ describe("a runner's environment options", () => {
       environmentClusterOptions({ 'peer-cluster': options }, 'testEnvironmentOptions', HINT, undefined, '/p'),
     );
     expect(missing.option).toBe("testEnvironmentOptions['peer-cluster'].root");
-    expect(missing.message).toContain('/p/no/such/dir/here does not exist');
+    // Named as written, with what it resolved against: the value to fix is the one written.
+    expect(missing.value).toBe('no/such/dir/here');
+    expect(missing.message).toContain(
+      'must be an existing directory, and no/such/dir/here (resolved against /p: /p/no/such/dir/here) does not exist',
+    );
+    expect(missing.message).toContain('(got "no/such/dir/here")');
     const here = { apps: ['./app.js'], root: '.' };
     expect(
       environmentClusterOptions(
@@ -192,6 +199,17 @@ describe('usePeers arguments', () => {
     expect(error.option).toBe('env.DB');
     // Thrown from usePeers itself: its stack leads to the test file's line.
     expect(error.stack).toMatch(/usePeers/);
+    expect(registered).toEqual([]);
+  });
+
+  it('a relative root that does not exist is named as written, with the project root it resolved against', () => {
+    const error = caught(() => usePeers(1, { root: 'no-such-dir' }));
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.option).toBe('root');
+    expect(error.value).toBe('no-such-dir');
+    expect(error.message).toContain(
+      `and no-such-dir (resolved against ${process.cwd()}: ${join(process.cwd(), 'no-such-dir')}) does not exist`,
+    );
     expect(registered).toEqual([]);
   });
 });

@@ -51,9 +51,12 @@ test('a root that does not exist names the config’s entry', { timeout: 120_000
   const options = { apps: ['./app.mjs'], root: 'no-such-dir' };
   const result = await project.run([...JEST, '--config', config({ 'peer-cluster': options })]);
   expect(result.code).toBe(1);
+  // Named as written, with the project root it resolved against (Jest's rootDir).
   expect(result.output).toContain(
-    "Invalid option `testEnvironmentOptions['peer-cluster'].root`: must be an existing directory",
+    "Invalid option `testEnvironmentOptions['peer-cluster'].root`: must be an existing directory, and " +
+      `no-such-dir (resolved against ${project.dir}: ${join(project.dir, 'no-such-dir')}) does not exist`,
   );
+  expect(result.output).toContain('(got "no-such-dir")');
   expect(peersOf(project)).toEqual([]);
 });
 

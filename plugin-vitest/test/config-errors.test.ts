@@ -1,6 +1,7 @@
 // A mistake in the environment options is named as theirs. Vitest gives an environment's setup no
 // project root, so a relative `root` is checked by the file's first usePeers (Jest checks it at
 // setup): the error names `environmentOptions['peer-cluster'].root`, not usePeers' own `root`.
+import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import type { CliOptions, FixtureProject } from '../../test-support/fixture-project.js';
 import { NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
@@ -51,9 +52,12 @@ test.each(
     const [project, bin, options] = await setup();
     const result = await project.run([bin, 'run', ...args], { ...options, env: { E2E_SUITE: 'bad-root' } });
     expect(result.code).toBe(1);
+    // Named as written, with the project root it resolved against (Vitest's root).
     expect(result.output).toContain(
-      "Invalid option `environmentOptions['peer-cluster'].root`: must be an existing directory",
+      "Invalid option `environmentOptions['peer-cluster'].root`: must be an existing directory, and " +
+        `no-such-dir (resolved against ${project.dir}: ${join(project.dir, 'no-such-dir')}) does not exist`,
     );
+    expect(result.output).toContain('(got "no-such-dir")');
     // The file's comment set it: the error says where else than the config to look.
     expect(result.output).toContain(
       `It may come from the @${'vitest'}-environment-options comment of the test file`,

@@ -4,7 +4,13 @@
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidOptionsError } from '../errors.js';
 import type { ClusterOptions } from '../index.js';
-import { CLUSTER_OPTION_NAMES, definedOnly, editDistance, validateEnvironmentOptions } from '../options.js';
+import {
+  CLUSTER_OPTION_NAMES,
+  definedOnly,
+  directoryProblem,
+  editDistance,
+  validateEnvironmentOptions,
+} from '../options.js';
 
 /**
  * The options of `usePeers(count, options)` and of the runner's environment options
@@ -45,6 +51,16 @@ function resolveFrom(base: string, path: string): string {
   // A non-string is left for startCluster's validation to name.
   if (typeof path !== 'string' || isAbsolute(path)) return path;
   return resolve(base, path);
+}
+
+/**
+ * A relative `root` given to usePeers, checked against the project root it resolves from while
+ * the value as written is known: startCluster would name only the absolute path it came to.
+ */
+export function checkRelativeRoot(root: unknown, projectRoot: string): void {
+  if (typeof root !== 'string' || root === '' || isAbsolute(root)) return;
+  const problem = directoryProblem(root, projectRoot);
+  if (problem) throw new InvalidOptionsError('root', root, problem);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -8,7 +8,7 @@ import { resolveClusterOptions as validateClusterOptions } from '../options.js';
 import type { TestScope } from '../peer/test-scope.js';
 import { formatFailureReports } from './failure-report.js';
 import { createClusterHandle, MisplacedUsePeersError } from './handle.js';
-import { type PeerClusterOptions, resolveClusterOptions } from './options.js';
+import { checkRelativeRoot, type PeerClusterOptions, resolveClusterOptions } from './options.js';
 import type { HarnessState, RunnerHooks } from './state.js';
 import { hookTimeouts, startTracked, stopTracked, trackCluster } from './tracked.js';
 
@@ -60,13 +60,10 @@ export function createUsePeers(adapter: HarnessAdapter): UsePeers {
     const state = adapter.state();
     // Checked now, so that a bad option is an error at this call, in the test file, rather than in
     // a beforeAll whose stack is all the harness's. (startCluster checks them again.)
+    const projectRoot = state.root ?? adapter.projectRoot();
+    if (typeof options === 'object' && options !== null) checkRelativeRoot(options.root, projectRoot);
     validateClusterOptions(
-      resolveClusterOptions({
-        count,
-        environment: state.options,
-        suite: options,
-        projectRoot: state.root ?? adapter.projectRoot(),
-      }),
+      resolveClusterOptions({ count, environment: state.options, suite: options, projectRoot }),
     );
     const { handle, provision, retire, fail, skip } = createClusterHandle(
       label,
