@@ -35,6 +35,8 @@ class PeerClusterEnvironment extends TestEnvironment {
   >();
   /** The describe block whose beforeAll hook runs now, if one does. */
   #beforeAllOf: Circus.DescribeBlock | undefined;
+  /** The kind of hook that runs now (`'afterEach'`), if one does: a misplaced usePeers names it. */
+  #hook: string | undefined;
   #unwatch: (() => void) | undefined;
   /** Jest has started running the file's tests and hooks: its collection is over. */
   #runStarted = false;
@@ -87,6 +89,7 @@ class PeerClusterEnvironment extends TestEnvironment {
         state: () => state,
         projectRoot: () => root,
         runningTest: () => this.#runningTest(),
+        runningHook: () => this.#hook,
         collecting: () => !this.#runStarted,
         scopeNeedsNoCluster: () =>
           this.#beforeAllOf && !hasTestToRun(this.#beforeAllOf)
@@ -103,16 +106,22 @@ class PeerClusterEnvironment extends TestEnvironment {
 
   async handleTestEvent(event: Circus.Event, _state: Circus.State): Promise<void> {
     if (event.name === 'run_start') this.#runStarted = true;
-    if (event.name === 'hook_start')
+    if (event.name === 'hook_start') {
       this.#beforeAllOf = event.hook.type === 'beforeAll' ? event.hook.parent : undefined;
-    else if (event.name === 'hook_success' || event.name === 'hook_failure') this.#beforeAllOf = undefined;
+      this.#hook = event.hook.type;
+    } else if (event.name === 'hook_success' || event.name === 'hook_failure') {
+      this.#beforeAllOf = undefined;
+      this.#hook = undefined;
+    }
     if (event.name === 'test_start') {
       this.#tests.set(event.test, { since: Date.now() });
     } else if (event.name === 'test_skip' || event.name === 'test_todo') {
       this.#tests.delete(event.test);
     } else if (event.name === 'test_fn_start') {
       const running = this.#tests.get(event.test);
-      if (running) running.inFn = true;
+      // A test whose beforeEach failed gets test_fn_start, but Jest does not call its function
+      // (nor end it with test_fn_success or test_fn_failure): its afterEach hooks run next.
+      if (running && event.test.errors.length === 0) running.inFn = true;
       if (running && event.test.concurrent) Object.assign(running, this.#scope(event.test));
     } else if (event.name === 'test_fn_success' || event.name === 'test_fn_failure') {
       const running = this.#tests.get(event.test);

@@ -126,6 +126,19 @@ test('test.concurrent: usePeers misplaced in a test names that test, whichever e
   expect(result.code, result.output).toBe(0);
 });
 
+test('usePeers misplaced in a hook names the hook, also the afterEach of a test whose beforeEach failed', {
+  timeout: 120_000,
+}, async () => {
+  const result = await project.run([...JEST], { env: { E2E_SUITE: 'misplaced-hooks' } });
+  expect(result.output).toMatch(/Tests:\s+2 failed, 2 total/);
+  expect(result.output).toContain('beforeEach-marker: failed on purpose');
+  // Jest starts the function of a test whose beforeEach failed, but never calls it.
+  expect(result.output).toContain('usePeers(1) was called inside an afterEach hook.');
+  expect(result.output).toContain('usePeers(2) was called inside a beforeEach hook.');
+  expect(result.output).not.toContain('was called inside the test');
+  expect(result.code).toBe(1);
+});
+
 test('jest --coverage: evaluate() runs functions that coverage instrumented', {
   timeout: 120_000,
 }, async () => {

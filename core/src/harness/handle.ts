@@ -15,18 +15,24 @@ export class ClusterUnavailableError extends PeerClusterError {
   }
 }
 
-/** usePeers was called where it cannot register its hooks: inside a test, or a hook (`test` undefined). */
+/**
+ * usePeers was called where it cannot register its hooks: inside a test, or a hook (`test`
+ * undefined; `hook` its kind, `'afterEach'`, when the runner tells).
+ */
 export class MisplacedUsePeersError extends PeerClusterError {
   readonly test: string | undefined;
-  constructor(label: string, test?: string) {
+  readonly hook: string | undefined;
+  constructor(label: string, test?: string, hook?: string) {
+    const where = hook === undefined ? 'a hook' : `${/^[aeiou]/i.test(hook) ? 'an' : 'a'} ${hook} hook`;
     const why =
       test === undefined
-        ? 'was called inside a hook. It starts its cluster in a beforeAll and stops it in an afterAll, which cannot be added once the file is collected, as it is when hooks run.'
+        ? `was called inside ${where}. It starts its cluster in a beforeAll and stops it in an afterAll, which cannot be added once the file is collected, as it is when hooks run.`
         : `was called inside the test "${test}". It starts its cluster in a beforeAll and stops it in an afterAll, which a running test cannot add.`;
     super(
       `${label} ${why} Call it at the top of the file or of a describe block, and use the handle it returns inside the tests.`,
     );
     this.test = test;
+    this.hook = test === undefined ? hook : undefined;
   }
 }
 

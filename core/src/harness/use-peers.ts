@@ -29,6 +29,8 @@ export interface HarnessAdapter extends RunnerHooks {
   stoppedHint?: string;
   /** The name of the test running now, if one is (usePeers cannot be called there). */
   runningTest?(): string | undefined;
+  /** The kind of hook running now (`'afterEach'`), if one is and the runner tells. */
+  runningHook?(): string | undefined;
   /**
    * Whether the runner is still collecting the test file (running its describe callbacks), when
    * it can tell: the error for a handle used too early then says where it was used.
@@ -56,7 +58,8 @@ export function createUsePeers(adapter: HarnessAdapter): UsePeers {
     const test = adapter.runningTest?.();
     if (test !== undefined) throw new MisplacedUsePeersError(label, test);
     // In a hook (collection is over), the runner would take the hooks and never run them.
-    if (adapter.collecting?.() === false) throw new MisplacedUsePeersError(label);
+    if (adapter.collecting?.() === false)
+      throw new MisplacedUsePeersError(label, undefined, adapter.runningHook?.());
     const state = adapter.state();
     // Checked now, so that a bad option is an error at this call, in the test file, rather than in
     // a beforeAll whose stack is all the harness's. (startCluster checks them again.)
