@@ -3,8 +3,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { afterEach, expect, test } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { afterEach, expect, onTestFinished, test } from 'vitest';
 import { killWhenTestEnds } from '../test-support/children.js';
+import { startCli, VITEST_BIN } from '../test-support/fixture-project.js';
 import { leakedFromNow, reapLeaks } from '../test-support/global-setup.js';
 import { peerProcesses, waitForNoPeers } from '../test-support/procs.js';
 
@@ -74,4 +76,41 @@ test('a process whose main thread has exited counts as present while another thr
   expect(peerProcesses(cluster).map((p) => p.pid)).toEqual([python.pid]);
   python.kill('SIGKILL');
   await once(python, 'exit');
+});
+
+/**
+ * The real vitest CLI on test/fixtures/leak-check, whose run has the repository's leak check,
+ * judging only `cluster` (LEAK_CHECK_CLUSTER): the orphans of test files running beside this one
+ * (cli.test.ts leaves some for `reap`) are theirs.
+ */
+function runWithLeakCheck(env: Record<string, string>) {
+  const dir = fileURLToPath(new URL('./fixtures/leak-check/', import.meta.url));
+  return startCli(dir, [VITEST_BIN, 'run', '--root', dir], { LEAK_CHECK_CLUSTER: cluster, ...env }).done;
+}
+
+test('a run that leaves a peer process fails (exit code 1) and the process is killed', {
+  timeout: 120_000,
+}, async () => {
+  // Whatever happens, nothing of this cluster outlives the test (afterEach above checks it).
+  onTestFinished(() => {
+    for (const p of peerProcesses(cluster)) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {}
+    }
+  });
+  // The same run without the leak passes: the exit code below is the leak check's.
+  const clean = await runWithLeakCheck({});
+  expect(clean.output).not.toContain('Leaked peer processes');
+  expect(clean.code, clean.output).toBe(0);
+
+  const leaky = await runWithLeakCheck({ LEAK_CLUSTER: cluster });
+  const pid = Number(/leaked pid (\d+)/.exec(leaky.output)?.[1]);
+  expect(pid, leaky.output).toBeGreaterThan(0);
+  expect(leaky.output).toContain('Leaked peer processes (killed by the leak check):');
+  expect(leaky.output).toMatch(new RegExp(`pid ${pid} \\(${cluster}\\): sleep 60`));
+  expect(leaky.output).not.toContain('Still alive after it');
+  expect(leaky.code, leaky.output).toBe(1);
+  // Killed by the check, not merely reported.
+  expect(peerProcesses(cluster)).toEqual([]);
 });
