@@ -327,6 +327,30 @@ await import(${JSON.stringify(pathToFileURL(file).href)});`;
     }
   });
 
+  // A peer's healer and strategy fail with errors of their own (a dial's LinkError, a refresh's
+  // RefreshTimeoutError, the local registry's): code in the peer names them from the peer entry.
+  it("the peer entry has the errors a peer's node, healer and strategy throw", async () => {
+    const entry = await import('@peer-cluster/core/peer');
+    expect(entry).toMatchObject({
+      LinkError: errors.LinkError,
+      HandshakeError: errors.HandshakeError,
+      RefreshTimeoutError: errors.RefreshTimeoutError,
+      RegistryUnavailableError: errors.RegistryUnavailableError,
+      RegistryVersionError: errors.RegistryVersionError,
+      HealerShutdownError: errors.HealerShutdownError,
+    });
+    const p = await spawnPeer({
+      root,
+      apps: ['catches-healer-errors.mjs'],
+      cluster: 'boot-healer-errors',
+      strategy: customStrategy({ discover: () => ['127.0.0.1:1'] }),
+    });
+    peers.push(p);
+    expect(await p.call('refresh')).toEqual([
+      { node: '127.0.0.1:1', name: 'LinkError', LinkError: true, PeerClusterError: true },
+    ]);
+  });
+
   it('instanceof holds for the same class from another copy of core, and only for it', async () => {
     const other = (await import(
       `${new URL('../dist/errors.js', import.meta.url).href}?copy`
