@@ -23,8 +23,9 @@ import {
   MAX_REQUEST_BYTES,
   PROTOCOL_VERSION,
   type RegisteredNode,
+  type Request,
 } from './protocol.js';
-import { type Request, requestSchema } from './requests.js';
+import { requestSchema } from './requests.js';
 
 /** Leased app ports come from here: below Linux's ephemeral range (32768–60999), so port-0 binds never take them. */
 export const LEASE_RANGE: readonly [number, number] = [20000, 32767];

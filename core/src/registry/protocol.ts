@@ -4,8 +4,6 @@
 // On accept the daemon sends `hello` (its protocol version and pid) before anything else, so a
 // client can tell an old daemon apart before it sends a request. Requests carry an `id` that the
 // answer repeats; `change` messages are pushed to watchers without an id.
-import type { Request } from './requests.js';
-
 /** Bumped whenever a message changes shape; a client refuses a daemon speaking another version. */
 export const PROTOCOL_VERSION = 1;
 
@@ -33,6 +31,22 @@ export interface RegisteredNode {
 
 /** The daemon's idle timeout in ms, when a client starts one (0: never exit). */
 export const IDLE_TIMEOUT_ENV = 'PEER_CLUSTER_REGISTRY_IDLE_TIMEOUT';
+
+/**
+ * A request as the daemon reads it once valid. Written out here rather than inferred from the
+ * schemas of requests.ts (which check that they agree): declarations that a user's TypeScript
+ * reads stay free of valibot's, which TypeScript 5.0 rejects.
+ */
+export type Request =
+  | { type: 'register'; id: number; cluster: string; node: RegisteredNode }
+  | { type: 'unregister'; id: number; cluster: string; node: string }
+  | { type: 'list'; id: number; cluster: string }
+  | { type: 'watch'; id: number; cluster: string }
+  | { type: 'unwatch'; id: number; cluster: string }
+  | { type: 'lease'; id: number; count: number; exclude: number[] }
+  | { type: 'release'; id: number; ports: number[] }
+  | { type: 'claim'; id: number; ports: number[] }
+  | { type: 'status'; id: number };
 
 /** A request as a client writes it (without its id, which the client assigns). */
 export type RequestBody = Request extends infer R

@@ -1,7 +1,7 @@
 // The requests the daemon accepts, as valibot schemas. Only the daemon parses them: this module stays
 // out of the registry client, which runs in every peer.
 import * as v from 'valibot';
-import type { RegisteredNode } from './protocol.js';
+import type { RegisteredNode, Request } from './protocol.js';
 
 const name = v.pipe(v.string(), v.minLength(1), v.maxLength(256));
 // Safe integers, as clients read them (protocol.ts): a node listed with a pid of 2 ** 53 + 2 or
@@ -40,9 +40,9 @@ export const requestSchema = v.variant('type', [
   v.object({ type: v.literal('status'), id: int }),
 ]);
 
-export type Request = v.InferOutput<typeof requestSchema>;
-
-// The schema and the hand-written type must describe the same node.
+// The schemas and the hand-written types (protocol.ts) must describe the same node and requests.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const sameNode: Same<v.InferOutput<typeof registeredNodeSchema>, RegisteredNode> = true;
+const sameRequest: Same<v.InferOutput<typeof requestSchema>, Request> = true;
 void sameNode;
+void sameRequest;
