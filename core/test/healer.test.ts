@@ -248,6 +248,43 @@ describe('healer', () => {
     expect(first?.aborted).toBe(false);
   });
 
+  it("a refresh that waited behind another and timed out names its caller's timeout, not what was left of it", async () => {
+    // CI saw "timed out after 99 ms" for a refresh({ timeout: 100 }) that queued behind the
+    // automatic refresh for a millisecond; here that refresh holds it for ≈100 ms.
+    let calls = 0;
+    let firstBegan!: () => void;
+    const began = new Promise<void>((resolve) => {
+      firstBegan = resolve;
+    });
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    const a = await node({
+      name: 'a',
+      ...SLOW,
+      strategy: customStrategy({
+        discover: async () => {
+          if (++calls > 1) return new Promise<string[]>(() => {});
+          firstBegan();
+          await firstHeld;
+          return [];
+        },
+      }),
+    });
+    a.healer.pause();
+    await began; // the automatic refresh runs: ours is queued behind it
+    const asked = a.healer.refresh({ timeout: 300 });
+    // Nothing to await but time itself: the wait that the queued refresh's own timeout lacks.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    releaseFirst();
+    const { failed } = await asked;
+    expect(calls).toBe(2);
+    expect(failed[0]!.error).toBeInstanceOf(RefreshTimeoutError);
+    expect(failed[0]!.error).toMatchObject({ timeout: 300 });
+    expect(failed[0]!.error.message).toMatch(/^Refresh with strategy "custom" timed out after 300 ms: /);
+  });
+
   it('coalesces triggers: one running refresh and at most one queued', async () => {
     let calls = 0;
     let release: () => void = () => {};

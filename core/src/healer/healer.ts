@@ -58,6 +58,8 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
   #queuedAsked = false;
   /** By when the queued refresh must be done (the earliest of its callers' deadlines). */
   #queuedDeadline = Number.POSITIVE_INFINITY;
+  /** The timeout its caller gave for that deadline: what a timeout of the queued refresh names. */
+  #queuedTimeout: number | undefined;
   /** Settles when the queued refresh starts. */
   #queuedStart: Promise<void> | undefined;
   #unregister: (() => void | Promise<void>) | undefined;
@@ -242,7 +244,10 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     if (!this.#running && !this.#queued) return this.#start(timeout, asked);
     this.#queuedAsked ||= asked;
     if (asked) this.#endSpacing?.();
-    this.#queuedDeadline = Math.min(this.#queuedDeadline, deadline);
+    if (deadline < this.#queuedDeadline) {
+      this.#queuedDeadline = deadline;
+      this.#queuedTimeout = timeout;
+    }
     let started: () => void = () => {};
     this.#queuedStart ??= new Promise<void>((resolve) => {
       started = resolve;
@@ -253,10 +258,16 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
       this.#queuedStart = undefined;
       started();
       const due = this.#queuedDeadline;
+      const given = this.#queuedTimeout ?? timeout;
       this.#queuedDeadline = Number.POSITIVE_INFINITY;
+      this.#queuedTimeout = undefined;
       const queuedAsked = this.#queuedAsked;
       this.#queuedAsked = false;
-      return this.#start(Number.isFinite(due) ? Math.max(1, due - Date.now()) : timeout, queuedAsked);
+      // It times out when what is left of the caller's timeout runs out, and says the caller's:
+      // from the caller's side, that is how long the refresh took (not 99 ms for a `timeout: 100`
+      // that waited a millisecond behind the running one).
+      const left = Number.isFinite(due) ? Math.max(1, due - Date.now()) : timeout;
+      return this.#start(left, queuedAsked, given);
     });
     return this.#queued;
   }
@@ -278,19 +289,20 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     });
   };
 
-  #start(timeout: number, asked: boolean): Promise<RefreshResult> {
-    const run: Promise<RefreshResult> = this.#run(timeout, asked).finally(() => {
+  /** `given`: the timeout a timeout of this refresh names (its caller's, which `timeout` is what is left of). */
+  #start(timeout: number, asked: boolean, given = timeout): Promise<RefreshResult> {
+    const run: Promise<RefreshResult> = this.#run(timeout, asked, given).finally(() => {
       if (this.#running === run) this.#running = undefined;
     });
     this.#running = run;
     return run;
   }
 
-  async #run(timeout: number, asked: boolean): Promise<RefreshResult> {
+  async #run(timeout: number, asked: boolean, given: number): Promise<RefreshResult> {
     const strategy = this.strategy!;
     const controller = this.#controller();
     const timer = setTimeout(
-      () => controller.abort(new RefreshTimeoutError('Refresh', strategy.name, timeout)),
+      () => controller.abort(new RefreshTimeoutError('Refresh', strategy.name, given)),
       timeout,
     );
     if (this.#rejoining && Date.now() >= this.#rejoinUntil) {
