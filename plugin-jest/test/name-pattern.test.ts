@@ -13,9 +13,12 @@ beforeAll(async () => {
 }, 240_000);
 
 test('jest -t filtering out every test of a file spawns no peer', { timeout: 120_000 }, async () => {
-  // Every peer of this config writes booting-<name>.json as it starts (and never gets ready).
+  // Every peer of this config writes booting-<name>.json as it starts (and never gets ready). The
+  // first boot timeout stops the other peers, so each must reach its app before it: at a load
+  // average of 12 on 2 CPUs a 400 ms bootTimeout left a peer stopped before its app in 2 of 6
+  // three-peer clusters, 600 ms none of 20. 3 s, not 1 s: a margin for a busier machine.
   const run = (out: string, pattern: string) => {
-    const options = { apps: ['./never-starts.mjs'], env: { E2E_OUT: out }, bootTimeout: 1000 };
+    const options = { apps: ['./never-starts.mjs'], env: { E2E_OUT: out }, bootTimeout: 3000 };
     const config = {
       testEnvironment: 'peer-cluster',
       testEnvironmentOptions: { 'peer-cluster': options },
