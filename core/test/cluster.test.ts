@@ -671,14 +671,16 @@ describe('faults racing each other', () => {
 
   it('a peer paused in its boot: the time paused does not count in its bootTimeout', async () => {
     const c = await cluster({ count: 1, name: 'pause-booting' });
-    const adding = c.add(1, { ...slow(200), bootTimeout: 800 });
+    // Its boot, unpaused, took 0.38-0.45 s beside four spinning processes on 2 CPUs (its 0.2 s slow
+    // start included): a bootTimeout of 800 ms was less than twice that.
+    const adding = c.add(1, { ...slow(200), bootTimeout: 1500 });
     const p2 = c.peers[1]!;
     await new Promise<void>((resolve) =>
       p2.on('log', ({ line }) => line === 'slow start begins' && resolve()),
     );
     await p2.pause();
     // Paused past its whole bootTimeout: nothing to await but time itself.
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
     await p2.resume();
     expect(await adding).toEqual([p2]);
     expect(p2.state).toBe('running');
