@@ -500,8 +500,8 @@ describe('faults', () => {
   it('a mesh that does not form says what each healer found: what it discovered, what failed and why', async () => {
     // A strategy that lists a port where nothing listens, and nobody else.
     const dead = customStrategy({ discover: () => ['127.0.0.1:1'] });
-    const error = await startCluster({ root, count: 2, strategy: dead, bootTimeout: 1500 }).catch((e) => e);
-    expect(error).toMatchObject({ name: 'WaitTimeoutError', timeout: 1500 });
+    const error = await startCluster({ root, count: 2, strategy: dead, bootTimeout: 3000 }).catch((e) => e);
+    expect(error).toMatchObject({ name: 'WaitTimeoutError', timeout: 3000 });
     for (const [self, other] of [
       ['peer-1', 'peer-2'],
       ['peer-2', 'peer-1'],
@@ -522,7 +522,7 @@ describe('faults', () => {
         throw new Error('the directory is down.');
       },
     });
-    const failed = await startCluster({ root, count: 2, strategy: down, bootTimeout: 1000 }).catch((e) => e);
+    const failed = await startCluster({ root, count: 2, strategy: down, bootTimeout: 2500 }).catch((e) => e);
     expect(failed.message).toMatch(/missing links peer-1 → peer-2, peer-2 → peer-1\./);
     expect(
       failed.message.match(
@@ -829,10 +829,12 @@ describe('boot failures', () => {
       count: 2,
       name: 'hanging',
       apps: ['hangs.mjs'],
-      bootTimeout: 800,
+      // Time for both peers to reach their app on a loaded machine (≈0.1–0.45 s beside 4 spinning
+      // processes on 2 CPUs): a shorter one may fail a peer in an earlier phase.
+      bootTimeout: 2000,
     }).catch((e) => e);
     expect(failure).toBeInstanceOf(PeerBootError);
-    expect(failure.timeout).toBe(800);
+    expect(failure.timeout).toBe(2000);
     expect(failure.app).toBe('hangs.mjs');
     await waitForNoPeers({ cluster: 'hanging' });
   });

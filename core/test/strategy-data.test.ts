@@ -60,7 +60,7 @@ describe('a strategy given as data', () => {
     ],
   ])('static hosts %s run in every peer', async (_how, strategy) => {
     // It lists only a port where nothing listens: each peer's healer discovers it, and only it.
-    const error = await startCluster({ root, count: 2, strategy, bootTimeout: 1500 }).catch((e) => e);
+    const error = await startCluster({ root, count: 2, strategy, bootTimeout: 3000 }).catch((e) => e);
     expect(error).toMatchObject({ name: 'WaitTimeoutError' });
     for (const peer of ['peer-1', 'peer-2']) {
       expect(error.message).toMatch(
