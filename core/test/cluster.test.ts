@@ -366,6 +366,25 @@ describe('faults', () => {
     expect(c.timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['pause', 'resume', 'nodedown']));
   });
 
+  it('resume() lets the others relink the peer at once, not at their next poll', async () => {
+    // They declared it down and back off from a node that never answered their hello: with a
+    // 60 s poll, only resume() telling them to redial brings the mesh back within a second.
+    const c = await cluster({
+      count: 3,
+      heartbeat: { interval: 100, timeout: 600 },
+      healer: { pollInterval: 60_000 },
+    });
+    const [sleeper, a, b] = c.peers as [any, any, any];
+    await sleeper.pause();
+    const away = (nodes: string[]) => !nodes.includes(sleeper.node);
+    await Promise.all([a.waitForNodes(away, { timeout: 10_000 }), b.waitForNodes(away, { timeout: 10_000 })]);
+    await sleeper.resume();
+    // Here ≈10–15 ms; left to their own timers (the dial grace, the resumed peer's heartbeat),
+    // 1.4–3.4 s.
+    await c.waitForMesh({ timeout: 1000 });
+    meshed(c);
+  });
+
   it('partition() cuts links across groups and keeps them cut until heal()', async () => {
     const c = await cluster({ count: 4, healer: { pollInterval: 200 } });
     const [p1, p2, p3, p4] = c.peers as [any, any, any, any];
