@@ -325,7 +325,23 @@ test("over its budget, a report's timeline keeps what happened to the peers befo
     expect(timeline.match(/\bkill\s+peer-[234]\s+SIGKILL/g)).toHaveLength(3);
     expect(timeline.match(/\bcrash\s+peer-[234]/g)).toHaveLength(3);
     expect(timeline).not.toMatch(/nodedown/);
-    expect(timeline).toMatch(/events not shown, link events left out first/);
+    expect(timeline).toMatch(/; \d+ events left out to fit, link events first\):/);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test("a report's timeline says which events it leaves out for coming before the test, not for its budget", async () => {
+  const cluster = await startCluster({ count: 3, apps: [APP] });
+  try {
+    const since = Date.now() + 1;
+    const text = formatFailureReport(cluster, { since });
+    const header = text.slice(text.indexOf('timeline'), text.indexOf('\n', text.indexOf('timeline')));
+    // Spawns, readies, nodeups and the mesh happened before the test: only the last 5 are context.
+    const earlier = cluster.timeline.length - 5;
+    expect(header).toBe(
+      `timeline (time relative to the test's start; ${earlier} events before these not shown):`,
+    );
   } finally {
     await cluster.stop();
   }

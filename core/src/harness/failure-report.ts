@@ -110,11 +110,15 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
   for (const e of [...window].reverse()) if (!LINK_EVENTS.has(e.type) && kept.size < maxEvents) kept.add(e);
   for (const e of [...window].reverse()) if (kept.size < maxEvents) kept.add(e);
   const events = window.filter((e) => kept.has(e));
-  const hiddenEvents = timeline.length - events.length;
-  out.push(
-    '',
-    `timeline (time relative to the test's start${hiddenEvents ? `; ${hiddenEvents} ${hiddenEvents === 1 ? 'event' : 'events'} not shown, link events left out first` : ''}):`,
-  );
+  // Two reasons an event is not shown, said apart: it came before the few kept for context, or
+  // the window was over its budget (where link events go first).
+  const plural = (n: number) => `${n} ${n === 1 ? 'event' : 'events'}`;
+  const dropped = window.length - events.length;
+  const hidden = [
+    ...(from > 0 ? [`${plural(from)} before these not shown`] : []),
+    ...(dropped > 0 ? [`${plural(dropped)} left out to fit, link events first`] : []),
+  ];
+  out.push('', `timeline (time relative to the test's start${hidden.map((h) => `; ${h}`).join('')}):`);
   if (events.length === 0) out.push('  (no events)');
   out.push(
     ...indent(
