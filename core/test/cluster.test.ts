@@ -67,8 +67,12 @@ describe('startCluster', () => {
 
   it('names peers with a counter that is never reused; add and remove', async () => {
     const c = await cluster({ count: 2, env: ({ name }) => ({ WHO: name }) });
-    await c.remove(c.peer('peer-2'));
+    const removed = c.peer('peer-2');
+    await c.remove(removed);
     expect(c.peers.map((p) => p.name)).toEqual(['peer-1']);
+    await expect(c.remove(removed)).rejects.toThrow(
+      /`remove\(peer\)`: was removed from cluster pc-\w+ already \(got "peer-2"\)\. Remove a peer once/,
+    );
     const added = await c.add(2);
     expect(added.map((p) => p.name)).toEqual(['peer-3', 'peer-4']);
     expect(c.peer(3).name).toBe('peer-4');

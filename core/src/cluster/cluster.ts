@@ -171,8 +171,18 @@ export class Cluster {
   async remove(peerOrName: Peer | string | number): Promise<void> {
     const peer = peerOrName instanceof Peer ? peerOrName : this.peer(peerOrName);
     const at = this.peers.indexOf(peer);
-    if (at === -1)
-      throw new InvalidOptionsError('remove(peer)', peer.name, `is not a peer of cluster ${this.name}`);
+    if (at === -1) {
+      // A second remove() (an afterEach cleaning up after the test did) says so.
+      const removed = peer.cluster === this.name;
+      throw new InvalidOptionsError(
+        'remove(peer)',
+        peer.name,
+        removed
+          ? `was removed from cluster ${this.name} already`
+          : `is not a peer of cluster ${this.name} (it is a peer of cluster ${peer.cluster})`,
+        removed ? 'Remove a peer once; cluster.peers lists those still in the cluster.' : undefined,
+      );
+    }
     this.peers.splice(at, 1);
     peer.detach(`it was removed from cluster ${this.name}`, 'Call cluster.add() for a new peer.');
     await peer.stop();
