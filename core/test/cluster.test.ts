@@ -19,6 +19,7 @@ import {
 import { localRegistryStrategy, runRegistry } from '@peer-cluster/core/registry';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
+import { designatedDialer } from '../dist/healer/refresh.js';
 
 const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
 const clusters: Cluster[] = [];
@@ -689,6 +690,27 @@ describe('faults racing each other', () => {
     expect(lifecycle(c, 'peer-2')).toEqual(['spawn', 'ready', 'restart', 'exit', 'spawn', 'ready']);
     expect(peerProcesses('restart-booting')).toHaveLength(2);
     await c.waitForMesh();
+    meshed(c);
+  });
+
+  it('a peer resumed after the others declared it down relinks at once, not at their next poll', async () => {
+    const c = await cluster({
+      count: 2,
+      name: 'resume-relink',
+      heartbeat: { interval: 100, timeout: 400 },
+      healer: { pollInterval: 5000 },
+    });
+    const [p1, p2] = c.peers as [Peer, Peer];
+    const endpoint = (p: Peer) => p.node.slice(p.node.indexOf('@') + 1);
+    // Pause the one that leaves the other to dial first: the other backs off from a node that fell
+    // silent (until its next poll, 5 s), and this one, resumed, would wait out its dial grace (2 s).
+    const [paused, other] = designatedDialer(endpoint(p1), endpoint(p2)) ? [p2, p1] : [p1, p2];
+    await paused.pause();
+    await other.waitForNodes(0);
+    await paused.resume();
+    const t0 = Date.now();
+    await c.waitForMesh({ timeout: 1500 });
+    expect(Date.now() - t0).toBeLessThan(1500);
     meshed(c);
   });
 

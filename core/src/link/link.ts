@@ -516,10 +516,19 @@ export class Heartbeats {
   readonly #links = new Set<Link>();
   #timer: NodeJS.Timeout | undefined;
   #lastTick = 0;
+  readonly #onStall: (() => void) | undefined;
+  /** The #lastTick of the stall last reported. */
+  #stallSeen = -1;
 
-  constructor(options: { interval: number; timeout: number }) {
+  /**
+   * `onStall`: this process was stalled (paused, its loop blocked) long enough that the other
+   * nodes may have declared it down; they back off from a node that fell silent, so it is the one
+   * to relink. Called when a late tick or a link going down shows it, and only once per stall.
+   */
+  constructor(options: { interval: number; timeout: number }, onStall?: () => void) {
     this.interval = options.interval;
     this.timeout = options.timeout;
+    this.#onStall = onStall;
   }
 
   add(link: Link): void {
@@ -531,6 +540,9 @@ export class Heartbeats {
   }
 
   delete(link: Link): void {
+    // A link that goes down as this process resumes (the other end closed it meanwhile) may be
+    // read before the late tick: the last one would stop the timer, and the stall go unseen.
+    if (this.#timer !== undefined && this.#stalled(Date.now())) this.#stall();
     this.#links.delete(link);
     if (this.#links.size === 0 && this.#timer !== undefined) {
       clearTimeout(this.#timer);
@@ -543,11 +555,23 @@ export class Heartbeats {
     // interval, and early enough that a stall as long as the timeout always counts (a threshold
     // of half the timeout, as before, counted every tick as late when the interval was longer,
     // and no silent node was ever declared down).
-    const stalled = now - this.#lastTick > (this.interval + this.timeout) / 2;
+    const stalled = this.#stalled(now);
+    if (stalled) this.#stall();
     this.#lastTick = now;
     for (const link of this.#links) link.tick(now, stalled);
     if (this.#links.size > 0) this.#schedule(now);
     else this.#timer = undefined;
+  }
+
+  #stalled(now: number): boolean {
+    return now - this.#lastTick > (this.interval + this.timeout) / 2;
+  }
+
+  /** Reports a stall once: the late tick and the links going down see the same one. */
+  #stall(): void {
+    if (this.#stallSeen === this.#lastTick) return;
+    this.#stallSeen = this.#lastTick;
+    this.#onStall?.();
   }
 
   #schedule(now: number): void {

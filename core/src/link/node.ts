@@ -85,13 +85,21 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
    */
   readonly #unresponsive = new Set<string>();
   #listener: Listener | undefined;
+  /** When this process last came out of a stall long enough to be declared down (Heartbeats). */
+  #stalledAt = Number.NEGATIVE_INFINITY;
   #stopping: Promise<void> | undefined;
   #stopped = false;
 
   constructor(o: ResolvedNodeOptions) {
     super();
     this.#o = o;
-    this.#heartbeats = new Heartbeats(o.heartbeat);
+    // Resumed after a stall the others may have taken for its death (a pause, a blocked loop):
+    // they back off from a node that fell silent, until their next poll, so this one dials them
+    // all at once; and again as each link they closed meanwhile is read (see linkDown).
+    this.#heartbeats = new Heartbeats(o.heartbeat, () => {
+      this.#stalledAt = Date.now();
+      this.healer.redial();
+    });
     this.name = o.name;
     this.host = o.host;
     this.cluster = o.cluster;
@@ -404,6 +412,7 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     if (link.leaving) this.#left.set(endpointOfId(link.id), link.peer.incarnation);
     this.#o.log(`peer-cluster: ${this.id} lost its link to ${link.id}: it ${detail}`);
     this.#notify('nodedown', link.id);
+    if (!link.leaving && Date.now() - this.#stalledAt < this.#o.heartbeat.timeout) this.healer.redial();
   }
 
   linkLeaving(link: Link): void {
