@@ -693,6 +693,25 @@ describe('faults racing each other', () => {
     meshed(c);
   });
 
+  it('a paused peer is declared down at the first heartbeat tick past the timeout, not one later', async () => {
+    const c = await cluster({ count: 2, name: 'pause-detect', heartbeat: { interval: 800, timeout: 1600 } });
+    const [p1, p2] = c.peers as [Peer, Peer];
+    // Its last frame is heard at a tick up to one interval after the pause, and it is declared
+    // down two ticks (1.6 s) later: at most 2.4 s after the pause. Timed against the timeout
+    // itself, a tick that ran a few ms later than the one it was timed from waited one tick more
+    // (3.2 s) about half the time: of 6 pauses, some were. 400 ms of room for a loaded machine.
+    const took: number[] = [];
+    for (let round = 0; round < 6; round++) {
+      const t0 = Date.now();
+      await p2.pause();
+      await p1.waitForNodes(0);
+      took.push(Date.now() - t0);
+      await p2.resume();
+      await c.waitForMesh();
+    }
+    expect(took.filter((ms) => ms > 2800)).toEqual([]);
+  }, 40_000);
+
   it('a peer resumed after the others declared it down relinks at once, not at their next poll', async () => {
     const c = await cluster({
       count: 2,

@@ -188,7 +188,7 @@ export class Link {
     this.#heard = false;
     if (heard || stalled) {
       this.#lastHeard = now;
-    } else if (now - this.#lastHeard >= this.#heartbeats.timeout) {
+    } else if (now - this.#lastHeard > this.#heartbeats.silentAfter) {
       this.#owner.log(
         `peer-cluster: ${this.peer.id} silent for ${now - this.#lastHeard} ms, declaring it down`,
       );
@@ -513,6 +513,15 @@ export class Link {
 export class Heartbeats {
   readonly interval: number;
   readonly timeout: number;
+  /**
+   * How long after the tick that last heard a link the link is declared silent: at the first tick
+   * at least `timeout` later. Ticks are an interval apart on the wall clock, but each runs a
+   * little late, by a different few ms: compared with `timeout` itself, a tick that ran later
+   * than the one it is measured from fell short by those ms half the time, and the link was
+   * declared down a whole interval later (2 s + 1 s instead of 2 s + 0.5 s with the harness's
+   * defaults). Half an interval short of that tick absorbs the timers' lateness.
+   */
+  readonly silentAfter: number;
   readonly #links = new Set<Link>();
   #timer: NodeJS.Timeout | undefined;
   #lastTick = 0;
@@ -528,6 +537,8 @@ export class Heartbeats {
   constructor(options: { interval: number; timeout: number }, onStall?: () => void) {
     this.interval = options.interval;
     this.timeout = options.timeout;
+    this.silentAfter =
+      Math.ceil(options.timeout / options.interval) * options.interval - options.interval / 2;
     this.#onStall = onStall;
   }
 
