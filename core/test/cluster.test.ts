@@ -521,6 +521,26 @@ describe('faults', () => {
     expect(reachable.message).not.toContain('can link to at most');
   });
 
+  it("a wait's error says a node that dials first will dial at its next refresh, not that it waits", async () => {
+    const c = await cluster({
+      count: 2,
+      name: 'explain-next',
+      heartbeat: { interval: 100, timeout: 400 },
+      healer: { pollInterval: 5000 },
+    });
+    const [p1, p2] = c.peers as [Peer, Peer];
+    const endpoint = (p: Peer) => p.node.slice(p.node.indexOf('@') + 1);
+    // The one that dials first loses its link after its latest refresh (at boot; the next is 5 s
+    // away): it is not waiting for the other to dial.
+    const [first, second] = designatedDialer(endpoint(p1), endpoint(p2)) ? [p1, p2] : [p2, p1];
+    await second.pause();
+    await first.waitForNodes(0);
+    const error = await first.waitForNodes(1, { timeout: 300 }).catch((e: Error) => e);
+    expect(String(error)).toContain(`dials ${second.node} at its next refresh (unlinked since the latest)`);
+    expect(String(error)).not.toContain('to dial it first');
+    await second.resume();
+  });
+
   it('a mesh that does not form says what each healer found: what it discovered, what failed and why', async () => {
     // A strategy that lists a port where nothing listens, and nobody else.
     const dead = customStrategy({ discover: () => ['127.0.0.1:1'] });

@@ -71,6 +71,8 @@ function describe(report: HealerReport, others: Peer[]): string {
   if (refresh.dialing.length > 0) parts.push(`is dialing ${list(refresh.dialing, '')} (no answer yet)`);
   if (refresh.waiting.length > 0)
     parts.push(`left ${list(refresh.waiting, '')} to dial it first (it dials them too after a grace)`);
+  if (refresh.next.length > 0)
+    parts.push(`dials ${list(refresh.next, '')} at its next refresh (unlinked since the latest)`);
   const endpoints = new Set(refresh.discovered.map(endpointOfId));
   const unseen = others.filter((other) => !endpoints.has(endpointOfId(other.node)));
   if (unseen.length > 0)

@@ -5,7 +5,7 @@
 // node, is in it too.
 import type { Node } from '../link/node.js';
 import type { RefreshResult } from '../types.js';
-import { endpointOfId } from './refresh.js';
+import { designatedDialer, endpointOfId } from './refresh.js';
 
 /** A healer's findings, as a peer answers the parent's `healer-report`. */
 export interface HealerReport {
@@ -15,7 +15,8 @@ export interface HealerReport {
    * The latest refresh, if one ran: how long ago (ms) and what it discovered; the latest failure
    * (how long ago) of each discovered address still unlinked (`node: '*'`: the strategy's own);
    * and of the ones discovered, unlinked, and not failed: those it blocks (a partition), those it
-   * is dialing (no answer yet), and the others, left to the other end to dial first.
+   * is dialing (no answer yet), those left to the other end to dial first, and those this node
+   * dials first but not yet (unlinked since the latest refresh): the next one dials them.
    */
   refresh?: {
     ago: number;
@@ -24,6 +25,7 @@ export interface HealerReport {
     blocked: string[];
     dialing: string[];
     waiting: string[];
+    next: string[];
   };
 }
 
@@ -83,8 +85,16 @@ export class Findings {
       failed: [...this.#failures].map(([address, f]) => ({ node: address, error: f.error, ago: now - f.at })),
       blocked: unsettled.filter(isBlocked),
       dialing: unsettled.filter((address) => !isBlocked(address) && dialing(endpointOfId(address))),
-      waiting: unsettled.filter((address) => !isBlocked(address) && !dialing(endpointOfId(address))),
+      waiting: [],
+      next: [],
     };
+    // Neither blocked nor dialing: left to the other end to dial first, or (this node dials it
+    // first) unlinked since the latest refresh, which the next one dials.
+    for (const address of unsettled) {
+      if (isBlocked(address) || dialing(endpointOfId(address))) continue;
+      const first = designatedDialer(node.endpoint, endpointOfId(address));
+      (first ? report.refresh.next : report.refresh.waiting).push(address);
+    }
     return report;
   }
 
