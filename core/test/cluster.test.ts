@@ -373,7 +373,7 @@ describe('faults', () => {
 
   it('resume() lets the others relink the peer at once, not at their next poll', async () => {
     // They declared it down and back off from a node that never answered their hello: with a
-    // 60 s poll, only resume() telling them to redial brings the mesh back within a second.
+    // 60 s poll, only the resumed peer dialing them all brings the mesh back within a second.
     const c = await cluster({
       count: 3,
       heartbeat: { interval: 100, timeout: 600 },
@@ -384,8 +384,7 @@ describe('faults', () => {
     const away = (nodes: string[]) => !nodes.includes(sleeper.node);
     await Promise.all([a.waitForNodes(away, { timeout: 10_000 }), b.waitForNodes(away, { timeout: 10_000 })]);
     await sleeper.resume();
-    // Here ≈10–15 ms; left to their own timers (the dial grace, the resumed peer's heartbeat),
-    // 1.4–3.4 s.
+    // Here ≈10–15 ms; left to their own timers (the dial grace, their next poll), 1.4–3.4 s.
     await c.waitForMesh({ timeout: 1000 });
     meshed(c);
   });

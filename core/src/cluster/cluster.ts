@@ -115,7 +115,6 @@ export class Cluster {
           blocked: () => this.#blockedFor(`peer-${index + 1}`),
           context: () => this.#contextFor(`peer-${index + 1}`),
           clusterSize: () => this.peers.length,
-          resumed: () => this.#redialTo(`peer-${index + 1}`),
         }),
       );
     }
@@ -399,20 +398,6 @@ export class Cluster {
       }
     });
     await Promise.all(sent);
-  }
-
-  /**
-   * A peer resumed: the running peers it may link with dial it at once, as after a heal. Only
-   * asked, not awaited past the answer (the op answers before its refresh runs); one that died or
-   * was paused meanwhile is left out.
-   */
-  async #redialTo(name: string): Promise<void> {
-    const blocked = new Set(this.#blockedFor(name));
-    await Promise.allSettled(
-      this.peers
-        .filter((peer) => peer.name !== name && peer.state === 'running' && !blocked.has(peer.name))
-        .map((peer) => peer.control('redial')),
-    );
   }
 
   /** What bears on `name`'s links besides its own healer, for a wait's error: a partition, peers not running. */

@@ -96,8 +96,6 @@ export interface PeerConfig {
   context?: () => string[];
   /** How many peers its cluster has (the most nodes it can link to is one less). */
   clusterSize?: () => number;
-  /** Once it is continued: lets the others' healers relink it at once (see Cluster). */
-  resumed?: () => Promise<void>;
   /** A lone peer gives its ports back when stopped; a cluster's peer keeps them until removed. */
   releaseOnStop: boolean;
   /** The random id of the cluster it belongs to (InternalNodeOptions in link/options.ts). */
@@ -488,17 +486,13 @@ export class Peer extends TypedEmitter<PeerEvents> {
     this.#continued();
     this.#record('resume');
     // A partition or heal while it was stopped did not reach it: bring its blocks up to date.
-    if (this.#config.blocked) {
-      try {
-        await this.control('set-blocked', [this.#config.blocked()]);
-      } catch (error) {
-        // A signal it got while stopped (kill('SIGTERM')) ends it now that it runs: not resume's failure.
-        if (this.#alive()) throw error;
-      }
+    if (!this.#config.blocked) return;
+    try {
+      await this.control('set-blocked', [this.#config.blocked()]);
+    } catch (error) {
+      // A signal it got while stopped (kill('SIGTERM')) ends it now that it runs: not resume's failure.
+      if (this.#alive()) throw error;
     }
-    // The others declared it down and back off from redialing it (a paused node never answers a
-    // hello): without this, they relink it only at their next poll, ≈0.7 s after resume() here.
-    await this.#config.resumed?.();
   }
 
   /** Leaves 'paused' for the state it paused in; a boot's time paused is not counted. */

@@ -170,10 +170,6 @@ async function serve(op: string, args: unknown[]): Promise<unknown> {
       return setBlocked(n, args[0] as string[]);
     case 'refresh':
       return n.healer.refresh();
-    case 'redial':
-      // Answered at once: the refresh it sets off dials every node found, without grace or back-off.
-      (n.healer as NodeHealer).redial();
-      return;
     case 'healer-report':
       return (n.healer as NodeHealer).findings();
     case 'stop':
