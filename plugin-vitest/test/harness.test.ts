@@ -168,6 +168,15 @@ test('a report with no logs and no events still reads', () => {
   );
   expect(text).toContain('(no events)');
   expect(text).toContain('(the peers wrote nothing)');
+  const one = formatFailureReport(
+    {
+      name: 'pc-x',
+      peers: [{ name: 'peer-1', state: 'running', logs: () => [{ at: 1, stream: 'stdout', line: 'up' }] }],
+      timeline: [],
+    },
+    { since: 0 },
+  );
+  expect(one).toContain("logs (last 1 line of the peers' output; ! marks stderr):");
 });
 
 test("a report folds V8's native stack frames into one line per run, per peer", () => {

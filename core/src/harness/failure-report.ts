@@ -140,7 +140,7 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
   const hiddenLines = logs.length - shown.length;
   out.push(
     '',
-    `logs (last ${shown.length} lines of the peers' output${hiddenLines ? `, ${hiddenLines} earlier` : ''}; ! marks stderr):`,
+    `logs (last ${shown.length} ${shown.length === 1 ? 'line' : 'lines'} of the peers' output${hiddenLines ? `, ${hiddenLines} earlier` : ''}; ! marks stderr):`,
   );
   if (shown.length === 0) out.push('  (the peers wrote nothing)');
   const width = Math.max(0, ...shown.map((l) => l.peer.length));
