@@ -286,12 +286,23 @@ export const MAX_CAUSES = 4;
  * Error whose `name` is a number or whose `message` getter throws — the reply still goes out, as
  * text (the other end takes strings only, and a throw here would take the node down).
  */
+/** What a stack goes through as it is serialized (a peer maps compiled TypeScript frames). */
+let stackOut: ((stack: string) => string) | undefined;
+
+/** Sets what serializeError does to each stack: set by the peer runtime (compiled-stacks.ts). */
+export function serializeStacksWith(map: (stack: string) => string): void {
+  stackOut = map;
+}
+
 export function serializeError(error: unknown, depth = 0): SerializedError {
   try {
     if (error instanceof Error) {
       const { name, message, stack } = error;
       const serialized: SerializedError = { name: textOf(name, 'Error'), message: textOf(message, '') };
-      if (stack !== undefined) serialized.stack = textOf(stack, '');
+      if (stack !== undefined) {
+        const text = textOf(stack, '');
+        serialized.stack = stackOut ? stackOut(text) : text;
+      }
       const { code } = error as { code?: unknown };
       if (typeof code === 'string' || typeof code === 'number') serialized.code = String(code);
       if (error.cause !== undefined && depth < MAX_CAUSES)

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type Peer, spawnPeer } from '@peer-cluster/core';
+import { type Peer, RemoteError, spawnPeer } from '@peer-cluster/core';
 import { afterEach, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('./fixtures/ts-apps/', import.meta.url));
@@ -89,6 +89,18 @@ it('with --enable-source-maps, an error thrown in an imported TypeScript module 
   expect(second).toContain(`${join(root, 'throws-app.ts')}:8:7`);
   // Nothing in the stack points into the compile cache (the harness's own frames may be in its runtime's).
   expect(stack).not.toMatch(/\.cache\/peer-cluster\/(thrower|throws-app)-/);
+});
+
+it('with no flag, the stack of an error a TypeScript app throws names its .ts files and lines', async () => {
+  // The peer maps the stacks that leave it (a handler's throw here) through the compiled files'
+  // source maps, without --enable-source-maps and its cost at boot.
+  const p = await peer({ apps: ['throws-app.ts'] });
+  const error = await p.call('throw').catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(RemoteError);
+  const frames = (error as RemoteError).remoteStack!.split('\n').slice(1);
+  expect(frames[0]).toContain(`${pathToFileURL(join(root, 'lib/thrower.ts')).href}:7:9`);
+  expect(frames[1]).toContain(`${pathToFileURL(join(root, 'throws-app.ts')).href}:13:43`);
+  expect((error as Error).stack).not.toMatch(/\.cache\/peer-cluster\/(thrower|throws-app)-/);
 });
 
 it('resolves every way of naming a file from TypeScript: .js for .ts, extensionless, .ts, .mts, .cts, .tsx, a folder, tsconfig paths, JSON', async () => {

@@ -3,13 +3,14 @@
 // `ctx.cluster` is live in `start(ctx)`), and reports `ready`. Its import graph stays tiny: every
 // millisecond here is paid once per peer.
 import { format } from 'node:util';
-import type { BootPhase } from '../errors.js';
+import { type BootPhase, serializeStacksWith } from '../errors.js';
 import type { NodeHealer } from '../healer/healer.js';
 import type { Node } from '../link/node.js';
 import type { InternalNodeOptions } from '../link/options.js';
 import type { AppContext, ClusterNode, NodeOptions, Strategy } from '../types.js';
 import { type RunningApp, startApp, stopApps } from './apps.js';
 import { Channel } from './channel.js';
+import { mapCompiledStack } from './compiled-stacks.js';
 import { portVariable } from './env.js';
 import { evaluate } from './evaluate.js';
 import { armGroupWatchdog } from './group-watchdog.js';
@@ -32,6 +33,9 @@ process.on('disconnect', () => process.exit(0));
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('error', () => process.exit(0));
 process.stdin.resume();
+
+// The stacks that leave this peer name a TypeScript app's own lines (compiled-stacks.ts).
+serializeStacksWith(mapCompiledStack);
 
 /** ms since the process started (perf_hooks is a dozen modules more to load). */
 const now = () => process.uptime() * 1000;
