@@ -125,9 +125,9 @@ export class PeerExitedError extends PeerClusterError {
       detached && !answering
         ? `Cannot ${what} on peer ${peer}: ${detached.reason}, so it cannot be restarted. ${detached.hint}`
         : answering?.stopped
-          ? `${what} on peer ${peer} got no answer: the peer was stopped (stop(), restart() or its cluster's stop()) while answering.`
+          ? `${what} on peer ${peer} got no answer: the peer was stopped (stop(), restart() or its cluster's stop()) before answering.`
           : answering
-            ? `${what} on peer ${peer} got no answer: its process ${answering.exit} while answering${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
+            ? `${what} on peer ${peer} got no answer: its process ${answering.exit} before answering${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
             : state === 'stopped'
               ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
               : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,

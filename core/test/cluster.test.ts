@@ -844,7 +844,7 @@ describe('faults racing each other', () => {
     const error = (await pending) as Error;
     expect(error).toBeInstanceOf(PeerExitedError);
     expect(error.message).toMatch(
-      /got no answer: the peer was stopped \(stop\(\), restart\(\) or its cluster's stop\(\)\) while answering\.$/,
+      /got no answer: the peer was stopped \(stop\(\), restart\(\) or its cluster's stop\(\)\) before answering\.$/,
     );
   });
 

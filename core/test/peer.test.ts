@@ -391,7 +391,7 @@ describe('control channel', () => {
     const crashed = await p.evaluate(() => process.exit(7)).catch((e) => e);
     expect(crashed).toBeInstanceOf(PeerExitedError);
     expect(crashed.message).toContain(
-      `on peer ${p.name} got no answer: its process exited with code 7 while answering`,
+      `on peer ${p.name} got no answer: its process exited with code 7 before answering`,
     );
     expect(crashed.stack).toMatch(/--- called from ---\n.*peer\.test\.ts:\d+:\d+/);
     await p.restart();
@@ -410,13 +410,13 @@ describe('control channel', () => {
       .catch((e) => e);
     expect(error).toBeInstanceOf(PeerExitedError);
     expect(error.message).toContain(
-      'its process was killed by SIGABRT while answering, after a fatal error: Reached heap limit Allocation failed - JavaScript heap out of memory. It ran out of memory',
+      'its process was killed by SIGABRT before answering, after a fatal error: Reached heap limit Allocation failed - JavaScript heap out of memory. It ran out of memory',
     );
     expect(error.message).toContain("nodeArgs: ['--max-old-space-size=<MiB>']");
     await p.restart();
     const aborted = await p.evaluate(() => process.abort()).catch((e) => e);
     expect(aborted).toBeInstanceOf(PeerExitedError);
-    expect(aborted.message).toContain('its process was killed by SIGABRT while answering.');
+    expect(aborted.message).toContain('its process was killed by SIGABRT before answering.');
     expect(aborted.message).not.toContain('fatal error');
   });
 
