@@ -111,23 +111,26 @@ export class PeerExitedError extends PeerClusterError {
   /**
    * For a request the process was answering when it ended: `exit`, how it ended; `fatal`, what it
    * printed of the fatal error it died of, if it did (describeFatal); `stopped`, whether the test
-   * stopped it (stop(), restart(), the cluster's stop()) rather than it dying.
+   * stopped it (stop(), restart(), the cluster's stop()) rather than it dying. For a wait the
+   * process ended (waitForLog), `missed` says what it did not get: `saw no matching line`.
    */
   constructor(
     peer: string,
     what: string,
     state: string,
-    answering?: { exit: string; fatal?: string | undefined; stopped?: boolean },
+    answering?: { exit: string; fatal?: string | undefined; stopped?: boolean; missed?: string },
     /** A peer that cannot be restarted (removed, or its cluster stopped): why, and what to do instead. */
     detached?: { reason: string; hint: string },
   ) {
+    const missed = answering?.missed ?? 'got no answer';
+    const during = answering?.missed ? 'while it waited' : 'before answering';
     super(
       detached && !answering
         ? `Cannot ${what} on peer ${peer}: ${detached.reason}, so it cannot be restarted. ${detached.hint}`
         : answering?.stopped
-          ? `${what} on peer ${peer} got no answer: the peer was stopped (stop(), restart() or its cluster's stop()) before answering.`
+          ? `${what} on peer ${peer} ${missed}: the peer was stopped (stop(), restart() or its cluster's stop()) ${during}.`
           : answering
-            ? `${what} on peer ${peer} got no answer: its process ${answering.exit} before answering${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
+            ? `${what} on peer ${peer} ${missed}: its process ${answering.exit} ${during}${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
             : state === 'stopped'
               ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
               : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
@@ -432,6 +435,49 @@ export class WaitTimeoutError extends PeerClusterError {
       `${what} did not happen within ${timeout} ms: ${detail}.${said}${said ? '\n' : ' '}Check the peers' logs(), or pass a longer timeout.`,
     );
     this.timeout = timeout;
+  }
+}
+
+export interface LogTimeoutDetails {
+  peer: string;
+  /** The wait as a failure report names it: `waitForLog(/ready/)`. */
+  what: string;
+  timeout: number;
+  /** The streams it read: `stdout`, `stderr`, or `stdout and stderr`. */
+  streams: string;
+  /** Whether it read only the lines printed after it began (`since: 'now'`). */
+  sinceCall: boolean;
+  /** How many lines of the peer's current process it read, and the last few of them. */
+  seen: number;
+  last: readonly { stream: string; line: string }[];
+  /** Lines of the current process on the stream it did not read. */
+  other?: { stream: string; count: number } | undefined;
+}
+
+/** `peer.waitForLog()` saw no matching line within its timeout: what it read, and its last lines. */
+export class LogTimeoutError extends PeerClusterError {
+  readonly peer: string;
+  readonly timeout: number;
+  /** How many lines it read (and tested) before it gave up. */
+  readonly seen: number;
+  constructor(d: LogTimeoutDetails) {
+    const since = d.sinceCall ? ' since the wait began' : '';
+    const read =
+      d.seen === 0
+        ? `its current process printed nothing on ${d.streams}${since}`
+        : d.seen === 1
+          ? `the one line its current process printed on ${d.streams}${since} did not match:`
+          : `none of the ${d.seen} lines its current process printed on ${d.streams}${since} matched; the last ${d.last.length}:`;
+    const shown = d.last.map(({ stream, line }) => `\n  ${stream === 'stderr' ? '!' : '|'} ${line}`).join('');
+    const other = d.other?.count
+      ? ` It printed ${d.other.count} ${d.other.count === 1 ? 'line' : 'lines'} on ${d.other.stream}, which this wait does not read.`
+      : '';
+    super(
+      `${d.what} on peer ${d.peer} saw no matching line within ${d.timeout} ms: ${read}${shown}${shown ? '\n' : '. '}${other.trimStart()}${other ? ' ' : ''}Check the pattern${d.other ? ' and the stream' : ''} against what the app prints, or pass a longer timeout.`,
+    );
+    this.peer = d.peer;
+    this.timeout = d.timeout;
+    this.seen = d.seen;
   }
 }
 

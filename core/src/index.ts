@@ -3,7 +3,13 @@
 /// <reference types="node" preserve="true" />
 export { Cluster, startCluster } from './cluster/cluster.js';
 // The error classes (the helpers beside them in errors.ts are internal).
-export type { BootPhase, PeerBootErrorDetails, RemoteErrorData, SerializedError } from './errors.js';
+export type {
+  BootPhase,
+  LogTimeoutDetails,
+  PeerBootErrorDetails,
+  RemoteErrorData,
+  SerializedError,
+} from './errors.js';
 export { type CustomStrategyCallbacks, customStrategy } from './healer/custom-strategy.js';
 export { portableStrategy } from './healer/portable.js';
 export { runOnce } from './healer/run-once.js';
@@ -17,6 +23,7 @@ export type {
   PeerHost,
   PeerOptions,
   PeerSetup,
+  WaitForLogOptions,
 } from './options.js';
 export { type LogLine, Peer, type PeerEvents, type PeerState, spawnPeer } from './peer/peer.js';
 export * from './public-errors.js';

@@ -19,7 +19,8 @@ export type PeerHost = string | ((peer: { index: number; name: string }) => stri
 /**
  * `buffer` keeps each peer's last lines for `peer.logs()`; `inherit` also echoes them, prefixed
  * with the peer name (while this process's own stdout or stderr is more than 8 MiB behind, lines
- * are left out, and a line says how many); `silent` keeps none (a boot error still shows the
+ * are left out, and a line says how many); `silent` shows none: `peer.logs()` is empty and failure
+ * reports show no lines (they are kept for `peer.waitForLog()`, and a boot error still shows the
  * stderr tail).
  */
 export type LogsMode = 'buffer' | 'inherit' | 'silent';
@@ -590,6 +591,43 @@ export function validateEnvironmentOptions(
 /** `cluster.add(count, options)`: per-peer overrides of the cluster's setup. */
 export function validateAddOptions(input: unknown): PeerSetup {
   return validate(addSchema, input, 'add options') as PeerSetup;
+}
+
+/** `peer.waitForLog(pattern, options)`'s options. */
+export interface WaitForLogOptions {
+  /** How long to wait for a matching line, in ms. @default 5000 (a call's timeout) */
+  timeout?: number | undefined;
+  /** Read only this stream. @default both */
+  stream?: 'stdout' | 'stderr' | undefined;
+  /**
+   * `'start'`: every line of the peer's current process counts, those printed before the call too
+   * (a restart() begins a new process); `'now'`: only lines read after the call. @default 'start'
+   */
+  since?: 'start' | 'now' | undefined;
+}
+
+const waitForLogSchema = v.partial(
+  v.strictObject({
+    timeout: positive('ms'),
+    stream: v.picklist(['stdout', 'stderr'], "must be 'stdout' or 'stderr'"),
+    since: v.picklist(['start', 'now'], "must be 'start' or 'now'"),
+  }),
+);
+
+/** waitForLog's options, validated, with their defaults. */
+export function resolveWaitForLogOptions(
+  input: unknown,
+  defaultTimeout: number,
+): { timeout: number; stream: 'stdout' | 'stderr' | undefined; since: 'start' | 'now' } {
+  if (typeof input === 'number')
+    throw new InvalidOptionsError(
+      'waitForLog() options',
+      input,
+      'must be an object',
+      `Pass the timeout as an option: waitForLog(pattern, { timeout: ${input} }).`,
+    );
+  const o = validate<WaitForLogOptions>(waitForLogSchema, input, 'waitForLog() options');
+  return { timeout: o.timeout ?? defaultTimeout, stream: o.stream, since: o.since ?? 'start' };
 }
 
 /** The address a function-valued `host` returned for one peer, validated. */

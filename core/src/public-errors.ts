@@ -7,6 +7,7 @@ export {
   HealerShutdownError,
   InvalidOptionsError,
   LinkError,
+  LogTimeoutError,
   NodeDownError,
   PeerBootError,
   PeerClusterError,

@@ -18,4 +18,5 @@ export type {
   PeerState,
   Strategy,
   StrategyData,
+  WaitForLogOptions,
 } from './index.js';

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import {
   InvalidOptionsError,
   type LogLine,
+  LogTimeoutError,
   type Peer,
   PeerBootError,
   PeerExitedError,
@@ -492,7 +493,7 @@ describe('control channel', () => {
     }
   });
 
-  it("logs: 'inherit' echoes each line prefixed with the peer name; 'silent' keeps none", async () => {
+  it("logs: 'inherit' echoes each line prefixed with the peer name; 'silent' shows none", async () => {
     const echoed: string[] = [];
     const write = process.stdout.write;
     process.stdout.write = ((chunk: string | Uint8Array, ...rest: any[]) => {
@@ -549,6 +550,277 @@ describe('control channel', () => {
     await expect.poll(() => p.logs().at(-1)?.line, { timeout: 10_000 }).toBe('flood done');
     expect(p.logs().length).toBe(2000);
     expect(await p.evaluate(() => 1 + 1)).toBe(2);
+  });
+});
+
+describe('waitForLog', () => {
+  it("matches a line printed before the call, its own process's, on either stream", async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    // Printed at boot, long before the wait.
+    expect(await p.waitForLog(`counter listening on ${p.port}`)).toEqual({
+      at: expect.any(Number),
+      stream: 'stdout',
+      line: `counter listening on ${p.port}`,
+    });
+    // Printed while the test awaited something else: read before that answer, so not missed.
+    await p.evaluate(() => console.error('job 7 done'));
+    expect(await p.waitForLog(/job \d+ done/)).toMatchObject({ stream: 'stderr', line: 'job 7 done' });
+  });
+
+  it("since: 'now' counts only the lines read after the call", async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    await p.evaluate(() => console.log('tick 1'));
+    const old = await p.waitForLog('tick', { since: 'now', timeout: 300 }).catch((e) => e);
+    expect(old).toBeInstanceOf(LogTimeoutError);
+    expect(old.message).toContain(
+      'its current process printed nothing on stdout and stderr since the wait began',
+    );
+    const next = p.waitForLog('tick', { since: 'now' });
+    await p.evaluate(() => console.log('tick 2'));
+    expect((await next).line).toBe('tick 2');
+  });
+
+  it('reads only the stream it is given', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    await p.evaluate(() => {
+      console.log('state: out');
+      console.error('state: err');
+    });
+    expect(await p.waitForLog('state:', { stream: 'stderr' })).toMatchObject({
+      stream: 'stderr',
+      line: 'state: err',
+    });
+    expect(await p.waitForLog('state:', { stream: 'stdout' })).toMatchObject({
+      stream: 'stdout',
+      line: 'state: out',
+    });
+    const missed = await p.waitForLog('listening', { stream: 'stderr', timeout: 200 }).catch((e) => e);
+    expect(missed).toBeInstanceOf(LogTimeoutError);
+    expect(missed.message).toContain(
+      'saw no matching line within 200 ms: the one line its current process printed on stderr did not match:\n  ! state: err\n',
+    );
+    expect(missed.message).toContain('It printed 2 lines on stdout, which this wait does not read.');
+  });
+
+  it('a RegExp with a capture and the g flag: its lastIndex does not matter, and is left as it was', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    const listening = /counter listening on (\d+)/g;
+    // Past the start of the line: a search from lastIndex would miss it.
+    listening.lastIndex = 5;
+    const first = await p.waitForLog(listening, { timeout: 1000 });
+    expect(/counter listening on (\d+)/.exec(first.line)?.[1]).toBe(String(p.port));
+    listening.lastIndex = 5;
+    // The same object again: a lastIndex the first wait left would make it miss.
+    expect(await p.waitForLog(listening, { timeout: 1000 })).toEqual(first);
+    expect(listening.lastIndex).toBe(5);
+    // `y` anchors at the start of the line.
+    expect((await p.waitForLog(/counter/y, { timeout: 1000 })).line).toBe(first.line);
+    await expect(p.waitForLog(/listening/y, { timeout: 200 })).rejects.toThrow(LogTimeoutError);
+  });
+
+  it('times out with a LogTimeoutError that says what it waited for, where, how long, and what it saw', async () => {
+    const p = await peer({ apps: ['counter.mjs'], name: 'talker' });
+    await p.evaluate(() => {
+      for (const n of [1, 2, 3]) console.log(`step ${n}`);
+      console.error(`warn \u001b[31mred\u001b[0m ${'x'.repeat(300)}`);
+    });
+    const started = Date.now();
+    const error = await p.waitForLog(/ready/, { timeout: 300 }).catch((e) => e);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(error).toBeInstanceOf(LogTimeoutError);
+    expect(error).toMatchObject({ name: 'LogTimeoutError', peer: 'talker', timeout: 300, seen: 5 });
+    const lines = error.message.split('\n');
+    expect(lines[0]).toBe(
+      'waitForLog(/ready/) on peer talker saw no matching line within 300 ms: none of the 5 lines its current process printed on stdout and stderr matched; the last 3:',
+    );
+    expect(lines[1]).toBe('  | step 2');
+    expect(lines[2]).toBe('  | step 3');
+    // On one line, cut, its control characters escaped.
+    expect(lines[3]).toMatch(/^ {2}! warn \\u001b\[31mred\\u001b\[0m x+…$/);
+    expect(lines[3]!.length).toBeLessThan(220);
+    expect(lines[4]).toBe('Check the pattern against what the app prints, or pass a longer timeout.');
+    expect(lines).toHaveLength(5);
+    // The stack leads to the test's own line.
+    expect(error.stack).toMatch(/--- called from ---\n.*peer\.test\.ts/);
+  });
+
+  it('while it waits, inFlight() (the failure report) lists it; settled, it leaves', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    const waiting = p.waitForLog(/ready/, { timeout: 60_000 });
+    const stderr = p.waitForLog('boom', { stream: 'stderr', since: 'now', timeout: 60_000 });
+    expect(p.inFlight()).toEqual([
+      {
+        what: 'waitForLog(/ready/)',
+        since: expect.any(Number),
+        scope: undefined,
+        detail: '1 line on stdout and stderr, none matched',
+      },
+      {
+        what: 'waitForLog("boom", { stream: \'stderr\' })',
+        since: expect.any(Number),
+        scope: undefined,
+        detail: '0 lines on stderr since it began, none matched',
+      },
+    ]);
+    await p.evaluate(() => {
+      console.log('ready');
+      console.error('boom');
+    });
+    await Promise.all([waiting, stderr]);
+    expect(p.inFlight()).toEqual([]);
+  });
+
+  it('rejects as soon as the process exits, not at its timeout; a line printed just before the exit still counts', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    const started = Date.now();
+    const killed = p.waitForLog('never', { timeout: 30_000 }).catch((e) => e);
+    await p.kill();
+    const error = await killed;
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(error).toBeInstanceOf(PeerExitedError);
+    expect(error.message).toBe(
+      `waitForLog("never") on peer ${p.name} saw no matching line: its process was killed by SIGKILL while it waited. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`,
+    );
+    // Not running: at once.
+    await expect(p.waitForLog('x')).rejects.toThrow(
+      `Cannot waitForLog("x") on peer ${p.name}: its process exited (crashed).`,
+    );
+
+    await p.restart();
+    const last = p.waitForLog('last words', { since: 'now', timeout: 30_000 });
+    const after = p.waitForLog('after the exit', { timeout: 30_000 }).catch((e) => e);
+    await p.evaluate(() => {
+      setTimeout(() => {
+        console.log('last words');
+        process.exit(3);
+      }, 10);
+    });
+    expect((await last).line).toBe('last words');
+    expect((await after).message).toContain('its process exited with code 3 while it waited');
+
+    await p.restart();
+    const stopped = p.waitForLog('never', { timeout: 30_000 }).catch((e) => e);
+    await p.stop();
+    expect((await stopped).message).toBe(
+      `waitForLog("never") on peer ${p.name} saw no matching line: the peer was stopped (stop(), restart() or its cluster's stop()) while it waited.`,
+    );
+  });
+
+  it('does not count the lines of the process before a restart(), and a wait on that process ends with it', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    await p.evaluate(() => console.log('old marker'));
+    await p.waitForLog('old marker');
+    const across = p.waitForLog('never', { timeout: 30_000 }).catch((e) => e);
+    await p.restart();
+    expect(await across).toBeInstanceOf(PeerExitedError);
+    expect((await across).message).toContain('the peer was stopped (stop(), restart()');
+    expect(p.logs().map((l) => l.line)).toContain('old marker');
+    const old = await p.waitForLog('old marker', { timeout: 300 }).catch((e) => e);
+    expect(old).toBeInstanceOf(LogTimeoutError);
+    expect(old.seen).toBe(1); // the new process's own boot line
+    expect((await p.waitForLog('counter listening')).at).toBeGreaterThan(
+      p.logs().find((l) => l.line === 'old marker')!.at,
+    );
+  });
+
+  it("works with logs: 'silent', whose logs() stay empty", async () => {
+    const p = await peer({ apps: ['counter.mjs'], logs: 'silent' });
+    expect((await p.waitForLog('counter listening', { timeout: 1000 })).line).toBe(
+      `counter listening on ${p.port}`,
+    );
+    expect(p.logs()).toEqual([]);
+  });
+
+  it('adds no log listener, whatever the number of waits, and a removeAllListeners() does not deafen them', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const mine = () => {};
+      p.on('log', mine);
+      const waits = Array.from({ length: 15 }, (_, i) =>
+        p.waitForLog(`line [${i}]`, { since: 'now', timeout: i % 2 ? 200 : 30_000 }).catch((e) => e),
+      );
+      expect(p.listenerCount('log')).toBe(1);
+      // A test's cleanup of its own listeners, while the waits are under way.
+      p.removeAllListeners('log');
+      await p.evaluate(() => {
+        for (let i = 0; i < 15; i += 2) console.log(`line [${i}]`);
+      });
+      const results = await Promise.all(waits);
+      expect(results.filter((r) => r instanceof LogTimeoutError)).toHaveLength(7);
+      expect(results.filter((r) => r.line?.startsWith('line ['))).toHaveLength(8);
+      // Waits that end otherwise (found at once, exited) leave nothing either.
+      await p.waitForLog('counter listening');
+      const ended = p.waitForLog('never', { timeout: 30_000 }).catch((e) => e);
+      await p.kill();
+      expect(await ended).toBeInstanceOf(PeerExitedError);
+      expect(p.listenerCount('log')).toBe(0);
+      expect(p.inFlight()).toEqual([]);
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it("a settled wait's timer does not keep the test process alive", { timeout: 60_000 }, async () => {
+    const script = fileURLToPath(new URL('./fixtures/parent/wait-for-log.mjs', import.meta.url));
+    const started = Date.now();
+    const { stdout } = await promisify(execFile)(process.execPath, [script, 'wait-for-log-exit'], {
+      timeout: 50_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({ ended: 'PeerExitedError' });
+    expect(Date.now() - started).toBeLessThan(20_000);
+    await waitForNoPeers({ cluster: 'wait-for-log-exit', timeout: 3000 });
+  });
+
+  it('rejects bad arguments with InvalidOptionsError naming them', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    const cases: [unknown, unknown, RegExp][] = [
+      [
+        '',
+        undefined,
+        /^Invalid option `waitForLog\(pattern\)`: must not be empty: every line holds the empty string \(got ""\)\. Call it as peer\.waitForLog\("ready"\)/,
+      ],
+      [
+        42,
+        undefined,
+        /^Invalid option `waitForLog\(pattern\)`: must be a string to find in a line, or a RegExp \(got 42\)/,
+      ],
+      [
+        null,
+        undefined,
+        /`waitForLog\(pattern\)`: must be a string to find in a line, or a RegExp \(got null\)/,
+      ],
+      [
+        'x',
+        5000,
+        /^Invalid option `waitForLog\(\) options`: must be an object \(got 5000\)\. Pass the timeout as an option: waitForLog\(pattern, \{ timeout: 5000 \}\)\.$/,
+      ],
+      [
+        'x',
+        { timout: 10 },
+        /`waitForLog\(\) options\.timout`: is not an option \(got 10\)\. Did you mean timeout\? Known options: timeout, stream, since\./,
+      ],
+      ['x', { timeout: -1 }, /`waitForLog\(\) options\.timeout`: must be a positive number of ms \(got -1\)/],
+      ['x', { timeout: '5s' }, /`waitForLog\(\) options\.timeout`: must be a number of ms \(got "5s"\)/],
+      [
+        'x',
+        { stream: 'out' },
+        /`waitForLog\(\) options\.stream`: must be 'stdout' or 'stderr' \(got "out"\)/,
+      ],
+      ['x', { since: 'later' }, /`waitForLog\(\) options\.since`: must be 'start' or 'now' \(got "later"\)/],
+    ];
+    for (const [pattern, options, message] of cases) {
+      const error = await p.waitForLog(pattern as string, options as never).catch((e) => e);
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect(error.message).toMatch(message);
+    }
+    // undefined options are the defaults.
+    expect((await p.waitForLog('listening', { timeout: undefined, stream: undefined })).stream).toBe(
+      'stdout',
+    );
   });
 });
 

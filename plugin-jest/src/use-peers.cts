@@ -87,6 +87,7 @@ export const HandshakeError = errorClass('HandshakeError');
 export const HealerShutdownError = errorClass('HealerShutdownError');
 export const InvalidOptionsError = errorClass('InvalidOptionsError');
 export const LinkError = errorClass('LinkError');
+export const LogTimeoutError = errorClass('LogTimeoutError');
 export const MisplacedUsePeersError = errorClass('MisplacedUsePeersError');
 export const NodeDownError = errorClass('NodeDownError');
 export const PeerBootError = errorClass('PeerBootError');

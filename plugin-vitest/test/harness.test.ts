@@ -220,7 +220,8 @@ test('a report names the requests and waits in progress and what each still miss
     const mesh = cluster.waitForMesh({ timeout: 60_000 });
     const nodes = cluster.peer(1).waitForNodes(1, { timeout: 60_000 });
     const evaluated = cluster.peer(0).evaluate(() => new Promise(() => {}), { key: 'k1' });
-    for (const pending of [mesh, nodes, evaluated]) pending.catch(() => {});
+    const line = cluster.peer(1).waitForLog(/ready/, { timeout: 60_000 });
+    for (const pending of [mesh, nodes, evaluated, line]) pending.catch(() => {});
     const text = formatFailureReport(cluster, { since });
     expect(text).toMatch(/waiting for \(awaited by the test process, not settled yet\):\n/);
     expect(text).toMatch(
@@ -233,12 +234,21 @@ test('a report names the requests and waits in progress and what each still miss
     expect(text).toMatch(
       /\+\d\.\d{3}s\s+peer-1\s+evaluate\(\(\) => new Promise\(\(\) => \{\}\), \{"key":"k1"\}\)\s+for /,
     );
+    // A wait for a line says how many it has seen.
+    expect(text).toMatch(
+      /\+\d\.\d{3}s\s+peer-2\s+waitForLog\(\/ready\/\)\s+for \d\.\d{3}s\s+1 line on stdout and stderr, none matched\n/,
+    );
     // For a test that began after them, they are what an earlier test left pending, not its cause.
     const later = formatFailureReport(cluster, { since: Date.now() + 1 });
     expect(later).not.toContain('waiting for');
     const pending = later.match(/still pending from before this test began: (.*)\n/)?.[1] ?? '';
     // In the order they began (a millisecond may part them).
-    for (const what of ['cluster waitForMesh()', 'peer-1 evaluate(', 'peer-2 waitForNodes(1)'])
+    for (const what of [
+      'cluster waitForMesh()',
+      'peer-1 evaluate(',
+      'peer-2 waitForNodes(1)',
+      'peer-2 waitForLog(/ready/)',
+    ])
       expect(pending).toContain(what);
   } finally {
     await cluster.stop();

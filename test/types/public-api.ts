@@ -3,7 +3,7 @@
 // is a mistake the types must catch; each expectTypeOf, a type a user relies on. (The checks that
 // need a consumer's `exactOptionalPropertyTypes` are in core/test/fixtures/packed/consumer-types.ts.)
 import { type EventEmitter, errorMonitor, once } from 'node:events';
-import type { AppContext, Peer } from '@peer-cluster/core';
+import type { AppContext, LogLine, Peer } from '@peer-cluster/core';
 import { dns } from '@peer-cluster/strategy-dns';
 import { localRegistry } from '@peer-cluster/strategy-local-registry';
 import type * as jest from 'jest-environment-peer-cluster';
@@ -77,6 +77,19 @@ export async function events(): Promise<void> {
   peer.removeAllListeners('log').off('exited', () => {});
 }
 
+export async function waitForLog(): Promise<void> {
+  expectTypeOf(peer.waitForLog('ready')).toEqualTypeOf<Promise<LogLine>>();
+  expectTypeOf(
+    peer.waitForLog(/port (\d+)/, { timeout: 1000, stream: 'stderr', since: 'now' }),
+  ).toEqualTypeOf<Promise<LogLine>>();
+  // @ts-expect-error a stream is 'stdout' or 'stderr'
+  await peer.waitForLog('ready', { stream: 'out' });
+  // @ts-expect-error the timeout is an option, not the second argument
+  await peer.waitForLog('ready', 1000);
+  // @ts-expect-error a pattern is a string or a RegExp
+  await peer.waitForLog((line: string) => line.includes('ready'));
+}
+
 export function strategies(): void {
   dns({ query: 'app.local', port: 4369 });
   dns({ query: 'app.local', type: 'AAAA', port: 4369, basename: 'app', servers: ['127.0.0.1:53'] });
@@ -101,6 +114,7 @@ export type PluginTypes = [
   vitest.LogLine,
   vitest.PeerEvents,
   vitest.StrategyData,
+  vitest.WaitForLogOptions,
   jest.AppContext,
   jest.App,
   jest.ClusterEvent,
@@ -108,6 +122,7 @@ export type PluginTypes = [
   jest.LogLine,
   jest.PeerEvents,
   jest.StrategyData,
+  jest.WaitForLogOptions,
 ];
 expectTypeOf<vitest.AppContext>().toEqualTypeOf<AppContext>();
 expectTypeOf<jest.AppContext>().toEqualTypeOf<AppContext>();
@@ -119,5 +134,11 @@ export function errorClasses(): void {
   >();
   expectTypeOf<typeof jest.PeerExitedError>().toEqualTypeOf<
     typeof import('@peer-cluster/core').PeerExitedError
+  >();
+  expectTypeOf<typeof jest.LogTimeoutError>().toEqualTypeOf<
+    typeof import('@peer-cluster/core').LogTimeoutError
+  >();
+  expectTypeOf<typeof vitest.LogTimeoutError>().toEqualTypeOf<
+    typeof import('@peer-cluster/core').LogTimeoutError
   >();
 }

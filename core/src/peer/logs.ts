@@ -120,7 +120,7 @@ export class PeerLogs {
     // shown whatever the logs mode, or they would have to find its URL in peer.logs().
     if (!echoing && stream === 'stderr' && INSPECTOR.test(entry.line))
       process.stderr.write(`[${this.name}] ${entry.line}\n`);
-    if (this.mode === 'silent') return;
+    // Kept whatever the mode, 'silent' too, for peer.waitForLog(): 'silent' shows none of them.
     this.#kept++;
     if (this.#lines.length < KEEP) this.#lines.push(entry);
     else {
@@ -135,16 +135,26 @@ export class PeerLogs {
     }
   }
 
+  /** The lines kept, oldest first (none when logs are 'silent'). */
   lines(): LogLine[] {
-    return realmArray([...this.#lines.slice(this.#start), ...this.#lines.slice(0, this.#start)]);
+    return this.mode === 'silent' ? realmArray([]) : realmArray(this.#all());
+  }
+
+  /** The lines kept of the current process, oldest first, whatever the mode (for waitForLog). */
+  current(): LogLine[] {
+    const lines = this.#all();
+    const own = Math.min(lines.length, this.#kept - this.#keptBefore);
+    return lines.slice(lines.length - own);
+  }
+
+  #all(): LogLine[] {
+    return [...this.#lines.slice(this.#start), ...this.#lines.slice(0, this.#start)];
   }
 
   /** The current process's last `count` stdout lines kept (none when logs are 'silent'), for boot errors. */
   stdoutTail(count = 10): string {
-    const lines = this.lines();
-    const own = Math.min(lines.length, this.#kept - this.#keptBefore);
-    return lines
-      .slice(lines.length - own)
+    if (this.mode === 'silent') return '';
+    return this.current()
       .filter((l) => l.stream === 'stdout')
       .slice(-count)
       .map((l) => l.line)

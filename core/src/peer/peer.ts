@@ -14,6 +14,7 @@ import {
   type BootPhase,
   describeValue,
   InvalidOptionsError,
+  LogTimeoutError,
   PeerBootError,
   PeerClusterError,
   PeerExitedError,
@@ -22,15 +23,19 @@ import {
   WaitTimeoutError,
 } from '../errors.js';
 import { timeoutOption } from '../link/options.js';
+import { DEFAULT_CALL_TIMEOUT } from '../link/rpc.js';
 import { notify } from '../notify.js';
 import {
   type EnvRecord,
   type PeerOptions,
   type ResolvedSetup,
   resolvePeerOptions,
+  resolveWaitForLogOptions,
   validateEnvResult,
   validateHostResult,
+  type WaitForLogOptions,
 } from '../options.js';
+import { printable } from '../printable.js';
 import { leasePorts, type PortLease } from '../registry/ports.js';
 import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
 import { bootStrategy, type LocatedApp, locateApps, resolveApps } from './app-modules.js';
@@ -49,7 +54,7 @@ import type {
   ToPeer,
   WireError,
 } from './protocol.js';
-import { adopt, realmArray, realmObject } from './realm.js';
+import { adopt, realmArray, realmObject, tagOf } from './realm.js';
 import { runtimeEntry } from './runtime-bundle.js';
 import { spawningClosed, spawnRuntime } from './spawn.js';
 import { StrategyHost } from './strategy-host.js';
@@ -166,6 +171,12 @@ export class Peer extends TypedEmitter<PeerEvents> {
   #pausing: Promise<void> | undefined;
   /** What the peer was when paused, and is again on resume(). */
   #pausedFrom: 'booting' | 'running' = 'running';
+  /**
+   * The waitForLog() calls in progress, each on the process it began on. They hear of each line
+   * before the `log` event, not through it: no listener of theirs counts against the peer's
+   * maxListeners, and a test's removeAllListeners('log') does not deafen them.
+   */
+  readonly #logWaits = new Set<LogWait>();
   /** Why it can never boot again, once its cluster let go of it (detach). */
   #detached: { reason: string; hint: string } | undefined;
 
@@ -186,7 +197,10 @@ export class Peer extends TypedEmitter<PeerEvents> {
       typeof host === 'function'
         ? validateHostResult(callOption('host', host, { index: this.index, name: this.name }), this.name)
         : host;
-    this.#logs = new PeerLogs(this.name, config.setup.logs, (line) => notify(this, 'log', line));
+    this.#logs = new PeerLogs(this.name, config.setup.logs, (line) => {
+      if (this.#logWaits.size > 0) for (const wait of [...this.#logWaits]) wait.line(line);
+      notify(this, 'log', line);
+    });
     this.#changes.setMaxListeners(0);
   }
 
@@ -352,6 +366,95 @@ export class Peer extends TypedEmitter<PeerEvents> {
           ...(beyond() ? [beyond()!] : []),
         ]);
       }),
+    );
+  }
+
+  /**
+   * Resolves with the first line of the peer's current process that matches `pattern`: a string
+   * found in the line, or a RegExp (its `g` or `y` flag's lastIndex does not matter), on stdout or
+   * stderr (`stream` for one). By default the lines it printed before the call count too (`since:
+   * 'start'`), so a line printed while the test awaited something else is not missed; lines of the
+   * process before a restart() do not. `since: 'now'` counts only the lines read after the call.
+   * Rejects with a LogTimeoutError after `timeout` ms (5000), and with a PeerExitedError as soon
+   * as the process exits without such a line (once its last output is read).
+   */
+  waitForLog(pattern: string | RegExp, options?: WaitForLogOptions): Promise<LogLine> {
+    let matches: (line: string) => boolean;
+    let o: ReturnType<typeof resolveWaitForLogOptions>;
+    try {
+      matches = linePattern(pattern);
+      o = resolveWaitForLogOptions(options, DEFAULT_CALL_TIMEOUT);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const call = `waitForLog(${describePattern(pattern)}${o.stream ? `, { stream: '${o.stream}' }` : ''})`;
+    const child = this.#child;
+    if (!this.#alive() || !child) return Promise.reject(this.#exitedError(call));
+    const site = new Error();
+    const streams = o.stream ?? 'stdout and stderr';
+    let seen = 0;
+    let other = 0;
+    const last: LogLine[] = [];
+    const test = (entry: LogLine): boolean => {
+      if (o.stream !== undefined && entry.stream !== o.stream) {
+        other++;
+        return false;
+      }
+      seen++;
+      last.push(entry);
+      if (last.length > 3) last.shift();
+      return matches(entry.line);
+    };
+    const detail = () =>
+      `${seen} ${seen === 1 ? 'line' : 'lines'} on ${streams}${o.since === 'now' ? ' since it began' : ''}, none matched`;
+    return this.#waits.track(
+      call,
+      detail,
+      () =>
+        new Promise<LogLine>((resolve, reject) => {
+          if (o.since === 'start') {
+            const found = this.#logs.current().find(test);
+            if (found) return resolve(found);
+          }
+          const wait: LogWait = {
+            child,
+            what: call,
+            line: (entry) => {
+              if (!test(entry)) return;
+              finish();
+              resolve(entry);
+            },
+            end: (error) => {
+              finish();
+              reject(withCallSite(error, site));
+            },
+          };
+          const timer = setTimeout(() => {
+            finish();
+            reject(
+              withCallSite(
+                new LogTimeoutError({
+                  peer: this.name,
+                  what: call,
+                  timeout: o.timeout,
+                  streams,
+                  sinceCall: o.since === 'now',
+                  seen,
+                  last: last.map((entry) => ({ stream: entry.stream, line: shortLine(entry.line) })),
+                  ...(o.stream && {
+                    other: { stream: o.stream === 'stdout' ? 'stderr' : 'stdout', count: other },
+                  }),
+                }),
+                site,
+              ),
+            );
+          }, o.timeout);
+          const finish = () => {
+            clearTimeout(timer);
+            this.#logWaits.delete(wait);
+          };
+          this.#logWaits.add(wait);
+        }),
     );
   }
 
@@ -897,6 +1000,10 @@ export class Peer extends TypedEmitter<PeerEvents> {
       );
     const wasStopping = this.#stopping;
     this.#state = wasStopping ? 'stopped' : 'crashed';
+    // A wait for a line ends once the process's last output is read (≤ 200 ms): a line it printed
+    // just before it exited still counts.
+    if ([...this.#logWaits].some((wait) => wait.child === child))
+      void settledWithin(closed, 200).then(() => this.#endLogWaits(child, exit, wasStopping));
     const channel = this.#channel;
     const cut = () => {
       channel?.close(reason);
@@ -974,6 +1081,22 @@ export class Peer extends TypedEmitter<PeerEvents> {
         booting.reject(failure);
       },
     );
+  }
+
+  /** Rejects the waitForLog() calls on `child`, which exited without printing their line. */
+  #endLogWaits(child: ChildProcess, exit: string, stopped: boolean): void {
+    const died = stopped ? undefined : this.#logs.fatalError();
+    for (const wait of [...this.#logWaits]) {
+      if (wait.child !== child) continue;
+      wait.end(
+        new PeerExitedError(this.name, wait.what, stopped ? 'stopped' : 'crashed', {
+          exit,
+          fatal: died === undefined ? undefined : describeFatal(died),
+          stopped,
+          missed: 'saw no matching line',
+        }),
+      );
+    }
   }
 
   /** Where the JS app whose module did not parse has its syntax error (TypeScript apps' say it already). */
@@ -1212,6 +1335,70 @@ export async function spawnPeer(options: PeerOptions = {}): Promise<Peer> {
   });
   await peer.boot();
   return peer;
+}
+
+/** A waitForLog() in progress: the process it began on, and how it hears of lines and of that process's end. */
+interface LogWait {
+  child: ChildProcess;
+  /** The wait as a failure report names it. */
+  what: string;
+  line(entry: LogLine): void;
+  end(error: Error): void;
+}
+
+/** waitForLog's pattern as a test of a line: a string is found in it, a RegExp matches it. */
+function linePattern(pattern: unknown): (line: string) => boolean {
+  const usage = 'Call it as peer.waitForLog("ready") or peer.waitForLog(/listening on \\d+/).';
+  if (typeof pattern === 'string') {
+    if (pattern === '')
+      throw new InvalidOptionsError(
+        'waitForLog(pattern)',
+        pattern,
+        'must not be empty: every line holds the empty string',
+        usage,
+      );
+    return (line) => line.includes(pattern);
+  }
+  // By tag, not instanceof: a RegExp of a Jest test is of its sandbox's realm.
+  if (typeof pattern === 'object' && pattern !== null && tagOf(pattern) === 'RegExp') {
+    // A copy, with its lastIndex at 0 for every line: a `g` or `y` flag's lastIndex, the test's
+    // or one left by the previous line, would skip part of a line.
+    const { source, flags } = pattern as RegExp;
+    const regexp = new RegExp(source, flags);
+    return (line) => {
+      regexp.lastIndex = 0;
+      return regexp.test(line);
+    };
+  }
+  throw new InvalidOptionsError(
+    'waitForLog(pattern)',
+    pattern,
+    'must be a string to find in a line, or a RegExp',
+    usage,
+  );
+}
+
+/** A pattern as a report names it: `/ready/`, `"ready"`. */
+function describePattern(pattern: string | RegExp): string {
+  return typeof pattern === 'string' ? describeValue(pattern) : preview(String(pattern), 80);
+}
+
+/** A log line as an error quotes it: on one line, cut at 200 characters. */
+function shortLine(line: string): string {
+  const shown = printable(line);
+  return shown.length > 200 ? `${shown.slice(0, 199)}…` : shown;
+}
+
+/** Resolves once `promise` settles, or after `ms`, whichever comes first (the timer then cleared). */
+function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(done, done);
+  });
 }
 
 /** A function's source on one line, cut to a length a report line can carry. */
