@@ -3,6 +3,7 @@
 // teardown can stop whatever a scope left behind — even a cluster that was still booting.
 import type { Cluster } from '../index.js';
 import { MAX_TIMER } from '../link/options.js';
+import { defaults } from '../options.js';
 import { type PeerClusterOptions, resolveClusterOptions } from './options.js';
 import { type HarnessState, killCluster, type TrackedCluster } from './state.js';
 
@@ -80,8 +81,8 @@ export async function stopTracked(state: HarnessState, entry: TrackedCluster): P
 /** Hook timeouts that fit the options: the peers' own timeouts fire first and explain themselves. */
 export function hookTimeouts(state: HarnessState, options: PeerClusterOptions | undefined) {
   const known = { ...state.options, ...options };
-  const boot = positive(known.bootTimeout, 30_000);
-  const stop = positive(known.stopTimeout, 5_000);
+  const boot = positive(known.bootTimeout, defaults.bootTimeout);
+  const stop = positive(known.stopTimeout, defaults.stopTimeout);
   // A runner's timer past Node's longest fires at once: a bootTimeout near it would fail its hook.
   return { beforeAll: Math.min(boot + SLACK, MAX_TIMER), afterAll: Math.min(stop * 2 + SLACK, MAX_TIMER) };
 }

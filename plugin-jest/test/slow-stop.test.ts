@@ -1,0 +1,82 @@
+// Apps whose stop is slow, or never ends (slow-stop.mjs), under the real jest CLI: whatever stops
+// the cluster, the user reads peer-cluster's own line about the peer it killed, never only Jest's
+// "Exceeded timeout of 5000 ms for a hook"; a stop within stopTimeout fails nothing; no peer is
+// left, and the tests after it run. Short stopTimeouts against shorter runner timeouts keep it fast.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, expect, test } from 'vitest';
+import type { CliResult, FixtureProject } from '../../test-support/fixture-project.js';
+import { waitForNoPeers } from '../../test-support/procs.js';
+import { JEST, jestProject } from './project.js';
+
+let project: FixtureProject;
+beforeAll(async () => {
+  project = await jestProject();
+}, 240_000);
+
+/** Runs the `stop` suite's `files` with these cluster options; checks no peer of theirs is left. */
+async function runStop(
+  files: string[],
+  options: Record<string, unknown>,
+  args: string[],
+  records: string[],
+): Promise<CliResult> {
+  const out = project.outDir('stop');
+  const result = await project.run([...JEST, ...args, ...files.map((f) => `stop/${f}`)], {
+    env: { E2E_SUITE: 'stop', E2E_OUT: out, E2E_OPTIONS: JSON.stringify(options) },
+  });
+  for (const name of records) {
+    const { cluster } = JSON.parse(readFileSync(join(out, `${name}.json`), 'utf8')) as { cluster?: string };
+    if (cluster) await waitForNoPeers({ cluster });
+  }
+  return result;
+}
+
+const killed = (ms: number) =>
+  new RegExp(`peer-cluster: peer-\\d did not stop within stopTimeout \\(${ms} ms\\), so it was killed`, 'g');
+
+test("usePeers' afterAll waits for stopTimeout, not for Jest's timeout, and says whom it killed", {
+  timeout: 120_000,
+}, async () => {
+  // A 300 ms testTimeout (the hooks' default too) against an 800 ms stopTimeout.
+  const result = await runStop(
+    ['describe'],
+    { stopTimeout: 800 },
+    ['--testTimeout=300'],
+    ['describe', 'describe-next'],
+  );
+  expect(result.output.match(killed(800))).toHaveLength(2);
+  expect(result.output).not.toMatch(/Exceeded timeout/);
+  expect(result.output).toMatch(/Tests:\s+2 passed, 2 total/);
+  expect(result.code, result.output).toBe(0);
+});
+
+test('a slow stop within stopTimeout passes quietly, however short Jest’s timeout', {
+  timeout: 120_000,
+}, async () => {
+  const result = await runStop(
+    ['describe'],
+    { stopTimeout: 3000, env: { STOP_MS: 400 } },
+    ['--testTimeout=200'],
+    ['describe', 'describe-next'],
+  );
+  expect(result.output).not.toMatch(/did not stop|Exceeded timeout/);
+  expect(result.code, result.output).toBe(0);
+});
+
+test("the default stopTimeout kills a stop that hangs in a test's own afterEach before Jest's default timeout", {
+  timeout: 120_000,
+}, async () => {
+  // Jest's own default testTimeout (the project sets 60 s), which its hooks get too.
+  const result = await runStop(
+    ['after-each', 'in-test'],
+    { count: 1 },
+    ['--testTimeout=5000'],
+    ['after-each', 'after-each-next', 'in-test'],
+  );
+  expect(result.output).not.toMatch(/Exceeded timeout/);
+  // Each of the three clusters' one peer: what was killed, and after how long.
+  expect(result.output.match(killed(3000))).toHaveLength(3);
+  expect(result.output).toMatch(/Tests:\s+4 passed, 4 total/);
+  expect(result.code, result.output).toBe(0);
+});

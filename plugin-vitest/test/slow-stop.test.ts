@@ -1,0 +1,82 @@
+// Apps whose stop is slow, or never ends (slow-stop.mjs), under the real vitest CLI: whatever
+// stops the cluster, the user reads peer-cluster's own line about the peer it killed, never only
+// Vitest's "Hook timed out"; a stop within stopTimeout fails nothing; no peer is left, and the
+// tests after it run. Short stopTimeouts against shorter runner timeouts keep it fast.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, expect, test } from 'vitest';
+import type { CliResult, FixtureProject } from '../../test-support/fixture-project.js';
+import { waitForNoPeers } from '../../test-support/procs.js';
+import { VITEST_BIN, vitestProject } from './project.js';
+
+let project: FixtureProject;
+beforeAll(async () => {
+  project = await vitestProject();
+}, 240_000);
+
+/** Runs the `stop` suite's `files` with these cluster options; checks no peer of theirs is left. */
+async function runStop(
+  files: string[],
+  options: Record<string, unknown>,
+  args: string[],
+  records: string[],
+): Promise<CliResult> {
+  const out = project.outDir('stop');
+  const result = await project.run([VITEST_BIN, 'run', ...args, ...files.map((f) => `stop/${f}`)], {
+    env: { E2E_SUITE: 'stop', E2E_OUT: out, E2E_OPTIONS: JSON.stringify(options) },
+  });
+  for (const name of records) {
+    const { cluster } = JSON.parse(readFileSync(join(out, `${name}.json`), 'utf8')) as { cluster?: string };
+    if (cluster) await waitForNoPeers({ cluster });
+  }
+  return result;
+}
+
+const killed = (ms: number) =>
+  new RegExp(`peer-cluster: peer-\\d did not stop within stopTimeout \\(${ms} ms\\), so it was killed`, 'g');
+
+test("usePeers' afterAll and the fixture wait for stopTimeout, not for Vitest's timeouts, and say whom they killed", {
+  timeout: 120_000,
+}, async () => {
+  // The fixture boots in its test, which must have the time for it: its stop outlasts it.
+  const result = await runStop(
+    ['describe', 'fixture'],
+    { stopTimeout: 2500 },
+    ['--hookTimeout=300', '--testTimeout=2000'],
+    ['describe', 'describe-next', 'fixture', 'fixture-next'],
+  );
+  // Two peers in each file's cluster.
+  expect(result.output.match(killed(2500))).toHaveLength(4);
+  expect(result.output).not.toMatch(/timed out/);
+  expect(result.output).toMatch(/Tests\s+4 passed \(4\)/);
+  expect(result.code, result.output).toBe(0);
+});
+
+test('a slow stop within stopTimeout passes quietly, however short Vitest’s timeouts', {
+  timeout: 120_000,
+}, async () => {
+  const result = await runStop(
+    ['describe', 'fixture'],
+    { stopTimeout: 6000, env: { STOP_MS: 2500 } },
+    ['--hookTimeout=300', '--testTimeout=2000'],
+    ['describe', 'describe-next', 'fixture', 'fixture-next'],
+  );
+  expect(result.output).not.toMatch(/did not stop|timed out/);
+  expect(result.code, result.output).toBe(0);
+});
+
+test("the default stopTimeout kills a stop that hangs in a test before Vitest's default test timeout", {
+  timeout: 120_000,
+}, async () => {
+  // Vitest's own default testTimeout (the project sets 60 s).
+  const result = await runStop(
+    ['in-test'],
+    { count: 1 },
+    ['--testTimeout=5000'],
+    ['in-test', 'in-test-next'],
+  );
+  expect(result.output).not.toMatch(/timed out/);
+  expect(result.output.match(killed(3000))).toHaveLength(1);
+  expect(result.output).toMatch(/Tests\s+2 passed \(2\)/);
+  expect(result.code, result.output).toBe(0);
+});
