@@ -630,7 +630,7 @@ describe('faults', () => {
     const said = (peer: string) => events(peer).map((e) => `${e.type} ${e.detail ?? ''}`.trim());
     expect(said('peer-1')).toEqual([
       'stop',
-      'kill SIGKILL after stopTimeout (300 ms): the graceful stop did not end',
+      'kill SIGKILL after stopTimeout (300 ms): the stop of app stop-trouble.mjs did not end',
       'exit signal SIGKILL; killed after stopTimeout (300 ms)',
     ]);
     // The kill is recorded when stopTimeout ran out, not when the stop began.

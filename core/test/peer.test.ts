@@ -909,7 +909,7 @@ describe('lifecycle', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     // A passing run that got slower says why.
     expect(written.join('')).toContain(
-      `peer-cluster: ${p.name} did not stop within stopTimeout (300 ms), so it was killed.`,
+      `peer-cluster: ${p.name} did not stop within stopTimeout (300 ms), so it was killed. Its apps had stopped; the stop of its node had not ended.`,
     );
   });
 

@@ -32,8 +32,12 @@ async function runStop(
   return result;
 }
 
+/** The line that says a peer was killed, and whose stop held it up. */
 const killed = (ms: number) =>
-  new RegExp(`peer-cluster: peer-\\d did not stop within stopTimeout \\(${ms} ms\\), so it was killed`, 'g');
+  new RegExp(
+    `peer-cluster: peer-\\d did not stop within stopTimeout \\(${ms} ms\\), so it was killed\\. The stop of its app \\./slow-stop\\.mjs had not ended`,
+    'g',
+  );
 
 test("usePeers' afterAll waits for stopTimeout, not for Jest's timeout, and says whom it killed", {
   timeout: 120_000,

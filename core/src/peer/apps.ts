@@ -57,12 +57,17 @@ function isApp(value: unknown): value is AppModule {
 
 /**
  * Stops the apps in reverse order; an app whose stop throws is reported and the others still stop.
- * Resolves with what each failed stop threw, as `[app, one line]`.
+ * Resolves with what each failed stop threw, as `[app, one line]`. `onStop` is told each app
+ * whose stop is about to run.
  */
-export async function stopApps(apps: RunningApp[]): Promise<[string, string][]> {
+export async function stopApps(
+  apps: RunningApp[],
+  onStop?: (app: string) => void,
+): Promise<[string, string][]> {
   const failed: [string, string][] = [];
   for (const app of [...apps].reverse()) {
     try {
+      if (app.stop) onStop?.(app.name);
       await app.stop?.();
     } catch (error) {
       process.stderr.write(

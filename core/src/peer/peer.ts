@@ -150,6 +150,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
    * stop that overran stopTimeout), for the timeline's exit event.
    */
   #stopTrouble: string[] = [];
+  /** What the graceful stop under way runs now, as its runtime said: `app ./x.js`, `its node`. */
+  #stoppingWhat: string | undefined;
   #booting: Booting | undefined;
   /** The waits on this peer in progress (waitForNodes), for failure reports. */
   readonly #waits = new PendingWaits();
@@ -784,6 +786,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
     });
     child.once('exit', (code, signal) => this.#onExit(child, code, signal, closed));
     this.#stopTrouble = [];
+    this.#stoppingWhat = undefined;
     this.#record('spawn', `pid ${child.pid}`);
 
     return new Promise<void>((resolve, reject) => {
@@ -921,6 +924,9 @@ export class Peer extends TypedEmitter<PeerEvents> {
         break;
       case 'stop-failed':
         this.#stopTrouble.push(`app ${message.app} failed to stop (${message.error})`);
+        break;
+      case 'stopping':
+        this.#stoppingWhat = message.app === undefined ? 'its node' : `app ${message.app}`;
         break;
       case 'nodedown':
         if (!this.#linked.delete(message.node)) break;
@@ -1148,14 +1154,27 @@ export class Peer extends TypedEmitter<PeerEvents> {
     clearTimeout(timer);
     if (timedOut) {
       const ms = this.#config.setup.stopTimeout;
-      this.#logs.add('stderr', `peer-cluster: ${this.name} did not stop within stopTimeout, killing it`);
+      // What held the stop up, as the peer's runtime last said (nothing: it had not begun).
+      const what = this.#stoppingWhat;
+      this.#logs.add(
+        'stderr',
+        `peer-cluster: ${this.name} did not stop within stopTimeout${what ? ` (the stop of ${what} did not end)` : ''}, killing it`,
+      );
       // Said where the test's output goes too: a passing run would otherwise only be slower, by
       // stopTimeout per peer and per stop, with nothing saying why.
+      const held = what?.startsWith('app ')
+        ? ` The stop of its ${what} had not ended: a stop that never settles (a server whose close() waits for open connections, say) holds up every stop of this peer.`
+        : what
+          ? ` Its apps had stopped; the stop of ${what} had not ended.`
+          : " An app's stop that never settles (a server whose close() waits for open connections, say) holds up every stop of this peer.";
       process.stderr.write(
-        `peer-cluster: ${this.name} did not stop within stopTimeout (${ms} ms), so it was killed. An app's stop that never settles (a server whose close() waits for open connections, say) holds up every stop of this peer.\n`,
+        `peer-cluster: ${this.name} did not stop within stopTimeout (${ms} ms), so it was killed.${held}\n`,
       );
       // In the timeline too, when it happened: what a slow stop of the test's waited for.
-      this.#record('kill', `SIGKILL after stopTimeout (${ms} ms): the graceful stop did not end`);
+      this.#record(
+        'kill',
+        `SIGKILL after stopTimeout (${ms} ms): the ${what ? `stop of ${what}` : 'graceful stop'} did not end`,
+      );
       this.#stopTrouble.push(`killed after stopTimeout (${ms} ms)`);
       signalGroup(child.pid!, 'SIGKILL');
       await this.#exited;

@@ -152,6 +152,11 @@ export type FromPeer =
   | { t: 'watchdog'; pid: number }
   /** An app's stop threw (`error`: its first line), during a graceful stop. */
   | { t: 'stop-failed'; app: string; error: string }
+  /**
+   * A graceful stop went on to the stop of `app`, or without `app`, once the apps' stops are over,
+   * to the node's: what a stop killed at stopTimeout was held up by.
+   */
+  | { t: 'stopping'; app?: string }
   | Request
   | Response;
 

@@ -204,7 +204,8 @@ function stop(leave: boolean): Promise<void> {
     await booted?.catch(() => {});
     // The parent records which app failed to stop (its timeline's exit event): sent before the
     // exit, which would otherwise drop a message still in the IPC pipe.
-    const failed = await stopApps(apps);
+    // Which stop runs now, for the parent to name if stopTimeout runs out (in order, on one channel).
+    const failed = await stopApps(apps, (app) => send({ t: 'stopping', app }));
     await Promise.all(
       failed.map(
         ([app, error]) =>
@@ -214,7 +215,10 @@ function stop(leave: boolean): Promise<void> {
           }),
       ),
     );
-    if (leave) await node?.stop();
+    if (leave) {
+      send({ t: 'stopping' });
+      await node?.stop();
+    }
   })();
   return stopping;
 }
