@@ -913,6 +913,53 @@ describe('lifecycle', () => {
     );
   });
 
+  it('stop() within a runner test or hook that would time out first kills in time, unless it has ended', async () => {
+    // What Jest's environment puts on the test's global (core's runner-deadline.ts): the test or
+    // hook running now, 1 s from its end.
+    const key = Symbol.for('peer-cluster');
+    const holder = globalThis as { [key]?: unknown };
+    const before = Object.getOwnPropertyDescriptor(holder, key);
+    const stopWithin = async (running: boolean) => {
+      const p = await peer({ stopTimeout: 2500 });
+      await p.evaluate((ctx) => {
+        (ctx.cluster as any).stop = () => new Promise(() => {});
+      });
+      const deadline = {
+        at: Date.now() + 1000,
+        timeout: 1000,
+        what: 'afterEach hook',
+        running: () => running,
+      };
+      Object.defineProperty(holder, key, { value: { runnerDeadline: () => deadline }, configurable: true });
+      const written: string[] = [];
+      const write = process.stderr.write;
+      process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+        written.push(String(chunk));
+        return write.call(process.stderr, chunk, ...rest);
+      }) as typeof write;
+      const started = Date.now();
+      try {
+        await p.stop();
+      } finally {
+        process.stderr.write = write;
+        if (before) Object.defineProperty(holder, key, before);
+        else delete holder[key];
+      }
+      return { took: Date.now() - started, said: written.join('') };
+    };
+
+    // Awaited by the hook: killed with a quarter of a second to spare (1000 - 250 ms), and says why.
+    const cut = await stopWithin(true);
+    expect(cut.took).toBeLessThan(1000);
+    expect(cut.said).toMatch(
+      /did not stop within the \d+ ms the afterEach hook's timeout \(1000 ms\) left it of its stopTimeout \(2500 ms\), so it was killed\. .* Give the afterEach hook a timeout longer than stopTimeout, or a shorter stopTimeout\./,
+    );
+    // A stop the hook did not await, still going when the hook ended, has the whole of stopTimeout.
+    const whole = await stopWithin(false);
+    expect(whole.took).toBeGreaterThanOrEqual(2400);
+    expect(whole.said).toContain('did not stop within stopTimeout (2500 ms), so it was killed.');
+  });
+
   it('kill() ends the process group at once; pending requests reject with PeerExitedError', async () => {
     const p = await peer();
     const pending = p.evaluate(() => new Promise(() => {}));

@@ -4,7 +4,7 @@
 // it from CommonJS and ESM test files alike. Peers are spawned only by usePeers' beforeAll.
 import type { EnvironmentContext, JestEnvironmentConfig } from '@jest/environment';
 import type { Circus } from '@jest/types';
-import type { HarnessState, RunnerHooks, TestScope } from '@peer-cluster/core/harness';
+import type { HarnessState, RunnerDeadline, RunnerHooks, TestScope } from '@peer-cluster/core/harness';
 import { TestEnvironment } from 'jest-environment-node';
 
 type Harness = typeof import('@peer-cluster/core/harness');
@@ -33,6 +33,11 @@ class PeerClusterEnvironment extends TestEnvironment {
     Circus.TestEntry,
     { since: number; inFn?: boolean; scope?: TestScope; unwrap?: () => void }
   >();
+  /**
+   * The tests' functions and the hooks running now, each with the time Jest fails it at: a stop
+   * of a cluster the test started itself ends before that (core's runner-deadline.ts).
+   */
+  readonly #deadlines = new Map<object, RunnerDeadline>();
   /** The describe block whose beforeAll hook runs now, if one does. */
   #beforeAllOf: Circus.DescribeBlock | undefined;
   /** The kind of hook that runs now (`'afterEach'`), if one does: a misplaced usePeers names it. */
@@ -80,6 +85,13 @@ class PeerClusterEnvironment extends TestEnvironment {
     );
     state.root = this.#root;
     state.errors = await import('@peer-cluster/core/errors');
+    // The latest to end of what runs now (test.concurrent runs several tests at once).
+    state.runnerDeadline = () => {
+      let latest: RunnerDeadline | undefined;
+      for (const deadline of this.#deadlines.values())
+        if (!latest || deadline.at > latest.at) latest = deadline;
+      return latest;
+    };
     const root = this.#root;
     state.usePeers = (count, options, hooks: RunnerHooks) =>
       harness.createUsePeers({
@@ -104,8 +116,19 @@ class PeerClusterEnvironment extends TestEnvironment {
     this.#unwatch = harness.killClustersWhenRunnerDies(state);
   }
 
-  async handleTestEvent(event: Circus.Event, _state: Circus.State): Promise<void> {
+  async handleTestEvent(event: Circus.Event, state: Circus.State): Promise<void> {
     if (event.name === 'run_start') this.#runStarted = true;
+    // Jest starts a hook's or a test's timer once this event is handled, with the timeout read so.
+    if (event.name === 'hook_start') this.#runs(event.hook, `${event.hook.type} hook`, state);
+    else if (event.name === 'test_fn_start') this.#runs(event.test, 'test', state);
+    else if (event.name === 'hook_success' || event.name === 'hook_failure')
+      this.#deadlines.delete(event.hook);
+    else if (
+      event.name === 'test_fn_success' ||
+      event.name === 'test_fn_failure' ||
+      event.name === 'test_done'
+    )
+      this.#deadlines.delete(event.test);
     if (event.name === 'hook_start') {
       this.#beforeAllOf = event.hook.type === 'beforeAll' ? event.hook.parent : undefined;
       this.#hook = event.hook.type;
@@ -142,6 +165,20 @@ class PeerClusterEnvironment extends TestEnvironment {
       }
       if (scope) scope.ended = true;
     }
+  }
+
+  /** `of` (a hook, a test's function) starts, and Jest fails it after its timeout. */
+  #runs(of: Circus.Hook | Circus.TestEntry, what: string, state: Circus.State): void {
+    const timeout = of.timeout || state.testTimeout;
+    if (!this.#harness || !(timeout > 0)) return;
+    const deadlines = this.#deadlines;
+    const deadline: RunnerDeadline = {
+      at: this.#harness.realNow() + timeout,
+      timeout,
+      what,
+      running: () => deadlines.get(of) === deadline,
+    };
+    deadlines.set(of, deadline);
   }
 
   /**

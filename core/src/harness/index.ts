@@ -9,6 +9,7 @@ export type { InFlight } from '../peer/channel.js';
 export { echoPeerStdoutTo, silencePeerEcho } from '../peer/logs.js';
 export { adoptValuesInto } from '../peer/realm.js';
 export { currentTestScope, runInTestScope, type TestScope, withTestScope } from '../peer/test-scope.js';
+export type { RunnerDeadline } from '../runner-deadline.js';
 export {
   type FailureReportOptions,
   failureReportError,

@@ -4,6 +4,7 @@
 // sandbox), and the environment's teardown must see every cluster a test started.
 import type { Cluster } from '../index.js';
 import { killEveryPeer } from '../peer/spawn.js';
+import type { RunnerDeadline } from '../runner-deadline.js';
 import type { PeerClusterOptions } from './options.js';
 
 export const HARNESS_KEY: unique symbol = Symbol.for('peer-cluster') as any;
@@ -51,6 +52,12 @@ export interface HarnessState {
   ) => Cluster;
   /** Set by the same environments: core's error classes, which that shim re-exports. */
   errors?: typeof import('../public-errors.js');
+  /**
+   * The runner's timeout for the test or hook running now, where the environment knows it
+   * (Jest's): a cluster's stop there kills its peers before that timeout fails the test or hook
+   * (runner-deadline.ts).
+   */
+  runnerDeadline?: () => RunnerDeadline | undefined;
 }
 
 /** The runner's suite hooks, as the test file sees them. */

@@ -37,6 +37,7 @@ import {
 } from '../options.js';
 import { printable } from '../printable.js';
 import { leasePorts, type PortLease } from '../registry/ports.js';
+import { killRoom, type RunnerDeadline, runnerDeadline } from '../runner-deadline.js';
 import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
 import { bootStrategy, type LocatedApp, locateApps, resolveApps } from './app-modules.js';
 import { Channel, type InFlight } from './channel.js';
@@ -1144,21 +1145,42 @@ export class Peer extends TypedEmitter<PeerEvents> {
     } else {
       this.#channel?.request('stop', [leave]).catch(() => {});
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      this.#exited.then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), this.#config.setup.stopTimeout);
-      }),
-    ]);
-    clearTimeout(timer);
+    const ms = this.#config.setup.stopTimeout;
+    const started = clockNow();
+    // A test or hook of the runner's that would time out before stopTimeout (a cluster the test
+    // stops itself, in a hook with a shorter timeout): the peer is killed while there is time left
+    // to say so, rather than failing that test or hook with the runner's own timeout, the stop
+    // still under way into the next test.
+    const deadline = runnerDeadline();
+    const left = deadline ? deadline.at - started - killRoom(deadline.timeout) : ms;
+    const bound: RunnerDeadline | undefined = left < ms ? deadline : undefined;
+    const exitedOrAfter = async (wait: number) => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          this.#exited.then(() => false),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(true), Math.max(0, wait));
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    let timedOut = await exitedOrAfter(bound ? left : ms);
+    // A stop its test or hook did not await (it has ended) has the whole of stopTimeout.
+    const cut = bound?.running() ? bound : undefined;
+    if (timedOut && bound && !cut) timedOut = await exitedOrAfter(ms - (clockNow() - started));
     if (timedOut) {
-      const ms = this.#config.setup.stopTimeout;
+      const took = Math.round(clockNow() - started);
       // What held the stop up, as the peer's runtime last said (nothing: it had not begun).
       const what = this.#stoppingWhat;
+      const within = cut
+        ? `the ${took} ms the ${cut.what}'s timeout (${cut.timeout} ms) left it of its stopTimeout (${ms} ms)`
+        : `stopTimeout (${ms} ms)`;
       this.#logs.add(
         'stderr',
-        `peer-cluster: ${this.name} did not stop within stopTimeout${what ? ` (the stop of ${what} did not end)` : ''}, killing it`,
+        `peer-cluster: ${this.name} did not stop within ${within}${what ? ` (the stop of ${what} did not end)` : ''}, killing it`,
       );
       // Said where the test's output goes too: a passing run would otherwise only be slower, by
       // stopTimeout per peer and per stop, with nothing saying why.
@@ -1168,14 +1190,14 @@ export class Peer extends TypedEmitter<PeerEvents> {
           ? ` Its apps had stopped; the stop of ${what} had not ended.`
           : " An app's stop that never settles (a server whose close() waits for open connections, say) holds up every stop of this peer.";
       process.stderr.write(
-        `peer-cluster: ${this.name} did not stop within stopTimeout (${ms} ms), so it was killed.${held}\n`,
+        `peer-cluster: ${this.name} did not stop within ${within}, so it was killed.${held}${cut ? ` Give the ${cut.what} a timeout longer than stopTimeout, or a shorter stopTimeout.` : ''}\n`,
       );
       // In the timeline too, when it happened: what a slow stop of the test's waited for.
-      this.#record(
-        'kill',
-        `SIGKILL after stopTimeout (${ms} ms): the ${what ? `stop of ${what}` : 'graceful stop'} did not end`,
-      );
-      this.#stopTrouble.push(`killed after stopTimeout (${ms} ms)`);
+      const after = cut
+        ? `after ${took} ms, before the ${cut.what}'s timeout (${cut.timeout} ms)`
+        : `after stopTimeout (${ms} ms)`;
+      this.#record('kill', `SIGKILL ${after}: the ${what ? `stop of ${what}` : 'graceful stop'} did not end`);
+      this.#stopTrouble.push(`killed ${after}`);
       signalGroup(child.pid!, 'SIGKILL');
       await this.#exited;
     }
