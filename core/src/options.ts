@@ -55,7 +55,8 @@ export interface PeerSetup {
   /**
    * Time a graceful stop has before the peer's process group is SIGKILLed, in ms. Below the
    * runners' default test and hook timeouts (5 s), so that a stop that hangs in a test or in a
-   * hook of its own is killed, and says so, before the runner gives up on it.
+   * hook of its own is killed, and says so, before the runner gives up on it. Under Jest, a stop
+   * that would outlast the timeout of the test or hook it runs in is cut a moment before it.
    * @default 3000
    */
   stopTimeout?: number | undefined;
