@@ -53,11 +53,10 @@ export interface PeerSetup {
   /** Time a peer has to start its node and apps, in ms. @default 30000 */
   bootTimeout?: number | undefined;
   /**
-   * Time a graceful stop has before the peer's process group is SIGKILLed, in ms. Below the
-   * runners' default test and hook timeouts (5 s), so that a stop that hangs in a test or in a
-   * hook of its own is killed, and says so, before the runner gives up on it. Under Jest, a stop
-   * that would outlast the timeout of the test or hook it runs in is cut a moment before it.
-   * @default 3000
+   * Time a graceful stop has before the peer's process group is SIGKILLed, in ms. Under Jest, a
+   * stop that would outlast the timeout of the test or hook it runs in is cut a moment before it,
+   * and says so.
+   * @default 5000
    */
   stopTimeout?: number | undefined;
   /** @default { interval: 500, timeout: 2000 } */
@@ -94,8 +93,7 @@ export interface PeerOptions extends PeerSetup {
 export const defaults = {
   count: 3,
   bootTimeout: 30_000,
-  // Under the 5 s test and hook timeouts of Jest and Vitest, with room for the kill and a boot.
-  stopTimeout: 3_000,
+  stopTimeout: 5_000,
   heartbeat: { interval: 500, timeout: 2_000 },
   healer: { pollInterval: 1_000 },
   logs: 'buffer' as LogsMode,

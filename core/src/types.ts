@@ -375,7 +375,7 @@ export interface ClusterEvent {
   node?: string;
   /**
    * What else there is to say: the signal of a kill, the code or signal of an exit or crash (an
-   * exit of a stop that went wrong adds how: `; killed after stopTimeout (3000 ms)`, `; app x failed
+   * exit of a stop that went wrong adds how: `; killed after stopTimeout (5000 ms)`, `; app x failed
    * to stop (Error: …)`), the pid of a spawn, the sides of a partition…
    */
   detail?: string;

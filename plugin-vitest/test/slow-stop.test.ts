@@ -68,19 +68,3 @@ test('a slow stop within stopTimeout passes quietly, however short Vitest’s ti
   expect(result.output).not.toMatch(/did not stop|timed out/);
   expect(result.code, result.output).toBe(0);
 });
-
-test("the default stopTimeout kills a stop that hangs in a test before Vitest's default test timeout", {
-  timeout: 120_000,
-}, async () => {
-  // Vitest's own default testTimeout (the project sets 60 s).
-  const result = await runStop(
-    ['in-test'],
-    { count: 1 },
-    ['--testTimeout=5000'],
-    ['in-test', 'in-test-next'],
-  );
-  expect(result.output).not.toMatch(/timed out/);
-  expect(result.output.match(killed(3000))).toHaveLength(1);
-  expect(result.output).toMatch(/Tests\s+2 passed \(2\)/);
-  expect(result.code, result.output).toBe(0);
-});
