@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -246,6 +247,40 @@ describe('thrown errors', () => {
     const error = (await c.peers[0]!.call('x').catch((e) => e)) as Error;
     expect(error.message).toContain('Registered: "inc", "whoami". Register it with handle("x", fn)');
     expect(error.message).not.toContain('runs no app');
+  });
+});
+
+describe('a peer whose apps are still loading', () => {
+  it('keeps the messages and calls its node gets meanwhile for its apps', async () => {
+    // The node of a peer links before its apps start (they may take long to load): what a node
+    // sends it on nodeup, to catch it up after a restart, must not be lost to that.
+    const gate = createServer();
+    gate.listen(0, '127.0.0.1');
+    await once(gate, 'listening');
+    onTestFinished(() => void gate.close());
+    const c = await cluster({ count: 1, apps: ['loads-late.mjs'] });
+    const a = c.peers[0]!;
+    const linked = once(a, 'nodeup') as Promise<[string]>;
+    const loading = once(gate, 'connection') as Promise<[Socket]>;
+    const adding = c.add(1, { env: { GATE: (gate.address() as { port: number }).port } });
+    const [[b], [socket]] = await Promise.all([linked, loading]);
+    // Linked, and its app not loaded: a sends it a message and calls it, and only then is the
+    // app let go (the frames are in its socket before the release is sent).
+    await a.evaluate((ctx, to) => {
+      ctx.cluster.send(to, 'missed', 1);
+      const g = globalThis as { early?: Promise<string> };
+      g.early = ctx.cluster.call(to, 'echo', 'early').then(String, (e: Error) => e.message);
+    }, b);
+    socket.write('go\n');
+    await adding;
+    expect(await a.evaluate(() => (globalThis as { early?: Promise<string> }).early)).toBe('early');
+    expect(await c.peers[1]!.call('heard')).toEqual([[a.node, 'missed', 1]]);
+    // Once the apps run, a method nobody registered fails at once, as before.
+    const error = (await a.evaluate(
+      (ctx, to) => ctx.cluster.call(to, 'nope').catch((e: Error) => e.message),
+      b,
+    )) as string;
+    expect(error).toContain('No handler "nope"');
   });
 });
 

@@ -89,6 +89,13 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
   #stalledAt = Number.NEGATIVE_INFINITY;
   #stopping: Promise<void> | undefined;
   #stopped = false;
+  /**
+   * Messages that came while the peer's apps were starting and nothing listened for them yet,
+   * kept for the first `message` listener (see InternalNodeOptions.appsStarting); undefined once
+   * the apps have started, when an unheard message is dropped again, as `send` says.
+   */
+  #held: [from: NodeId, topic: string, payload: unknown][] | undefined;
+  #heldOverflow = false;
 
   constructor(o: ResolvedNodeOptions) {
     super();
@@ -103,7 +110,8 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     this.name = o.name;
     this.host = o.host;
     this.cluster = o.cluster;
-    this.handlers = new Handlers(() => this.id);
+    this.handlers = new Handlers(() => this.id, o.appsStarting);
+    if (o.appsStarting) this.#holdUntil(o.appsStarting);
     this.healer = new NodeHealer(this, o.strategy, o.healer.pollInterval, o.port !== 0);
   }
 
@@ -420,7 +428,41 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
   }
 
   message(from: NodeId, topic: string, payload: unknown): void {
+    const held = this.#held;
+    if (held && (held.length > 0 || this.listenerCount('message') === 0)) {
+      if (held.length < MAX_HELD_MESSAGES) held.push([from, topic, payload]);
+      else if (!this.#heldOverflow) {
+        this.#heldOverflow = true;
+        this.#o.log(
+          `peer-cluster: ${this.id} dropped messages that came while its apps were starting and nothing listened for them (over ${MAX_HELD_MESSAGES})`,
+        );
+      }
+      return;
+    }
     this.#notify('message', from, topic, payload);
+  }
+
+  #holdUntil(appsStarting: Promise<unknown>): void {
+    this.#held = [];
+    // Delivered once the first listener is in place: `newListener` comes just before it is.
+    const onListener = (event: string | symbol) => {
+      if (event === 'message') queueMicrotask(() => this.#deliverHeld());
+    };
+    this.on('newListener', onListener);
+    const done = () => {
+      this.off('newListener', onListener);
+      this.#deliverHeld();
+      this.#held = undefined;
+    };
+    appsStarting.then(done, done);
+  }
+
+  #deliverHeld(): void {
+    const held = this.#held;
+    while (held && held.length > 0 && this.listenerCount('message') > 0) {
+      const [from, topic, payload] = held.shift()!;
+      this.#notify('message', from, topic, payload);
+    }
   }
 
   /** `emit` for the events the node's own code paths raise: see `notify`. */
@@ -648,6 +690,8 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
 
 /** How long connect() waits at most for a node's handshake into this one before dialing it, in ms. */
 const INBOUND_WAIT = 1000;
+/** Messages a booting peer keeps for its apps' first `message` listener (see #held). */
+const MAX_HELD_MESSAGES = 10_000;
 
 function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
   return new Promise((resolve) => {

@@ -30,6 +30,8 @@ export interface ResolvedNodeOptions {
   log: (line: string) => void;
   /** @internal See InternalNodeOptions. */
   scope: string | undefined;
+  /** @internal See InternalNodeOptions. */
+  appsStarting: Promise<unknown> | undefined;
 }
 
 /**
@@ -40,6 +42,14 @@ export interface ResolvedNodeOptions {
  */
 export interface InternalNodeOptions {
   scope?: string;
+  /**
+   * Settles once the peer's apps have started (or failed to). The node links before its apps
+   * start, so until then a message nothing listens for yet is kept for the first `message`
+   * listener, and a call to a method no handler is registered for waits for the apps (within the
+   * caller's timeout) instead of failing: a node that links with a restarted peer and sends it
+   * what it missed must not lose that to the peer's own boot. Never rejects.
+   */
+  appsStarting?: Promise<unknown>;
 }
 
 // Checked by hand, not with a schema library: this module is in every peer's import graph, and
@@ -70,7 +80,9 @@ function positive(o: Obj, key: string, at: string, fallback: number, what: strin
 
 function check(
   o: Obj,
-): (Omit<ResolvedNodeOptions, 'handshakeTimeout' | 'log' | 'scope'> & { log?: unknown }) | Problem {
+):
+  | (Omit<ResolvedNodeOptions, 'handshakeTimeout' | 'log' | 'scope' | 'appsStarting'> & { log?: unknown })
+  | Problem {
   const { name, cookie, strategy, log } = o;
   if (!isString(name)) return ['name', 'expected a string'];
   if (!isValidNodeName(name)) return ['name', 'expected a non-empty name without spaces, "@" or "/"'];
@@ -140,12 +152,13 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
     if (path === 'cookie' && typeof value === 'string') value = '<hidden>';
     throw new InvalidOptionsError(path, value, message);
   }
-  const scope = (options as InternalNodeOptions).scope;
+  const { scope, appsStarting } = options as InternalNodeOptions;
   return {
     ...o,
     handshakeTimeout: NODE_DEFAULTS.handshakeTimeout,
     log: (o.log as ((line: string) => void) | undefined) ?? noop,
     scope: typeof scope === 'string' && scope.length > 0 ? scope : undefined,
+    appsStarting: appsStarting instanceof Promise ? appsStarting : undefined,
   };
 }
 

@@ -40,21 +40,37 @@ export class Handlers {
   readonly #node: () => string;
   /** The node is a peer's whose boot config named no app (set by the peer runtime once it knows). */
   appless = false;
+  /** Until it settles (the peer's apps have started), a missing handler is waited for. */
+  #starting: Promise<unknown> | undefined;
 
-  constructor(node: () => string) {
+  constructor(node: () => string, appsStarting?: Promise<unknown>) {
     this.#node = node;
+    if (appsStarting) {
+      this.#starting = appsStarting;
+      const done = () => {
+        this.#starting = undefined;
+      };
+      appsStarting.then(done, done);
+    }
   }
 
   set(method: string, fn: Handler): void {
     this.#map.set(method, fn);
   }
 
-  /** The handler for `method`, or throws an UnknownMethodError. */
+  /**
+   * The handler for `method`, or throws an UnknownMethodError. While the peer's apps are still
+   * starting, a missing one is looked up again once they have: the call waits for them.
+   */
   get(method: string): Handler {
     const fn = this.#map.get(method);
-    if (fn === undefined)
-      throw new UnknownMethodError(this.#node(), method, [...this.#map.keys()], this.appless);
-    return fn;
+    if (fn !== undefined) return fn;
+    const starting = this.#starting;
+    if (starting) {
+      const later = () => this.get(method);
+      return (...args) => starting.then(later, later).then((handler) => handler(...args));
+    }
+    throw new UnknownMethodError(this.#node(), method, [...this.#map.keys()], this.appless);
   }
 
   async invoke(method: string, args: unknown[]): Promise<unknown> {

@@ -237,6 +237,12 @@ function fail(error: unknown): void {
 
 async function boot(config: BootConfig): Promise<void> {
   const t0 = now();
+  // The node links before the apps start: what reaches it meanwhile waits for them (see
+  // InternalNodeOptions.appsStarting), until they have started or the boot failed.
+  let appsStarted!: () => void;
+  const appsStarting = new Promise<void>((resolve) => {
+    appsStarted = resolve;
+  });
   // Until ready, anything thrown asynchronously (a side-effect app whose server hits
   // EADDRINUSE) is a boot failure of the app being started.
   process.on('uncaughtException', fail);
@@ -290,6 +296,7 @@ async function boot(config: BootConfig): Promise<void> {
     };
     if (strategy) options.strategy = strategy;
     if (config.scope) options.scope = config.scope;
+    options.appsStarting = appsStarting;
     try {
       node = await startNode(options);
     } catch (error) {
@@ -342,6 +349,7 @@ async function boot(config: BootConfig): Promise<void> {
     // A server's listen error is emitted on a later tick; let it surface before `ready`.
     if (bootApps.length > 0) await new Promise((r) => setImmediate(r));
     currentApp = undefined;
+    appsStarted();
     phase = 'ready';
     process.off('uncaughtException', fail);
     process.off('unhandledRejection', fail);
@@ -353,6 +361,7 @@ async function boot(config: BootConfig): Promise<void> {
     // The bundled runtime's loader writes its code cache now, if it has none yet (runtime-bundle.ts).
     loader?.ready();
   } catch (error) {
+    appsStarted();
     fail(error);
     // Requests waiting for the boot get the boot's error.
     throw error;
