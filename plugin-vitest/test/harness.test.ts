@@ -257,6 +257,27 @@ test('a report names the requests and waits in progress and what each still miss
   expect(formatFailureReport(cluster)).not.toContain('waiting for');
 });
 
+test('a report says a partition is in force, also one an earlier test made', async () => {
+  const cluster = await startCluster({ count: 3, apps: [APP] });
+  try {
+    const since = Date.now();
+    await cluster.partition([0]);
+    const during = formatFailureReport(cluster, { since });
+    expect(during).toMatch(
+      /\npartition in force since \+\d\.\d{3}s: \[peer-1\] \[peer-2, peer-3\] \(in no group\)\n/,
+    );
+    // A later test's report, whose timeline may no longer show the partition's event.
+    const later = formatFailureReport(cluster, { since: Date.now() + 1 });
+    expect(later).toMatch(
+      /\npartition in force since -\d\.\d{3}s \(made before this test began; cluster\.heal\(\) lifts it\): \[peer-1\] \[peer-2, peer-3\] \(in no group\)\n/,
+    );
+    await cluster.heal();
+    expect(formatFailureReport(cluster)).not.toContain('partition in force');
+  } finally {
+    await cluster.stop();
+  }
+});
+
 test('in test scopes (concurrent tests), a report lists what its own test began, not what another still running did', async () => {
   const cluster = await startCluster({ count: 1, apps: [APP] });
   try {

@@ -62,6 +62,15 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
     ),
   );
 
+  // A partition outlives the test that made it (until cluster.heal()): the next test's failure
+  // may well be it, and its event is soon out of the timeline's window. Said whenever in force.
+  const cut = cluster.timeline.findLast((e) => e.type === 'partition' || e.type === 'heal');
+  if (cut?.type === 'partition')
+    out.push(
+      '',
+      `partition in force since ${relative(cut.at, since)}${cut.at < since ? ' (made before this test began; cluster.heal() lifts it)' : ''}: ${cut.detail ?? ''}`,
+    );
+
   // A test that timed out was most often waiting on one of these: say which, and for how long.
   const now = clockNow();
   const waiting = [
