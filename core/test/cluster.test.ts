@@ -502,6 +502,17 @@ describe('faults', () => {
         () => c.partition(['peer-9']),
         `Invalid option \`partition(groups[0])\`: is not a peer of cluster ${c.name} (got "peer-9").`,
       ],
+      [
+        // The ids that nodes(), waitForNodes() and nodeup give: the peer they name is said.
+        'a node id',
+        () => c.partition([a.node]),
+        `Invalid option \`partition(groups[0])\`: is not a peer of cluster ${c.name} (got "${a.node}"). That is the node id of peer-1: give the peer, or its name "peer-1".`,
+      ],
+      [
+        'a node id, to peer()',
+        async () => void c.peer(b.node),
+        `Invalid option \`peer(nameOrIndex)\`: no such peer in cluster ${c.name} (got "${b.node}"). That is the node id of peer-2: give the peer, or its name "peer-2".`,
+      ],
     ];
     for (const [what, act, message] of refusals) {
       const error = await act().catch((e: unknown) => e);

@@ -61,6 +61,12 @@ export class Cluster {
     return this.peers.find((p) => (typeof nameOrIndex === 'number' ? p.index : p.name) === nameOrIndex);
   }
 
+  /** A node id (from nodes(), waitForNodes(), a nodeup) where a peer's name was meant: say whose. */
+  #nodeIdHint(given: unknown): string | undefined {
+    const owner = typeof given === 'string' ? this.peers.find((p) => p.node === given) : undefined;
+    return owner && `That is the node id of ${owner.name}: give the peer, or its name "${owner.name}".`;
+  }
+
   peer(nameOrIndex: string | number): Peer {
     const found = this.#find(nameOrIndex);
     if (!found) {
@@ -68,7 +74,8 @@ export class Cluster {
         'peer(nameOrIndex)',
         nameOrIndex,
         `no such peer in cluster ${this.name}`,
-        `Its peers: ${this.peers.map((p) => `${p.name} (index ${p.index})`).join(', ') || 'none'}.`,
+        this.#nodeIdHint(nameOrIndex) ??
+          `Its peers: ${this.peers.map((p) => `${p.name} (index ${p.index})`).join(', ') || 'none'}.`,
       );
     }
     return found;
@@ -278,7 +285,8 @@ export class Cluster {
             `is not a peer of cluster ${this.name}${whose}`,
             peer instanceof Peer && peer.cluster === this.name
               ? 'It was removed from it.'
-              : `Give peers, or their names or indexes: ${this.peers.map((p) => `${p.name} (index ${p.index})`).join(', ') || 'none'}.`,
+              : (this.#nodeIdHint(peer) ??
+                  `Give peers, or their names or indexes: ${this.peers.map((p) => `${p.name} (index ${p.index})`).join(', ') || 'none'}.`),
           );
         }
         // A peer given twice (as itself, its name or its index) is a mistake: most likely another
