@@ -1,10 +1,13 @@
 // TypeScript apps behave like the same code in JavaScript: one module instance per source file
 // in a peer, whoever imports it, and each file's own import.meta and stack frames.
+
+import { once } from 'node:events';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Peer, RemoteError, spawnPeer } from '@peer-cluster/core';
+import { formatFailureReport } from '@peer-cluster/core/harness';
 import { afterEach, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('./fixtures/ts-apps/', import.meta.url));
@@ -101,6 +104,24 @@ it('with no flag, the stack of an error a TypeScript app throws names its .ts fi
   expect(frames[0]).toContain(`${pathToFileURL(join(root, 'lib/thrower.ts')).href}:7:9`);
   expect(frames[1]).toContain(`${pathToFileURL(join(root, 'throws-app.ts')).href}:13:43`);
   expect((error as Error).stack).not.toMatch(/\.cache\/peer-cluster\/(thrower|throws-app)-/);
+});
+
+it("a failure report shows an uncaught crash's stack, from the peer's stderr, at the .ts lines", async () => {
+  // The crash is Node's own report, printed unmapped without --enable-source-maps: the report maps
+  // the lines it shows through the compiled files' source maps, as the peer does for its errors.
+  const p = await peer({ apps: ['throws-app.ts'] });
+  const exited = once(p, 'exit');
+  expect(await p.call('crash')).toBe('crashing');
+  await exited;
+  const report = formatFailureReport({ name: 'ts-apps', peers: [p], timeline: [] });
+  const thrower = pathToFileURL(join(root, 'lib/thrower.ts')).href;
+  expect(report).toMatch(new RegExp(`peer-1 ! ${thrower}:7\n`));
+  expect(report).toContain(`Error: failed on purpose`);
+  expect(report).toContain(`(${thrower}:7:9)`);
+  expect(report).toContain(`(${pathToFileURL(join(root, 'throws-app.ts')).href}:16:24)`);
+  expect(report).not.toMatch(/\.cache\/peer-cluster\/(thrower|throws-app)-/);
+  // The peer's own lines are left as it printed them.
+  expect(p.logs().some((l) => /\.cache\/peer-cluster\/thrower-/.test(l.line))).toBe(true);
 });
 
 it('resolves every way of naming a file from TypeScript: .js for .ts, extensionless, .ts, .mts, .cts, .tsx, a folder, tsconfig paths, JSON', async () => {

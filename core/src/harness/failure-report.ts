@@ -3,6 +3,7 @@
 // test's start), so a reader sees which peer said what, when, next to what happened.
 import { now as clockNow } from '../clock.js';
 import type { InFlight } from '../peer/channel.js';
+import { mapCompiledLine } from '../peer/compiled-stacks.js';
 import { foldNativeFrames } from '../peer/logs.js';
 import type { TestScope } from '../peer/test-scope.js';
 import { printable } from '../printable.js';
@@ -156,7 +157,7 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
   for (const entry of shown) {
     const mark = entry.stream === 'stderr' ? '!' : '|';
     out.push(
-      `  ${relative(entry.at, since).padStart(9)}  ${entry.peer.padEnd(width)} ${mark} ${plain(entry.line)}`,
+      `  ${relative(entry.at, since).padStart(9)}  ${entry.peer.padEnd(width)} ${mark} ${plain(mapCompiledLine(entry.line))}`,
     );
   }
   return out.join('\n');

@@ -49,3 +49,25 @@ export function mapCompiledStack(stack: string): string {
     return `${where}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
   });
 }
+
+/** The first line of an uncaught error's report on stderr: where it was thrown, without a column. */
+const THROWN_AT = /^((?:file:\/\/)?\/[^\s()]*\/\.cache\/peer-cluster\/[^\s()/]+-[0-9a-f]{16}\.mjs):(\d+)$/;
+
+/**
+ * A line a peer printed (an uncaught error's report on its stderr, a stack it logged) with the
+ * places in compiled TypeScript files pointing at their sources, as `mapCompiledStack` does, and
+ * also the `file:…mjs:13` line that heads Node's report of an uncaught error.
+ */
+export function mapCompiledLine(line: string): string {
+  if (!line.includes(CACHE)) return line;
+  const at = THROWN_AT.exec(line);
+  if (!at) return mapCompiledStack(line);
+  const [, location, generated] = at as unknown as [string, string, string];
+  // No column: the line's last mapping, if it has one, names the source's line.
+  const entry = mapOf(location)?.findEntry(Number(generated) - 1, Number.MAX_SAFE_INTEGER);
+  if (!entry || !('originalSource' in entry) || entry.generatedLine !== Number(generated) - 1) return line;
+  const source = entry.originalSource.startsWith('file:')
+    ? fileURLToPath(entry.originalSource)
+    : entry.originalSource;
+  return `${location.startsWith('file:') ? pathToFileURL(source).href : source}:${entry.originalLine + 1}`;
+}
