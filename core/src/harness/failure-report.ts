@@ -148,11 +148,12 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
     .sort((a, b) => a.at - b.at);
   const shown = logs.slice(-maxLines);
   const hiddenLines = logs.length - shown.length;
-  out.push(
-    '',
-    `logs (last ${shown.length} ${shown.length === 1 ? 'line' : 'lines'} of the peers' output${hiddenLines ? `, ${hiddenLines} earlier` : ''}; ! marks stderr):`,
-  );
-  if (shown.length === 0) out.push('  (the peers wrote nothing)');
+  if (shown.length === 0) out.push('', 'logs: (the peers wrote nothing)');
+  else
+    out.push(
+      '',
+      `logs (last ${shown.length} ${shown.length === 1 ? 'line' : 'lines'} of the peers' output${hiddenLines ? `, ${hiddenLines} earlier` : ''}; ! marks stderr):`,
+    );
   const width = Math.max(0, ...shown.map((l) => l.peer.length));
   for (const entry of shown) {
     const mark = entry.stream === 'stderr' ? '!' : '|';
