@@ -1066,6 +1066,28 @@ describe('boot failures', () => {
     expect(error.message).toContain(`root ${root}`);
   });
 
+  it('a misspelt app is told the module of its folder it may mean', async () => {
+    const error = await peer({ apps: ['./countr.mjs'] }).catch((e) => e);
+    expect(error).toBeInstanceOf(PeerBootError);
+    expect(error.message).toContain(
+      `the app module was not found: ${join(root, 'countr.mjs')} (resolved "./countr.mjs" from root ${root}). Did you mean ./counter.mjs?`,
+    );
+  });
+
+  it('an app named as TypeScript imports are, x.js for x.ts, is that TypeScript file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-js-for-ts-'));
+    try {
+      await writeFile(
+        join(dir, 'app.ts'),
+        "export function start(ctx: any): void { ctx.cluster.handle('lang', () => 'ts'); }\n",
+      );
+      const p = await peer({ root: dir, apps: ['./app.js'] });
+      expect(await p.call('lang')).toBe('ts');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an app path that is a folder without an index file says so', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pc-folder-app-'));
     try {

@@ -1,10 +1,11 @@
 // In the test process: turn the declared app paths (and the strategy's module) into what a peer
 // imports, before it is spawned, so a missing app fails fast with the path and the root it was resolved from.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PeerBootError } from '../errors.js';
+import { editDistance } from '../options.js';
 import type { Strategy } from '../types.js';
 import type { BootApp, BootStrategy } from './protocol.js';
 import { strategyCaps } from './strategy-host.js';
@@ -28,9 +29,15 @@ function isDirectory(path: string): boolean {
   }
 }
 
+/** `./x.js` names `./x.ts` when only that exists, as in a TypeScript import (`.mjs` → `.mts`…). */
+const TS_FOR_JS: Record<string, string> = { '.js': '.ts', '.mjs': '.mts', '.cjs': '.cts' };
+
 function locate(app: string, root: string): string | undefined {
   const path = resolve(root, app);
   if (isFile(path)) return path;
+  const ts = TS_FOR_JS[extname(path)];
+  if (ts && isFile(path.slice(0, -extname(path).length) + ts))
+    return path.slice(0, -extname(path).length) + ts;
   for (const ext of EXTENSIONS) if (isFile(path + ext)) return path + ext;
   if (existsSync(path))
     for (const ext of EXTENSIONS) if (isFile(join(path, `index${ext}`))) return join(path, `index${ext}`);
@@ -65,11 +72,30 @@ export function locateApps(apps: string[], root: string, peer: string): LocatedA
         app: name,
         reason: folder
           ? `the app module was not found: ${folder} (resolved "${name}" from root ${root}).`
-          : `the app module was not found: ${path} (resolved "${name}" from root ${root}). Check the path, or set \`root\`.`,
+          : `the app module was not found: ${path} (resolved "${name}" from root ${root}). ${nearby(path, root) ?? 'Check the path, or set `root`.'}`,
       });
     }
     return { name, file };
   });
+}
+
+/** `Did you mean ./src/counter.ts?` for a misspelt app: a module of its folder within two edits. */
+function nearby(path: string, root: string): string | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return undefined;
+  }
+  const stem = (file: string) => basename(file, extname(file)).toLowerCase();
+  const [best] = names
+    .filter((file) => EXTENSIONS.includes(extname(file)) && isFile(join(dirname(path), file)))
+    .map((file) => ({ file, d: editDistance(stem(path), stem(file)) }))
+    .filter(({ d }) => d <= 2)
+    .sort((a, b) => a.d - b.d);
+  if (!best) return undefined;
+  const found = relative(root, join(dirname(path), best.file));
+  return `Did you mean ${found.startsWith('..') || isAbsolute(found) ? join(dirname(path), best.file) : `./${found}`}?`;
 }
 
 /**
