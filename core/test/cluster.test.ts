@@ -686,10 +686,17 @@ describe('faults', () => {
       'stop',
       'exit code 0; app stop-trouble.mjs failed to stop (Error: stop-marker: the database is gone)',
     ]);
+    // Its SIGKILL is the cluster's stop's own, not a crash: the exit says so.
     expect(said('peer-3')).toEqual([
       'stop',
-      'exit signal SIGKILL; app stop-trouble.mjs failed to stop (Error: stop-marker: the database is gone)',
+      "exit signal SIGKILL (its cluster's stop, once its apps had stopped); app stop-trouble.mjs failed to stop (Error: stop-marker: the database is gone)",
     ]);
+    // Peers whose apps have no stop to run are killed at once by their cluster's stop.
+    const plain = await cluster({ count: 1 });
+    await plain.stop();
+    expect(plain.timeline.find((e) => e.type === 'exit')?.detail).toBe(
+      "signal SIGKILL (its cluster's stop: no app had a stop to run)",
+    );
   });
 
   it("the mesh event counts its peers in words that fit: '1 peer', '2 peers'", async () => {

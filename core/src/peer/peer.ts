@@ -153,6 +153,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
   #stopTrouble: string[] = [];
   /** What the graceful stop under way runs now, as its runtime said: `app ./x.js`, `its node`. */
   #stoppingWhat: string | undefined;
+  /** Why the SIGKILL that ends this process is a graceful stop's own, when it is (see #terminate). */
+  #stopKill: string | undefined;
   #booting: Booting | undefined;
   /** The waits on this peer in progress (waitForNodes), for failure reports. */
   readonly #waits = new PendingWaits();
@@ -788,6 +790,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
     child.once('exit', (code, signal) => this.#onExit(child, code, signal, closed));
     this.#stopTrouble = [];
     this.#stoppingWhat = undefined;
+    this.#stopKill = undefined;
     this.#record('spawn', `pid ${child.pid}`);
 
     return new Promise<void>((resolve, reject) => {
@@ -1034,7 +1037,12 @@ export class Peer extends TypedEmitter<PeerEvents> {
     this.#linked.clear();
     this.#changes.emit('change');
     // A stop that went wrong says how on its exit (the slow stop's kill has an event of its own).
-    const how = [signal ? `signal ${signal}` : `code ${code}`, ...(wasStopping ? this.#stopTrouble : [])];
+    // A graceful stop that ends with a SIGKILL of its own (a cluster's) says so: not a crash.
+    const ended = signal === 'SIGKILL' && wasStopping && this.#stopKill ? ` (${this.#stopKill})` : '';
+    const how = [
+      signal ? `signal ${signal}${ended}` : `code ${code}`,
+      ...(wasStopping ? this.#stopTrouble : []),
+    ];
     this.#record(wasStopping ? 'exit' : 'crash', how.join('; '));
     for (const node of lost) {
       this.#record('nodedown', undefined, node);
@@ -1128,17 +1136,21 @@ export class Peer extends TypedEmitter<PeerEvents> {
     if (this.#state === 'paused') signalGroup(child.pid!, 'SIGCONT');
     if (this.#state === 'booting') {
       // A boot in progress cannot stop gracefully (its apps are not all there).
+      this.#stopKill = 'stopped while booting, which cannot stop gracefully';
       signalGroup(child.pid!, 'SIGKILL');
     } else if (!leave && !this.#writesAtExit() && !this.#appStops) {
       // The whole cluster stops and no app has a stop to run: nothing the process would do on
       // its way out (closing links the others then react to, tearing down its heap) is worth it.
+      this.#stopKill = "its cluster's stop: no app had a stop to run";
       signalGroup(child.pid!, 'SIGKILL');
     } else if (!leave && !this.#writesAtExit()) {
       // The same once the apps have stopped.
       const pid = child.pid!;
       this.#channel?.request('stop', [false, false]).then(
         () => {
-          if (this.#child === child) signalGroup(pid, 'SIGKILL');
+          if (this.#child !== child) return;
+          this.#stopKill = "its cluster's stop, once its apps had stopped";
+          signalGroup(pid, 'SIGKILL');
         },
         () => {},
       );
