@@ -121,19 +121,23 @@ export class PeerExitedError extends PeerClusterError {
     answering?: { exit: string; fatal?: string | undefined; stopped?: boolean; missed?: string },
     /** A peer that cannot be restarted (removed, or its cluster stopped): why, and what to do instead. */
     detached?: { reason: string; hint: string },
+    /** A restart() of the peer is under way, not finished yet (one the test did not await). */
+    restarting?: boolean,
   ) {
     const missed = answering?.missed ?? 'got no answer';
     const during = answering?.missed ? 'while it waited' : 'before answering';
     super(
       detached && !answering
         ? `Cannot ${what} on peer ${peer}: ${detached.reason}, so it cannot be restarted. ${detached.hint}`
-        : answering?.stopped
-          ? `${what} on peer ${peer} ${missed}: the peer was stopped (stop(), restart() or its cluster's stop()) ${during}.`
-          : answering
-            ? `${what} on peer ${peer} ${missed}: its process ${answering.exit} ${during}${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
-            : state === 'stopped'
-              ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
-              : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
+        : restarting && !answering
+          ? `Cannot ${what} on peer ${peer}: it is being restarted, and its restart() has not finished (it ${state === 'stopped' ? 'was stopped' : state === 'crashed' ? 'crashed' : `is ${state}`} until then). Await peer.restart() before using the peer.`
+          : answering?.stopped
+            ? `${what} on peer ${peer} ${missed}: the peer was stopped (stop(), restart() or its cluster's stop()) ${during}.`
+            : answering
+              ? `${what} on peer ${peer} ${missed}: its process ${answering.exit} ${during}${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
+              : state === 'stopped'
+                ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
+                : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
     );
     this.peer = peer;
     this.state = state;

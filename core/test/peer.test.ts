@@ -886,6 +886,21 @@ describe('lifecycle', () => {
     }
   });
 
+  it('a call while a restart() the test did not await is under way says so', async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    await p.kill();
+    const restarting = p.restart();
+    // Not "Call peer.restart() first": it was called.
+    await expect(p.call('x', 1)).rejects.toThrow(
+      `Cannot call("x", 1) on peer ${p.name}: it is being restarted, and its restart() has not finished (it crashed until then). Await peer.restart() before using the peer.`,
+    );
+    await restarting;
+    expect(p.state).toBe('running');
+    // Done, a call to a dead peer is told to restart it, as before.
+    await p.stop();
+    await expect(p.call('x')).rejects.toThrow(`Cannot call("x") on peer ${p.name}: it was stopped.`);
+  });
+
   it('stop() kills a peer whose apps do not stop within stopTimeout', async () => {
     const p = await peer({ stopTimeout: 300 });
     await p.evaluate((ctx) => {

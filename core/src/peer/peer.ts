@@ -1233,7 +1233,14 @@ export class Peer extends TypedEmitter<PeerEvents> {
 
   /** A use of a peer whose process is gone; one that cannot be restarted says so, and what to do. */
   #exitedError(what: string): PeerExitedError {
-    return new PeerExitedError(this.name, what, this.#state, undefined, this.#detached);
+    return new PeerExitedError(
+      this.name,
+      what,
+      this.#state,
+      undefined,
+      this.#detached,
+      this.#restarting !== undefined,
+    );
   }
 
   #alive(): boolean {
