@@ -247,6 +247,12 @@ describe('thrown errors', () => {
     const error = (await c.peers[0]!.call('x').catch((e) => e)) as Error;
     expect(error.message).toContain('Registered: "inc", "whoami". Register it with handle("x", fn)');
     expect(error.message).not.toContain('runs no app');
+    // A misspelt one is told the registered method it may mean.
+    const typo = (await c.peers[0]!.call('whoamI').catch((e) => e)) as Error;
+    expect(typo.message).toContain('No handler "whoamI" on node');
+    expect(typo.message).toContain('. Did you mean "whoami"? Registered: "inc", "whoami".');
+    const incr = (await c.peers[0]!.call('incr', 1).catch((e) => e)) as Error;
+    expect(incr.message).toContain('Did you mean "inc"?');
   });
 });
 

@@ -25,12 +25,34 @@ export class UnknownMethodError extends PeerClusterError {
     super(
       appless && registered.length === 0
         ? `No handler "${method}" on node ${node}: its peer runs no app, so nothing registered any. Give the peer the app that registers it (ctx.cluster.handle("${method}", fn)) with the apps option of usePeers or startCluster: { apps: ['./my-app.mjs'] }.`
-        : `No handler "${method}" on node ${node}. Registered: ${registered.length ? registered.map((m) => `"${m}"`).join(', ') : 'none'}. Register it with handle("${method}", fn) (ctx.cluster.handle in an app) before calling it.`,
+        : `No handler "${method}" on node ${node}. ${closest(method, registered)}Registered: ${registered.length ? registered.map((m) => `"${m}"`).join(', ') : 'none'}. Register it with handle("${method}", fn) (ctx.cluster.handle in an app) before calling it.`,
     );
     this.method = method;
     this.node = node;
     this.registered = registered;
   }
+}
+
+/** `Did you mean "inc"? ` for a misspelt `incr`: a registered method within two edits, if one. */
+function closest(method: string, registered: string[]): string {
+  const distance = (a: string, b: string): number => {
+    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++)
+        next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row = next;
+    }
+    return row[b.length]!;
+  };
+  // Long names only: "x" is within two edits of every short one.
+  if (method.length < 3 || method.length > 200) return '';
+  const [best] = registered
+    .filter((m) => m.length <= 200)
+    .map((m) => ({ m, d: distance(method.toLowerCase(), m.toLowerCase()) }))
+    .filter(({ d }) => d <= Math.min(2, method.length - 2))
+    .sort((a, b) => a.d - b.d);
+  return best ? `Did you mean "${best.m}"? ` : '';
 }
 
 export type Handler = (...args: any[]) => unknown;
