@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as v from 'valibot';
+import { nearest } from './edit-distance.js';
 import { InvalidOptionsError } from './errors.js';
 import { MAX_TIMER } from './link/options.js';
 import { NEVER_INHERITED, portVariable } from './peer/env.js';
@@ -271,24 +272,10 @@ const addSchema = v.partial(v.strictObject(setupShape));
 type ObjectSchema = v.GenericSchema<unknown, object> & { entries?: Record<string, unknown> };
 
 /** Levenshtein distance (case-sensitive: lower both sides for a case-blind one). */
-export function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++)
-      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
-}
-
 /** `Did you mean bootTimeout? ` for a misspelt `bootTimout`: the known name within two edits, if one. */
 function didYouMean(given: string, known: string[]): string {
-  const [best] = known
-    .map((name) => ({ name, d: editDistance(given.toLowerCase(), name.toLowerCase()) }))
-    .filter(({ d }) => d <= 2)
-    .sort((a, b) => a.d - b.d);
-  return best ? `Did you mean ${best.name}? ` : '';
+  const best = nearest(given, known);
+  return best ? `Did you mean ${best}? ` : '';
 }
 
 function validate<T>(schema: ObjectSchema, input: unknown, prefix = '', where?: string): T {

@@ -2,13 +2,13 @@
 // options, then the options given to usePeers. Nested objects merge one level so that an
 // environment can set `heartbeat.interval` and a suite only `heartbeat.timeout`.
 import { isAbsolute, resolve } from 'node:path';
+import { editDistance } from '../edit-distance.js';
 import { InvalidOptionsError } from '../errors.js';
 import type { ClusterOptions } from '../index.js';
 import {
   CLUSTER_OPTION_NAMES,
   definedOnly,
   directoryProblem,
-  editDistance,
   validateEnvironmentOptions,
 } from '../options.js';
 

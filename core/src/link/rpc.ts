@@ -2,6 +2,7 @@
 // out and one frame back, correlated by id; the pending entry holds the promise's settle
 // functions so the reply path allocates nothing but the decoded value.
 
+import { nearest } from '../edit-distance.js';
 import {
   NodeDownError,
   PeerClusterError,
@@ -35,24 +36,14 @@ export class UnknownMethodError extends PeerClusterError {
 
 /** `Did you mean "inc"? ` for a misspelt `incr`: a registered method within two edits, if one. */
 function closest(method: string, registered: string[]): string {
-  const distance = (a: string, b: string): number => {
-    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i++) {
-      const next = [i];
-      for (let j = 1; j <= b.length; j++)
-        next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      row = next;
-    }
-    return row[b.length]!;
-  };
   // Long names only: "x" is within two edits of every short one.
   if (method.length < 3 || method.length > 200) return '';
-  const [best] = registered
-    .filter((m) => m.length <= 200)
-    .map((m) => ({ m, d: distance(method.toLowerCase(), m.toLowerCase()) }))
-    .filter(({ d }) => d <= Math.min(2, method.length - 2))
-    .sort((a, b) => a.d - b.d);
-  return best ? `Did you mean "${best.m}"? ` : '';
+  const best = nearest(
+    method,
+    registered.filter((m) => m.length <= 200),
+    Math.min(2, method.length - 2),
+  );
+  return best ? `Did you mean "${best}"? ` : '';
 }
 
 export type Handler = (...args: any[]) => unknown;
