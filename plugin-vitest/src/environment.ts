@@ -49,6 +49,7 @@ const environment: PeerClusterEnvironment = {
     const state = harnessState(global);
     state.options = peerClusterOptions(options, undefined, FILE_COMMENT);
     state.checkRoot = checkRoot(options);
+    state.runnerSignal = await testSignal();
     state.configured = true;
     const unwatch = killClustersWhenRunnerDies(state);
     return {
@@ -76,6 +77,7 @@ const environment: PeerClusterEnvironment = {
     const state = harnessState(runInContext('globalThis', context));
     state.options = peerClusterOptions(options, undefined, FILE_COMMENT);
     state.checkRoot = checkRoot(options);
+    state.runnerSignal = await testSignal();
     state.configured = true;
     const unwatch = killClustersWhenRunnerDies(state);
     return {
@@ -106,6 +108,29 @@ async function nodeEnvironment(): Promise<Environment> {
   const node = builtins.node;
   if (!node) throw new Error('Vitest has no built-in node environment: this is a bug in peer-cluster.');
   return node;
+}
+
+type CurrentTest = () => { context?: { signal?: AbortSignal } } | undefined;
+
+/**
+ * The running test's `context.signal`, which Vitest aborts when it gives up on the test (its
+ * timeout, or one of its hooks', or a cancelled run): a cluster's stop under way then kills its
+ * peers and says why, rather than leave the user only "Test timed out". Vitest's current test is
+ * `TestRunner.getCurrentTest()` of `vitest` from 4.1 on, and `getCurrentTest` of `vitest/suite`
+ * before (which 4.1 deprecates, with a warning on import).
+ */
+async function testSignal(): Promise<() => AbortSignal | undefined> {
+  const main = (await import('vitest').catch(() => undefined)) as
+    | { TestRunner?: { getCurrentTest?: CurrentTest } }
+    | undefined;
+  let current: CurrentTest | undefined = main?.TestRunner?.getCurrentTest?.bind(main.TestRunner);
+  if (!current) {
+    const suite = (await import('vitest/suite').catch(() => undefined)) as
+      | { getCurrentTest?: CurrentTest }
+      | undefined;
+    current = suite?.getCurrentTest;
+  }
+  return () => current?.()?.context?.signal;
 }
 
 /**

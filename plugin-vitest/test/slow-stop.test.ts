@@ -6,12 +6,29 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import type { CliResult, FixtureProject } from '../../test-support/fixture-project.js';
+import { NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
 import { waitForNoPeers } from '../../test-support/procs.js';
-import { VITEST_BIN, vitestProject } from './project.js';
+import {
+  NEWEST_VITEST,
+  NEWEST_VITEST_NODE,
+  newestVitestProject,
+  OLDEST_VITEST,
+  oldestVitestProject,
+  VITEST_BIN,
+  vitestBin,
+  vitestProject,
+} from './project.js';
 
-let project: FixtureProject;
+/** A fixture project, the Vitest CLI it runs and the Node that runs it (this one's by default). */
+interface Runner {
+  project: FixtureProject;
+  bin: string;
+  node?: string;
+}
+
+let runner: Runner;
 beforeAll(async () => {
-  project = await vitestProject();
+  runner = { project: await vitestProject(), bin: VITEST_BIN };
 }, 240_000);
 
 /** Runs the `stop` suite's `files` with these cluster options; checks no peer of theirs is left. */
@@ -20,9 +37,11 @@ async function runStop(
   options: Record<string, unknown>,
   args: string[],
   records: string[],
+  { project, bin, node }: Runner = runner,
 ): Promise<CliResult> {
   const out = project.outDir('stop');
-  const result = await project.run([VITEST_BIN, 'run', ...args, ...files.map((f) => `stop/${f}`)], {
+  const result = await project.run([bin, 'run', ...args, ...files.map((f) => `stop/${f}`)], {
+    ...(node && { node }),
     env: { E2E_SUITE: 'stop', E2E_OUT: out, E2E_OPTIONS: JSON.stringify(options) },
   });
   for (const name of records) {
@@ -32,10 +51,13 @@ async function runStop(
   return result;
 }
 
-/** The line that says a peer was killed, and whose stop held it up. */
-const killed = (ms: number) =>
+/**
+ * The line that says a peer was killed, and whose stop held it up: at stopTimeout, or when Vitest
+ * gave up on the test that stops it (`within`).
+ */
+const killed = (ms: number, within = `stopTimeout \\(${ms} ms\\)`) =>
   new RegExp(
-    `peer-cluster: peer-\\d did not stop within stopTimeout \\(${ms} ms\\), so it was killed\\. The stop of its app \\./slow-stop\\.mjs had not ended`,
+    `peer-cluster: peer-\\d did not stop within ${within}, so it was killed\\. The stop of its app \\./slow-stop\\.mjs had not ended`,
     'g',
   );
 
@@ -68,3 +90,53 @@ test('a slow stop within stopTimeout passes quietly, however short Vitest’s ti
   expect(result.output).not.toMatch(/did not stop|timed out/);
   expect(result.code, result.output).toBe(0);
 });
+
+// Vitest's running timeout is not public, but it aborts the test's context.signal when it gives up
+// on it: the stop under way kills its peers then, and the kill line says why. How core finds the
+// current test differs between Vitest 3.2 (and 4.0) and 4.1 on, hence each of the peer range.
+const versions: [string, () => Promise<Runner>][] = [
+  ['this Vitest', async () => runner],
+  [
+    OLDEST_VITEST,
+    async () => {
+      const project = await oldestVitestProject();
+      return { project, bin: vitestBin(project) };
+    },
+  ],
+  ...(NODE_RELEASES
+    ? [
+        [
+          NEWEST_VITEST,
+          async () => {
+            const [project, node] = await Promise.all([
+              newestVitestProject(),
+              nodeRelease(NEWEST_VITEST_NODE),
+            ]);
+            return { project, bin: vitestBin(project), node };
+          },
+        ] as [string, () => Promise<Runner>],
+      ]
+    : []),
+];
+
+test.each(versions)(
+  '%s: a stop that hangs in a test Vitest gives up on kills its peers then, and says why',
+  {
+    timeout: 300_000,
+  },
+  async (_version, get) => {
+    const result = await runStop(
+      ['in-test'],
+      { count: 1 },
+      ['--testTimeout=3000'],
+      ['in-test', 'in-test-next'],
+      await get(),
+    );
+    expect(result.output).toContain('Test timed out in 3000ms');
+    const gaveUp =
+      'the \\d+ ms of its stopTimeout \\(5000 ms\\) before the runner gave up on its test \\(Test timed out in 3000ms\\.\\)';
+    expect(result.output.match(killed(5000, gaveUp))).toHaveLength(1);
+    expect(result.output).toContain('Give the test or hook that stops it a timeout longer than stopTimeout');
+    expect(result.output).toMatch(/Tests\s+1 failed \| 1 passed \(2\)/);
+  },
+);

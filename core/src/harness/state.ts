@@ -58,6 +58,12 @@ export interface HarnessState {
    * (runner-deadline.ts).
    */
   runnerDeadline?: () => RunnerDeadline | undefined;
+  /**
+   * The signal the runner aborts when it gives up on the test running now, where the environment
+   * can get it (Vitest's, the test's `context.signal`): a cluster's stop under way then kills its
+   * peers, and says why (runner-deadline.ts).
+   */
+  runnerSignal?: () => AbortSignal | undefined;
 }
 
 /** The runner's suite hooks, as the test file sees them. */

@@ -37,7 +37,13 @@ import {
 } from '../options.js';
 import { printable } from '../printable.js';
 import { leasePorts, type PortLease } from '../registry/ports.js';
-import { killRoom, type RunnerDeadline, runnerDeadline } from '../runner-deadline.js';
+import {
+  abortReason,
+  killRoom,
+  type RunnerDeadline,
+  runnerDeadline,
+  runnerSignal,
+} from '../runner-deadline.js';
 import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
 import { bootStrategy, type LocatedApp, locateApps, resolveApps } from './app-modules.js';
 import { Channel, type InFlight } from './channel.js';
@@ -1166,30 +1172,43 @@ export class Peer extends TypedEmitter<PeerEvents> {
     const deadline = runnerDeadline();
     const left = deadline ? deadline.at - started - killRoom(deadline.timeout) : ms;
     const bound: RunnerDeadline | undefined = left < ms ? deadline : undefined;
-    const exitedOrAfter = async (wait: number) => {
+    // Where the runner tells only when it gives up on the test (Vitest), the stop ends then.
+    const signal = runnerSignal();
+    const exitedOrAfter = async (wait: number): Promise<'exited' | 'timeout' | 'aborted'> => {
       let timer: NodeJS.Timeout | undefined;
+      let onAbort: (() => void) | undefined;
       try {
         return await Promise.race([
-          this.#exited.then(() => false),
-          new Promise<boolean>((resolve) => {
-            timer = setTimeout(() => resolve(true), Math.max(0, wait));
+          this.#exited.then(() => 'exited' as const),
+          new Promise<'timeout'>((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), Math.max(0, wait));
+          }),
+          new Promise<'aborted'>((resolve) => {
+            if (!signal) return;
+            onAbort = () => resolve('aborted');
+            signal.addEventListener('abort', onAbort, { once: true });
           }),
         ]);
       } finally {
         clearTimeout(timer);
+        if (onAbort) signal?.removeEventListener('abort', onAbort);
       }
     };
-    let timedOut = await exitedOrAfter(bound ? left : ms);
+    let ended = await exitedOrAfter(bound ? left : ms);
     // A stop its test or hook did not await (it has ended) has the whole of stopTimeout.
     const cut = bound?.running() ? bound : undefined;
-    if (timedOut && bound && !cut) timedOut = await exitedOrAfter(ms - (clockNow() - started));
-    if (timedOut) {
+    if (ended === 'timeout' && bound && !cut) ended = await exitedOrAfter(ms - (clockNow() - started));
+    if (ended !== 'exited') {
       const took = Math.round(clockNow() - started);
       // What held the stop up, as the peer's runtime last said (nothing: it had not begun).
       const what = this.#stoppingWhat;
-      const within = cut
-        ? `the ${took} ms the ${cut.what}'s timeout (${cut.timeout} ms) left it of its stopTimeout (${ms} ms)`
-        : `stopTimeout (${ms} ms)`;
+      // The runner gave up on the test that awaits the stop: `Test timed out in 5000ms.`
+      const aborted = ended === 'aborted' && signal ? abortReason(signal) : undefined;
+      const within = aborted
+        ? `the ${took} ms of its stopTimeout (${ms} ms) before the runner gave up on its test (${aborted})`
+        : cut
+          ? `the ${took} ms the ${cut.what}'s timeout (${cut.timeout} ms) left it of its stopTimeout (${ms} ms)`
+          : `stopTimeout (${ms} ms)`;
       this.#logs.add(
         'stderr',
         `peer-cluster: ${this.name} did not stop within ${within}${what ? ` (the stop of ${what} did not end)` : ''}, killing it`,
@@ -1202,12 +1221,14 @@ export class Peer extends TypedEmitter<PeerEvents> {
           ? ` Its apps had stopped; the stop of ${what} had not ended.`
           : " An app's stop that never settles (a server whose close() waits for open connections, say) holds up every stop of this peer.";
       process.stderr.write(
-        `peer-cluster: ${this.name} did not stop within ${within}, so it was killed.${held}${cut ? ` Give the ${cut.what} a timeout longer than stopTimeout, or a shorter stopTimeout.` : ''}\n`,
+        `peer-cluster: ${this.name} did not stop within ${within}, so it was killed.${held}${aborted ? ' Give the test or hook that stops it a timeout longer than stopTimeout, or a shorter stopTimeout.' : cut ? ` Give the ${cut.what} a timeout longer than stopTimeout, or a shorter stopTimeout.` : ''}\n`,
       );
       // In the timeline too, when it happened: what a slow stop of the test's waited for.
-      const after = cut
-        ? `after ${took} ms, before the ${cut.what}'s timeout (${cut.timeout} ms)`
-        : `after stopTimeout (${ms} ms)`;
+      const after = aborted
+        ? `after ${took} ms, when the runner gave up on its test (${aborted})`
+        : cut
+          ? `after ${took} ms, before the ${cut.what}'s timeout (${cut.timeout} ms)`
+          : `after stopTimeout (${ms} ms)`;
       this.#record('kill', `SIGKILL ${after}: the ${what ? `stop of ${what}` : 'graceful stop'} did not end`);
       this.#stopTrouble.push(`killed ${after}`);
       signalGroup(child.pid!, 'SIGKILL');
