@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterNode, StrategyContext } from '@peer-cluster/core';
-import { InvalidOptionsError, runOnce, startNode } from '@peer-cluster/core';
+import { InvalidOptionsError, runOnce, startCluster, startNode } from '@peer-cluster/core';
 import { parseHostsFile, staticHosts } from '@peer-cluster/strategy-static-hosts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -166,5 +166,27 @@ describe('staticHosts driving real nodes', () => {
     expect(failed.failed[0]!.error).toBeInstanceOf(InvalidOptionsError);
     expect(failed.failed[0]!.error.message).toContain(`line 3 of ${file}`);
     expect(a.nodes().sort()).toEqual([b.id, c.id].sort());
+  });
+});
+
+describe('staticHosts in a cluster of peers', () => {
+  it('waitForMesh() has the peers read a hosts file written after they started, not at their next poll', async () => {
+    // Peers' ports are known once they run: the file is written then (as the README shows).
+    const file = join(dir, 'peers.hosts');
+    await writeFile(file, '');
+    const cluster = await startCluster({
+      count: 3,
+      strategy: staticHosts({ file }),
+      waitForMesh: false,
+      // The next poll is a minute away: only waitForMesh's own refresh can form the mesh in time.
+      healer: { pollInterval: 60_000 },
+    });
+    try {
+      await writeFile(file, `${cluster.peers.map((p) => p.node).join('\n')}\n`);
+      await cluster.waitForMesh({ timeout: 10_000 });
+      for (const peer of cluster.peers) expect((await peer.nodes()).length).toBe(2);
+    } finally {
+      await cluster.stop();
+    }
   });
 });
