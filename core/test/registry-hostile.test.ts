@@ -172,13 +172,15 @@ describe('the registrations of every connection together', () => {
     // ≈19 MB of JSON to list, past what a client reads of a line (16 MiB), without a cap.
     const holders = [await connect(), await connect(), await connect()];
     const refusals: string[] = [];
+    const withdraws: (() => Promise<void>)[] = [];
     await Promise.all(
       holders.flatMap((holder, c) =>
         Array.from({ length: MAX_NODES_PER_CONNECTION }, (_, i) => {
           const n = c * MAX_NODES_PER_CONNECTION + i;
-          return holder
-            .register(wide(`big${Math.floor(n / 256)}.`), big(n))
-            .catch((error: Error) => refusals.push(error.message));
+          return holder.register(wide(`big${Math.floor(n / 256)}.`), big(n)).then(
+            (withdraw) => void withdraws.push(withdraw),
+            (error: Error) => void refusals.push(error.message),
+          );
         }),
       ),
     );
@@ -194,9 +196,18 @@ describe('the registrations of every connection together', () => {
       ),
     );
     expect(logs.some((line) => line.includes(`at most ${MAX_REGISTERED_BYTES}`))).toBe(true);
-    // What a closed connection held is taken off: there is room again.
-    await Promise.all(holders.map((h) => h.close()));
+    // Churn at the cap (one withdrawn, one more in its room) logs nothing each time.
+    const churner = await connect();
+    for (let i = 0; i < 3; i++) {
+      await withdraws.pop()!();
+      await churner.register(wide('churn.'), big(i));
+    }
+    const again = () => logs.filter((line) => line.includes('accepting more again')).length;
+    expect(again()).toBe(0);
+    // What a closed connection held is taken off: there is room again, and the log says so once.
+    await Promise.all([...holders, churner].map((h) => h.close()));
     await reader.register(wide('after.'), big(0));
+    expect(again()).toBe(1);
 
     // Usual use is far from it: ten thousand peers, in a hundred clusters, from ten processes.
     const processes = await Promise.all(Array.from({ length: 10 }, () => connect()));
