@@ -207,7 +207,7 @@ export class Cluster {
     // the healers have just looked, or look at once.)
     const lacking = new Set(this.#missingLinks().flat());
     for (const peer of this.#running())
-      if (lacking.has(peer.name)) (async () => peer.control('refresh'))().catch(() => {});
+      if (lacking.has(peer.name)) (async () => peer.control('refresh', [], true))().catch(() => {});
     await this.#meshWait(timeout);
   }
 

@@ -13,8 +13,11 @@ export interface ChannelOutput {
 
 type Pending = {
   op: string;
-  /** What the request is, as a failure report names it (`call("get", "k")`); made when asked. */
-  what: string | (() => string);
+  /**
+   * What the request is, as a failure report names it (`call("get", "k")`); made when asked.
+   * Undefined for one the harness sent on its own, which no test awaits: not listed.
+   */
+  what: string | (() => string) | undefined;
   /** Epoch ms it was sent. */
   since: number;
   /** The test that sent it, when its plugin says (see test-scope.ts). */
@@ -47,12 +50,26 @@ export class Channel {
     private readonly output: ChannelOutput = {},
   ) {}
 
-  /** Sends a request; `what` names it in failure reports (see inFlight). */
-  request(op: string, args: unknown[] = [], what: string | (() => string) = `${op}()`): Promise<unknown> {
-    if (this.#closed) return Promise.reject(this.#closed(op, describe({ op, what })));
+  /**
+   * Sends a request; `what` names it in failure reports (see inFlight), and `null` leaves it out
+   * of them (one the harness sends on its own, which no test awaits).
+   */
+  request(
+    op: string,
+    args: unknown[] = [],
+    what: string | (() => string) | null = `${op}()`,
+  ): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closed(op, describe({ op, what: what ?? undefined })));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { op, what, since: clockNow(), scope: currentTestScope(), resolve, reject });
+      this.#pending.set(id, {
+        op,
+        what: what ?? undefined,
+        since: clockNow(),
+        scope: currentTestScope(),
+        resolve,
+        reject,
+      });
       try {
         this.post({ t: 'req', id, op, args });
       } catch (error) {
@@ -64,11 +81,11 @@ export class Channel {
 
   /** The requests sent and not answered yet, oldest first. */
   inFlight(): InFlight[] {
-    return [...this.#pending.values()].map((pending) => ({
-      what: describe(pending),
-      since: pending.since,
-      scope: pending.scope,
-    }));
+    return [...this.#pending.values()].flatMap((pending) =>
+      pending.what === undefined
+        ? []
+        : [{ what: describe(pending), since: pending.since, scope: pending.scope }],
+    );
   }
 
   /** Handles a request or response; returns false for any other message. */
@@ -132,6 +149,7 @@ export class Channel {
 
 /** What a request is, for people: its `what`, or its op when that cannot be said. */
 function describe({ op, what }: Pick<Pending, 'op' | 'what'>): string {
+  if (what === undefined) return `${op}()`;
   if (typeof what === 'string') return what;
   try {
     return what();

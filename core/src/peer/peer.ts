@@ -618,9 +618,12 @@ export class Peer extends TypedEmitter<PeerEvents> {
     onResume?.();
   }
 
-  /** @internal A control request to the runtime (block, unblock, refresh, connect…). */
-  control(op: string, args: unknown[] = []): Promise<unknown> {
-    return this.#live(op).request(op, args);
+  /**
+   * @internal A control request to the runtime (block, unblock, refresh, connect…); `unlisted`:
+   * one the harness sends on its own, left out of failure reports' "waiting for".
+   */
+  control(op: string, args: unknown[] = [], unlisted = false): Promise<unknown> {
+    return this.#live(op).request(op, args, unlisted ? null : `${op}()`);
   }
 
   /** @internal Gives the app ports back (the cluster does it on remove and stop). */
