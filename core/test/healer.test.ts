@@ -62,6 +62,75 @@ describe('healer', () => {
     expect(await a.healer.refresh()).toMatchObject({ connected: [], failed: [], disconnected: [] });
   });
 
+  it('dials its own address under another host form once, then knows it as itself', async () => {
+    const lines: string[] = [];
+    const list: string[] = [];
+    const a = await node({
+      name: 'a',
+      ...SLOW,
+      strategy: customStrategy({ discover: () => list }),
+      log: (line) => lines.push(line),
+    });
+    list.push(`a@localhost:${a.port}`);
+    for (let i = 0; i < 3; i++) {
+      expect(await a.healer.refresh()).toMatchObject({ connected: [], failed: [], disconnected: [] });
+    }
+    // Both ends of the one dial it made to itself said so; none since.
+    expect(lines.filter((line) => line.includes('itself'))).toHaveLength(2);
+    await expect(a.connect(`localhost:${a.port}`)).rejects.toMatchObject({ reason: 'self' });
+  });
+
+  it('keeps a node it discovers under another host form linked, and does not redial it once it left', async () => {
+    const b = await node({ name: 'b' });
+    const alias = `b@localhost:${b.port}`;
+    const a = await healed('a', [alias]);
+    const downs: string[] = [];
+    a.on('nodedown', (id) => downs.push(id));
+    expect(await a.healer.refresh()).toMatchObject({ connected: [b.id], failed: [], disconnected: [] });
+    // The next refreshes see it linked at the address they discover: no dial, no unlink.
+    for (let i = 0; i < 3; i++) {
+      expect(await a.healer.refresh()).toMatchObject({ connected: [], failed: [], disconnected: [] });
+    }
+    expect(a.nodes()).toEqual([b.id]);
+    expect(downs).toEqual([]);
+    // Reachable at that address too.
+    b.handle('where', () => 'here');
+    expect(await a.call(alias, 'where')).toBe('here');
+    // It leaves politely: not redialed at that address either.
+    await b.stop();
+    await waitForNodes(a, 0);
+    expect(await a.healer.refresh()).toMatchObject({ connected: [], failed: [], disconnected: [] });
+  });
+
+  it('two nodes that find each other by host name link once and stay linked', async () => {
+    const la: string[] = [];
+    const lb: string[] = [];
+    const a = await node({ name: 'a', strategy: customStrategy({ discover: () => la }) });
+    const b = await node({ name: 'b', strategy: customStrategy({ discover: () => lb }) });
+    const events: string[] = [];
+    for (const n of [a, b]) {
+      n.on('nodeup', (id) => events.push(`${n.name} up ${id}`));
+      n.on('nodedown', (id) => events.push(`${n.name} down ${id}`));
+    }
+    la.push(`localhost:${b.port}`, `localhost:${a.port}`);
+    lb.push(`localhost:${a.port}`, `localhost:${b.port}`);
+    await Promise.all([waitForNodes(a, 1), waitForNodes(b, 1)]);
+    // Several automatic refreshes of each (pollInterval 300 ms, past the dial grace of the end
+    // that is not the designated dialer).
+    const refreshes = (n: typeof a, count: number) =>
+      new Promise<void>((resolve) => {
+        let seen = 0;
+        const on = () => {
+          if (++seen < count) return;
+          n.healer.off('refresh', on);
+          resolve();
+        };
+        n.healer.on('refresh', on);
+      });
+    await Promise.all([refreshes(a, 5), refreshes(b, 5)]);
+    expect(events.sort()).toEqual([`a up ${b.id}`, `b up ${a.id}`]);
+  });
+
   it('reports unreachable and invalid addresses in failed, and still links the rest', async () => {
     const b = await node({ name: 'b' });
     const ghost = await node({ name: 'ghost' });

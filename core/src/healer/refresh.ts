@@ -309,7 +309,7 @@ export async function refreshOnce(
   const result: RefreshResult = { discovered: [], connected: [], failed: [], disconnected: [] };
   const ctx = strategyContext(node, strategy, signal);
   let discovered: NodeAddress[];
-  let linked: Set<string>;
+  let ids: NodeId[];
   try {
     discovered = await abortable(strategy.discover(ctx), signal);
     if (!Array.isArray(discovered) || discovered.some((a) => typeof a !== 'string')) {
@@ -320,8 +320,7 @@ export async function refreshOnce(
       );
     }
     result.discovered = [...discovered];
-    const ids = await abortable(strategy.list ? strategy.list(ctx) : node.nodes(), signal);
-    linked = new Set(ids.map(endpointOfId));
+    ids = await abortable(strategy.list ? strategy.list(ctx) : node.nodes(), signal);
   } catch (error) {
     const e = asError(error);
     result.failed.push({ node: '*', error: e });
@@ -340,9 +339,17 @@ export async function refreshOnce(
       continue;
     }
     const endpoint = endpointKey(host, port);
-    if (endpoint === node.endpoint) continue;
+    if (node.isSelf(endpoint)) continue;
     if (name !== undefined && node.isBlocked(name)) continue;
     wanted.set(endpoint, address);
+  }
+  // A node is linked at the host:port of its id, and at each address it was dialed at (a host
+  // name, another form of its IP): a strategy may give either.
+  const linked = new Set(ids.map(endpointOfId));
+  const linkedIds = new Set(ids);
+  for (const endpoint of wanted.keys()) {
+    const id = node.linkedAt(endpoint);
+    if (id !== undefined && linkedIds.has(id)) linked.add(endpoint);
   }
   node.forgetLeftExcept(wanted);
   dials.note(wanted, linked);
@@ -438,9 +445,15 @@ export async function refreshOnce(
   if (failedDials.length > 0)
     logFailedDials(node, failedDials, added.length, dials.backedOffCount(Date.now()), deferred);
 
+  // The ids linked at what the strategy gave (after this refresh's dials): those it still discovers.
+  const wantedIds = new Set<NodeId>();
+  for (const endpoint of wanted.keys()) {
+    const id = node.linkedAt(endpoint);
+    if (id !== undefined) wantedIds.add(id);
+  }
   for (const id of [...mine]) {
     const endpoint = endpointOfId(id);
-    if (wanted.has(endpoint)) continue;
+    if (wanted.has(endpoint) || wantedIds.has(id)) continue;
     mine.delete(id);
     if (node.linkedAt(endpoint) !== id) continue;
     try {

@@ -60,8 +60,21 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
   readonly #o: ResolvedNodeOptions;
   readonly #heartbeats: Heartbeats;
   readonly #links = new Map<NodeId, Link>();
-  /** host:port → id of the linked node there. */
+  /**
+   * host:port → id of the linked node there: the host:port of its id, and each other address this
+   * node dialed it at (a host name, `localhost`, another form of its IP, its address when it
+   * listens on 0.0.0.0). A strategy may give any of these; the healer must see them linked.
+   */
   readonly #byEndpoint = new Map<string, NodeId>();
+  /** id → the other addresses in #byEndpoint that lead to it (see #alias). */
+  readonly #aliases = new Map<NodeId, Set<string>>();
+  /**
+   * host:port that turned out to be this node itself under another host form (`localhost:4000`
+   * for 127.0.0.1:4000): neither dialed again nor refreshed for. See #dial.
+   */
+  readonly #selfAliases = new Set<string>();
+  /** Local ends (address:port) of this node's own dials that its listener refused as itself. */
+  readonly #selfDials = new Set<string>();
   /** host:port → the dial in progress there. */
   readonly #dialing = new Map<string, Promise<NodeId>>();
   /**
@@ -272,7 +285,7 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
       const state = this.#stopped ? 'is stopped' : 'is stopping';
       return Promise.reject(new HandshakeError(address, 'closed', `node ${this.id} ${state}`));
     }
-    if (endpoint === this.endpoint) {
+    if (endpoint === this.endpoint || this.#selfAliases.has(endpoint)) {
       return Promise.reject(new HandshakeError(address, 'self', `${address} is node ${this.id} itself`));
     }
     if (parsed.name !== undefined && this.#blocked.has(parsed.name)) {
@@ -295,9 +308,14 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
         if (id !== undefined) return Promise.resolve(id);
         let d = this.#dialing.get(endpoint);
         if (d === undefined) {
-          d = this.#dial(address, parsed.host, parsed.port, parsed.name, left).finally(() => {
-            this.#dialing.delete(endpoint);
-          });
+          d = this.#dial(address, parsed.host, parsed.port, parsed.name, left)
+            .then((linkedId) => {
+              this.#alias(endpoint, linkedId);
+              return linkedId;
+            })
+            .finally(() => {
+              this.#dialing.delete(endpoint);
+            });
           this.#dialing.set(endpoint, d);
         }
         return d;
@@ -383,7 +401,12 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     for (const endpoint of this.#left.keys()) if (!discovered.has(endpoint)) this.#left.delete(endpoint);
   }
 
-  /** The id linked at host:port, if any. */
+  /** Whether host:port is this node itself, under its own host or one it was dialed at. */
+  isSelf(endpoint: string): boolean {
+    return endpoint === this.endpoint || this.#selfAliases.has(endpoint);
+  }
+
+  /** The id linked at host:port (that of its id, or one it was dialed at), if any. */
   linkedAt(endpoint: string): NodeId | undefined {
     return this.#byEndpoint.get(endpoint);
   }
@@ -415,9 +438,13 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
   linkDown(link: Link, detail: string): void {
     if (this.#links.get(link.id) !== link) return; // a retired duplicate
     this.#links.delete(link.id);
-    this.#byEndpoint.delete(endpointOfId(link.id));
-    if (link.silent) this.#unresponsive.add(endpointOfId(link.id));
-    if (link.leaving) this.#left.set(endpointOfId(link.id), link.peer.incarnation);
+    const endpoints = [endpointOfId(link.id), ...(this.#aliases.get(link.id) ?? [])];
+    this.#aliases.delete(link.id);
+    for (const endpoint of endpoints) {
+      if (this.#byEndpoint.get(endpoint) === link.id) this.#byEndpoint.delete(endpoint);
+      if (link.silent) this.#unresponsive.add(endpoint);
+      if (link.leaving) this.#left.set(endpoint, link.peer.incarnation);
+    }
     this.#o.log(`peer-cluster: ${this.id} lost its link to ${link.id}: it ${detail}`);
     this.#notify('nodedown', link.id);
     if (!link.leaving && Date.now() - this.#stalledAt < this.#o.heartbeat.timeout) this.healer.redial();
@@ -425,6 +452,24 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
 
   linkLeaving(link: Link): void {
     this.#left.set(endpointOfId(link.id), link.peer.incarnation);
+    for (const endpoint of this.#aliases.get(link.id) ?? []) this.#left.set(endpoint, link.peer.incarnation);
+  }
+
+  /**
+   * A dial to `endpoint` linked `id`, whose own id names another host:port (a host name, another
+   * form of its IP, 0.0.0.0): that address now leads to it too, so that the healer, whose strategy
+   * gives that address, sees it linked rather than dialing it and unlinking it on every refresh.
+   */
+  #alias(endpoint: string, id: NodeId): void {
+    if (endpoint === endpointOfId(id) || !this.#links.has(id)) return;
+    const owner = this.#byEndpoint.get(endpoint);
+    if (owner !== undefined && owner !== id) this.#aliases.get(owner)?.delete(endpoint);
+    this.#byEndpoint.set(endpoint, id);
+    const aliases = this.#aliases.get(id) ?? new Set<string>();
+    this.#aliases.set(id, aliases);
+    aliases.add(endpoint);
+    this.#left.delete(endpoint);
+    this.#unresponsive.delete(endpoint);
   }
 
   message(from: NodeId, topic: string, payload: unknown): void {
@@ -549,6 +594,14 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     }
     const params = this.#params('');
     params.path = () => connectionPath(socket, 'acceptor');
+    params.check = (peer) => {
+      const refusal = this.#check(peer);
+      // This node's own dial, to an address of itself it did not know as its own: that dial
+      // learns it from here (see #dial), proven by its local end, not by the refusal's word.
+      if (refusal?.reason === 'self' && peer.incarnation === this.incarnation)
+        this.#selfDials.add(socketEnd(socket.remoteAddress, socket.remotePort));
+      return refusal;
+    };
     // The remote address costs a syscall: only a log line or an error needs it.
     Object.defineProperty(params, 'address', {
       get: () => {
@@ -609,6 +662,10 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
             return this.#whenLinked(peer.id, params.timeout, address).then(resolve, reject);
           }
           if (error?.reason === 'timeout') this.#unresponsive.add(endpointKey(host, port));
+          if (error?.reason === 'self') {
+            const local = socketEnd(socket.localAddress, socket.localPort);
+            if (this.#selfDials.delete(local)) this.#selfAliases.add(endpointKey(host, port));
+          }
           if (error || !peer) return reject(error);
           try {
             this.#install(ws, peer, true);
@@ -705,6 +762,11 @@ function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
 
 function endpointOfId(id: NodeId): string {
   return id.slice(id.indexOf('@') + 1);
+}
+
+/** One end of a TCP connection, an IPv4 address the same whether a socket sees it mapped to IPv6 or not. */
+function socketEnd(address: string | undefined, port: number | undefined): string {
+  return `${address?.startsWith('::ffff:') ? address.slice(7) : address}:${port}`;
 }
 
 function ignore(): void {}
