@@ -43,6 +43,26 @@ describe('startNode', () => {
   });
 });
 
+describe('startNode that cannot listen', () => {
+  it('names the node and says what to do, keeping the system error and its code', async () => {
+    const a = await node({ name: 'a' });
+    const taken: any = await node({ name: 'b', port: a.port }).catch((e) => e);
+    expect(taken).toMatchObject({ code: 'EADDRINUSE', syscall: 'listen' });
+    expect(taken.message).toMatch(
+      new RegExp(
+        `^startNode\\(\\): node "b" cannot listen for links on 127\\.0\\.0\\.1:${a.port}: another process holds port ${a.port} .*pass another \`port\` \\(0 picks a free one\\) \\(listen EADDRINUSE`,
+      ),
+    );
+    expect(taken.stack).toContain(taken.message);
+    // 192.0.2.0/24 (TEST-NET-1) is no address of this machine.
+    const elsewhere: any = await node({ name: 'c', host: '192.0.2.1' }).catch((e) => e);
+    expect(elsewhere).toMatchObject({ code: 'EADDRNOTAVAIL' });
+    expect(elsewhere.message).toMatch(
+      /node "c" cannot listen .*192\.0\.2\.1 is not an address of this machine/,
+    );
+  });
+});
+
 describe('parseAddress', () => {
   it('parses name@host:port and host:port', () => {
     expect(parseAddress('a@127.0.0.1:4000')).toEqual({ name: 'a', host: '127.0.0.1', port: 4000 });

@@ -38,7 +38,11 @@ import { allowPayload } from './socket.js';
 export async function startNode(options: NodeOptions): Promise<ClusterNode> {
   const o = resolveNodeOptions(options);
   const node = new Node(o);
-  await node.listen();
+  try {
+    await node.listen();
+  } catch (error) {
+    throw explainListenError(error, o);
+  }
   try {
     await node.healer.start();
   } catch (error) {
@@ -762,6 +766,30 @@ function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {
 
 function endpointOfId(id: NodeId): string {
   return id.slice(id.indexOf('@') + 1);
+}
+
+/**
+ * A listen that failed (the port in use, a host not of this machine or that does not resolve, a
+ * port that needs privileges) says which node, and what to do, in the system error itself: its
+ * class, `code` and `syscall` stay, for code that checks them.
+ */
+function explainListenError(error: unknown, o: ResolvedNodeOptions): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (!(error instanceof Error) || typeof code !== 'string') return error;
+  const where = endpointKey(o.host, o.port);
+  const hint: Record<string, string> = {
+    EADDRINUSE: `another process holds port ${o.port} (a node started with the same \`port\`, still running?): stop it, or pass another \`port\` (0 picks a free one)`,
+    EADDRNOTAVAIL: `${o.host} is not an address of this machine: pass one of its own as \`host\` (0.0.0.0 for all of them)`,
+    EACCES: `port ${o.port} needs privileges: pass a \`port\` of 1024 or more (0 picks a free one)`,
+    ENOTFOUND: `the \`host\` ${o.host} does not resolve: pass an IP address or a name of this machine`,
+    EAI_AGAIN: `the \`host\` ${o.host} could not be resolved now: pass an IP address`,
+  };
+  if (!(code in hint)) return error;
+  const before = error.message;
+  error.message = `startNode(): node "${o.name}" cannot listen for links on ${where}: ${hint[code]} (${before})`;
+  if (typeof error.stack === 'string' && error.stack.includes(before))
+    error.stack = error.stack.replace(before, error.message);
+  return error;
 }
 
 /** One end of a TCP connection, an IPv4 address the same whether a socket sees it mapped to IPv6 or not. */
