@@ -126,6 +126,26 @@ describe('handshake', () => {
     expect(b.nodes()).toEqual([]);
   });
 
+  it('a cookie that differs by a line break says so, to the node whose cookie has it only', async () => {
+    const logsA: string[] = [];
+    const logsB: string[] = [];
+    const a = await node({ name: 'a', cookie: 'the-cookie', log: (l) => logsA.push(l) });
+    const b = await node({ name: 'b', cookie: 'the-cookie\n', log: (l) => logsB.push(l) });
+    const error: any = await b.connect(a.id).catch((e) => e);
+    expect(error).toBeInstanceOf(HandshakeError);
+    expect(error.reason).toBe('cookie');
+    expect(error.message).toMatch(/different cookies .*readFileSync\(file, 'utf8'\)\.trim\(\)/);
+    expect(error.message).toMatch(/b@127\.0\.0\.1:\d+'s own cookie begins or ends with whitespace/);
+    expect(logsB.join('\n')).toMatch(/own cookie begins or ends with whitespace/);
+    // The other end is told nothing about b's cookie, and a's own cookie is clean.
+    expect(logsA.join('\n')).toMatch(/refused link from b@.*different cookies/);
+    expect(logsA.join('\n')).not.toMatch(/whitespace/);
+    // Dialed the other way, the note is b's again.
+    const back: any = await a.connect(b.id).catch((e) => e);
+    expect(back.message).not.toMatch(/whitespace/);
+    expect(logsB.join('\n')).toMatch(/refused link from a@.*own cookie begins or ends with whitespace/);
+  });
+
   it('refuses another cluster, on both sides', async () => {
     const logsA: string[] = [];
     const logsB: string[] = [];

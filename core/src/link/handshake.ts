@@ -310,18 +310,31 @@ abstract class Side {
     this.#done!(error, this.peer);
   }
 
-  protected fail(reason: RefusalReason, detail: string, tell: boolean): void {
+  /**
+   * `note`: said here (in the log and the error) but not told the other end, which learns nothing
+   * of this node's cookie.
+   */
+  protected fail(reason: RefusalReason, detail: string, tell: boolean, note = ''): void {
     if (this.#finished) return;
     const ws = this.#ws!;
     const quiet = reason === 'blocked' || reason === 'duplicate';
-    if (!quiet) this.p.log(`peer-cluster: refused link ${this.#direction()} ${this.#who()}: ${detail}`);
+    if (!quiet)
+      this.p.log(`peer-cluster: refused link ${this.#direction()} ${this.#who()}: ${detail}${note}`);
     if (tell && ws.readyState === ws.OPEN) {
       ws.send(JSON.stringify({ t: 'refuse', reason, detail }));
       ws.close(CLOSE_REFUSED, reason);
     } else {
       ws.terminate();
     }
-    this.finish(new HandshakeError(this.p.address, reason, detail));
+    this.finish(new HandshakeError(this.p.address, reason, `${detail}${note}`));
+  }
+
+  /** Said on a refusal for the cookie: this node's own cookie is likely the one at fault. */
+  protected cookieNote(): string {
+    const { cookie } = this.p;
+    return cookie.trim() === cookie
+      ? ''
+      : `. ${this.p.local.id}'s own cookie begins or ends with whitespace (a line break?), which counts`;
   }
 
   #direction(): string {
@@ -387,7 +400,7 @@ abstract class Side {
     const refused = refusalIn(message);
     if (refused) {
       const { reason } = refused;
-      const detail = printable(refused.detail);
+      const detail = printable(refused.detail) + (reason === 'cookie' ? this.cookieNote() : '');
       if (reason !== 'blocked' && reason !== 'duplicate')
         this.p.log(
           `peer-cluster: link ${this.#direction()} ${this.#who()} refused by the other end (${reason}): ${detail}`,
@@ -399,6 +412,10 @@ abstract class Side {
     this.receive(message);
   }
 }
+
+/** Why a link is refused for its cookie, told to both ends. */
+const COOKIE_REFUSAL =
+  "it does not know the cluster cookie: the two nodes were given different cookies (one read from a file keeps the file's final line break unless trimmed: readFileSync(file, 'utf8').trim())";
 
 /** The dialing side: sends its hello as soon as the connection is up. */
 export class DialerHandshake extends Side {
@@ -419,7 +436,7 @@ export class DialerHandshake extends Side {
     const proof = proofIn(message, 'welcome');
     if (proof === undefined) return this.fail('protocol', 'sent an invalid welcome message', true);
     if (!sameProof(proof, this.proof('acceptor'))) {
-      return this.fail('cookie', 'it does not know the cluster cookie', true);
+      return this.fail('cookie', COOKIE_REFUSAL, true, this.cookieNote());
     }
     this.finish(null);
   }
@@ -450,7 +467,7 @@ export class AcceptorHandshake extends Side {
     const peer = this.peer;
     if (proof === undefined) return this.fail('protocol', 'sent an invalid response message', true);
     if (!sameProof(proof, this.proof('dialer'))) {
-      return this.fail('cookie', 'it does not know the cluster cookie', true);
+      return this.fail('cookie', COOKIE_REFUSAL, true, this.cookieNote());
     }
     const refusal = this.p.settle?.(peer);
     if (refusal) return this.fail(refusal.reason, refusal.detail, true);
