@@ -35,6 +35,15 @@ export function parseAddress(address: string, option = 'address'): ParsedAddress
       'the node name before "@" must be non-empty, without spaces, "@" or "/"',
     );
   }
+  // Nor does a host or port hold a comma or a semicolon: entries run together too.
+  const separator = /[,;]/.exec(hostPort);
+  if (separator) {
+    throw new InvalidOptionsError(
+      option,
+      address,
+      `holds "${separator[0]}": give each "name@host:port" or "host:port" as an entry of its own (in a hosts file, one per line)`,
+    );
+  }
   const colon = hostPort.lastIndexOf(':');
   if (colon === -1)
     throw new InvalidOptionsError(

@@ -106,6 +106,18 @@ describe('staticHosts with a file', () => {
     expect(() => staticHosts(['127.0.0.1:4001 127.0.0.1:4002'])).toThrow(
       /`staticHosts\[0\]`: holds whitespace/,
     );
+    // Without a space, a comma or semicolon is said as such (it was "an IPv6 address must be in
+    // brackets": the colons of both entries).
+    for (const [line, separator] of [
+      ['a@127.0.0.1:4001,b@127.0.0.1:4002', ','],
+      ['127.0.0.1:4001;127.0.0.1:4002', ';'],
+    ] as const) {
+      expect(() => parseHostsFile(`${line}\n`, 'f.hosts'), line).toThrow(
+        `line 1 of f.hosts: holds "${separator}": give each "name@host:port" or "host:port" as an entry of its own`,
+      );
+    }
+    // A node name may hold one: only the host and port may not.
+    expect(staticHosts(['a,b@127.0.0.1:4001']).name).toBe('static-hosts');
   });
 
   it('fails a discover when the file is missing, with a named error', async () => {
