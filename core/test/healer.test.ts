@@ -5,6 +5,7 @@ import {
   HandshakeError,
   HealerShutdownError,
   InvalidOptionsError,
+  PeerClusterError,
   type RefreshResult,
   RefreshTimeoutError,
   runOnce,
@@ -435,6 +436,42 @@ describe('healer', () => {
     await a.stop();
     expect(events).toEqual([`register ${a.id}`, 'unregister']);
     expect(seen[0]!.signal.aborted).toBe(true);
+  });
+
+  it('a register() that never settles fails startNode() after 30 s, naming the strategy; what settles late is undone', async () => {
+    let registering: (ctx: StrategyContext) => void = () => {};
+    const called = new Promise<StrategyContext>((resolve) => {
+      registering = resolve;
+    });
+    let settle: (undo: () => void) => void = () => {};
+    const undone: string[] = [];
+    const strategy: Strategy = {
+      name: 'stuck-registry',
+      discover: () => [],
+      register: (ctx) => {
+        registering(ctx);
+        return new Promise((resolve) => {
+          settle = resolve;
+        });
+      },
+    };
+    // The listener binds with real timers; only the wait for register() is fast-forwarded.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const started = node({ name: 'a', ...SLOW, strategy }).catch((e: unknown) => e);
+      const ctx = await called;
+      await vi.advanceTimersByTimeAsync(30_000);
+      const error = (await started) as Error;
+      expect(error).toBeInstanceOf(PeerClusterError);
+      expect(error.message).toMatch(
+        /^startNode\(\): the strategy "stuck-registry" of a@127\.0\.0\.1:\d+ did not settle its register\(\) within 30000 ms, so the node is not started/,
+      );
+      expect(ctx.signal.aborted).toBe(true);
+      settle(() => undone.push('unregistered'));
+      await vi.waitFor(() => expect(undone).toEqual(['unregistered']));
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('pauses, resumes (also after ms) and shuts down, with events', async () => {

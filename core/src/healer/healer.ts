@@ -5,7 +5,7 @@
 
 import { errorMonitor } from 'node:events';
 import { TypedEmitter } from '../emitter.js';
-import { HealerShutdownError, RefreshTimeoutError } from '../errors.js';
+import { HealerShutdownError, PeerClusterError, RefreshTimeoutError } from '../errors.js';
 import type { Node } from '../link/node.js';
 import { durationArgument, timeoutOption } from '../link/options.js';
 import { notify } from '../notify.js';
@@ -37,6 +37,9 @@ const MAX_DIAL_GRACE = 2000;
 const REFRESH_SPACING = 3;
 /** The CPU ms of automatic refreshes a node may run back to back before they are spaced. */
 const REFRESH_BURST = 50;
+
+/** How long startNode() waits for its strategy's register() and watch(), in ms. */
+export const START_TIMEOUT = 30_000;
 
 export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
   readonly strategy: Strategy | undefined;
@@ -122,10 +125,38 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     const ctx = strategyContext(this.#node, strategy, controller.signal);
     // Both at once: the local registry sends them down one connection in this order, so the
     // registration still comes first, without a round trip between them.
-    const [registered, watched] = await Promise.allSettled([
+    const settled = Promise.allSettled([
       strategy.register?.(ctx),
       strategy.watch?.(ctx, () => this.trigger()),
     ]);
+    // A register or watch that never settles would hold startNode() for good, saying nothing.
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      settled,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), START_TIMEOUT);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (outcome === undefined) {
+      const what = [strategy.register && 'register()', strategy.watch && 'watch()']
+        .filter(Boolean)
+        .join(' and ');
+      const error = new PeerClusterError(
+        `startNode(): the strategy "${strategy.name}" of ${this.#node.id} did not settle its ${what} within ${START_TIMEOUT} ms, so the node is not started. Make them resolve, or reject with an error saying why, sooner (give what they wait for a timeout of its own).`,
+      );
+      controller.abort(error);
+      // What settles late is undone at once: the node it was for does not run.
+      void settled.then(([registered, watched]) => {
+        for (const undo of [registered, watched])
+          if (undo.status === 'fulfilled' && typeof undo.value === 'function')
+            Promise.resolve()
+              .then(undo.value)
+              .catch(() => {});
+      });
+      throw error;
+    }
+    const [registered, watched] = outcome;
     // Kept even when the other failed: the node's stop() undoes them.
     if (registered.status === 'fulfilled' && registered.value) this.#unregister = registered.value;
     if (watched.status === 'fulfilled' && watched.value) this.#unwatch = watched.value;
