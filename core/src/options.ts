@@ -271,7 +271,6 @@ const addSchema = v.partial(v.strictObject(setupShape));
 
 type ObjectSchema = v.GenericSchema<unknown, object> & { entries?: Record<string, unknown> };
 
-/** Levenshtein distance (case-sensitive: lower both sides for a case-blind one). */
 /** `Did you mean bootTimeout? ` for a misspelt `bootTimout`: the known name within two edits, if one. */
 function didYouMean(given: string, known: string[]): string {
   const best = nearest(given, known);

@@ -244,7 +244,40 @@ describe('invalid options, each with its named error', () => {
       'log',
       'yes',
     ],
+    // Misspelt or misplaced: silently ignored, its default would be taken.
+    [
+      'a node pollInterval beside healer',
+      () => startNode({ name: 'a', cookie, pollInterval: 100 } as never),
+      'pollInterval',
+      100,
+    ],
+    [
+      'a misspelt heartbeat interval',
+      () => startNode({ name: 'a', cookie, heartbeat: { intervall: 100 } as never }),
+      'heartbeat.intervall',
+      100,
+    ],
   ];
+
+  it('names a startNode option that is not one, with the one it likely meant; a misspelt cookie stays hidden', async () => {
+    const misplaced = await caught(() => startNode({ name: 'a', cookie, pollInterval: 100 } as never));
+    expect(misplaced.message).toBe(
+      'Invalid option `pollInterval`: is not an option of startNode() (got 100). Did you mean healer.pollInterval? Known options: name, cookie, cluster, host, port, strategy, heartbeat, healer, maxPayload, log.',
+    );
+    const nested = await caught(() =>
+      startNode({ name: 'a', cookie, healer: { pollinterval: 100 } as never }),
+    );
+    expect(nested.message).toContain(
+      'Did you mean healer.pollInterval? Known options of healer: pollInterval.',
+    );
+    const secret = await caught(() => startNode({ name: 'a', cookie, Cookie: 'the-secret' } as never));
+    expect(secret.message).toContain('Did you mean cookie?');
+    expect(secret.message).not.toContain('the-secret');
+    // NODE_DEFAULTS spread in (it holds handshakeTimeout) stays valid.
+    const { NODE_DEFAULTS } = await import('@peer-cluster/core');
+    const n = await startNode({ ...NODE_DEFAULTS, name: 'a', cookie });
+    await n.stop();
+  });
 
   it(`rejects ${cases.length} invalid inputs with InvalidOptionsError naming the option and the value`, async () => {
     expect(cases.length).toBeGreaterThanOrEqual(25);

@@ -1,6 +1,7 @@
 // startNode's options: validated once here, with every default in one place (they are documented
 // with @default in types.ts).
 
+import { editDistance } from '../edit-distance.js';
 import { InvalidOptionsError } from '../errors.js';
 import type { NodeOptions, Strategy } from '../types.js';
 import { isValidNodeName } from './address.js';
@@ -144,6 +145,14 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
     );
   }
   const o = check(options);
+  const unknown = Array.isArray(o) ? undefined : unknownKey(options as Obj);
+  if (unknown) {
+    let value: unknown = options;
+    for (const key of unknown.path.split('.')) value = (value as Obj | undefined)?.[key];
+    // A misspelt cookie is a secret all the same.
+    if (/cookie/i.test(unknown.path) && value !== undefined) value = '<hidden>';
+    throw new InvalidOptionsError(unknown.path, value, 'is not an option of startNode()', unknown.hint);
+  }
   if (Array.isArray(o)) {
     const [path, message] = o;
     let value: unknown = options;
@@ -163,6 +172,63 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
 }
 
 function noop(): void {}
+
+/**
+ * startNode's options, and those of its nested objects. `handshakeTimeout` is taken (and not used)
+ * so that `{ ...NODE_DEFAULTS, name, cookie }`, which holds it, stays valid; `scope` and
+ * `appsStarting` are internal.
+ */
+const NODE_KEYS: Record<string, string[]> = {
+  '': [
+    'name',
+    'cookie',
+    'cluster',
+    'host',
+    'port',
+    'strategy',
+    'heartbeat',
+    'healer',
+    'maxPayload',
+    'log',
+    'handshakeTimeout',
+    'scope',
+    'appsStarting',
+  ],
+  heartbeat: ['interval', 'timeout'],
+  healer: ['pollInterval'],
+};
+
+/**
+ * The first key that is no option (a misspelt one would be ignored, its default taken silently),
+ * with the known name it likely meant: one within two edits, or one of a nested object given at
+ * the top (`pollInterval` for `healer.pollInterval`).
+ */
+function unknownKey(o: Obj): { path: string; hint: string } | undefined {
+  for (const [at, known] of Object.entries(NODE_KEYS)) {
+    const target = at === '' ? o : o[at];
+    if (!isObject(target)) continue;
+    for (const key of Object.keys(target)) {
+      if (known.includes(key)) continue;
+      const path = at === '' ? key : `${at}.${key}`;
+      const candidates = Object.entries(NODE_KEYS).flatMap(([nest, keys]) =>
+        keys
+          .filter((k) => k !== 'scope' && k !== 'appsStarting')
+          .map((k) => (nest === '' ? k : `${nest}.${k}`)),
+      );
+      const near = candidates
+        .map((name) => {
+          const last = name.slice(name.lastIndexOf('.') + 1);
+          return { name, d: editDistance(key.toLowerCase(), last.toLowerCase()) };
+        })
+        .filter(({ d }) => d <= Math.min(2, Math.floor(key.length / 3)))
+        .sort((a, b) => a.d - b.d)[0];
+      const shown = known.filter((k) => k !== 'scope' && k !== 'appsStarting' && k !== 'handshakeTimeout');
+      const hint = `${near ? `Did you mean ${near.name}? ` : ''}Known options${at ? ` of ${at}` : ''}: ${shown.join(', ')}.`;
+      return { path, hint };
+    }
+  }
+  return undefined;
+}
 
 /** A duration argument (`healer.pause(ms)`): a positive number of ms, `fallback` when absent. */
 export function durationArgument(what: string, value: unknown, fallback: number): number {
