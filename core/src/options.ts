@@ -7,7 +7,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as v from 'valibot';
 import { nearest } from './edit-distance.js';
 import { InvalidOptionsError } from './errors.js';
-import { MAX_TIMER } from './link/options.js';
+import { MAX_TIMER, notCalled } from './link/options.js';
 import { NEVER_INHERITED, portVariable } from './peer/env.js';
 import type { HealerOptions, HeartbeatOptions, Strategy, StrategyData } from './types.js';
 
@@ -217,7 +217,9 @@ const setupShape = {
   ),
   strategy: v.custom<Strategy | StrategyData>(
     (value) => isStrategy(value) || isStrategyData(value),
-    'must be a strategy ({ name, discover(ctx) }, e.g. customStrategy({ discover })) or one as data ({ name?, spec: { module, export, options } })',
+    (issue) =>
+      notCalled(issue.input) ??
+      'must be a strategy ({ name, discover(ctx) }, e.g. customStrategy({ discover })) or one as data ({ name?, spec: { module, export, options } })',
   ),
   bootTimeout: positive('ms'),
   stopTimeout: positive('ms'),

@@ -259,6 +259,15 @@ describe('invalid options, each with its named error', () => {
     ],
   ];
 
+  it("a strategy's factory given uncalled says to call it, to startNode and startCluster alike", async () => {
+    const said = 'expected a strategy, not the function that makes one: call it (strategy: staticHosts(…))';
+    const toNode = await caught(() => startNode({ name: 'a', cookie, strategy: staticHosts as never }));
+    expect(toNode.message).toContain(said);
+    const toCluster = await caught(() => startCluster({ count: 1, strategy: staticHosts as never }));
+    expect(toCluster.option).toBe('strategy');
+    expect(toCluster.message).toContain(said);
+  });
+
   it('names a startNode option that is not one, with the one it likely meant; a misspelt cookie stays hidden', async () => {
     const misplaced = await caught(() => startNode({ name: 'a', cookie, pollInterval: 100 } as never));
     expect(misplaced.message).toBe(

@@ -104,7 +104,11 @@ function check(
       typeof (strategy as Strategy).discover === 'function'
     )
   ) {
-    return ['strategy', 'expected a strategy: an object with a discover(ctx) function (see customStrategy)'];
+    return [
+      'strategy',
+      notCalled(strategy) ??
+        'expected a strategy: an object with a discover(ctx) function (see customStrategy)',
+    ];
   }
   const hb = o.heartbeat ?? {};
   if (!isObject(hb)) return ['heartbeat', 'expected { interval, timeout } in ms'];
@@ -172,6 +176,16 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
 }
 
 function noop(): void {}
+
+/**
+ * A strategy's factory given instead of the strategy it makes (`strategy: staticHosts`, for
+ * `staticHosts([...])`): said as such, not only as "not a strategy".
+ */
+export function notCalled(value: unknown): string | undefined {
+  if (typeof value !== 'function') return undefined;
+  const name = value.name || 'the factory';
+  return `expected a strategy, not the function that makes one: call it (strategy: ${name}(…))`;
+}
 
 /**
  * startNode's options, and those of its nested objects. `handshakeTimeout` is taken (and not used)
