@@ -199,7 +199,10 @@ describe('invalid options, each with its named error', () => {
     ['startNode without options', () => startNode(undefined as never), 'options', undefined],
     ['startNode with an array', () => startNode([] as never), 'options', []],
     ['a node name that is not a string', () => startNode({ name: 5 as never, cookie }), 'name', 5],
-    ['a node cookie that is empty', () => startNode({ name: 'a', cookie: '' }), 'cookie', '<hidden>'],
+    // An empty cookie holds no secret: shown as it is, and so is one of only whitespace (a cookie
+    // file with only its line break, read without trim()), refused as well.
+    ['a node cookie that is empty', () => startNode({ name: 'a', cookie: '' }), 'cookie', ''],
+    ['a node cookie of only a line break', () => startNode({ name: 'a', cookie: '\n' }), 'cookie', '\n'],
     [
       'a node cluster name of 201 characters',
       () => startNode({ name: 'a', cookie, cluster: 'c'.repeat(201) }),

@@ -87,7 +87,13 @@ function check(
   const { name, cookie, strategy, log } = o;
   if (!isString(name)) return ['name', 'expected a string'];
   if (!isValidNodeName(name)) return ['name', 'expected a non-empty name without spaces, "@" or "/"'];
-  if (!isString(cookie) || cookie.length === 0) return ['cookie', 'expected a non-empty string'];
+  if (!isString(cookie) || cookie.trim().length === 0)
+    return [
+      'cookie',
+      isString(cookie)
+        ? 'expected a non-empty string, not only whitespace (was it read from an empty file?)'
+        : 'expected a non-empty string',
+    ];
   const cluster = o.cluster ?? NODE_DEFAULTS.cluster;
   if (!isString(cluster) || cluster.length < 1 || cluster.length > 200)
     return ['cluster', 'expected a string of 1 to 200 characters'];
@@ -161,8 +167,8 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
     const [path, message] = o;
     let value: unknown = options;
     for (const key of path.split('.')) value = (value as Obj | undefined)?.[key];
-    // The cookie is a secret: never echo it.
-    if (path === 'cookie' && typeof value === 'string') value = '<hidden>';
+    // The cookie is a secret: never echo it (one of only whitespace tells nothing).
+    if (path === 'cookie' && typeof value === 'string' && value.trim() !== '') value = '<hidden>';
     throw new InvalidOptionsError(path, value, message);
   }
   const { scope, appsStarting } = options as InternalNodeOptions;
