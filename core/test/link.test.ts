@@ -54,6 +54,7 @@ describe('startNode that cannot listen', () => {
       ),
     );
     expect(taken.stack).toContain(taken.message);
+    expect(taken.stack.split('cannot listen')).toHaveLength(2);
     // 192.0.2.0/24 (TEST-NET-1) is no address of this machine.
     const elsewhere: any = await node({ name: 'c', host: '192.0.2.1' }).catch((e) => e);
     expect(elsewhere).toMatchObject({ code: 'EADDRNOTAVAIL' });

@@ -786,9 +786,10 @@ function explainListenError(error: unknown, o: ResolvedNodeOptions): unknown {
   };
   if (!(code in hint)) return error;
   const before = error.message;
+  // Read first: V8 formats a stack when it is first read, with the message of that moment.
+  const stack = error.stack;
   error.message = `startNode(): node "${o.name}" cannot listen for links on ${where}: ${hint[code]} (${before})`;
-  if (typeof error.stack === 'string' && error.stack.includes(before))
-    error.stack = error.stack.replace(before, error.message);
+  if (typeof stack === 'string' && stack.includes(before)) error.stack = stack.replace(before, error.message);
   return error;
 }
 
