@@ -64,6 +64,24 @@ describe('startNode that cannot listen', () => {
   });
 });
 
+describe('connect() options', () => {
+  it('a timeout that is not a positive number of ms is an InvalidOptionsError, not a crash', async () => {
+    const a = await node({ name: 'a' });
+    // A port nothing listens on: the dial's connection error must be heard, whatever the timeout.
+    const closed = await node({ name: 'gone' });
+    const address = `127.0.0.1:${closed.port}`;
+    await closed.stop();
+    for (const timeout of [-1, 0, Number.NaN, '1000', 2 ** 31]) {
+      const error: any = await a.connect(address, { timeout: timeout as never }).catch((e) => e);
+      expect(error, String(timeout)).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option).toBe('connect() timeout');
+    }
+    await expect(a.connect(address, 5 as never)).rejects.toThrow(InvalidOptionsError);
+    // And a good one still dials (and fails as a dial does).
+    await expect(a.connect(address, { timeout: 1000 })).rejects.toThrow(/ECONNREFUSED/);
+  });
+});
+
 describe('parseAddress', () => {
   it('parses name@host:port and host:port', () => {
     expect(parseAddress('a@127.0.0.1:4000')).toEqual({ name: 'a', host: '127.0.0.1', port: 4000 });

@@ -24,12 +24,13 @@ export function openSocket(
     socket.destroy();
     opened(new LinkError(address, error.message, error.code, { cause: error }));
   };
+  // Listened for first: nothing after it may leave a connection error unheard (a crash).
+  socket.once('error', onError);
   socket.setTimeout(options.timeout, () => {
     socket.off('error', onError);
     socket.destroy();
     opened(new LinkError(address, `no connection within ${options.timeout} ms`, 'ETIMEDOUT'));
   });
-  socket.once('error', onError);
   socket.once('connect', () => {
     socket.off('error', onError);
     // setSocket clears the connect timeout: the handshake has its own from here.

@@ -273,7 +273,12 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     } catch (error) {
       return Promise.reject(error);
     }
-    const timeout = options.timeout ?? this.#o.handshakeTimeout;
+    let timeout: number;
+    try {
+      timeout = timeoutOption('connect()', options, this.#o.handshakeTimeout);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const endpoint = endpointKey(parsed.host, parsed.port);
     const named = (id: NodeId) => {
       if (parsed.name !== undefined && nameOf(id) !== parsed.name) {
