@@ -978,6 +978,19 @@ describe('runOnce', () => {
     );
     expect(failed.failed[0]).toMatchObject({ node: '*', error: { message: 'nope' } });
   });
+
+  it('names a bad timeout, and a strategy factory given uncalled', async () => {
+    const a = await node({ name: 'a' });
+    const strategy = customStrategy({ discover: () => [] });
+    for (const timeout of [-3, 0, '100']) {
+      const error: any = await runOnce(a, strategy, { timeout: timeout as never }).catch((e) => e);
+      expect(error, String(timeout)).toBeInstanceOf(InvalidOptionsError);
+      expect(error.option).toBe('runOnce() timeout');
+    }
+    await expect(runOnce(a, customStrategy as never)).rejects.toThrow(
+      'expected a strategy, not the function that makes one: call it (strategy: customStrategy(…))',
+    );
+  });
 });
 
 describe('customStrategy', () => {

@@ -2,6 +2,7 @@
 // with no links of its own, so it connects what is missing and never disconnects anything.
 
 import { InvalidOptionsError, RefreshTimeoutError } from '../errors.js';
+import { notCalled, timeoutOption } from '../link/options.js';
 import { loadedLinkLayer } from '../start-node.js';
 import type { ClusterNode, RefreshResult, Strategy } from '../types.js';
 import { DEFAULT_REFRESH_TIMEOUT } from './healer.js';
@@ -18,9 +19,13 @@ export async function runOnce(
     throw new InvalidOptionsError('node', node, 'runOnce needs a node from startNode()');
   }
   if (typeof strategy?.discover !== 'function') {
-    throw new InvalidOptionsError('strategy', strategy, 'expected a strategy with a discover(ctx) function');
+    throw new InvalidOptionsError(
+      'strategy',
+      strategy,
+      notCalled(strategy) ?? 'expected a strategy with a discover(ctx) function',
+    );
   }
-  const timeout = options.timeout ?? DEFAULT_REFRESH_TIMEOUT;
+  const timeout = timeoutOption('runOnce()', options, DEFAULT_REFRESH_TIMEOUT);
   const controller = new AbortController();
   const timer = setTimeout(
     () => controller.abort(new RefreshTimeoutError('runOnce', strategy.name, timeout)),
