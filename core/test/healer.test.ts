@@ -474,6 +474,42 @@ describe('healer', () => {
     }
   });
 
+  it("a strategy's unregister that never settles holds stop() 5 s at most, and says so", async () => {
+    const lines: string[] = [];
+    const strategy: Strategy = {
+      name: 'stuck-directory',
+      discover: () => [],
+      register: () => () => new Promise<void>(() => {}),
+    };
+    const a = await node({ name: 'a', ...SLOW, strategy, log: (l) => lines.push(l) });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let stopped = false;
+      const stopping = a.stop().then(() => {
+        stopped = true;
+      });
+      await vi.advanceTimersByTimeAsync(4_900);
+      expect(stopped).toBe(false);
+      await vi.advanceTimersByTimeAsync(100);
+      await stopping;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(lines.join('\n')).toMatch(
+      /healer of a@127\.0\.0\.1:\d+: the strategy "stuck-directory" did not withdraw the node within 5000 ms; stopping without waiting for it/,
+    );
+    // Its listener is closed: the process is free to exit.
+    const refused = await new Promise<unknown>((resolve) => {
+      const socket = net.connect(a.port, '127.0.0.1');
+      socket.on('connect', () => {
+        socket.destroy();
+        resolve('open');
+      });
+      socket.on('error', resolve);
+    });
+    expect(refused).toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
   it('pauses, resumes (also after ms) and shuts down, with events', async () => {
     const a = await node({ name: 'a', ...SLOW, strategy: customStrategy({ discover: () => [] }) });
     const events: string[] = [];

@@ -260,7 +260,24 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     for (const controller of this.#controllers) controller.abort(new Error('the healer shut down'));
     try {
       this.#unwatch?.();
-      await this.#unregister?.();
+      // Bounded: a directory that stopped answering (a paused registry daemon, say) would hold the
+      // node's stop() for good, its listener open.
+      if (this.#unregister) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = await Promise.race([
+          Promise.resolve()
+            .then(this.#unregister)
+            .then(() => false),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(true), DEFAULT_REFRESH_TIMEOUT);
+          }),
+        ]).finally(() => clearTimeout(timer));
+        if (late) {
+          this.#node.log(
+            `peer-cluster: healer of ${this.#node.id}: the strategy "${this.strategy?.name}" did not withdraw the node within ${DEFAULT_REFRESH_TIMEOUT} ms; stopping without waiting for it`,
+          );
+        }
+      }
     } catch (error) {
       this.#report(error);
     }
