@@ -103,6 +103,16 @@ describe('healer', () => {
     expect(await a.healer.refresh()).toMatchObject({ connected: [], failed: [], disconnected: [] });
   });
 
+  it('a node given at two addresses (its own and a host name) is linked, and reported, once', async () => {
+    const b = await node({ name: 'b' });
+    const a = await healed('a', [`127.0.0.1:${b.port}`, `localhost:${b.port}`, b.id]);
+    const ups: string[] = [];
+    a.on('nodeup', (id) => ups.push(id));
+    expect(await a.healer.refresh()).toMatchObject({ connected: [b.id], failed: [], disconnected: [] });
+    expect(await a.healer.refresh()).toMatchObject({ connected: [], failed: [], disconnected: [] });
+    expect(ups).toEqual([b.id]);
+  });
+
   it('two nodes that find each other by host name link once and stay linked', async () => {
     const la: string[] = [];
     const lb: string[] = [];

@@ -433,7 +433,8 @@ export async function refreshOnce(
   settled.forEach((outcome, i) => {
     const address = added[i]![1];
     if (outcome.status === 'fulfilled') {
-      result.connected.push(outcome.value);
+      // One node given at two addresses (its id's and a host name) is linked once.
+      if (!result.connected.includes(outcome.value)) result.connected.push(outcome.value);
       mine.add(outcome.value);
     } else if (outcome.reason === STILL_DIALING) {
       // Neither linked nor failed yet.
