@@ -513,6 +513,18 @@ describe('calls and messages', () => {
     expect(error.node).toBe(b.id);
   });
 
+  it('a call in flight when the calling node stops says that the caller stopped', async () => {
+    const { a, b } = await pair();
+    b.handle('hang', () => new Promise(() => {}));
+    const pending = a.call(b.id, 'hang').catch((e) => e);
+    await a.stop();
+    const error: any = await pending;
+    expect(error).toBeInstanceOf(NodeDownError);
+    expect(error.message).toBe(
+      `Call hang to node ${b.id} failed: the node was left by this node, ${a.id}, as it stops (its stop() was called).`,
+    );
+  });
+
   it('a burst of calls and messages in one turn (batched into few writes) arrives whole and in order', async () => {
     const { a, b } = await pair();
     const order: number[] = [];

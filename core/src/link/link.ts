@@ -41,6 +41,8 @@ export const CLOSE_BAD_FRAME = 4007;
 
 /** What a link needs from its node. */
 export interface LinkOwner {
+  /** The node's id. */
+  readonly id: string;
   readonly handlers: Handlers;
   /** The largest frame this node takes (its maxPayload). */
   readonly maxPayload: number;
@@ -136,7 +138,13 @@ export class Link {
   leave(): Promise<void> {
     if (this.down) return Promise.resolve();
     this.#write(LEAVING);
-    return this.close(CLOSE_LEAVING, 'leaving', 'was left by this node');
+    // Also what a call in flight on it rejects with: "the node was left by this node" read as if
+    // the callee had done something; it is the caller that stops.
+    return this.close(
+      CLOSE_LEAVING,
+      'leaving',
+      `was left by this node, ${this.#owner.id}, as it stops (its stop() was called)`,
+    );
   }
 
   /** Close the link now; resolves when the socket is closed (or after 1 s). */
