@@ -472,6 +472,8 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
   #alias(endpoint: string, id: NodeId): void {
     if (endpoint === endpointOfId(id) || !this.#links.has(id)) return;
     const owner = this.#byEndpoint.get(endpoint);
+    // Another linked node's own host:port stays its own.
+    if (owner !== undefined && owner !== id && endpointOfId(owner) === endpoint) return;
     if (owner !== undefined && owner !== id) this.#aliases.get(owner)?.delete(endpoint);
     this.#byEndpoint.set(endpoint, id);
     const aliases = this.#aliases.get(id) ?? new Set<string>();
