@@ -230,7 +230,13 @@ const setupShape = {
   healer: v.strictObject({ pollInterval: v.optional(positive('ms')) }, 'must be an object { pollInterval? }'),
   logs: v.picklist(['buffer', 'inherit', 'silent'], "must be 'buffer', 'inherit' or 'silent'"),
   nodeArgs: v.array(v.string('a node argument must be a string'), 'must be an array of strings'),
-  cookie: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty')),
+  cookie: v.pipe(
+    v.string('must be a string'),
+    v.check(
+      (cookie) => cookie.trim().length > 0,
+      'must be a non-empty string, not only whitespace (was it read from an empty file?)',
+    ),
+  ),
 };
 
 const nameSchema = v.pipe(

@@ -57,6 +57,7 @@ describe('invalid options, each with its named error', () => {
     ['apps with an empty path', () => startCluster({ apps: [''] }), 'apps.0', ''],
     ['root that is empty', () => startCluster({ root: '' }), 'root', ''],
     ['a cookie that is a number', () => startCluster({ cookie: 42 as never }), 'cookie', 42],
+    ['a cookie of only a line break', () => startCluster({ cookie: '\n' }), 'cookie', '\n'],
     [
       'count: Infinity',
       () => startCluster({ count: Number.POSITIVE_INFINITY }),
