@@ -646,6 +646,8 @@ describe('waitForLog', () => {
 
   it('while it waits, inFlight() (the failure report) lists it; settled, it leaves', async () => {
     const p = await peer({ apps: ['counter.mjs'] });
+    // The boot's line, which a loaded machine may read only after the boot has resolved.
+    await p.waitForLog('counter listening');
     const waiting = p.waitForLog(/ready/, { timeout: 60_000 });
     const stderr = p.waitForLog('boom', { stream: 'stderr', since: 'now', timeout: 60_000 });
     expect(p.inFlight()).toEqual([

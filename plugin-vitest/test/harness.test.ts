@@ -217,6 +217,8 @@ test('a report names the requests and waits in progress and what each still miss
     waitForMesh: false,
   });
   try {
+    // peer-2's boot line, which a loaded machine may read only after the boot has resolved.
+    await cluster.peer(1).waitForLog('peer-2 listening');
     const since = Date.now();
     const mesh = cluster.waitForMesh({ timeout: 60_000 });
     const nodes = cluster.peer(1).waitForNodes(1, { timeout: 60_000 });
