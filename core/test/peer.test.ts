@@ -545,6 +545,18 @@ describe('control channel', () => {
     expect(echoed + leftOut).toBe(32 * 1024 + 1);
   });
 
+  it('the lines its apps logged while booting are in logs() once the boot resolves', async () => {
+    // Its answers' lines are read before they resolve; the boot's 'ready' is no different.
+    const p = await peer({ apps: ['counter.mjs'] });
+    const booted = () => p.logs().filter((l) => l.line === `counter listening on ${p.port}`);
+    expect(booted()).toHaveLength(1);
+    await p.restart();
+    expect(booted()).toHaveLength(2);
+    // Megabytes at boot, its last line the one read last.
+    const flood = await peer({ apps: ['flood.mjs'] });
+    expect(flood.logs().at(-1)?.line).toBe('flood done');
+  });
+
   it('a peer flooding stdout does not stall, and the ring buffer keeps the last lines', async () => {
     const p = await peer({ apps: ['flood.mjs'] });
     await expect.poll(() => p.logs().at(-1)?.line, { timeout: 10_000 }).toBe('flood done');

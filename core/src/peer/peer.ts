@@ -918,7 +918,11 @@ export class Peer extends TypedEmitter<PeerEvents> {
         if (this.#state === 'paused') this.#pausedFrom = 'running';
         else this.#setState('running');
         this.#record('ready', `${Math.round(message.timings.total)} ms`);
-        booting?.resolve();
+        // The lines the apps logged while booting are in logs() (and seen by waitForLog) once the
+        // boot resolves, as an answer's are: read from the pipes before, or given up on (1 s).
+        const behind = message.out && this.#logs.settle(message.out);
+        if (behind) void behind.then(() => booting?.resolve());
+        else booting?.resolve();
         break;
       }
       case 'boot-failed':

@@ -143,8 +143,11 @@ export type ToPeer =
 export type FromPeer =
   | { t: 'node'; id: string; port: number }
   | { t: 'phase'; phase: BootPhase; app?: string }
-  /** `appStops`: whether any app has a stop to run (if none, a whole-cluster stop just kills). */
-  | { t: 'ready'; timings: BootTimings; appStops: boolean }
+  /**
+   * `appStops`: whether any app has a stop to run (if none, a whole-cluster stop just kills).
+   * `out`: what the process had written by then, like an answer's: the boot resolves once read.
+   */
+  | { t: 'ready'; timings: BootTimings; appStops: boolean; out?: OutputMark }
   | { t: 'boot-failed'; phase: BootPhase; app?: string; error: WireError }
   | { t: 'nodeup'; node: string }
   | { t: 'nodedown'; node: string }

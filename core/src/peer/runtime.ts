@@ -357,6 +357,7 @@ async function boot(config: BootConfig): Promise<void> {
       t: 'ready',
       appStops: apps.some((app) => app.stop !== undefined),
       timings: { config: t0, node: nodeMs, apps: appTimings, total: now() },
+      out: [written[0], written[1]],
     });
     // The bundled runtime's loader writes its code cache now, if it has none yet (runtime-bundle.ts).
     loader?.ready();
