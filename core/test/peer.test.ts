@@ -922,22 +922,11 @@ describe('lifecycle', () => {
       (ctx.cluster as any).stop = () => new Promise(() => {});
     });
     const started = Date.now();
-    // What the test process's stderr is given meanwhile (passed on as well).
-    const written: string[] = [];
-    const write = process.stderr.write;
-    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-      written.push(String(chunk));
-      return write.call(process.stderr, chunk, ...rest);
-    }) as typeof write;
-    try {
-      await p.stop();
-    } finally {
-      process.stderr.write = write;
-    }
+    const said = await stderrOf(() => p.stop());
     expect(p.state).toBe('stopped');
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     // A passing run that got slower says why.
-    expect(written.join('')).toContain(
+    expect(said).toContain(
       `peer-cluster: ${p.name} did not stop within stopTimeout (300 ms), so it was killed. Its apps had stopped; the stop of its node had not ended.`,
     );
   });
@@ -961,21 +950,15 @@ describe('lifecycle', () => {
         running: () => running,
       };
       Object.defineProperty(holder, key, { value: { runnerDeadline: () => deadline }, configurable: true });
-      const written: string[] = [];
-      const write = process.stderr.write;
-      process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
-        written.push(String(chunk));
-        return write.call(process.stderr, chunk, ...rest);
-      }) as typeof write;
       const started = Date.now();
+      let said: string;
       try {
-        await p.stop();
+        said = await stderrOf(() => p.stop());
       } finally {
-        process.stderr.write = write;
         if (before) Object.defineProperty(holder, key, before);
         else delete holder[key];
       }
-      return { took: Date.now() - started, left: deadline.at - started, said: written.join('') };
+      return { took: Date.now() - started, left: deadline.at - started, said };
     };
 
     // Awaited by the hook: killed with a second to spare, ended before the hook's deadline, and
@@ -1267,3 +1250,19 @@ describe('boot failures', () => {
     }
   });
 });
+
+/** What the test process's stderr is given while `act` runs (passed on as well). */
+async function stderrOf(act: () => Promise<unknown>): Promise<string> {
+  const written: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+    written.push(String(chunk));
+    return write.call(process.stderr, chunk, ...rest);
+  }) as typeof write;
+  try {
+    await act();
+  } finally {
+    process.stderr.write = write;
+  }
+  return written.join('');
+}

@@ -2,11 +2,9 @@
 // the cluster, the user reads peer-cluster's own line about the peer it killed, never only Jest's
 // "Exceeded timeout of 5000 ms for a hook"; a stop within stopTimeout fails nothing; no peer is
 // left, and the tests after it run. Short stopTimeouts against shorter runner timeouts keep it fast.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import type { CliResult, FixtureProject } from '../../test-support/fixture-project.js';
-import { waitForNoPeers } from '../../test-support/procs.js';
+import { killedLine as killed, runStopSuite } from '../../test-support/stop-suite.js';
 import { JEST, jestProject } from './project.js';
 
 let project: FixtureProject;
@@ -14,33 +12,15 @@ beforeAll(async () => {
   project = await jestProject();
 }, 240_000);
 
-/** Runs the `stop` suite's `files` with these cluster options; checks no peer of theirs is left. */
-async function runStop(
+/** Runs the `stop` suite's `files` under jest `args` with these cluster options (stop-suite.ts). */
+const runStop = (
   files: string[],
   options: Record<string, unknown>,
   args: string[],
   records: string[],
-): Promise<CliResult> {
-  const out = project.outDir('stop');
-  const result = await project.run([...JEST, ...args, ...files.map((f) => `stop/${f}`)], {
-    env: { E2E_SUITE: 'stop', E2E_OUT: out, E2E_OPTIONS: JSON.stringify(options) },
-  });
-  for (const name of records) {
-    const { cluster } = JSON.parse(readFileSync(join(out, `${name}.json`), 'utf8')) as { cluster?: string };
-    if (cluster) await waitForNoPeers({ cluster });
-  }
-  return result;
-}
+): Promise<CliResult> => runStopSuite(project, [...JEST, ...args], files, options, records);
 
-/**
- * The line that says a peer was killed, and whose stop held it up: at stopTimeout, or before the
- * timeout of the test or hook that stops it (`within`, `the 1234 ms the test's timeout (5000 ms) …`).
- */
-const killed = (ms: number, within = `stopTimeout \\(${ms} ms\\)`) =>
-  new RegExp(
-    `peer-cluster: peer-\\d did not stop within ${within}, so it was killed\\. The stop of its app \\./slow-stop\\.mjs had not ended`,
-    'g',
-  );
+/** `within` of a killed line for a stop cut short before the timeout of the test or hook. */
 const cutShort = (ms: number, what: string, timeout: number) =>
   `the \\d+ ms the ${what}'s timeout \\(${timeout} ms\\) left it of its stopTimeout \\(${ms} ms\\)`;
 

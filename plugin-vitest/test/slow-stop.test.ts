@@ -2,12 +2,10 @@
 // stops the cluster, the user reads peer-cluster's own line about the peer it killed, never only
 // Vitest's "Hook timed out"; a stop within stopTimeout fails nothing; no peer is left, and the
 // tests after it run. Short stopTimeouts against shorter runner timeouts keep it fast.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { beforeAll, expect, test } from 'vitest';
 import type { CliResult, FixtureProject } from '../../test-support/fixture-project.js';
 import { NODE_RELEASES, nodeRelease } from '../../test-support/node-release.js';
-import { waitForNoPeers } from '../../test-support/procs.js';
+import { killedLine as killed, runStopSuite } from '../../test-support/stop-suite.js';
 import {
   NEWEST_VITEST,
   NEWEST_VITEST_NODE,
@@ -31,35 +29,14 @@ beforeAll(async () => {
   runner = { project: await vitestProject(), bin: VITEST_BIN };
 }, 240_000);
 
-/** Runs the `stop` suite's `files` with these cluster options; checks no peer of theirs is left. */
-async function runStop(
+/** Runs the `stop` suite's `files` under vitest `args` with these cluster options (stop-suite.ts). */
+const runStop = (
   files: string[],
   options: Record<string, unknown>,
   args: string[],
   records: string[],
   { project, bin, node }: Runner = runner,
-): Promise<CliResult> {
-  const out = project.outDir('stop');
-  const result = await project.run([bin, 'run', ...args, ...files.map((f) => `stop/${f}`)], {
-    ...(node && { node }),
-    env: { E2E_SUITE: 'stop', E2E_OUT: out, E2E_OPTIONS: JSON.stringify(options) },
-  });
-  for (const name of records) {
-    const { cluster } = JSON.parse(readFileSync(join(out, `${name}.json`), 'utf8')) as { cluster?: string };
-    if (cluster) await waitForNoPeers({ cluster });
-  }
-  return result;
-}
-
-/**
- * The line that says a peer was killed, and whose stop held it up: at stopTimeout, or when Vitest
- * gave up on the test that stops it (`within`).
- */
-const killed = (ms: number, within = `stopTimeout \\(${ms} ms\\)`) =>
-  new RegExp(
-    `peer-cluster: peer-\\d did not stop within ${within}, so it was killed\\. The stop of its app \\./slow-stop\\.mjs had not ended`,
-    'g',
-  );
+): Promise<CliResult> => runStopSuite(project, [bin, 'run', ...args], files, options, records, node);
 
 test("usePeers' afterAll and the fixture wait for stopTimeout, not for Vitest's timeouts, and say whom they killed", {
   timeout: 120_000,
