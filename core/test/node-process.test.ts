@@ -80,8 +80,13 @@ describe('nodes in child processes', () => {
       child.proc.kill('SIGSTOP');
       await down;
       const elapsed = Date.now() - stopped;
-      // The heartbeat said it, not anything else.
-      expect(logs.join('\n')).toMatch(new RegExp(`lost its link to ${name}@.*heartbeat timeout`));
+      // The heartbeat said it, not anything else, and no longer a silence than it saw: the last
+      // tick that heard the child came before the stop, by up to an interval.
+      const said = new RegExp(
+        `lost its link to ${name}@\\S+: it was silent for (\\d+) ms or more \\(heartbeat timeout 1000 ms\\)`,
+      ).exec(logs.join('\n'));
+      expect(said, logs.join('\n')).not.toBeNull();
+      expect(Number(said![1])).toBeLessThanOrEqual(elapsed + heartbeat.interval);
       // The timeout, plus at most one tick of the check, plus slack for a loaded machine.
       expect(elapsed).toBeLessThan(heartbeat.timeout + heartbeat.interval + 1500);
       // Not long before the timeout either. The child's last message came before the stop, by up

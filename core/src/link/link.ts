@@ -197,12 +197,14 @@ export class Link {
     if (heard || stalled) {
       this.#lastHeard = now;
     } else if (now - this.#lastHeard > this.#heartbeats.silentAfter) {
-      this.#owner.log(
-        `peer-cluster: ${this.peer.id} silent for ${now - this.#lastHeard} ms, declaring it down`,
-      );
+      // Heard last at a tick this long ago, so silent for at least that long: up to an interval
+      // more, since frames are noted at ticks. (Not "more than the timeout": the link is declared
+      // down at the tick due, with half an interval's slack for late timers.)
+      const silence = `${Math.round(now - this.#lastHeard)} ms or more`;
+      this.#owner.log(`peer-cluster: ${this.peer.id} silent for ${silence}, declaring it down`);
       this.#ws.terminate();
       this.silent = true;
-      this.#goDown(`was silent for more than ${this.#heartbeats.timeout} ms (heartbeat timeout)`);
+      this.#goDown(`was silent for ${silence} (heartbeat timeout ${this.#heartbeats.timeout} ms)`);
       return;
     }
     // The dialer PINGs, the acceptor answers with a PONG, and an end that heard nothing PINGs.
