@@ -317,6 +317,12 @@ describe('invalid options, each with its named error', () => {
         'partition(groups[1])',
         'peer-2',
       ],
+      [
+        'a partition with every peer on one side',
+        () => c.partition([a, b, d], []),
+        'partition(...groups)',
+        [['peer-1', 'peer-2', 'peer-3'], []],
+      ],
       ['an unknown signal', () => a.kill('SIGFOO' as never), 'kill(signal)', 'SIGFOO'],
       ['a url path that is not a string', () => a.url(42 as never), 'url(path)', 42],
       ['waitForNodes of a string', () => a.waitForNodes('2' as never), 'waitForNodes(n)', '2'],

@@ -322,9 +322,17 @@ export class Cluster {
         groupOf.set(peer.name, g);
       }
     });
+    const rest = this.peers.filter((p) => !groupOf.has(p.name)).map((p) => p.name);
+    // One side only (every peer in one group, the others empty): nothing would be cut, silently.
+    if (groups.filter((group) => group.length > 0).length + (rest.length > 0 ? 1 : 0) < 2)
+      throw new InvalidOptionsError(
+        'partition(...groups)',
+        groups.map((group) => group.map((p) => p.name)),
+        'cuts nothing: every peer of the cluster is on one side',
+        'Leave some peers out of the groups (they form one more side), or give two groups or more: partition([a], [b, c]) cuts a off from b and c.',
+      );
     this.#groups = groupOf;
     // Recorded first: the links it cuts (nodedown) follow it in the timeline.
-    const rest = this.peers.filter((p) => !groupOf.has(p.name)).map((p) => p.name);
     this.#record({
       type: 'partition',
       detail: [
