@@ -98,9 +98,12 @@ export class Link {
     this.#heartbeats = heartbeats;
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(data, isBinary));
     ws.on('close', (code: number, reason: Buffer) => {
+      // 1006: no close frame came, the socket just ended (what a killed process's does).
       const why = this.leaving
         ? 'left the cluster'
-        : `closed the link (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`;
+        : code === 1006
+          ? 'dropped the connection without closing the link (code 1006): its process died or was killed, or the connection was cut'
+          : `closed the link (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`;
       this.#goDown(why);
     });
     heartbeats.add(this);
