@@ -764,7 +764,17 @@ export class Peer extends TypedEmitter<PeerEvents> {
     this.#app = undefined;
     this.#watchdog = undefined;
     this.#setState('booting');
-    const child = spawnRuntime({ entry, env, nodeArgs: setup.nodeArgs, cwd: setup.root });
+    let child: ChildProcess;
+    try {
+      child = spawnRuntime({ entry, env, nodeArgs: setup.nodeArgs, cwd: setup.root });
+    } catch (error) {
+      // No process, so no exit to wait for: failed here, as a spawn failure that Node reports later is.
+      const reason = (error as Error).message;
+      this.#child = undefined;
+      this.#record('boot-failed', reason);
+      this.#setState('crashed');
+      throw new PeerBootError({ peer: this.name, phase: 'spawn', reason, cause: error });
+    }
     this.#child = child;
     this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
     // Closed stdio, after exit: the last lines of stderr are in.

@@ -10,7 +10,16 @@
 // Where a group watchdog can run (group-watchdog.ts), the peer gets its pipe as one more stdio slot
 // and starts the watchdog itself, if its apps ever start a child process.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import type { Socket } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { escapedDescendants, signalEscaped } from './escaped.js';
@@ -156,9 +165,35 @@ export function spawnRuntime(options: {
     detached: true,
     windowsHide: true,
   });
+  // Out of file descriptors (EMFILE, ENFILE), Node gives up before it makes the pipes and emits
+  // the error on the next tick: handled here, and said as what it is.
+  if ((child.stdio as ChildProcess['stdio'] | undefined) === undefined) {
+    child.on('error', () => {});
+    throw new Error(outOfDescriptors(watched ? 5 : 4));
+  }
   (child.stdio[WATCHDOG_FD] as Socket | undefined)?.on('error', () => {});
   state.children.add(child);
   child.once('exit', () => state.children.delete(child));
   child.once('error', () => state.children.delete(child));
   return child;
+}
+
+/**
+ * Why a peer could not be spawned when Node made none of its pipes: this process is at its limit
+ * of open files (or the system at its own), with the figures a reader needs to raise it.
+ */
+function outOfDescriptors(perPeer: number): string {
+  let open = '';
+  let limit = '';
+  try {
+    open = String(readdirSync('/proc/self/fd').length);
+    limit = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? '';
+  } catch {
+    // Not Linux: the figures are left out.
+  }
+  const figures = open ? ` (${open} open${limit ? `, limit ${limit}` : ''})` : '';
+  return (
+    `this process has run out of file descriptors${figures}: each peer holds ${perPeer} of them in the test process (its stdio and control channel). ` +
+    'Raise the limit where the tests are started (`ulimit -n`; Node raises its soft limit to the hard one by itself, so it is the hard limit that is low) or start fewer peers.'
+  );
 }
