@@ -616,6 +616,21 @@ describe('faults', () => {
     ).toHaveLength(2);
   });
 
+  it('a strategy whose register() never settles fails the boot at bootTimeout, naming the phase and the strategy', async () => {
+    const stuck = customStrategy({
+      name: 'stuck-directory',
+      discover: () => [],
+      register: () => new Promise(() => {}),
+    });
+    const error = await startCluster({ root, count: 1, strategy: stuck, bootTimeout: 1500 }).catch((e) => e);
+    expect(error).toBeInstanceOf(PeerBootError);
+    // Before, the parent heard of the phase only once the node had started: "still in phase "spawn"".
+    expect(error.message).toBe(
+      'Peer peer-1 failed to boot in phase "node": it did not become ready within bootTimeout (1500 ms) ' +
+        '(still in phase "node": its node starts once its strategy "stuck-directory" has settled its register() and watch())',
+    );
+  });
+
   it('a stop() while add() starts peers stops them too: add() rejects, no process is left', async () => {
     const c = await cluster({ count: 2, name: 'add-during-stop' });
     const added = c.add(2).catch((e) => e);

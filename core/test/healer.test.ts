@@ -484,6 +484,37 @@ describe('healer', () => {
     }
   });
 
+  it("a peer's node (internal startTimeout: Infinity) waits for register() past 30 s: its bootTimeout bounds it", async () => {
+    let registering: () => void = () => {};
+    const called = new Promise<void>((resolve) => {
+      registering = resolve;
+    });
+    let settle: (undo: () => void) => void = () => {};
+    const strategy: Strategy = {
+      name: 'slow-directory',
+      discover: () => [],
+      register: () => {
+        registering();
+        return new Promise((resolve) => {
+          settle = resolve;
+        });
+      },
+    };
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const options = { name: 'a', ...SLOW, strategy, startTimeout: Number.POSITIVE_INFINITY };
+      const started = node(options).catch((e: unknown) => e);
+      await called;
+      await vi.advanceTimersByTimeAsync(60_000);
+      settle(() => {});
+      const a = await started;
+      expect(a).not.toBeInstanceOf(Error);
+      await (a as Awaited<ReturnType<typeof node>>).stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("a strategy's unregister that never settles holds stop() 5 s at most, and says so", async () => {
     const lines: string[] = [];
     const strategy: Strategy = {

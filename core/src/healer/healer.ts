@@ -91,8 +91,18 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
   /** Ends the wait of a queued refresh for its spacing (a refresh was asked for meanwhile). */
   #endSpacing: (() => void) | undefined;
 
-  constructor(node: Node, strategy: Strategy | undefined, pollInterval: number, rejoining = false) {
+  /** How long start() waits for register() and watch() (see InternalNodeOptions.startTimeout). */
+  readonly #startTimeout: number;
+
+  constructor(
+    node: Node,
+    strategy: Strategy | undefined,
+    pollInterval: number,
+    rejoining = false,
+    startTimeout = START_TIMEOUT,
+  ) {
     super();
+    this.#startTimeout = startTimeout;
     this.#rejoining = rejoining;
     this.#node = node;
     this.#findings = new Findings(node);
@@ -131,10 +141,11 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     ]);
     // A register or watch that never settles would hold startNode() for good, saying nothing.
     let timer: NodeJS.Timeout | undefined;
+    const limit = this.#startTimeout;
     const outcome = await Promise.race([
       settled,
       new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), START_TIMEOUT);
+        if (Number.isFinite(limit)) timer = setTimeout(() => resolve(undefined), limit);
       }),
     ]);
     clearTimeout(timer);
@@ -143,7 +154,7 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
         .filter(Boolean)
         .join(' and ');
       const error = new PeerClusterError(
-        `startNode(): the strategy "${strategy.name}" of ${this.#node.id} did not settle its ${what} within ${START_TIMEOUT} ms, so the node is not started. Make them resolve, or reject with an error saying why, sooner (give what they wait for a timeout of its own).`,
+        `startNode(): the strategy "${strategy.name}" of ${this.#node.id} did not settle its ${what} within ${limit} ms, so the node is not started. Make them resolve, or reject with an error saying why, sooner (give what they wait for a timeout of its own).`,
       );
       controller.abort(error);
       // What settles late is undone at once: the node it was for does not run.

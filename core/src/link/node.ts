@@ -129,7 +129,7 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     this.cluster = o.cluster;
     this.handlers = new Handlers(() => this.id, o.appsStarting);
     if (o.appsStarting) this.#holdUntil(o.appsStarting);
-    this.healer = new NodeHealer(this, o.strategy, o.healer.pollInterval, o.port !== 0);
+    this.healer = new NodeHealer(this, o.strategy, o.healer.pollInterval, o.port !== 0, o.startTimeout);
   }
 
   async listen(): Promise<void> {

@@ -33,6 +33,8 @@ export interface ResolvedNodeOptions {
   scope: string | undefined;
   /** @internal See InternalNodeOptions. */
   appsStarting: Promise<unknown> | undefined;
+  /** @internal See InternalNodeOptions. */
+  startTimeout: number | undefined;
 }
 
 /**
@@ -51,7 +53,16 @@ export interface InternalNodeOptions {
    * what it missed must not lose that to the peer's own boot. Never rejects.
    */
   appsStarting?: Promise<unknown>;
+  /**
+   * How long startNode() waits for its strategy's register() and watch(), in ms (START_TIMEOUT
+   * when absent); `Infinity` for no limit of its own: a peer's boot is bounded by its bootTimeout,
+   * which may be longer, and whose failure says what the peer was waiting for.
+   */
+  startTimeout?: number;
 }
+
+/** The options only the peer runtime passes: never suggested, nor listed to a user. */
+const INTERNAL_KEYS = ['scope', 'appsStarting', 'startTimeout'];
 
 // Checked by hand, not with a schema library: this module is in every peer's import graph, and
 // loading and first running a schema costs a peer a few ms of its boot (the test process checks
@@ -79,10 +90,10 @@ function positive(o: Obj, key: string, at: string, fallback: number, what: strin
   return v;
 }
 
-function check(
-  o: Obj,
-):
-  | (Omit<ResolvedNodeOptions, 'handshakeTimeout' | 'log' | 'scope' | 'appsStarting'> & { log?: unknown })
+function check(o: Obj):
+  | (Omit<ResolvedNodeOptions, 'handshakeTimeout' | 'log' | 'scope' | 'appsStarting' | 'startTimeout'> & {
+      log?: unknown;
+    })
   | Problem {
   const { name, cookie, strategy, log } = o;
   if (!isString(name)) return ['name', 'expected a string'];
@@ -171,13 +182,14 @@ export function resolveNodeOptions(options: NodeOptions): ResolvedNodeOptions {
     if (path === 'cookie' && typeof value === 'string' && value.trim() !== '') value = '<hidden>';
     throw new InvalidOptionsError(path, value, message);
   }
-  const { scope, appsStarting } = options as InternalNodeOptions;
+  const { scope, appsStarting, startTimeout } = options as InternalNodeOptions;
   return {
     ...o,
     handshakeTimeout: NODE_DEFAULTS.handshakeTimeout,
     log: (o.log as ((line: string) => void) | undefined) ?? noop,
     scope: typeof scope === 'string' && scope.length > 0 ? scope : undefined,
     appsStarting: appsStarting instanceof Promise ? appsStarting : undefined,
+    startTimeout: typeof startTimeout === 'number' && startTimeout > 0 ? startTimeout : undefined,
   };
 }
 
@@ -195,8 +207,8 @@ export function notCalled(value: unknown): string | undefined {
 
 /**
  * startNode's options, and those of its nested objects. `handshakeTimeout` is taken (and not used)
- * so that `{ ...NODE_DEFAULTS, name, cookie }`, which holds it, stays valid; `scope` and
- * `appsStarting` are internal.
+ * so that `{ ...NODE_DEFAULTS, name, cookie }`, which holds it, stays valid; INTERNAL_KEYS are
+ * internal.
  */
 const NODE_KEYS: Record<string, string[]> = {
   '': [
@@ -211,8 +223,7 @@ const NODE_KEYS: Record<string, string[]> = {
     'maxPayload',
     'log',
     'handshakeTimeout',
-    'scope',
-    'appsStarting',
+    ...INTERNAL_KEYS,
   ],
   heartbeat: ['interval', 'timeout'],
   healer: ['pollInterval'],
@@ -231,9 +242,7 @@ function unknownKey(o: Obj): { path: string; hint: string } | undefined {
       if (known.includes(key)) continue;
       const path = at === '' ? key : `${at}.${key}`;
       const candidates = Object.entries(NODE_KEYS).flatMap(([nest, keys]) =>
-        keys
-          .filter((k) => k !== 'scope' && k !== 'appsStarting')
-          .map((k) => (nest === '' ? k : `${nest}.${k}`)),
+        keys.filter((k) => !INTERNAL_KEYS.includes(k)).map((k) => (nest === '' ? k : `${nest}.${k}`)),
       );
       const near = candidates
         .map((name) => {
@@ -242,7 +251,7 @@ function unknownKey(o: Obj): { path: string; hint: string } | undefined {
         })
         .filter(({ d }) => d <= Math.min(2, Math.floor(key.length / 3)))
         .sort((a, b) => a.d - b.d)[0];
-      const shown = known.filter((k) => k !== 'scope' && k !== 'appsStarting' && k !== 'handshakeTimeout');
+      const shown = known.filter((k) => !INTERNAL_KEYS.includes(k) && k !== 'handshakeTimeout');
       const hint = `${near ? `Did you mean ${near.name}? ` : ''}Known options${at ? ` of ${at}` : ''}: ${shown.join(', ')}.`;
       return { path, hint };
     }

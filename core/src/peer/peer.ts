@@ -834,7 +834,9 @@ export class Peer extends TypedEmitter<PeerEvents> {
         this.#failBoot(
           this.#phase,
           `it did not become ready within bootTimeout (${setup.bootTimeout} ms${paused})${
-            this.#app ? `: app ${this.#app} is still starting` : ` (still in phase "${this.#phase}")`
+            this.#app
+              ? `: app ${this.#app} is still starting`
+              : ` (still in phase "${this.#phase}"${this.#phaseDetail()})`
           }${busyMachine(this.#child?.pid, setup.bootTimeout)}`,
           { timeout: setup.bootTimeout },
         );
@@ -968,6 +970,15 @@ export class Peer extends TypedEmitter<PeerEvents> {
    * Fails the boot in progress: kills the process, then (once it is reaped and its stderr read)
    * rejects the boot with a PeerBootError carrying the phase, the app and the stderr tail.
    */
+  /** What a boot still in its phase waits for, where that is not plain (a bootTimeout's message). */
+  #phaseDetail(): string {
+    if (this.#phase !== 'node') return '';
+    const strategy = this.#config.setup.strategy;
+    return strategy
+      ? `: its node starts once its strategy "${strategy.name}" has settled its register() and watch()`
+      : '';
+  }
+
   #failBoot(
     phase: BootPhase,
     reason: string,

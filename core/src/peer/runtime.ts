@@ -255,6 +255,8 @@ async function boot(config: BootConfig): Promise<void> {
     if (config.watchdogFd !== undefined)
       armGroupWatchdog(config.watchdogFd, (pid) => send({ t: 'watchdog', pid }));
     phase = 'node';
+    // Said at once: a boot that times out here names the phase, and what the node waits for.
+    send({ t: 'phase', phase });
     const tNode = now();
     let strategy: Strategy | undefined;
     if (config.strategy.kind === 'spec') {
@@ -297,6 +299,8 @@ async function boot(config: BootConfig): Promise<void> {
     if (strategy) options.strategy = strategy;
     if (config.scope) options.scope = config.scope;
     options.appsStarting = appsStarting;
+    // The boot's own bootTimeout bounds a strategy's register() and watch(), however long it is.
+    options.startTimeout = Number.POSITIVE_INFINITY;
     try {
       node = await startNode(options);
     } catch (error) {
