@@ -257,7 +257,7 @@ describe('thrown errors', () => {
 });
 
 describe('a peer whose apps are still loading', () => {
-  it('keeps the messages and calls its node gets meanwhile for its apps', async () => {
+  it('keeps the messages and calls its node gets meanwhile for its apps, each of them', async () => {
     // The node of a peer links before its apps start (they may take long to load): what a node
     // sends it on nodeup, to catch it up after a restart, must not be lost to that.
     const gate = createServer();
@@ -268,7 +268,10 @@ describe('a peer whose apps are still loading', () => {
     const a = c.peers[0]!;
     const linked = once(a, 'nodeup') as Promise<[string]>;
     const loading = once(gate, 'connection') as Promise<[Socket]>;
-    const adding = c.add(1, { env: { GATE: (gate.address() as { port: number }).port } });
+    const adding = c.add(1, {
+      apps: ['loads-late.mjs', 'hears-too.mjs'],
+      env: { GATE: (gate.address() as { port: number }).port },
+    });
     const [[b], [socket]] = await Promise.all([linked, loading]);
     // Linked, and its app not loaded: a sends it a message and calls it, and only then is the
     // app let go (the frames are in its socket before the release is sent).
@@ -281,6 +284,8 @@ describe('a peer whose apps are still loading', () => {
     await adding;
     expect(await a.evaluate(() => (globalThis as { early?: Promise<string> }).early)).toBe('early');
     expect(await c.peers[1]!.call('heard')).toEqual([[a.node, 'missed', 1]]);
+    // The second app listens once the first has started: it hears what came before, too.
+    expect(await c.peers[1]!.call('heard-too')).toEqual([[a.node, 'missed', 1]]);
     // Once the apps run, a method nobody registered fails at once, as before.
     const error = (await a.evaluate(
       (ctx, to) => ctx.cluster.call(to, 'nope').catch((e: Error) => e.message),

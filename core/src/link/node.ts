@@ -107,9 +107,10 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
   #stopping: Promise<void> | undefined;
   #stopped = false;
   /**
-   * Messages that came while the peer's apps were starting and nothing listened for them yet,
-   * kept for the first `message` listener (see InternalNodeOptions.appsStarting); undefined once
-   * the apps have started, when an unheard message is dropped again, as `send` says.
+   * Messages that came while the peer's apps were starting (see InternalNodeOptions.appsStarting):
+   * each `message` listener added meanwhile gets those that came before it, so that every app
+   * hears what it would have heard had all of them been listening from the node's start. Undefined
+   * once the apps have started, when an unheard message is dropped again, as `send` says.
    */
   #held: [from: NodeId, topic: string, payload: unknown][] | undefined;
   #heldOverflow = false;
@@ -485,39 +486,50 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
 
   message(from: NodeId, topic: string, payload: unknown): void {
     const held = this.#held;
-    if (held && (held.length > 0 || this.listenerCount('message') === 0)) {
+    if (held) {
       if (held.length < MAX_HELD_MESSAGES) held.push([from, topic, payload]);
       else if (!this.#heldOverflow) {
         this.#heldOverflow = true;
         this.#o.log(
-          `peer-cluster: ${this.id} dropped messages that came while its apps were starting and nothing listened for them (over ${MAX_HELD_MESSAGES})`,
+          `peer-cluster: ${this.id} kept only the first ${MAX_HELD_MESSAGES} messages that came while its apps were starting: a listener added later does not get the others`,
         );
       }
-      return;
     }
     this.#notify('message', from, topic, payload);
   }
 
   #holdUntil(appsStarting: Promise<unknown>): void {
-    this.#held = [];
-    // Delivered once the first listener is in place: `newListener` comes just before it is.
-    const onListener = (event: string | symbol) => {
-      if (event === 'message') queueMicrotask(() => this.#deliverHeld());
+    const held: [NodeId, string, unknown][] = [];
+    this.#held = held;
+    // Replayed once the listener is in place (`newListener` comes just before it is), before any
+    // message that comes after it: those are read on a later turn of the event loop.
+    const onListener = (event: string | symbol, listener: (...args: unknown[]) => void) => {
+      const before = held.length;
+      if (event === 'message' && before > 0) queueMicrotask(() => this.#replay(listener, held, before));
     };
     this.on('newListener', onListener);
     const done = () => {
       this.off('newListener', onListener);
-      this.#deliverHeld();
       this.#held = undefined;
     };
     appsStarting.then(done, done);
   }
 
-  #deliverHeld(): void {
-    const held = this.#held;
-    while (held && held.length > 0 && this.listenerCount('message') > 0) {
-      const [from, topic, payload] = held.shift()!;
-      this.#notify('message', from, topic, payload);
+  /** Gives a new `message` listener the first `count` held messages, as `emit` would have. */
+  #replay(listener: (...args: unknown[]) => void, held: [NodeId, string, unknown][], count: number): void {
+    for (let i = 0; i < count; i++) {
+      // As added: a `once` listener is its wrapper, gone once it has run (or removed meanwhile).
+      const raw = this.rawListeners('message').find(
+        (l) => l === listener || (l as { listener?: unknown }).listener === listener,
+      );
+      if (raw === undefined) return;
+      try {
+        Reflect.apply(raw, this, held[i]!);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
     }
   }
 
@@ -758,7 +770,7 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
 
 /** How long connect() waits at most for a node's handshake into this one before dialing it, in ms. */
 const INBOUND_WAIT = 1000;
-/** Messages a booting peer keeps for its apps' first `message` listener (see #held). */
+/** Messages a booting peer keeps for its apps' `message` listeners (see #held). */
 const MAX_HELD_MESSAGES = 10_000;
 
 function waitAtMost(promise: Promise<void>, ms: number): Promise<void> {

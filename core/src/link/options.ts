@@ -47,8 +47,8 @@ export interface InternalNodeOptions {
   scope?: string;
   /**
    * Settles once the peer's apps have started (or failed to). The node links before its apps
-   * start, so until then a message nothing listens for yet is kept for the first `message`
-   * listener, and a call to a method no handler is registered for waits for the apps (within the
+   * start, so until then each `message` listener added also gets the messages that came before
+   * it, and a call to a method no handler is registered for waits for the apps (within the
    * caller's timeout) instead of failing: a node that links with a restarted peer and sends it
    * what it missed must not lose that to the peer's own boot. Never rejects.
    */
