@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { startCluster } from '@peer-cluster/core';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
-const step = (text) => console.log(`\n\x1b[1m== ${text}\x1b[0m`);
+// Bold on a terminal only: piped into a file or a CI log, plain text.
+const step = (text) => console.log(process.stdout.isTTY ? `\n\x1b[1m== ${text}\x1b[0m` : `\n== ${text}`);
 const t0 = Date.now();
 
 async function http(peer, path, init) {
@@ -52,24 +53,30 @@ try {
   await showMesh(cluster);
 
   step(`${b.name} catches up`);
-  const deadline = Date.now() + 5000;
-  let snapshot = await b.call('kv.snapshot');
-  while (snapshot.size !== 42 && Date.now() < deadline) {
-    await new Promise((resolve) => b.once('log', resolve));
-    snapshot = await b.call('kv.snapshot');
-  }
-  console.log(`  ${b.name} holds ${JSON.stringify(snapshot)}`);
+  // Its app logs the catch-up; a line printed before this call counts too, so there is no race.
+  const { line } = await b.waitForLog(/caught up/);
+  console.log(`  ${b.name} logged "${line}"`);
+  console.log(`  ${b.name} holds ${JSON.stringify(await b.call('kv.snapshot'))}`);
 
-  step('Cluster timeline');
-  console.table(
-    cluster.timeline.map((e) => ({
-      't (ms)': e.at - t0,
-      event: e.type,
-      peer: e.peer ?? '',
-      node: e.node ?? '',
-      detail: e.detail ?? '',
-    })),
-  );
+  step('Cluster timeline (ms since the demo began)');
+  const rows = cluster.timeline.map((e) => [
+    String(e.at - t0),
+    e.type,
+    e.peer ?? '',
+    e.node ?? '',
+    e.detail ?? '',
+  ]);
+  const width = (i) => Math.max(...rows.map((row) => row[i].length));
+  const widths = [width(0), width(1), width(2), width(3)];
+  for (const [at, type, peer, node, detail] of rows) {
+    const cells = [
+      at.padStart(widths[0]),
+      type.padEnd(widths[1]),
+      peer.padEnd(widths[2]),
+      node.padEnd(widths[3]),
+    ];
+    console.log(`  ${cells.join('  ')}  ${detail}`.trimEnd());
+  }
 } finally {
   step('Stopping the cluster');
   await cluster.stop();

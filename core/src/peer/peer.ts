@@ -148,6 +148,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
   #onResume: (() => void) | undefined;
   /** The process a SIGKILL was sent to: it is as good as gone (a second kill() joins the first). */
   #killed: ChildProcess | undefined;
+  /** The signal kill() last sent, and to which process: its exit says it was the test's doing. */
+  #sent: { child: ChildProcess; signal: NodeJS.Signals } | undefined;
   #stopping = false;
   #everReady = false;
   /** Whether an app of the running process has a stop to run (as the runtime reported at ready). */
@@ -514,6 +516,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
     if (this.#killed === child) return signal === 'SIGKILL' ? this.#exited : undefined;
     if (signal === 'SIGKILL') this.#killed = child;
     this.#record('kill', signal);
+    this.#sent = { child, signal };
     const escaped = this.#escaped(child.pid!);
     signalGroup(child.pid!, signal);
     signalEscaped(escaped, signal);
@@ -1072,7 +1075,12 @@ export class Peer extends TypedEmitter<PeerEvents> {
     this.#changes.emit('change');
     // A stop that went wrong says how on its exit (the slow stop's kill has an event of its own).
     // A graceful stop that ends with a SIGKILL of its own (a cluster's) says so: not a crash.
-    const ended = signal === 'SIGKILL' && wasStopping && this.#stopKill ? ` (${this.#stopKill})` : '';
+    const ended =
+      signal === 'SIGKILL' && wasStopping && this.#stopKill
+        ? ` (${this.#stopKill})`
+        : signal && this.#sent?.child === child && this.#sent.signal === signal
+          ? ' (sent by kill())'
+          : '';
     const how = [
       signal ? `signal ${signal}${ended}` : `code ${code}`,
       ...(wasStopping ? this.#stopTrouble : []),
