@@ -5,7 +5,7 @@
 // timeout too. One started outside a test (a beforeAll) goes after the test file's last afterAll:
 // this module is evaluated anew for each test file (Vitest isolates them) as the file is
 // collected, so its afterAll is the file's.
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { afterAll, onTestFinished } from 'vitest';
 
 const live = new Set<() => void>();
@@ -33,4 +33,23 @@ export function killWhenTestEnds(child: ChildProcess, { group = false } = {}): v
   } catch {
     // Not inside a test: the afterAll above.
   }
+}
+
+/**
+ * Runs `command` to its end (killed when the test ends first) and resolves with its exit code and
+ * everything it wrote to stdout and stderr.
+ */
+export async function runToEnd(
+  command: string,
+  args: string[],
+  options: SpawnOptions = {},
+): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  killWhenTestEnds(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk));
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  return { code, out, err };
 }

@@ -1,23 +1,19 @@
 // `npm run demo` is the first thing the README asks of a new user: it runs here as they run it.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { killWhenTestEnds } from '../test-support/children.js';
+import { runToEnd } from '../test-support/children.js';
 import { peerProcesses } from '../test-support/procs.js';
 
 const repo = new URL('..', import.meta.url).pathname;
 
 it('npm run demo boots, kills, restarts and heals a cluster, prints its timeline and leaves no peer', async () => {
-  const demo = spawn(process.execPath, [join(repo, 'examples/replicated-kv/demo.js')], {
-    cwd: repo,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  killWhenTestEnds(demo);
-  let out = '';
-  let err = '';
-  demo.stdout.on('data', (chunk: Buffer) => (out += chunk));
-  demo.stderr.on('data', (chunk: Buffer) => (err += chunk));
-  const code = await new Promise((resolve) => demo.once('close', resolve));
+  const { code, out, err } = await runToEnd(
+    process.execPath,
+    [join(repo, 'examples/replicated-kv/demo.js')],
+    {
+      cwd: repo,
+    },
+  );
   expect({ code, err }).toEqual({ code: 0, err: '' });
   const cluster = /cluster (\S+) ready and meshed in \d+ ms/.exec(out)?.[1];
   expect(cluster).toBeDefined();

@@ -1,22 +1,16 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { killWhenTestEnds } from '../../test-support/children.js';
+import { runToEnd } from '../../test-support/children.js';
 import { waitForNoPeers } from '../../test-support/procs.js';
 
 const script = fileURLToPath(new URL('./fixtures/parent/out-of-fds.mjs', import.meta.url));
 
 it('a test process out of file descriptors gets a boot error that says so, and nothing is left', async () => {
   // A hard limit of 64 (Node raises its soft limit to the hard one): room for a few peers, not 20.
-  const child = spawn('/bin/sh', ['-c', `ulimit -n 64 && exec "${process.execPath}" "${script}" 20`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  killWhenTestEnds(child);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk));
-  const code = await new Promise((resolve) => child.once('close', resolve));
+  const { code, out, err } = await runToEnd('/bin/sh', [
+    '-c',
+    `ulimit -n 64 && exec "${process.execPath}" "${script}" 20`,
+  ]);
   // Before, Node's EMFILE from spawn() was an unhandled 'error' event: the process crashed.
   expect({ code, err }).toEqual({ code: 0, err: '' });
   const report = JSON.parse(out) as { cluster: string; name?: string; message?: string };
