@@ -677,6 +677,22 @@ describe('stop() and block()', () => {
     await up;
   });
 
+  it('a link cut by block() says on each end who blocks whom', async () => {
+    const logs = { a: [] as string[], b: [] as string[] };
+    const a = await node({ name: 'a', log: (line) => logs.a.push(line) });
+    const b = await node({ name: 'b', log: (line) => logs.b.push(line) });
+    await a.connect(b.id);
+    const downs = Promise.all([nextEvent(a, 'nodedown', b.id), nextEvent(b, 'nodedown', a.id)]);
+    a.block(['b']);
+    await downs;
+    expect(logs.a).toContain(
+      `peer-cluster: ${a.id} lost its link to ${b.id}: it is blocked by this node (a partition, or node.block())`,
+    );
+    expect(logs.b).toContain(
+      `peer-cluster: ${b.id} lost its link to ${a.id}: it blocks this node (a partition, or node.block()), and closed the link`,
+    );
+  });
+
   it('unblocked second, a node dials at once the node whose dial it refused meanwhile (a heal is not held up)', async () => {
     const list: string[] = [];
     // Polls far apart: only the refreshes that unblock() triggers can link them.

@@ -103,7 +103,10 @@ export class Link {
         ? 'left the cluster'
         : code === 1006
           ? 'dropped the connection without closing the link (code 1006): its process died or was killed, or the connection was cut'
-          : `closed the link (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`;
+          : code === CLOSE_BLOCKED && reason.toString() === 'blocked'
+            ? // Said from this end: the other one blocks it (its own line says it blocks this one).
+              'blocks this node (a partition, or node.block()), and closed the link'
+            : `closed the link (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`;
       this.#goDown(why);
     });
     heartbeats.add(this);

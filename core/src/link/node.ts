@@ -366,7 +366,7 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     for (const name of names) this.#blocked.add(name);
     for (const link of [...this.#links.values()]) {
       if (this.#blocked.has(link.peer.name))
-        void link.close(CLOSE_BLOCKED, 'blocked', `was blocked by ${this.id}`);
+        void link.close(CLOSE_BLOCKED, 'blocked', 'is blocked by this node (a partition, or node.block())');
     }
   }
 
