@@ -180,11 +180,17 @@ describe('peer-cluster CLI', () => {
     await waitForNoPeers({ cluster: name, timeout: 3000 });
   });
 
-  it('up fails with the named boot error when an app is missing', async () => {
+  it('up says an app is not found (not that a peer failed to boot), and what may have been meant', async () => {
     const { code, out } = await cli(['up', '--count', '1', '--app', 'missing.js']).exited;
     expect(code).toBe(1);
-    expect(out).toMatch(/PeerBootError|InvalidOptionsError/);
-    expect(out).toContain('missing.js');
+    expect(out).toBe(
+      `peer-cluster: app not found: missing.js (no module at ${fixtures}missing.js). Apps resolve from the current directory: check the path. No peer was started.\n`,
+    );
+    const misspelt = await cli(['up', '--count', '1', '--app', 'ap.js']).exited;
+    expect(misspelt.code).toBe(1);
+    expect(misspelt.out).toBe(
+      `peer-cluster: app not found: ap.js (no module at ${fixtures}ap.js). Did you mean ./app.js? No peer was started.\n`,
+    );
   });
 
   it('up refuses more peers than the registry leases it ports for, naming --count, the limit and why', async () => {
@@ -194,7 +200,7 @@ describe('peer-cluster CLI', () => {
     expect(code).toBe(1);
     // At the limit, a missing app is what it reports.
     const missing = await cli(['up', '--count', '2048', '--app', 'missing.js']).exited;
-    expect(missing.out).toContain('PeerBootError');
+    expect(missing.out).toContain('peer-cluster: app not found: missing.js');
   });
 
   it('reap kills orphaned peers, says what it killed, and leaves live ones alone', async () => {

@@ -4,6 +4,7 @@
 import type { Cluster } from '../cluster/cluster.js';
 import { startClusterWith } from '../cluster/cluster.js';
 import { InvalidOptionsError } from '../errors.js';
+import { locate, missingApp } from '../peer/app-modules.js';
 import { portVariable } from '../peer/env.js';
 import { MAX_LEASES_PER_CONNECTION } from '../registry/protocol.js';
 import { table } from '../table.js';
@@ -54,6 +55,18 @@ Options:
       if (eq <= 0) throw new UsageError(`--env takes K=V, got ${JSON.stringify(pair)}`, upCommand.help);
       env[pair.slice(0, eq)] = pair.slice(eq + 1);
     }
+    // Looked up as the cluster would, and said as what it is: the cluster's PeerBootError names a
+    // peer that "failed to boot", though none was started.
+    const root = process.cwd();
+    for (const app of apps) {
+      if (locate(app, root) !== undefined) continue;
+      const { where, folder, guess } = missingApp(app, root);
+      const hint = guess ?? (folder ? '' : 'Apps resolve from the current directory: check the path.');
+      console.error(
+        `peer-cluster: app not found: ${app} (${folder ? where : `no module at ${where}`}). ${hint ? `${hint} ` : ''}No peer was started.`,
+      );
+      return 1;
+    }
     // Ctrl-C at any time, even while the peers boot, ends in a clean stop.
     const interrupted = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
@@ -67,7 +80,7 @@ Options:
         env,
         ports: (values.port as string[] | undefined) ?? [],
         nodeArgs: (values['node-arg'] as string[] | undefined) ?? [],
-        root: process.cwd(),
+        root,
         logs: 'inherit',
         ...(typeof values.name === 'string' && { name: values.name }),
       },

@@ -32,7 +32,8 @@ function isDirectory(path: string): boolean {
 /** `./x.js` names `./x.ts` when only that exists, as in a TypeScript import (`.mjs` → `.mts`…). */
 const TS_FOR_JS: Record<string, string> = { '.js': '.ts', '.mjs': '.mts', '.cjs': '.cts' };
 
-function locate(app: string, root: string): string | undefined {
+/** The file of the app `app` resolves to from `root`, or undefined when there is none. */
+export function locate(app: string, root: string): string | undefined {
   const path = resolve(root, app);
   if (isFile(path)) return path;
   const ts = TS_FOR_JS[extname(path)];
@@ -61,22 +62,35 @@ export function locateApps(apps: string[], root: string, peer: string): LocatedA
   return apps.map((name) => {
     const file = locate(name, root);
     if (!file) {
-      const path = resolve(root, name);
-      // `apps: ['./src']`: a folder is an app only through its index file.
-      const folder = isDirectory(path)
-        ? `${path} is a folder without an index file (index${EXTENSIONS.join(', index')}): name the app's module in it`
-        : undefined;
+      const missing = missingApp(name, root);
       throw new PeerBootError({
         peer,
         phase: 'app',
         app: name,
-        reason: folder
-          ? `the app module was not found: ${folder} (resolved "${name}" from root ${root}).`
-          : `the app module was not found: ${path} (resolved "${name}" from root ${root}). ${nearby(path, root) ?? 'Check the path, or set `root`.'}`,
+        reason: `the app module was not found: ${missing.where} (resolved "${name}" from root ${root}).${missing.folder ? '' : ` ${missing.guess ?? 'Check the path, or set `root`.'}`}`,
       });
     }
     return { name, file };
   });
+}
+
+/**
+ * Why `locate` found no app `name` from `root`: `where`, the path it looked at, or that it is a
+ * `folder` without an index file; `guess`, a module of that folder the name may have meant.
+ */
+export function missingApp(
+  name: string,
+  root: string,
+): { where: string; folder: boolean; guess: string | undefined } {
+  const path = resolve(root, name);
+  // `apps: ['./src']`: a folder is an app only through its index file.
+  if (isDirectory(path))
+    return {
+      where: `${path} is a folder without an index file (index${EXTENSIONS.join(', index')}): name the app's module in it`,
+      folder: true,
+      guess: undefined,
+    };
+  return { where: path, folder: false, guess: nearby(path, root) };
 }
 
 /** `Did you mean ./src/counter.ts?` for a misspelt app: a module of its folder within two edits. */
