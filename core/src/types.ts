@@ -277,8 +277,17 @@ export interface ClusterNode extends TypedEventEmitter<ClusterNodeEvents> {
    * Throws an InvalidOptionsError when the node id or the topic is not valid.
    */
   send(node: NodeId, topic: string, payload: unknown): void;
-  /** Register a handler that other nodes and the test (`peer.call`) can call. */
+  /**
+   * Register a handler that other nodes and the test (`peer.call`) can call. A method has one
+   * handler: one already handled is an InvalidOptionsError (two apps of a peer that both register
+   * it, say); `unhandle(method)` first, to replace it.
+   */
   handle(method: string, fn: (...args: any[]) => unknown): void;
+  /**
+   * Remove the handler of `method`, so that it may be registered again; returns whether there was
+   * one. Calls to it then fail as calls to a method never registered.
+   */
+  unhandle(method: string): boolean;
   /** Run a locally registered handler (what `peer.call` does over the control channel). */
   invoke(method: string, args: unknown[]): Promise<unknown>;
   /** Link to an address now; resolves to its id. */
@@ -313,6 +322,7 @@ export interface AppCluster
       | 'callWithOptions'
       | 'send'
       | 'handle'
+      | 'unhandle'
     >,
     TypedListening<ClusterNodeEvents> {}
 

@@ -205,14 +205,14 @@ describe('handshake', () => {
   it('settles simultaneous dials on one link, every time', async () => {
     const a = await node({ name: 'a' });
     const b = await node({ name: 'b' });
+    a.handle('who', () => 'a');
+    b.handle('who', () => 'b');
     for (let round = 0; round < 20; round++) {
       const [x, y] = await Promise.all([a.connect(b.id), b.connect(a.id)]);
       expect([x, y]).toEqual([b.id, a.id]);
       expect(a.nodes()).toEqual([b.id]);
       expect(b.nodes()).toEqual([a.id]);
       // The one link carries calls both ways.
-      a.handle('who', () => 'a');
-      b.handle('who', () => 'b');
       expect(await a.call(b.id, 'who')).toBe('b');
       expect(await b.call(a.id, 'who')).toBe('a');
       const downs = Promise.all([nextEvent(a, 'nodedown', b.id), nextEvent(b, 'nodedown', a.id)]);
@@ -269,6 +269,27 @@ describe('calls and messages', () => {
     expect(echoed).toEqual(value);
     expect(second).toBe('two');
     expect((echoed as typeof value).map.get('k')).toBeInstanceOf(Set);
+  });
+
+  it('a method has one handler: handle() refuses one already handled, until unhandle()', async () => {
+    const { a, b } = await pair();
+    b.handle('who', () => 'first');
+    let error: any;
+    try {
+      b.handle('who', () => 'second');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error.message).toBe(
+      `Invalid option \`method\`: is already handled on node ${b.id}: a method has one handler, and handle() does not replace it (got "who"). Remove the first one with unhandle("who") before registering another, or register this one under another name.`,
+    );
+    expect(await a.call(b.id, 'who')).toBe('first');
+    expect(b.unhandle('who')).toBe(true);
+    await expect(a.call(b.id, 'who')).rejects.toThrow(`No handler "who" on node ${b.id}`);
+    expect(b.unhandle('who')).toBe(false);
+    b.handle('who', () => 'second');
+    expect(await a.call(b.id, 'who')).toBe('second');
   });
 
   it('awaits async handlers and runs local handlers with invoke', async () => {

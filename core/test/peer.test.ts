@@ -429,6 +429,24 @@ describe('control channel', () => {
     await expect(p.call('missing')).rejects.toThrow(/missing/);
   });
 
+  it('a method already handled is refused (two apps that register it fail the boot); unhandle() frees it', async () => {
+    const twice = await peer({ apps: ['counter.mjs', 'counter.mjs'] }).catch((e) => e);
+    expect(twice).toBeInstanceOf(PeerBootError);
+    expect(twice.app).toBe('counter.mjs');
+    expect(twice.message).toContain('Invalid option `method`: is already handled on node');
+    expect(twice.message).toContain('(got "inc")');
+    const p = await peer({ apps: ['counter.mjs'] });
+    const again = await p.evaluate((ctx) => ctx.cluster.handle('inc', () => 0)).catch((e) => e);
+    expect(again).toBeInstanceOf(RemoteError);
+    expect(again.message).toContain(`is already handled on node ${p.node}`);
+    expect(await p.call('inc', 2)).toBe(2);
+    await p.evaluate((ctx) => {
+      ctx.cluster.unhandle('inc');
+      ctx.cluster.handle('inc', () => 'replaced');
+    });
+    expect(await p.call('inc', 2)).toBe('replaced');
+  });
+
   it('an argument or a result that cannot be cloned is an error naming the call; the peer goes on', async () => {
     const p = await peer({ apps: ['counter.mjs'] });
     const fromEvaluate = await p.evaluate((_ctx, arg) => arg, { onDone: () => 1 }).catch((e) => e);

@@ -260,7 +260,14 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     }
     if (typeof fn !== 'function')
       throw new InvalidOptionsError('fn', fn, `the handler for "${method}" must be a function`);
-    this.handlers.set(method, fn);
+    this.handlers.add(method, fn);
+  }
+
+  unhandle(method: string): boolean {
+    if (typeof method !== 'string' || method.length === 0) {
+      throw new InvalidOptionsError('method', method, 'expected a non-empty string');
+    }
+    return this.handlers.delete(method);
   }
 
   invoke(method: string, args: unknown[]): Promise<unknown> {

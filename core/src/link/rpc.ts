@@ -4,6 +4,7 @@
 
 import { nearest } from '../edit-distance.js';
 import {
+  InvalidOptionsError,
   NodeDownError,
   PeerClusterError,
   RemoteError,
@@ -67,8 +68,22 @@ export class Handlers {
     }
   }
 
-  set(method: string, fn: Handler): void {
+  /** Registers `fn` for `method`, which must have no handler yet. */
+  add(method: string, fn: Handler): void {
+    if (this.#map.has(method)) {
+      throw new InvalidOptionsError(
+        'method',
+        method,
+        `is already handled on node ${this.#node()}: a method has one handler, and handle() does not replace it`,
+        `Remove the first one with unhandle(${JSON.stringify(method)}) before registering another, or register this one under another name.`,
+      );
+    }
     this.#map.set(method, fn);
+  }
+
+  /** Removes the handler of `method`; whether there was one. */
+  delete(method: string): boolean {
+    return this.#map.delete(method);
   }
 
   /**
