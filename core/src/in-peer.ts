@@ -29,6 +29,8 @@ export type {
   AppStop,
   ClusterNode,
   NodeAddress,
+  NodeDownInfo,
+  NodeDownReason,
   NodeId,
   NodeInfo,
   Strategy,

@@ -12,6 +12,8 @@ export type {
   ClusterNode,
   ClusterOptions,
   LogLine,
+  NodeDownInfo,
+  NodeDownReason,
   NodeId,
   Peer,
   PeerEvents,

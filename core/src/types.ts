@@ -203,10 +203,50 @@ export interface RefreshResult {
   disconnected: NodeId[];
 }
 
+/**
+ * Why a link went down, in a word to branch on (the `reason` of a `nodedown`):
+ * - `heartbeat`: the other node was silent for `heartbeat.timeout` (paused, its loop blocked);
+ * - `left`: the other node left the cluster (its `stop()`);
+ * - `stopping`: this node is stopping (its `stop()`);
+ * - `dropped`: the connection ended without the link being closed (code 1006): the other
+ *   process died or was killed, or the connection was cut;
+ * - `blocked`: one end blocks the other (`cluster.partition()`, or `node.block()`);
+ * - `disconnected`: `disconnect()` on either end;
+ * - `undiscovered`: a healer unlinked it, its strategy no longer discovering it;
+ * - `restarted`: a new process with the same id took its place;
+ * - `handshake`: the other end gave up its handshake after this one had accepted the link;
+ * - `error`: the link failed (a malformed frame, calls sent much faster than their replies read);
+ * - `exited` (a peer's events and the timeline only): the peer's own process ended, its links with it;
+ * - `closed`: the other end closed the link for a reason not listed here (its code in `detail`).
+ */
+export type NodeDownReason =
+  | 'heartbeat'
+  | 'left'
+  | 'stopping'
+  | 'dropped'
+  | 'blocked'
+  | 'disconnected'
+  | 'undiscovered'
+  | 'restarted'
+  | 'handshake'
+  | 'error'
+  | 'exited'
+  | 'closed';
+
+/** A `nodedown`'s second argument: why the link went down. */
+export interface NodeDownInfo {
+  reason: NodeDownReason;
+  /**
+   * What happened, said of the other node as the node's log says it: `was silent for 2000 ms or
+   * more (heartbeat timeout 2000 ms)`, `left the cluster`, `blocks this node (…)`…
+   */
+  detail: string;
+}
+
 export interface HealerEvents {
   refresh: [RefreshResult];
   nodeup: [NodeId];
-  nodedown: [NodeId];
+  nodedown: [id: NodeId, info: NodeDownInfo];
   pause: [];
   resume: [];
   shutdown: [];
@@ -235,7 +275,8 @@ export interface Healer extends TypedEventEmitter<HealerEvents> {
  */
 export interface ClusterNodeEvents {
   nodeup: [NodeId];
-  nodedown: [NodeId];
+  /** A link went down: the node's id, and why (`info.reason`). */
+  nodedown: [id: NodeId, info: NodeDownInfo];
   message: [from: NodeId, topic: string, payload: unknown];
 }
 
@@ -383,10 +424,12 @@ export interface ClusterEvent {
   peer?: string;
   /** The other node, for nodeup/nodedown. */
   node?: string;
+  /** Why the link went down, for nodedown (its `detail` says how). */
+  reason?: NodeDownReason;
   /**
    * What else there is to say: the signal of a kill, the code or signal of an exit or crash (an
    * exit of a stop that went wrong adds how: `; killed after stopTimeout (5000 ms)`, `; app x failed
-   * to stop (Error: …)`), the pid of a spawn, the sides of a partition…
+   * to stop (Error: …)`), the pid of a spawn, the sides of a partition, how a link went down…
    */
   detail?: string;
 }

@@ -17,6 +17,7 @@ import {
   startCluster,
   startNode,
 } from '@peer-cluster/core';
+import { formatFailureReport } from '@peer-cluster/core/harness';
 import { localRegistryStrategy, runRegistry } from '@peer-cluster/core/registry';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
@@ -349,8 +350,13 @@ describe('faults', () => {
     const downA = once(a, 'nodedown');
     const downB = once(b, 'nodedown');
     await victim.kill();
-    expect(await downA).toEqual([before.node]);
-    expect(await downB).toEqual([before.node]);
+    const dropped = {
+      reason: 'dropped',
+      detail:
+        'dropped the connection without closing the link (code 1006): its process died or was killed, or the connection was cut',
+    };
+    expect(await downA).toEqual([before.node, dropped]);
+    expect(await downB).toEqual([before.node, dropped]);
     expect(victim.state).toBe('crashed');
     await expect(victim.call('inc')).rejects.toThrow(/crashed/);
     await victim.restart();
@@ -367,6 +373,54 @@ describe('faults', () => {
       c.timeline.some((e) => e.type === 'nodedown' && e.peer === 'peer-2' && e.node === before.node),
     ).toBe(true);
   });
+
+  it('nodedown says why a link went down: to apps (ctx.cluster), on peers, in the timeline and the failure report', async () => {
+    const c = await cluster({ count: 3, heartbeat: { interval: 100, timeout: 600 } });
+    const [a, b, s] = c.peers as [Peer, Peer, Peer];
+    await a.evaluate((ctx) => {
+      const heard: string[] = [];
+      (globalThis as { heard?: string[] }).heard = heard;
+      ctx.cluster.on('nodedown', (id, info) => heard.push(`${id} ${info.reason}`));
+    });
+    const seen: string[] = [];
+    a.on('nodedown', (id, info) => seen.push(`${id} ${info.reason}`));
+    await c.partition([a], [b, s]);
+    await a.waitForNodes(0);
+    await c.heal();
+    await s.pause();
+    await a.waitForNodes((ids) => !ids.includes(s.node), { timeout: 10_000 });
+    await s.resume();
+    await c.waitForMesh();
+    await b.stop();
+    await a.waitForNodes((ids) => !ids.includes(b.node));
+    const since = Date.now();
+    const own = new Promise((resolve) => s.once('nodedown', (...args) => resolve(args)));
+    await s.kill();
+    await a.waitForNodes(0);
+    // The partition cuts both links at once, in either order.
+    expect(seen.slice(0, 2).sort()).toEqual([`${b.node} blocked`, `${s.node} blocked`].sort());
+    expect(seen.slice(2)).toEqual([`${s.node} heartbeat`, `${b.node} left`, `${s.node} dropped`]);
+    expect(await a.evaluate(() => (globalThis as { heard?: string[] }).heard)).toEqual(seen);
+    // The killed peer's own links went with its process.
+    expect(await own).toEqual([
+      a.node,
+      { reason: 'exited', detail: "went down with this peer's process, which was killed by SIGKILL" },
+    ]);
+    const downs = c.timeline.filter((e) => e.type === 'nodedown' && e.peer === a.name);
+    expect(downs.map((e) => `${e.node} ${e.reason}`)).toEqual(seen);
+    expect(downs.at(-1)?.detail).toMatch(/^dropped the connection without closing the link \(code 1006\)/);
+    const report = formatFailureReport(c, { since });
+    expect(report).toMatch(
+      new RegExp(
+        `nodedown +peer-1 +${s.node} dropped: dropped the connection without closing the link \\(code 1006\\)`,
+      ),
+    );
+    expect(report).toMatch(
+      new RegExp(
+        `nodedown +peer-3 +${a.node} exited: went down with this peer's process, which was killed by SIGKILL`,
+      ),
+    );
+  }, 30_000);
 
   it("a killed peer's own links go down with it: its nodeup and nodedown events alternate across a restart", async () => {
     const c = await cluster({ count: 3 });

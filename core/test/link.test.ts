@@ -12,7 +12,7 @@ import {
 } from '@peer-cluster/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { designatedDialer } from '../dist/healer/refresh.js';
-import { nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
+import { nextEvent, node, nodedown, stopAll, waitForNodes } from './fixtures/node/helpers.js';
 
 afterEach(stopAll);
 
@@ -584,9 +584,12 @@ describe('calls and messages', () => {
     const up = new Promise((resolve) => a.healer.once('nodeup', resolve));
     await a.connect(b.id);
     expect(await up).toBe(b.id);
-    const down = new Promise((resolve) => a.healer.once('nodedown', resolve));
+    const down = new Promise((resolve) => a.healer.once('nodedown', (...args) => resolve(args)));
     await b.disconnect(a.id);
-    expect(await down).toBe(b.id);
+    expect(await down).toEqual([
+      b.id,
+      { reason: 'disconnected', detail: 'closed the link (code 1000, disconnect)' },
+    ]);
   });
 });
 
@@ -657,7 +660,10 @@ describe('stop() and block()', () => {
     b.handle('hang', () => new Promise(() => {}));
     const pending = a.call(b.id, 'hang').catch((e) => e);
     list.splice(list.indexOf(b.id), 1);
+    const downs = Promise.all([nodedown(a, b.id), nodedown(b, a.id)]);
     expect((await a.healer.refresh()).disconnected).toEqual([b.id]);
+    // Both ends say so in their nodedown.
+    expect((await downs).map((down) => down.reason)).toEqual(['undiscovered', 'undiscovered']);
     const error: any = await pending;
     expect(error).toBeInstanceOf(NodeDownError);
     expect(error.message).toContain(
@@ -696,6 +702,31 @@ describe('stop() and block()', () => {
     const up = nextEvent(a, 'nodeup', b.id);
     a.unblock();
     await up;
+  });
+
+  it('nodedown says why the link went down, on both ends: disconnect(), block(), stop()', async () => {
+    const a = await node({ name: 'a' });
+    const b = await node({ name: 'b' });
+    const downs = () => Promise.all([nodedown(a, b.id), nodedown(b, a.id)]);
+    await a.connect(b.id);
+    let both = downs();
+    await a.disconnect(b.id);
+    expect(await both).toEqual([
+      { reason: 'disconnected', detail: `was unlinked by ${a.id}` },
+      { reason: 'disconnected', detail: 'closed the link (code 1000, disconnect)' },
+    ]);
+    await a.connect(b.id);
+    both = downs();
+    a.block(['b']);
+    expect((await both).map((down) => down.reason)).toEqual(['blocked', 'blocked']);
+    a.unblock();
+    await a.connect(b.id);
+    both = downs();
+    await b.stop();
+    expect(await both).toEqual([
+      { reason: 'left', detail: 'left the cluster' },
+      { reason: 'stopping', detail: `was left by this node, ${b.id}, as it stops (its stop() was called)` },
+    ]);
   });
 
   it('a link cut by block() says on each end who blocks whom', async () => {

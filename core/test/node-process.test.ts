@@ -4,7 +4,15 @@
 
 import { customStrategy, NodeDownError } from '@peer-cluster/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { childNode, killChildren, nextEvent, node, stopAll, waitForNodes } from './fixtures/node/helpers.js';
+import {
+  childNode,
+  killChildren,
+  nextEvent,
+  node,
+  nodedown,
+  stopAll,
+  waitForNodes,
+} from './fixtures/node/helpers.js';
 
 afterEach(async () => {
   await killChildren();
@@ -33,9 +41,9 @@ describe('nodes in child processes', () => {
     });
     const child = await childNode({ name: 'victim' });
     await here.connect(child.id);
-    const down = nextEvent(here, 'nodedown', child.id);
+    const down = nodedown(here, child.id);
     child.proc.kill('SIGKILL');
-    await down;
+    expect((await down).reason).toBe('dropped');
     // Not the heartbeat (a minute here): the closed socket said it.
     expect(logs.join('\n')).toMatch(
       /lost its link to victim@\S+: it dropped the connection without closing the link \(code 1006\): its process died or was killed/,
@@ -53,9 +61,12 @@ describe('nodes in child processes', () => {
     const child = await childNode({ name: 'sleeper', peers: [here.id] });
     list.push(child.id);
     await waitForNodes(here, 1);
-    const down = nextEvent(here, 'nodedown', child.id);
+    const down = nodedown(here, child.id);
     child.proc.kill('SIGSTOP');
-    await down;
+    expect(await down).toEqual({
+      reason: 'heartbeat',
+      detail: expect.stringMatching(/^was silent for \d+ ms or more \(heartbeat timeout 1500 ms\)$/),
+    });
     // The socket stayed open: only the heartbeat could tell.
     expect(logs.join('\n')).toMatch(/lost its link to sleeper@.*heartbeat timeout/);
     const up = nextEvent(here, 'nodeup', child.id, 20_000);
@@ -254,7 +265,7 @@ describe('listeners that throw', () => {
       const down = judge.next('nodedown');
       child.proc.kill('SIGSTOP');
       expect((await down).id).toBe(child.id);
-      expect((await uncaught).message).toBe(`listener threw on nodedown ${child.id}`);
+      expect((await uncaught).message).toBe(`listener threw on nodedown ${child.id} heartbeat`);
     }
   }, 30_000);
 });

@@ -64,7 +64,8 @@ try {
     e.type,
     e.peer ?? '',
     e.node ?? '',
-    e.detail ?? '',
+    // A nodedown's reason (`dropped`, `heartbeat`, `blocked`…) in short; its detail says it at length.
+    e.reason ?? e.detail ?? '',
   ]);
   const width = (i) => Math.max(...rows.map((row) => row[i].length));
   const widths = [width(0), width(1), width(2), width(3)];

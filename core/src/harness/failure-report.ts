@@ -137,7 +137,10 @@ export function formatFailureReport(cluster: ReportedCluster, options: FailureRe
           relative(e.at, since),
           e.type,
           e.peer ?? '',
-          [e.node, e.detail].filter(Boolean).join(' '),
+          // A nodedown: `peer-2@… heartbeat: was silent for 2004 ms or more (…)`.
+          [e.node, e.reason && e.detail ? `${e.reason}: ${e.detail}` : (e.reason ?? e.detail)]
+            .filter(Boolean)
+            .join(' '),
         ]),
       ),
     ),

@@ -115,7 +115,7 @@ export class NodeHealer extends TypedEmitter<HealerEvents> implements Healer {
     // A dial that outlives its refresh's patience is in no refresh result: its failure is news.
     this.#dials.onFailed = (address, error) => this.#findings.failed(address, error);
     node.on('nodeup', (id) => notify(this, 'nodeup', id));
-    node.on('nodedown', (id) => notify(this, 'nodedown', id));
+    node.on('nodedown', (id, down) => notify(this, 'nodedown', id, down));
   }
 
   /** @internal What this healer found lately, for an error that explains a missing link. */

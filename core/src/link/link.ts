@@ -17,6 +17,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { InvalidOptionsError, serializeError, unsendable } from '../errors.js';
+import type { NodeDownInfo } from '../types.js';
 import {
   decode,
   encodeCall,
@@ -46,7 +47,7 @@ export interface LinkOwner {
   readonly handlers: Handlers;
   /** The largest frame this node takes (its maxPayload). */
   readonly maxPayload: number;
-  linkDown(link: Link, detail: string): void;
+  linkDown(link: Link, down: NodeDownInfo): void;
   linkLeaving(link: Link): void;
   message(from: string, topic: string, payload: unknown): void;
   log(line: string): void;
@@ -98,16 +99,7 @@ export class Link {
     this.#heartbeats = heartbeats;
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#receive(data, isBinary));
     ws.on('close', (code: number, reason: Buffer) => {
-      // 1006: no close frame came, the socket just ended (what a killed process's does).
-      const why = this.leaving
-        ? 'left the cluster'
-        : code === 1006
-          ? 'dropped the connection without closing the link (code 1006): its process died or was killed, or the connection was cut'
-          : code === CLOSE_BLOCKED && reason.toString() === 'blocked'
-            ? // Said from this end: the other one blocks it (its own line says it blocks this one).
-              'blocks this node (a partition, or node.block()), and closed the link'
-            : `closed the link (code ${code}${reason.length ? `, ${reason.toString()}` : ''})`;
-      this.#goDown(why);
+      this.#goDown(this.leaving ? left() : closedThere(code, reason.toString()));
     });
     heartbeats.add(this);
   }
@@ -146,15 +138,17 @@ export class Link {
     this.#write(LEAVING);
     // Also what a call in flight on it rejects with: "the node was left by this node" read as if
     // the callee had done something; it is the caller that stops.
-    return this.close(
-      CLOSE_LEAVING,
-      'leaving',
-      `was left by this node, ${this.#owner.id}, as it stops (its stop() was called)`,
-    );
+    return this.close(CLOSE_LEAVING, 'leaving', {
+      reason: 'stopping',
+      detail: `was left by this node, ${this.#owner.id}, as it stops (its stop() was called)`,
+    });
   }
 
-  /** Close the link now; resolves when the socket is closed (or after 1 s). */
-  close(code: number, reason: string, detail: string): Promise<void> {
+  /**
+   * Close the link now, with `code` and `reason` in the close frame, and `down` for this end's
+   * nodedown; resolves when the socket is closed (or after 1 s).
+   */
+  close(code: number, reason: string, down: NodeDownInfo): Promise<void> {
     const ws = this.#ws;
     const closed = new Promise<void>((resolve) => {
       if (ws.readyState === ws.CLOSED) return resolve();
@@ -170,7 +164,7 @@ export class Link {
     });
     if (ws.readyState === ws.OPEN) ws.close(code, reason);
     // The other end said it leaves (its close may not have come in yet): that is why it is down.
-    this.#goDown(this.leaving ? 'left the cluster' : detail);
+    this.#goDown(this.leaving ? left() : down);
     return closed;
   }
 
@@ -185,7 +179,10 @@ export class Link {
         Date.now() - started > 10_000
       ) {
         clearInterval(check);
-        void this.close(CLOSE_DUPLICATE, 'duplicate', 'was replaced by a simultaneous link');
+        void this.close(CLOSE_DUPLICATE, 'duplicate', {
+          reason: 'closed',
+          detail: 'was replaced by a simultaneous link',
+        });
       }
     }, 50);
     check.unref();
@@ -210,7 +207,10 @@ export class Link {
       this.#owner.log(`peer-cluster: ${this.peer.id} silent for ${silence}, declaring it down`);
       this.#ws.terminate();
       this.silent = true;
-      this.#goDown(`was silent for ${silence} (heartbeat timeout ${this.#heartbeats.timeout} ms)`);
+      this.#goDown({
+        reason: 'heartbeat',
+        detail: `was silent for ${silence} (heartbeat timeout ${this.#heartbeats.timeout} ms)`,
+      });
       return;
     }
     // The dialer PINGs, the acceptor answers with a PONG, and an end that heard nothing PINGs.
@@ -289,12 +289,12 @@ export class Link {
     this.#burst = 0;
   }
 
-  #goDown(detail: string): void {
+  #goDown(down: NodeDownInfo): void {
     if (this.down) return;
     this.down = true;
     this.#heartbeats.delete(this);
-    this.#pending.failAll(detail);
-    this.#owner.linkDown(this, detail);
+    this.#pending.failAll(down.detail);
+    this.#owner.linkDown(this, down);
   }
 
   #receive(data: Buffer, isBinary: boolean): void {
@@ -317,7 +317,7 @@ export class Link {
           `peer-cluster: closing the link to ${this.peer.id}: it sends calls much faster than it reads their replies (${size(this.#deferred.bytes)} of its calls wait)`,
         );
         this.#ws.terminate();
-        this.#goDown('sent calls much faster than it read their replies');
+        this.#goDown({ reason: 'error', detail: 'sent calls much faster than it read their replies' });
       }
       return;
     }
@@ -331,7 +331,7 @@ export class Link {
       }
       this.#owner.log(`peer-cluster: closing the link to ${this.peer.id}: ${(error as Error).message}`);
       this.#ws.terminate();
-      this.#goDown(`sent a malformed frame`);
+      this.#goDown({ reason: 'error', detail: 'sent a malformed frame' });
       return;
     }
     switch (frame.type) {
@@ -407,8 +407,11 @@ export class Link {
     this.#ws.terminate();
     this.#goDown(
       refusal
-        ? `gave up its handshake after this node had accepted it (${refusal.reason}: ${refusal.detail})`
-        : 'sent a malformed frame',
+        ? {
+            reason: 'handshake',
+            detail: `gave up its handshake after this node had accepted it (${refusal.reason}: ${refusal.detail})`,
+          }
+        : { reason: 'error', detail: 'sent a malformed frame' },
     );
   }
 
@@ -649,6 +652,51 @@ const WRITE_HIGH_WATER = 8 * 1024 * 1024;
 const DEFERRED_LIMIT = 64 * 1024 * 1024;
 /** More arguments than any call has: V8 itself takes at most ≈65 535 in a call. */
 const MAX_CALL_ARGS = 65_535;
+
+/** A fresh one each time: what a nodedown hands its listeners is theirs. */
+function left(): NodeDownInfo {
+  return { reason: 'left', detail: 'left the cluster' };
+}
+
+/** Why a link the other end closed (or whose connection ended) went down, from its close code. */
+function closedThere(code: number, reason: string): NodeDownInfo {
+  const detail = `closed the link (code ${code}${reason ? `, ${reason}` : ''})`;
+  switch (code) {
+    case 1006:
+      // No close frame came, the socket just ended (what a killed process's does).
+      return {
+        reason: 'dropped',
+        detail:
+          'dropped the connection without closing the link (code 1006): its process died or was killed, or the connection was cut',
+      };
+    case CLOSE_LEAVING:
+      return left();
+    case CLOSE_BLOCKED:
+      // A node that is stopping refuses a link as it does a blocked one (Node's #install).
+      if (reason === 'stopping') return { reason: 'left', detail };
+      // Said from this end: the other one blocks it (its own line says it blocks this one).
+      return {
+        reason: 'blocked',
+        detail: 'blocks this node (a partition, or node.block()), and closed the link',
+      };
+    case 1000:
+      if (reason === 'disconnect') return { reason: 'disconnected', detail };
+      if (reason === 'undiscovered')
+        return {
+          reason: 'undiscovered',
+          detail: `${detail}: its healer's strategy no longer discovers this node`,
+        };
+      return { reason: 'closed', detail };
+    // A malformed frame (ws's 1002, 1007), one too large (1009), or one of ours (4007).
+    case 1002:
+    case 1007:
+    case 1009:
+    case CLOSE_BAD_FRAME:
+      return { reason: 'error', detail };
+    default:
+      return { reason: 'closed', detail };
+  }
+}
 
 function endBurst(link: Link, socket: Socket): void {
   link.endBurst(socket);

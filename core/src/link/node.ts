@@ -13,6 +13,7 @@ import type {
   ClusterNode,
   ClusterNodeEvents,
   NodeAddress,
+  NodeDownInfo,
   NodeId,
   NodeInfo,
   NodeOptions,
@@ -353,17 +354,16 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
 
   async disconnect(id: NodeId): Promise<void> {
     const link = this.#links.get(id) ?? this.#linkAt(id);
-    await link?.close(1000, 'disconnect', `was unlinked by ${this.id}`);
+    await link?.close(1000, 'disconnect', { reason: 'disconnected', detail: `was unlinked by ${this.id}` });
   }
 
   /** @internal The healer unlinks a node its strategy no longer discovers. */
   async unlinkUndiscovered(id: NodeId, strategy: string): Promise<void> {
     const link = this.#links.get(id) ?? this.#linkAt(id);
-    await link?.close(
-      1000,
-      'disconnect',
-      `was no longer discovered by the strategy "${strategy}" of ${this.id}, whose healer unlinked it`,
-    );
+    await link?.close(1000, 'undiscovered', {
+      reason: 'undiscovered',
+      detail: `was no longer discovered by the strategy "${strategy}" of ${this.id}, whose healer unlinked it`,
+    });
   }
 
   block(names: string[]): void {
@@ -373,7 +373,10 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     for (const name of names) this.#blocked.add(name);
     for (const link of [...this.#links.values()]) {
       if (this.#blocked.has(link.peer.name))
-        void link.close(CLOSE_BLOCKED, 'blocked', 'is blocked by this node (a partition, or node.block())');
+        void link.close(CLOSE_BLOCKED, 'blocked', {
+          reason: 'blocked',
+          detail: 'is blocked by this node (a partition, or node.block())',
+        });
     }
   }
 
@@ -452,7 +455,7 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     return this.#o.maxPayload;
   }
 
-  linkDown(link: Link, detail: string): void {
+  linkDown(link: Link, down: NodeDownInfo): void {
     if (this.#links.get(link.id) !== link) return; // a retired duplicate
     this.#links.delete(link.id);
     const endpoints = [endpointOfId(link.id), ...(this.#aliases.get(link.id) ?? [])];
@@ -462,8 +465,8 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
       if (link.silent) this.#unresponsive.add(endpoint);
       if (link.leaving) this.#left.set(endpoint, link.peer.incarnation);
     }
-    this.#o.log(`peer-cluster: ${this.id} lost its link to ${link.id}: it ${detail}`);
-    this.#notify('nodedown', link.id);
+    this.#o.log(`peer-cluster: ${this.id} lost its link to ${link.id}: it ${down.detail}`);
+    this.#notify('nodedown', link.id, down);
     if (!link.leaving && Date.now() - this.#stalledAt < this.#o.heartbeat.timeout) this.healer.redial();
   }
 
@@ -738,7 +741,8 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     allowPayload(ws, this.#o.maxPayload);
     const link = new Link(ws, peer, dialed, this, this.#heartbeats);
     if (this.#stopping || this.#blocked.has(peer.name)) {
-      void link.close(CLOSE_BLOCKED, this.#stopping ? 'stopping' : 'blocked', 'was refused');
+      const reason = this.#stopping ? 'stopping' : 'blocked';
+      void link.close(CLOSE_BLOCKED, reason, { reason, detail: 'was refused' });
       return;
     }
     const endpoint = endpointOfId(peer.id);
@@ -747,7 +751,10 @@ export class Node extends TypedEmitter<ClusterNodeEvents> implements ClusterNode
     if (existing !== undefined) {
       if (existing.peer.incarnation !== peer.incarnation) {
         // The node restarted before this one noticed the old process was gone.
-        void existing.close(CLOSE_DOWN, 'restarted', 'was replaced by a new process with the same id');
+        void existing.close(CLOSE_DOWN, 'restarted', {
+          reason: 'restarted',
+          detail: 'was replaced by a new process with the same id',
+        });
       } else {
         // biome-ignore lint/complexity/useMathMinMax: ids are strings
         const winner = peer.id < this.id ? peer.id : this.id;

@@ -44,7 +44,7 @@ import {
   runnerDeadline,
   runnerSignal,
 } from '../runner-deadline.js';
-import type { AppContext, ClusterEvent, NodeId, Strategy } from '../types.js';
+import type { AppContext, ClusterEvent, NodeDownInfo, NodeId, Strategy } from '../types.js';
 import { bootStrategy, type LocatedApp, locateApps, resolveApps } from './app-modules.js';
 import { Channel, type InFlight } from './channel.js';
 import { peerEnv, portVariable } from './env.js';
@@ -78,8 +78,8 @@ export interface PeerEvents {
   exit: [code: number | null, signal: NodeJS.Signals | null];
   /** This peer linked to a node. */
   nodeup: [NodeId];
-  /** This peer lost its link to a node. */
-  nodedown: [NodeId];
+  /** This peer lost its link to a node: its id, and why (`info.reason`). */
+  nodedown: [id: NodeId, info: NodeDownInfo];
   /** A line the peer wrote to stdout or stderr. */
   log: [LogLine];
 }
@@ -962,9 +962,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
         break;
       case 'nodedown':
         if (!this.#linked.delete(message.node)) break;
-        this.#record('nodedown', undefined, message.node);
-        this.#changes.emit('change');
-        notify(this, 'nodedown', message.node);
+        this.#linkDown(message.node, { reason: message.reason, detail: message.detail });
         break;
     }
   }
@@ -1086,10 +1084,11 @@ export class Peer extends TypedEmitter<PeerEvents> {
       ...(wasStopping ? this.#stopTrouble : []),
     ];
     this.#record(wasStopping ? 'exit' : 'crash', how.join('; '));
-    for (const node of lost) {
-      this.#record('nodedown', undefined, node);
-      notify(this, 'nodedown', node);
-    }
+    const down: NodeDownInfo = {
+      reason: 'exited',
+      detail: `went down with this peer's process, which ${wasStopping ? 'was stopped' : exit}`,
+    };
+    for (const node of lost) this.#linkDown(node, down, false);
     notify(this, 'exit', code, signal);
 
     const booting = this.#booting;
@@ -1318,13 +1317,21 @@ export class Peer extends TypedEmitter<PeerEvents> {
     this.#changes.emit('change');
   }
 
-  #record(type: ClusterEvent['type'], detail?: string, node?: string): void {
+  #record(type: ClusterEvent['type'], detail?: string, node?: string, reason?: NodeDownInfo['reason']): void {
     this.#config.record?.({
       type,
       peer: this.name,
       ...(node ? { node } : {}),
+      ...(reason ? { reason } : {}),
       ...(detail ? { detail } : {}),
     });
+  }
+
+  /** A link of this peer went down: the timeline, waits and listeners hear it. */
+  #linkDown(node: NodeId, { reason, detail }: NodeDownInfo, changed = true): void {
+    this.#record('nodedown', detail, node, reason);
+    if (changed) this.#changes.emit('change');
+    notify(this, 'nodedown', node, realmObject({ reason, detail }));
   }
 
   #strategyPeer() {

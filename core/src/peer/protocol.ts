@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { type BootPhase, serializeError } from '../errors.js';
-import type { HealerOptions, HeartbeatOptions, StrategySpec } from '../types.js';
+import type { HealerOptions, HeartbeatOptions, NodeDownReason, StrategySpec } from '../types.js';
 
 /** The global (Symbol.for) where the bundled runtime's loader offers its services (runtime-bundle.ts). */
 export const LOADER_HOOK = 'peer-cluster.runtime-loader';
@@ -150,7 +150,7 @@ export type FromPeer =
   | { t: 'ready'; timings: BootTimings; appStops: boolean; out?: OutputMark }
   | { t: 'boot-failed'; phase: BootPhase; app?: string; error: WireError }
   | { t: 'nodeup'; node: string }
-  | { t: 'nodedown'; node: string }
+  | { t: 'nodedown'; node: string; reason: NodeDownReason; detail: string }
   /** The group watchdog started (group-watchdog.ts), with its pid. */
   | { t: 'watchdog'; pid: number }
   /** An app's stop threw (`error`: its first line), during a graceful stop. */

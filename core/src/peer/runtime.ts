@@ -315,7 +315,7 @@ async function boot(config: BootConfig): Promise<void> {
       send({ t: 'nodeup', node: id });
       loader?.linked();
     });
-    node.on('nodedown', (id) => send({ t: 'nodedown', node: id }));
+    node.on('nodedown', (id, { reason, detail }) => send({ t: 'nodedown', node: id, reason, detail }));
     // The links formed while startNode ran were not reported yet.
     for (const id of node.nodes()) {
       send({ t: 'nodeup', node: id });
