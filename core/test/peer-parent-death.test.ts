@@ -97,6 +97,36 @@ describe('peers die with their parent', () => {
     }
   });
 
+  // A parent that dies without running any code cannot look for them through /proc: the
+  // children started with `detached: true` are listed for the watchdog, which kills them.
+  it('with the children the apps started with detached: true, when the parent is SIGKILLed', async () => {
+    const { cluster, pids, children, independents } = await startParent(['2', '--app-detached']);
+    // Per peer: the detached child, then the setsid shell, which only the parent's scan (or
+    // `peer-cluster reap`) finds: killed here with its group.
+    const detached = children.filter((_, i) => i % 2 === 0);
+    const setsid = children.filter((_, i) => i % 2 === 1);
+    try {
+      expect(detached).toHaveLength(2);
+      parent!.kill('SIGKILL');
+      const deadline = Date.now() + 3000;
+      for (;;) {
+        const left = peerProcesses(cluster).filter((p) => [...pids, ...detached].includes(p.pid));
+        if (left.length === 0) break;
+        if (Date.now() > deadline)
+          throw new Error(`Leaked: ${left.map((p) => `${p.pid} ${p.cmd}`).join(', ')}`);
+        // Polling /proc is the only way to observe processes we are not the parent of.
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    } finally {
+      for (const pid of setsid) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {}
+      }
+      for (const pid of independents) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it.runIf(hasPdeathsig)('when the peers themselves are blocked (setpriv --pdeathsig)', async () => {
     const { cluster, pids } = await startParent(['2', '--block-peers']);
     expect(pids).toHaveLength(2);

@@ -1,7 +1,9 @@
 // Processes an app started that left the peer's process group: `spawn(…, { detached: true })`, a
 // `setsid`. A kill of the peer's group misses them, and once the peer is gone nothing links them
 // to it any more (init adopts them), so they are found while the peer still lives, by parent pid
-// through /proc, and killed with it. (A daemon that double-forks is adopted by init at once, out
+// through /proc, and killed with it. (A parent that dies without running any code cannot: the
+// watchdog then kills those the peer started with `detached: true`, see group-watchdog.ts.)
+// (A daemon that double-forks is adopted by init at once, out
 // of reach of this: `peer-cluster reap` finds it.) Only those that carry the
 // peer's environment (PEER_CLUSTER) are the peer's: a process started with an environment of its
 // own on purpose, such as the registry daemon a peer may start (registry/client.ts), is meant to

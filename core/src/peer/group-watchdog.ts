@@ -16,9 +16,21 @@
 // child_process is its own) and the first native add-on.
 // The watchdog runs with an empty environment, so that nothing takes it for a peer (PEER_CLUSTER),
 // and holds none of the peer's fds but the pipe, as its stdin.
+//
+// A child an app starts with `detached: true` leads a session of its own, out of the group's
+// reach, and once the peer is dead nothing links it to the peer any more. The parent finds such
+// processes through /proc when it stops or kills the peer (escaped.ts), but a parent that dies
+// without running any code (SIGKILL, Ctrl-C to a Vitest worker, an out-of-memory abort, a Vitest
+// thread) never does. So the peer lists them, pid and start time, in a file the watchdog reads
+// once its pipe ends: it kills each one still running (its group too) before its own group.
+// Only those that carry the peer's environment (PEER_CLUSTER) are listed, as in escaped.ts.
+// Processes that leave the group otherwise (`setsid` in a shell, a double fork) are not listed:
+// only the parent's scan (or `peer-cluster reap`) finds them.
 import type * as ChildProcessModule from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const SHELL = '/bin/sh';
 
@@ -26,10 +38,22 @@ const SHELL = '/bin/sh';
 export const WATCHDOG_FD = 4;
 
 /**
- * Reads stdin (the pipe) to its end, then kills its own process group (`kill -9 0`), the peer's.
+ * Reads stdin (the pipe) to its end, then kills the processes listed in the file `$1` (lines of
+ * `pid starttime`; one whose start time differs is another process that got the pid since), each
+ * with its group, removes the file, and kills its own process group (`kill -9 0`), the peer's.
  * Closes the IPC channel's fd (3) and the pipe's own slot first, should either have come along.
+ * Field 22 of /proc/<pid>/stat is the start time: the 20th after the command's closing parenthesis.
  */
-const SCRIPT = `exec 3<&- ${WATCHDOG_FD}<&-; while read -r _; do :; done; kill -9 0`;
+const SCRIPT = [
+  `exec 3<&- ${WATCHDOG_FD}<&-; while read -r _; do :; done;`,
+  'f=$1; if [ -r "$f" ]; then while read -r p t; do',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+  's=; read -r s 2>/dev/null < /proc/$p/stat; s=${s##*\\) }; set -f; set -- $s; set +f;',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+  'if [ "${20}" = "$t" ]; then kill -9 -$p $p 2>/dev/null; fi;',
+  'done < "$f"; /bin/rm -f "$f"; fi;',
+  'kill -9 0',
+].join(' ');
 
 let available: boolean | undefined;
 
@@ -66,20 +90,23 @@ export function armGroupWatchdog(fd: number, onStart: (pid: number) => void = ()
   const syncs = ['spawnSync', 'execSync', 'execFileSync'] as const;
   const originals = syncs.map((name) => exported[name] as (...args: unknown[]) => unknown);
   const dlopen = process.dlopen;
+  const detachedList = new DetachedList(
+    join(tmpdir(), `peer-cluster-detached-${process.pid}-${Date.now().toString(36)}`),
+  );
   let started = false;
   const start = () => {
     if (started) return;
     started = true;
-    // Unwrapped first: the watchdog's own spawn must not come back here.
+    // Unwrapped first: the watchdog's own spawn must not come back here. The spawn method stays
+    // wrapped, to list the detached children (it does not start the watchdog any more).
     process.off('worker', start);
     if (process.dlopen === wrappedDlopen) process.dlopen = dlopen;
-    if (proto.spawn === wrappedSpawn) proto.spawn = spawnChild;
     syncs.forEach((name, i) => {
       if (exported[name] === wrappedSyncs[i]) exported[name] = originals[i];
     });
     syncBuiltinESMExports();
     try {
-      const watchdog = cp.spawn(SHELL, ['-c', SCRIPT], {
+      const watchdog = cp.spawn(SHELL, ['-c', SCRIPT, 'watchdog', detachedList.file], {
         env: {},
         stdio: [fd, 'ignore', 'ignore'],
         // In the peer's process group: `kill -9 0` is the group.
@@ -99,9 +126,11 @@ export function armGroupWatchdog(fd: number, onStart: (pid: number) => void = ()
     return dlopen.apply(this, args);
   };
   process.dlopen = wrappedDlopen;
-  const wrappedSpawn = function (this: unknown, ...args: unknown[]) {
+  const wrappedSpawn = function (this: ChildProcessModule.ChildProcess, ...args: unknown[]) {
     start();
-    return spawnChild.apply(this, args);
+    const result = spawnChild.apply(this, args);
+    detachedList.add(this, args[0]);
+    return result;
   };
   proto.spawn = wrappedSpawn;
   const wrappedSyncs = originals.map(
@@ -115,4 +144,52 @@ export function armGroupWatchdog(fd: number, onStart: (pid: number) => void = ()
     exported[name] = wrappedSyncs[i];
   });
   syncBuiltinESMExports();
+}
+
+/**
+ * The children this peer started with `detached: true` and its environment, still running, as
+ * lines of `pid starttime` in `file` for the watchdog (written whole, renamed into place).
+ */
+class DetachedList {
+  readonly #children = new Map<number, string>();
+  constructor(readonly file: string) {}
+
+  /** Lists `child` if `options` (those ChildProcess#spawn got) made it detached with our env. */
+  add(child: ChildProcessModule.ChildProcess, options: unknown): void {
+    const { pid } = child;
+    const { detached, envPairs } = (options ?? {}) as { detached?: boolean; envPairs?: string[] };
+    if (!detached || pid === undefined || !envPairs?.some((pair) => pair.startsWith('PEER_CLUSTER='))) return;
+    const startTime = startTimeOf(pid);
+    if (startTime === undefined) return;
+    this.#children.set(pid, startTime);
+    this.#write();
+    child.once('exit', () => {
+      this.#children.delete(pid);
+      this.#write();
+    });
+  }
+
+  #write(): void {
+    try {
+      if (this.#children.size === 0) {
+        unlinkSync(this.file);
+        return;
+      }
+      const temp = `${this.file}.tmp`;
+      writeFileSync(temp, [...this.#children].map(([pid, start]) => `${pid} ${start}\n`).join(''));
+      renameSync(temp, this.file);
+    } catch {
+      // Unlisted, the child is still found by the parent's scan when it stops or kills the peer.
+    }
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat, the process's start time in clock ticks since boot. */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
