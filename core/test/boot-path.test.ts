@@ -110,6 +110,44 @@ describe('boot', () => {
     },
   );
 
+  // The list of detached children the watchdog reads (group-watchdog.ts) goes with the peer however
+  // it ends: a crash kills what it names, a stop (which kills the watchdog too) leaves no file behind.
+  it('a peer that crashes takes its detached children along, and no list of them is left', async () => {
+    const [crashing, stopped] = await Promise.all(
+      [1, 2].map((n) => spawnPeer({ root, apps: ['spawns-detached.mjs'], cluster: `boot-detached-${n}` })),
+    );
+    peers.push(crashing!, stopped!);
+    const escaped = await Promise.all(
+      [crashing!, stopped!].map((p) => p.call('escaped-pids') as Promise<number[]>),
+    );
+    const independents = await Promise.all(
+      [crashing!, stopped!].map((p) => p.call('independent-pid') as Promise<number>),
+    );
+    const pids = [crashing!.pid!, stopped!.pid!];
+    const lists = () =>
+      readdirSync(tmpdir()).filter((f) => pids.some((pid) => f.startsWith(`peer-cluster-detached-${pid}`)));
+    try {
+      expect(lists()).toHaveLength(2);
+      const exited = new Promise((resolve) => crashing!.once('exit', resolve));
+      await crashing!.evaluate(() => {
+        setTimeout(() => process.exit(1), 10);
+      });
+      await exited;
+      await waitForGone([escaped[0]![0]!]);
+      await stopped!.stop();
+      expect(lists()).toEqual([]);
+    } finally {
+      // The setsid shell of the crashed peer is out of everyone's reach but `peer-cluster reap`'s.
+      for (const pid of [escaped[0]![1]!, ...independents]) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          process.kill(pid, 'SIGKILL');
+        }
+      }
+    }
+  });
+
   it('a lease that fails fails the boot with its own error and kills the process already started', async () => {
     const saved = process.env.PEER_CLUSTER_REGISTRY;
     process.env.PEER_CLUSTER_REGISTRY = 'localhost';

@@ -78,7 +78,11 @@ let armed = false;
  * started through child_process (spawn, fork, exec, execFile and their Sync forms), or the first
  * worker thread or native add-on.
  */
-export function armGroupWatchdog(fd: number, onStart: (pid: number) => void = () => {}): void {
+export function armGroupWatchdog(
+  fd: number,
+  detachedList: string | undefined,
+  onStart: (pid: number) => void = () => {},
+): void {
   if (armed) return;
   armed = true;
   // The module's own exports object (an ES namespace cannot be assigned to); ES module imports of
@@ -90,9 +94,7 @@ export function armGroupWatchdog(fd: number, onStart: (pid: number) => void = ()
   const syncs = ['spawnSync', 'execSync', 'execFileSync'] as const;
   const originals = syncs.map((name) => exported[name] as (...args: unknown[]) => unknown);
   const dlopen = process.dlopen;
-  const detachedList = new DetachedList(
-    join(tmpdir(), `peer-cluster-detached-${process.pid}-${Date.now().toString(36)}`),
-  );
+  const detached = new DetachedList(detachedList ?? detachedListFile(process.pid));
   let started = false;
   const start = () => {
     if (started) return;
@@ -106,7 +108,7 @@ export function armGroupWatchdog(fd: number, onStart: (pid: number) => void = ()
     });
     syncBuiltinESMExports();
     try {
-      const watchdog = cp.spawn(SHELL, ['-c', SCRIPT, 'watchdog', detachedList.file], {
+      const watchdog = cp.spawn(SHELL, ['-c', SCRIPT, 'watchdog', detached.file], {
         env: {},
         stdio: [fd, 'ignore', 'ignore'],
         // In the peer's process group: `kill -9 0` is the group.
@@ -129,7 +131,7 @@ export function armGroupWatchdog(fd: number, onStart: (pid: number) => void = ()
   const wrappedSpawn = function (this: ChildProcessModule.ChildProcess, ...args: unknown[]) {
     start();
     const result = spawnChild.apply(this, args);
-    detachedList.add(this, args[0]);
+    detached.add(this, args[0]);
     return result;
   };
   proto.spawn = wrappedSpawn;
@@ -180,6 +182,36 @@ class DetachedList {
       renameSync(temp, this.file);
     } catch {
       // Unlisted, the child is still found by the parent's scan when it stops or kills the peer.
+    }
+  }
+}
+
+/** Where the peer of pid `pid` lists its detached children (the parent chooses, and removes it). */
+export function detachedListFile(pid: number): string {
+  return join(tmpdir(), `peer-cluster-detached-${pid}`);
+}
+
+/**
+ * In the parent, once the peer exited on its own (a crash) or was killed with its group, the
+ * watchdog too: kills what the peer listed, as the watchdog would have, and removes the list.
+ */
+export function killListedDetached(file: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'latin1');
+    unlinkSync(file);
+  } catch {
+    return;
+  }
+  for (const line of text.split('\n')) {
+    const [pid, startTime] = line.split(' ').map(Number);
+    if (!pid || startTimeOf(pid) !== String(startTime)) continue;
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // Gone, or its group is.
+      }
     }
   }
 }

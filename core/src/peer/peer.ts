@@ -49,7 +49,7 @@ import { bootStrategy, type LocatedApp, locateApps, resolveApps } from './app-mo
 import { Channel, type InFlight } from './channel.js';
 import { peerEnv, portVariable } from './env.js';
 import { escapedDescendants, signalEscaped } from './escaped.js';
-import { WATCHDOG_FD } from './group-watchdog.js';
+import { detachedListFile, WATCHDOG_FD } from './group-watchdog.js';
 import { signalGroup } from './kill.js';
 import { describeFatal, type LogLine, PeerLogs } from './logs.js';
 import type {
@@ -886,7 +886,10 @@ export class Peer extends TypedEmitter<PeerEvents> {
             coreUrl: CORE_URL,
             blocked: this.#config.blocked?.() ?? [],
             ...(this.#config.scope && { scope: this.#config.scope }),
-            ...(child.stdio[WATCHDOG_FD] && { watchdogFd: WATCHDOG_FD }),
+            ...(child.stdio[WATCHDOG_FD] && {
+              watchdogFd: WATCHDOG_FD,
+              detachedList: detachedListFile(child.pid!),
+            }),
           };
           send({ t: 'boot', config }, 'boot config');
           if (apps.value) return;

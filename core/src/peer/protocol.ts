@@ -97,6 +97,8 @@ export interface BootConfig {
   scope?: string;
   /** The fd of the group watchdog's pipe (group-watchdog.ts), where the parent gave one. */
   watchdogFd?: number;
+  /** The file where the peer lists its detached children for the watchdog (group-watchdog.ts). */
+  detachedList?: string;
 }
 
 /** An error as it crosses the channel (custom names, codes and ports survive, unlike a clone). */

@@ -253,7 +253,7 @@ async function boot(config: BootConfig): Promise<void> {
     for (const [name, port] of Object.entries(config.ports)) process.env[portVariable(name)] = String(port);
     // The parent learns the watchdog's pid: pause() must leave it running (see Peer.pause).
     if (config.watchdogFd !== undefined)
-      armGroupWatchdog(config.watchdogFd, (pid) => send({ t: 'watchdog', pid }));
+      armGroupWatchdog(config.watchdogFd, config.detachedList, (pid) => send({ t: 'watchdog', pid }));
     phase = 'node';
     // Said at once: a boot that times out here names the phase, and what the node waits for.
     send({ t: 'phase', phase });

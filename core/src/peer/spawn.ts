@@ -23,7 +23,12 @@ import {
 import type { Socket } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { escapedDescendants, signalEscaped } from './escaped.js';
-import { groupWatchdogAvailable, WATCHDOG_FD } from './group-watchdog.js';
+import {
+  detachedListFile,
+  groupWatchdogAvailable,
+  killListedDetached,
+  WATCHDOG_FD,
+} from './group-watchdog.js';
 import { signalGroup } from './kill.js';
 import { cacheDir } from './runtime-bundle.js';
 
@@ -139,6 +144,8 @@ export function killEveryPeer(reason: string): void {
   const escaped = escapedDescendants(pids);
   for (const pid of pids) signalGroup(pid, 'SIGKILL');
   signalEscaped(escaped, 'SIGKILL');
+  // Their watchdogs went with their groups: what they would have killed, and their lists' files.
+  if (groupWatchdogAvailable()) for (const pid of pids) killListedDetached(detachedListFile(pid));
 }
 
 export function spawnRuntime(options: {
@@ -173,7 +180,11 @@ export function spawnRuntime(options: {
   }
   (child.stdio[WATCHDOG_FD] as Socket | undefined)?.on('error', () => {});
   state.children.add(child);
-  child.once('exit', () => state.children.delete(child));
+  child.once('exit', () => {
+    state.children.delete(child);
+    // Whatever ended the peer (and maybe its watchdog with it), its detached children go too.
+    if (watched && child.pid !== undefined) killListedDetached(detachedListFile(child.pid));
+  });
   child.once('error', () => state.children.delete(child));
   return child;
 }
