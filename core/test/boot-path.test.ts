@@ -24,7 +24,7 @@ import { type RegistryHandle, runRegistry } from '@peer-cluster/core/registry';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { peerProcesses, waitForNoPeers } from '../../test-support/procs.js';
 import * as errors from '../dist/errors.js';
-import { FULLER_CACHE_LINKS, prune, runtimeEntry } from '../dist/peer/runtime-bundle.js';
+import { cacheDir, FULLER_CACHE_LINKS, prune, runtimeEntry } from '../dist/peer/runtime-bundle.js';
 import { leasePortGroups } from '../dist/registry/ports.js';
 
 const root = fileURLToPath(new URL('./fixtures/apps/', import.meta.url));
@@ -125,7 +125,7 @@ describe('boot', () => {
     );
     const pids = [crashing!.pid!, stopped!.pid!];
     const lists = () =>
-      readdirSync(tmpdir()).filter((f) => pids.some((pid) => f.startsWith(`peer-cluster-detached-${pid}`)));
+      readdirSync(join(cacheDir(), 'detached')).filter((f) => pids.some((pid) => f === String(pid)));
     try {
       expect(lists()).toHaveLength(2);
       const exited = new Promise((resolve) => crashing!.once('exit', resolve));

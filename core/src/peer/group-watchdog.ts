@@ -29,8 +29,6 @@
 import type * as ChildProcessModule from 'node:child_process';
 import { accessSync, constants, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 const SHELL = '/bin/sh';
 
@@ -94,7 +92,7 @@ export function armGroupWatchdog(
   const syncs = ['spawnSync', 'execSync', 'execFileSync'] as const;
   const originals = syncs.map((name) => exported[name] as (...args: unknown[]) => unknown);
   const dlopen = process.dlopen;
-  const detached = new DetachedList(detachedList ?? detachedListFile(process.pid));
+  const detached = detachedList === undefined ? undefined : new DetachedList(detachedList);
   let started = false;
   const start = () => {
     if (started) return;
@@ -108,7 +106,7 @@ export function armGroupWatchdog(
     });
     syncBuiltinESMExports();
     try {
-      const watchdog = cp.spawn(SHELL, ['-c', SCRIPT, 'watchdog', detached.file], {
+      const watchdog = cp.spawn(SHELL, ['-c', SCRIPT, 'watchdog', detached?.file ?? ''], {
         env: {},
         stdio: [fd, 'ignore', 'ignore'],
         // In the peer's process group: `kill -9 0` is the group.
@@ -131,7 +129,7 @@ export function armGroupWatchdog(
   const wrappedSpawn = function (this: ChildProcessModule.ChildProcess, ...args: unknown[]) {
     start();
     const result = spawnChild.apply(this, args);
-    detached.add(this, args[0]);
+    detached?.add(this, args[0]);
     return result;
   };
   proto.spawn = wrappedSpawn;
@@ -184,11 +182,6 @@ class DetachedList {
       // Unlisted, the child is still found by the parent's scan when it stops or kills the peer.
     }
   }
-}
-
-/** Where the peer of pid `pid` lists its detached children (the parent chooses, and removes it). */
-export function detachedListFile(pid: number): string {
-  return join(tmpdir(), `peer-cluster-detached-${pid}`);
 }
 
 /**

@@ -49,7 +49,7 @@ import { bootStrategy, type LocatedApp, locateApps, resolveApps } from './app-mo
 import { Channel, type InFlight } from './channel.js';
 import { peerEnv, portVariable } from './env.js';
 import { escapedDescendants, signalEscaped } from './escaped.js';
-import { detachedListFile, WATCHDOG_FD } from './group-watchdog.js';
+import { WATCHDOG_FD } from './group-watchdog.js';
 import { signalGroup } from './kill.js';
 import { describeFatal, type LogLine, PeerLogs } from './logs.js';
 import type {
@@ -63,7 +63,7 @@ import type {
 } from './protocol.js';
 import { adopt, realmArray, realmObject, tagOf } from './realm.js';
 import { runtimeEntry } from './runtime-bundle.js';
-import { spawningClosed, spawnRuntime } from './spawn.js';
+import { detachedListFile, spawningClosed, spawnRuntime } from './spawn.js';
 import { StrategyHost } from './strategy-host.js';
 import { locateSyntaxError } from './syntax-location.js';
 import { TYPESCRIPT } from './typescript.js';
@@ -871,6 +871,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
       prepared
         .then(({ apps, strategy }) => {
           if (ended()) return; // the boot ended meanwhile
+          const detachedList = child.stdio[WATCHDOG_FD] ? detachedListFile(child.pid!) : undefined;
           const config: BootConfig = {
             name: this.name,
             index: this.index,
@@ -886,10 +887,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
             coreUrl: CORE_URL,
             blocked: this.#config.blocked?.() ?? [],
             ...(this.#config.scope && { scope: this.#config.scope }),
-            ...(child.stdio[WATCHDOG_FD] && {
-              watchdogFd: WATCHDOG_FD,
-              detachedList: detachedListFile(child.pid!),
-            }),
+            ...(child.stdio[WATCHDOG_FD] && { watchdogFd: WATCHDOG_FD }),
+            ...(detachedList !== undefined && { detachedList }),
           };
           send({ t: 'boot', config }, 'boot config');
           if (apps.value) return;

@@ -23,12 +23,7 @@ import {
 import type { Socket } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
 import { escapedDescendants, signalEscaped } from './escaped.js';
-import {
-  detachedListFile,
-  groupWatchdogAvailable,
-  killListedDetached,
-  WATCHDOG_FD,
-} from './group-watchdog.js';
+import { groupWatchdogAvailable, killListedDetached, WATCHDOG_FD } from './group-watchdog.js';
 import { signalGroup } from './kill.js';
 import { cacheDir } from './runtime-bundle.js';
 
@@ -145,7 +140,10 @@ export function killEveryPeer(reason: string): void {
   for (const pid of pids) signalGroup(pid, 'SIGKILL');
   signalEscaped(escaped, 'SIGKILL');
   // Their watchdogs went with their groups: what they would have killed, and their lists' files.
-  if (groupWatchdogAvailable()) for (const pid of pids) killListedDetached(detachedListFile(pid));
+  for (const pid of pids) {
+    const list = listedDetached.get(pid);
+    if (list !== undefined) killListedDetached(list);
+  }
 }
 
 export function spawnRuntime(options: {
@@ -183,7 +181,11 @@ export function spawnRuntime(options: {
   child.once('exit', () => {
     state.children.delete(child);
     // Whatever ended the peer (and maybe its watchdog with it), its detached children go too.
-    if (watched && child.pid !== undefined) killListedDetached(detachedListFile(child.pid));
+    const list = child.pid === undefined ? undefined : listedDetached.get(child.pid);
+    if (list !== undefined) {
+      listedDetached.delete(child.pid!);
+      killListedDetached(list);
+    }
   });
   child.once('error', () => state.children.delete(child));
   return child;
@@ -207,4 +209,26 @@ function outOfDescriptors(perPeer: number): string {
     `this process has run out of file descriptors${figures}: each peer holds ${perPeer} of them in the test process (its stdio and control channel). ` +
     'Raise the limit where the tests are started (`ulimit -n`; Node raises its soft limit to the hard one by itself, so it is the hard limit that is low) or start fewer peers.'
   );
+}
+
+/** The list file of each peer given one (detachedListFile), by pid, until the peer has exited. */
+const listedDetached = new Map<number, string>();
+
+/**
+ * Where the peer of pid `pid` lists the children its apps start with `detached: true`, for its
+ * group watchdog (group-watchdog.ts); undefined when no such file can be kept. In core's cache
+ * directory, which is this user's: not in the machine's shared tmp, where a name anyone can guess
+ * would let another user plant a list of pids for this process to kill. The parent chooses it and
+ * removes it once the peer has exited (killing what it still lists).
+ */
+export function detachedListFile(pid: number): string | undefined {
+  const dir = join(cacheDir(), 'detached');
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch {
+    return undefined;
+  }
+  const file = join(dir, String(pid));
+  listedDetached.set(pid, file);
+  return file;
 }
