@@ -57,6 +57,17 @@ describe.each(runs)('jest %s', (_label, args, nodeVersion) => {
   });
 });
 
+test('jest --detectLeaks: nothing of peer-cluster keeps a file that used a cluster', {
+  timeout: 120_000,
+}, async () => {
+  const result = await project.run([...JEST, '--detectLeaks', '--runInBand'], {
+    env: { E2E_SUITE: 'leaks' },
+  });
+  expect(result.output).not.toContain('leaking memory');
+  expect(result.output).toMatch(/Tests:\s+1 passed, 1 total/);
+  expect(result.code, result.output).toBe(0);
+});
+
 test('a failing test shows its peers’ logs and the timeline', { timeout: 120_000 }, async () => {
   const out = project.outDir('fail');
   const result = await project.run([...JEST], { env: { E2E_SUITE: 'fail', E2E_OUT: out } });

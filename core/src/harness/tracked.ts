@@ -4,6 +4,7 @@
 import type { Cluster } from '../index.js';
 import { MAX_TIMER } from '../link/options.js';
 import { defaults } from '../options.js';
+import { outsideTests } from '../peer/test-scope.js';
 import { type PeerClusterOptions, resolveClusterOptions } from './options.js';
 import { type HarnessState, killCluster, type TrackedCluster } from './state.js';
 
@@ -34,7 +35,8 @@ export async function startTracked(
   });
   state.clusters.add(entry);
   // Loaded on first use: an environment whose tests never spawn does not pay for core's graph.
-  const { startClusterWith } = await import('../cluster/cluster.js');
+  // Outside the test's hook: the module loader keeps each module's evaluation, and its context.
+  const { startClusterWith } = await outsideTests(() => import('../cluster/cluster.js'));
   const starting = startClusterWith(options, (cluster) => {
     entry.booting = cluster;
   });

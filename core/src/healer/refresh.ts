@@ -518,6 +518,9 @@ function asError(error: unknown): Error {
 
 /** What a dial not waited for past DIAL_PATIENCE settles with for its refresh. */
 const STILL_DIALING = new Error('still dialing');
+// Its stack, taken where this module was first loaded (in a test's hook, say), would keep that
+// call's frames, and whatever they hold, for the process's life.
+STILL_DIALING.stack = 'Error: still dialing';
 
 function untilDeadline<T>(
   promise: Promise<T>,

@@ -1061,7 +1061,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
     // so too. New requests are refused at once meanwhile (#live).
     if (signal === 'SIGKILL' || wasStopping) cut();
     else
-      void Promise.race([closed, new Promise((r) => setTimeout(r, 200))]).then(() => {
+      void settledWithin(closed, 200).then(() => {
         const died = this.#logs.fatalError();
         if (died) fatal = describeFatal(died);
         cut();
@@ -1110,35 +1110,28 @@ export class Peer extends TypedEmitter<PeerEvents> {
     const failure = booting.failure;
     // Wait (briefly: a grandchild may hold the pipes) for the last stderr lines.
     const located = this.#syntaxErrorLocation(failure);
-    void Promise.all([Promise.race([closed, new Promise((r) => setTimeout(r, 200))]), located]).then(
-      ([, where]) => {
-        if (where) failure.message = failure.message.replace(/\n|$/, (end) => `\n${where}${end}`);
-        const died = this.#logs.fatalError();
-        if (died)
-          failure.message = failure.message.replace(
-            /\n|$/,
-            (end) => `\nIt died ${describeFatal(died)}.${end}`,
-          );
-        const tail = this.#logs.stderrTail();
-        Object.defineProperty(failure, 'stderr', { value: tail });
-        // The error the runtime reported is in the message (its cause) already: what it also wrote
-        // to stderr is left out of the message's tail, which then shows what else there was.
-        const reported = failure.cause instanceof RemoteError ? failure.cause.remoteStack : undefined;
-        const news = reported ? withoutLines(tail, reported) : tail;
-        if (news.trim())
-          failure.message += `\n--- stderr of ${this.name} (last lines) ---\n${news.trimEnd()}`;
-        else if (!tail.trim()) {
-          // Nothing on stderr (an app that says on stdout what it waits for, then times out):
-          // its last stdout lines are the next best clue.
-          const out = this.#logs.stdoutTail();
-          if (out.trim())
-            failure.message += `\n--- stdout of ${this.name} (last lines) ---\n${out.trimEnd()}`;
-        }
-        if (failure.exitCode === undefined) Object.defineProperty(failure, 'exitCode', { value: code });
-        if (failure.signal === undefined) Object.defineProperty(failure, 'signal', { value: signal });
-        booting.reject(failure);
-      },
-    );
+    void Promise.all([settledWithin(closed, 200), located]).then(([, where]) => {
+      if (where) failure.message = failure.message.replace(/\n|$/, (end) => `\n${where}${end}`);
+      const died = this.#logs.fatalError();
+      if (died)
+        failure.message = failure.message.replace(/\n|$/, (end) => `\nIt died ${describeFatal(died)}.${end}`);
+      const tail = this.#logs.stderrTail();
+      Object.defineProperty(failure, 'stderr', { value: tail });
+      // The error the runtime reported is in the message (its cause) already: what it also wrote
+      // to stderr is left out of the message's tail, which then shows what else there was.
+      const reported = failure.cause instanceof RemoteError ? failure.cause.remoteStack : undefined;
+      const news = reported ? withoutLines(tail, reported) : tail;
+      if (news.trim()) failure.message += `\n--- stderr of ${this.name} (last lines) ---\n${news.trimEnd()}`;
+      else if (!tail.trim()) {
+        // Nothing on stderr (an app that says on stdout what it waits for, then times out):
+        // its last stdout lines are the next best clue.
+        const out = this.#logs.stdoutTail();
+        if (out.trim()) failure.message += `\n--- stdout of ${this.name} (last lines) ---\n${out.trimEnd()}`;
+      }
+      if (failure.exitCode === undefined) Object.defineProperty(failure, 'exitCode', { value: code });
+      if (failure.signal === undefined) Object.defineProperty(failure, 'signal', { value: signal });
+      booting.reject(failure);
+    });
   }
 
   /** Rejects the waitForLog() calls on `child`, which exited without printing their line. */

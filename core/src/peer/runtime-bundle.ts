@@ -34,6 +34,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeAtomically } from './atomic-write.js';
 import { LOADER_HOOK } from './protocol.js';
+import { outsideTests } from './test-scope.js';
 import { loadEsbuild } from './typescript.js';
 
 export const PLAIN_RUNTIME = fileURLToPath(new URL('./runtime.js', import.meta.url));
@@ -69,7 +70,8 @@ let entry: Promise<string> | undefined;
 
 /** The file a peer process runs: the bundled runtime's loader, or the plain runtime. */
 export function runtimeEntry(): Promise<string> {
-  entry ??= bundle().catch(() => PLAIN_RUNTIME);
+  // Kept for the process's life: made outside the test's async context, which it would keep.
+  entry ??= outsideTests(() => bundle().catch(() => PLAIN_RUNTIME));
   return entry;
 }
 

@@ -4,6 +4,7 @@
 // core already ships for TypeScript apps, parses the app and the local modules it imports and
 // says where. Only a failed boot pays for it.
 import { resolve } from 'node:path';
+import { outsideTests } from './test-scope.js';
 import { loadEsbuild } from './typescript.js';
 
 /** `file:line:column: message`, the line and a caret; undefined when esbuild finds nothing wrong. */
@@ -15,16 +16,19 @@ export async function locateSyntaxError(file: string, cwd: string): Promise<stri
     return undefined;
   }
   try {
-    await esbuild.build({
-      entryPoints: [file],
-      absWorkingDir: cwd,
-      bundle: true,
-      packages: 'external',
-      platform: 'node',
-      format: 'esm',
-      write: false,
-      logLevel: 'silent',
-    });
+    // esbuild's service process, started by the first build, lives on: outside the test's context.
+    await outsideTests(() =>
+      esbuild.build({
+        entryPoints: [file],
+        absWorkingDir: cwd,
+        bundle: true,
+        packages: 'external',
+        platform: 'node',
+        format: 'esm',
+        write: false,
+        logLevel: 'silent',
+      }),
+    );
     return undefined;
   } catch (error) {
     const messages = (error as { errors?: import('esbuild').Message[] }).errors ?? [];

@@ -2,7 +2,7 @@
 // their scope's cluster and overlap in time, so the time a call began cannot tell whose it is: a
 // runner plugin runs each such test inside withTestScope, and what the test starts, in its own
 // async chain, carries the test's scope (AsyncLocalStorage: promises and timers inherit it).
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 
 /** One attempt of one test, as a plugin entered it. */
 export interface TestScope {
@@ -34,4 +34,20 @@ export function runInTestScope<T>(scope: TestScope, run: () => T): T {
 /** The scope of the test whose async chain runs now, if a plugin entered one. */
 export function currentTestScope(): TestScope | undefined {
   return scopes.getStore();
+}
+
+/**
+ * The async context this module was loaded in: a runner's environment setup, outside every test
+ * and hook (the harness loads it there).
+ */
+const outside = new AsyncResource('peer-cluster.outside-tests');
+
+/**
+ * Runs `run` outside the test or hook that runs now, for what outlives it (the process's registry
+ * connection). A socket or timer keeps the async context it was made in for as long as it lives,
+ * and Jest's holds the running hook, through which the test file's whole sandbox stayed reachable
+ * after the file ended (`jest --detectLeaks`: "Your test suite is leaking memory").
+ */
+export function outsideTests<T>(run: () => T): T {
+  return outside.runInAsyncScope(run);
 }

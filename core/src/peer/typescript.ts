@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { writeAtomically } from './atomic-write.js';
 import { cacheDir as coreCacheDir } from './runtime-bundle.js';
+import { outsideTests } from './test-scope.js';
 
 export const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
 
@@ -155,7 +156,8 @@ async function compileWave(sources: string[]): Promise<Compiled[]> {
   const results = keys.map((key, i) => {
     let compiled = compiledFiles.get(key);
     if (!compiled) {
-      compiled = new Promise<Compiled>((resolve) => settle.set(sources[i]!, resolve));
+      // Kept for the process's life: made outside the test's async context, which it would keep.
+      compiled = outsideTests(() => new Promise<Compiled>((resolve) => settle.set(sources[i]!, resolve)));
       compiledFiles.set(key, compiled);
       compiled.catch(() => compiledFiles.delete(key));
     }
@@ -253,32 +255,35 @@ const META = '__peer_cluster_import_meta__';
 async function compileSources(sources: string[]): Promise<Map<string, Compiled>> {
   const started = Date.now() - 20;
   const imports = new Map(sources.map((source) => [source, new Set<string>()]));
-  const out = await esbuild().build({
-    entryPoints: sources,
-    // Bundling, for its resolver (tsconfig paths, `./x.js` meaning `./x.ts`, folders); every
-    // import stays an import (see importsInPlace).
-    bundle: true,
-    packages: 'external',
-    format: 'esm',
-    platform: 'node',
-    target: `node${NODE_MAJOR}`,
-    // esbuild dates them from Node 21 (they came in 20.10): without this, `with { type: 'json' }`
-    // would be dropped from the imports of a JSON file on Node 20.
-    supported: { 'import-attributes': true },
-    // Not written there: the outputs go to outputPath(). esbuild needs a place to name them.
-    outdir: cacheDir(dirname(sources[0]!)),
-    sourcemap: 'external',
-    sourcesContent: false,
-    write: false,
-    metafile: true,
-    logLevel: 'silent',
-    define: {
-      'import.meta.url': `${META}.url`,
-      'import.meta.filename': `${META}.filename`,
-      'import.meta.dirname': `${META}.dirname`,
-    },
-    plugins: [importsInPlace(imports)],
-  });
+  // esbuild's service process, started by the first build, lives on: outside the test's context.
+  const out = await outsideTests(() =>
+    esbuild().build({
+      entryPoints: sources,
+      // Bundling, for its resolver (tsconfig paths, `./x.js` meaning `./x.ts`, folders); every
+      // import stays an import (see importsInPlace).
+      bundle: true,
+      packages: 'external',
+      format: 'esm',
+      platform: 'node',
+      target: `node${NODE_MAJOR}`,
+      // esbuild dates them from Node 21 (they came in 20.10): without this, `with { type: 'json' }`
+      // would be dropped from the imports of a JSON file on Node 20.
+      supported: { 'import-attributes': true },
+      // Not written there: the outputs go to outputPath(). esbuild needs a place to name them.
+      outdir: cacheDir(dirname(sources[0]!)),
+      sourcemap: 'external',
+      sourcesContent: false,
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      define: {
+        'import.meta.url': `${META}.url`,
+        'import.meta.filename': `${META}.filename`,
+        'import.meta.dirname': `${META}.dirname`,
+      },
+      plugins: [importsInPlace(imports)],
+    }),
+  );
   const texts = new Map(out.outputFiles.map((f) => [f.path, f.text]));
   const compiled = await Promise.all(
     Object.entries(out.metafile!.outputs)
