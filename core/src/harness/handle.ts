@@ -118,7 +118,13 @@ export function createClusterHandle(
   const describeHandle = () =>
     cluster ? cluster : `[${label}: ${state === 'not-provisioned' ? 'not provisioned yet' : state}]`;
 
-  const handle = new Proxy(Object.create(null) as Cluster, {
+  // util.inspect (console.log) reads the target of a Proxy, not through its traps: the target
+  // says what the handle is.
+  const target = Object.defineProperty(Object.create(null), inspect.custom, {
+    value: () => describeHandle(),
+    configurable: true,
+  }) as Cluster;
+  const handle = new Proxy(target, {
     get(_target, key) {
       if (key === inspect.custom) return () => describeHandle();
       if (key === 'then') return undefined;
