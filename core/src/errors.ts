@@ -118,7 +118,14 @@ export class PeerExitedError extends PeerClusterError {
     peer: string,
     what: string,
     state: string,
-    answering?: { exit: string; fatal?: string | undefined; stopped?: boolean; missed?: string },
+    answering?: {
+      exit: string;
+      fatal?: string | undefined;
+      stopped?: boolean;
+      /** The process died of a signal the test sent it with peer.kill(). */
+      killed?: boolean;
+      missed?: string;
+    },
     /** A peer that cannot be restarted (removed, or its cluster stopped): why, and what to do instead. */
     detached?: { reason: string; hint: string },
     /** A restart() of the peer is under way, not finished yet (one the test did not await). */
@@ -133,11 +140,13 @@ export class PeerExitedError extends PeerClusterError {
           ? `Cannot ${what} on peer ${peer}: it is being restarted, and its restart() has not finished (it ${state === 'stopped' ? 'was stopped' : state === 'crashed' ? 'crashed' : `is ${state}`} until then). Await peer.restart() before using the peer.`
           : answering?.stopped
             ? `${what} on peer ${peer} ${missed}: the peer was stopped (stop(), restart() or its cluster's stop()) ${during}.`
-            : answering
-              ? `${what} on peer ${peer} ${missed}: its process ${answering.exit} ${during}${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
-              : state === 'stopped'
-                ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
-                : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
+            : answering?.killed
+              ? `${what} on peer ${peer} ${missed}: its process ${answering.exit} (sent by peer.kill()) ${during}. peer.restart() boots it again.`
+              : answering
+                ? `${what} on peer ${peer} ${missed}: its process ${answering.exit} ${during}${answering.fatal ? `, ${answering.fatal}` : ''}. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`
+                : state === 'stopped'
+                  ? `Cannot ${what} on peer ${peer}: it was stopped. Call peer.restart() to boot it again.`
+                  : `Cannot ${what} on peer ${peer}: its process ${state === 'crashed' ? 'exited (crashed)' : `is ${state}`}. Call peer.restart() first, or check the peer's logs() for why it exited.`,
     );
     this.peer = peer;
     this.state = state;

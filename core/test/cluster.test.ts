@@ -368,7 +368,7 @@ describe('faults', () => {
     const types = c.timeline.filter((e) => e.peer === 'peer-1').map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['spawn', 'ready', 'kill', 'crash', 'restart']));
     // The test's own kill, said as such: not a crash of the peer's own doing.
-    expect(c.timeline.find((e) => e.type === 'crash')?.detail).toBe('signal SIGKILL (sent by kill())');
+    expect(c.timeline.find((e) => e.type === 'crash')?.detail).toBe('signal SIGKILL (sent by peer.kill())');
     expect(
       c.timeline.some((e) => e.type === 'nodedown' && e.peer === 'peer-2' && e.node === before.node),
     ).toBe(true);

@@ -421,6 +421,27 @@ describe('control channel', () => {
     expect(aborted.message).not.toContain('fatal error');
   });
 
+  it("a call in flight when the test kills the peer says the test's kill ended it", async () => {
+    const p = await peer({ apps: ['counter.mjs'] });
+    const pending = p.evaluate(() => new Promise<never>(() => {})).catch((e) => e);
+    await p.kill();
+    const error = await pending;
+    expect(error).toBeInstanceOf(PeerExitedError);
+    expect(error.message).toMatch(
+      /^evaluate\(.*\) on peer peer-\d+ got no answer: its process was killed by SIGKILL \(sent by peer\.kill\(\)\) before answering\. peer\.restart\(\) boots it again\.$/,
+    );
+    // A signal the app dies of on its own is not the test's, though the test sent another one.
+    await p.restart();
+    await p.evaluate(() => {
+      process.on('SIGUSR2', () => process.abort());
+    });
+    const aborted = p.evaluate(() => new Promise<never>(() => {})).catch((e) => e);
+    await p.kill('SIGUSR2');
+    expect((await aborted).message).toContain(
+      'its process was killed by SIGABRT before answering. Check the peer',
+    );
+  });
+
   it('call() runs a handler the app registered with ctx.cluster.handle', async () => {
     const p = await peer({ apps: ['counter.mjs'] });
     expect(await p.call('inc', 2)).toBe(2);
@@ -711,7 +732,7 @@ describe('waitForLog', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     expect(error).toBeInstanceOf(PeerExitedError);
     expect(error.message).toBe(
-      `waitForLog("never") on peer ${p.name} saw no matching line: its process was killed by SIGKILL while it waited. Check the peer's logs() (and the failure report) for why; peer.restart() boots it again.`,
+      `waitForLog("never") on peer ${p.name} saw no matching line: its process was killed by SIGKILL (sent by peer.kill()) while it waited. peer.restart() boots it again.`,
     );
     // Not running: at once.
     await expect(p.waitForLog('x')).rejects.toThrow(

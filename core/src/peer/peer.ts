@@ -148,8 +148,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
   #onResume: (() => void) | undefined;
   /** The process a SIGKILL was sent to: it is as good as gone (a second kill() joins the first). */
   #killed: ChildProcess | undefined;
-  /** The signal kill() last sent, and to which process: its exit says it was the test's doing. */
-  #sent: { child: ChildProcess; signal: NodeJS.Signals } | undefined;
+  /** The signals kill() sent to each process: an exit by one of them is the test's doing. */
+  #signalled = new WeakMap<ChildProcess, Set<NodeJS.Signals>>();
   #stopping = false;
   #everReady = false;
   /** Whether an app of the running process has a stop to run (as the runtime reported at ready). */
@@ -516,7 +516,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
     if (this.#killed === child) return signal === 'SIGKILL' ? this.#exited : undefined;
     if (signal === 'SIGKILL') this.#killed = child;
     this.#record('kill', signal);
-    this.#sent = { child, signal };
+    const sent = this.#signalled.get(child) ?? new Set();
+    this.#signalled.set(child, sent.add(signal));
     const escaped = this.#escaped(child.pid!);
     signalGroup(child.pid!, signal);
     signalEscaped(escaped, signal);
@@ -1035,6 +1036,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
     // Whatever the apps spawned goes with the peer.
     signalGroup(pid, 'SIGKILL');
     const exit = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    // By a signal the test sent it (peer.kill()): there is no other why to look for.
+    const killed = signal !== null && this.#signalled.get(child)?.has(signal) === true;
     // The channel's requests still waiting were sent before it died; later ones find it gone.
     let answering = true;
     let fatal: string | undefined;
@@ -1043,14 +1046,14 @@ export class Peer extends TypedEmitter<PeerEvents> {
         this.name,
         what,
         this.#state,
-        answering ? { exit, fatal, stopped: wasStopping } : undefined,
+        answering ? { exit, fatal, stopped: wasStopping, killed } : undefined,
       );
     const wasStopping = this.#stopping;
     this.#state = wasStopping ? 'stopped' : 'crashed';
     // A wait for a line ends once the process's last output is read (≤ 200 ms): a line it printed
     // just before it exited still counts.
     if ([...this.#logWaits].some((wait) => wait.child === child))
-      void settledWithin(closed, 200).then(() => this.#endLogWaits(child, exit, wasStopping));
+      void settledWithin(closed, 200).then(() => this.#endLogWaits(child, exit, wasStopping, killed));
     const channel = this.#channel;
     const cut = () => {
       channel?.close(reason);
@@ -1078,8 +1081,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
     const ended =
       signal === 'SIGKILL' && wasStopping && this.#stopKill
         ? ` (${this.#stopKill})`
-        : signal && this.#sent?.child === child && this.#sent.signal === signal
-          ? ' (sent by kill())'
+        : killed
+          ? ' (sent by peer.kill())'
           : '';
     const how = [
       signal ? `signal ${signal}${ended}` : `code ${code}`,
@@ -1135,8 +1138,8 @@ export class Peer extends TypedEmitter<PeerEvents> {
   }
 
   /** Rejects the waitForLog() calls on `child`, which exited without printing their line. */
-  #endLogWaits(child: ChildProcess, exit: string, stopped: boolean): void {
-    const died = stopped ? undefined : this.#logs.fatalError();
+  #endLogWaits(child: ChildProcess, exit: string, stopped: boolean, killed: boolean): void {
+    const died = stopped || killed ? undefined : this.#logs.fatalError();
     for (const wait of [...this.#logWaits]) {
       if (wait.child !== child) continue;
       wait.end(
@@ -1144,6 +1147,7 @@ export class Peer extends TypedEmitter<PeerEvents> {
           exit,
           fatal: died === undefined ? undefined : describeFatal(died),
           stopped,
+          killed,
           missed: 'saw no matching line',
         }),
       );
