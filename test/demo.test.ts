@@ -25,7 +25,7 @@ it('npm run demo boots, kills, restarts and heals a cluster, prints its timeline
   expect(out).toContain('peer-2 holds {"colour":"green","size":42}');
   // The timeline: the kill, its crash said as the demo's own doing, the restart and the new mesh.
   expect(out).toMatch(/\n +\d+ {2}kill +peer-2 +SIGKILL\n/);
-  expect(out).toMatch(/\n +\d+ {2}crash +peer-2 +signal SIGKILL \(sent by kill\(\)\)\n/);
+  expect(out).toMatch(/\n +\d+ {2}crash +peer-2 +signal SIGKILL \(sent by peer\.kill\(\)\)\n/);
   expect(out).toMatch(/\n +\d+ {2}restart +peer-2\n[\s\S]*\n +\d+ {2}mesh +3 peers\n/);
   expect(out).toMatch(/done in \d+ ms; no peer left running\.\n$/);
   // The cluster's stop reaped every process before it resolved.
