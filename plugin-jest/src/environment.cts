@@ -85,6 +85,7 @@ class PeerClusterEnvironment extends TestEnvironment {
     );
     state.root = this.#root;
     state.errors = await import('@peer-cluster/core/errors');
+    state.core = harness.coreFunctions();
     // The latest to end of what runs now (test.concurrent runs several tests at once).
     state.runnerDeadline = () => {
       let latest: RunnerDeadline | undefined;

@@ -3,7 +3,9 @@
 // was put on the test's global by the environment, and this calls it with the test's hooks.
 // Core is an ES module: its types come in with `resolution-mode: import`, without which a project
 // on moduleResolution node16 (or nodenext before TypeScript 5.8) gets an error from our .d.cts.
-import type { Cluster } from '@peer-cluster/core' with { 'resolution-mode': 'import' };
+import type { Cluster, ClusterOptions, Peer, PeerOptions } from '@peer-cluster/core' with {
+  'resolution-mode': 'import',
+};
 import type * as Errors from '@peer-cluster/core/errors' with { 'resolution-mode': 'import' };
 import type { HarnessState, PeerClusterOptions, RunnerHooks } from '@peer-cluster/core/harness' with {
   'resolution-mode': 'import',
@@ -20,11 +22,11 @@ const BrandedError = class PeerClusterError extends Error {
   static readonly [BRAND] = true;
 };
 
-/** usePeers was called in a test file that does not run in the peer-cluster environment. */
+/** usePeers (or startCluster…) was called in a test file that does not run in the peer-cluster environment. */
 export class MissingEnvironmentError extends BrandedError {
-  constructor() {
+  constructor(what = 'usePeers()') {
     super(
-      "usePeers() from jest-environment-peer-cluster needs its test environment: set testEnvironment: 'peer-cluster' in your Jest config, or put /** @jest-environment peer-cluster */ at the top of this test file.",
+      `${what} from jest-environment-peer-cluster needs its test environment: set testEnvironment: 'peer-cluster' in your Jest config, or put /** @jest-environment peer-cluster */ at the top of this test file.`,
     );
     this.name = 'MissingEnvironmentError';
   }
@@ -46,6 +48,23 @@ export function usePeers(count?: number, options?: PeerClusterOptions): Cluster 
   const state = (globalThis as { [HARNESS_KEY]?: HarnessState })[HARNESS_KEY];
   if (!state?.usePeers) throw new MissingEnvironmentError();
   return state.usePeers(count, options, runnerHooks());
+}
+
+/**
+ * `startCluster` of `@peer-cluster/core`, the same function: a cluster the test starts and stops
+ * itself. From here, a CommonJS test file has it (Jest's `require` cannot load core, an ES module),
+ * and every file of a worker uses the environment's one copy of core, with its one registry
+ * connection, instead of loading its own into its sandbox.
+ */
+export function startCluster(options?: ClusterOptions): Promise<Cluster> {
+  const core = (globalThis as { [HARNESS_KEY]?: HarnessState })[HARNESS_KEY]?.core;
+  return core ? core.startCluster(options) : Promise.reject(new MissingEnvironmentError('startCluster()'));
+}
+
+/** `spawnPeer` of `@peer-cluster/core`, the same function (see startCluster). */
+export function spawnPeer(options?: PeerOptions): Promise<Peer> {
+  const core = (globalThis as { [HARNESS_KEY]?: HarnessState })[HARNESS_KEY]?.core;
+  return core ? core.spawnPeer(options) : Promise.reject(new MissingEnvironmentError('spawnPeer()'));
 }
 
 function runnerHooks(): RunnerHooks {

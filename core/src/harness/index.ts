@@ -27,6 +27,8 @@ export {
 } from './handle.js';
 export { environmentClusterOptions, type PeerClusterOptions, resolveClusterOptions } from './options.js';
 export {
+  type CoreFunctions,
+  coreFunctions,
   HARNESS_KEY,
   type HarnessState,
   harnessState,

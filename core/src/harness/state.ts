@@ -2,8 +2,9 @@
 // module singleton: the runner may load the environment and the test file's import of the same
 // package as different module instances (Vitest's environment loader, its vm pools, Jest's
 // sandbox), and the environment's teardown must see every cluster a test started.
-import type { Cluster } from '../index.js';
+import type { Cluster, ClusterOptions, Peer, PeerOptions } from '../index.js';
 import { killEveryPeer } from '../peer/spawn.js';
+import { outsideTests } from '../peer/test-scope.js';
 import type { RunnerDeadline } from '../runner-deadline.js';
 import type { PeerClusterOptions } from './options.js';
 
@@ -64,6 +65,31 @@ export interface HarnessState {
    * peers, and says why (runner-deadline.ts).
    */
   runnerSignal?: () => AbortSignal | undefined;
+  /**
+   * Set by an environment whose harness lives outside the test's realm (Jest): core's
+   * startCluster and spawnPeer, which the package re-exports, so that a test file uses this one
+   * copy of core (with its one registry connection) rather than loading its own into its sandbox
+   * (and so that CommonJS test files, which cannot require core, have them). See coreFunctions.
+   */
+  core?: CoreFunctions;
+}
+
+/** What an environment hands its test files of core itself (HarnessState.core). */
+export interface CoreFunctions {
+  startCluster(options?: ClusterOptions): Promise<Cluster>;
+  spawnPeer(options?: PeerOptions): Promise<Peer>;
+}
+
+/**
+ * core's startCluster and spawnPeer, loaded on their first call, outside the test that calls them
+ * (core's modules, once evaluated, would keep that test's async context for the process's life).
+ */
+export function coreFunctions(): CoreFunctions {
+  const core = () => outsideTests(() => import('../index.js'));
+  return {
+    startCluster: async (options) => (await core()).startCluster(options),
+    spawnPeer: async (options) => (await core()).spawnPeer(options),
+  };
 }
 
 /** The runner's suite hooks, as the test file sees them. */
