@@ -4,6 +4,7 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import {
   type Cluster,
   type ClusterNode,
@@ -75,6 +76,27 @@ describe('startCluster', () => {
     expect(new Set(c.peers.map((p) => p.port)).size).toBe(count);
     expect(peerProcesses(c.name)).toHaveLength(count);
     expect(c.name).toMatch(/^pc-[0-9a-f]+$/);
+  });
+
+  it('a peer and a cluster print as who and how they are (console.log, JSON, runner messages)', async () => {
+    const c = await cluster({ count: 2 });
+    const [a, b] = c.peers as [Peer, Peer];
+    // Not the emitter's insides (_events, kCapture): its name, state, node, pid and ports.
+    expect(inspect(a, { colors: false, breakLength: Number.POSITIVE_INFINITY })).toBe(
+      `Peer { name: 'peer-1', state: 'running', node: '${a.node}', pid: ${a.pid}, ports: { default: ${a.port} } }`,
+    );
+    expect(JSON.parse(JSON.stringify(b))).toEqual({
+      name: 'peer-2',
+      state: 'running',
+      node: b.node,
+      pid: b.pid,
+      ports: { default: b.port },
+    });
+    const shown = inspect(c, { colors: false, depth: 3, breakLength: Number.POSITIVE_INFINITY });
+    expect(shown).toMatch(new RegExp(`^Cluster \\{ name: '${c.name}', peers: \\[ Peer \\{ name: 'peer-1'`));
+    expect(shown).toMatch(/, timeline: '\d+ events' \}$/);
+    await b.kill();
+    expect(b.toJSON()).toMatchObject({ name: 'peer-2', state: 'crashed' });
   });
 
   it('ctx.cluster is live in start(ctx): an app can call another node', async () => {

@@ -2,6 +2,7 @@
 // timeline of everything that happened to them.
 
 import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
 import { now as clockNow } from '../clock.js';
 import { InvalidOptionsError, WaitTimeoutError } from '../errors.js';
 import { timeoutOption } from '../link/options.js';
@@ -15,7 +16,7 @@ import {
 } from '../options.js';
 import { locateApps } from '../peer/app-modules.js';
 import type { InFlight } from '../peer/channel.js';
-import { cookieFor, Peer, uniqueClusterName } from '../peer/peer.js';
+import { cookieFor, type InspectOptions, inspectAs, Peer, uniqueClusterName } from '../peer/peer.js';
 import { realmArray, realmObject } from '../peer/realm.js';
 import { PendingWaits, waitUntil } from '../peer/wait.js';
 import { checkLeaseRoom, leasePortGroups } from '../registry/ports.js';
@@ -377,6 +378,24 @@ export class Cluster {
   }
 
   /** Stops every peer (in parallel) and gives their ports back. Idempotent. */
+  /**
+   * Its name, its peers (each as Peer#toJSON gives it) and how many events its timeline holds:
+   * what JSON.stringify gives, and what Jest's and Vitest's messages print of a cluster.
+   */
+  toJSON(): { name: string; peers: ReturnType<Peer['toJSON']>[]; timeline: string } {
+    return {
+      name: this.name,
+      peers: this.peers.map((peer) => peer.toJSON()),
+      timeline: `${this.timeline.length} events`,
+    };
+  }
+
+  /** console.log of a cluster: `Cluster { name, peers: [Peer {…}, …], timeline: 'N events' }`. */
+  [inspect.custom](depth: number, options: InspectOptions, show: typeof inspect): string {
+    const summary = { name: this.name, peers: [...this.peers], timeline: `${this.timeline.length} events` };
+    return inspectAs('Cluster', this.name, summary, depth, options, show);
+  }
+
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
       for (const peer of this.peers)

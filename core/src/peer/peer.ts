@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, constants, loadavg } from 'node:os';
+import { inspect } from 'node:util';
 import { clearTimeout, now as clockNow, setTimeout } from '../clock.js';
 import { defaultStrategy } from '../cluster/defaults.js';
 import { explainPeer } from '../cluster/explain-mesh.js';
@@ -238,6 +239,25 @@ export class Peer extends TypedEmitter<PeerEvents> {
   }
   get state(): PeerState {
     return this.#state;
+  }
+
+  /**
+   * Who the peer is and how it is: what JSON.stringify gives, and what Jest's and Vitest's
+   * messages print of a peer (their pretty-format calls toJSON), rather than its emitter's insides.
+   */
+  toJSON(): {
+    name: string;
+    state: PeerState;
+    node: NodeId;
+    pid: number | undefined;
+    ports: Record<string, number>;
+  } {
+    return { name: this.name, state: this.state, node: this.node, pid: this.pid, ports: this.ports };
+  }
+
+  /** console.log of a peer: `Peer { name: 'peer-1', state: 'running', node: …, pid: …, ports: … }`. */
+  [inspect.custom](depth: number, options: InspectOptions, show: typeof inspect): string {
+    return inspectAs('Peer', this.name, this.toJSON(), depth, options, show);
   }
 
   /** `http://127.0.0.1:<PORT><path>`. */
@@ -1586,4 +1606,31 @@ function withoutLines(text: string, known: string): string {
     .split('\n')
     .filter((line) => !lines.has(line.trim()))
     .join('\n');
+}
+
+/**
+ * What util.inspect hands a custom inspection, as far as inspectAs uses it (declared here: older
+ * @types/node do not export their InspectOptionsStylized).
+ */
+export interface InspectOptions {
+  depth?: number | null;
+  stylize(text: string, style: string): string;
+}
+
+/**
+ * A class's custom inspection as `Name { …summary }`, or `[Name label]` past the depth asked for
+ * (as Node's own objects are shown).
+ */
+export function inspectAs(
+  name: string,
+  label: string,
+  summary: object,
+  depth: number,
+  options: InspectOptions,
+  show: typeof inspect,
+): string {
+  if (depth < 0) return options.stylize(`[${name} ${label}]`, 'special');
+  // The summary stands for the object itself: its fields at the depth the object's own would be.
+  const inner = show(summary, { ...options, depth: options.depth === null ? null : depth });
+  return `${name} ${inner}`;
 }
