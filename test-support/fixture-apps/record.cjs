@@ -1,6 +1,6 @@
 // What a fixture test observed, written where the e2e test reads it (E2E_OUT). Shared by the Vitest
 // and Jest fixture projects (copied into each one's root).
-const { existsSync, readdirSync, watch, writeFileSync } = require('node:fs');
+const { existsSync, readdirSync, renameSync, watch, writeFileSync } = require('node:fs');
 const { connect } = require('node:net');
 const { join } = require('node:path');
 const { threadId } = require('node:worker_threads');
@@ -41,7 +41,11 @@ async function describeCluster(cluster) {
 
 function record(name, data) {
   const out = process.env.E2E_OUT;
-  if (out) writeFileSync(join(out, `${name}.json`), JSON.stringify(data));
+  if (!out) return;
+  // Whole or not at all: `recorded` (and the e2e test) take a record that exists as written.
+  const file = join(out, `${name}.json`);
+  writeFileSync(`${file}.${worker}.tmp`, JSON.stringify(data));
+  renameSync(`${file}.${worker}.tmp`, file);
 }
 
 /** Resolves once every `<name>.json` record exists in E2E_OUT (written by other files of the run). */
