@@ -414,7 +414,9 @@ describe('faults', () => {
     await s.resume();
     await c.waitForMesh();
     await b.stop();
-    await a.waitForNodes((ids) => !ids.includes(b.node));
+    // Both of b's links went down, each said by its own process: a's report of it says nothing of
+    // when s's comes in, and s's next nodedown must be the one of its kill, not b's leaving.
+    await Promise.all([a, s].map((peer) => peer.waitForNodes((ids) => !ids.includes(b.node))));
     const since = Date.now();
     const own = new Promise((resolve) => s.once('nodedown', (...args) => resolve(args)));
     await s.kill();
