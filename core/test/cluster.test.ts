@@ -710,10 +710,14 @@ describe('faults', () => {
     const error = await startCluster({ root, count: 1, strategy: stuck, bootTimeout: 1500 }).catch((e) => e);
     expect(error).toBeInstanceOf(PeerBootError);
     // Before, the parent heard of the phase only once the node had started: "still in phase "spawn"".
-    expect(error.message).toBe(
+    const said =
       'Peer peer-1 failed to boot in phase "node": it did not become ready within bootTimeout (1500 ms) ' +
-        '(still in phase "node": its node starts once its strategy "stuck-directory" has settled its register() and watch())',
-    );
+      '(still in phase "node": its node starts once its strategy "stuck-directory" has settled its register() and watch())';
+    expect(error.message.slice(0, said.length)).toBe(said);
+    // Followed by nothing, or, when the peer waited a tenth of its bootTimeout for a CPU (0.2 s of
+    // 1.5 s was seen at a load average of 13 on 2 CPUs), by the busy machine's hint: that is the
+    // machine's say, not this boot's, and peer.test.ts tests it.
+    expect(error.message.slice(said.length)).toMatch(/^(\. This machine is busy: .*)?$/);
   });
 
   it('a stop() while add() starts peers stops them too: add() rejects, no process is left', async () => {
