@@ -211,6 +211,9 @@ function outOfDescriptors(perPeer: number): string {
   );
 }
 
+/** The directory of the lists (detachedListFile), once made. */
+let detachedDir: string | undefined;
+
 /** The list file of each peer given one (detachedListFile), by pid, until the peer has exited. */
 const listedDetached = new Map<number, string>();
 
@@ -222,13 +225,17 @@ const listedDetached = new Map<number, string>();
  * removes it once the peer has exited (killing what it still lists).
  */
 export function detachedListFile(pid: number): string | undefined {
-  const dir = join(cacheDir(), 'detached');
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch {
-    return undefined;
+  // Made once per process (a syscall per peer otherwise), and looked for again if that failed.
+  if (detachedDir === undefined) {
+    const dir = join(cacheDir(), 'detached');
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      detachedDir = dir;
+    } catch {
+      return undefined;
+    }
   }
-  const file = join(dir, String(pid));
+  const file = join(detachedDir, String(pid));
   listedDetached.set(pid, file);
   return file;
 }
