@@ -147,9 +147,10 @@ export class Peer extends TypedEmitter<PeerEvents> {
   #pausedAt = 0;
   /** A boot's timeout that came due while the peer was paused: it is checked again on resume. */
   #onResume: (() => void) | undefined;
-  /** The process a SIGKILL was sent to: it is as good as gone (a second kill() joins the first). */
-  #killed: ChildProcess | undefined;
-  /** The signals kill() sent to each process: an exit by one of them is the test's doing. */
+  /**
+   * The signals kill() sent to each process: an exit by one of them is the test's doing, and one
+   * sent SIGKILL is as good as gone (a second kill() joins the first).
+   */
   #signalled = new WeakMap<ChildProcess, Set<NodeJS.Signals>>();
   #stopping = false;
   #everReady = false;
@@ -532,11 +533,10 @@ export class Peer extends TypedEmitter<PeerEvents> {
       );
     const child = this.#child;
     if (!child || !this.#alive()) throw this.#exitedError(`kill(${signal})`);
-    // Already SIGKILLed, not yet reaped: nothing more can happen to it.
-    if (this.#killed === child) return signal === 'SIGKILL' ? this.#exited : undefined;
-    if (signal === 'SIGKILL') this.#killed = child;
-    this.#record('kill', signal);
     const sent = this.#signalled.get(child) ?? new Set();
+    // Already SIGKILLed, not yet reaped: nothing more can happen to it.
+    if (sent.has('SIGKILL')) return signal === 'SIGKILL' ? this.#exited : undefined;
+    this.#record('kill', signal);
     this.#signalled.set(child, sent.add(signal));
     const escaped = this.#escaped(child.pid!);
     signalGroup(child.pid!, signal);
